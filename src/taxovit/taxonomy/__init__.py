@@ -1,0 +1,16 @@
+"""The taxonomy graph, its loaders and writers, and the compiled integer index."""
+
+from taxovit.taxonomy.graph import Taxonomy
+from taxovit.taxonomy.index import PairStats, TaxonomyIndex
+from taxovit.taxonomy.io import FORMATS, detect_format, dumps_taxonomy, load_taxonomy, save_taxonomy
+
+__all__ = [
+    "FORMATS",
+    "PairStats",
+    "Taxonomy",
+    "TaxonomyIndex",
+    "detect_format",
+    "dumps_taxonomy",
+    "load_taxonomy",
+    "save_taxonomy",
+]

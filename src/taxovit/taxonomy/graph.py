@@ -1,0 +1,224 @@
+"""The `Taxonomy`: one rooted DAG (edges parent -> child) that everything else is organised around."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+import numpy as np
+
+from taxovit.errors import TaxonomyError
+
+if TYPE_CHECKING:
+    from taxovit.taxonomy.index import TaxonomyIndex
+
+VIRTUAL_ROOT = "__root__"
+
+
+def _preview(items: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(x) for x in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+class Taxonomy:
+    """A validated taxonomy: a networkx DiGraph with exactly one root and no cycle.
+
+    Nodes are identified by their name (a non-empty ``str``); node ``i`` of the compiled
+    integer index is ``taxonomy.nodes[i]``. Each node may carry a ``rank`` (e.g. ``"genus"``)
+    and any other attributes (e.g. ``scientific_name``). Several parents per node are allowed
+    (a DAG, as in WordNet); ``is_tree`` says whether every node has at most one parent.
+
+    Construct with :meth:`from_edges` or wrap an existing graph; loaders live in
+    :mod:`taxovit.taxonomy.io`.
+    """
+
+    def __init__(self, graph: nx.DiGraph, *, add_virtual_root: bool | str = False) -> None:
+        graph = graph.copy()
+        self._validate_names(graph)
+        roots = [n for n, d in graph.in_degree() if d == 0]
+        if len(graph) == 0:
+            raise TaxonomyError("the taxonomy has no nodes")
+        if len(roots) != 1 and add_virtual_root and roots:
+            name = VIRTUAL_ROOT if add_virtual_root is True else str(add_virtual_root)
+            if name in graph:
+                raise TaxonomyError(f"cannot add virtual root {name!r}: a node has that name")
+            graph.add_node(name)
+            graph.add_edges_from((name, r) for r in roots)
+            roots = [name]
+        if not roots or not nx.is_directed_acyclic_graph(graph):
+            cycle = nx.find_cycle(graph)
+            nodes = [u for u, _ in cycle]
+            raise TaxonomyError(
+                "the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1]))
+            )
+        if len(roots) > 1:
+            raise TaxonomyError(
+                f"the taxonomy has {len(roots)} roots (nodes without a parent): "
+                f"{_preview(sorted(roots))}; a taxonomy needs exactly one "
+                "(pass add_virtual_root=True, or --add-root on the command line, to join them)"
+            )
+        self.graph: nx.DiGraph = graph
+        self.root: str = roots[0]
+
+    @staticmethod
+    def _validate_names(graph: nx.DiGraph) -> None:
+        bad = [n for n in graph.nodes if not isinstance(n, str) or not n.strip()]
+        if bad:
+            raise TaxonomyError(
+                f"node names must be non-empty strings; found {_preview(bad)}"
+            )
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_edges(
+        cls,
+        edges: Iterable[tuple[str, str]],
+        *,
+        ranks: Mapping[str, str | None] | None = None,
+        attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        nodes: Iterable[str] = (),
+        add_virtual_root: bool | str = False,
+        source: str | None = None,
+    ) -> Taxonomy:
+        """Build from ``(parent, child)`` pairs; a repeated pair is an error (it names the pair)."""
+        graph = nx.DiGraph()
+        graph.add_nodes_from(nodes)
+        for parent, child in edges:
+            if graph.has_edge(parent, child):
+                where = f"{source}: " if source else ""
+                raise TaxonomyError(f"{where}duplicate edge {parent!r} -> {child!r}")
+            graph.add_edge(parent, child)
+        for name, rank in (ranks or {}).items():
+            if rank is not None and rank != "":
+                graph.add_node(name, rank=rank)
+        for name, extra in (attrs or {}).items():
+            graph.add_node(name, **extra)
+        return cls(graph, add_virtual_root=add_virtual_root)
+
+    # ----------------------------------------------------------------- node ids
+    @cached_property
+    def nodes(self) -> list[str]:
+        """Node names in id order (the order nodes were added to the graph)."""
+        return list(self.graph.nodes)
+
+    @cached_property
+    def _id_of(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.nodes)}
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._id_of
+
+    def id_of(self, name: str) -> int:
+        """Integer id of one node name (``KeyError`` naming it if unknown)."""
+        try:
+            return self._id_of[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a node of this taxonomy") from None
+
+    def ids(self, labels: Iterable[str] | np.ndarray) -> np.ndarray:
+        """Map names (or pass through integer ids) to an ``int64`` array of node ids."""
+        arr = np.asarray(labels)
+        if arr.dtype.kind in "iu":
+            ids = arr.astype(np.int64, copy=False)
+            if ids.size and (ids.min() < 0 or ids.max() >= len(self.nodes)):
+                raise KeyError(f"node ids must lie in [0, {len(self.nodes)})")
+            return ids
+        lookup = self._id_of
+        try:
+            return np.fromiter((lookup[x] for x in arr.ravel()), np.int64, arr.size).reshape(
+                arr.shape
+            )
+        except KeyError as exc:
+            raise KeyError(f"{exc.args[0]!r} is not a node of this taxonomy") from None
+
+    def names(self, ids: Iterable[int] | np.ndarray) -> list[str]:
+        nodes = self.nodes
+        return [nodes[i] for i in np.asarray(ids, dtype=np.int64).ravel()]
+
+    # ----------------------------------------------------------------- structure
+    @cached_property
+    def is_tree(self) -> bool:
+        return all(d <= 1 for _, d in self.graph.in_degree())
+
+    @cached_property
+    def leaves(self) -> list[str]:
+        return [n for n, d in self.graph.out_degree() if d == 0]
+
+    def rank(self, name: str) -> str | None:
+        return self.graph.nodes[name].get("rank")
+
+    def attributes(self, name: str) -> dict[str, Any]:
+        return dict(self.graph.nodes[name])
+
+    def parents(self, name: str) -> list[str]:
+        return list(self.graph.predecessors(name))
+
+    def children(self, name: str) -> list[str]:
+        return list(self.graph.successors(name))
+
+    def ancestors(self, name: str) -> set[str]:
+        """All ancestors over every path (root included, the node itself excluded)."""
+        return nx.ancestors(self.graph, name)
+
+    @cached_property
+    def rank_names(self) -> list[str]:
+        """Ranks present, ordered coarse -> fine by the smallest depth at which each occurs.
+
+        Ties are broken by first appearance, so ``order, family, genus, species`` come out
+        in that order for a taxonomy that uses them consistently.
+        """
+        index = self.index
+        order: dict[str, tuple[int, int]] = {}
+        for i, name in enumerate(self.nodes):
+            r = self.graph.nodes[name].get("rank")
+            if r is None:
+                continue
+            d = int(index.depth[i])
+            first_depth, first_id = order.get(r, (d, i))
+            order[r] = (min(d, first_depth), first_id)
+        return sorted(order, key=lambda r: order[r])
+
+    @cached_property
+    def index(self) -> TaxonomyIndex:
+        """The compiled integer index (depth, height, ancestors, LCA), built once."""
+        from taxovit.taxonomy.index import TaxonomyIndex
+
+        id_of = self._id_of
+        edges = np.fromiter(
+            (id_of[x] for e in self.graph.edges for x in e), np.int64, 2 * self.graph.number_of_edges()
+        ).reshape(-1, 2)
+        ranks = [self.graph.nodes[n].get("rank") for n in self.nodes]
+        return TaxonomyIndex(len(self.nodes), edges[:, 0], edges[:, 1], id_of[self.root], ranks)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for ``taxovit taxonomy info``."""
+        index = self.index
+        leaf_ids = self.ids(self.leaves)
+        rank_counts: dict[str, int] = {}
+        for r in self.rank_names:
+            rank_counts[r] = 0
+        for n in self.nodes:
+            r = self.graph.nodes[n].get("rank")
+            if r is not None:
+                rank_counts[r] += 1
+        return {
+            "root": self.root,
+            "nodes": len(self.nodes),
+            "edges": self.graph.number_of_edges(),
+            "leaves": len(leaf_ids),
+            "kind": "tree" if self.is_tree else "DAG",
+            "max_depth": int(index.max_depth),
+            "leaf_depth_min": int(index.depth[leaf_ids].min()),
+            "leaf_depth_max": int(index.depth[leaf_ids].max()),
+            "nodes_with_several_parents": int(sum(1 for _, d in self.graph.in_degree() if d > 1)),
+            "ranks": rank_counts,
+        }
+
+    def __repr__(self) -> str:
+        kind = "tree" if self.is_tree else "DAG"
+        return f"Taxonomy({len(self.nodes)} nodes, {len(self.leaves)} leaves, {kind}, root={self.root!r})"

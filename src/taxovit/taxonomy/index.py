@@ -1,0 +1,352 @@
+"""Compiled integer index over a taxonomy for vectorised queries on arrays of node ids.
+
+Built from edge arrays with numpy only (no per-node networkx traversal), so a 1.4-million-node
+taxonomy compiles in seconds. Definitions follow ``shared/docs/metrics.md``:
+
+* ``depth(n)``: edges on the *longest* root -> n path (root = 0);
+* ``height(n)``: edges on the longest n -> leaf path (leaf = 0);
+* ``hset(n)``: n and all its ancestors over every path, root excluded;
+* ``CA(a, b)``: common ancestors-or-self of a and b (always holds the root).
+
+Trees answer LCA queries in O(1) per pair after O(n log n) preprocessing: nodes are laid
+out in DFS preorder and a sparse table holds range minima of depth. For ``u != v`` with
+``tin[u] < tin[v]``, the shallowest node in the preorder range ``(tin[u], tin[v]]`` is a child
+of ``LCA(u, v)`` (Bender & Farach-Colton 2000, in the n-length preorder form), so the LCA is
+that node's parent. DAGs keep, per node, the sorted list of its ancestors-or-self with the
+shortest directed distance from each; pair queries intersect those lists in one vectorised
+sort-merge over all pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from taxovit.errors import TaxonomyError
+
+
+class PairStats(NamedTuple):
+    """Per-pair quantities of ``(a, b)``, each an array aligned with the query.
+
+    ``n_common``: |CA(a, b)| (root included), so ``|hset(a) ∩ hset(b)| = n_common - 1``.
+    ``lca_height``: min height over CA (the tree LCA's height). ``lca_depth``: max depth over
+    CA. ``distance``: min over c in CA of sp(c -> a) + sp(c -> b) (tree-induced error).
+    """
+
+    n_common: np.ndarray
+    lca_height: np.ndarray
+    lca_depth: np.ndarray
+    distance: np.ndarray
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for each (s, l), without a Python loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    shift = np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
+    return ptr, values[order]
+
+
+def _kahn_layers(n: int, ptr: np.ndarray, nbr: np.ndarray, indeg: np.ndarray) -> list[np.ndarray]:
+    """Topological layers; a node's layer number is its longest path from a source.
+
+    A node is emitted one layer after the last of its predecessors, so the layer index is
+    exactly the longest-path distance (this gives depth top-down and height bottom-up).
+    """
+    indeg = indeg.astype(np.int64, copy=True)
+    frontier = np.flatnonzero(indeg == 0)
+    layers = []
+    seen = 0
+    while frontier.size:
+        layers.append(frontier)
+        seen += frontier.size
+        starts = ptr[frontier]
+        nxt = nbr[_ranges(starts, ptr[frontier + 1] - starts)]
+        if nxt.size == 0:
+            break
+        uniq, counts = np.unique(nxt, return_counts=True)
+        indeg[uniq] -= counts
+        frontier = uniq[indeg[uniq] == 0]
+    if seen != n:
+        raise TaxonomyError("the taxonomy has a cycle")  # Taxonomy validates first; a guard
+    return layers
+
+
+class TaxonomyIndex:
+    """Integer-id index of a single-rooted DAG (ids ``0..n-1``, edges parent -> child).
+
+    Attributes: ``depth``, ``height`` (int64 arrays), ``max_depth``, ``is_tree``, ``parent``
+    (trees: parent id, -1 at the root), ``rank_of`` (int64 rank id per node, -1 if none) with
+    ``rank_names``.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        parents: np.ndarray,
+        children: np.ndarray,
+        root: int,
+        ranks: Sequence[str | None] | None = None,
+    ) -> None:
+        parents = np.asarray(parents, dtype=np.int64)
+        children = np.asarray(children, dtype=np.int64)
+        self.n = int(n)
+        self.root = int(root)
+        self.child_ptr, self.child_idx = _csr(parents, children, self.n)
+        self.parent_ptr, self.parent_idx = _csr(children, parents, self.n)
+        n_parents = np.diff(self.parent_ptr)
+        n_children = np.diff(self.child_ptr)
+        self.is_tree = bool(n_parents.max(initial=0) <= 1)
+
+        self._layers = _kahn_layers(self.n, self.child_ptr, self.child_idx, n_parents)
+        self.depth = np.empty(self.n, dtype=np.int64)
+        for d, layer in enumerate(self._layers):
+            self.depth[layer] = d
+        self.height = np.empty(self.n, dtype=np.int64)
+        for h, layer in enumerate(
+            _kahn_layers(self.n, self.parent_ptr, self.parent_idx, n_children)
+        ):
+            self.height[layer] = h
+        self.max_depth = int(self.depth.max(initial=0))
+
+        names = sorted({r for r in (ranks or []) if r is not None})
+        lookup = {r: i for i, r in enumerate(names)}
+        self.rank_names: list[str] = names
+        self.rank_of = np.array(
+            [lookup[r] if r is not None else -1 for r in (ranks or [None] * self.n)],
+            dtype=np.int64,
+        )
+        if self.is_tree:
+            self.parent = np.full(self.n, -1, dtype=np.int64)
+            has = n_parents == 1
+            self.parent[has] = self.parent_idx[self.parent_ptr[:-1][has]]
+            self._build_tree_lca()
+
+    # ------------------------------------------------------------------ trees
+    def _build_tree_lca(self) -> None:
+        n = self.n
+        size = np.ones(n, dtype=np.int64)
+        for layer in reversed(self._layers[1:]):
+            np.add.at(size, self.parent[layer], size[layer])
+        # Preorder: a child starts after its parent and all earlier siblings' subtrees.
+        sizes_in_csr = size[self.child_idx]
+        csum = np.cumsum(sizes_in_csr)
+        group_start = np.repeat(self.child_ptr[:-1], np.diff(self.child_ptr))
+        before_group = np.where(group_start > 0, csum[group_start - 1], 0)
+        offset = np.empty(n, dtype=np.int64)
+        offset[self.child_idx] = 1 + csum - sizes_in_csr - before_group
+        tin = np.zeros(n, dtype=np.int64)
+        for layer in self._layers[1:]:
+            tin[layer] = tin[self.parent[layer]] + offset[layer]
+        order = np.empty(n, dtype=np.int64)
+        order[tin] = np.arange(n)
+        self.tin = tin
+        self._order = order
+        self.subtree_size = size
+
+        # Sparse table over key = depth * n + position: its min gives the shallowest
+        # position in a range (int32 when it fits, halving memory on huge taxonomies).
+        dtype = np.int32 if (self.max_depth + 1) * n < 2**31 else np.int64
+        key = (self.depth[order] * n + np.arange(n)).astype(dtype)
+        levels = max(1, int(n).bit_length())
+        table = np.empty((levels, n), dtype=dtype)
+        table[0] = key
+        for j in range(1, levels):
+            span = 1 << (j - 1)
+            width = n - (1 << j) + 1
+            if width <= 0:
+                table[j:] = np.iinfo(dtype).max
+                break
+            np.minimum(table[j - 1, :width], table[j - 1, span : span + width], out=table[j, :width])
+            table[j, width:] = np.iinfo(dtype).max
+        self._table = table
+
+    def lca(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Lowest common ancestor of each pair (trees only): O(1) per pair, vectorised."""
+        if not self.is_tree:
+            raise TaxonomyError(
+                "the LCA of a DAG is not unique; use pair_stats() (min height / max depth over CA)"
+            )
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        ta, tb = self.tin[a], self.tin[b]
+        lo = np.minimum(ta, tb) + 1
+        hi = np.maximum(ta, tb)
+        same = a == b
+        lo = np.where(same, hi, lo)  # any valid range; the answer is overwritten below
+        length = hi - lo + 1
+        j = np.log2(length).astype(np.int64)  # exact for the small ints involved
+        j -= (1 << j) > length  # guard against float rounding
+        m = np.minimum(self._table[j, lo], self._table[j, hi - (1 << j) + 1]).astype(np.int64)
+        res = self.parent[self._order[m % self.n]]
+        return np.where(same, a, res)
+
+    # ------------------------------------------------------------------ DAGs
+    @cached_property
+    def _ancestors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per node: ancestors-or-self sorted by id, with shortest distance from each.
+
+        Returns ``(start, length, anc, dist)``; node v's entries are
+        ``anc[start[v]:start[v]+length[v]]``. Built top-down layer by layer: the list of v is
+        {v: 0} merged with each parent's list shifted by 1, keeping the minimum distance.
+        """
+        n = self.n
+        start = np.zeros(n, dtype=np.int64)
+        length = np.zeros(n, dtype=np.int64)
+        cap = max(16, 4 * n)
+        anc = np.empty(cap, dtype=np.int64)
+        dist = np.empty(cap, dtype=np.int64)
+        used = 0
+        for layer in self._layers:
+            p_starts = self.parent_ptr[layer]
+            p_counts = self.parent_ptr[layer + 1] - p_starts
+            par = self.parent_idx[_ranges(p_starts, p_counts)]
+            owner = np.repeat(layer, p_counts)
+            pos = _ranges(start[par], length[par])
+            rows = np.concatenate([layer, np.repeat(owner, length[par])])
+            a = np.concatenate([layer, anc[pos]])
+            d = np.concatenate([np.zeros(layer.size, np.int64), dist[pos] + 1])
+            key = rows * n + a
+            srt = np.lexsort((d, key))
+            key, d, rows, a = key[srt], d[srt], rows[srt], a[srt]
+            first = np.r_[True, key[1:] != key[:-1]]
+            rows, a, d = rows[first], a[first], d[first]
+            k = rows.size
+            if used + k > cap:
+                cap = max(2 * cap, used + k)
+                anc = np.resize(anc, cap)
+                dist = np.resize(dist, cap)
+            anc[used : used + k] = a
+            dist[used : used + k] = d
+            # rows are sorted, so each node's entries are contiguous and sorted by ancestor.
+            uniq_rows, first_pos, counts = np.unique(rows, return_index=True, return_counts=True)
+            start[uniq_rows] = used + first_pos
+            length[uniq_rows] = counts
+            used += k
+        return start, length, anc[:used], dist[:used]
+
+    def ancestors_of(self, node: int) -> np.ndarray:
+        """Ancestors-or-self of one node (sorted ids), root included."""
+        if self.is_tree:
+            out = [node]
+            while self.parent[out[-1]] >= 0:
+                out.append(int(self.parent[out[-1]]))
+            return np.sort(np.asarray(out, dtype=np.int64))
+        start, length, anc, _ = self._ancestors
+        return anc[start[node] : start[node] + length[node]].copy()
+
+    def hset_size(self, ids: np.ndarray) -> np.ndarray:
+        """|hset(n)|: ancestors-or-self of n, root excluded (= depth on a tree)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.is_tree:
+            return self.depth[ids]
+        return self._ancestors[1][ids] - 1
+
+    def _dag_pair_stats(self, a: np.ndarray, b: np.ndarray) -> PairStats:
+        start, length, anc, dist = self._ancestors
+        n, m = self.n, a.size
+        pos_a = _ranges(start[a], length[a])
+        pos_b = _ranges(start[b], length[b])
+        key_a = np.repeat(np.arange(m, dtype=np.int64), length[a]) * n + anc[pos_a]
+        key_b = np.repeat(np.arange(m, dtype=np.int64), length[b]) * n + anc[pos_b]
+        common, ia, ib = np.intersect1d(key_a, key_b, assume_unique=True, return_indices=True)
+        row, c = np.divmod(common, n)
+        # Every pair shares the root, so every row appears and reduceat groups are non-empty.
+        bounds = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        return PairStats(
+            n_common=np.bincount(row, minlength=m),
+            lca_height=np.minimum.reduceat(self.height[c], bounds),
+            lca_depth=np.maximum.reduceat(self.depth[c], bounds),
+            distance=np.minimum.reduceat(dist[pos_a][ia] + dist[pos_b][ib], bounds),
+        )
+
+    def pair_stats(self, a: np.ndarray, b: np.ndarray) -> PairStats:
+        """LCA-based quantities for each pair ``(a[i], b[i])`` (see :class:`PairStats`).
+
+        Trees use the O(1) LCA; DAGs deduplicate pairs and intersect ancestor lists.
+        """
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        if a.shape != b.shape:
+            raise ValueError(f"pair arrays differ in shape: {a.shape} vs {b.shape}")
+        if a.size == 0:
+            z = np.zeros(a.shape, dtype=np.int64)
+            return PairStats(z, z, z, z)
+        if self.is_tree:
+            lca = self.lca(a, b)
+            dl = self.depth[lca]
+            return PairStats(dl + 1, self.height[lca], dl, self.depth[a] + self.depth[b] - 2 * dl)
+        flat_a, flat_b = a.ravel(), b.ravel()
+        uniq, inv = np.unique(flat_a * self.n + flat_b, return_inverse=True)
+        ua, ub = np.divmod(uniq, self.n)
+        stats = self._dag_pair_stats(ua, ub)
+        return PairStats(*(x[inv].reshape(a.shape) for x in stats))
+
+    # ------------------------------------------------------------------ projections
+    def ancestor_at_depth(self, ids: np.ndarray, depth: int) -> np.ndarray:
+        """Ancestor-or-self of each id at the given depth; -1 where the node is shallower.
+
+        Trees only (in a DAG a node can have several ancestors at one depth).
+        """
+        if not self.is_tree:
+            raise TaxonomyError("ancestor_at_depth needs a tree; this taxonomy is a DAG")
+        x = np.asarray(ids, dtype=np.int64).copy()
+        valid = self.depth[x] >= depth
+        x[~valid] = self.root
+        for _ in range(self.max_depth - depth):
+            up = self.depth[x] > depth
+            if not up.any():
+                break
+            x[up] = self.parent[x[up]]
+        return np.where(valid, x, -1)
+
+    def rank_id(self, rank: str) -> int:
+        try:
+            return self.rank_names.index(rank)
+        except ValueError:
+            raise KeyError(
+                f"unknown rank {rank!r}; this taxonomy has {self.rank_names or 'no ranks'}"
+            ) from None
+
+    def ancestor_at_rank(self, ids: np.ndarray, rank: str) -> np.ndarray:
+        """Ancestor-or-self of each id whose rank is ``rank``; -1 where there is none.
+
+        In a DAG with several such ancestors, the nearest (shortest path) wins, then the
+        smallest id: a documented, deterministic choice.
+        """
+        r = self.rank_id(rank)
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.is_tree:
+            x = ids.copy()
+            out = np.full(ids.shape, -1, dtype=np.int64)
+            active = np.ones(ids.shape, dtype=bool)
+            for _ in range(self.max_depth + 1):
+                hit = active & (self.rank_of[x] == r)
+                out[hit] = x[hit]
+                active &= ~hit & (self.parent[x] >= 0)
+                if not active.any():
+                    break
+                x = np.where(active, self.parent[x], x)
+            return out
+        start, length, anc, dist = self._ancestors
+        flat = ids.ravel()
+        pos = _ranges(start[flat], length[flat])
+        row = np.repeat(np.arange(flat.size), length[flat])
+        keep = self.rank_of[anc[pos]] == r
+        row, a, d = row[keep], anc[pos][keep], dist[pos][keep]
+        srt = np.lexsort((a, d, row))
+        row, a = row[srt], a[srt]
+        first = np.r_[True, row[1:] != row[:-1]] if row.size else np.zeros(0, bool)
+        out = np.full(flat.size, -1, dtype=np.int64)
+        out[row[first]] = a[first]
+        return out.reshape(ids.shape)
