@@ -1,0 +1,390 @@
+"""Vision Transformer (Dosovitskiy et al., ICLR 2021) in plain torch.
+
+Parameter names follow the timm layout (``patch_embed.proj``, ``cls_token``, ``pos_embed``,
+``blocks.{i}.attn.qkv``...), so that timm/DeiT checkpoints map one to one and torchvision ones
+through a fixed renaming (see :mod:`taxovit.models.weights`).
+
+The patch embedding is a ``Conv2d`` with kernel ``patch_size`` and stride ``stride``; a stride
+smaller than the patch gives TransFG's overlapping split (e.g. patch 16, stride 12).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "PRESETS",
+    "Attention",
+    "Block",
+    "Mlp",
+    "PatchEmbed",
+    "VisionTransformer",
+    "build_vit",
+    "grid_size",
+    "resample_pos_embed",
+]
+
+#: name -> (embed_dim, num_heads, depth)
+PRESETS: dict[str, tuple[int, int, int]] = {
+    # tiny presets for CPU tests
+    "vit_nano": (32, 2, 3),
+    "vit_micro": (64, 4, 4),
+    # standard sizes (DeiT-Ti, DeiT-S / ViT-S, ViT-B, ViT-L, ViT-H)
+    "vit_ti": (192, 3, 12),
+    "vit_s": (384, 6, 12),
+    "vit_b": (768, 12, 12),
+    "vit_l": (1024, 16, 24),
+    "vit_h": (1280, 16, 32),
+}
+
+ATTENTION_KINDS = ("sdpa", "explicit")
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    a, b = v
+    return (int(a), int(b))
+
+
+def grid_size(
+    img_size: int | Sequence[int], patch_size: int, stride: int | None = None
+) -> tuple[int, int]:
+    """Number of patch rows and columns produced by the (possibly overlapping) split."""
+    h, w = _pair(img_size)
+    s = patch_size if stride is None else stride
+    if patch_size <= 0 or s <= 0:
+        raise ValueError(f"patch_size and stride must be positive, got {patch_size}, {s}")
+    if h < patch_size or w < patch_size:
+        raise ValueError(f"image {h}x{w} is smaller than one patch ({patch_size})")
+    return ((h - patch_size) // s + 1, (w - patch_size) // s + 1)
+
+
+def resample_pos_embed(
+    pos_embed: Tensor,
+    new_grid: tuple[int, int],
+    old_grid: tuple[int, int] | None = None,
+    num_prefix_tokens: int = 1,
+) -> Tensor:
+    """Bicubically resample the grid part of a ``(1, prefix + gh*gw, D)`` position embedding.
+
+    The prefix (CLS) embeddings are kept as they are. ``old_grid`` defaults to a square grid.
+    """
+    prefix = pos_embed[:, :num_prefix_tokens]
+    grid = pos_embed[:, num_prefix_tokens:]
+    n_old = grid.shape[1]
+    if old_grid is None:
+        side = int(round(math.sqrt(n_old)))
+        if side * side != n_old:
+            raise ValueError(
+                f"position embedding has {n_old} grid tokens, not a square: pass old_grid"
+            )
+        old_grid = (side, side)
+    if old_grid[0] * old_grid[1] != n_old:
+        raise ValueError(f"old_grid {old_grid} does not match {n_old} grid tokens")
+    if tuple(old_grid) == tuple(new_grid):
+        return pos_embed
+    dim = grid.shape[-1]
+    orig_dtype = grid.dtype
+    g = grid.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2).float()
+    g = F.interpolate(g, size=tuple(new_grid), mode="bicubic", align_corners=False)
+    g = g.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim).to(orig_dtype)
+    return torch.cat([prefix, g], dim=1)
+
+
+class PatchEmbed(nn.Module):
+    """Image -> sequence of patch tokens, via a ``Conv2d(kernel=patch, stride=stride)``."""
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int],
+        patch_size: int,
+        stride: int | None,
+        in_chans: int,
+        embed_dim: int,
+    ) -> None:
+        super().__init__()
+        self.img_size = _pair(img_size)
+        self.patch_size = int(patch_size)
+        self.stride = int(patch_size if stride is None else stride)
+        self.grid_size = grid_size(self.img_size, self.patch_size, self.stride)
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.stride)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        x = self.proj(x)  # (B, D, gh, gw)
+        grid = (x.shape[-2], x.shape[-1])
+        return x.flatten(2).transpose(1, 2), grid
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection.
+
+    ``kind="sdpa"`` uses :func:`torch.nn.functional.scaled_dot_product_attention`;
+    ``kind="explicit"`` materialises ``softmax(q k^T / sqrt(d))`` (needed to return the
+    attention probabilities with gradients, as TransFG's reference implementation does).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        kind: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
+        if kind not in ATTENTION_KINDS:
+            raise ValueError(f"attention kind must be one of {ATTENTION_KINDS}, got {kind!r}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.kind = kind
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: Tensor, return_qk: bool = False, return_probs: bool = False):
+        """Return the output, plus ``(q, k)`` (detached) and/or the probabilities if asked.
+
+        The extras come back as a tuple ``(out, extra)``; ``extra`` is ``(q, k)`` for
+        ``return_qk`` and the ``(B, H, N, N)`` probabilities for ``return_probs`` (explicit
+        path only; they carry gradients).
+        """
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, H, N, hd) each
+        drop = self.attn_drop if self.training else 0.0
+        probs = None
+        if self.kind == "sdpa" and not return_probs:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            probs = (q * self.scale) @ k.transpose(-2, -1)
+            probs = probs.softmax(dim=-1)
+            attn = F.dropout(probs, p=drop) if drop > 0 else probs
+            out = attn @ v
+        out = out.transpose(1, 2).reshape(b, n, c)
+        out = self.proj_drop(self.proj(out))
+        if return_qk:
+            return out, (q.detach(), k.detach())
+        if return_probs:
+            return out, probs
+        return out
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch per sample."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        attention: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop, kind=attention)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, return_qk: bool = False, return_probs: bool = False):
+        if return_qk or return_probs:
+            a, extra = self.attn(self.norm1(x), return_qk=return_qk, return_probs=return_probs)
+        else:
+            a, extra = self.attn(self.norm1(x)), None
+        x = x + self.drop_path(a)
+        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        if extra is None:
+            return x
+        return x, extra
+
+
+class VisionTransformer(nn.Module):
+    """ViT with a CLS token, learned position embeddings and a linear head on the CLS token.
+
+    Images of another size than ``img_size`` are accepted: the position embedding is then
+    resampled on the fly (bicubic), which is differentiable but costs a little each call.
+    """
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 16,
+        stride: int | None = None,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attention: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.num_classes = int(num_classes)
+        self.embed_dim = int(embed_dim)
+        self.num_heads = int(num_heads)
+        self.depth = int(depth)
+        self.in_chans = int(in_chans)
+        self.num_prefix_tokens = 1
+        self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.patch_embed.num_patches, embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList(
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio,
+                qkv_bias,
+                drop_rate,
+                attn_drop_rate,
+                rates[i],
+                attention,
+            )
+            for i in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head: nn.Module = nn.Identity()
+        self.reset_classifier(num_classes)
+        self._init_weights()
+
+    # -- construction ---------------------------------------------------------------------
+    def _init_weights(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+        w = self.patch_embed.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.proj.bias)
+        for m in self.blocks.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.normal_(m.bias, std=1e-6)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head by a fresh ``Linear(embed_dim, num_classes)`` (0: identity)."""
+        self.num_classes = int(num_classes)
+        if num_classes > 0:
+            head = nn.Linear(self.embed_dim, num_classes)
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+            p = next(self.parameters(), None)
+            if p is not None:
+                head = head.to(device=p.device, dtype=p.dtype)
+            self.head = head
+        else:
+            self.head = nn.Identity()
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        return self.patch_embed.grid_size
+
+    # -- forward --------------------------------------------------------------------------
+    def embed(self, x: Tensor) -> Tensor:
+        """Patch tokens + CLS + position embedding: ``(B, 1 + N, D)``."""
+        tokens, grid = self.patch_embed(x)
+        pos = self.pos_embed
+        if grid != self.patch_embed.grid_size:
+            pos = resample_pos_embed(pos, grid, self.patch_embed.grid_size)
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        return self.pos_drop(torch.cat([cls, tokens], dim=1) + pos)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Final-normed CLS feature, ``(B, embed_dim)``."""
+        x = self.embed(x)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.norm(x[:, 0])
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.head(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+
+def preset_config(preset: str) -> dict[str, int]:
+    try:
+        dim, heads, depth = PRESETS[preset]
+    except KeyError:
+        raise ValueError(
+            f"unknown ViT preset {preset!r}; known: {', '.join(sorted(PRESETS))}"
+        ) from None
+    return {"embed_dim": dim, "num_heads": heads, "depth": depth}
+
+
+def build_vit(
+    preset: str,
+    num_classes: int,
+    img_size: int = 224,
+    patch_size: int = 16,
+    stride: int | None = None,
+    in_chans: int = 3,
+    **overrides,
+) -> VisionTransformer:
+    """Build a ViT from a preset (``vit_ti``, ``vit_s``, ``vit_b``, ``vit_l``, ``vit_h``, or
+    the CPU-sized ``vit_nano`` / ``vit_micro``). ``overrides`` replace any constructor
+    argument (``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``, ``drop_path_rate``,
+    ``attention="explicit"``...)."""
+    cfg = preset_config(preset)
+    cfg.update(overrides)
+    return VisionTransformer(
+        img_size=img_size,
+        patch_size=patch_size,
+        stride=stride,
+        in_chans=in_chans,
+        num_classes=num_classes,
+        **cfg,
+    )
