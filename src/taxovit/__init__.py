@@ -5,11 +5,13 @@ Importing this package never imports torch: the training side lives in
 """
 
 from taxovit.errors import InputError, TaxonomyError, TaxovitError
+from taxovit.evaluation import EvaluationReport, evaluate
 from taxovit.taxonomy import Taxonomy, load_taxonomy, save_taxonomy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EvaluationReport",
     "InputError",
     "Taxonomy",
     "TaxonomyError",
@@ -19,11 +21,3 @@ __all__ = [
     "save_taxonomy",
 ]
 
-
-def __getattr__(name: str):
-    # Lazy so that `import taxovit` stays light (no pandas/sklearn until evaluation is used).
-    if name == "evaluate":
-        from taxovit.evaluate import evaluate
-
-        return evaluate
-    raise AttributeError(name)

@@ -1,0 +1,297 @@
+"""Hierarchical metrics: pure, vectorised functions over label arrays and a taxonomy.
+
+Labels may be node names or integer node ids of ``taxonomy`` (see :meth:`Taxonomy.ids`).
+Every quantity comes from the compiled index (:mod:`taxovit.taxonomy.index`): no per-sample
+Python loop and no all-pairs distance table. Definitions and key names follow
+``shared/docs/metrics.md``; every 0/0 is 0 (scikit-learn's ``zero_division=0``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from taxovit.metrics.flat import prf_from_counts, top_k_columns
+from taxovit.taxonomy import Taxonomy
+
+__all__ = [
+    "HierarchicalComponents",
+    "avg_hierarchical_distance_at_k",
+    "components",
+    "hierarchical_precision_recall_f1",
+    "lca_depth",
+    "lca_height",
+    "mistake_severity",
+    "per_level_accuracy",
+    "per_rank_metrics",
+    "project_to_rank",
+    "tree_induced_error",
+]
+
+
+def _ids(taxonomy: Taxonomy, y: ArrayLike) -> NDArray[np.int64]:
+    return taxonomy.ids(np.asarray(y).ravel())
+
+
+def _div(num: NDArray[np.float64] | float, den: NDArray[np.float64] | float) -> NDArray[np.float64]:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+@dataclass(frozen=True)
+class HierarchicalComponents:
+    """Per-sample quantities from which every hierarchical metric is a (weighted) mean.
+
+    ``inter = |hset(t) ∩ hset(p)|``, ``size_true = |hset(t)|``, ``size_pred = |hset(p)|``;
+    ``d`` the LCA height (0 when equal), ``lca_depth`` (max depth over CA), ``tie`` the
+    tree-induced error; ``correct = (t == p)``.
+    """
+
+    y_true: NDArray[np.int64]
+    y_pred: NDArray[np.int64]
+    correct: NDArray[np.bool_]
+    inter: NDArray[np.int64]
+    size_true: NDArray[np.int64]
+    size_pred: NDArray[np.int64]
+    d: NDArray[np.int64]
+    lca_depth: NDArray[np.int64]
+    tie: NDArray[np.int64]
+    max_depth: int
+
+
+def components(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> HierarchicalComponents:
+    """Compute all per-sample hierarchical quantities in one pass over the index."""
+    t = _ids(taxonomy, y_true)
+    p = _ids(taxonomy, y_pred)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    ix = taxonomy.index
+    stats = ix.pair_stats(t, p)
+    correct = t == p
+    return HierarchicalComponents(
+        y_true=t,
+        y_pred=p,
+        correct=correct,
+        inter=stats.n_common - 1,  # CA always holds the root, which hset excludes
+        size_true=ix.hset_size(t),
+        size_pred=ix.hset_size(p),
+        d=np.where(correct, 0, stats.lca_height),
+        lca_depth=stats.lca_depth,
+        tie=stats.distance,
+        max_depth=ix.max_depth,
+    )
+
+
+def hierarchical_precision_recall_f1(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    taxonomy: Taxonomy,
+    average: Literal["micro", "macro"] = "micro",
+) -> tuple[float, float, float]:
+    """Hierarchical precision, recall and F1 over ancestor sets (Kiritchenko et al. 2005/2006).
+
+    With Y = hset(y_true), Ŷ = hset(y_pred) (node and all its ancestors over every path, root
+    excluded): ``micro``: hP = Σ|Ŷᵢ∩Yᵢ| / Σ|Ŷᵢ|, hR = Σ|Ŷᵢ∩Yᵢ| / Σ|Yᵢ|, hF = 2·hP·hR/(hP+hR);
+    ``macro``: the mean over samples of the per-sample hPᵢ, hRᵢ, hFᵢ (a root prediction has
+    Ŷ = ∅ and hPᵢ = 0). Matches hiclass ``average="micro"``/``"macro"`` (which crashes on
+    Ŷ = ∅, where we return 0).
+    """
+    c = components(y_true, y_pred, taxonomy)
+    return _hprf(c.inter, c.size_true, c.size_pred, average)
+
+
+def _hprf(
+    inter: NDArray, size_true: NDArray, size_pred: NDArray, average: str, w: NDArray | None = None
+) -> tuple[float, float, float]:
+    w = np.ones(inter.shape) if w is None else w
+    if average == "micro":
+        si = float(w @ inter)
+        hp = float(_div(si, float(w @ size_pred)))
+        hr = float(_div(si, float(w @ size_true)))
+        return hp, hr, float(_div(2 * hp * hr, hp + hr))
+    if average == "macro":
+        total = w.sum()
+        hp_i = _div(inter, size_pred)
+        hr_i = _div(inter, size_true)
+        hf_i = _div(2 * inter, size_pred + size_true)  # = 2·hPᵢ·hRᵢ/(hPᵢ+hRᵢ), 0 when inter=0
+        return tuple(float(_div(w @ x, total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
+    raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+
+
+def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
+    """Per-sample mistake height d (Bertinetto et al. 2020, "Making Better Mistakes").
+
+    d = 0 if y_true == y_pred, else height(LCA(y_true, y_pred)); in a DAG the minimum height
+    over the common ancestors; if one label is an ancestor of the other, that ancestor is the
+    LCA. ``mean_lca_height`` is ``lca_height(...).mean()``.
+    """
+    return components(y_true, y_pred, taxonomy).d
+
+
+def mistake_severity(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> float | None:
+    """Mean of :func:`lca_height` over mistakes only; ``None`` when there are none."""
+    c = components(y_true, y_pred, taxonomy)
+    wrong = ~c.correct
+    return float(c.d[wrong].mean()) if wrong.any() else None
+
+
+def lca_depth(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
+    """Per-sample depth of the LCA (a similarity; in a DAG the max depth over CA).
+
+    ``mean_lca_depth`` is its mean; ``mean_lca_depth_distance`` the mean of 0 if equal, else
+    D − depth(LCA), D the taxonomy's maximum depth.
+    """
+    return components(y_true, y_pred, taxonomy).lca_depth
+
+
+def tree_induced_error(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    taxonomy: Taxonomy,
+    reduce: Literal["mean", "sum", "none"] = "mean",
+) -> float | NDArray[np.int64]:
+    """Tree-induced error (Dekel, Keshet & Singer 2004): edges on the path y_pred — y_true.
+
+    In a DAG: min over c in CA(a, b) of sp(c→a) + sp(c→b), shortest directed paths.
+    """
+    tie = components(y_true, y_pred, taxonomy).tie
+    if reduce == "none":
+        return tie
+    return float(tie.mean()) if reduce == "mean" else float(tie.sum())
+
+
+def per_level_accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy
+) -> dict[str, float] | None:
+    """Accuracy of the depth-d ancestor for each depth d ≥ 1 (trees only; ``None`` for a DAG).
+
+    Over samples whose true label has depth ≥ d; a prediction shallower than d is wrong at
+    that level. Keys are the depths as strings (``{"1": …, "2": …}``), as in the JSON report.
+    The depth-d ancestors of t and p agree iff depth(LCA(t, p)) ≥ d, which needs no
+    projection.
+    """
+    if not taxonomy.is_tree:
+        return None
+    c = components(y_true, y_pred, taxonomy)
+    return _per_level(c, taxonomy.index.depth[c.y_true], np.ones(c.y_true.shape))
+
+
+def _per_level(
+    c: HierarchicalComponents, true_depth: NDArray[np.int64], w: NDArray[np.float64]
+) -> dict[str, float]:
+    out = {}
+    for level in range(1, c.max_depth + 1):
+        mask = true_depth >= level
+        hits = mask & (c.lca_depth >= level)
+        out[str(level)] = float(_div(w @ hits, w @ mask))
+    return out
+
+
+def project_to_rank(y: ArrayLike, taxonomy: Taxonomy, rank: str) -> NDArray[np.int64]:
+    """Ancestor-or-self of each label at ``rank`` (node ids; -1 where the label has none).
+
+    In a DAG the nearest such ancestor wins, then the smallest id.
+    """
+    return taxonomy.index.ancestor_at_rank(_ids(taxonomy, y), rank)
+
+
+def per_rank_metrics(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    taxonomy: Taxonomy,
+    ranks: list[str] | None = None,
+) -> dict[str, dict[str, float | int]]:
+    """Flat metrics after projecting true and predicted labels to each rank.
+
+    For rank r, samples whose true label has no ancestor-or-self at r (it is coarser) are left
+    out (``n_samples`` counts the rest); a prediction with no ancestor at r (too coarse) is a
+    miss: a false negative for the true class and a false positive for no class, as
+    scikit-learn does for a label outside ``labels=``. Reports ``accuracy`` and macro and
+    weighted precision/recall/F1 over the classes of rank r seen in either array.
+    """
+    t = _ids(taxonomy, y_true)
+    p = _ids(taxonomy, y_pred)
+    out: dict[str, dict[str, float | int]] = {}
+    for rank in ranks if ranks is not None else taxonomy.rank_names:
+        tr = project_to_rank(t, taxonomy, rank)
+        pr = project_to_rank(p, taxonomy, rank)
+        out[rank] = rank_scores(tr, pr)
+    return out
+
+
+def rank_scores(
+    tr: NDArray[np.int64], pr: NDArray[np.int64], w: NDArray[np.float64] | None = None
+) -> dict[str, float | int]:
+    """The per-rank numbers of :func:`per_rank_metrics` from projected ids (-1 = none)."""
+    keep = tr >= 0
+    w = np.ones(tr.shape) if w is None else w
+    tr, pr, w = tr[keep], pr[keep], w[keep]
+    res: dict[str, float | int] = {"n_samples": int(keep.sum())}
+    if tr.size == 0:
+        return res | {k: 0.0 for k in _RANK_KEYS}
+    none = pr < 0
+    labels, inv = np.unique(np.concatenate([tr, pr]), return_inverse=True)
+    k = labels.size
+    it, ip = inv[: tr.size], inv[tr.size :]
+    correct = tr == pr
+    tp = np.bincount(it[correct], weights=w[correct], minlength=k)
+    support = np.bincount(it, weights=w, minlength=k)
+    pred = np.bincount(ip[~none], weights=w[~none], minlength=k)  # "none" is nobody's FP
+    fp, fn = pred - tp, support - tp
+    res["accuracy"] = float(_div(w @ correct, w.sum()))
+    for avg in ("macro", "weighted"):
+        pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
+        res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
+    return res
+
+
+_RANK_KEYS = (
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+)
+
+
+def avg_hierarchical_distance_at_k(
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    score_labels: ArrayLike,
+    taxonomy: Taxonomy,
+    k: int,
+) -> float:
+    """Mean over samples of the mean LCA height d between y_true and each top-k class.
+
+    Bertinetto et al. 2020. The top-k columns by score use the same tie rule as
+    :func:`taxovit.metrics.flat.top_k_accuracy`; k is capped at the number of columns.
+    """
+    return float(hierarchical_distance_at_k(y_true, scores, score_labels, taxonomy, k).mean())
+
+
+def hierarchical_distance_at_k(
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    score_labels: ArrayLike,
+    taxonomy: Taxonomy,
+    k: int,
+) -> NDArray[np.float64]:
+    """Per-sample mean LCA height between y_true and each of its top-k classes."""
+    t = _ids(taxonomy, y_true)
+    cols = _ids(taxonomy, score_labels)
+    s = np.asarray(scores, dtype=np.float64)
+    k = min(int(k), s.shape[1])
+    top = cols[top_k_columns(s, k)]  # (n, k) node ids
+    tt = np.repeat(t, k).reshape(top.shape)
+    stats = taxonomy.index.pair_stats(tt, top)
+    d = np.where(tt == top, 0, stats.lca_height)
+    return d.mean(axis=1)
+
