@@ -113,3 +113,18 @@ def test_errors():
         idx.search(np.zeros((1, 4), np.float32), 1)
     with pytest.raises(ValueError, match="shape"):
         idx.add(np.zeros((2, 3), np.float32))
+
+
+def test_knn_classify_weighted_vote():
+    from taxovit.neighbors import knn_classify
+
+    db = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], np.float32)
+    labels = np.array([0, 1, 2])
+    q = np.array([[1.0, 0.05]], np.float32)
+    scores = knn_classify(q, db, labels, num_classes=4, k=2, temperature=0.07)
+    cos = (db[:2] @ q[0]) / (np.linalg.norm(db[:2], axis=1) * np.linalg.norm(q[0]))
+    w = np.exp(cos / 0.07)
+    np.testing.assert_allclose(scores[0, :2].numpy(), w / w.sum(), rtol=1e-5)
+    assert scores[0, 2:].sum() == 0
+    torch_scores = knn_classify(q, db, labels, 4, k=2, backend="torch")
+    assert torch.allclose(scores, torch_scores, atol=1e-6)

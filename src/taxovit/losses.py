@@ -49,8 +49,8 @@ def instance_loss(online: Sequence[Tensor], target: Sequence[Tensor]) -> Tensor:
     t = len(online)
     if t < 2:
         raise ValueError("the instance loss needs at least 2 views")
-    on = [F.normalize(o, dim=-1) for o in online]
-    tg = [F.normalize(x.detach(), dim=-1) for x in target]
+    on = [F.normalize(o.float(), dim=-1) for o in online]
+    tg = [F.normalize(x.detach().float(), dim=-1) for x in target]
     total = on[0].new_zeros(())
     for i in range(t):
         for j in range(t):

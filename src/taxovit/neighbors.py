@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["METRICS", "NeighborIndex", "available_backends", "knn_search"]
+__all__ = ["METRICS", "NeighborIndex", "available_backends", "knn_classify", "knn_search"]
 
 METRICS = ("cosine", "ip", "l2")
 BACKENDS = ("auto", "faiss-gpu", "faiss-cpu", "torch")
@@ -198,3 +198,30 @@ def knn_search(
     index = NeighborIndex(db.shape[1], metric=metric, backend=backend)
     index.add(db)
     return index.search(queries, k)
+
+
+def knn_classify(
+    queries: Any,
+    database: Any,
+    database_labels: Any,
+    num_classes: int,
+    k: int = 20,
+    temperature: float = 0.07,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Weighted kNN classifier (the DINO protocol) over cosine similarity.
+
+    Each of the ``k`` nearest database rows votes for its label with weight
+    ``exp(cos / temperature)``. Returns ``(Q, num_classes)`` class scores that sum to 1 per
+    row (on the CPU, float32).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    labels = _as_tensor(database_labels).long().cpu()
+    sims, idx = knn_search(queries, database, k, metric="cosine", backend=backend)
+    sims, idx = sims.float().cpu(), idx.cpu()
+    # subtracting the row max leaves the normalised scores unchanged and avoids overflow
+    w = torch.exp((sims - sims[:, :1]) / temperature)
+    scores = torch.zeros(sims.shape[0], num_classes, dtype=torch.float32)
+    scores.scatter_add_(1, labels[idx], w)
+    return scores / scores.sum(dim=1, keepdim=True)

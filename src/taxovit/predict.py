@@ -1,0 +1,137 @@
+"""Predictions of a trained checkpoint on a split, written as the CSV ``taxovit evaluate`` reads.
+
+Columns: ``id,y_true,y_pred,score_<label>...`` where the labels are the taxonomy node names of
+the dataset's fine classes (e.g. ``score_T-shirt/top``) and the scores of a row sum to 1.
+
+Two classifiers:
+
+* **kNN** (``knn=K``): DINO-style weighted vote over the ``K`` training images nearest in
+  cosine similarity of the backbone's CLS feature, weights ``exp(cos / 0.07)``, on the *fine*
+  labels. This is how a model trained on coarse labels (Grafit, or cross-entropy on coarse)
+  is read out at the fine level.
+* **the classifier head** (``knn=None``) when the model has one *and* it was trained on the
+  fine classes; otherwise the kNN classifier with ``eval.knn_k`` neighbours is used.
+
+This module imports torch; ``import taxovit`` never imports it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from taxovit.data import load_split
+from taxovit.errors import TaxovitError
+from taxovit.neighbors import knn_classify
+from taxovit.train import (
+    _resolve_device,
+    _space_from_dict,
+    build_network,
+    embed_samples,
+    load_checkpoint,
+    merge_config,
+)
+
+__all__ = ["predict", "write_predictions"]
+
+
+def write_predictions(
+    path: str | os.PathLike[str],
+    ids: list[str],
+    y_true: list[str],
+    class_names: list[str],
+    scores: np.ndarray,
+) -> None:
+    """Write ``id,y_true,y_pred,score_<class>...`` atomically (temp file + ``os.replace``).
+
+    ``y_pred`` is the arg-max of ``scores`` (``(N, len(class_names))``).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(ids), len(class_names)) or len(y_true) != len(ids):
+        raise ValueError("ids, y_true and scores must describe the same rows")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "y_true", "y_pred", *[f"score_{c}" for c in class_names]])
+            pred = scores.argmax(axis=1) if len(class_names) else []
+            for i in range(len(ids)):
+                w.writerow(
+                    [ids[i], y_true[i], class_names[pred[i]], *(f"{s:.6g}" for s in scores[i])]
+                )
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def predict(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    split: str = "test",
+    knn: int | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int | None = None,
+    data_root: str | None = None,
+) -> dict[str, Any]:
+    """Classify ``split`` with the model in ``checkpoint`` and write the predictions CSV.
+
+    ``data_root`` replaces the config's ``data.root`` (e.g. the data moved). Returns
+    ``{"out", "classifier", "k", "rows", "accuracy"}``.
+    """
+    from taxovit import load_taxonomy
+
+    ck = load_checkpoint(checkpoint)
+    cfg = merge_config(ck["config"], f"{checkpoint} (config)")
+    if data_root is not None:
+        cfg["data"]["root"] = data_root
+    space = _space_from_dict(ck["label_space"])
+    dev = _resolve_device(device, _DummyDist())
+    online, _ = build_network(cfg, len(space.train_names))
+    online.load_state_dict(ck["model"])
+    online.to(dev).eval()
+
+    tax = load_taxonomy(cfg["taxonomy"])
+    samples, split_space = load_split(cfg["data"], split, tax, cfg["train_rank"])
+    if split_space.fine_names != space.fine_names:
+        raise TaxovitError(
+            f"the {split!r} split's classes differ from the ones the checkpoint was trained on"
+        )
+    fine = space.fine_names
+    head_is_fine = online.head is not None and list(space.train_names) == list(fine)
+    if knn is None and head_is_fine:
+        _, logits = embed_samples(online, samples, space, cfg, dev, batch_size, with_logits=True)
+        scores = torch.softmax(logits, dim=1).numpy()
+        # train_names are in fine order when the head is fine (LabelSpace keeps that order)
+        classifier, k = "head", None
+    else:
+        k = int(knn if knn is not None else cfg["eval"]["knn_k"])
+        if k < 1:
+            raise TaxovitError(f"--knn must be >= 1, got {k}")
+        train_samples, _ = load_split(cfg["data"], "train", tax, cfg["train_rank"])
+        db, _ = embed_samples(online, train_samples, space, cfg, dev, batch_size)
+        q, _ = embed_samples(online, samples, space, cfg, dev, batch_size)
+        scores = knn_classify(
+            q, db, torch.from_numpy(train_samples.fine), len(fine), k=k,
+            temperature=float(cfg["eval"]["temperature"]),
+        ).numpy()  # fmt: skip
+        classifier = "knn"
+    y_true = [fine[i] for i in samples.fine]
+    write_predictions(out, samples.ids, y_true, list(fine), scores)
+    acc = float((scores.argmax(axis=1) == samples.fine).mean()) if len(samples) else float("nan")
+    return {"out": str(out), "classifier": classifier, "k": k, "rows": len(samples),
+            "accuracy": acc}  # fmt: skip
+
+
+class _DummyDist:
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -1,0 +1,275 @@
+import csv
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from taxovit import losses  # noqa: E402
+from taxovit.train import ConfigError, TrainingDiverged, load_config, merge_config, train  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from test_data import MINI, fashion_taxonomy_path  # noqa: E402
+
+
+def tiny_config(tmp_path, **over):
+    cfg = {
+        "taxonomy": str(fashion_taxonomy_path(tmp_path)),
+        "train_rank": "group",
+        "method": "grafit",
+        "seed": 3,
+        "deterministic": True,
+        "device": "cpu",
+        "data": {"root": str(MINI), "train_per_class": 4, "test_per_class": 2},
+        "model": {"preset": "vit_nano", "patch_size": 7},
+        "grafit": {"bank_size": 80, "proj_hidden": 32, "proj_dim": 16},
+        "optim": {"epochs": 2, "batch_size": 20, "warmup_epochs": 0.5},
+        "eval": {"train_max": 40, "knn_k": 5},
+        "log": {"progress": False},
+    }
+    for section, values in over.items():
+        if isinstance(values, dict):
+            cfg.setdefault(section, {}).update(values)
+        else:
+            cfg[section] = values
+    return cfg
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'optim.lrr'"):
+        merge_config({"taxonomy": "x", "optim": {"lrr": 1}})
+    with pytest.raises(ConfigError, match="taxonomy"):
+        merge_config({})
+    with pytest.raises(ConfigError, match="method"):
+        merge_config({"taxonomy": "x", "method": "svm"})
+    with pytest.raises(ConfigError, match="views"):
+        merge_config({"taxonomy": "x", "grafit": {"views": 1}})
+    p = tmp_path / "c.yaml"
+    p.write_text("taxonomy: t.json\nmodel: {preset: vit_nano, overrides: {depth: 2}}\n")
+    (tmp_path / "t.json").write_text("{}")
+    cfg = load_config(p)
+    assert cfg["taxonomy"] == str(tmp_path / "t.json")  # found next to the config
+    assert cfg["model"]["overrides"] == {"depth": 2} and cfg["optim"]["epochs"] == 10
+    p.write_text("- a\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist_cpu", "fashion_mnist_gpu", "fashion_mnist_ce_coarse",
+                                  "fashion_mnist_grafit", "fashion_mnist_ce_fine"])  # fmt: skip
+def test_shipped_configs_parse(name):
+    path = REPO / "configs" / f"{name}.yaml"
+    if not path.is_file():
+        pytest.skip(f"{path} not written")
+    cfg = load_config(path)
+    assert cfg["method"] in ("ce", "grafit", "transfg")
+
+
+def test_train_predict_evaluate_grafit(tmp_path):
+    cfg = tiny_config(tmp_path)
+    res = train(cfg, out=tmp_path / "run")
+    assert res["epochs_done"] == 2
+    rows = [json.loads(line) for line in Path(res["log"]).read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for r in rows:
+        assert {"loss", "inst", "knn", "images_per_s", "knn_top1_fine", "lr"} <= set(r)
+        assert 0.0 <= r["knn_top1_fine"] <= 1.0
+    ck = torch.load(res["checkpoint"], weights_only=True)
+    assert {"model", "target", "optimizer", "scheduler", "rng", "bank", "config", "epoch"} <= set(
+        ck
+    )
+    assert ck["epoch"] == 2 and ck["bank"]["filled"] == 80
+
+    from taxovit.predict import predict
+
+    out = tmp_path / "preds.csv"
+    r = predict(res["checkpoint"], out, split="test", knn=5)
+    assert r["classifier"] == "knn" and r["rows"] == 20
+    table = read_csv(out)
+    from taxovit.data import FASHION_MNIST_CLASSES
+
+    assert table[0] == ["id", "y_true", "y_pred"] + [f"score_{c}" for c in FASHION_MNIST_CLASSES]
+    assert len(table) == 21
+    for row in table[1:]:
+        assert row[1] in FASHION_MNIST_CLASSES and row[2] in FASHION_MNIST_CLASSES
+        assert sum(float(s) for s in row[3:]) == pytest.approx(1.0, abs=1e-4)
+    # no head trained on fine classes -> falls back to kNN
+    assert predict(res["checkpoint"], tmp_path / "p2.csv")["classifier"] == "knn"
+    _evaluate_if_available(out, cfg["taxonomy"])
+
+
+def _evaluate_if_available(preds, taxonomy):
+    try:
+        from taxovit.cli import app
+        from typer.testing import CliRunner
+    except ImportError:
+        pytest.skip("taxovit.cli not available yet; CSV header and rows checked above")
+    runner = CliRunner()
+    if "evaluate" not in runner.invoke(app, ["--help"]).output:
+        pytest.skip("'taxovit evaluate' not available yet")
+    res = runner.invoke(app, ["evaluate", str(preds), "--taxonomy", str(taxonomy),
+                              "--format", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{") :])
+    flat = json.dumps(report)
+    assert "accuracy" in flat and "hierarchical_f1_micro" in flat
+
+
+def test_ce_on_fine_classes_predicts_with_head(tmp_path):
+    cfg = tiny_config(tmp_path, method="ce", train_rank="class", optim={"epochs": 1})
+    res = train(cfg, out=tmp_path / "run")
+    from taxovit.predict import predict
+
+    r = predict(res["checkpoint"], tmp_path / "p.csv")
+    assert r["classifier"] == "head"
+    assert len(read_csv(tmp_path / "p.csv")) == 21
+    assert predict(res["checkpoint"], tmp_path / "k.csv", knn=3)["classifier"] == "knn"
+
+
+def test_transfg_and_ce_coarse_run(tmp_path):
+    for method in ("transfg", "ce"):
+        cfg = tiny_config(tmp_path, method=method, optim={"epochs": 1},
+                          model={"overrides": {"depth": 2}}, eval={"every": 0})  # fmt: skip
+        res = train(cfg, out=tmp_path / method)
+        assert res["history"][0]["loss"] > 0
+
+
+def _state(path):
+    ck = torch.load(path, weights_only=True)
+    return ck
+
+
+def _assert_same(a, b, atol=1e-6):
+    if isinstance(a, torch.Tensor):
+        assert torch.allclose(a.float(), b.float(), atol=atol, rtol=0)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same(a[k], b[k], atol)
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_same(x, y, atol)
+    else:
+        assert a == b
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    cfg = tiny_config(tmp_path, optim={"epochs": 2})
+    full = train(cfg, out=tmp_path / "full")
+    train(cfg, out=tmp_path / "half", stop_after_epoch=1)
+    assert _state(tmp_path / "half" / "checkpoint.pt")["epoch"] == 1
+    resumed = train(cfg, out=tmp_path / "half", resume=True)
+    a, b = _state(full["checkpoint"]), _state(resumed["checkpoint"])
+    for key in ("model", "target", "bank", "optimizer", "scheduler"):
+        _assert_same(a[key], b[key])
+    assert a["epoch"] == b["epoch"] == 2
+    la = [json.loads(x) for x in Path(full["log"]).read_text().splitlines()]
+    lb = [json.loads(x) for x in Path(resumed["log"]).read_text().splitlines()]
+    assert len(lb) == 2
+    for x, y in zip(la, lb, strict=True):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+        assert x["knn_top1_fine"] == y["knn_top1_fine"]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path, optim={"epochs": 3}, eval={"every": 0})
+    calls = {"n": 0}
+    real = losses.instance_loss
+
+    def flaky(online, target):
+        calls["n"] += 1
+        out = real(online, target)
+        return out * float("nan") if calls["n"] > 3 else out  # 2 steps per epoch
+
+    monkeypatch.setattr(losses, "instance_loss", flaky)
+    with pytest.raises(TrainingDiverged, match="non-finite loss") as e:
+        train(cfg, out=tmp_path / "run")
+    assert "epoch 2" in str(e.value) and "last good checkpoint" in str(e.value)
+    ck = _state(tmp_path / "run" / "checkpoint.pt")
+    assert ck["epoch"] == 1
+    for t in ck["model"].values():
+        assert torch.isfinite(t).all()
+
+
+def test_absurd_learning_rate_is_caught(tmp_path):
+    cfg = tiny_config(tmp_path, method="ce", optim={"epochs": 2, "lr": 1e30, "grad_clip": None,
+                                                     "warmup_epochs": 0}, eval={"every": 0})  # fmt: skip
+    with pytest.raises(TrainingDiverged):
+        train(cfg, out=tmp_path / "run")
+
+
+def test_resume_without_checkpoint_errors(tmp_path):
+    from taxovit.errors import TaxovitError
+
+    with pytest.raises(TaxovitError, match="no checkpoint"):
+        train(tiny_config(tmp_path), out=tmp_path / "none", resume=True)
+
+
+def test_cli_functions_help_and_run(tmp_path):
+    import typer
+    import yaml
+    from typer.testing import CliRunner
+
+    from taxovit.cli_train import predict_command, train_command
+
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("predict")(predict_command)
+    runner = CliRunner()
+    h = runner.invoke(app, ["train", "--help"])
+    assert h.exit_code == 0 and "--config" in h.output and "taxovit train" in h.output
+    h = runner.invoke(app, ["predict", "--help"])
+    assert h.exit_code == 0 and "--knn" in h.output and "taxovit predict" in h.output
+    cfg = tiny_config(tmp_path, optim={"epochs": 1}, eval={"every": 0})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = runner.invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--out",
+                            str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["predict", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"),
+                            "--out", str(tmp_path / "p.csv"), "--knn", "3"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "wrote 20 rows" in r.output
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, cfg, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    train(cfg, out=out)
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    import torch.multiprocessing as mp
+
+    # no augmentation: both runs see the same pixels; the global batch is the same
+    cfg = tiny_config(tmp_path, optim={"epochs": 2, "batch_size": 20}, eval={"every": 0},
+                      augment={"enabled": False}, deterministic=False)  # fmt: skip
+    torch.set_num_threads(1)
+    single = train(cfg, out=tmp_path / "one")
+    mp.spawn(_ddp_worker, args=(2, _free_port(), cfg, str(tmp_path / "two")), nprocs=2)
+    la = [json.loads(x) for x in Path(single["log"]).read_text().splitlines()]
+    lb = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
+    for x, y in zip(la, lb, strict=True):
+        for key in ("loss", "inst", "knn"):
+            assert x[key] == pytest.approx(y[key], abs=1e-5), key
+    a, b = _state(single["checkpoint"]), _state(tmp_path / "two" / "checkpoint.pt")
+    _assert_same(a["model"], b["model"], atol=1e-4)
