@@ -1,0 +1,178 @@
+"""Renderers for an :class:`~taxovit.evaluation.EvaluationReport`: table, JSON, CSV, markdown."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from taxovit.evaluation import EvaluationReport
+
+RENDER_FORMATS = ("table", "json", "csv", "markdown")
+
+# Display order and labels for the table view; keys are those of shared/docs/metrics.md.
+FLAT_ROWS = [
+    ("accuracy", "accuracy"),
+    ("precision_micro", "precision (micro)"),
+    ("precision_macro", "precision (macro)"),
+    ("precision_weighted", "precision (weighted)"),
+    ("recall_macro", "recall (macro)"),
+    ("recall_weighted", "recall (weighted)"),
+    ("f1_macro", "F1 (macro)"),
+    ("f1_weighted", "F1 (weighted)"),
+    ("map_macro", "mAP (macro)"),
+    ("map_macro_present", "mAP (macro, classes present)"),
+    ("map_weighted", "mAP (weighted)"),
+    ("map_micro", "mAP (micro)"),
+]
+HIER_ROWS = [
+    ("hierarchical_precision_micro", "hier. precision (micro)"),
+    ("hierarchical_recall_micro", "hier. recall (micro)"),
+    ("hierarchical_f1_micro", "hier. F1 (micro)"),
+    ("hierarchical_precision_macro", "hier. precision (macro)"),
+    ("hierarchical_recall_macro", "hier. recall (macro)"),
+    ("hierarchical_f1_macro", "hier. F1 (macro)"),
+    ("mean_lca_height", "mean LCA height"),
+    ("mistake_severity", "mistake severity"),
+    ("mean_lca_depth", "mean LCA depth"),
+    ("mean_lca_depth_distance", "mean LCA depth distance"),
+    ("tree_induced_error_mean", "tree-induced error (mean)"),
+    ("tree_induced_error_sum", "tree-induced error (sum)"),
+]
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null (the JSON report never holds NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item"):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def render_json(report: EvaluationReport, extra: dict[str, Any] | None = None) -> str:
+    obj = report.to_dict()
+    if extra:
+        obj = {**obj, **extra}
+    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+
+
+def render_csv(report: EvaluationReport) -> str:
+    return report.to_frame().to_csv(index=False, lineterminator="\n", float_format="%.10g")
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) >= 2):
+        return f"{int(v):,}"
+    return f"{v:.4f}"
+
+
+def render_markdown(report: EvaluationReport) -> str:
+    frame = report.to_frame()
+    cols = [c for c in ("group", "metric", "value", "ci_low", "ci_high") if c in frame]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame[cols].itertuples(index=False):
+        cells = [x if isinstance(x, str) else _fmt(x) for x in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _metric_table(title: str, rows: list[tuple[str, str]], report: EvaluationReport) -> Table | None:
+    ci = report.intervals is not None
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if ci:
+        level = report.bootstrap["ci"] if report.bootstrap else 0.95
+        table.add_column(f"{level:.0%} CI", justify="right")
+    shown = 0
+    for key, label in rows:
+        val = report.metrics.get(key)
+        if val is None and key.startswith(("map_", "top")):
+            continue  # score-based keys when the file has no scores
+        cells = [label, _fmt(val)]
+        if ci:
+            lo_hi = report.intervals.get(key) if report.intervals else None
+            cells.append(f"{_fmt(lo_hi[0])} – {_fmt(lo_hi[1])}" if lo_hi else "")
+        table.add_row(*cells)
+        shown += 1
+    return table if shown else None
+
+
+def build_table(report: EvaluationReport, title: str = "") -> Group:
+    m = report.metrics
+    ks = sorted(
+        int(k[3:-9]) for k in m if k.startswith("top") and k.endswith("_accuracy") and m[k] is not None
+    )
+    flat_rows = list(FLAT_ROWS)
+    for k in reversed(ks):
+        flat_rows.insert(1, (f"top{k}_accuracy", f"top-{k} accuracy"))
+    hier_rows = list(HIER_ROWS)
+    for k in ks:
+        hier_rows.append((f"avg_hierarchical_distance_at_{k}", f"avg. hier. distance @{k}"))
+    head = Text(
+        f"{title}{m['n_samples']:,} samples, {m['n_mistakes']:,} mistakes · taxonomy "
+        f"{report.taxonomy['nodes']:,} nodes ({report.taxonomy['kind']}, max depth "
+        f"{report.taxonomy['max_depth']})",
+        style="bold",
+    )
+    parts: list[Any] = [head]
+    for t in (
+        _metric_table("Flat (labels as atomic classes)", flat_rows, report),
+        _metric_table("Hierarchical", hier_rows, report),
+    ):
+        if t is not None:
+            parts.append(t)
+    if report.per_rank:
+        rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+        for col in ("rank", "samples", "accuracy", "precision (macro)", "recall (macro)", "F1 (macro)"):
+            rt.add_column(col, justify="left" if col == "rank" else "right")
+        for rank, r in report.per_rank.items():
+            acc = _fmt(r.get("accuracy"))
+            if report.intervals and f"per_rank/{rank}/accuracy" in report.intervals:
+                lo, hi = report.intervals[f"per_rank/{rank}/accuracy"]
+                acc += f" ({_fmt(lo)}–{_fmt(hi)})"
+            rt.add_row(
+                rank,
+                f"{r['n_samples']:,}",
+                acc,
+                _fmt(r.get("precision_macro")),
+                _fmt(r.get("recall_macro")),
+                _fmt(r.get("f1_macro")),
+            )
+        parts.append(rt)
+    levels = m.get("per_level_accuracy")
+    if levels:
+        lt = Table(title="Per depth", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+        lt.add_column("depth")
+        lt.add_column("accuracy", justify="right")
+        for d, v in levels.items():
+            lt.add_row(d, _fmt(v))
+        parts.append(lt)
+    return Group(*parts)
+
+
+def render_table(report: EvaluationReport, width: int = 100) -> str:
+    """Plain-text rendering of the table view (for ``--output FILE``)."""
+    console = Console(width=width, record=True, file=_NullFile(), color_system=None)
+    console.print(build_table(report))
+    return console.export_text()
+
+
+class _NullFile:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
