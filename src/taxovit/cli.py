@@ -7,7 +7,7 @@ nothing written: outputs are computed in full first, then each file is written a
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,14 @@ out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
     markdown = "markdown"
 
 
-class TaxonomyFormat(str, Enum):
+class TaxonomyFormat(StrEnum):
     nested = "nested"
     edges = "edges"
     ranks = "ranks"
