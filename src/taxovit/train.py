@@ -78,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "deterministic": False,  # torch.use_deterministic_algorithms + cuDNN deterministic
     "device": "auto",  # auto | cpu | cuda | cuda:N
+    "threads": None,  # torch CPU threads (null = torch's default; 1 helps on a shared CPU)
     "taxonomy": None,  # path to the taxonomy file (required)
     "train_rank": None,  # rank whose labels are trained on; null = the dataset's own labels
     "method": "grafit",  # ce | grafit | transfg
@@ -619,6 +620,8 @@ def _train(
     from taxovit import load_taxonomy
 
     _set_deterministic(bool(cfg["deterministic"]))
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
     seed = int(cfg["seed"])
     method = cfg["method"]
     g, o, dc = cfg["grafit"], cfg["optim"], cfg["data"]
