@@ -1,0 +1,407 @@
+"""Flat (taxonomy-agnostic) classification metrics over integer label arrays.
+
+Every function here is pure and vectorised with numpy (no Python loop over samples).  Labels
+are non-negative integers (taxonomy node ids); they may be sparse and large, so nothing
+allocates an array of size ``max(label)``: labels are compressed with
+``np.unique(..., return_inverse=True)`` over the labels actually seen.
+
+Conventions follow ``docs/metrics.md`` (the project's normative spec); where it is silent we
+follow scikit-learn and say so.  In particular every 0/0 is 0 (scikit-learn's
+``zero_division=0``).
+
+Score-based metrics (:func:`top_k_accuracy`, :func:`top_k_columns`,
+:func:`average_precision`) take a float score matrix ``scores`` of shape ``(n, C)`` and
+``true_col``, the column index of each sample's true label, or ``-1`` when the true label has
+no score column (such a sample is never a hit and is a negative in every column).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "accuracy",
+    "average_precision",
+    "confusion_counts",
+    "precision_recall_f1",
+    "prf_from_counts",
+    "top_k_accuracy",
+    "top_k_columns",
+]
+
+Average = Literal["micro", "macro", "weighted"]
+APAverage = Literal["macro", "weighted", "micro", "macro_present"]
+
+# Work on row/column blocks of about this many matrix elements, so that temporaries stay
+# O(block) in memory whatever n and C are.
+_BLOCK_ELEMS = 1 << 22
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _labels_1d(y: ArrayLike, name: str) -> NDArray[np.int64]:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    t = _labels_1d(y_true, "y_true")
+    p = _labels_1d(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} != {p.shape[0]}")
+    if t.size == 0:
+        raise ValueError("no samples")
+    return t, p
+
+
+def _scores_2d(scores: ArrayLike) -> NDArray[np.float64]:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_samples, n_columns), got shape {s.shape}")
+    if not np.isfinite(s).all():
+        # scikit-learn's check_array rejects NaN and infinities as well.
+        raise ValueError("scores must be finite (no NaN or infinity)")
+    return s
+
+
+def _true_col(true_col: ArrayLike, n: int, c: int) -> NDArray[np.int64]:
+    t = _labels_1d(true_col, "true_col")
+    if t.shape[0] != n:
+        raise ValueError(f"true_col has {t.shape[0]} entries but scores has {n} rows")
+    if n == 0:
+        raise ValueError("no samples")
+    if t.size and (t.min() < -1 or t.max() >= c):
+        raise ValueError(f"true_col entries must lie in [-1, {c - 1}]")
+    return t
+
+
+# ----------------------------------------------------------------------------- label metrics
+
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Fraction of exact matches: ``mean([y_true == y_pred])``.
+
+    Source: docs/metrics.md key ``accuracy``; equals scikit-learn ``accuracy_score``.
+    Raises ``ValueError`` on empty input.
+    """
+    t, p = _pair(y_true, y_pred)
+    return float(np.count_nonzero(t == p) / t.shape[0])
+
+
+def confusion_counts(
+    y_true: ArrayLike, y_pred: ArrayLike
+) -> tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]
+]:
+    """Per-class one-vs-rest counts, labels treated as atomic classes.
+
+    Returns ``(labels, tp, fp, fn, support)``: ``labels`` is the sorted union of the labels
+    seen in ``y_true`` or ``y_pred``; for class ``c``, ``tp = #{y_true = y_pred = c}``,
+    ``fp = #{y_pred = c} - tp``, ``fn = #{y_true = c} - tp`` and ``support = #{y_true = c}``.
+    Memory is O(n + number of distinct labels), whatever the label values.
+    """
+    t, p = _pair(y_true, y_pred)
+    labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
+    n = t.shape[0]
+    k = labels.shape[0]
+    inv_t = inv[:n]
+    inv_p = inv[n:]
+    support = np.bincount(inv_t, minlength=k).astype(np.int64)
+    pred_count = np.bincount(inv_p, minlength=k).astype(np.int64)
+    tp = np.bincount(inv_t[t == p], minlength=k).astype(np.int64)
+    return labels.astype(np.int64), tp, pred_count - tp, support - tp, support
+
+
+def _divide(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.float64]:
+    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def prf_from_counts(
+    tp: ArrayLike,
+    fp: ArrayLike,
+    fn: ArrayLike,
+    support: ArrayLike | None = None,
+    average: Average | None = "macro",
+) -> tuple:
+    """Precision, recall and F1 from per-class counts (which may be re-weighted, e.g. bootstrap).
+
+    Per class: ``P = TP/(TP+FP)``, ``R = TP/(TP+FN)``, ``F = 2TP/(2TP+FP+FN)``, every 0/0 = 0.
+    ``macro`` is the plain mean over classes, ``weighted`` the mean weighted by ``support``
+    (default ``tp + fn``; 0 if the total support is 0), ``micro`` pools the counts:
+    ``P = ΣTP/Σ(TP+FP)`` etc.  Classes whose counts are all zero (``tp = fp = fn = 0``)
+    are treated as *not seen* and left out of the averages, so that re-weighted counts
+    give what scikit-learn gives on the corresponding resample (its label set is the
+    labels present).  Source: docs/metrics.md; scikit-learn
+    ``precision_recall_fscore_support(zero_division=0)``.
+
+    Returns ``(precision, recall, f1)`` as floats, or, with ``average=None``, the per-class
+    arrays ``(precision, recall, f1, support)`` (all classes, seen or not).
+    """
+    tp_ = np.asarray(tp, dtype=np.float64)
+    fp_ = np.asarray(fp, dtype=np.float64)
+    fn_ = np.asarray(fn, dtype=np.float64)
+    sup = tp_ + fn_ if support is None else np.asarray(support, dtype=np.float64)
+    if not (tp_.shape == fp_.shape == fn_.shape == sup.shape) or tp_.ndim != 1:
+        raise ValueError("tp, fp, fn and support must be 1-D arrays of the same length")
+    if average is None:
+        prec = _divide(tp_, tp_ + fp_)
+        rec = _divide(tp_, tp_ + fn_)
+        # scikit-learn computes F as 2TP / (true_sum + pred_sum) = 2TP / (2TP + FP + FN).
+        f1 = _divide(2.0 * tp_, (tp_ + fn_) + (tp_ + fp_))
+        return prec, rec, f1, sup
+    if average == "micro":
+        tps, fps, fns = tp_.sum(), fp_.sum(), fn_.sum()
+        p = float(_divide(np.float64(tps), np.float64(tps + fps)))
+        r = float(_divide(np.float64(tps), np.float64(tps + fns)))
+        f = float(_divide(np.float64(2.0 * tps), np.float64((tps + fns) + (tps + fps))))
+        return p, r, f
+    if average not in ("macro", "weighted"):
+        raise ValueError(f"average must be 'micro', 'macro', 'weighted' or None, got {average!r}")
+    seen = (tp_ != 0) | (fp_ != 0) | (fn_ != 0)
+    prec, rec, f1, sup = prf_from_counts(tp_[seen], fp_[seen], fn_[seen], sup[seen], None)
+    if prec.size == 0:
+        return 0.0, 0.0, 0.0
+    if average == "macro":
+        return float(np.mean(prec)), float(np.mean(rec)), float(np.mean(f1))
+    total = sup.sum()
+    if total == 0:
+        return 0.0, 0.0, 0.0
+    return (
+        float(np.average(prec, weights=sup)),
+        float(np.average(rec, weights=sup)),
+        float(np.average(f1, weights=sup)),
+    )
+
+
+def precision_recall_f1(
+    y_true: ArrayLike, y_pred: ArrayLike, average: Average | None = "macro"
+) -> tuple:
+    """Precision, recall and F1 with labels as atomic classes.
+
+    The label set is the union of the labels seen in ``y_true`` or ``y_pred``.  Per class
+    ``P = TP/(TP+FP)``, ``R = TP/(TP+FN)``, ``F = 2TP/(2TP+FP+FN)``, 0/0 = 0; ``macro`` is
+    the plain mean over classes, ``weighted`` weights each class by its support (number of
+    true samples), ``micro`` pools the counts (for single-label data all three equal the
+    accuracy).  Source: docs/metrics.md; equals scikit-learn
+    ``precision_recall_fscore_support(y_true, y_pred, average=..., zero_division=0)``.
+
+    Returns ``(precision, recall, f1)`` floats, or with ``average=None`` the arrays
+    ``(labels, precision, recall, f1, support)`` (labels sorted, support as int64).
+    """
+    labels, tp, fp, fn, support = confusion_counts(y_true, y_pred)
+    if average is None:
+        prec, rec, f1, _ = prf_from_counts(tp, fp, fn, support, None)
+        return labels, prec, rec, f1, support
+    return prf_from_counts(tp, fp, fn, support, average)
+
+
+# ----------------------------------------------------------------------------- top-k
+
+
+def _row_block(c: int) -> int:
+    return max(1, _BLOCK_ELEMS // max(c, 1))
+
+
+def top_k_columns(scores: ArrayLike, k: int) -> NDArray[np.int64]:
+    """The ``k`` best score columns of each row, best first, shape ``(n, min(k, C))``.
+
+    Ranking rule (matches scikit-learn ``top_k_accuracy_score``, which ranks with
+    ``np.argsort(scores, axis=1, kind="mergesort")[:, ::-1]``): higher score first, and
+    among **equal scores the later (higher-index) column first**.  Equivalently, columns
+    are ranked by the key ``(score, column index)`` in decreasing order, which is unique.
+
+    Runs in O(n·C) time and O(block) extra memory: per row, ``np.partition`` finds the
+    k-th largest score ``t``; every column with score > t is taken, and the remaining
+    places go to the columns scoring exactly ``t`` with the highest indices; only those
+    ``k`` candidates are then sorted.  ``k`` is capped at ``C``; ``k < 1`` is an error.
+    """
+    s = _scores_2d(scores)
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n, c = s.shape
+    k = min(k, c)
+    out = np.empty((n, k), dtype=np.int64)
+    if k == 0 or n == 0:
+        return out
+    step = _row_block(c)
+    for lo in range(0, n, step):
+        blk = s[lo : lo + step]
+        out[lo : lo + step] = _top_k_block(blk, k)
+    return out
+
+
+def _top_k_block(blk: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+    m, c = blk.shape
+    if k == c:
+        return np.argsort(blk, axis=1, kind="stable")[:, ::-1].astype(np.int64)
+    kth = np.partition(blk, c - k, axis=1)[:, c - k]  # the k-th largest score of each row
+    gt = blk > kth[:, None]
+    eq = blk == kth[:, None]
+    need = k - np.count_nonzero(gt, axis=1)  # places left for columns scoring exactly kth
+    n_eq = np.count_nonzero(eq, axis=1)
+    sel = gt | eq
+    tied = np.flatnonzero(n_eq > need)
+    if tied.size:
+        eq_t = eq[tied]
+        # number of tied columns at index >= j; keep the `need` highest-index ones
+        after = np.cumsum(eq_t[:, ::-1], axis=1, dtype=np.int64)[:, ::-1]
+        sel[tied] = gt[tied] | (eq_t & (after <= need[tied, None]))
+    cand = np.nonzero(sel)[1].reshape(m, k)  # row-major: exactly k per row, ascending columns
+    vals = np.take_along_axis(blk, cand, axis=1)
+    # candidates are in ascending column order, so a stable ascending sort reversed gives
+    # exactly scikit-learn's order restricted to them
+    order = np.argsort(vals, axis=1, kind="stable")[:, ::-1]
+    return np.take_along_axis(cand, order, axis=1)
+
+
+def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
+    """Fraction of samples whose true column is among the ``k`` best columns.
+
+    A sample is a hit iff ``rank < k`` with ``rank = #{j : s_j > s_t} + #{j > t : s_j = s_t}``
+    (``t`` = true column): the ranking of :func:`top_k_columns`, i.e. scikit-learn's (ties
+    go to the later column).  ``true_col = -1`` is never a hit.  ``k`` is capped at ``C``.
+    Source: docs/metrics.md ``top{1,5}_accuracy``; equals scikit-learn
+    ``top_k_accuracy_score(y_true, scores, k=k, labels=range(C))`` for C >= 3 (for C = 2
+    scikit-learn switches to a binary threshold rule; we keep the ranking rule).
+    O(n·C) time, O(block) extra memory, no sort.
+    """
+    s = _scores_2d(scores)
+    n, c = s.shape
+    t = _true_col(true_col, n, c)
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    k = min(k, c)
+    hits = 0
+    step = _row_block(c)
+    cols = np.arange(c)
+    for lo in range(0, n, step):
+        blk = s[lo : lo + step]
+        tb = t[lo : lo + step]
+        has = tb >= 0
+        tc = np.where(has, tb, 0)
+        if c == 0:
+            continue
+        st = np.take_along_axis(blk, tc[:, None], axis=1)
+        rank = np.count_nonzero(blk > st, axis=1) + np.count_nonzero(
+            (blk == st) & (cols > tc[:, None]), axis=1
+        )
+        hits += int(np.count_nonzero(has & (rank < k)))
+    return hits / n
+
+
+# ----------------------------------------------------------------------------- average precision
+
+
+def _ap_from_ranks(pos_ge: NDArray[np.float64], rank_ge: NDArray[np.float64], n_pos: int) -> float:
+    # AP = Σ_thresholds (R_n - R_{n-1}) P_n.  All positives sharing a tie group contribute
+    # to the same threshold, whose precision is (#positives >= s) / (#items >= s); so
+    # AP = (1/P) Σ_{positives i} pos_ge(i) / rank_ge(i).
+    return float(np.sum(pos_ge / rank_ge) / n_pos)
+
+
+def _column_ap(
+    s: NDArray[np.float64], t: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per-column AP and positive counts."""
+    n, c = s.shape
+    has = np.flatnonzero(t >= 0)
+    pcol = t[has]
+    pscore = s[has, pcol]
+    n_pos = np.bincount(pcol, minlength=c).astype(np.int64)
+    ap = np.zeros(c, dtype=np.float64)
+    # positives grouped by column, ascending score within a column
+    order = np.lexsort((pscore, pcol))
+    pcol = pcol[order]
+    pscore = pscore[order]
+    starts = np.concatenate([[0], np.cumsum(n_pos)])
+    present = np.flatnonzero(n_pos)
+    step = max(1, _BLOCK_ELEMS // max(n, 1))
+    for b in range(0, present.size, step):
+        cols = present[b : b + step]
+        blk = np.ascontiguousarray(s[:, cols].T)  # (len(cols), n)
+        blk.sort(axis=1)
+        for j, col in enumerate(cols):
+            lo, hi = starts[col], starts[col + 1]
+            ps = pscore[lo:hi]
+            # #items with score >= s, #positives with score >= s (ties count as >=)
+            rank_ge = n - np.searchsorted(blk[j], ps, side="left")
+            pos_ge = (hi - lo) - np.searchsorted(ps, ps, side="left")
+            ap[col] = _ap_from_ranks(pos_ge.astype(np.float64), rank_ge.astype(np.float64), hi - lo)
+    return ap, n_pos
+
+
+def _micro_ap(s: NDArray[np.float64], t: NDArray[np.int64]) -> float:
+    n, c = s.shape
+    has = np.flatnonzero(t >= 0)
+    if has.size == 0:
+        return 0.0
+    ps = np.sort(s[has, t[has]])
+    rank_ge = np.zeros(ps.shape[0], dtype=np.int64)
+    step = _row_block(c)
+    for lo in range(0, n, step):
+        flat = np.sort(s[lo : lo + step], axis=None)
+        rank_ge += flat.shape[0] - np.searchsorted(flat, ps, side="left")
+    pos_ge = ps.shape[0] - np.searchsorted(ps, ps, side="left")
+    return _ap_from_ranks(pos_ge.astype(np.float64), rank_ge.astype(np.float64), ps.shape[0])
+
+
+def average_precision(
+    true_col: ArrayLike, scores: ArrayLike, average: APAverage | None = "macro"
+) -> float | None | NDArray[np.float64]:
+    """One-vs-rest average precision over the score columns.
+
+    The indicator matrix is ``Y[i, c] = (true_col[i] == c)`` (a row with ``true_col = -1``
+    is negative everywhere).  Per column, ranking by decreasing score,
+    ``AP = Σ_n (R_n − R_{n−1}) P_n`` over the *distinct* thresholds (a group of tied scores
+    is one threshold: all its items enter together), which equals
+    ``(1/P) Σ_{positives i} #{positives with score ≥ s_i} / #{items with score ≥ s_i}``.
+    A column with no positive has AP = 0.
+
+    ``average``: ``"macro"`` plain mean over all C columns (no-positive columns count as 0,
+    as scikit-learn does after its "No positive class found" warning); ``"weighted"`` mean
+    weighted by each column's positive count (0 if there is none); ``"micro"`` AP of the
+    flattened ``Y`` and ``scores``; ``"macro_present"`` mean over columns with at least one
+    positive (``None`` if none has one; torchmetrics ``multiclass_average_precision``
+    convention); ``None`` the per-column array.  With no score column at all (C = 0),
+    macro/weighted/micro are 0.0 (scikit-learn refuses such input).
+
+    Source: docs/metrics.md ``map_*``; equals scikit-learn
+    ``average_precision_score(Y, scores, average=...)`` (non-interpolated, step-wise).
+
+    Implementation: for each column with positives, its scores are sorted once (in blocks of
+    columns) and the positives located with ``np.searchsorted``; columns without positives
+    cost nothing.  micro sorts the matrix in row blocks and sums the counts.  O(n·C log n)
+    time, O(block) extra memory.
+    """
+    s = _scores_2d(scores)
+    n, c = s.shape
+    t = _true_col(true_col, n, c)
+    if average == "micro":
+        return _micro_ap(s, t)
+    if average not in (None, "macro", "weighted", "macro_present"):
+        raise ValueError(
+            "average must be 'macro', 'weighted', 'micro', 'macro_present' or None, "
+            f"got {average!r}"
+        )
+    ap, n_pos = _column_ap(s, t)
+    if average is None:
+        return ap
+    if average == "macro":
+        return float(np.mean(ap)) if c else 0.0
+    if average == "weighted":
+        total = n_pos.sum()
+        return float(np.average(ap, weights=n_pos)) if total else 0.0
+    present = n_pos > 0
+    return float(np.mean(ap[present])) if present.any() else None

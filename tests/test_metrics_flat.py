@@ -1,0 +1,271 @@
+"""Tests for taxovit.metrics.flat: exact agreement with scikit-learn, ties, edge cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    precision_recall_fscore_support,
+    top_k_accuracy_score,
+)
+
+from taxovit.metrics import flat
+from taxovit.metrics.flat import (
+    accuracy,
+    average_precision,
+    confusion_counts,
+    precision_recall_f1,
+    prf_from_counts,
+    top_k_accuracy,
+    top_k_columns,
+)
+
+SETTINGS = settings(max_examples=100, deadline=None)
+
+
+@st.composite
+def label_pairs(draw):
+    n = draw(st.integers(1, 40))
+    pool = draw(st.lists(st.integers(0, 1_400_000), min_size=1, max_size=8, unique=True))
+    y_true = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    y_pred = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    return np.array(y_true, dtype=np.int64), np.array(y_pred, dtype=np.int64)
+
+
+@st.composite
+def score_problems(draw, min_c=1, allow_missing=True):
+    """Small integer-valued scores (many ties) and true columns (some -1)."""
+    n = draw(st.integers(1, 25))
+    c = draw(st.integers(min_c, 7))
+    hi = draw(st.integers(0, 4))
+    scores = np.array(
+        draw(st.lists(st.integers(-hi, hi), min_size=n * c, max_size=n * c)), dtype=np.float64
+    ).reshape(n, c)
+    lo = -1 if allow_missing else 0
+    true_col = np.array(draw(st.lists(st.integers(lo, c - 1), min_size=n, max_size=n)))
+    return true_col, scores
+
+
+def sk_rank_order(scores):
+    return np.argsort(scores, axis=1, kind="mergesort")[:, ::-1]
+
+
+# ----------------------------------------------------------------------------- label metrics
+
+
+def test_hand_checked_example():
+    # docs/metrics.md: a1->a1, a1->a2, a2->b1, b1->b1
+    a1, a2, b1 = 3, 4, 5
+    t = np.array([a1, a1, a2, b1])
+    p = np.array([a1, a2, b1, b1])
+    assert accuracy(t, p) == 0.5
+    # Per class (a1, a2, b1): P = (1, 0, 1/2), R = (1/2, 0, 1), F = (2/3, 0, 2/3), support
+    # (2, 1, 1).  These are sklearn's values; the example in docs/metrics.md lists
+    # recall_macro 1/3, f1_macro 0.375, f1_weighted 0.625, precision_weighted 1.0, which
+    # contradict its own formulas (reported upstream).
+    pm, rm, fm = precision_recall_f1(t, p, "macro")
+    assert (pm, rm, fm) == pytest.approx((0.5, 0.5, 4 / 9))
+    pw, rw, fw = precision_recall_f1(t, p, "weighted")
+    assert (pw, rw, fw) == pytest.approx((0.625, 0.5, 0.5))
+    assert precision_recall_f1(t, p, "micro") == pytest.approx((0.5, 0.5, 0.5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(label_pairs())
+def test_prf_matches_sklearn(pair):
+    t, p = pair
+    assert accuracy(t, p) == pytest.approx(accuracy_score(t, p), abs=1e-12)
+    for avg in ("micro", "macro", "weighted"):
+        ours = precision_recall_f1(t, p, avg)
+        ref = precision_recall_fscore_support(t, p, average=avg, zero_division=0)[:3]
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+    labels, pr, rc, f1, sup = precision_recall_f1(t, p, None)
+    ref_labels = np.union1d(t, p)
+    np.testing.assert_array_equal(labels, ref_labels)
+    rp, rr, rf, rs = precision_recall_fscore_support(
+        t, p, labels=ref_labels, average=None, zero_division=0
+    )
+    np.testing.assert_allclose(pr, rp, atol=1e-12)
+    np.testing.assert_allclose(rc, rr, atol=1e-12)
+    np.testing.assert_allclose(f1, rf, atol=1e-12)
+    np.testing.assert_array_equal(sup, rs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(label_pairs(), st.data())
+def test_prf_from_counts_reweighted_equals_resample(pair, data):
+    """Counts re-weighted by bootstrap multiplicities equal sklearn on the resample."""
+    t, p = pair
+    n = t.shape[0]
+    idx = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n)))
+    w = np.bincount(idx, minlength=n)
+    labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
+    k = labels.shape[0]
+    it, ip = inv[:n], inv[n:]
+    sup = np.bincount(it, weights=w, minlength=k)
+    pc = np.bincount(ip, weights=w, minlength=k)
+    tp = np.bincount(it, weights=w * (t == p), minlength=k)
+    for avg in ("micro", "macro", "weighted"):
+        ours = prf_from_counts(tp, pc - tp, sup - tp, sup, avg)
+        ref = precision_recall_fscore_support(t[idx], p[idx], average=avg, zero_division=0)[:3]
+        np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+def test_confusion_counts_sparse_large_labels():
+    t = np.array([1_400_000, 7, 7, 0])
+    p = np.array([7, 7, 3, 0])
+    labels, tp, fp, fn, sup = confusion_counts(t, p)
+    np.testing.assert_array_equal(labels, [0, 3, 7, 1_400_000])
+    np.testing.assert_array_equal(tp, [1, 0, 1, 0])
+    np.testing.assert_array_equal(fp, [0, 1, 1, 0])
+    np.testing.assert_array_equal(fn, [0, 0, 1, 1])
+    np.testing.assert_array_equal(sup, [1, 0, 2, 1])
+
+
+def test_label_input_errors():
+    with pytest.raises(ValueError):
+        accuracy([1, 2], [1])
+    with pytest.raises(ValueError):
+        accuracy([], [])
+    with pytest.raises(ValueError):
+        precision_recall_f1([1.5], [1.5])
+    with pytest.raises(ValueError):
+        prf_from_counts([1], [0], [0], None, "bogus")
+
+
+# ----------------------------------------------------------------------------- top-k
+
+
+def test_sklearn_tie_rule_later_column_first():
+    s = np.array([[1.0, 1.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(sk_rank_order(s)[0], [2, 1, 0, 3])
+    np.testing.assert_array_equal(top_k_columns(s, 2), [[2, 1]])
+    # sklearn itself: with k=1, only column 2 counts as a hit
+    y = np.array([2, 0, 1, 3])
+    s4 = np.tile(s, (4, 1))
+    assert top_k_accuracy_score(y, s4, k=1, labels=[0, 1, 2, 3]) == 0.25
+    assert top_k_accuracy(y, s4, 1) == 0.25
+
+
+@SETTINGS
+@given(score_problems(), st.integers(1, 9))
+def test_top_k_columns_equals_sklearn_order(problem, k):
+    _, s = problem
+    ref = sk_rank_order(s)[:, : min(k, s.shape[1])]
+    np.testing.assert_array_equal(top_k_columns(s, k), ref)
+
+
+@SETTINGS
+@given(score_problems(), st.integers(1, 9))
+def test_top_k_accuracy_equals_sklearn(problem, k):
+    t, s = problem
+    n, c = s.shape
+    kk = min(k, c)
+    ref_hits = (sk_rank_order(s)[:, :kk] == t[:, None]).any(axis=1) & (t >= 0)
+    ours = top_k_accuracy(t, s, k)
+    assert ours == pytest.approx(ref_hits.mean(), abs=1e-12)
+    assert ours == pytest.approx((top_k_columns(s, k) == t[:, None]).any(axis=1).mean(), abs=1e-12)
+    if c >= 3 and (t >= 0).all():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = top_k_accuracy_score(t, s, k=k, labels=np.arange(c))
+        assert ours == pytest.approx(ref, abs=1e-12)
+
+
+def test_top_k_blocks(monkeypatch):
+    """Row blocking does not change anything."""
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 3, size=(257, 11)).astype(float)
+    t = rng.integers(-1, 11, size=257)
+    full = top_k_columns(s, 4), top_k_accuracy(t, s, 4)
+    monkeypatch.setattr(flat, "_BLOCK_ELEMS", 30)
+    assert np.array_equal(top_k_columns(s, 4), full[0])
+    assert top_k_accuracy(t, s, 4) == full[1]
+
+
+def test_top_k_errors_and_caps():
+    s = np.array([[0.1, 0.9], [0.5, 0.5]])
+    assert top_k_columns(s, 10).shape == (2, 2)
+    assert top_k_accuracy([0, -1], s, 10) == 0.5
+    with pytest.raises(ValueError):
+        top_k_columns(s, 0)
+    with pytest.raises(ValueError):
+        top_k_accuracy([0, 2], s, 1)
+    with pytest.raises(ValueError):
+        top_k_accuracy([0, 1], np.array([[0.1, np.nan], [0, 0]]), 1)
+
+
+# ----------------------------------------------------------------------------- average precision
+
+
+def sk_ap(t, s, average):
+    y = (t[:, None] == np.arange(s.shape[1])[None, :]).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if s.shape[1] == 1:  # sklearn sees a (n, 1) indicator as binary
+            val = average_precision_score(y[:, 0], s[:, 0]) if y.any() else 0.0
+            return np.array([val]) if average is None else val
+        return average_precision_score(y, s, average=average)
+
+
+@settings(max_examples=80, deadline=None)
+@given(score_problems())
+def test_average_precision_equals_sklearn(problem):
+    t, s = problem
+    for avg in (None, "macro", "weighted", "micro"):
+        ours = average_precision(t, s, avg)
+        ref = sk_ap(t, s, avg)
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10, err_msg=str(avg))
+    per = average_precision(t, s, None)
+    present = np.bincount(t[t >= 0], minlength=s.shape[1]) > 0
+    mp = average_precision(t, s, "macro_present")
+    if present.any():
+        assert mp == pytest.approx(per[present].mean(), abs=1e-12)
+    else:
+        assert mp is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(score_problems(min_c=2), st.integers(0, 10**6))
+def test_average_precision_continuous_scores(problem, seed):
+    t, _ = problem
+    rng = np.random.default_rng(seed)
+    s = rng.random((t.shape[0], 5))
+    s[:, 0] = np.round(s[:, 0], 1)  # some ties
+    t = np.where(t >= 5, -1, t)
+    for avg in ("macro", "weighted", "micro"):
+        assert average_precision(t, s, avg) == pytest.approx(sk_ap(t, s, avg), abs=1e-10)
+
+
+def test_average_precision_small_cases():
+    s = np.array([[0.3, 0.2, 0.1], [0.1, 0.5, 0.2], [0.3, 0.3, 0.3]])
+    t = np.array([0, 2, 0])
+    np.testing.assert_allclose(average_precision(t, s, None), [1.0, 0.0, 0.5])
+    assert average_precision(t, s, "macro") == pytest.approx(0.5)
+    assert average_precision(t, s, "weighted") == pytest.approx(5 / 6)
+    assert average_precision(t, s, "macro_present") == pytest.approx(0.75)
+    # n = 1; no positive anywhere
+    one = np.array([[0.2, 0.7]])
+    assert average_precision([1], one, "macro") == pytest.approx(0.5)
+    assert average_precision([-1], one, "macro") == 0.0
+    assert average_precision([-1], one, "weighted") == 0.0
+    assert average_precision([-1], one, "micro") == 0.0
+    assert average_precision([-1], one, "macro_present") is None
+    with pytest.raises(ValueError):
+        average_precision([0], one, "bogus")
+
+
+def test_average_precision_blocks(monkeypatch):
+    rng = np.random.default_rng(1)
+    s = rng.integers(0, 4, size=(300, 9)).astype(float)
+    t = rng.integers(-1, 9, size=300)
+    ref = [average_precision(t, s, a) for a in (None, "micro")]
+    monkeypatch.setattr(flat, "_BLOCK_ELEMS", 50)
+    np.testing.assert_array_equal(average_precision(t, s, None), ref[0])
+    assert average_precision(t, s, "micro") == pytest.approx(ref[1], abs=1e-12)
