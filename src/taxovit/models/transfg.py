@@ -14,8 +14,9 @@ Two ways to get the selection:
     anyway -- and after block ``L - 1`` the CLS row is computed under ``no_grad`` as a chain of
     row-vector times matrix products, ``r = e_0^T A_{L-1}``, ``r <- r A_l`` for
     ``l = L-2 .. 1``, recomputing each ``A_l = softmax(q k^T / sqrt(d))`` in blocks of query
-    rows so that at most ``rollout_chunk_elems`` probabilities exist at any time. Cost
-    O(L * H * N^2 * d) time (about one extra ``q k^T`` per layer) and O(chunk) extra memory.
+    rows so that at most ``rollout_chunk_elems`` probabilities exist at any time (default:
+    four hidden states' worth). Cost O(L * H * N^2 * d) time (about one extra ``q k^T`` per
+    layer, in the autocast dtype) and O(chunk) extra memory.
 
 ``rollout="reference"``
     What TransFG's reference code does: the first ``L - 1`` blocks materialise the attention
@@ -83,35 +84,45 @@ def select_parts_reference(attentions: Sequence[Tensor]) -> Tensor:
         return prod[:, :, 0, 1:].argmax(dim=-1)
 
 
-def _row_times_softmax(r: Tensor, q: Tensor, k: Tensor, scale: float, chunk: int) -> Tensor:
-    """``r @ softmax(q k^T * scale)`` for ``r`` of shape (B, H, 1, N), in blocks of rows."""
+def _row_times_softmax(r: Tensor, q: Tensor, k: Tensor, chunk: int) -> Tensor:
+    """``r @ softmax(q k^T)`` for ``r`` of shape (B, H, 1, N), ``q`` already scaled.
+
+    Rows are processed ``chunk`` at a time; the softmax normaliser of each row is folded into
+    ``r`` so that one ``(B, H, chunk, N)`` buffer is the only large temporary.
+    """
     n = q.shape[-2]
     kt = k.transpose(-2, -1)
     out = None
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
-        p = torch.softmax((q[:, :, s:e] @ kt) * scale, dim=-1, dtype=torch.float32)
-        part = r[..., s:e] @ p
+        logits = (q[:, :, s:e] @ kt).float()  # matmul in the input dtype (bf16 under autocast)
+        logits.sub_(logits.amax(dim=-1, keepdim=True)).exp_()
+        w = r[..., s:e] / logits.sum(dim=-1).unsqueeze(-2)  # (B, H, 1, c)
+        part = w @ logits
         out = part if out is None else out.add_(part)
-        del p
+        del logits
     assert out is not None
     return out
 
 
 def rollout_cls_row_from_qk(
-    qks: Sequence[tuple[Tensor, Tensor]], scale: float, max_chunk_elems: int = 1 << 26
+    qks: Sequence[tuple[Tensor, Tensor]], scale: float, max_chunk_elems: int | None = None
 ) -> Tensor:
     """CLS row of ``A_{L-1} ... A_1`` (``(B, H, N)``, float32) with ``A_l`` recomputed from
-    ``(q_l, k_l)`` (each ``(B, H, N, d)``), one layer and one block of rows at a time."""
+    ``(q_l, k_l)`` (each ``(B, H, N, d)``), one layer and one block of query rows at a time,
+    holding at most about ``max_chunk_elems`` probabilities (default: 4 x B x N x H x d, i.e.
+    four hidden states' worth)."""
     if len(qks) == 0:
         raise ValueError("need the q, k of at least one layer")
     with torch.no_grad():
         q, k = qks[-1]
-        b, h, n, _ = q.shape
+        b, h, n, d = q.shape
+        if max_chunk_elems is None:
+            max_chunk_elems = max(1 << 16, 4 * b * h * n * d)
         chunk = max(1, min(n, max_chunk_elems // max(1, b * h * n)))
-        r = torch.softmax((q[:, :, :1] @ k.transpose(-2, -1)) * scale, dim=-1, dtype=torch.float32)
+        r = torch.softmax((q[:, :, :1] * scale) @ k.transpose(-2, -1), dim=-1, dtype=torch.float32)
         for q, k in reversed(qks[:-1]):
-            r = _row_times_softmax(r, q, k, scale, chunk)
+            r = _row_times_softmax(r, (q * scale).contiguous(), k.contiguous(), chunk)
         return r[:, :, 0]
 
 
@@ -127,7 +138,7 @@ class TransFG(VisionTransformer):
         self,
         *args,
         rollout: str = "chain",
-        rollout_chunk_elems: int = 1 << 26,
+        rollout_chunk_elems: int | None = None,
         **kwargs,
     ) -> None:
         if rollout not in ROLLOUT_KINDS:
@@ -136,7 +147,7 @@ class TransFG(VisionTransformer):
         if self.depth < 2:
             raise ValueError("TransFG needs depth >= 2 (L-1 selection layers + the part layer)")
         self.rollout = rollout
-        self.rollout_chunk_elems = int(rollout_chunk_elems)
+        self.rollout_chunk_elems = rollout_chunk_elems
         self.last_part_indices: Tensor | None = None
 
     def select(self, x: Tensor) -> tuple[Tensor, Tensor]:
