@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from taxovit.errors import TaxonomyError
-
-if TYPE_CHECKING:
-    from taxovit.taxonomy.index import TaxonomyIndex
+from taxovit.taxonomy.index import CycleError, TaxonomyIndex
 
 VIRTUAL_ROOT = "__root__"
 
@@ -34,25 +32,25 @@ class Taxonomy:
     :mod:`taxovit.taxonomy.io`.
     """
 
-    def __init__(self, graph: nx.DiGraph, *, add_virtual_root: bool | str = False) -> None:
-        graph = graph.copy()
-        self._validate_names(graph)
-        roots = [n for n, d in graph.in_degree() if d == 0]
+    def __init__(
+        self, graph: nx.DiGraph, *, add_virtual_root: bool | str = False, copy: bool = True
+    ) -> None:
+        # Loaders pass copy=False: they built the graph and hand it over (copying a
+        # million-node networkx graph costs seconds).
+        if copy:
+            graph = graph.copy()
         if len(graph) == 0:
             raise TaxonomyError("the taxonomy has no nodes")
-        if len(roots) != 1 and add_virtual_root and roots:
+        self._validate_names(graph)
+        roots = [n for n, d in graph.in_degree() if d == 0]
+        if len(roots) > 1 and add_virtual_root:
             name = VIRTUAL_ROOT if add_virtual_root is True else str(add_virtual_root)
             if name in graph:
                 raise TaxonomyError(f"cannot add virtual root {name!r}: a node has that name")
-            graph.add_node(name)
             graph.add_edges_from((name, r) for r in roots)
             roots = [name]
-        if not roots or not nx.is_directed_acyclic_graph(graph):
-            cycle = nx.find_cycle(graph)
-            nodes = [u for u, _ in cycle]
-            raise TaxonomyError(
-                "the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1]))
-            )
+        if not roots:
+            self._raise_cycle(graph)
         if len(roots) > 1:
             raise TaxonomyError(
                 f"the taxonomy has {len(roots)} roots (nodes without a parent): "
@@ -61,6 +59,17 @@ class Taxonomy:
             )
         self.graph: nx.DiGraph = graph
         self.root: str = roots[0]
+        # Compiling the index checks acyclicity in numpy (Kahn layering leaves the nodes of a
+        # cycle unplaced), much faster than networkx's check on large taxonomies.
+        try:
+            self.index  # noqa: B018
+        except CycleError:
+            self._raise_cycle(graph)
+
+    @staticmethod
+    def _raise_cycle(graph: nx.DiGraph) -> None:
+        nodes = [u for u, _ in nx.find_cycle(graph)]
+        raise TaxonomyError("the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1])))
 
     @staticmethod
     def _validate_names(graph: nx.DiGraph) -> None:
@@ -95,7 +104,7 @@ class Taxonomy:
                 graph.add_node(name, rank=rank)
         for name, extra in (attrs or {}).items():
             graph.add_node(name, **extra)
-        return cls(graph, add_virtual_root=add_virtual_root)
+        return cls(graph, add_virtual_root=add_virtual_root, copy=False)
 
     # ----------------------------------------------------------------- node ids
     @cached_property
@@ -186,13 +195,12 @@ class Taxonomy:
     @cached_property
     def index(self) -> TaxonomyIndex:
         """The compiled integer index (depth, height, ancestors, LCA), built once."""
-        from taxovit.taxonomy.index import TaxonomyIndex
-
         id_of = self._id_of
         edges = np.fromiter(
             (id_of[x] for e in self.graph.edges for x in e), np.int64, 2 * self.graph.number_of_edges()
         ).reshape(-1, 2)
-        ranks = [self.graph.nodes[n].get("rank") for n in self.nodes]
+        rank_attr = nx.get_node_attributes(self.graph, "rank")
+        ranks = [rank_attr.get(n) for n in self.nodes]
         return TaxonomyIndex(len(self.nodes), edges[:, 0], edges[:, 1], id_of[self.root], ranks)
 
     def summary(self) -> dict[str, Any]:

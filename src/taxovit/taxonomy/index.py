@@ -28,6 +28,10 @@ import numpy as np
 from taxovit.errors import TaxonomyError
 
 
+class CycleError(TaxonomyError):
+    """Raised while compiling a graph that has a cycle (the Taxonomy names the cycle)."""
+
+
 class PairStats(NamedTuple):
     """Per-pair quantities of ``(a, b)``, each an array aligned with the query.
 
@@ -78,7 +82,7 @@ def _kahn_layers(n: int, ptr: np.ndarray, nbr: np.ndarray, indeg: np.ndarray) ->
         indeg[uniq] -= counts
         frontier = uniq[indeg[uniq] == 0]
     if seen != n:
-        raise TaxonomyError("the taxonomy has a cycle")  # Taxonomy validates first; a guard
+        raise CycleError("the taxonomy has a cycle")
     return layers
 
 
