@@ -142,6 +142,9 @@ def test_transfg_forward_uses_selected_tokens_only():
         manual = chain.norm(chain.blocks[-1](tokens)[:, 0])
     torch.testing.assert_close(feats, manual)
     assert chain(x).shape == (2, 5)
+    chain.reset_classifier(0)  # identity head: forward gives the features
+    with torch.no_grad():
+        torch.testing.assert_close(chain(x), feats)
 
 
 def test_contrastive_loss_hand_computed():
