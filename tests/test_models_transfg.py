@@ -207,3 +207,25 @@ def test_tiny_transfg_trains_on_fashion_mnist():
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert all(np.isfinite(losses))
     assert last < 0.8 * first, (first, last)
+
+
+def test_chain_rollout_bf16_close_to_float32():
+    g = torch.Generator().manual_seed(3)
+    qks = [(torch.randn(1, 2, 9, 4, generator=g), torch.randn(1, 2, 9, 4, generator=g))] * 3
+    full = rollout_cls_row_from_qk(qks, 0.5)
+    half = rollout_cls_row_from_qk([(q.bfloat16(), k.bfloat16()) for q, k in qks], 0.5)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, full, atol=2e-2, rtol=0)
+
+
+def test_transfg_loads_vit_checkpoint_with_overlapping_split(tmp_path):
+    from taxovit.models import build_vit, load_pretrained
+
+    src = build_vit("vit_nano", 7, img_size=32, patch_size=8)  # 4x4 grid
+    path = tmp_path / "vit.pt"
+    torch.save({"model": src.state_dict()}, path)
+    model = build_transfg("vit_nano", 5, img_size=40, patch_size=8, stride=6)  # 6x6 grid
+    report = load_pretrained(model, path)
+    assert report.pos_embed_resampled == ((4, 4), (6, 6))
+    assert sorted(report.dropped) == ["head.bias", "head.weight"]
+    torch.testing.assert_close(model.blocks[-1].mlp.fc2.weight, src.blocks[-1].mlp.fc2.weight)
