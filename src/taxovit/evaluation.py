@@ -23,6 +23,7 @@ from taxovit.metrics.hierarchical import (
     _hprf,
     _per_level,
     components,
+    dense_codes,
     rank_scores,
 )
 from taxovit.taxonomy import Taxonomy
@@ -55,7 +56,7 @@ def _build_context(
     top_k: Sequence[int],
 ) -> _Context:
     t, p = comp.y_true, comp.y_pred
-    _, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
+    inv = dense_codes(np.concatenate([t, p]), len(taxonomy.nodes))
     ix = taxonomy.index
     ctx = _Context(
         comp=comp,
@@ -236,10 +237,11 @@ def _per_class_table(
     ctx: _Context, taxonomy: Taxonomy, score_ids: NDArray[np.int64] | None
 ) -> pd.DataFrame:
     c = ctx.comp
-    labels = np.unique(np.concatenate([c.y_true, c.y_pred]))
+    both = np.concatenate([c.y_true, c.y_pred])
+    inv = dense_codes(both, len(taxonomy.nodes))
+    labels = np.flatnonzero(np.bincount(both, minlength=len(taxonomy.nodes)))
     k = labels.size
-    inv_t = np.searchsorted(labels, c.y_true)
-    inv_p = np.searchsorted(labels, c.y_pred)
+    inv_t, inv_p = inv[: c.y_true.size], inv[c.y_true.size :]
     tp = np.bincount(inv_t[c.correct], minlength=k)
     support = np.bincount(inv_t, minlength=k)
     predicted = np.bincount(inv_p, minlength=k)

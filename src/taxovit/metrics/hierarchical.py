@@ -32,6 +32,17 @@ __all__ = [
 ]
 
 
+def dense_codes(ids: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+    """Codes 0..k-1 of the distinct values of ``ids`` (in increasing order), all in [0, n).
+
+    Equals ``np.unique(ids, return_inverse=True)[1]`` in O(len(ids) + n) without sorting:
+    labels are node ids, so a bincount over the id range replaces the sort.
+    """
+    present = np.bincount(ids, minlength=n) > 0
+    code = np.cumsum(present) - 1
+    return code[ids]
+
+
 def _ids(taxonomy: Taxonomy, y: ArrayLike) -> NDArray[np.int64]:
     return taxonomy.ids(np.asarray(y).ravel())
 
@@ -236,8 +247,9 @@ def rank_scores(
     if tr.size == 0:
         return res | {k: 0.0 for k in _RANK_KEYS}
     none = pr < 0
-    labels, inv = np.unique(np.concatenate([tr, pr]), return_inverse=True)
-    k = labels.size
+    # -1 ("no ancestor at this rank") shifts to code 0 of the dense coding, then is dropped
+    inv = dense_codes(np.concatenate([tr, pr]) + 1, int(max(tr.max(), pr.max())) + 2)
+    k = int(inv.max()) + 1
     it, ip = inv[: tr.size], inv[tr.size :]
     correct = tr == pr
     tp = np.bincount(it[correct], weights=w[correct], minlength=k)

@@ -174,6 +174,9 @@ class TaxonomyIndex:
             np.minimum(table[j - 1, :width], table[j - 1, span : span + width], out=table[j, :width])
             table[j, width:] = np.iinfo(dtype).max
         self._table = table
+        # floor(log2(length)) for every possible range length, as a lookup
+        self._log2 = np.zeros(n + 1, dtype=np.int8)
+        self._log2[2:] = np.floor(np.log2(np.arange(2, n + 1))).astype(np.int8)
 
     def lca(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Lowest common ancestor of each pair (trees only): O(1) per pair, vectorised."""
@@ -188,9 +191,7 @@ class TaxonomyIndex:
         hi = np.maximum(ta, tb)
         same = a == b
         lo = np.where(same, hi, lo)  # any valid range; the answer is overwritten below
-        length = hi - lo + 1
-        j = np.log2(length).astype(np.int64)  # exact for the small ints involved
-        j -= (1 << j) > length  # guard against float rounding
+        j = self._log2[hi - lo + 1].astype(np.int64)
         m = np.minimum(self._table[j, lo], self._table[j, hi - (1 << j) + 1]).astype(np.int64)
         res = self.parent[self._order[m % self.n]]
         return np.where(same, a, res)
@@ -314,6 +315,20 @@ class TaxonomyIndex:
             x[up] = self.parent[x[up]]
         return np.where(valid, x, -1)
 
+    def _rank_table(self, r: int) -> np.ndarray:
+        """Trees: ancestor-or-self of every node at rank id r (-1 if none), built top-down once.
+
+        Projecting a million labels is then a single gather.
+        """
+        cache = self.__dict__.setdefault("_rank_tables", {})
+        if r not in cache:
+            table = np.where(self.rank_of == r, np.arange(self.n), -1)
+            for layer in self._layers[1:]:
+                inherit = table[layer] < 0
+                table[layer[inherit]] = table[self.parent[layer[inherit]]]
+            cache[r] = table
+        return cache[r]
+
     def rank_id(self, rank: str) -> int:
         try:
             return self.rank_names.index(rank)
@@ -331,17 +346,7 @@ class TaxonomyIndex:
         r = self.rank_id(rank)
         ids = np.asarray(ids, dtype=np.int64)
         if self.is_tree:
-            x = ids.copy()
-            out = np.full(ids.shape, -1, dtype=np.int64)
-            active = np.ones(ids.shape, dtype=bool)
-            for _ in range(self.max_depth + 1):
-                hit = active & (self.rank_of[x] == r)
-                out[hit] = x[hit]
-                active &= ~hit & (self.parent[x] >= 0)
-                if not active.any():
-                    break
-                x = np.where(active, self.parent[x], x)
-            return out
+            return self._rank_table(r)[ids]
         start, length, anc, dist = self._ancestors
         flat = ids.ravel()
         pos = _ranges(start[flat], length[flat])
