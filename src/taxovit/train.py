@@ -749,8 +749,12 @@ def _train(
                 raise TrainingDiverged(
                     f"non-finite loss ({value}) at epoch {epoch + 1}, step {step + 1}; parts: "
                     + ", ".join(f"{k}={float(v):.4g}" for k, v in logged.items() if k != "loss")
-                    + ". The run is stopped; the last good checkpoint is kept"
-                    + (f" at {ckpt_path}" if ckpt_path.is_file() else " (none written yet)")
+                    + ". The run is stopped; "
+                    + (
+                        f"the last good checkpoint (epoch {epoch}) is kept at {ckpt_path}"
+                        if epoch > 0
+                        else "no checkpoint was written (it diverged in the first epoch)"
+                    )
                     + ". Lower optim.lr or check the data."
                 )
             optimizer.step()
