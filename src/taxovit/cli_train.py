@@ -31,11 +31,9 @@ def train_command(
         True, "--progress/--no-progress", help="Show the progress bar and epoch lines."
     ),
 ) -> None:
-    """Train a ViT on the training rank of a taxonomy (methods: ce, grafit, transfg).
+    r"""Train a ViT on the training rank of a taxonomy (methods: ce, grafit, transfg).
 
-    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per
-    epoch: loss parts, images/s, kNN top-1 on the fine labels). A NaN/inf loss stops the run
-    and keeps the last good checkpoint.
+    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key and its default: taxovit.train.DEFAULTS.
 
     Examples:
 
@@ -43,9 +41,10 @@ def train_command(
 
       taxovit train -c configs/fashion_mnist_grafit.yaml --out runs/grafit
 
-      taxovit train -c configs/fashion_mnist_grafit.yaml --out runs/grafit --resume
+      taxovit train -c configs/fashion_mnist_grafit.yaml -o runs/grafit --resume
 
-      torchrun --nproc_per_node 8 $(which taxovit) train -c configs/fashion_mnist_gpu.yaml
+      torchrun --nproc_per_node 8 $(which taxovit) train \
+        -c configs/fashion_mnist_gpu.yaml
     """
     from taxovit.train import train
 
@@ -82,14 +81,16 @@ def predict_command(
         None, "--data-root", help="Replace the config's data.root (data moved)."
     ),
 ) -> None:
-    """Classify a split with a trained model; write id,y_true,y_pred,score_<class>... .
+    r"""Classify a split with a trained model; write the predictions CSV for evaluate.
 
-    The CSV's labels are the taxonomy names of the fine classes, so it feeds straight into
-    'taxovit evaluate'.
+    Columns: id,y_true,y_pred,score_<class>... (scores sum to 1 per row).
+
+    The CSV's labels are the taxonomy names of the fine classes, so it feeds straight into 'taxovit evaluate'. Without --knn the classifier head is used when it was trained on the fine classes; otherwise (e.g. a model trained on coarse groups) the kNN classifier.
 
     Examples:
 
-      taxovit predict --checkpoint runs/grafit/checkpoint.pt --split test --out preds.csv --knn 20
+      taxovit predict --checkpoint runs/grafit/checkpoint.pt \
+        --split test --out preds.csv --knn 20
 
       taxovit evaluate preds.csv --taxonomy taxonomies/fashion_mnist.json
     """
