@@ -112,8 +112,9 @@ def test_train_predict_evaluate_grafit(tmp_path):
 
 def _evaluate_if_available(preds, taxonomy):
     try:
-        from taxovit.cli import app
         from typer.testing import CliRunner
+
+        from taxovit.cli import app
     except ImportError:
         pytest.skip("taxovit.cli not available yet; CSV header and rows checked above")
     runner = CliRunner()
@@ -273,3 +274,10 @@ def test_two_gloo_processes_match_one_process(tmp_path):
             assert x[key] == pytest.approx(y[key], abs=1e-5), key
     a, b = _state(single["checkpoint"]), _state(tmp_path / "two" / "checkpoint.pt")
     _assert_same(a["model"], b["model"], atol=1e-4)
+
+
+def test_process_settings_restored(tmp_path):
+    before = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    cfg = tiny_config(tmp_path, optim={"epochs": 1}, eval={"every": 0}, threads=1)
+    train(cfg, out=tmp_path / "run")
+    assert (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before

@@ -598,12 +598,23 @@ def train(
 
     d = _Dist()
     device = _resolve_device(str(cfg["device"]), d)
+    # process-wide torch settings changed by the config are restored afterwards
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.get_num_threads(),
+    )
     d.init(device)
     try:
         return _train(cfg, d, device, out_dir, ckpt_path, log_path, resume, stop_after_epoch,
                       show_progress)  # fmt: skip
     finally:
         d.close()
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2:4]
+        torch.set_num_threads(saved[4])
 
 
 def _train(
