@@ -258,7 +258,7 @@ def _per_class_table(
             "f1": f1,
             "n_mistakes": n_mis,
             "mistake_severity": np.where(n_mis > 0, sev_sum / np.maximum(n_mis, 1), np.nan),
-            "rank": [taxonomy.rank(n) for n in taxonomy.names(labels)],
+            "rank": taxonomy.ranks_of(labels),
             "depth": taxonomy.index.depth[labels],
         },
         index=pd.Index(taxonomy.names(labels), name="class"),

@@ -29,7 +29,8 @@ class Taxonomy:
     (a DAG, as in WordNet); ``is_tree`` says whether every node has at most one parent.
 
     Construct with :meth:`from_edges` or wrap an existing graph; loaders live in
-    :mod:`taxovit.taxonomy.io`.
+    :mod:`taxovit.taxonomy.io`. Treat ``graph`` as read-only afterwards: the compiled index
+    and the summaries are cached, so build a new ``Taxonomy`` after changing the graph.
     """
 
     def __init__(
@@ -145,18 +146,30 @@ class Taxonomy:
         except KeyError as exc:
             raise KeyError(f"{exc.args[0]!r} is not a node of this taxonomy") from None
 
+    @cached_property
+    def _names_array(self) -> np.ndarray:
+        return np.array(self.nodes, dtype=object)
+
     def names(self, ids: Iterable[int] | np.ndarray) -> list[str]:
-        nodes = self.nodes
-        return [nodes[i] for i in np.asarray(ids, dtype=np.int64).ravel()]
+        """Node names of integer ids (vectorised gather)."""
+        return self._names_array[np.asarray(ids, dtype=np.int64).ravel()].tolist()
+
+    def ranks_of(self, ids: Iterable[int] | np.ndarray) -> list[str | None]:
+        """Rank of each node id (``None`` where a node has no rank), vectorised."""
+        ix = self.index
+        table = np.array([*ix.rank_names, None], dtype=object)
+        return table[ix.rank_of[np.asarray(ids, dtype=np.int64).ravel()]].tolist()
 
     # ----------------------------------------------------------------- structure
+    # Structural summaries come from the compiled index: walking a million networkx nodes
+    # in Python would cost seconds.
     @cached_property
     def is_tree(self) -> bool:
-        return all(d <= 1 for _, d in self.graph.in_degree())
+        return self.index.is_tree
 
     @cached_property
     def leaves(self) -> list[str]:
-        return [n for n, d in self.graph.out_degree() if d == 0]
+        return self._names_array[np.diff(self.index.child_ptr) == 0].tolist()
 
     def rank(self, name: str) -> str | None:
         return self.graph.nodes[name].get("rank")
@@ -181,16 +194,15 @@ class Taxonomy:
         Ties are broken by first appearance, so ``order, family, genus, species`` come out
         in that order for a taxonomy that uses them consistently.
         """
-        index = self.index
-        order: dict[str, tuple[int, int]] = {}
-        for i, name in enumerate(self.nodes):
-            r = self.graph.nodes[name].get("rank")
-            if r is None:
-                continue
-            d = int(index.depth[i])
-            first_depth, first_id = order.get(r, (d, i))
-            order[r] = (min(d, first_depth), first_id)
-        return sorted(order, key=lambda r: order[r])
+        ix = self.index
+        has = np.flatnonzero(ix.rank_of >= 0)
+        k = len(ix.rank_names)
+        big = np.iinfo(np.int64).max
+        min_depth = np.full(k, big)
+        first = np.full(k, big)
+        np.minimum.at(min_depth, ix.rank_of[has], ix.depth[has])
+        np.minimum.at(first, ix.rank_of[has], has)
+        return [ix.rank_names[j] for j in np.lexsort((first, min_depth)) if min_depth[j] < big]
 
     @cached_property
     def index(self) -> TaxonomyIndex:
@@ -204,27 +216,21 @@ class Taxonomy:
         return TaxonomyIndex(len(self.nodes), edges[:, 0], edges[:, 1], id_of[self.root], ranks)
 
     def summary(self) -> dict[str, Any]:
-        """Counts for ``taxovit taxonomy info``."""
+        """Counts for ``taxovit taxonomy info`` (from the index: fast on huge taxonomies)."""
         index = self.index
-        leaf_ids = self.ids(self.leaves)
-        rank_counts: dict[str, int] = {}
-        for r in self.rank_names:
-            rank_counts[r] = 0
-        for n in self.nodes:
-            r = self.graph.nodes[n].get("rank")
-            if r is not None:
-                rank_counts[r] += 1
+        leaf = np.diff(index.child_ptr) == 0
+        counts = np.bincount(index.rank_of[index.rank_of >= 0], minlength=len(index.rank_names))
         return {
             "root": self.root,
-            "nodes": len(self.nodes),
-            "edges": self.graph.number_of_edges(),
-            "leaves": len(leaf_ids),
-            "kind": "tree" if self.is_tree else "DAG",
+            "nodes": index.n,
+            "edges": int(index.parent_idx.size),
+            "leaves": int(leaf.sum()),
+            "kind": "tree" if index.is_tree else "DAG",
             "max_depth": int(index.max_depth),
-            "leaf_depth_min": int(index.depth[leaf_ids].min()),
-            "leaf_depth_max": int(index.depth[leaf_ids].max()),
-            "nodes_with_several_parents": int(sum(1 for _, d in self.graph.in_degree() if d > 1)),
-            "ranks": rank_counts,
+            "leaf_depth_min": int(index.depth[leaf].min()),
+            "leaf_depth_max": int(index.depth[leaf].max()),
+            "nodes_with_several_parents": int((np.diff(index.parent_ptr) > 1).sum()),
+            "ranks": {r: int(counts[index.rank_id(r)]) for r in self.rank_names},
         }
 
     def __repr__(self) -> str:
