@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from taxovit.metrics.flat import average_precision, prf_from_counts, top_k_columns
 from taxovit.metrics.hierarchical import (
     HierarchicalComponents,
+    SampleWeights,
     _div,
     _hprf,
     _per_level,
@@ -89,20 +91,20 @@ def _build_context(
     return ctx
 
 
-def _weighted_metrics(ctx: _Context, w: NDArray[np.float64]) -> dict[str, Any]:
-    """All metrics except mAP as weighted statistics (w = 1 gives the plain values)."""
+def _weighted_metrics(ctx: _Context, w: SampleWeights) -> dict[str, Any]:
+    """All metrics except mAP as weighted statistics (unit weights give the plain values)."""
     c = ctx.comp
-    n = w.sum()
+    n = w.total
     wrong = ~c.correct
-    n_wrong = w @ wrong
+    n_wrong = w.dot(wrong)
     m: dict[str, Any] = {"n_samples": int(round(n)), "n_mistakes": int(round(n_wrong))}
-    m["accuracy"] = float(_div(w @ c.correct, n))
+    m["accuracy"] = float(_div(w.dot(c.correct), n))
 
     k = ctx.n_labels
     ok = c.correct
-    tp = np.bincount(ctx.inv_t[ok], weights=w[ok], minlength=k)
-    support = np.bincount(ctx.inv_t, weights=w, minlength=k)
-    fp = np.bincount(ctx.inv_p, weights=w, minlength=k) - tp
+    tp = w.take(ok).bincount(ctx.inv_t[ok], k)
+    support = w.bincount(ctx.inv_t, k)
+    fp = w.bincount(ctx.inv_p, k) - tp
     fn = support - tp
     for avg in ("micro", "macro", "weighted"):
         p, r, f = prf_from_counts(tp, fp, fn, support, avg)
@@ -114,18 +116,18 @@ def _weighted_metrics(ctx: _Context, w: NDArray[np.float64]) -> dict[str, Any]:
         m[f"hierarchical_recall_{avg}"] = hr
         m[f"hierarchical_f1_{avg}"] = hf
 
-    m["mean_lca_height"] = float(_div(w @ c.d, n))
-    m["mistake_severity"] = float((w * wrong) @ c.d / n_wrong) if n_wrong > 0 else None
-    m["mean_lca_depth"] = float(_div(w @ c.lca_depth, n))
-    m["mean_lca_depth_distance"] = float(_div(w @ np.where(ok, 0, c.max_depth - c.lca_depth), n))
-    m["tree_induced_error_mean"] = float(_div(w @ c.tie, n))
-    m["tree_induced_error_sum"] = float(w @ c.tie)
+    m["mean_lca_height"] = float(_div(w.dot(c.d), n))
+    m["mistake_severity"] = float(w.take(wrong).dot(c.d[wrong]) / n_wrong) if n_wrong > 0 else None
+    m["mean_lca_depth"] = float(_div(w.dot(c.lca_depth), n))
+    m["mean_lca_depth_distance"] = float(_div(w.dot(np.where(ok, 0, c.max_depth - c.lca_depth)), n))
+    m["tree_induced_error_mean"] = float(_div(w.dot(c.tie), n))
+    m["tree_induced_error_sum"] = w.dot(c.tie)
     m["per_level_accuracy"] = _per_level(c, ctx.true_depth, w) if ctx.is_tree else None
 
     for kk in ctx.top_k:
         has = ctx.scores is not None
-        m[f"top{kk}_accuracy"] = float(_div(w @ ctx.hits[kk], n)) if has else None
-        m[f"avg_hierarchical_distance_at_{kk}"] = float(_div(w @ ctx.hdist[kk], n)) if has else None
+        m[f"top{kk}_accuracy"] = float(_div(w.dot(ctx.hits[kk]), n)) if has else None
+        m[f"avg_hierarchical_distance_at_{kk}"] = float(_div(w.dot(ctx.hdist[kk]), n)) if has else None
     m["per_rank"] = {r: rank_scores(tr, pr, w) for r, (tr, pr) in ctx.ranks.items()}
     return m
 
@@ -159,16 +161,27 @@ class EvaluationReport:
 
     ``metrics``: the keys of ``shared/docs/metrics.md`` (score-based keys are ``None``
     without scores); ``per_rank``: ``{rank: {n_samples, accuracy, precision_macro, …}}``;
-    ``per_class``: a DataFrame indexed by class name; ``intervals``: with ``bootstrap > 0``,
+    ``per_class``: a DataFrame indexed by class name, built on first access (the report
+    keeps the per-sample arrays it needs until then); ``intervals``: with ``bootstrap > 0``,
     ``{flat_key: (low, high)}`` percentile confidence intervals (keys as in :meth:`to_frame`).
     """
 
     metrics: dict[str, Any]
     per_rank: dict[str, dict[str, float | int]]
-    per_class: pd.DataFrame
     taxonomy: dict[str, Any]
     intervals: dict[str, tuple[float, float]] | None = None
     bootstrap: dict[str, Any] | None = None
+    _per_class_builder: Callable[[], pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def per_class(self) -> pd.DataFrame:
+        """Per true/predicted class: support, predicted, precision, recall, F1, mistakes,
+        mean mistake severity, rank, depth and (with scores) AP. Built on first access."""
+        if self._per_class_builder is None:
+            raise ValueError("this report holds no per-class data")
+        return self._per_class_builder()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"metrics": {...}, "per_rank": {...}, "confidence_intervals": ...}``."""
@@ -300,7 +313,7 @@ def evaluate(
         raise ValueError("no samples to evaluate")
     s, score_ids = _as_scores(scores, score_labels, taxonomy, n)
     ctx = _build_context(comp, taxonomy, s, score_ids, top_k)
-    point = _weighted_metrics(ctx, np.ones(n))
+    point = _weighted_metrics(ctx, SampleWeights(None, n))
     per_rank = point.pop("per_rank")
     point.update(_map_metrics(ctx.true_col, ctx.scores))
 
@@ -314,7 +327,7 @@ def evaluate(
     return EvaluationReport(
         metrics=point,
         per_rank=per_rank,
-        per_class=_per_class_table(ctx, taxonomy, score_ids),
+        _per_class_builder=lambda: _per_class_table(ctx, taxonomy, score_ids),
         taxonomy=taxonomy.summary(),
         intervals=intervals,
         bootstrap=boot_info,
@@ -336,7 +349,7 @@ def _bootstrap(
     for _ in range(b):
         idx = rng.integers(0, n, size=n)
         w = np.bincount(idx, minlength=n).astype(np.float64)
-        m = _weighted_metrics(ctx, w)
+        m = _weighted_metrics(ctx, SampleWeights(w, n))
         if ctx.scores is not None and ctx.true_col is not None:
             m.update(_map_metrics(ctx.true_col[idx], ctx.scores[idx]))
         draws.append(_flatten(m))

@@ -19,6 +19,7 @@ from taxovit.taxonomy import Taxonomy
 
 __all__ = [
     "HierarchicalComponents",
+    "SampleWeights",
     "avg_hierarchical_distance_at_k",
     "components",
     "hierarchical_precision_recall_f1",
@@ -41,6 +42,31 @@ def dense_codes(ids: NDArray[np.int64], n: int) -> NDArray[np.int64]:
     present = np.bincount(ids, minlength=n) > 0
     code = np.cumsum(present) - 1
     return code[ids]
+
+
+class SampleWeights:
+    """Per-sample weights for the weighted statistics behind every metric.
+
+    ``None`` means weight 1 each (the point estimate): sums then stay integer reductions
+    instead of float dot products. A bootstrap resample passes its draw counts.
+    """
+
+    def __init__(self, w: NDArray[np.float64] | None, n: int) -> None:
+        self.w = w
+        self.n = n
+
+    @property
+    def total(self) -> float:
+        return float(self.n if self.w is None else self.w.sum())
+
+    def dot(self, x: NDArray) -> float:
+        return float(np.sum(x)) if self.w is None else float(self.w @ x)
+
+    def take(self, mask: NDArray[np.bool_]) -> SampleWeights:
+        return SampleWeights(None if self.w is None else self.w[mask], int(np.count_nonzero(mask)))
+
+    def bincount(self, idx: NDArray[np.int64], minlength: int) -> NDArray:
+        return np.bincount(idx, weights=self.w, minlength=minlength)
 
 
 def _ids(taxonomy: Taxonomy, y: ArrayLike) -> NDArray[np.int64]:
@@ -118,20 +144,24 @@ def hierarchical_precision_recall_f1(
 
 
 def _hprf(
-    inter: NDArray, size_true: NDArray, size_pred: NDArray, average: str, w: NDArray | None = None
+    inter: NDArray,
+    size_true: NDArray,
+    size_pred: NDArray,
+    average: str,
+    w: SampleWeights | None = None,
 ) -> tuple[float, float, float]:
-    w = np.ones(inter.shape) if w is None else w
+    w = SampleWeights(None, inter.size) if w is None else w
     if average == "micro":
-        si = float(w @ inter)
-        hp = float(_div(si, float(w @ size_pred)))
-        hr = float(_div(si, float(w @ size_true)))
+        si = w.dot(inter)
+        hp = float(_div(si, w.dot(size_pred)))
+        hr = float(_div(si, w.dot(size_true)))
         return hp, hr, float(_div(2 * hp * hr, hp + hr))
     if average == "macro":
-        total = w.sum()
+        total = w.total
         hp_i = _div(inter, size_pred)
         hr_i = _div(inter, size_true)
         hf_i = _div(2 * inter, size_pred + size_true)  # = 2·hPᵢ·hRᵢ/(hPᵢ+hRᵢ), 0 when inter=0
-        return tuple(float(_div(w @ x, total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
+        return tuple(float(_div(w.dot(x), total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
     raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
 
 
@@ -190,17 +220,17 @@ def per_level_accuracy(
     if not taxonomy.is_tree:
         return None
     c = components(y_true, y_pred, taxonomy)
-    return _per_level(c, taxonomy.index.depth[c.y_true], np.ones(c.y_true.shape))
+    return _per_level(c, taxonomy.index.depth[c.y_true], SampleWeights(None, c.y_true.size))
 
 
 def _per_level(
-    c: HierarchicalComponents, true_depth: NDArray[np.int64], w: NDArray[np.float64]
+    c: HierarchicalComponents, true_depth: NDArray[np.int64], w: SampleWeights
 ) -> dict[str, float]:
     out = {}
     for level in range(1, c.max_depth + 1):
         mask = true_depth >= level
         hits = mask & (c.lca_depth >= level)
-        out[str(level)] = float(_div(w @ hits, w @ mask))
+        out[str(level)] = float(_div(w.dot(hits), w.dot(mask)))
     return out
 
 
@@ -237,12 +267,12 @@ def per_rank_metrics(
 
 
 def rank_scores(
-    tr: NDArray[np.int64], pr: NDArray[np.int64], w: NDArray[np.float64] | None = None
+    tr: NDArray[np.int64], pr: NDArray[np.int64], w: SampleWeights | None = None
 ) -> dict[str, float | int]:
     """The per-rank numbers of :func:`per_rank_metrics` from projected ids (-1 = none)."""
     keep = tr >= 0
-    w = np.ones(tr.shape) if w is None else w
-    tr, pr, w = tr[keep], pr[keep], w[keep]
+    w = SampleWeights(None, tr.size) if w is None else w
+    tr, pr, w = tr[keep], pr[keep], w.take(keep)
     res: dict[str, float | int] = {"n_samples": int(keep.sum())}
     if tr.size == 0:
         return res | {k: 0.0 for k in _RANK_KEYS}
@@ -252,11 +282,11 @@ def rank_scores(
     k = int(inv.max()) + 1
     it, ip = inv[: tr.size], inv[tr.size :]
     correct = tr == pr
-    tp = np.bincount(it[correct], weights=w[correct], minlength=k)
-    support = np.bincount(it, weights=w, minlength=k)
-    pred = np.bincount(ip[~none], weights=w[~none], minlength=k)  # "none" is nobody's FP
+    tp = w.take(correct).bincount(it[correct], k)
+    support = w.bincount(it, k)
+    pred = w.take(~none).bincount(ip[~none], k)  # "none" is nobody's FP
     fp, fn = pred - tp, support - tp
-    res["accuracy"] = float(_div(w @ correct, w.sum()))
+    res["accuracy"] = float(_div(w.dot(correct), w.total))
     for avg in ("macro", "weighted"):
         pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
         res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
