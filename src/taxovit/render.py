@@ -122,9 +122,9 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
     for k in ks:
         hier_rows.append((f"avg_hierarchical_distance_at_{k}", f"avg. hier. distance @{k}"))
     head = Text(
-        f"{title}{m['n_samples']:,} samples, {m['n_mistakes']:,} mistakes · taxonomy "
-        f"{report.taxonomy['nodes']:,} nodes ({report.taxonomy['kind']}, max depth "
-        f"{report.taxonomy['max_depth']})",
+        f"{title}{m['n_samples']:,} samples, {m['n_mistakes']:,} mistakes · "
+        f"{report.taxonomy['kind']} of {report.taxonomy['nodes']:,} nodes, depth "
+        f"{report.taxonomy['max_depth']}",
         style="bold",
     )
     parts: list[Any] = [head]
