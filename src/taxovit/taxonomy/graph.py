@@ -21,7 +21,7 @@ def _preview(items: Sequence[Any], limit: int = 10) -> str:
 
 
 class Taxonomy:
-    """A validated taxonomy: a networkx DiGraph with exactly one root and no cycle.
+    """A validated taxonomy: a single-rooted DAG of named nodes, viewed as a networkx DiGraph.
 
     Nodes are identified by their name (a non-empty ``str``); node ``i`` of the compiled
     integer index is ``taxonomy.nodes[i]``. Each node may carry a ``rank`` (e.g. ``"genus"``)
@@ -29,56 +29,123 @@ class Taxonomy:
     (a DAG, as in WordNet); ``is_tree`` says whether every node has at most one parent.
 
     Construct with :meth:`from_edges` or wrap an existing graph; loaders live in
-    :mod:`taxovit.taxonomy.io`. Treat ``graph`` as read-only afterwards: the compiled index
-    and the summaries are cached, so build a new ``Taxonomy`` after changing the graph.
+    :mod:`taxovit.taxonomy.io`. Internally a taxonomy is held as arrays (names, edge ids,
+    attributes) from which the integer index is compiled; ``graph`` is the networkx view,
+    built on first use when a loader created the taxonomy (a million-node networkx graph costs
+    seconds that evaluation does not need). Treat both as read-only: the index and the
+    summaries are cached, so build a new ``Taxonomy`` after a change.
     """
 
     def __init__(
         self, graph: nx.DiGraph, *, add_virtual_root: bool | str = False, copy: bool = True
     ) -> None:
-        # Loaders pass copy=False: they built the graph and hand it over (copying a
-        # million-node networkx graph costs seconds).
         if copy:
             graph = graph.copy()
         if len(graph) == 0:
             raise TaxonomyError("the taxonomy has no nodes")
-        self._validate_names(graph)
+        self._validate_names(list(graph.nodes))
         roots = [n for n, d in graph.in_degree() if d == 0]
         if len(roots) > 1 and add_virtual_root:
-            name = VIRTUAL_ROOT if add_virtual_root is True else str(add_virtual_root)
-            if name in graph:
-                raise TaxonomyError(f"cannot add virtual root {name!r}: a node has that name")
+            name = self._virtual_root_name(add_virtual_root, graph)
             graph.add_edges_from((name, r) for r in roots)
-            roots = [name]
-        if not roots:
-            self._raise_cycle(graph)
-        if len(roots) > 1:
+        nodes = list(graph.nodes)
+        id_of = {n: i for i, n in enumerate(nodes)}
+        edges = np.array([(id_of[u], id_of[v]) for u, v in graph.edges], dtype=np.int64)
+        edges = edges.reshape(-1, 2)
+        attrs = {n: d for n, d in graph.nodes(data=True) if d}
+        self.__dict__["graph"] = graph  # the given graph is the view (no rebuild)
+        self._setup(nodes, id_of, edges[:, 0], edges[:, 1], attrs)
+
+    @classmethod
+    def _from_parts(
+        cls,
+        nodes: list[str],
+        parents: np.ndarray,
+        children: np.ndarray,
+        attrs: dict[str, dict[str, Any]],
+        *,
+        id_of: dict[str, int] | None = None,
+        add_virtual_root: bool | str = False,
+    ) -> Taxonomy:
+        """Build from arrays (loaders' fast path): ``parents[k] -> children[k]`` are node ids.
+
+        The networkx graph is not built until ``graph`` is first used.
+        """
+        self = cls.__new__(cls)
+        if not nodes:
+            raise TaxonomyError("the taxonomy has no nodes")
+        cls._validate_names(nodes)
+        id_of = {n: i for i, n in enumerate(nodes)} if id_of is None else id_of
+        parents = np.asarray(parents, dtype=np.int64)
+        children = np.asarray(children, dtype=np.int64)
+        roots = np.flatnonzero(np.bincount(children, minlength=len(nodes)) == 0)
+        if roots.size > 1 and add_virtual_root:
+            name = cls._virtual_root_name(add_virtual_root, id_of)
+            new = len(nodes)
+            nodes = [*nodes, name]
+            id_of = {**id_of, name: new}
+            parents = np.concatenate([parents, np.full(roots.size, new, dtype=np.int64)])
+            children = np.concatenate([children, roots])
+        self._setup(nodes, id_of, parents, children, attrs)
+        return self
+
+    def _setup(
+        self,
+        nodes: list[str],
+        id_of: dict[str, int],
+        parents: np.ndarray,
+        children: np.ndarray,
+        attrs: dict[str, dict[str, Any]],
+    ) -> None:
+        self.nodes: list[str] = nodes
+        self._id_of: dict[str, int] = id_of
+        self._parents = parents
+        self._children = children
+        self._attrs = attrs
+        roots = np.flatnonzero(np.bincount(children, minlength=len(nodes)) == 0)
+        if roots.size == 0:
+            self._raise_cycle()
+        if roots.size > 1:
+            names = sorted(nodes[i] for i in roots)
             raise TaxonomyError(
-                f"the taxonomy has {len(roots)} roots (nodes without a parent): "
-                f"{_preview(sorted(roots))}; a taxonomy needs exactly one "
+                f"the taxonomy has {roots.size} roots (nodes without a parent): "
+                f"{_preview(names)}; a taxonomy needs exactly one "
                 "(pass add_virtual_root=True, or --add-root on the command line, to join them)"
             )
-        self.graph: nx.DiGraph = graph
-        self.root: str = roots[0]
+        self.root: str = nodes[int(roots[0])]
         # Compiling the index checks acyclicity in numpy (Kahn layering leaves the nodes of a
         # cycle unplaced), much faster than networkx's check on large taxonomies.
         try:
             self.index  # noqa: B018
         except CycleError:
-            self._raise_cycle(graph)
+            self._raise_cycle()
 
     @staticmethod
-    def _raise_cycle(graph: nx.DiGraph) -> None:
-        nodes = [u for u, _ in nx.find_cycle(graph)]
+    def _virtual_root_name(add_virtual_root: bool | str, existing: Any) -> str:
+        name = VIRTUAL_ROOT if add_virtual_root is True else str(add_virtual_root)
+        if name in existing:
+            raise TaxonomyError(f"cannot add virtual root {name!r}: a node has that name")
+        return name
+
+    def _raise_cycle(self) -> None:
+        nodes = [u for u, _ in nx.find_cycle(self.graph)]
         raise TaxonomyError("the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1])))
 
     @staticmethod
-    def _validate_names(graph: nx.DiGraph) -> None:
-        bad = [n for n in graph.nodes if not isinstance(n, str) or not n.strip()]
+    def _validate_names(nodes: list[Any]) -> None:
+        bad = [n for n in nodes if not isinstance(n, str) or not n.strip()]
         if bad:
-            raise TaxonomyError(
-                f"node names must be non-empty strings; found {_preview(bad)}"
-            )
+            raise TaxonomyError(f"node names must be non-empty strings; found {_preview(bad)}")
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The networkx view (edges parent -> child, node attributes), built on first use."""
+        g = nx.DiGraph()
+        attrs = self._attrs
+        g.add_nodes_from((n, attrs.get(n, {})) for n in self.nodes)
+        names = self._names_array
+        g.add_edges_from(zip(names[self._parents].tolist(), names[self._children].tolist(), strict=True))
+        return g
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -108,15 +175,6 @@ class Taxonomy:
         return cls(graph, add_virtual_root=add_virtual_root, copy=False)
 
     # ----------------------------------------------------------------- node ids
-    @cached_property
-    def nodes(self) -> list[str]:
-        """Node names in id order (the order nodes were added to the graph)."""
-        return list(self.graph.nodes)
-
-    @cached_property
-    def _id_of(self) -> dict[str, int]:
-        return {n: i for i, n in enumerate(self.nodes)}
-
     def __len__(self) -> int:
         return len(self.nodes)
 
@@ -172,20 +230,25 @@ class Taxonomy:
         return self._names_array[np.diff(self.index.child_ptr) == 0].tolist()
 
     def rank(self, name: str) -> str | None:
-        return self.graph.nodes[name].get("rank")
+        self.id_of(name)  # KeyError naming an unknown node
+        return self._attrs.get(name, {}).get("rank")
 
     def attributes(self, name: str) -> dict[str, Any]:
-        return dict(self.graph.nodes[name])
+        self.id_of(name)
+        return dict(self._attrs.get(name, {}))
 
     def parents(self, name: str) -> list[str]:
-        return list(self.graph.predecessors(name))
+        ix, i = self.index, self.id_of(name)
+        return self.names(ix.parent_idx[ix.parent_ptr[i] : ix.parent_ptr[i + 1]])
 
     def children(self, name: str) -> list[str]:
-        return list(self.graph.successors(name))
+        ix, i = self.index, self.id_of(name)
+        return self.names(ix.child_idx[ix.child_ptr[i] : ix.child_ptr[i + 1]])
 
     def ancestors(self, name: str) -> set[str]:
         """All ancestors over every path (root included, the node itself excluded)."""
-        return nx.ancestors(self.graph, name)
+        i = self.id_of(name)
+        return set(self.names(self.index.ancestors_of(i))) - {name}
 
     @cached_property
     def rank_names(self) -> list[str]:
@@ -207,13 +270,10 @@ class Taxonomy:
     @cached_property
     def index(self) -> TaxonomyIndex:
         """The compiled integer index (depth, height, ancestors, LCA), built once."""
-        id_of = self._id_of
-        edges = np.fromiter(
-            (id_of[x] for e in self.graph.edges for x in e), np.int64, 2 * self.graph.number_of_edges()
-        ).reshape(-1, 2)
-        rank_attr = nx.get_node_attributes(self.graph, "rank")
-        ranks = [rank_attr.get(n) for n in self.nodes]
-        return TaxonomyIndex(len(self.nodes), edges[:, 0], edges[:, 1], id_of[self.root], ranks)
+        attrs = self._attrs
+        ranks = [attrs[n].get("rank") if n in attrs else None for n in self.nodes]
+        root = self._id_of[self.root]  # _setup sets the root before compiling
+        return TaxonomyIndex(len(self.nodes), self._parents, self._children, root, ranks)
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``taxovit taxonomy info`` (from the index: fast on huge taxonomies)."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
+import numpy as np
 
 from taxovit.errors import InputError, TaxonomyError
 from taxovit.taxonomy.graph import Taxonomy
@@ -150,13 +151,23 @@ def _read_edges(text: str, path: Path, add_root: bool) -> Taxonomy:
         raise InputError("duplicate column names in the header", file=str(path), row=1)
     attr_cols = header[2:]
     width = len(header)
-    edges: list[tuple[str, str]] = []
-    edge_line: dict[tuple[str, str], int] = {}
+    # One pass into plain containers and integer ids; the taxonomy is built from arrays and
+    # no networkx graph is made until someone asks for one (million-row files load in seconds).
+    id_of: dict[str, int] = {}
+    nodes: list[str] = []
+    parents: list[int] = []
+    children: list[int] = []
+    edge_lines: list[int] = []
     attrs: dict[str, dict[str, str]] = {}
     attr_line: dict[str, int] = {}
-    roots: list[str] = []
-    # One pass with plain Python containers; the graph is built in bulk afterwards
-    # (per-row networkx calls dominate the time on million-row files).
+
+    def node_id(name: str) -> int:
+        i = id_of.get(name)
+        if i is None:
+            i = id_of[name] = len(nodes)
+            nodes.append(name)
+        return i
+
     for line, row in rows:
         if not row:
             continue
@@ -170,17 +181,11 @@ def _read_edges(text: str, path: Path, add_root: bool) -> Taxonomy:
         if not child:
             raise InputError("empty child name", file=str(path), row=line, column=header[1])
         if parent:
-            key = (parent, child)
-            if key in edge_line:
-                raise InputError(
-                    f"duplicate edge {parent!r} -> {child!r} (first on line {edge_line[key]})",
-                    file=str(path),
-                    row=line,
-                )
-            edge_line[key] = line
-            edges.append(key)
+            parents.append(node_id(parent))
+            children.append(node_id(child))
+            edge_lines.append(line)
         else:
-            roots.append(child)
+            node_id(child)  # a declared parentless node (the root)
         if attr_cols:
             new = {k: v for k, v in zip(attr_cols, row[2:], strict=True) if v != ""}
             old = attrs.get(child)
@@ -197,11 +202,35 @@ def _read_edges(text: str, path: Path, add_root: bool) -> Taxonomy:
                             row=line,
                             column=k,
                         )
-    graph = nx.DiGraph()
-    graph.add_nodes_from(roots)
-    graph.add_edges_from(edges)
-    graph.add_nodes_from((n, a) for n, a in attrs.items() if a)
-    return Taxonomy(graph, add_virtual_root=add_root, copy=False)
+    if not nodes:
+        raise InputError("no data rows", file=str(path))
+    par = np.asarray(parents, dtype=np.int64)
+    chi = np.asarray(children, dtype=np.int64)
+    _check_duplicate_edges(par, chi, np.asarray(edge_lines), nodes, path)
+    return Taxonomy._from_parts(
+        nodes, par, chi, {n: a for n, a in attrs.items() if a}, id_of=id_of,
+        add_virtual_root=add_root,
+    )
+
+
+def _check_duplicate_edges(
+    par: np.ndarray, chi: np.ndarray, lines: np.ndarray, nodes: list[str], path: Path
+) -> None:
+    """Report the first repeated parent,child pair in file order, with both lines."""
+    if par.size < 2:
+        return
+    key = par * len(nodes) + chi
+    order = np.argsort(key, kind="stable")  # equal keys keep file order
+    dup = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if dup.size:
+        j = dup[np.argmin(lines[order[dup + 1]])]
+        first, again = order[j], order[j + 1]
+        raise InputError(
+            f"duplicate edge {nodes[par[again]]!r} -> {nodes[chi[again]]!r} "
+            f"(first on line {lines[first]})",
+            file=str(path),
+            row=int(lines[again]),
+        )
 
 
 def _read_ranks(text: str, path: Path) -> Taxonomy:
