@@ -38,11 +38,7 @@ def default_confusion_rank(taxonomy: Taxonomy) -> str | None:
     """The finest rank with at most MAX_CONFUSION_CLASSES taxa (readable), else the coarsest."""
     if not taxonomy.rank_names:
         return None
-    counts = {r: 0 for r in taxonomy.rank_names}
-    for n in taxonomy.nodes:
-        r = taxonomy.rank(n)
-        if r is not None:
-            counts[r] += 1
+    counts = taxonomy.summary()["ranks"]
     small = [r for r in taxonomy.rank_names if counts[r] <= MAX_CONFUSION_CLASSES]
     return small[-1] if small else taxonomy.rank_names[0]
 
