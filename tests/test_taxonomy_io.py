@@ -152,3 +152,25 @@ def test_writer_refuses_dag_as_rank_columns() -> None:
     g = nx.DiGraph([("r", "a"), ("r", "b"), ("a", "c"), ("b", "c")])
     with pytest.raises(TaxonomyError, match="DAG"):
         dumps_taxonomy(Taxonomy(g), "ranks")
+
+
+@given(tax=attributed())
+@SETTINGS
+def test_array_built_taxonomy_matches_graph_built(tmp_path: Path, tax: Taxonomy) -> None:
+    # The edge-list loader builds from arrays (no networkx graph until asked); every accessor
+    # must answer as for the taxonomy wrapped around a graph.
+    path = tmp_path / "t.csv"
+    save_taxonomy(tax, path)
+    fast = load_taxonomy(path)
+    assert "graph" not in fast.__dict__  # not built by loading
+    for name in tax.nodes:
+        assert sorted(fast.parents(name)) == sorted(tax.graph.predecessors(name))
+        assert sorted(fast.children(name)) == sorted(tax.graph.successors(name))
+        assert fast.ancestors(name) == nx.ancestors(tax.graph, name)
+        assert fast.rank(name) == tax.graph.nodes[name].get("rank")
+        assert fast.attributes(name) == dict(tax.graph.nodes[name])
+        assert sorted(tax.parents(name)) == sorted(fast.parents(name))
+        assert tax.ancestors(name) == fast.ancestors(name)
+    assert fast.summary() == tax.summary()
+    with pytest.raises(KeyError, match="not a node"):
+        fast.rank("no such taxon")
