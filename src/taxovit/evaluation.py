@@ -41,6 +41,7 @@ class _Context:
     inv_p: NDArray[np.int64]
     n_labels: int
     true_depth: NDArray[np.int64]
+    depth_distance: NDArray[np.int64]  # 0 if equal, else D - depth(LCA)
     is_tree: bool
     ranks: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]]
     top_k: tuple[int, ...]
@@ -66,6 +67,7 @@ def _build_context(
         inv_p=inv[t.size :],
         n_labels=int(inv.max(initial=-1)) + 1,
         true_depth=ix.depth[t],
+        depth_distance=np.where(comp.correct, 0, comp.max_depth - comp.lca_depth),
         is_tree=taxonomy.is_tree,
         ranks={
             r: (ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r)) for r in taxonomy.rank_names
@@ -119,7 +121,7 @@ def _weighted_metrics(ctx: _Context, w: SampleWeights) -> dict[str, Any]:
     m["mean_lca_height"] = float(_div(w.dot(c.d), n))
     m["mistake_severity"] = float(w.take(wrong).dot(c.d[wrong]) / n_wrong) if n_wrong > 0 else None
     m["mean_lca_depth"] = float(_div(w.dot(c.lca_depth), n))
-    m["mean_lca_depth_distance"] = float(_div(w.dot(np.where(ok, 0, c.max_depth - c.lca_depth)), n))
+    m["mean_lca_depth_distance"] = float(_div(w.dot(ctx.depth_distance), n))
     m["tree_induced_error_mean"] = float(_div(w.dot(c.tie), n))
     m["tree_induced_error_sum"] = w.dot(c.tie)
     m["per_level_accuracy"] = _per_level(c, ctx.true_depth, w) if ctx.is_tree else None
@@ -133,13 +135,17 @@ def _weighted_metrics(ctx: _Context, w: SampleWeights) -> dict[str, Any]:
 
 
 def _map_metrics(true_col: NDArray[np.int64] | None, scores: NDArray[np.float64] | None) -> dict:
+    """mAP keys from one per-column AP pass (macro, weighted and macro_present share it)."""
     if scores is None or true_col is None:
         return dict.fromkeys(MAP_KEYS)
+    ap = average_precision(true_col, scores, None)
+    n_pos = np.bincount(true_col[true_col >= 0], minlength=scores.shape[1])
+    present = n_pos > 0
     return {
-        "map_macro": average_precision(true_col, scores, "macro"),
-        "map_weighted": average_precision(true_col, scores, "weighted"),
+        "map_macro": float(ap.mean()),
+        "map_weighted": float(np.average(ap, weights=n_pos)) if present.any() else 0.0,
         "map_micro": average_precision(true_col, scores, "micro"),
-        "map_macro_present": average_precision(true_col, scores, "macro_present"),
+        "map_macro_present": float(ap[present].mean()) if present.any() else None,
     }
 
 
