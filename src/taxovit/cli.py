@@ -132,7 +132,8 @@ def evaluate(
     if any(k < 1 for k in top_k):
         raise _fail("--top-k values must be at least 1")
     try:
-        tax = _load_tax(taxonomy, add_root)
+        with err_console.status(f"loading {taxonomy}", spinner="dots"):
+            tax = _load_tax(taxonomy, add_root)
         if plot_rank is not None and plot_rank not in tax.rank_names:
             raise _fail(
                 f"--plot-rank {plot_rank!r} is not a rank of {taxonomy}; it has "
