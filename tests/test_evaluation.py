@@ -34,9 +34,9 @@ def hand_taxonomy() -> Taxonomy:
 
 
 @st.composite
-def problems(draw, dag=None, min_nodes=2, max_nodes=20, with_scores=False):
+def problems(draw, dag=None, min_nodes=2, max_nodes=20, with_scores=False, ranked=False):
     """A taxonomy plus predictions at any node (leaf, internal or root)."""
-    tax = draw(taxonomies(dag=dag, min_nodes=min_nodes, max_nodes=max_nodes))
+    tax = draw(taxonomies(dag=dag, min_nodes=min_nodes, max_nodes=max_nodes, ranked=ranked))
     n_nodes = len(tax.nodes)
     n = draw(st.integers(1, 25))
     node = st.integers(0, n_nodes - 1)
@@ -243,7 +243,7 @@ def test_per_rank_projection_and_coarse_predictions() -> None:
 
 
 # ------------------------------------------------------------------ bootstrap
-@given(problems(with_scores=True), st.integers(0, 10_000))
+@given(problems(with_scores=True, ranked=True), st.integers(0, 10_000))
 @settings(max_examples=30, deadline=None)
 def test_bootstrap_resample_equals_evaluating_the_resample(prob, seed) -> None:
     tax, t, p, cols, scores = prob

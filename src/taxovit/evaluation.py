@@ -20,12 +20,14 @@ from numpy.typing import ArrayLike, NDArray
 from taxovit.metrics.flat import average_precision, prf_from_counts, top_k_columns
 from taxovit.metrics.hierarchical import (
     HierarchicalComponents,
+    RankCodes,
     SampleWeights,
     _div,
     _hprf,
     _per_level,
     components,
     dense_codes,
+    rank_codes,
     rank_scores,
 )
 from taxovit.taxonomy import Taxonomy
@@ -43,7 +45,7 @@ class _Context:
     true_depth: NDArray[np.int64]
     depth_distance: NDArray[np.int64]  # 0 if equal, else D - depth(LCA)
     is_tree: bool
-    ranks: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]]
+    ranks: dict[str, RankCodes]
     top_k: tuple[int, ...]
     hits: dict[int, NDArray[np.bool_]] = field(default_factory=dict)
     hdist: dict[int, NDArray[np.float64]] = field(default_factory=dict)
@@ -70,7 +72,8 @@ def _build_context(
         depth_distance=np.where(comp.correct, 0, comp.max_depth - comp.lca_depth),
         is_tree=taxonomy.is_tree,
         ranks={
-            r: (ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r)) for r in taxonomy.rank_names
+            r: rank_codes(ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r))
+            for r in taxonomy.rank_names
         },
         top_k=tuple(sorted(set(int(k) for k in top_k))),
     )
@@ -130,7 +133,7 @@ def _weighted_metrics(ctx: _Context, w: SampleWeights) -> dict[str, Any]:
         has = ctx.scores is not None
         m[f"top{kk}_accuracy"] = float(_div(w.dot(ctx.hits[kk]), n)) if has else None
         m[f"avg_hierarchical_distance_at_{kk}"] = float(_div(w.dot(ctx.hdist[kk]), n)) if has else None
-    m["per_rank"] = {r: rank_scores(tr, pr, w) for r, (tr, pr) in ctx.ranks.items()}
+    m["per_rank"] = {r: rank_scores(codes, w) for r, codes in ctx.ranks.items()}
     return m
 
 

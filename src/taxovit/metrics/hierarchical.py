@@ -9,7 +9,7 @@ Python loop and no all-pairs distance table. Definitions and key names follow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -262,31 +262,51 @@ def per_rank_metrics(
     for rank in ranks if ranks is not None else taxonomy.rank_names:
         tr = project_to_rank(t, taxonomy, rank)
         pr = project_to_rank(p, taxonomy, rank)
-        out[rank] = rank_scores(tr, pr)
+        out[rank] = rank_scores(rank_codes(tr, pr))
     return out
 
 
-def rank_scores(
-    tr: NDArray[np.int64], pr: NDArray[np.int64], w: SampleWeights | None = None
-) -> dict[str, float | int]:
-    """The per-rank numbers of :func:`per_rank_metrics` from projected ids (-1 = none)."""
+class RankCodes(NamedTuple):
+    """Labels projected to one rank, coded once (they do not change between resamples).
+
+    ``keep``: samples whose truth has an ancestor at the rank; over those, ``it``/``ip`` are
+    dense codes of the projected truth/prediction, ``correct`` marks agreement and
+    ``has_pred`` a prediction that reaches the rank; ``k`` is the number of codes.
+    """
+
+    keep: NDArray[np.bool_]
+    it: NDArray[np.int64]
+    ip: NDArray[np.int64]
+    correct: NDArray[np.bool_]
+    has_pred: NDArray[np.bool_]
+    k: int
+
+
+def rank_codes(tr: NDArray[np.int64], pr: NDArray[np.int64]) -> RankCodes:
+    """Code projected ids (-1 = no ancestor at the rank) for :func:`rank_scores`."""
     keep = tr >= 0
-    w = SampleWeights(None, tr.size) if w is None else w
-    tr, pr, w = tr[keep], pr[keep], w.take(keep)
-    res: dict[str, float | int] = {"n_samples": int(keep.sum())}
+    tr, pr = tr[keep], pr[keep]
     if tr.size == 0:
-        return res | {k: 0.0 for k in _RANK_KEYS}
-    none = pr < 0
-    # -1 ("no ancestor at this rank") shifts to code 0 of the dense coding, then is dropped
+        empty = np.zeros(0, dtype=np.int64)
+        return RankCodes(keep, empty, empty, empty.astype(bool), empty.astype(bool), 0)
+    # -1 shifts to code 0 of the dense coding; it is never a true label and never counted
     inv = dense_codes(np.concatenate([tr, pr]) + 1, int(max(tr.max(), pr.max())) + 2)
-    k = int(inv.max()) + 1
-    it, ip = inv[: tr.size], inv[tr.size :]
-    correct = tr == pr
-    tp = w.take(correct).bincount(it[correct], k)
-    support = w.bincount(it, k)
-    pred = w.take(~none).bincount(ip[~none], k)  # "none" is nobody's FP
+    return RankCodes(keep, inv[: tr.size], inv[tr.size :], tr == pr, pr >= 0, int(inv.max()) + 1)
+
+
+def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, float | int]:
+    """The per-rank numbers of :func:`per_rank_metrics` (weighted for a bootstrap resample)."""
+    w = SampleWeights(None, codes.keep.size) if w is None else w
+    w = w.take(codes.keep)
+    res: dict[str, float | int] = {"n_samples": int(round(w.total))}
+    if codes.k == 0:
+        return res | {key: 0.0 for key in _RANK_KEYS}
+    k, ok, has = codes.k, codes.correct, codes.has_pred
+    tp = w.take(ok).bincount(codes.it[ok], k)
+    support = w.bincount(codes.it, k)
+    pred = w.take(has).bincount(codes.ip[has], k)  # a too-coarse prediction is nobody's FP
     fp, fn = pred - tp, support - tp
-    res["accuracy"] = float(_div(w.dot(correct), w.total))
+    res["accuracy"] = float(_div(w.dot(ok), w.total))
     for avg in ("macro", "weighted"):
         pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
         res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
