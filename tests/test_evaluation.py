@@ -266,3 +266,35 @@ def test_bootstrap_seeded_and_ordered() -> None:
     lo, hi = a.intervals["accuracy"]
     assert lo < a.metrics["accuracy"] < hi
     assert hi - lo < 0.2
+
+
+@given(problems(with_scores=True))
+@SETTINGS
+def test_per_class_table_matches_sklearn(prob) -> None:
+    tax, t, p, cols, scores = prob
+    table = evaluate(t, p, tax, scores, score_labels=cols).per_class
+    want_labels = np.unique(np.concatenate([t, p]))
+    pr, rc, f, sup = precision_recall_fscore_support(t, p, labels=want_labels, zero_division=0)
+    got = table.loc[tax.names(want_labels)]
+    np.testing.assert_allclose(got["precision"], pr, atol=1e-12)
+    np.testing.assert_allclose(got["recall"], rc, atol=1e-12)
+    np.testing.assert_allclose(got["f1"], f, atol=1e-12)
+    np.testing.assert_array_equal(got["support"], sup)
+    np.testing.assert_array_equal(got["predicted"], [np.sum(p == x) for x in want_labels])
+    d = lca_height(t, p, tax)
+    for x, row in zip(want_labels, got.itertuples(), strict=True):
+        wrong = (t == x) & (t != p)
+        assert row.n_mistakes == wrong.sum()
+        if wrong.any():
+            assert row.mistake_severity == pytest.approx(d[wrong].mean())
+        else:
+            assert np.isnan(row.mistake_severity)
+        j = np.flatnonzero(cols == x)
+        if j.size and (t == x).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                assert row.ap == pytest.approx(average_precision_score(t == x, scores[:, j[0]]))
+        elif j.size:
+            assert row.ap == 0.0
+        else:
+            assert np.isnan(row.ap)

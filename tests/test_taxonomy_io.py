@@ -174,3 +174,10 @@ def test_array_built_taxonomy_matches_graph_built(tmp_path: Path, tax: Taxonomy)
     assert fast.summary() == tax.summary()
     with pytest.raises(KeyError, match="not a node"):
         fast.rank("no such taxon")
+
+
+def test_edge_list_without_rows(tmp_path: Path) -> None:
+    path = tmp_path / "header_only.csv"
+    path.write_text("parent,child,rank\n")
+    with pytest.raises(InputError, match=r"header_only\.csv.*no data rows"):
+        load_taxonomy(path)

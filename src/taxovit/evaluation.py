@@ -51,6 +51,7 @@ class _Context:
     hdist: dict[int, NDArray[np.float64]] = field(default_factory=dict)
     true_col: NDArray[np.int64] | None = None
     scores: NDArray[np.float64] | None = None
+    column_ap: NDArray[np.float64] | None = None  # per score column, point estimate
 
 
 def _build_context(
@@ -137,11 +138,20 @@ def _weighted_metrics(ctx: _Context, w: SampleWeights) -> dict[str, Any]:
     return m
 
 
-def _map_metrics(true_col: NDArray[np.int64] | None, scores: NDArray[np.float64] | None) -> dict:
-    """mAP keys from one per-column AP pass (macro, weighted and macro_present share it)."""
+def _map_metrics(
+    true_col: NDArray[np.int64] | None,
+    scores: NDArray[np.float64] | None,
+    ap: NDArray[np.float64] | None = None,
+) -> dict:
+    """mAP keys from one per-column AP pass (macro, weighted and macro_present share it).
+
+    ``ap``: the per-column AP when already computed (the point estimate keeps it for the
+    per-class table).
+    """
     if scores is None or true_col is None:
         return dict.fromkeys(MAP_KEYS)
-    ap = average_precision(true_col, scores, None)
+    if ap is None:
+        ap = average_precision(true_col, scores, None)
     n_pos = np.bincount(true_col[true_col >= 0], minlength=scores.shape[1])
     present = n_pos > 0
     return {
@@ -259,11 +269,9 @@ def _per_class_table(
     ctx: _Context, taxonomy: Taxonomy, score_ids: NDArray[np.int64] | None
 ) -> pd.DataFrame:
     c = ctx.comp
-    both = np.concatenate([c.y_true, c.y_pred])
-    inv = dense_codes(both, len(taxonomy.nodes))
-    labels = np.flatnonzero(np.bincount(both, minlength=len(taxonomy.nodes)))
-    k = labels.size
-    inv_t, inv_p = inv[: c.y_true.size], inv[c.y_true.size :]
+    k, inv_t, inv_p = ctx.n_labels, ctx.inv_t, ctx.inv_p
+    labels = np.empty(k, dtype=np.int64)  # the node id behind each code
+    labels[inv_t], labels[inv_p] = c.y_true, c.y_pred
     tp = np.bincount(inv_t[c.correct], minlength=k)
     support = np.bincount(inv_t, minlength=k)
     predicted = np.bincount(inv_p, minlength=k)
@@ -285,9 +293,8 @@ def _per_class_table(
         },
         index=pd.Index(taxonomy.names(labels), name="class"),
     )
-    if ctx.scores is not None and score_ids is not None and ctx.true_col is not None:
-        ap = average_precision(ctx.true_col, ctx.scores, None)
-        col = pd.Series(ap, index=taxonomy.names(score_ids))
+    if ctx.column_ap is not None and score_ids is not None:
+        col = pd.Series(ctx.column_ap, index=taxonomy.names(score_ids))
         table["ap"] = col.reindex(table.index).to_numpy()
     return table
 
@@ -324,7 +331,9 @@ def evaluate(
     ctx = _build_context(comp, taxonomy, s, score_ids, top_k)
     point = _weighted_metrics(ctx, SampleWeights(None, n))
     per_rank = point.pop("per_rank")
-    point.update(_map_metrics(ctx.true_col, ctx.scores))
+    if ctx.scores is not None:
+        ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
+    point.update(_map_metrics(ctx.true_col, ctx.scores, ctx.column_ap))
 
     intervals = None
     boot_info = None
