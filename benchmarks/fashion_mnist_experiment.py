@@ -44,8 +44,9 @@ def evaluate_json(preds: Path, taxonomy: str) -> dict:
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dict:
-    from taxovit.predict import predict
-    from taxovit.train import load_config, train
+    from taxovit.training.config import load_config
+    from taxovit.training.loop import train
+    from taxovit.training.predict import predict
 
     cfg = load_config(REPO / "configs" / f"fashion_mnist_{arm}.yaml")
     cfg["seed"] = seed

@@ -157,7 +157,7 @@ def test_shipped_taxonomies_load(name: str) -> None:
 
 def test_evaluation_path_imports_no_torch() -> None:
     code = (
-        "import sys, taxovit, taxovit.cli, taxovit.evaluation, taxovit.predictions, taxovit.render;"
+        "import sys, taxovit, taxovit.cli, taxovit.evaluation, taxovit.predictions, taxovit.evaluation.render, taxovit.evaluation.plots;"
         "from typer.testing import CliRunner;"
         f"r = CliRunner().invoke(taxovit.cli.app, ['evaluate', {str(EXAMPLE)!r}, '-t', {str(BIRDS)!r}, '-f', 'json']);"
         "assert r.exit_code == 0, r.output;"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from taxovit import load_taxonomy
-from taxovit.data import (
+from taxovit.errors import InputError, TaxovitError
+from taxovit.training.data import (
     FASHION_MNIST_CLASSES,
     LabelSpace,
     fashion_mnist_fine_names,
@@ -16,7 +17,6 @@ from taxovit.data import (
     read_manifest,
     scan_image_folder,
 )
-from taxovit.errors import InputError, TaxovitError
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "tests" / "data" / "fashion-mnist-mini"
@@ -189,7 +189,7 @@ def test_csv_and_imagefolder_splits(tmp_path):
 @pytest.mark.torch
 def test_dataset_views_and_transforms(tmp_path):
     torch = pytest.importorskip("torch")
-    from taxovit.data import build_transform, make_dataset
+    from taxovit.training.data import build_transform, make_dataset
 
     tax = load_taxonomy(fashion_taxonomy_path(tmp_path))
     cfg = {"format": "fashion_mnist", "root": str(MINI), "train_per_class": 2}

@@ -9,8 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit import losses  # noqa: E402
-from taxovit.train import ConfigError, TrainingDiverged, load_config, merge_config, train  # noqa: E402
+from taxovit.training import losses  # noqa: E402
+from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config  # noqa: E402
+from taxovit.training.loop import train  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -92,13 +93,13 @@ def test_train_predict_evaluate_grafit(tmp_path):
     )
     assert ck["epoch"] == 2 and ck["bank"]["filled"] == 80
 
-    from taxovit.predict import predict
+    from taxovit.training.predict import predict
 
     out = tmp_path / "preds.csv"
     r = predict(res["checkpoint"], out, split="test", knn=5)
     assert r["classifier"] == "knn" and r["rows"] == 20
     table = read_csv(out)
-    from taxovit.data import FASHION_MNIST_CLASSES
+    from taxovit.training.data import FASHION_MNIST_CLASSES
 
     assert table[0] == ["id", "y_true", "y_pred"] + [f"score_{c}" for c in FASHION_MNIST_CLASSES]
     assert len(table) == 21
@@ -129,7 +130,7 @@ def _evaluate(preds, taxonomy):
 def test_ce_on_fine_classes_predicts_with_head(tmp_path):
     cfg = tiny_config(tmp_path, method="ce", train_rank="class", optim={"epochs": 1})
     res = train(cfg, out=tmp_path / "run")
-    from taxovit.predict import predict
+    from taxovit.training.predict import predict
 
     r = predict(res["checkpoint"], tmp_path / "p.csv")
     assert r["classifier"] == "head"
@@ -222,7 +223,7 @@ def test_cli_functions_help_and_run(tmp_path):
     import yaml
     from typer.testing import CliRunner
 
-    from taxovit.cli_train import predict_command, train_command
+    from taxovit.cli.train import predict_command, train_command
 
     app = typer.Typer()
     app.command("train")(train_command)

@@ -1,7 +1,12 @@
 """taxovit: taxonomy-aware evaluation and fine-grained ViT training.
 
-Importing this package never imports torch: the training side lives in
-``taxovit.models``, ``taxovit.losses``, ``taxovit.neighbors`` and ``taxovit.train``.
+Two wings share the taxonomy (:mod:`taxovit.taxonomy`), the predictions file contract
+(:mod:`taxovit.predictions`) and the errors (:mod:`taxovit.errors`):
+
+* :mod:`taxovit.evaluation` (with :mod:`taxovit.metrics`): taxonomy -> metrics -> report ->
+  renderers. Importing this package, or running ``taxovit evaluate``, never imports torch.
+* :mod:`taxovit.training` (with :mod:`taxovit.models`): config -> data -> network ->
+  objective -> loop -> checkpoint -> predict. Imports torch.
 """
 
 from taxovit.errors import InputError, TaxonomyError, TaxovitError

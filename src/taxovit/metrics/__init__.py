@@ -1,47 +1,73 @@
 """Metric functions: flat (labels as atomic classes) and hierarchical (taxonomy-aware).
 
 All are pure functions over arrays; see ``shared/docs/metrics.md`` for the definitions.
+The shared building blocks (input checks, zero-safe division, sample weights, dense codes)
+live in :mod:`taxovit.metrics._common` and are exported here.
 """
 
+from taxovit.metrics._common import (
+    SampleWeights,
+    check_scores,
+    dense_codes,
+    safe_divide,
+)
 from taxovit.metrics.flat import (
     accuracy,
     average_precision,
     confusion_counts,
+    counts_from_codes,
     precision_recall_f1,
     prf_from_counts,
     top_k_accuracy,
     top_k_columns,
 )
 from taxovit.metrics.hierarchical import (
+    HierarchicalComponents,
+    RankCodes,
     avg_hierarchical_distance_at_k,
     components,
     hierarchical_distance_at_k,
     hierarchical_precision_recall_f1,
+    hprf_from_components,
     lca_depth,
     lca_height,
     mistake_severity,
     per_level_accuracy,
+    per_level_from_components,
     per_rank_metrics,
     project_to_rank,
+    rank_codes,
+    rank_scores,
     tree_induced_error,
 )
 
 __all__ = [
+    "HierarchicalComponents",
+    "RankCodes",
+    "SampleWeights",
     "accuracy",
     "average_precision",
     "avg_hierarchical_distance_at_k",
+    "check_scores",
     "components",
     "confusion_counts",
+    "counts_from_codes",
+    "dense_codes",
     "hierarchical_distance_at_k",
     "hierarchical_precision_recall_f1",
+    "hprf_from_components",
     "lca_depth",
     "lca_height",
     "mistake_severity",
     "per_level_accuracy",
+    "per_level_from_components",
     "per_rank_metrics",
     "precision_recall_f1",
     "prf_from_counts",
     "project_to_rank",
+    "rank_codes",
+    "rank_scores",
+    "safe_divide",
     "top_k_accuracy",
     "top_k_columns",
     "tree_induced_error",

@@ -22,10 +22,19 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from taxovit.metrics._common import (
+    SampleWeights,
+    check_pair,
+    check_scores,
+    check_true_col,
+    safe_divide,
+)
+
 __all__ = [
     "accuracy",
     "average_precision",
     "confusion_counts",
+    "counts_from_codes",
     "precision_recall_f1",
     "prf_from_counts",
     "top_k_accuracy",
@@ -40,49 +49,6 @@ APAverage = Literal["macro", "weighted", "micro", "macro_present"]
 _BLOCK_ELEMS = 1 << 22
 
 
-# ----------------------------------------------------------------------------- validation
-
-
-def _labels_1d(y: ArrayLike, name: str) -> NDArray[np.int64]:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
-
-
-def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    t = _labels_1d(y_true, "y_true")
-    p = _labels_1d(y_pred, "y_pred")
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} != {p.shape[0]}")
-    if t.size == 0:
-        raise ValueError("no samples")
-    return t, p
-
-
-def _scores_2d(scores: ArrayLike) -> NDArray[np.float64]:
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 2:
-        raise ValueError(f"scores must be 2-D (n_samples, n_columns), got shape {s.shape}")
-    if not np.isfinite(s).all():
-        # scikit-learn's check_array rejects NaN and infinities as well.
-        raise ValueError("scores must be finite (no NaN or infinity)")
-    return s
-
-
-def _true_col(true_col: ArrayLike, n: int, c: int) -> NDArray[np.int64]:
-    t = _labels_1d(true_col, "true_col")
-    if t.shape[0] != n:
-        raise ValueError(f"true_col has {t.shape[0]} entries but scores has {n} rows")
-    if n == 0:
-        raise ValueError("no samples")
-    if t.size and (t.min() < -1 or t.max() >= c):
-        raise ValueError(f"true_col entries must lie in [-1, {c - 1}]")
-    return t
-
-
 # ----------------------------------------------------------------------------- label metrics
 
 
@@ -92,7 +58,7 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     Source: docs/metrics.md key ``accuracy``; equals scikit-learn ``accuracy_score``.
     Raises ``ValueError`` on empty input.
     """
-    t, p = _pair(y_true, y_pred)
+    t, p = check_pair(y_true, y_pred)
     return float(np.count_nonzero(t == p) / t.shape[0])
 
 
@@ -108,22 +74,37 @@ def confusion_counts(
     ``fp = #{y_pred = c} - tp``, ``fn = #{y_true = c} - tp`` and ``support = #{y_true = c}``.
     Memory is O(n + number of distinct labels), whatever the label values.
     """
-    t, p = _pair(y_true, y_pred)
+    t, p = check_pair(y_true, y_pred)
     labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
     n = t.shape[0]
-    k = labels.shape[0]
-    inv_t = inv[:n]
-    inv_p = inv[n:]
-    support = np.bincount(inv_t, minlength=k).astype(np.int64)
-    pred_count = np.bincount(inv_p, minlength=k).astype(np.int64)
-    tp = np.bincount(inv_t[t == p], minlength=k).astype(np.int64)
-    return labels.astype(np.int64), tp, pred_count - tp, support - tp, support
+    tp, fp, fn, support = counts_from_codes(inv[:n], inv[n:], labels.shape[0])
+    return labels.astype(np.int64), tp, fp, fn, support
 
 
-def _divide(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.float64]:
-    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
+def counts_from_codes(
+    codes_true: NDArray[np.int64],
+    codes_pred: NDArray[np.int64],
+    k: int,
+    w: SampleWeights | None = None,
+    pred_counted: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """``(tp, fp, fn, support)`` per class from dense class codes ``0..k-1`` of each sample.
+
+    The one place taxovit counts: ``tp[c] = Σ w·[t = p = c]``, ``support[c] = Σ w·[t = c]``,
+    ``fp = (Σ w·[p = c]) − tp``, ``fn = support − tp``. ``w``: sample weights (default 1
+    each, and the counts stay integers). ``pred_counted``: only these samples' predictions
+    count towards a class's predicted total (a prediction too coarse for a rank is nobody's
+    false positive).
+    """
+    w = SampleWeights(None, codes_true.size) if w is None else w
+    ok = codes_true == codes_pred
+    tp = w.take(ok).bincount(codes_true[ok], k)
+    support = w.bincount(codes_true, k)
+    if pred_counted is None:
+        predicted = w.bincount(codes_pred, k)
+    else:
+        predicted = w.take(pred_counted).bincount(codes_pred[pred_counted], k)
+    return tp, predicted - tp, support - tp, support
 
 
 def prf_from_counts(
@@ -154,16 +135,16 @@ def prf_from_counts(
     if not (tp_.shape == fp_.shape == fn_.shape == sup.shape) or tp_.ndim != 1:
         raise ValueError("tp, fp, fn and support must be 1-D arrays of the same length")
     if average is None:
-        prec = _divide(tp_, tp_ + fp_)
-        rec = _divide(tp_, tp_ + fn_)
+        prec = safe_divide(tp_, tp_ + fp_)
+        rec = safe_divide(tp_, tp_ + fn_)
         # scikit-learn computes F as 2TP / (true_sum + pred_sum) = 2TP / (2TP + FP + FN).
-        f1 = _divide(2.0 * tp_, (tp_ + fn_) + (tp_ + fp_))
+        f1 = safe_divide(2.0 * tp_, (tp_ + fn_) + (tp_ + fp_))
         return prec, rec, f1, sup
     if average == "micro":
         tps, fps, fns = tp_.sum(), fp_.sum(), fn_.sum()
-        p = float(_divide(np.float64(tps), np.float64(tps + fps)))
-        r = float(_divide(np.float64(tps), np.float64(tps + fns)))
-        f = float(_divide(np.float64(2.0 * tps), np.float64((tps + fns) + (tps + fps))))
+        p = float(safe_divide(np.float64(tps), np.float64(tps + fps)))
+        r = float(safe_divide(np.float64(tps), np.float64(tps + fns)))
+        f = float(safe_divide(np.float64(2.0 * tps), np.float64((tps + fns) + (tps + fps))))
         return p, r, f
     if average not in ("macro", "weighted"):
         raise ValueError(f"average must be 'micro', 'macro', 'weighted' or None, got {average!r}")
@@ -225,7 +206,7 @@ def top_k_columns(scores: ArrayLike, k: int) -> NDArray[np.int64]:
     places go to the columns scoring exactly ``t`` with the highest indices; only those
     ``k`` candidates are then sorted.  ``k`` is capped at ``C``; ``k < 1`` is an error.
     """
-    s = _scores_2d(scores)
+    s = check_scores(scores)
     k = int(k)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -276,9 +257,9 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
     scikit-learn switches to a binary threshold rule; we keep the ranking rule).
     O(n·C) time, O(block) extra memory, no sort.
     """
-    s = _scores_2d(scores)
+    s = check_scores(scores)
     n, c = s.shape
-    t = _true_col(true_col, n, c)
+    t = check_true_col(true_col, n, c)
     k = int(k)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -385,9 +366,9 @@ def average_precision(
     cost nothing.  micro sorts the matrix in row blocks and sums the counts.  O(n·C log n)
     time, O(block) extra memory.
     """
-    s = _scores_2d(scores)
+    s = check_scores(scores)
     n, c = s.shape
-    t = _true_col(true_col, n, c)
+    t = check_true_col(true_col, n, c)
     if average == "micro":
         return _micro_ap(s, t)
     if average not in (None, "macro", "weighted", "macro_present"):

@@ -14,71 +14,33 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from taxovit.metrics.flat import prf_from_counts, top_k_columns
+from taxovit.metrics._common import SampleWeights, dense_codes, safe_divide
+from taxovit.metrics.flat import counts_from_codes, prf_from_counts, top_k_columns
 from taxovit.taxonomy import Taxonomy
 
 __all__ = [
     "HierarchicalComponents",
-    "SampleWeights",
+    "RankCodes",
     "avg_hierarchical_distance_at_k",
     "components",
+    "hierarchical_distance_at_k",
     "hierarchical_precision_recall_f1",
+    "hprf_from_components",
     "lca_depth",
     "lca_height",
     "mistake_severity",
     "per_level_accuracy",
+    "per_level_from_components",
     "per_rank_metrics",
     "project_to_rank",
+    "rank_codes",
+    "rank_scores",
     "tree_induced_error",
 ]
 
 
-def dense_codes(ids: NDArray[np.int64], n: int) -> NDArray[np.int64]:
-    """Codes 0..k-1 of the distinct values of ``ids`` (in increasing order), all in [0, n).
-
-    Equals ``np.unique(ids, return_inverse=True)[1]`` in O(len(ids) + n) without sorting:
-    labels are node ids, so a bincount over the id range replaces the sort.
-    """
-    present = np.bincount(ids, minlength=n) > 0
-    code = np.cumsum(present) - 1
-    return code[ids]
-
-
-class SampleWeights:
-    """Per-sample weights for the weighted statistics behind every metric.
-
-    ``None`` means weight 1 each (the point estimate): sums then stay integer reductions
-    instead of float dot products. A bootstrap resample passes its draw counts.
-    """
-
-    def __init__(self, w: NDArray[np.float64] | None, n: int) -> None:
-        self.w = w
-        self.n = n
-
-    @property
-    def total(self) -> float:
-        return float(self.n if self.w is None else self.w.sum())
-
-    def dot(self, x: NDArray) -> float:
-        return float(np.sum(x)) if self.w is None else float(self.w @ x)
-
-    def take(self, mask: NDArray[np.bool_]) -> SampleWeights:
-        return SampleWeights(None if self.w is None else self.w[mask], int(np.count_nonzero(mask)))
-
-    def bincount(self, idx: NDArray[np.int64], minlength: int) -> NDArray:
-        return np.bincount(idx, weights=self.w, minlength=minlength)
-
-
 def _ids(taxonomy: Taxonomy, y: ArrayLike) -> NDArray[np.int64]:
     return taxonomy.ids(np.asarray(y).ravel())
-
-
-def _div(num: NDArray[np.float64] | float, den: NDArray[np.float64] | float) -> NDArray[np.float64]:
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.zeros(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
 
 
 @dataclass(frozen=True)
@@ -139,29 +101,27 @@ def hierarchical_precision_recall_f1(
     Ŷ = ∅ and hPᵢ = 0). Matches hiclass ``average="micro"``/``"macro"`` (which crashes on
     Ŷ = ∅, where we return 0).
     """
-    c = components(y_true, y_pred, taxonomy)
-    return _hprf(c.inter, c.size_true, c.size_pred, average)
+    return hprf_from_components(components(y_true, y_pred, taxonomy), average)
 
 
-def _hprf(
-    inter: NDArray,
-    size_true: NDArray,
-    size_pred: NDArray,
-    average: str,
-    w: SampleWeights | None = None,
+def hprf_from_components(
+    c: HierarchicalComponents, average: str, w: SampleWeights | None = None
 ) -> tuple[float, float, float]:
+    """Hierarchical P/R/F1 (see :func:`hierarchical_precision_recall_f1`) from the
+    per-sample set sizes in ``c``, weighted by ``w`` (default 1 each)."""
+    inter, size_true, size_pred = c.inter, c.size_true, c.size_pred
     w = SampleWeights(None, inter.size) if w is None else w
     if average == "micro":
         si = w.dot(inter)
-        hp = float(_div(si, w.dot(size_pred)))
-        hr = float(_div(si, w.dot(size_true)))
-        return hp, hr, float(_div(2 * hp * hr, hp + hr))
+        hp = float(safe_divide(si, w.dot(size_pred)))
+        hr = float(safe_divide(si, w.dot(size_true)))
+        return hp, hr, float(safe_divide(2 * hp * hr, hp + hr))
     if average == "macro":
         total = w.total
-        hp_i = _div(inter, size_pred)
-        hr_i = _div(inter, size_true)
-        hf_i = _div(2 * inter, size_pred + size_true)  # = 2·hPᵢ·hRᵢ/(hPᵢ+hRᵢ), 0 when inter=0
-        return tuple(float(_div(w.dot(x), total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
+        hp_i = safe_divide(inter, size_pred)
+        hr_i = safe_divide(inter, size_true)
+        hf_i = safe_divide(2 * inter, size_pred + size_true)  # = 2·hPᵢ·hRᵢ/(hPᵢ+hRᵢ), 0 when inter=0
+        return tuple(float(safe_divide(w.dot(x), total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
     raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
 
 
@@ -220,17 +180,20 @@ def per_level_accuracy(
     if not taxonomy.is_tree:
         return None
     c = components(y_true, y_pred, taxonomy)
-    return _per_level(c, taxonomy.index.depth[c.y_true], SampleWeights(None, c.y_true.size))
+    return per_level_from_components(c, taxonomy.index.depth[c.y_true])
 
 
-def _per_level(
-    c: HierarchicalComponents, true_depth: NDArray[np.int64], w: SampleWeights
+def per_level_from_components(
+    c: HierarchicalComponents, true_depth: NDArray[np.int64], w: SampleWeights | None = None
 ) -> dict[str, float]:
+    """:func:`per_level_accuracy` from the per-sample LCA depths in ``c`` and the depth of
+    each true label, weighted by ``w`` (default 1 each)."""
+    w = SampleWeights(None, true_depth.size) if w is None else w
     out = {}
     for level in range(1, c.max_depth + 1):
         mask = true_depth >= level
         hits = mask & (c.lca_depth >= level)
-        out[str(level)] = float(_div(w.dot(hits), w.dot(mask)))
+        out[str(level)] = float(safe_divide(w.dot(hits), w.dot(mask)))
     return out
 
 
@@ -301,12 +264,9 @@ def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, f
     res: dict[str, float | int] = {"n_samples": int(round(w.total))}
     if codes.k == 0:
         return res | {key: 0.0 for key in _RANK_KEYS}
-    k, ok, has = codes.k, codes.correct, codes.has_pred
-    tp = w.take(ok).bincount(codes.it[ok], k)
-    support = w.bincount(codes.it, k)
-    pred = w.take(has).bincount(codes.ip[has], k)  # a too-coarse prediction is nobody's FP
-    fp, fn = pred - tp, support - tp
-    res["accuracy"] = float(_div(w.dot(ok), w.total))
+    # a too-coarse prediction is nobody's false positive
+    tp, fp, fn, support = counts_from_codes(codes.it, codes.ip, codes.k, w, codes.has_pred)
+    res["accuracy"] = w.mean(codes.correct)
     for avg in ("macro", "weighted"):
         pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
         res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm

@@ -3,22 +3,30 @@
 ``import taxovit`` never imports this package; the evaluation path stays torch-free.
 """
 
+from taxovit.models.registry import ARCHITECTURES, build_model, build_transfg, build_vit
 from taxovit.models.transfg import (
     TransFG,
-    build_transfg,
     contrastive_loss,
     select_parts,
     select_parts_reference,
     transfg_loss,
 )
-from taxovit.models.vit import PRESETS, VisionTransformer, build_vit, resample_pos_embed
+from taxovit.models.vit import (
+    PRESETS,
+    VisionTransformer,
+    ViTPreset,
+    resample_pos_embed,
+)
 from taxovit.models.weights import LoadReport, load_pretrained
 
 __all__ = [
+    "ARCHITECTURES",
     "PRESETS",
     "LoadReport",
     "TransFG",
+    "ViTPreset",
     "VisionTransformer",
+    "build_model",
     "build_transfg",
     "build_vit",
     "contrastive_loss",

@@ -32,12 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from taxovit.models.vit import VisionTransformer, preset_config
+from taxovit.models.vit import VisionTransformer
 
 __all__ = [
     "ROLLOUT_KINDS",
     "TransFG",
-    "build_transfg",
     "contrastive_loss",
     "rollout_cls_row_from_qk",
     "select_parts",
@@ -177,30 +176,6 @@ class TransFG(VisionTransformer):
         x = torch.cat([x[:, :1], parts], dim=1)  # (B, 1 + H, D)
         x = self.blocks[-1](x)
         return self.norm(x[:, 0])
-
-
-def build_transfg(
-    preset: str,
-    num_classes: int,
-    img_size: int = 448,
-    patch_size: int = 16,
-    stride: int | None = 12,
-    in_chans: int = 3,
-    **overrides,
-) -> TransFG:
-    """Build a TransFG model from a ViT preset. Defaults are the paper's setting (448 px,
-    patch 16, overlapping stride 12). ``overrides`` also take ``rollout="chain"|"reference"``
-    and ``rollout_chunk_elems``."""
-    cfg = preset_config(preset)
-    cfg.update(overrides)
-    return TransFG(
-        img_size=img_size,
-        patch_size=patch_size,
-        stride=stride,
-        in_chans=in_chans,
-        num_classes=num_classes,
-        **cfg,
-    )
 
 
 def contrastive_loss(features: Tensor, labels: Tensor, margin: float = 0.4) -> Tensor:

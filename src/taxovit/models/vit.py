@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,23 +24,32 @@ __all__ = [
     "Block",
     "Mlp",
     "PatchEmbed",
+    "ViTPreset",
     "VisionTransformer",
-    "build_vit",
     "grid_size",
+    "preset_config",
     "resample_pos_embed",
 ]
 
-#: name -> (embed_dim, num_heads, depth)
-PRESETS: dict[str, tuple[int, int, int]] = {
+class ViTPreset(NamedTuple):
+    """Size of a ViT: width, attention heads, blocks (unpacks as a plain tuple)."""
+
+    embed_dim: int
+    num_heads: int
+    depth: int
+
+
+#: name -> ViTPreset(embed_dim, num_heads, depth)
+PRESETS: dict[str, ViTPreset] = {
     # tiny presets for CPU tests
-    "vit_nano": (32, 2, 3),
-    "vit_micro": (64, 4, 4),
+    "vit_nano": ViTPreset(32, 2, 3),
+    "vit_micro": ViTPreset(64, 4, 4),
     # standard sizes (DeiT-Ti, DeiT-S / ViT-S, ViT-B, ViT-L, ViT-H)
-    "vit_ti": (192, 3, 12),
-    "vit_s": (384, 6, 12),
-    "vit_b": (768, 12, 12),
-    "vit_l": (1024, 16, 24),
-    "vit_h": (1280, 16, 32),
+    "vit_ti": ViTPreset(192, 3, 12),
+    "vit_s": ViTPreset(384, 6, 12),
+    "vit_b": ViTPreset(768, 12, 12),
+    "vit_l": ViTPreset(1024, 16, 24),
+    "vit_h": ViTPreset(1280, 16, 32),
 }
 
 ATTENTION_KINDS = ("sdpa", "explicit")
@@ -356,35 +366,10 @@ class VisionTransformer(nn.Module):
 
 
 def preset_config(preset: str) -> dict[str, int]:
+    """``{"embed_dim", "num_heads", "depth"}`` of a preset."""
     try:
-        dim, heads, depth = PRESETS[preset]
+        return PRESETS[preset]._asdict()
     except KeyError:
         raise ValueError(
             f"unknown ViT preset {preset!r}; known: {', '.join(sorted(PRESETS))}"
         ) from None
-    return {"embed_dim": dim, "num_heads": heads, "depth": depth}
-
-
-def build_vit(
-    preset: str,
-    num_classes: int,
-    img_size: int = 224,
-    patch_size: int = 16,
-    stride: int | None = None,
-    in_chans: int = 3,
-    **overrides,
-) -> VisionTransformer:
-    """Build a ViT from a preset (``vit_ti``, ``vit_s``, ``vit_b``, ``vit_l``, ``vit_h``, or
-    the CPU-sized ``vit_nano`` / ``vit_micro``). ``overrides`` replace any constructor
-    argument (``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``, ``drop_path_rate``,
-    ``attention="explicit"``...)."""
-    cfg = preset_config(preset)
-    cfg.update(overrides)
-    return VisionTransformer(
-        img_size=img_size,
-        patch_size=patch_size,
-        stride=stride,
-        in_chans=in_chans,
-        num_classes=num_classes,
-        **cfg,
-    )

@@ -165,9 +165,26 @@ def load_pretrained(
     sd = convert_state_dict(sd, source)
     report = LoadReport(source=source)
     ours = model.state_dict()
-    n_prefix = model.num_prefix_tokens
+    src_prefix = _drop_distillation(sd, report)
+    if "pos_embed" in sd:
+        sd["pos_embed"] = _fit_pos_embed(sd["pos_embed"], model, src_prefix, report)
+    w = sd.get("patch_embed.proj.weight")
+    if w is not None and w.ndim == 4 and w.shape[1] != model.in_chans:
+        sd["patch_embed.proj.weight"] = _adapt_in_chans(w, model.in_chans)
+        report.patch_embed_channels_adapted = True
+    for key in ("head.weight", "head.bias"):
+        if key in sd and (key not in ours or sd[key].shape != ours[key].shape):
+            sd.pop(key)
+            report.dropped.append(key)
+    _check_keys(sd, ours, report, strict, os.fspath(path))
+    to_load = {k: v for k, v in sd.items() if k in ours}
+    model.load_state_dict(to_load, strict=False)
+    report.loaded = sorted(to_load)
+    return report
 
-    # DeiT distillation token: keep CLS, drop the rest.
+
+def _drop_distillation(sd: dict[str, Tensor], report: LoadReport) -> int:
+    """Drop a DeiT distillation token and head (keep CLS); the checkpoint's prefix count."""
     src_prefix = 1
     for key in ("dist_token", "head_dist.weight", "head_dist.bias"):
         if key in sd:
@@ -177,40 +194,38 @@ def load_pretrained(
                 src_prefix = 2
     if "reg_token" in sd:
         raise ValueError("checkpoints with register tokens are not supported")
+    return src_prefix
 
-    if "pos_embed" in sd:
-        pe = sd["pos_embed"]
-        if pe.ndim == 2:
-            pe = pe.unsqueeze(0)
-        if pe.shape[-1] != ours["pos_embed"].shape[-1]:
-            raise ValueError(
-                f"embedding width differs: checkpoint {pe.shape[-1]}, "
-                f"model {ours['pos_embed'].shape[-1]}"
-            )
-        pe = torch.cat([pe[:, :n_prefix], pe[:, src_prefix:]], dim=1)
-        n_grid = pe.shape[1] - n_prefix
-        side = int(round(n_grid**0.5))
-        if side * side != n_grid:
-            raise ValueError(
-                f"checkpoint position embedding has {n_grid} grid tokens, not a square grid"
-            )
-        new_grid = model.patch_embed.grid_size
-        if (side, side) != tuple(new_grid):
-            pe = resample_pos_embed(pe, new_grid, (side, side), n_prefix)
-            report.pos_embed_resampled = ((side, side), tuple(new_grid))
-        sd["pos_embed"] = pe
 
-    w = sd.get("patch_embed.proj.weight")
-    if w is not None and w.ndim == 4 and w.shape[1] != model.in_chans:
-        sd["patch_embed.proj.weight"] = _adapt_in_chans(w, model.in_chans)
-        report.patch_embed_channels_adapted = True
+def _fit_pos_embed(
+    pe: Tensor, model: VisionTransformer, src_prefix: int, report: LoadReport
+) -> Tensor:
+    """The checkpoint's position embedding on the model's prefix tokens and patch grid."""
+    n_prefix = model.num_prefix_tokens
+    width = model.pos_embed.shape[-1]
+    if pe.ndim == 2:
+        pe = pe.unsqueeze(0)
+    if pe.shape[-1] != width:
+        raise ValueError(f"embedding width differs: checkpoint {pe.shape[-1]}, model {width}")
+    pe = torch.cat([pe[:, :n_prefix], pe[:, src_prefix:]], dim=1)
+    n_grid = pe.shape[1] - n_prefix
+    side = int(round(n_grid**0.5))
+    if side * side != n_grid:
+        raise ValueError(
+            f"checkpoint position embedding has {n_grid} grid tokens, not a square grid"
+        )
+    new_grid = model.patch_embed.grid_size
+    if (side, side) != tuple(new_grid):
+        pe = resample_pos_embed(pe, new_grid, (side, side), n_prefix)
+        report.pos_embed_resampled = ((side, side), tuple(new_grid))
+    return pe
 
-    for key in ("head.weight", "head.bias"):
-        if key in sd and (key not in ours or sd[key].shape != ours[key].shape):
-            sd.pop(key)
-            report.dropped.append(key)
-    head_keys = {k for k in ours if k.startswith("head.")}
 
+def _check_keys(
+    sd: dict[str, Tensor], ours: dict[str, Tensor], report: LoadReport, strict: bool, path: str
+) -> None:
+    """Fill ``report.missing``/``unexpected``; raise on shape mismatches (and, with
+    ``strict``, on missing keys other than the head's or on unexpected keys)."""
     report.missing = sorted(k for k in ours if k not in sd)
     report.unexpected = sorted(k for k in sd if k not in ours)
     bad_shapes = [
@@ -219,17 +234,12 @@ def load_pretrained(
         if k in ours and sd[k].shape != ours[k].shape
     ]
     if bad_shapes:
-        raise ValueError(
-            "shape mismatch in checkpoint " + os.fspath(path) + ":\n  " + "\n  ".join(bad_shapes)
-        )
+        raise ValueError("shape mismatch in checkpoint " + path + ":\n  " + "\n  ".join(bad_shapes))
     if strict:
+        head_keys = {k for k in ours if k.startswith("head.")}
         missing = [k for k in report.missing if k not in head_keys]
         if missing or report.unexpected:
             raise KeyError(
-                f"checkpoint {os.fspath(path)} ({source}) does not match the model: "
+                f"checkpoint {path} ({report.source}) does not match the model: "
                 f"missing {missing}, unexpected {report.unexpected}"
             )
-    to_load = {k: v for k, v in sd.items() if k in ours}
-    model.load_state_dict(to_load, strict=False)
-    report.loaded = sorted(to_load)
-    return report

@@ -181,6 +181,11 @@ class Taxonomy:
     def __contains__(self, name: object) -> bool:
         return name in self._id_of
 
+    @property
+    def name_to_id(self) -> Mapping[str, int]:
+        """Node name -> integer id, for readers that look labels up by name (do not modify)."""
+        return self._id_of
+
     def id_of(self, name: str) -> int:
         """Integer id of one node name (``KeyError`` naming it if unknown)."""
         try:

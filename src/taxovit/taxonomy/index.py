@@ -156,7 +156,6 @@ class TaxonomyIndex:
         order[tin] = np.arange(n)
         self.tin = tin
         self._order = order
-        self.subtree_size = size
 
         # Sparse table over key = depth * n + position: its min gives the shallowest
         # position in a range (int32 when it fits, halving memory on huge taxonomies).

@@ -17,23 +17,28 @@ taxonomy's ancestor-or-self at that rank. Augmentation uses ``torchvision.transf
 a dataset built with ``views=T`` returns ``T`` independently augmented views per image (for
 Grafit's instance loss).
 
-The reading helpers (idx files, manifests) need only numpy; the torch parts are imported
-lazily, but this module is still meant for the training side only.
+The file readers (idx files, manifests, image folders) live in
+:mod:`taxovit.training.readers` (numpy only) and are re-exported here; the torch parts are
+imported lazily.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from taxovit.errors import InputError, TaxovitError
+from taxovit.errors import TaxovitError
+from taxovit.training.readers import (
+    IMAGE_EXTENSIONS,
+    load_fashion_mnist,
+    read_idx,
+    read_manifest,
+    scan_image_folder,
+)
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -48,6 +53,7 @@ __all__ = [
     "read_idx",
     "read_manifest",
     "scan_image_folder",
+    "subsample",
 ]
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
@@ -62,134 +68,6 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "Bag",
     "Ankle boot",
 )
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-_IDX_DTYPES = {
-    0x08: np.uint8,
-    0x09: np.int8,
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-
-# ------------------------------------------------------------------------------ raw readers
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an idx file (the MNIST format), gzip-compressed or not (detected from the bytes)."""
-    p = Path(path)
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"corrupt gzip data: {exc}", file=str(p)) from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise InputError("not an idx file (bad magic number)", file=str(p))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InputError("truncated idx header", file=str(p))
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    count = int(np.prod(shape)) if shape else 1
-    if len(raw) - header != count * dtype.itemsize:
-        raise InputError(
-            f"idx payload has {len(raw) - header} bytes, expected {count * dtype.itemsize} "
-            f"for shape {shape}",
-            file=str(p),
-        )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
-
-
-def _find_idx(root: Path, stem: str) -> Path:
-    for name in (stem + ".gz", stem):
-        if (root / name).is_file():
-            return root / name
-    raise InputError(f"missing {stem}.gz (or {stem}) in Fashion-MNIST folder", file=str(root))
-
-
-def load_fashion_mnist(root: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 (N, 28, 28), labels int64 (N,))`` of the ``train`` or ``test`` split."""
-    prefix = {"train": "train", "test": "t10k"}.get(split)
-    if prefix is None:
-        raise InputError(f"Fashion-MNIST has splits 'train' and 'test', not {split!r}")
-    r = Path(root)
-    images = read_idx(_find_idx(r, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_find_idx(r, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise InputError(
-            f"images {images.shape} and labels {labels.shape} do not match", file=str(r)
-        )
-    return images, labels
-
-
-def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """Rows ``(path, label)`` of a CSV manifest with header ``path,label``.
-
-    Relative image paths are resolved against the manifest's folder. Errors name the file,
-    the line (header = line 1) and the column.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("manifest not found", file=str(p))
-    rows: list[tuple[str, str]] = []
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise InputError("empty manifest: expected a header 'path,label'", file=str(p), row=1)
-        header = [h.strip() for h in header]
-        for col in ("path", "label"):
-            if col not in header:
-                raise InputError(
-                    f"header must contain 'path' and 'label', got {','.join(header)!r}",
-                    file=str(p),
-                    row=1,
-                    column=col,
-                )
-        ip, il = header.index("path"), header.index("label")
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise InputError(
-                    f"expected {len(header)} fields, got {len(row)}", file=str(p), row=line
-                )
-            img, label = row[ip].strip(), row[il].strip()
-            if not img:
-                raise InputError("empty path", file=str(p), row=line, column="path")
-            if not label:
-                raise InputError("empty label", file=str(p), row=line, column="label")
-            full = Path(img) if Path(img).is_absolute() else p.parent / img
-            if not full.is_file():
-                raise InputError(f"image not found: {full}", file=str(p), row=line, column="path")
-            rows.append((str(full), label))
-    if not rows:
-        raise InputError("manifest has no rows", file=str(p))
-    return rows
-
-
-def scan_image_folder(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """Rows ``(path, label)`` of an ImageFolder tree ``root/<label>/<image>`` (sorted)."""
-    r = Path(root)
-    if not r.is_dir():
-        raise InputError("image folder not found", file=str(r))
-    rows = []
-    for d in sorted(x for x in r.iterdir() if x.is_dir()):
-        for f in sorted(d.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
-                rows.append((str(f), d.name))
-    if not rows:
-        raise InputError(
-            f"no images ({', '.join(IMAGE_EXTENSIONS)}) under class folders", file=str(r)
-        )
-    return rows
 
 
 # ------------------------------------------------------------------------------ label spaces
@@ -247,6 +125,22 @@ class LabelSpace:
         pos = {u: i for i, u in enumerate(uniq)}
         return cls(fine_names, train_rank, train_names, np.array([pos[a] for a in anc.tolist()]))
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists (what a checkpoint stores); :meth:`from_dict` reads it back."""
+        return {
+            "fine_names": list(self.fine_names),
+            "train_rank": self.train_rank,
+            "train_names": list(self.train_names),
+            "fine_to_train": [int(x) for x in self.fine_to_train],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LabelSpace:
+        return cls(
+            list(d["fine_names"]), d["train_rank"], list(d["train_names"]),
+            np.asarray(d["fine_to_train"], dtype=np.int64),
+        )  # fmt: skip
+
 
 @dataclass
 class SampleSet:
@@ -256,10 +150,22 @@ class SampleSet:
     fine: np.ndarray
     images: np.ndarray | None = None
     paths: list[str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.fine)
+
+
+def subsample(samples: SampleSet, n: int | None) -> SampleSet:
+    """At most ``n`` samples, evenly spaced over ``samples`` (all of them when ``n`` is None)."""
+    if n is None or len(samples) <= n:
+        return samples
+    keep = np.linspace(0, len(samples) - 1, int(n)).round().astype(np.int64)
+    return SampleSet(
+        [samples.ids[i] for i in keep],
+        samples.fine[keep],
+        images=None if samples.images is None else samples.images[keep],
+        paths=None if samples.paths is None else [samples.paths[i] for i in keep],
+    )
 
 
 def _per_class_subset(labels: np.ndarray, n: int | None) -> np.ndarray:

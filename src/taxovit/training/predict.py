@@ -15,63 +15,27 @@ Two classifiers:
 This module imports torch; ``import taxovit`` never imports it.
 """
 
+
 from __future__ import annotations
 
-import csv
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from taxovit.data import load_split
 from taxovit.errors import TaxovitError
-from taxovit.neighbors import knn_classify
-from taxovit.train import (
-    _resolve_device,
-    _space_from_dict,
-    build_network,
-    embed_samples,
-    load_checkpoint,
-    merge_config,
-)
+from taxovit.predictions import write_predictions
+from taxovit.taxonomy import load_taxonomy
+from taxovit.training.checkpoint import load_checkpoint
+from taxovit.training.config import merge_config
+from taxovit.training.data import LabelSpace, SampleSet, load_split
+from taxovit.training.embed import embed_samples
+from taxovit.training.neighbors import knn_classify
+from taxovit.training.network import Network, build_online
+from taxovit.training.runtime import resolve_device
 
-__all__ = ["predict", "write_predictions"]
-
-
-def write_predictions(
-    path: str | os.PathLike[str],
-    ids: list[str],
-    y_true: list[str],
-    class_names: list[str],
-    scores: np.ndarray,
-) -> None:
-    """Write ``id,y_true,y_pred,score_<class>...`` atomically (temp file + ``os.replace``).
-
-    ``y_pred`` is the arg-max of ``scores`` (``(N, len(class_names))``).
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.shape != (len(ids), len(class_names)) or len(y_true) != len(ids):
-        raise ValueError("ids, y_true and scores must describe the same rows")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["id", "y_true", "y_pred", *[f"score_{c}" for c in class_names]])
-            pred = scores.argmax(axis=1) if len(class_names) else []
-            for i in range(len(ids)):
-                w.writerow(
-                    [ids[i], y_true[i], class_names[pred[i]], *(f"{s:.6g}" for s in scores[i])]
-                )
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+__all__ = ["predict"]
 
 
 def predict(
@@ -89,15 +53,13 @@ def predict(
     ``data_root`` replaces the config's ``data.root`` (e.g. the data moved). Returns
     ``{"out", "classifier", "k", "rows", "accuracy"}``.
     """
-    from taxovit import load_taxonomy
-
     ck = load_checkpoint(checkpoint)
     cfg = merge_config(ck["config"], f"{checkpoint} (config)")
     if data_root is not None:
         cfg["data"]["root"] = data_root
-    space = _space_from_dict(ck["label_space"])
-    dev = _resolve_device(device, _DummyDist())
-    online, _ = build_network(cfg, len(space.train_names))
+    space = LabelSpace.from_dict(ck["label_space"])
+    dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    online = build_online(cfg, len(space.train_names))
     online.load_state_dict(ck["model"])
     online.to(dev).eval()
 
@@ -119,12 +81,7 @@ def predict(
         if k < 1:
             raise TaxovitError(f"--knn must be >= 1, got {k}")
         train_samples, _ = load_split(cfg["data"], "train", tax, cfg["train_rank"])
-        db, _ = embed_samples(online, train_samples, space, cfg, dev, batch_size)
-        q, _ = embed_samples(online, samples, space, cfg, dev, batch_size)
-        scores = knn_classify(
-            q, db, torch.from_numpy(train_samples.fine), len(fine), k=k,
-            temperature=float(cfg["eval"]["temperature"]),
-        ).numpy()  # fmt: skip
+        scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
         classifier = "knn"
     y_true = [fine[i] for i in samples.fine]
     write_predictions(out, samples.ids, y_true, list(fine), scores)
@@ -133,5 +90,21 @@ def predict(
             "accuracy": acc}  # fmt: skip
 
 
-class _DummyDist:
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+def _knn_scores(
+    online: Network,
+    train_samples: SampleSet,
+    samples: SampleSet,
+    space: LabelSpace,
+    cfg: dict[str, Any],
+    device: torch.device,
+    batch_size: int | None,
+    k: int,
+) -> np.ndarray:
+    """Fine-class scores of ``samples`` by the weighted vote of their ``k`` nearest
+    training images."""
+    db, _ = embed_samples(online, train_samples, space, cfg, device, batch_size)
+    q, _ = embed_samples(online, samples, space, cfg, device, batch_size)
+    return knn_classify(
+        q, db, torch.from_numpy(train_samples.fine), len(space.fine_names), k=k,
+        temperature=float(cfg["eval"]["temperature"]),
+    ).numpy()  # fmt: skip

@@ -59,6 +59,38 @@ def instance_loss(online: Sequence[Tensor], target: Sequence[Tensor]) -> Tensor:
     return -total / (t * (t - 1))
 
 
+def _check_knn_args(
+    embeddings: Tensor, labels: Tensor, sigma: float, bank: Tensor | None,
+    bank_labels: Tensor | None, k: int | None,
+) -> None:  # fmt: skip
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must be (B, d), got shape {tuple(embeddings.shape)}")
+    if labels.shape != embeddings.shape[:1]:
+        raise ValueError("labels must have one entry per embedding")
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if (bank is None) != (bank_labels is None):
+        raise ValueError("give both bank and bank_labels, or neither")
+    if k is not None and k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+
+
+def _allowed(sim: Tensor, self_offset: int, k: int | None) -> Tensor:
+    """``(B, N)`` mask of the candidates each anchor may use: not itself, and with ``k``
+    only its ``k`` most similar."""
+    b, n = sim.shape
+    allowed = torch.ones(b, n, dtype=torch.bool, device=sim.device)
+    rows = torch.arange(b, device=sim.device)
+    allowed[rows, rows + self_offset] = False  # an anchor is not its own neighbour
+    if k is not None:
+        scored = sim.detach().masked_fill(~allowed, float("-inf"))
+        top = scored.topk(min(k, n), dim=1).indices
+        in_top = torch.zeros_like(allowed)
+        in_top.scatter_(1, top, True)
+        allowed &= in_top
+    return allowed
+
+
 def knn_loss_terms(
     embeddings: Tensor,
     labels: Tensor,
@@ -79,44 +111,22 @@ def knn_loss_terms(
     ``i`` excludes candidate ``self_offset + i``. Returns ``(loss (B,), valid (B,) bool)``;
     ``loss`` is 0 where ``valid`` is False.
     """
-    if embeddings.ndim != 2:
-        raise ValueError(f"embeddings must be (B, d), got shape {tuple(embeddings.shape)}")
-    if labels.shape != embeddings.shape[:1]:
-        raise ValueError("labels must have one entry per embedding")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    if (bank is None) != (bank_labels is None):
-        raise ValueError("give both bank and bank_labels, or neither")
+    _check_knn_args(embeddings, labels, sigma, bank, bank_labels, k)
     if candidates is None:
         candidates, candidate_labels = embeddings, labels
     elif candidate_labels is None:
         raise ValueError("candidates need candidate_labels")
-    b = embeddings.shape[0]
-    z = F.normalize(embeddings.float(), dim=-1)
+    z = F.normalize(embeddings.float(), dim=-1)  # before the candidates: gradient sum order
     cands = [F.normalize(candidates.float(), dim=-1)]
     cand_labels = [candidate_labels]
     if bank is not None and bank.shape[0] > 0:
         cands.append(F.normalize(bank.detach().float(), dim=-1))
         cand_labels.append(bank_labels.to(labels.device))
-    c = torch.cat(cands)
-    cl = torch.cat(cand_labels)
-    sim = (z @ c.T) / sigma  # (B, N)
-    n = sim.shape[1]
-    allowed = torch.ones(b, n, dtype=torch.bool, device=sim.device)
-    rows = torch.arange(b, device=sim.device)
-    allowed[rows, rows + self_offset] = False  # an anchor is not its own neighbour
-    if k is not None:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        kk = min(k, n)
-        scored = sim.detach().masked_fill(~allowed, float("-inf"))
-        top = scored.topk(kk, dim=1).indices
-        in_top = torch.zeros_like(allowed)
-        in_top.scatter_(1, top, True)
-        allowed &= in_top
-    positive = allowed & (labels[:, None] == cl[None, :])
+    sim = (z @ torch.cat(cands).T) / sigma  # (B, N)
+    allowed = _allowed(sim, self_offset, k)
+    positive = allowed & (labels[:, None] == torch.cat(cand_labels)[None, :])
     valid = positive.any(dim=1)
-    loss = sim.new_zeros(b)
+    loss = sim.new_zeros(sim.shape[0])
     if valid.any():
         s = sim[valid]
         log_denominator = torch.logsumexp(s.masked_fill(~allowed[valid], float("-inf")), dim=1)

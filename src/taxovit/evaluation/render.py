@@ -1,4 +1,8 @@
-"""Renderers for an :class:`~taxovit.evaluation.EvaluationReport`: table, JSON, CSV, markdown."""
+"""Renderers for an :class:`~taxovit.evaluation.EvaluationReport`: table, JSON, CSV, markdown.
+
+:func:`render` chooses one by name (:data:`RENDER_FORMATS`); :func:`per_class_csv` writes
+the per-class table; :func:`build_table` is the rich view the CLI prints to a terminal.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from taxovit.evaluation import EvaluationReport
+from taxovit.evaluation.report import EvaluationReport
 
 RENDER_FORMATS = ("table", "json", "csv", "markdown")
 
@@ -168,6 +172,28 @@ def render_table(report: EvaluationReport, width: int = 100) -> str:
     console = Console(width=width, record=True, file=_NullFile(), color_system=None)
     console.print(build_table(report))
     return console.export_text()
+
+
+def per_class_csv(report: EvaluationReport) -> str:
+    """The per-class table (:attr:`EvaluationReport.per_class`) as CSV text."""
+    return report.per_class.to_csv(lineterminator="\n", float_format="%.10g")
+
+
+def render(report: EvaluationReport, format: str, extra: dict[str, Any] | None = None) -> str:
+    """The report as text in ``format`` (one of :data:`RENDER_FORMATS`).
+
+    ``extra``: more top-level keys for the JSON report (e.g. the input files); ignored by
+    the other formats.
+    """
+    if format not in RENDER_FORMATS:
+        raise ValueError(f"unknown report format {format!r}; choose one of {', '.join(RENDER_FORMATS)}")
+    if format == "json":
+        return render_json(report, extra)
+    if format == "csv":
+        return render_csv(report)
+    if format == "markdown":
+        return render_markdown(report)
+    return render_table(report)
 
 
 class _NullFile:

@@ -1,4 +1,4 @@
-"""``taxovit train`` and ``taxovit predict`` (registered on the typer app in ``taxovit.cli``).
+"""``taxovit train`` and ``taxovit predict``.
 
 torch is imported only inside the function bodies, so ``taxovit --help`` and
 ``taxovit evaluate`` stay torch-free.
@@ -10,7 +10,10 @@ from pathlib import Path
 
 import typer
 
+from taxovit.cli import app, handle_errors
 
+
+@handle_errors
 def train_command(
     config: Path = typer.Option(
         ...,
@@ -33,7 +36,7 @@ def train_command(
 ) -> None:
     r"""Train a ViT on the training rank of a taxonomy (methods: ce, grafit, transfg).
 
-    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key and its default: taxovit.train.DEFAULTS.
+    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key and its default: taxovit.training.config.DEFAULTS.
 
     Examples:
 
@@ -46,9 +49,11 @@ def train_command(
       torchrun --nproc_per_node 8 $(which taxovit) train \
         -c configs/fashion_mnist_gpu.yaml
     """
-    from taxovit.train import train
+    from taxovit.training.loop import train
+    from taxovit.training.progress import ConsoleReporter, SilentReporter
 
-    result = train(config, out=out, resume=resume, progress=progress)
+    reporter = ConsoleReporter() if progress else SilentReporter()
+    result = train(config, out=out, resume=resume, reporter=reporter)
     hist = result["history"]
     last = hist[-1] if hist else {}
     msg = f"checkpoint: {result['checkpoint']}  log: {result['log']}"
@@ -57,6 +62,7 @@ def train_command(
     typer.echo(msg)
 
 
+@handle_errors
 def predict_command(
     checkpoint: Path = typer.Option(
         ...,
@@ -94,7 +100,7 @@ def predict_command(
 
       taxovit evaluate preds.csv --taxonomy taxonomies/fashion_mnist.json
     """
-    from taxovit.predict import predict
+    from taxovit.training.predict import predict
 
     r = predict(
         checkpoint, out, split=split, knn=knn, device=device, batch_size=batch_size,
@@ -102,3 +108,7 @@ def predict_command(
     )  # fmt: skip
     how = f"kNN (k={r['k']})" if r["classifier"] == "knn" else "classifier head"
     typer.echo(f"wrote {r['rows']} rows to {r['out']} with the {how}; top-1 {r['accuracy']:.4f}")
+
+
+app.command("train")(train_command)
+app.command("predict")(predict_command)

@@ -1,0 +1,211 @@
+"""``taxovit.evaluate``: every metric of ``shared/docs/metrics.md`` in one report.
+
+Data flow: label arrays (+ optional scores) -> per-sample context computed once over the
+compiled index (:mod:`taxovit.evaluation.context`) -> scalar metrics as weighted statistics
+of that context. The point estimate uses weight 1 per sample; a bootstrap resample uses the
+number of times each sample was drawn, so the confidence intervals come from exactly the
+same code as the point estimates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from taxovit.evaluation.context import SampleContext, build_context
+from taxovit.evaluation.report import EvaluationReport, flatten_metrics, per_class_table
+from taxovit.metrics import SampleWeights, check_scores
+from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
+from taxovit.metrics.hierarchical import (
+    components,
+    hprf_from_components,
+    per_level_from_components,
+    rank_scores,
+)
+from taxovit.taxonomy import Taxonomy
+
+__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "evaluate"]
+
+DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
+MAP_KEYS = ("map_macro", "map_weighted", "map_micro", "map_macro_present")
+
+
+def _flat_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
+    c = ctx.comp
+    n_wrong = w.dot(~c.correct)
+    m: dict[str, Any] = {"n_samples": int(round(w.total)), "n_mistakes": int(round(n_wrong))}
+    m["accuracy"] = w.mean(c.correct)
+    tp, fp, fn, support = counts_from_codes(ctx.inv_t, ctx.inv_p, ctx.n_labels, w)
+    for avg in ("micro", "macro", "weighted"):
+        p, r, f = prf_from_counts(tp, fp, fn, support, avg)
+        m[f"precision_{avg}"], m[f"recall_{avg}"], m[f"f1_{avg}"] = p, r, f
+    return m
+
+
+def _hierarchical_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
+    c = ctx.comp
+    wrong = ~c.correct
+    n_wrong = w.dot(wrong)
+    m: dict[str, Any] = {}
+    for avg in ("micro", "macro"):
+        hp, hr, hf = hprf_from_components(c, avg, w)
+        m[f"hierarchical_precision_{avg}"] = hp
+        m[f"hierarchical_recall_{avg}"] = hr
+        m[f"hierarchical_f1_{avg}"] = hf
+    m["mean_lca_height"] = w.mean(c.d)
+    m["mistake_severity"] = float(w.take(wrong).dot(c.d[wrong]) / n_wrong) if n_wrong > 0 else None
+    m["mean_lca_depth"] = w.mean(c.lca_depth)
+    m["mean_lca_depth_distance"] = w.mean(ctx.depth_distance)
+    m["tree_induced_error_mean"] = w.mean(c.tie)
+    m["tree_induced_error_sum"] = w.dot(c.tie)
+    m["per_level_accuracy"] = (
+        per_level_from_components(c, ctx.true_depth, w) if ctx.is_tree else None
+    )
+    return m
+
+
+def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
+    """All metrics except mAP as weighted statistics (unit weights give the plain values)."""
+    m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
+    has = ctx.scores is not None
+    for kk in ctx.top_k:
+        m[f"top{kk}_accuracy"] = w.mean(ctx.hits[kk]) if has else None
+        m[f"avg_hierarchical_distance_at_{kk}"] = w.mean(ctx.hdist[kk]) if has else None
+    m["per_rank"] = {r: rank_scores(codes, w) for r, codes in ctx.ranks.items()}
+    return m
+
+
+def _map_metrics(
+    true_col: NDArray[np.int64] | None,
+    scores: NDArray[np.float64] | None,
+    ap: NDArray[np.float64] | None = None,
+) -> dict:
+    """mAP keys from one per-column AP pass (macro, weighted and macro_present share it).
+
+    ``ap``: the per-column AP when already computed (the point estimate keeps it for the
+    per-class table).
+    """
+    if scores is None or true_col is None:
+        return dict.fromkeys(MAP_KEYS)
+    if ap is None:
+        ap = average_precision(true_col, scores, None)
+    n_pos = np.bincount(true_col[true_col >= 0], minlength=scores.shape[1])
+    present = n_pos > 0
+    return {
+        "map_macro": float(ap.mean()),
+        "map_weighted": float(np.average(ap, weights=n_pos)) if present.any() else 0.0,
+        "map_micro": average_precision(true_col, scores, "micro"),
+        "map_macro_present": float(ap[present].mean()) if present.any() else None,
+    }
+
+
+def _as_scores(
+    scores: Any, score_labels: ArrayLike | None, taxonomy: Taxonomy, n: int
+) -> tuple[NDArray[np.float64] | None, NDArray[np.int64] | None]:
+    if scores is None:
+        return None, None
+    if isinstance(scores, pd.DataFrame):
+        if score_labels is None:
+            score_labels = list(scores.columns)
+        scores = scores.to_numpy(dtype=np.float64)
+    s = check_scores(scores, n_rows=n)
+    if score_labels is None:
+        raise ValueError("scores given as an array need score_labels (the class of each column)")
+    ids = taxonomy.ids(np.asarray(score_labels))
+    if ids.size != s.shape[1]:
+        raise ValueError(f"{ids.size} score_labels for {s.shape[1]} score columns")
+    if np.unique(ids).size != ids.size:
+        raise ValueError("score_labels name a class twice")
+    return s, ids
+
+
+def evaluate(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    taxonomy: Taxonomy,
+    scores: Any = None,
+    *,
+    score_labels: ArrayLike | None = None,
+    top_k: Sequence[int] = DEFAULT_TOP_K,
+    bootstrap: int = 0,
+    ci: float = 0.95,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
+
+    ``y_true``/``y_pred``: node names or ids. ``scores``: optional class scores, a DataFrame
+    whose columns are class names or an ``(n, C)`` array with ``score_labels``; they enable
+    top-k accuracy, mAP and average hierarchical distance@k. ``bootstrap=B`` adds percentile
+    ``ci`` confidence intervals from B resamples of the predictions (seeded by ``seed``; no
+    peer library offers these). ``progress`` is called with 1 after each resample.
+
+    >>> report = evaluate(["a1", "a2"], ["a1", "b1"], taxonomy)  # doctest: +SKIP
+    >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
+    """
+    comp = components(y_true, y_pred, taxonomy)
+    n = comp.y_true.size
+    if n == 0:
+        raise ValueError("no samples to evaluate")
+    s, score_ids = _as_scores(scores, score_labels, taxonomy, n)
+    ctx = build_context(comp, taxonomy, s, score_ids, top_k)
+    point = _weighted_metrics(ctx, SampleWeights(None, n))
+    per_rank = point.pop("per_rank")
+    if ctx.scores is not None:
+        ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
+    point.update(_map_metrics(ctx.true_col, ctx.scores, ctx.column_ap))
+
+    intervals = None
+    boot_info = None
+    if bootstrap > 0:
+        if not 0 < ci < 1:
+            raise ValueError(f"ci must lie in (0, 1), got {ci}")
+        intervals = _bootstrap(ctx, bootstrap, ci, seed, progress)
+        boot_info = {"resamples": int(bootstrap), "ci": ci, "seed": seed, "method": "percentile"}
+    return EvaluationReport(
+        metrics=point,
+        per_rank=per_rank,
+        taxonomy=taxonomy.summary(),
+        intervals=intervals,
+        bootstrap=boot_info,
+        components=comp,
+        _per_class_builder=lambda: per_class_table(ctx, taxonomy),
+    )
+
+
+def _bootstrap(
+    ctx: SampleContext, b: int, ci: float, seed: int, progress: Callable[[int], None] | None
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals: each resample draws n samples with replacement.
+
+    Resamples are expressed as draw counts w (``bincount`` of the drawn indices), so every
+    metric is the same weighted statistic as the point estimate; mAP, which needs a ranking,
+    is recomputed on the drawn rows.
+    """
+    rng = np.random.default_rng(seed)
+    n = ctx.comp.y_true.size
+    draws: list[dict[str, float | None]] = []
+    for _ in range(b):
+        idx = rng.integers(0, n, size=n)
+        w = np.bincount(idx, minlength=n).astype(np.float64)
+        m = _weighted_metrics(ctx, SampleWeights(w, n))
+        if ctx.scores is not None and ctx.true_col is not None:
+            m.update(_map_metrics(ctx.true_col[idx], ctx.scores[idx]))
+        draws.append(flatten_metrics(m))
+        if progress is not None:
+            progress(1)
+    keys = list(draws[0])
+    values = np.array([[np.nan if d[k] is None else d[k] for k in keys] for d in draws])
+    alpha = (1 - ci) / 2
+    out = {}
+    for j, key in enumerate(keys):
+        col = values[:, j]
+        col = col[~np.isnan(col)]
+        if col.size:
+            lo, hi = np.quantile(col, [alpha, 1 - alpha])
+            out[key] = (float(lo), float(hi))
+    return out

@@ -1,0 +1,130 @@
+"""What :func:`taxovit.evaluate` returns: :class:`EvaluationReport`, and its per-class table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from taxovit.evaluation.context import SampleContext
+from taxovit.metrics.flat import counts_from_codes, prf_from_counts
+from taxovit.metrics.hierarchical import HierarchicalComponents
+from taxovit.taxonomy import Taxonomy
+
+__all__ = ["EvaluationReport", "flatten_metrics", "metric_group", "per_class_table"]
+
+
+@dataclass
+class EvaluationReport:
+    """What :func:`evaluate` returns.
+
+    ``metrics``: the keys of ``shared/docs/metrics.md`` (score-based keys are ``None``
+    without scores); ``per_rank``: ``{rank: {n_samples, accuracy, precision_macro, …}}``;
+    ``per_class``: a DataFrame indexed by class name, built on first access (the report
+    keeps the per-sample arrays it needs until then); ``intervals``: with ``bootstrap > 0``,
+    ``{flat_key: (low, high)}`` percentile confidence intervals (keys as in :meth:`to_frame`);
+    ``components``: the per-sample hierarchical quantities (node ids, LCA heights, …) the
+    metrics were computed from, e.g. for plots.
+    """
+
+    metrics: dict[str, Any]
+    per_rank: dict[str, dict[str, float | int]]
+    taxonomy: dict[str, Any]
+    intervals: dict[str, tuple[float, float]] | None = None
+    bootstrap: dict[str, Any] | None = None
+    components: HierarchicalComponents | None = field(default=None, repr=False, compare=False)
+    _per_class_builder: Callable[[], pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def per_class(self) -> pd.DataFrame:
+        """Per true/predicted class: support, predicted, precision, recall, F1, mistakes,
+        mean mistake severity, rank, depth and (with scores) AP. Built on first access."""
+        if self._per_class_builder is None:
+            raise ValueError("this report holds no per-class data")
+        return self._per_class_builder()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"metrics": {...}, "per_rank": {...}, "confidence_intervals": ...}``."""
+        return {
+            "metrics": self.metrics,
+            "per_rank": self.per_rank,
+            "confidence_intervals": (
+                None
+                if self.intervals is None
+                else {k: [lo, hi] for k, (lo, hi) in self.intervals.items()}
+            ),
+            "bootstrap": self.bootstrap,
+            "taxonomy": self.taxonomy,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scalar metric: ``group``, ``metric``, ``value`` (+ ``ci_low``, ``ci_high``)."""
+        flat = flatten_metrics({**self.metrics, "per_rank": self.per_rank})
+        rows = []
+        for key, val in flat.items():
+            row: dict[str, Any] = {"group": metric_group(key), "metric": key, "value": val}
+            if self.intervals is not None:
+                lo, hi = self.intervals.get(key, (None, None))
+                row["ci_low"], row["ci_high"] = lo, hi
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def flatten_metrics(m: dict[str, Any]) -> dict[str, float | None]:
+    """Scalar view of a metrics dict: ``per_level_accuracy/2``, ``per_rank/genus/accuracy``."""
+    out: dict[str, float | None] = {}
+    for key, val in m.items():
+        if isinstance(val, dict):
+            for sub, v in flatten_metrics(val).items():
+                out[f"{key}/{sub}"] = v
+        else:
+            out[key] = None if val is None else float(val)
+    return out
+
+
+_FLAT_PREFIXES = ("n_", "accuracy", "precision_", "recall_", "f1_", "top", "map_")
+
+
+def metric_group(key: str) -> str:
+    """``flat``, ``hierarchical`` or ``rank``: the table a flat metric key belongs to."""
+    if key.startswith("per_rank/"):
+        return "rank"
+    if key.startswith(_FLAT_PREFIXES):
+        return "flat"
+    return "hierarchical"
+
+
+def per_class_table(ctx: SampleContext, taxonomy: Taxonomy) -> pd.DataFrame:
+    """The :attr:`EvaluationReport.per_class` table from the report's per-sample context."""
+    c = ctx.comp
+    k, inv_t = ctx.n_labels, ctx.inv_t
+    labels = ctx.labels
+    tp, fp, fn, support = counts_from_codes(inv_t, ctx.inv_p, k)
+    prec, rec, f1, _ = prf_from_counts(tp, fp, fn, support, None)
+    wrong = ~c.correct
+    n_mis = np.bincount(inv_t[wrong], minlength=k)
+    sev_sum = np.bincount(inv_t[wrong], weights=c.d[wrong], minlength=k)
+    table = pd.DataFrame(
+        {
+            "support": support,
+            "predicted": tp + fp,
+            "precision": prec,
+            "recall": rec,
+            "f1": f1,
+            "n_mistakes": n_mis,
+            "mistake_severity": np.where(n_mis > 0, sev_sum / np.maximum(n_mis, 1), np.nan),
+            "rank": taxonomy.ranks_of(labels),
+            "depth": taxonomy.index.depth[labels],
+        },
+        index=pd.Index(taxonomy.names(labels), name="class"),
+    )
+    if ctx.column_ap is not None and ctx.score_ids is not None:
+        col = pd.Series(ctx.column_ap, index=taxonomy.names(ctx.score_ids))
+        table["ap"] = col.reindex(table.index).to_numpy()
+    return table

@@ -1,0 +1,125 @@
+"""What every metric shares: input checks, zero-safe division, sample weights, dense codes.
+
+Every 0/0 in taxovit is 0 (scikit-learn's ``zero_division=0``): :func:`safe_divide`.
+Every metric is a (weighted) statistic of per-sample quantities: :class:`SampleWeights`
+holds the weights (``None`` = 1 each for a point estimate, draw counts for a bootstrap
+resample) so that the same code serves both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "SampleWeights",
+    "check_labels",
+    "check_pair",
+    "check_scores",
+    "check_true_col",
+    "dense_codes",
+    "safe_divide",
+]
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def check_labels(y: ArrayLike, name: str) -> NDArray[np.int64]:
+    """``y`` as a 1-D int64 array; ``ValueError`` naming ``name`` otherwise."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Two label arrays of the same, non-zero length."""
+    t = check_labels(y_true, "y_true")
+    p = check_labels(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} != {p.shape[0]}")
+    if t.size == 0:
+        raise ValueError("no samples")
+    return t, p
+
+
+def check_scores(scores: ArrayLike, n_rows: int | None = None) -> NDArray[np.float64]:
+    """A finite float64 score matrix ``(n_samples, n_columns)`` (``n_rows`` rows if given).
+
+    Like scikit-learn's ``check_array``, NaN and infinities are rejected.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_samples, n_columns), got shape {s.shape}")
+    if n_rows is not None and s.shape[0] != n_rows:
+        raise ValueError(f"scores must have shape (n_samples={n_rows}, n_classes), got {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite (no NaN or infinity)")
+    return s
+
+
+def check_true_col(true_col: ArrayLike, n: int, c: int) -> NDArray[np.int64]:
+    """Column of each sample's true class in an ``(n, c)`` score matrix, ``-1`` for none."""
+    t = check_labels(true_col, "true_col")
+    if t.shape[0] != n:
+        raise ValueError(f"true_col has {t.shape[0]} entries but scores has {n} rows")
+    if n == 0:
+        raise ValueError("no samples")
+    if t.size and (t.min() < -1 or t.max() >= c):
+        raise ValueError(f"true_col entries must lie in [-1, {c - 1}]")
+    return t
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+def safe_divide(num: ArrayLike, den: ArrayLike) -> NDArray[np.float64]:
+    """``num / den`` elementwise with 0 where ``den == 0`` (every 0/0 is 0)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def dense_codes(ids: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+    """Codes 0..k-1 of the distinct values of ``ids`` (in increasing order), all in [0, n).
+
+    Equals ``np.unique(ids, return_inverse=True)[1]`` in O(len(ids) + n) without sorting:
+    labels are node ids, so a bincount over the id range replaces the sort.
+    """
+    present = np.bincount(ids, minlength=n) > 0
+    code = np.cumsum(present) - 1
+    return code[ids]
+
+
+class SampleWeights:
+    """Per-sample weights for the weighted statistics behind every metric.
+
+    ``None`` means weight 1 each (the point estimate): sums then stay integer reductions
+    instead of float dot products. A bootstrap resample passes its draw counts.
+    """
+
+    def __init__(self, w: NDArray[np.float64] | None, n: int) -> None:
+        self.w = w
+        self.n = n
+
+    @property
+    def total(self) -> float:
+        return float(self.n if self.w is None else self.w.sum())
+
+    def dot(self, x: NDArray) -> float:
+        return float(np.sum(x)) if self.w is None else float(self.w @ x)
+
+    def mean(self, x: NDArray) -> float:
+        """Weighted mean of ``x`` (0 when the total weight is 0)."""
+        return float(safe_divide(self.dot(x), self.total))
+
+    def take(self, mask: NDArray[np.bool_]) -> SampleWeights:
+        return SampleWeights(None if self.w is None else self.w[mask], int(np.count_nonzero(mask)))
+
+    def bincount(self, idx: NDArray[np.int64], minlength: int) -> NDArray:
+        return np.bincount(idx, weights=self.w, minlength=minlength)

@@ -1,0 +1,48 @@
+"""Human-readable views of a taxonomy's summary (``taxovit taxonomy info|validate``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+__all__ = ["info_rows", "info_table", "validity_line"]
+
+
+def info_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows of :meth:`Taxonomy.summary`, in display order."""
+    s = summary
+    rows = [
+        ("kind", s["kind"]),
+        ("root", s["root"]),
+        ("nodes", f"{s['nodes']:,}"),
+        ("edges", f"{s['edges']:,}"),
+        ("leaves", f"{s['leaves']:,}"),
+        ("max depth", str(s["max_depth"])),
+        ("leaf depth", f"{s['leaf_depth_min']}–{s['leaf_depth_max']}"),
+    ]
+    if s["nodes_with_several_parents"]:
+        rows.append(("several parents", f"{s['nodes_with_several_parents']:,} nodes"))
+    ranks = s["ranks"]
+    shown = ", ".join(f"{r} ({c:,})" for r, c in ranks.items()) if ranks else "none"
+    rows.append((f"ranks ({len(ranks)})", shown))
+    return rows
+
+
+def info_table(summary: dict[str, Any], title: str) -> Table:
+    """The ``taxonomy info`` table: one row per :func:`info_rows` entry."""
+    t = Table(title=title, show_header=False, title_justify="left", title_style="bold")
+    t.add_column(style="bold")
+    t.add_column()
+    for label, value in info_rows(summary):
+        t.add_row(label, value)
+    return t
+
+
+def validity_line(summary: dict[str, Any], source: str) -> str:
+    """The one-line verdict of ``taxonomy validate`` (rich markup)."""
+    s = summary
+    return (
+        f"[green]valid[/] {source}: {s['kind']}, {s['nodes']:,} nodes, {s['leaves']:,} leaves, "
+        f"max depth {s['max_depth']}"
+    )

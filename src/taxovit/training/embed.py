@@ -1,0 +1,66 @@
+"""Embeddings of a split with the eval transform, and the kNN accuracy on the fine labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from taxovit.training.data import LabelSpace, SampleSet, build_transform, make_dataset
+from taxovit.training.neighbors import knn_classify
+from taxovit.training.network import Network
+from taxovit.training.runtime import autocast
+
+__all__ = ["embed_samples", "knn_accuracy"]
+
+
+@torch.no_grad()
+def embed_samples(
+    network: Network,
+    samples: SampleSet,
+    space: LabelSpace,
+    cfg: dict[str, Any],
+    device: torch.device,
+    batch_size: int | None = None,
+    with_logits: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """L2-normalised backbone CLS features (CPU, float32) of ``samples`` with the eval
+    transform, and the head's logits when ``with_logits``."""
+    d = cfg["data"]
+    tf = build_transform(cfg["augment"], int(d["img_size"]), int(d["in_chans"]), train=False)
+    ds = make_dataset(samples, space, tf, views=1, in_chans=int(d["in_chans"]))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=batch_size or int(cfg["eval"]["batch_size"]), shuffle=False,
+        num_workers=int(d["num_workers"]),
+    )  # fmt: skip
+    was_training = network.training
+    network.eval()
+    feats, logits = [], []
+    for x, *_ in loader:
+        with autocast(device):
+            out = network(x.to(device, non_blocking=True))
+        feats.append(F.normalize(out["features"].float(), dim=1).cpu())
+        if with_logits and "logits" in out:
+            logits.append(out["logits"].float().cpu())
+    network.train(was_training)
+    return torch.cat(feats), (torch.cat(logits) if logits else None)
+
+
+def knn_accuracy(
+    online: Network,
+    sets: tuple[SampleSet, SampleSet],
+    space: LabelSpace,
+    cfg: dict[str, Any],
+    device: torch.device,
+) -> float:
+    """Top-1 accuracy on the fine labels of the kNN classifier (``eval.knn_k``,
+    ``eval.temperature``): ``sets = (train, test)``, test images vote with train images."""
+    train_s, test_s = sets
+    db, _ = embed_samples(online, train_s, space, cfg, device)
+    q, _ = embed_samples(online, test_s, space, cfg, device)
+    scores = knn_classify(q, db, torch.from_numpy(train_s.fine), len(space.fine_names),
+                          k=int(cfg["eval"]["knn_k"]),
+                          temperature=float(cfg["eval"]["temperature"]))  # fmt: skip
+    pred = scores.argmax(dim=1).numpy()
+    return float((pred == test_s.fine).mean())

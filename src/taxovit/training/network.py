@@ -1,0 +1,142 @@
+"""The trained network: a ViT/TransFG backbone plus the heads a method needs.
+
+The backbone comes from :func:`taxovit.models.build_model`; ``method: transfg`` uses the
+TransFG architecture, the other methods a plain ViT.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from taxovit.models import build_model, load_pretrained
+
+__all__ = [
+    "Network",
+    "build_network",
+    "build_online",
+    "ema_copy",
+    "param_groups",
+    "projector_mlp",
+]
+
+
+class Network(nn.Module):
+    """Backbone (CLS feature) + optional classifier head, projector ``g`` and predictor ``q``.
+
+    ``forward`` returns a dict: ``features`` always, ``logits`` with a head, ``z`` (projector
+    output) with a projector, ``p`` (predictor output) with a predictor.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module | None = None,
+        projector: nn.Module | None = None,
+        predictor: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.projector = projector
+        self.predictor = predictor
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.backbone.forward_features(x)
+        out = {"features": feats}
+        if self.head is not None:
+            out["logits"] = self.head(feats)
+        if self.projector is not None:
+            z = self.projector(feats)
+            out["z"] = z
+            if self.predictor is not None:
+                out["p"] = self.predictor(z)
+        return out
+
+
+def projector_mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
+    """Linear-LayerNorm-GELU-Linear: Grafit's projector ``g`` and predictor ``q``."""
+    # LayerNorm rather than BatchNorm: per-sample, so data-parallel runs match one process.
+    return nn.Sequential(
+        nn.Linear(d_in, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, d_out)
+    )
+
+
+def _backbone(cfg: dict[str, Any]) -> nn.Module:
+    m, d = cfg["model"], cfg["data"]
+    backbone = build_model(
+        "transfg" if cfg["method"] == "transfg" else "vit",
+        m["preset"],
+        num_classes=0,
+        img_size=int(d["img_size"]),
+        patch_size=int(m["patch_size"]),
+        stride=m["stride"],
+        in_chans=int(d["in_chans"]),
+        **(m.get("overrides") or {}),
+    )
+    if m.get("pretrained"):
+        load_pretrained(backbone, m["pretrained"], strict=False)
+    return backbone
+
+
+def build_online(cfg: dict[str, Any], num_train_classes: int) -> Network:
+    """The trained network, initialised from ``cfg``: a head on the training-rank classes
+    (except Grafit without cross-entropy); Grafit adds the projector and predictor."""
+    backbone = _backbone(cfg)
+    dim = backbone.embed_dim
+    g = cfg["grafit"]
+    head = None
+    if cfg["method"] != "grafit" or float(g["lambda_ce"]) > 0:
+        head = nn.Linear(dim, num_train_classes)
+        nn.init.trunc_normal_(head.weight, std=0.02)
+        nn.init.zeros_(head.bias)
+    if cfg["method"] != "grafit":
+        return Network(backbone, head)
+    projector = projector_mlp(dim, int(g["proj_hidden"]), int(g["proj_dim"]))
+    predictor = projector_mlp(int(g["proj_dim"]), int(g["proj_hidden"]), int(g["proj_dim"]))
+    return Network(backbone, head, projector, predictor)
+
+
+def ema_copy(online: Network) -> Network:
+    """A frozen copy of ``online``'s backbone and projector (an EMA target network)."""
+    target = Network(copy.deepcopy(online.backbone), None, copy.deepcopy(online.projector))
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
+
+
+def build_network(cfg: dict[str, Any], num_train_classes: int) -> tuple[Network, Network | None]:
+    """The online network and (Grafit only) its EMA target, initialised from ``cfg``."""
+    online = build_online(cfg, num_train_classes)
+    return online, (ema_copy(online) if cfg["method"] == "grafit" else None)
+
+
+def _no_weight_decay_names(model: nn.Module) -> set[str]:
+    """Full names of the parameters listed by every submodule's ``no_weight_decay()``."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        listed = getattr(module, "no_weight_decay", None)
+        if callable(listed):
+            names |= {f"{prefix}.{n}" if prefix else n for n in listed()}
+    return names
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: ``weight_decay`` on the weights; none on biases, norms (``ndim <= 1``)
+    and what the modules' ``no_weight_decay()`` name (position embedding, CLS token)."""
+    skip = _no_weight_decay_names(model)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim <= 1 or name in skip:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]

@@ -1,0 +1,205 @@
+"""Training objectives, one class per ``method:`` and one table, :data:`OBJECTIVES`.
+
+Every objective has the same interface, so the training loop never names a method:
+
+``Objective(cfg, online, dist, device)``
+    built after the online network (and moved to ``device``).
+``views``
+    augmented views per image the data loader must give (batches are ``(B, views, C, H, W)``
+    when it is above 1).
+``loss(model, x, labels) -> dict[str, Tensor]``
+    ``"loss"`` (to back-propagate) and the detached parts that are logged. ``model`` is the
+    online network as trained (possibly compiled / DDP-wrapped).
+``after_step(online, step, total_steps)``
+    after each optimiser step (Grafit: EMA update of the target network).
+``state_dict()`` / ``load_state_dict(checkpoint)``
+    the objective's own state, stored as top-level checkpoint entries (:data:`STATE_KEYS`,
+    ``None`` when unused).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from taxovit.models.transfg import transfg_loss
+from taxovit.training import losses
+from taxovit.training.config import METHODS
+from taxovit.training.distributed import Dist
+from taxovit.training.network import Network, ema_copy
+from taxovit.training.schedule import ema_momentum
+
+__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "Grafit", "MemoryBank", "Objective",
+           "TransFG"]  # fmt: skip
+
+#: checkpoint entries an objective may fill (format ``taxovit-train/1``)
+STATE_KEYS = ("target", "bank")
+
+
+class Objective:
+    """Base class: one view, no state, nothing after a step."""
+
+    views = 1
+
+    def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
+        self.cfg = cfg
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def after_step(self, online: Network, step: int, total_steps: int) -> None:
+        """Called after every optimiser step (``step`` counts from 1)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict.fromkeys(STATE_KEYS)
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        """Restore from a checkpoint holding :meth:`state_dict`'s entries."""
+
+
+class CrossEntropy(Objective):
+    """``method: ce``: cross-entropy on the training-rank labels (head on the CLS feature)."""
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        out = model(x)
+        ce = F.cross_entropy(out["logits"].float(), labels,
+                             label_smoothing=float(self.cfg["ce"]["label_smoothing"]))  # fmt: skip
+        return {"loss": ce, "ce": ce.detach()}
+
+
+class TransFG(Objective):
+    """``method: transfg``: cross-entropy + TransFG's contrastive loss."""
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        out = model(x)
+        smoothing = float(self.cfg["transfg"]["label_smoothing"])
+        loss = transfg_loss(out["logits"], out["features"], labels, label_smoothing=smoothing)
+        return {"loss": loss}
+
+
+class MemoryBank:
+    """FIFO queue of recent target embeddings with their training-rank labels."""
+
+    def __init__(self, size: int, dim: int, device: torch.device | str = "cpu") -> None:
+        self.size = int(size)
+        self.feats = torch.zeros(self.size, dim, device=device)
+        self.labels = torch.full((self.size,), -1, dtype=torch.long, device=device)
+        self.ptr = 0
+        self.filled = 0
+
+    def enqueue(self, feats: Tensor, labels: Tensor) -> None:
+        if self.size == 0:
+            return
+        feats = feats.detach().float()[-self.size :]
+        labels = labels[-self.size :]
+        n = feats.shape[0]
+        idx = (torch.arange(n, device=self.feats.device) + self.ptr) % self.size
+        self.feats[idx] = feats.to(self.feats.device)
+        self.labels[idx] = labels.to(self.labels.device)
+        self.ptr = (self.ptr + n) % self.size
+        self.filled = min(self.size, self.filled + n)
+
+    def get(self) -> tuple[Tensor, Tensor]:
+        if self.filled < self.size:
+            return self.feats[: self.filled], self.labels[: self.filled]
+        return self.feats, self.labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"feats": self.feats.cpu(), "labels": self.labels.cpu(), "ptr": self.ptr,
+                "filled": self.filled}  # fmt: skip
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.feats.copy_(sd["feats"])
+        self.labels.copy_(sd["labels"])
+        self.ptr, self.filled = int(sd["ptr"]), int(sd["filled"])
+
+
+class Grafit(Objective):
+    """``method: grafit``: ``λ_inst·L_inst + λ_knn·L_knn (+ λ_ce·CE)`` at the training rank.
+
+    Owns the EMA target network (backbone + projector of the online network) and the memory
+    bank of recent target embeddings used as extra kNN candidates. The kNN loss uses the
+    embeddings of the whole global batch as candidates, so N processes compute the same loss
+    as one process on the same global batch.
+    """
+
+    def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
+        super().__init__(cfg, online, dist, device)
+        g = cfg["grafit"]
+        self.dist = dist
+        self.views = int(g["views"])
+        self.weights = losses.GrafitLossWeights(
+            float(g["lambda_inst"]), float(g["lambda_knn"]), float(g["lambda_ce"]),
+            float(g["sigma"]), None if g["k"] is None else int(g["k"]),
+        )  # fmt: skip
+        self.momentum = (float(g["ema"]), float(g["ema_end"]))
+        self.target = ema_copy(online).to(device)
+        self.bank = MemoryBank(int(g["bank_size"]), int(g["proj_dim"]), device)
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        # x is (B, T, C, H, W); stack the views view-major
+        b, t = x.shape[:2]
+        xs = x.transpose(0, 1).reshape(t * b, *x.shape[2:])
+        ys = labels.repeat(t)
+        out = model(xs)
+        with torch.no_grad():
+            tz = self.target(xs)["z"].float()
+        inst = losses.instance_loss(list(out["p"].float().split(b)), list(tz.split(b)))
+        z = out["z"].float()
+        all_y = self.dist.gather(ys)
+        knn = self._knn_loss(z, ys, all_y)
+        w = self.weights
+        total = w.lambda_inst * inst + w.lambda_knn * knn
+        parts = {"inst": inst.detach(), "knn": knn.detach()}
+        if w.lambda_ce > 0:
+            ce = F.cross_entropy(out["logits"].float(), ys)
+            total = total + w.lambda_ce * ce
+            parts["ce"] = ce.detach()
+        parts["loss"] = total
+        self.bank.enqueue(self.dist.gather(tz), all_y)
+        return parts
+
+    def _knn_loss(self, z: Tensor, ys: Tensor, all_y: Tensor) -> Tensor:
+        """kNN loss of this process's anchors against the global batch and the bank."""
+        d = self.dist
+        bank_feats, bank_labels = self.bank.get()
+        terms, valid = losses.knn_loss_terms(
+            z, ys, self.weights.sigma, bank_feats, bank_labels, self.weights.k,
+            candidates=d.gather_with_grad(z), candidate_labels=all_y,
+            self_offset=d.rank * z.shape[0],
+        )  # fmt: skip
+        n_valid = d.all_reduce_sum(valid.sum().float())
+        if float(n_valid) > 0:
+            # the per-process sum over the global count, x world size: DDP averages gradients
+            return terms.sum() / n_valid * d.world
+        return z.sum() * 0.0
+
+    @torch.no_grad()
+    def after_step(self, online: Network, step: int, total_steps: int) -> None:
+        m = ema_momentum(*self.momentum, step, total_steps)
+        t_params = dict(self.target.named_parameters())
+        for name, p in online.named_parameters():
+            tp = t_params.get(name)
+            if tp is not None:
+                tp.lerp_(p.detach(), 1.0 - m)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"target": self.target.state_dict(), "bank": self.bank.state_dict()}
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        self.target.load_state_dict(checkpoint["target"])
+        if checkpoint.get("bank") is not None:
+            self.bank.load_state_dict(checkpoint["bank"])
+
+
+#: ``method:`` -> objective class
+OBJECTIVES: dict[str, type[Objective]] = {
+    "ce": CrossEntropy,
+    "grafit": Grafit,
+    "transfg": TransFG,
+}
+if tuple(sorted(OBJECTIVES)) != tuple(sorted(METHODS)):  # pragma: no cover - a coding error
+    raise ImportError("objectives.OBJECTIVES and config.METHODS list different methods")
