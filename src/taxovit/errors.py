@@ -7,6 +7,18 @@ class TaxovitError(Exception):
     """Base class: the CLI turns any of these into one message and exit status 2."""
 
 
+class ArgumentError(TaxovitError, ValueError):
+    """An argument or option value that is not allowed (a ``ValueError`` too, so Python
+    callers can catch either). The message names the argument and what was expected."""
+
+
+class UnknownLabelError(TaxovitError, KeyError):
+    """A label that is not a node of the taxonomy (a ``KeyError`` too)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
 class TaxonomyError(TaxovitError):
     """The taxonomy is not a valid single-rooted DAG (cycle, several roots, bad names...)."""
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from taxovit.cli import app, err_console, fail, handle_errors, out_console
+from taxovit.cli import app, err_console, handle_errors, out_console
+from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
 
 class OutputFormat(StrEnum):
@@ -54,11 +55,11 @@ TopKOpt = Annotated[list[int], typer.Option(
     "(repeat the option for several).",
 )]  # fmt: skip
 BootstrapOpt = Annotated[int, typer.Option(
-    "--bootstrap", "-b", min=0, help="Resamples for percentile confidence intervals of "
-    "every metric (0 = off; 1000 is typical).",
+    "--bootstrap", "-b", min=0, max=MAX_BOOTSTRAP, help="Resamples for percentile "
+    "confidence intervals of every metric (0 = off; 1000 is typical).",
 )]  # fmt: skip
 CiOpt = Annotated[float, typer.Option("--ci", min=0.5, max=0.999, help="Confidence level.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap.")]
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -98,20 +99,30 @@ def evaluate(
     Definitions of every metric: shared/docs/metrics.md (README: "Metrics").
     Exit status 2 on bad input, with the file, line and column named; nothing is written then.
     """
-    from taxovit.evaluation.plots import check_plot_rank
+    from taxovit._outputs import OutputPlan
+    from taxovit.evaluation.plots import check_plot_rank, plot_names
     from taxovit.predictions import read_predictions
     from taxovit.taxonomy import load_taxonomy
 
-    if any(k < 1 for k in top_k):
-        raise fail("--top-k values must be at least 1")
+    # every output location is checked before any input is read or anything written
+    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy})
+    outs = {"report": plan.file("--output", output) if output is not None else None,
+            "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
+    plot_dir = plan.folder("--plot", plot) if plot is not None else None
     with err_console.status(f"loading {taxonomy}", spinner="dots"):
         tax = load_taxonomy(taxonomy, add_root=add_root)
     check_plot_rank(tax, plot_rank, str(taxonomy))
+    plots = {name: plan.file("--plot", plot_dir / name, stdout_ok=False)
+             for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])}
     with err_console.status(f"reading {preds}", spinner="dots"):
         data = read_predictions(preds, tax.name_to_id, id_col=id_col, true_col=true_col,
                                 pred_col=pred_col, score_prefix=score_prefix)  # fmt: skip
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed)
-    _write_outputs(report, tax, preds, taxonomy, format, output, per_class, plot, plot_rank)
+    contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank,
+                                      {"predictions": str(preds), "taxonomy": str(taxonomy)})
+    plan.write(contents)
+    n_plots = sum(out in contents for out in plots.values())
+    _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
 
 
 def _run_evaluation(data, tax, top_k, bootstrap, ci, seed):
@@ -135,23 +146,37 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed):
         return run(data.y_true, data.y_pred, tax, data.scores, progress=advance, **kwargs)
 
 
-def _write_outputs(report, tax, preds, taxonomy, format, output, per_class, plot, plot_rank):
-    """Everything is computed; now render, then write (atomically) or print."""
-    from taxovit._atomic import atomic_write_text
-    from taxovit.evaluation.render import build_table, per_class_csv, render
+def _contents(report, tax, outs, plots, format, plot_rank, inputs) -> tuple[dict, str | None]:
+    """Everything is computed; render each requested output (nothing is written yet), and
+    the report for standard output when there is no --output."""
+    from taxovit.evaluation.render import per_class_csv, render
 
-    if per_class is not None:
-        atomic_write_text(per_class, per_class_csv(report))
-    if plot is not None:
-        from taxovit.evaluation.plots import write_plots
+    contents = {}
+    if outs["per_class"] is not None:
+        contents[outs["per_class"]] = per_class_csv(report)
+    if plots:
+        from taxovit.evaluation.plots import draw_plots
 
-        files = write_plots(report, tax, plot, rank=plot_rank)
-        err_console.print(f"wrote {len(files)} plots to {plot}")
-    extra = {"input": {"predictions": str(preds), "taxonomy": str(taxonomy)}}
-    if output is not None:
-        atomic_write_text(output, render(report, format.value, extra))
-        err_console.print(f"wrote {format.value} report to {output}")
-    elif format is OutputFormat.table:
+        for name, png in draw_plots(report, tax, plot_rank).items():
+            contents[plots[name]] = png
+    stdout_text = None
+    if outs["report"] is not None:
+        contents[outs["report"]] = render(report, format.value, {"input": inputs})
+    elif format is not OutputFormat.table:
+        stdout_text = render(report, format.value, {"input": inputs})
+    return contents, stdout_text
+
+
+def _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text) -> None:
+    """The table on a terminal, or plain text on stdout, and what was written (stderr)."""
+    from taxovit.evaluation.render import build_table
+
+    if stdout_text is not None:
+        sys.stdout.write(stdout_text)
+    elif outs["report"] is None:
         out_console.print(build_table(report, title=f"{preds.name}: "))
-    else:
-        sys.stdout.write(render(report, format.value, extra))
+    if plot_dir is not None:
+        err_console.print(f"wrote {n_plots} plots to {plot_dir}")
+    if outs["report"] is not None and outs["report"].kind != "stdout":
+        err_console.print(f"wrote {format.value} report to {outs['report'].shown}")
+

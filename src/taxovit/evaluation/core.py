@@ -16,9 +16,17 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from taxovit.errors import ArgumentError
+from taxovit.evaluation.arguments import (
+    MAX_BOOTSTRAP,
+    as_taxonomy,
+    check_int,
+    check_labels_aligned,
+    check_top_k,
+)
 from taxovit.evaluation.context import SampleContext, build_context
 from taxovit.evaluation.report import EvaluationReport, flatten_metrics, per_class_table
-from taxovit.metrics import SampleWeights, check_scores
+from taxovit.metrics import SampleWeights, check_scores, node_ids
 from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
 from taxovit.metrics.hierarchical import (
     components,
@@ -109,17 +117,25 @@ def _as_scores(
     if scores is None:
         return None, None
     if isinstance(scores, pd.DataFrame):
-        if score_labels is None:
-            score_labels = list(scores.columns)
+        columns = list(scores.columns)
+        if score_labels is not None and list(score_labels) != columns:
+            raise ArgumentError(
+                "score_labels differ from the scores DataFrame's columns; give one of them "
+                "(the columns name the classes)"
+            )
+        score_labels = columns
         scores = scores.to_numpy(dtype=np.float64)
-    s = check_scores(scores, n_rows=n)
+    try:
+        s = check_scores(scores, n_rows=n)
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from None
     if score_labels is None:
-        raise ValueError("scores given as an array need score_labels (the class of each column)")
-    ids = taxonomy.ids(np.asarray(score_labels))
+        raise ArgumentError("scores given as an array need score_labels (the class of each column)")
+    ids = node_ids(taxonomy, np.asarray(score_labels).ravel(), "score_labels")
     if ids.size != s.shape[1]:
-        raise ValueError(f"{ids.size} score_labels for {s.shape[1]} score columns")
+        raise ArgumentError(f"{ids.size} score_labels for {s.shape[1]} score columns")
     if np.unique(ids).size != ids.size:
-        raise ValueError("score_labels name a class twice")
+        raise ArgumentError("score_labels name a class twice")
     return s, ids
 
 
@@ -138,19 +154,28 @@ def evaluate(
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
-    ``y_true``/``y_pred``: node names or ids. ``scores``: optional class scores, a DataFrame
+    ``y_true``/``y_pred``: node names or ids (pandas inputs must share one index).
+    ``taxonomy``: a :class:`Taxonomy` or the path of a taxonomy file. ``scores``: optional class scores, a DataFrame
     whose columns are class names or an ``(n, C)`` array with ``score_labels``; they enable
     top-k accuracy, mAP and average hierarchical distance@k. ``bootstrap=B`` adds percentile
     ``ci`` confidence intervals from B resamples of the predictions (seeded by ``seed``; no
-    peer library offers these). ``progress`` is called with 1 after each resample.
+    peer library offers these; at most :data:`MAX_BOOTSTRAP`; ``seed`` >= 0). ``progress``
+    is called with 1 after each resample. Bad arguments raise
+    :class:`~taxovit.errors.ArgumentError` (a ``ValueError``), unknown labels
+    :class:`~taxovit.errors.UnknownLabelError` (a ``KeyError``).
 
     >>> report = evaluate(["a1", "a2"], ["a1", "b1"], taxonomy)  # doctest: +SKIP
     >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
     """
+    taxonomy = as_taxonomy(taxonomy)
+    check_labels_aligned(y_true=y_true, y_pred=y_pred, scores=scores)
+    top_k = check_top_k(top_k)
+    bootstrap = check_int(bootstrap, "bootstrap", 0, MAX_BOOTSTRAP)
+    seed = check_int(seed, "seed", 0)
+    if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
+        raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
     comp = components(y_true, y_pred, taxonomy)
     n = comp.y_true.size
-    if n == 0:
-        raise ValueError("no samples to evaluate")
     s, score_ids = _as_scores(scores, score_labels, taxonomy, n)
     ctx = build_context(comp, taxonomy, s, score_ids, top_k)
     point = _weighted_metrics(ctx, SampleWeights(None, n))
@@ -162,8 +187,6 @@ def evaluate(
     intervals = None
     boot_info = None
     if bootstrap > 0:
-        if not 0 < ci < 1:
-            raise ValueError(f"ci must lie in (0, 1), got {ci}")
         intervals = _bootstrap(ctx, bootstrap, ci, seed, progress)
         boot_info = {"resamples": int(bootstrap), "ci": ci, "seed": seed, "method": "percentile"}
     return EvaluationReport(

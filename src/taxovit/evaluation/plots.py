@@ -6,18 +6,26 @@ computed from travel with it (:attr:`EvaluationReport.components`).
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from taxovit._atomic import atomic_write
+from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
 from taxovit.evaluation.report import EvaluationReport
 from taxovit.metrics.hierarchical import HierarchicalComponents
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["MAX_CONFUSION_CLASSES", "check_plot_rank", "default_confusion_rank", "write_plots"]
+__all__ = [
+    "MAX_CONFUSION_CLASSES",
+    "check_plot_rank",
+    "default_confusion_rank",
+    "draw_plots",
+    "plot_names",
+    "write_plots",
+]
 
 MAX_CONFUSION_CLASSES = 40
 
@@ -31,11 +39,11 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"),
-                 binary=True)  # fmt: skip
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     _pyplot().close(fig)
-    return path
+    return buf.getvalue()
 
 
 def default_confusion_rank(taxonomy: Taxonomy) -> str | None:
@@ -56,28 +64,48 @@ def check_plot_rank(taxonomy: Taxonomy, rank: str | None, source: str = "the tax
         )
 
 
+def plot_names(taxonomy: Taxonomy, rank: str | None = None) -> list[str]:
+    """The file names :func:`draw_plots` may produce (so outputs can be checked first)."""
+    return ["accuracy_per_rank.png", "mistake_severity.png", _confusion_name(taxonomy, rank)]
+
+
+def _confusion_name(taxonomy: Taxonomy, rank: str | None) -> str:
+    title = rank or default_confusion_rank(taxonomy) or "depth 1"
+    return "confusion_" + "".join(ch if ch.isalnum() else "_" for ch in title) + ".png"
+
+
+def draw_plots(
+    report: EvaluationReport, taxonomy: Taxonomy, rank: str | None = None
+) -> dict[str, bytes]:
+    """Accuracy per rank, the mistake-severity histogram and a confusion matrix at ``rank``
+    (default :func:`default_confusion_rank`), as ``{file name: PNG bytes}``."""
+    check_plot_rank(taxonomy, rank)
+    if report.components is None:
+        raise ValueError("this report holds no per-sample data to plot")
+    drawn = [_accuracy_plot(report), _severity_plot(report)]
+    drawn.append(_confusion_plot(report.components, taxonomy, rank))
+    return dict(d for d in drawn if d is not None)
+
+
 def write_plots(
     report: EvaluationReport,
     taxonomy: Taxonomy,
     out_dir: str | os.PathLike[str],
     rank: str | None = None,
 ) -> list[Path]:
-    """Write accuracy per rank, the mistake-severity histogram and a confusion matrix at
-    ``rank`` (default :func:`default_confusion_rank`) into ``out_dir``.
+    """Write :func:`draw_plots` into ``out_dir`` (created if missing), all or nothing.
 
-    Returns the files written. Each file is written atomically.
+    Returns the files written.
     """
-    check_plot_rank(taxonomy, rank)
-    if report.components is None:
-        raise ValueError("this report holds no per-sample data to plot")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [_accuracy_plot(report, out), _severity_plot(report, out)]
-    written.append(_confusion_plot(report.components, taxonomy, out, rank))
-    return [p for p in written if p is not None]
+    plan = OutputPlan({})
+    folder = plan.folder("plot folder", out_dir)
+    pngs = draw_plots(report, taxonomy, rank)
+    outputs = {plan.file("plot", folder / name, stdout_ok=False): png for name, png in pngs.items()}
+    plan.write(outputs)
+    return [folder / name for name in pngs]
 
 
-def _accuracy_plot(report: EvaluationReport, out: Path) -> Path | None:
+def _accuracy_plot(report: EvaluationReport) -> tuple[str, bytes] | None:
     """Accuracy per rank (or per depth when the taxonomy has no ranks)."""
     if report.per_rank:
         labels = list(report.per_rank)
@@ -95,10 +123,10 @@ def _accuracy_plot(report: EvaluationReport, out: Path) -> Path | None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy per " + xlabel)
-    return _save(fig, out / "accuracy_per_rank.png")
+    return "accuracy_per_rank.png", _png(fig)
 
 
-def _severity_plot(report: EvaluationReport, out: Path) -> Path:
+def _severity_plot(report: EvaluationReport) -> tuple[str, bytes]:
     """Histogram of the mistakes' LCA heights."""
     comp = report.components
     d = comp.d[~comp.correct]
@@ -111,7 +139,7 @@ def _severity_plot(report: EvaluationReport, out: Path) -> Path:
     ax.set_ylabel("mistakes")
     sev = report.metrics.get("mistake_severity")
     ax.set_title(f"Mistake severity (mean {sev:.3f})" if sev is not None else "No mistakes")
-    return _save(fig, out / "mistake_severity.png")
+    return "mistake_severity.png", _png(fig)
 
 
 def _projected(comp: HierarchicalComponents, taxonomy: Taxonomy, rank: str | None):
@@ -145,8 +173,8 @@ def _confusion_matrix(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _confusion_plot(
-    comp: HierarchicalComponents, taxonomy: Taxonomy, out: Path, rank: str | None
-) -> Path | None:
+    comp: HierarchicalComponents, taxonomy: Taxonomy, rank: str | None
+) -> tuple[str, bytes] | None:
     """Confusion matrix with labels projected to a rank (or to depth 1 without ranks)."""
     projected = _projected(comp, taxonomy, rank)
     if projected is None:
@@ -167,5 +195,4 @@ def _confusion_plot(
     ax.set_ylabel(f"true {title_rank}")
     ax.set_title(f"Confusion at {title_rank} (row-normalised)")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    safe = "".join(ch if ch.isalnum() else "_" for ch in title_rank)
-    return _save(fig, out / f"confusion_{safe}.png")
+    return _confusion_name(taxonomy, rank), _png(fig)

@@ -9,6 +9,7 @@ from taxovit.metrics._common import (
     SampleWeights,
     check_scores,
     dense_codes,
+    node_ids,
     safe_divide,
 )
 from taxovit.metrics.flat import (
@@ -53,6 +54,7 @@ __all__ = [
     "confusion_counts",
     "counts_from_codes",
     "dense_codes",
+    "node_ids",
     "hierarchical_distance_at_k",
     "hierarchical_precision_recall_f1",
     "hprf_from_components",

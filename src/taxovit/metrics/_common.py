@@ -8,8 +8,13 @@ resample) so that the same code serves both.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+
+from taxovit.errors import ArgumentError, UnknownLabelError
 
 __all__ = [
     "SampleWeights",
@@ -18,6 +23,7 @@ __all__ = [
     "check_scores",
     "check_true_col",
     "dense_codes",
+    "node_ids",
     "safe_divide",
 ]
 
@@ -71,6 +77,29 @@ def check_true_col(true_col: ArrayLike, n: int, c: int) -> NDArray[np.int64]:
     if t.size and (t.min() < -1 or t.max() >= c):
         raise ValueError(f"true_col entries must lie in [-1, {c - 1}]")
     return t
+
+
+def node_ids(taxonomy: Any, labels: ArrayLike, name: str) -> NDArray[np.int64]:
+    """Node ids of ``labels`` (names or ids); unknown labels raise UnknownLabelError."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ArgumentError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind in "iu":
+        if arr.size and (arr.min() < 0 or arr.max() >= len(taxonomy)):
+            raise ArgumentError(f"{name}: node ids must lie in [0, {len(taxonomy)})")
+        return arr.astype(np.int64, copy=False)
+    lookup = taxonomy.name_to_id
+    codes, uniques = pd.factorize(arr)
+    missing = np.flatnonzero(codes < 0)
+    if missing.size:
+        raise ArgumentError(f"{name}[{missing[0]}] is missing (None or NaN); expected a label")
+    lut = np.fromiter((lookup.get(u, -1) for u in uniques), np.int64, len(uniques))
+    bad = np.flatnonzero(lut < 0)
+    if bad.size:
+        label = uniques[bad[0]]
+        shown = repr(str(label)) if isinstance(label, str) else repr(label)
+        raise UnknownLabelError(f"{name}: {shown} is not a node of the taxonomy")
+    return lut[codes]
 
 
 # ----------------------------------------------------------------------------- arithmetic

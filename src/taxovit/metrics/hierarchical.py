@@ -14,7 +14,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from taxovit.metrics._common import SampleWeights, dense_codes, safe_divide
+from taxovit.errors import ArgumentError
+from taxovit.metrics._common import SampleWeights, dense_codes, node_ids, safe_divide
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts, top_k_columns
 from taxovit.taxonomy import Taxonomy
 
@@ -39,8 +40,8 @@ __all__ = [
 ]
 
 
-def _ids(taxonomy: Taxonomy, y: ArrayLike) -> NDArray[np.int64]:
-    return taxonomy.ids(np.asarray(y).ravel())
+def _ids(taxonomy: Taxonomy, y: ArrayLike, name: str = "labels") -> NDArray[np.int64]:
+    return node_ids(taxonomy, np.asarray(y).ravel(), name)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ class HierarchicalComponents:
 
 def components(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> HierarchicalComponents:
     """Compute all per-sample hierarchical quantities in one pass over the index."""
-    t = _ids(taxonomy, y_true)
-    p = _ids(taxonomy, y_pred)
+    t = _ids(taxonomy, y_true, "y_true")
+    p = _ids(taxonomy, y_pred, "y_pred")
     if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+        raise ArgumentError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    if t.size == 0:
+        raise ArgumentError("no samples: y_true and y_pred are empty")
     ix = taxonomy.index
     stats = ix.pair_stats(t, p)
     correct = t == p

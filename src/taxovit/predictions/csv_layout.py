@@ -9,13 +9,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from taxovit.errors import InputError
+from taxovit.errors import ArgumentError, InputError
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL
+
+# Fields of any length are data (the csv module's default limit, 131,072 characters, would
+# report a long field as a quoting error).
+csv.field_size_limit(2**31 - 1)
 
 _SHOW = 60
 
@@ -107,6 +112,18 @@ class Columns:
     pred: str = PRED_COL
     score_prefix: str = SCORE_PREFIX
 
+    def __post_init__(self) -> None:
+        names = {"id column": self.id, "true-label column": self.true,
+                 "predicted-label column": self.pred}  # fmt: skip
+        for what, name in names.items():
+            if not name:
+                raise ArgumentError(f"the {what} name is empty")
+        if len(set(names.values())) < 3:
+            raise ArgumentError(
+                f"the id, true-label and predicted-label columns must differ; got "
+                f"{self.id!r}, {self.true!r} and {self.pred!r}"
+            )
+
     @property
     def required(self) -> tuple[str, str, str]:
         return (self.id, self.true, self.pred)
@@ -174,10 +191,26 @@ def _score_column_ids(
     return np.array(list(class_col), dtype=np.int64)
 
 
+def _read_file(ctx: FileContext, path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise ctx.error("file not found; expected a predictions CSV") from None
+    except IsADirectoryError:
+        raise ctx.error("is a folder; expected a predictions CSV file") from None
+    except OSError as exc:
+        raise ctx.error(f"cannot read the file: {exc.strerror}") from None
+
+
 def load_bytes(ctx: FileContext, path: str, cols: Columns) -> bytes:
-    """The file's bytes without a UTF-8 BOM; empty files and NUL bytes are errors."""
-    with open(path, "rb") as fh:
-        data = fh.read()
+    """The file's bytes without a UTF-8 BOM; empty files and NUL bytes are errors.
+
+    ``-`` reads standard input.
+    """
+    data = _read_file(ctx, path)
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     if not data:

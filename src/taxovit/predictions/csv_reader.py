@@ -75,7 +75,6 @@ def _read_table(data: bytes, header: list[str], score_cols: list[str]) -> tuple[
     base = dict(
         header=0,
         names=header,
-        index_col=False,
         keep_default_na=False,
         na_filter=False,
         engine="c",
@@ -88,10 +87,22 @@ def _read_table(data: bytes, header: list[str], score_cols: list[str]) -> tuple[
         try:
             dt = dict(dtypes)
             dt.update({name: np.float64 for name in score_cols})
-            return pd.read_csv(io.BytesIO(data), dtype=dt, **base), True
+            return _parse(data, dt, base), True
         except (ValueError, TypeError):
             pass
-    return pd.read_csv(io.BytesIO(data), dtype=dtypes, **base), False
+    return _parse(data, dtypes, base), False
+
+
+def _parse(data: bytes, dtypes: dict[str, object], options: dict) -> pd.DataFrame:
+    """``pandas.read_csv``; rows with more fields than the header are a parser error.
+
+    (pandas reads rows that all carry one field too many, e.g. a trailing comma on every
+    row, by taking the first column as the index; a later row that is too long fails.)
+    """
+    df = pd.read_csv(io.BytesIO(data), dtype=dtypes, **options)
+    if not isinstance(df.index, pd.RangeIndex):
+        raise pd.errors.ParserError("rows have more fields than the header")
+    return df
 
 
 def _map_labels(values: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +235,7 @@ def read_predictions(
     problem in the file; ``OSError`` if it cannot be opened.
     """
     spath = os.fspath(path)
-    ctx = FileContext(spath)
+    ctx = FileContext("<stdin>" if spath == "-" else spath)
     cols = Columns(id_col, true_col, pred_col, score_prefix)
     data = load_bytes(ctx, spath, cols)
     header, header_lines = parse_header(ctx, check_decodes(ctx, data))
