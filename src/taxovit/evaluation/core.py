@@ -24,8 +24,9 @@ from taxovit.evaluation.arguments import (
     check_labels_aligned,
     check_top_k,
 )
+from taxovit.evaluation.bootstrap import bootstrap_draws, percentile_intervals
 from taxovit.evaluation.context import SampleContext, build_context
-from taxovit.evaluation.report import EvaluationReport, flatten_metrics, per_class_table
+from taxovit.evaluation.report import EvaluationReport, per_class_table
 from taxovit.metrics import SampleWeights, check_scores, node_ids
 from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
 from taxovit.metrics.hierarchical import (
@@ -203,32 +204,14 @@ def evaluate(
 def _bootstrap(
     ctx: SampleContext, b: int, ci: float, seed: int, progress: Callable[[int], None] | None
 ) -> dict[str, tuple[float, float]]:
-    """Percentile intervals: each resample draws n samples with replacement.
+    """Percentile intervals from ``b`` resamples of the n samples, drawn with replacement.
 
-    Resamples are expressed as draw counts w (``bincount`` of the drawn indices), so every
-    metric is the same weighted statistic as the point estimate; mAP, which needs a ranking,
-    is recomputed on the drawn rows.
+    Each resample is the same weighted statistic as the point estimate, with the draw counts
+    as weights; :mod:`taxovit.evaluation.bootstrap` computes a chunk of resamples at once
+    (mAP, which needs a ranking, is recomputed on the drawn rows).
     """
-    rng = np.random.default_rng(seed)
-    n = ctx.comp.y_true.size
-    draws: list[dict[str, float | None]] = []
-    for _ in range(b):
-        idx = rng.integers(0, n, size=n)
-        w = np.bincount(idx, minlength=n).astype(np.float64)
-        m = _weighted_metrics(ctx, SampleWeights(w, n))
-        if ctx.scores is not None and ctx.true_col is not None:
-            m.update(_map_metrics(ctx.true_col[idx], ctx.scores[idx]))
-        draws.append(flatten_metrics(m))
-        if progress is not None:
-            progress(1)
-    keys = list(draws[0])
-    values = np.array([[np.nan if d[k] is None else d[k] for k in keys] for d in draws])
-    alpha = (1 - ci) / 2
-    out = {}
-    for j, key in enumerate(keys):
-        col = values[:, j]
-        col = col[~np.isnan(col)]
-        if col.size:
-            lo, hi = np.quantile(col, [alpha, 1 - alpha])
-            out[key] = (float(lo), float(hi))
-    return out
+    map_metrics = None
+    if ctx.scores is not None and ctx.true_col is not None:
+        true_col, scores = ctx.true_col, ctx.scores
+        map_metrics = lambda idx: _map_metrics(true_col[idx], scores[idx])  # noqa: E731
+    return percentile_intervals(bootstrap_draws(ctx, b, seed, progress, map_metrics), ci)
