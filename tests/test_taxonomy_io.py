@@ -181,3 +181,114 @@ def test_edge_list_without_rows(tmp_path: Path) -> None:
     path.write_text("parent,child,rank\n")
     with pytest.raises(InputError, match=r"header_only\.csv.*no data rows"):
         load_taxonomy(path)
+
+
+# ----------------------------------------------------------------- hardened readers
+@pytest.mark.parametrize(
+    ("text", "where", "key"),
+    [
+        ('{"name": "r", "children": [{"name": "a"}], "children": [{"name": "b"}]}', "$:", "children"),
+        ('{"name": "r", "name": "s"}', "$:", "name"),
+        ('{"name": "r", "children": [{"name": "a", "children": [], "children": [{"name": "x"}]}]}',
+         "$.children[0]:", "children"),
+        ('{"name": "r", "meta": {"k": 1, "k": 2}}', "$.meta:", "k"),
+        ('{"nodes": [{"id": "r"}], "links": [], "links": []}', "$:", "links"),
+    ],
+)
+def test_json_repeated_key_is_named_with_its_path(tmp_path: Path, text: str, where: str, key: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_taxonomy(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: {where} key {key!r} appears more than once"), msg
+
+
+NODE_LINK_BAD = [
+    ('{"nodes": [{"id": null}], "links": []}', r"\$\.nodes\[0\]\.id: a node id must be a non-empty string.*got null"),
+    ('{"nodes": [{"id": [1]}], "links": []}', r"\$\.nodes\[0\]\.id: .*got a list"),
+    ('{"nodes": [{"id": {"a": 1}}], "links": []}', r"\$\.nodes\[0\]\.id: .*got an object"),
+    ('{"nodes": [{"id": 7}], "links": []}', r"\$\.nodes\[0\]\.id: .*got 7"),
+    ('{"nodes": null, "links": []}', r"\$\.nodes: expected a list of objects, got null"),
+    ('{"nodes": [{"id": "a"}], "links": null}', r"\$\.links: expected a list of objects, got null"),
+    ('{"nodes": [{"id": "a"}], "edges": {}}', r"\$\.edges: expected a list of objects, got an object"),
+    ('{"nodes": [{"id": "a"}], "links": [3]}', r"\$\.links\[0\]: expected an object with 'source' and 'target'"),
+    ('{"nodes": [{"id": "a"}], "links": [{"source": "a"}]}', r"\$\.links\[0\]: expected an object"),
+    ('{"nodes": [{"id": "a"}], "links": [{"source": "a", "target": "b"}]}',
+     r"\$\.links\[0\]\.target: no node has id 'b'"),
+    ('{"nodes": [{"id": "a"}], "links": [{"source": null, "target": "a"}]}', r"\$\.links\[0\]\.source: .*null"),
+    ('{"nodes": [{"id": "a"}, {"id": "a"}], "links": []}', r"\$\.nodes\[1\]: node id 'a' again"),
+    ('{"nodes": ["a"], "links": []}', r"\$\.nodes\[0\]: expected an object with 'id', got 'a'"),
+    ('{"nodes": [], "links": [], "edges": []}', "both 'links' and 'edges'"),
+]
+
+
+@pytest.mark.parametrize(("text", "match"), NODE_LINK_BAD)
+def test_node_link_bad_structure_is_one_input_error(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "nl.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=match):
+        load_taxonomy(path)
+
+
+@pytest.mark.parametrize("rank", ["1", "2.5", "true", "false", "[]", '["genus"]', '{"a": 1}', "null", '" "'])
+@pytest.mark.parametrize("fmt", ["nested", "node-link"])
+def test_rank_is_a_string(tmp_path: Path, rank: str, fmt: str) -> None:
+    path = tmp_path / "t.json"
+    if fmt == "nested":
+        path.write_text(f'{{"name": "r", "children": [{{"name": "x", "rank": {rank}}}]}}')
+        where = r"\$\.children\[0\]\.rank"
+    else:
+        path.write_text(f'{{"nodes": [{{"id": "r"}}, {{"id": "x", "rank": {rank}}}], '
+                        '"links": [{"source": "r", "target": "x"}]}')
+        where = r"\$\.nodes\[1\]\.rank"
+    with pytest.raises(InputError, match=rf"t\.json: {where}: node 'x' has rank .*a rank is a non-empty string"):
+        load_taxonomy(path)
+
+
+WHITESPACE = {
+    "edges.csv": "parent,child,rank\n, r ,\n r , a , genus \n",
+    "ranks.csv": " kingdom , genus \n r , a \n",
+    "nested.json": '{"name": " r ", "children": [{"name": "\\ta ", "rank": " genus "}]}',
+    "nl.json": '{"nodes": [{"id": " r "}, {"id": "a ", "rank": "genus\\n"}], '
+    '"links": [{"source": "r", "target": " a"}]}',
+}
+BLANK = {
+    "edges.csv": ("parent,child\nr, \n", "line 2, column 'child': empty child name"),
+    "ranks.csv": ("family,genus\n  ,G\n", "line 2, column 'family': empty cell"),
+    "nested.json": ('{"name": "r", "children": [{"name": " \\t"}]}', r"\$\.children\[0\]: 'name' must be"),
+    "nl.json": ('{"nodes": [{"id": "  "}], "links": []}', r"\$\.nodes\[0\]\.id: a node id must be"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHITESPACE))
+def test_surrounding_whitespace_is_not_part_of_a_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(WHITESPACE[name])
+    tax = load_taxonomy(path)
+    assert set(tax.graph.edges) == {("r", "a")}
+    assert tax.rank("a") == "genus"
+    text, match = BLANK[name]
+    path.write_text(text)
+    with pytest.raises(InputError, match=match):
+        load_taxonomy(path)
+
+
+@pytest.mark.parametrize("fmt", ["edges", "ranks"])
+def test_tsv_is_tab_separated_in_every_csv_format(tmp_path: Path, fmt: str) -> None:
+    g = nx.DiGraph([("Aves", "Corvus"), ("Corvus", "Corvus corax, L.")])
+    nx.set_node_attributes(g, {"Aves": "class", "Corvus": "genus", "Corvus corax, L.": "species"}, "rank")
+    tax = Taxonomy(g)
+    path = tmp_path / "t.tsv"
+    save_taxonomy(tax, path, format=fmt)
+    header = path.read_text().splitlines()[0]
+    assert header == ("parent\tchild\trank" if fmt == "edges" else "class\tgenus\tspecies")
+    assert detect_format(path) == fmt
+    same_graph(tax, load_taxonomy(path))
+
+
+def test_tsv_with_commas_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_text("parent,child\nr,a\n")  # what `convert x.json y.tsv` used to write
+    with pytest.raises(InputError, match=r"t\.tsv, line 1: a \.tsv file is tab-separated"):
+        load_taxonomy(path)

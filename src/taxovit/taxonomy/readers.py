@@ -1,15 +1,15 @@
-"""Taxonomy readers, one per format (see :mod:`taxovit.taxonomy.io` for the formats).
+"""Taxonomy readers, one per format (see :mod:`taxovit.taxonomy.io` for the formats and the
+rules they share).
 
-Each reader takes the file's text and its path (for messages) and returns a
-:class:`~taxovit.taxonomy.graph.Taxonomy`; every problem is an ``InputError`` naming the
-file and, where there is one, the line and column.
+The CSV readers take the file's rows as ``(line number, cells)`` pairs, the JSON readers the
+parsed document (both made by :mod:`taxovit.taxonomy.io`, which reads and tokenizes the
+file); each also takes the path (for messages) and returns a
+:class:`~taxovit.taxonomy.graph.Taxonomy`. Every problem is an ``InputError`` naming the
+file and, where there is one, the line and column or the JSON path (``$.children[2].rank``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,89 +20,174 @@ import numpy as np
 from taxovit.errors import InputError
 from taxovit.taxonomy.graph import Taxonomy
 
-__all__ = ["READERS", "csv_delimiter", "read_text"]
+__all__ = ["MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "READERS", "Repeated", "Rows", "json_path"]
 
 RANK_CSV_ROOT = "root"
+#: a CSV file's rows: (1-based line number, cells)
+Rows = Iterator[tuple[int, list[str]]]
+#: deepest nesting of lists and objects in a JSON attribute value (deeper ones are refused:
+#: writing or comparing them would recurse)
+MAX_VALUE_DEPTH = 100
 
 
-def read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=str(path)) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
-            "save the file as UTF-8",
-            file=str(path),
-            row=line,
-        ) from None
-    if not text.strip():
-        raise InputError("the file is empty", file=str(path))
-    return text
+# ----------------------------------------------------------------- JSON formats
+class Repeated(dict):  # type: ignore[type-arg]
+    """A JSON object in which some key occurred more than once (``repeated``: those keys)."""
+
+    repeated: list[str]
 
 
-def csv_delimiter(path: Path, text: str) -> str:
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    first = text.split("\n", 1)[0]
-    return "\t" if first.count("\t") > first.count(",") else ","
+def json_path(link: Any) -> str:
+    """Render a path kept as nested ``(parent, key)`` pairs, e.g. ``$.children[0].rank``
+    (cheap to extend at any depth; very deep paths are shortened in the middle)."""
+    parts: list[str] = []
+    while link is not None:
+        link, key = link
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        else:
+            parts.append(f".{key}" if key.isidentifier() else f"[{key!r:.60}]")
+    parts.reverse()
+    if len(parts) > 12:
+        parts = [*parts[:4], f"...<{len(parts) - 10} more>...", *parts[-6:]]
+    return "$" + "".join(parts)
 
 
-def _read_nested(text: str, path: str) -> Taxonomy:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", file=path, row=exc.lineno) from None
+def _describe(value: Any) -> str:
+    """A JSON value for a message: scalars by repr (cut at 60 characters), containers by kind."""
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return f"{value!r:.60}"
+
+
+def _json_name(value: Any, link: Any, file: str, what: str = "'name'") -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise InputError(
+        f"{json_path(link)}: {what} must be a non-empty string (surrounding spaces do not "
+        f"count), got {_describe(value)}",
+        file=file,
+    )
+
+
+def _json_attrs(node: dict[str, Any], name: str, skip: tuple[str, ...], link: Any, file: str
+                ) -> dict[str, Any]:  # fmt: skip
+    """Node ``name``'s attributes: values nest at most MAX_VALUE_DEPTH levels; a rank is a
+    non-empty string."""
+    attrs = {k: v for k, v in node.items() if k not in skip}
+    for key, value in attrs.items():
+        stack = [(value, 1)] if isinstance(value, (list, dict)) else []
+        while stack:
+            v, depth = stack.pop()
+            if depth > MAX_VALUE_DEPTH:
+                raise InputError(
+                    f"{json_path((link, key))}: an attribute value may nest lists and objects "
+                    f"at most {MAX_VALUE_DEPTH} levels deep",
+                    file=file,
+                )
+            items = v.values() if isinstance(v, dict) else v
+            stack.extend((c, depth + 1) for c in items if isinstance(c, (list, dict)))
+    if "rank" in attrs:
+        rank = attrs["rank"]
+        if not isinstance(rank, str) or not rank.strip():
+            raise InputError(
+                f"{json_path((link, 'rank'))}: node {name!r} has rank {_describe(rank)}; a rank "
+                "is a non-empty string (or leave 'rank' out)",
+                file=file,
+            )
+        attrs["rank"] = rank.strip()
+    return attrs
+
+
+def _read_nested(obj: Any, path: Path, add_root: bool) -> Taxonomy:
+    file = str(path)
     graph = nx.DiGraph()
-    stack: list[tuple[Any, str, str | None]] = [(obj, "$", None)]
+    # (node, its JSON path, parent name, names of the siblings before it)
+    stack: list[tuple[Any, Any, str | None, set[str]]] = [(obj, None, None, set())]
     while stack:
-        node, where, parent = stack.pop()
+        node, link, parent, siblings = stack.pop()
         if not isinstance(node, dict):
-            raise InputError(f"{where}: expected an object with 'name', got {node!r:.60}", file=path)
-        name = node.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise InputError(f"{where}: 'name' must be a non-empty string, got {name!r:.60}", file=path)
-        attrs = {k: v for k, v in node.items() if k not in ("name", "children")}
+            raise InputError(
+                f"{json_path(link)}: expected an object with 'name', got {_describe(node)}",
+                file=file,
+            )
+        name = _json_name(node.get("name"), link, file)
+        if name in siblings:
+            raise InputError(f"{json_path(link)}: duplicate child {name!r} of {parent!r}", file=file)
+        siblings.add(name)
+        attrs = _json_attrs(node, name, ("name", "children"), link, file)
         if name in graph:
             old = graph.nodes[name]
             for k, v in attrs.items():
                 if k in old and old[k] != v:
                     raise InputError(
-                        f"{where}: node {name!r} has {k}={v!r} here but {old[k]!r} elsewhere",
-                        file=path,
+                        f"{json_path(link)}: node {name!r} has {k}={v!r:.60} here but "
+                        f"{old[k]!r:.60} elsewhere",
+                        file=file,
                     )
         graph.add_node(name, **attrs)
         if parent is not None:
             graph.add_edge(parent, name)
         children = node.get("children", [])
+        clink = (link, "children")
         if not isinstance(children, list):
-            raise InputError(f"{where}.children: expected a list", file=path)
-        seen: set[str] = set()
-        for i, child in enumerate(children):
-            cname = child.get("name") if isinstance(child, dict) else None
-            if isinstance(cname, str):
-                if cname in seen:
-                    raise InputError(
-                        f"{where}.children[{i}]: duplicate child {cname!r} of {name!r}", file=path
-                    )
-                seen.add(cname)
+            raise InputError(
+                f"{json_path(clink)}: expected a list of objects, got {_describe(children)}",
+                file=file,
+            )
         # Reverse so the stack pops children in file order (keeps node ids in file order).
-        stack.extend((c, f"{where}.children[{i}]", name) for i, c in reversed(list(enumerate(children))))
+        kids: set[str] = set()
+        stack.extend((c, (clink, i), name, kids) for i, c in reversed(list(enumerate(children))))
     return Taxonomy(graph, copy=False)
 
 
-def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(path, text))
-    for row in reader:
-        yield reader.line_num, row
+def _read_node_link(obj: dict[str, Any], path: Path, add_root: bool) -> Taxonomy:
+    file = str(path)
+    if "links" in obj and "edges" in obj:
+        raise InputError("node-link JSON has both 'links' and 'edges'; keep one", file=file)
+    key = "links" if "links" in obj else "edges"
+    for what in ("nodes", key):
+        if not isinstance(obj.get(what), list):
+            raise InputError(
+                f"$.{what}: expected a list of objects, got {_describe(obj.get(what))}", file=file
+            )
+    graph = nx.DiGraph()
+    index_of: dict[str, int] = {}
+    for i, node in enumerate(obj["nodes"]):
+        link = ((None, "nodes"), i)
+        if not isinstance(node, dict) or "id" not in node:
+            raise InputError(
+                f"{json_path(link)}: expected an object with 'id', got {_describe(node)}", file=file
+            )
+        name = _json_name(node["id"], (link, "id"), file, what="a node id")
+        if name in index_of:
+            raise InputError(
+                f"{json_path(link)}: node id {name!r} again (first at $.nodes[{index_of[name]}])",
+                file=file,
+            )
+        index_of[name] = i
+        graph.add_node(name, **_json_attrs(node, name, ("id",), link, file))
+    for i, edge in enumerate(obj[key]):
+        link = ((None, key), i)
+        if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
+            raise InputError(
+                f"{json_path(link)}: expected an object with 'source' and 'target', got "
+                f"{_describe(edge)}",
+                file=file,
+            )
+        u, v = (_json_name(edge[end], (link, end), file, what="a node id") for end in ("source", "target"))
+        for end, name in (("source", u), ("target", v)):
+            if name not in index_of:
+                raise InputError(f"{json_path((link, end))}: no node has id {name!r}", file=file)
+        if graph.has_edge(u, v):
+            raise InputError(f"{json_path(link)}: duplicate edge {u!r} -> {v!r}", file=file)
+        graph.add_edge(u, v)
+    return Taxonomy(graph, add_virtual_root=add_root, copy=False)
 
 
+# ----------------------------------------------------------------- CSV formats
 def _merge_attrs(
     attrs: dict[str, dict[str, str]],
     attr_line: dict[str, int],
@@ -127,12 +212,18 @@ def _merge_attrs(
             )
 
 
-def _read_edges(text: str, path: Path, add_root: bool) -> Taxonomy:
-    rows = _csv_rows(text, path)
-    _, header = next(rows)
+def _edges_header(rows: Rows, path: Path) -> list[str]:
+    _, header = next(rows, (1, []))
     header = [h.strip() for h in header]
+    if len(header) < 2:
+        raise InputError("expected a header parent,child[,rank,<attr>...]", file=str(path), row=1)
     if len(set(header)) != len(header):
         raise InputError("duplicate column names in the header", file=str(path), row=1)
+    return header
+
+
+def _read_edges(rows: Rows, path: Path, add_root: bool) -> Taxonomy:
+    header = _edges_header(rows, path)
     attr_cols = header[2:]
     width = len(header)
     # One pass into plain containers and integer ids; the taxonomy is built from arrays and
@@ -163,7 +254,10 @@ def _read_edges(text: str, path: Path, add_root: bool) -> Taxonomy:
             )
         parent, child = row[0].strip(), row[1].strip()
         if not child:
-            raise InputError("empty child name", file=str(path), row=line, column=header[1])
+            raise InputError(
+                "empty child name (surrounding spaces do not count)",
+                file=str(path), row=line, column=header[1],
+            )  # fmt: skip
         if parent:
             parents.append(node_id(parent))
             children.append(node_id(child))
@@ -171,7 +265,8 @@ def _read_edges(text: str, path: Path, add_root: bool) -> Taxonomy:
         else:
             node_id(child)  # a declared parentless node (the root)
         if attr_cols:
-            new = {k: v for k, v in zip(attr_cols, row[2:], strict=True) if v != ""}
+            cells = zip(attr_cols, row[2:], strict=True)
+            new = {k: v for k, v in ((k, v.strip() if k == "rank" else v) for k, v in cells) if v}
             _merge_attrs(attrs, attr_line, child, new, (path, line))
     if not nodes:
         raise InputError("no data rows", file=str(path))
@@ -255,14 +350,10 @@ def _check_rank_placement(
         )
 
 
-def _read_ranks(text: str, path: Path) -> Taxonomy:
-    rows = _csv_rows(text, path)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise InputError("the file is empty", file=str(path)) from None
+def _read_ranks(rows: Rows, path: Path, add_root: bool) -> Taxonomy:
+    _, header = next(rows, (1, []))
     ranks = [h.strip() for h in header]
-    if any(not r for r in ranks) or len(set(ranks)) != len(ranks):
+    if not ranks or any(not r for r in ranks) or len(set(ranks)) != len(ranks):
         raise InputError(
             f"rank columns must have distinct non-empty names, got {ranks}", file=str(path), row=1
         )
@@ -297,29 +388,10 @@ def _read_ranks(text: str, path: Path) -> Taxonomy:
     return Taxonomy(graph, copy=False)
 
 
-def _read_node_link(text: str, path: str) -> Taxonomy:
-    obj = json.loads(text)
-    graph = nx.DiGraph()
-    for i, node in enumerate(obj["nodes"]):
-        if not isinstance(node, dict) or "id" not in node:
-            raise InputError(f"nodes[{i}]: expected an object with 'id'", file=path)
-        graph.add_node(node["id"], **{k: v for k, v in node.items() if k != "id"})
-    links = obj.get("links", obj.get("edges"))
-    for i, link in enumerate(links):
-        try:
-            u, v = link["source"], link["target"]
-        except (TypeError, KeyError):
-            raise InputError(f"links[{i}]: expected 'source' and 'target'", file=path) from None
-        if graph.has_edge(u, v):
-            raise InputError(f"links[{i}]: duplicate edge {u!r} -> {v!r}", file=path)
-        graph.add_edge(u, v)
-    return Taxonomy(graph, copy=False)
-
-
-#: format name -> reader(text, path, add_root)
+#: format name -> reader(rows or JSON document, path, add_root)
 READERS = {
-    "nested": lambda text, path, add_root: _read_nested(text, str(path)),
+    "nested": _read_nested,
     "edges": _read_edges,
-    "ranks": lambda text, path, add_root: _read_ranks(text, path),
-    "node-link": lambda text, path, add_root: _read_node_link(text, str(path)),
+    "ranks": _read_ranks,
+    "node-link": _read_node_link,
 }

@@ -16,41 +16,72 @@ Format = Literal["nested", "edges", "ranks", "node-link"]
 FORMATS: tuple[str, ...] = ("nested", "edges", "ranks", "node-link")
 
 
-def _nested_obj(tax: Taxonomy) -> dict[str, Any]:
+#: nested JSON is indented one space per level, up to this many (deep taxonomies stay small)
+MAX_INDENT = 64
+
+
+def _attr_keys(tax: Taxonomy, reserved: tuple[str, ...], format: str) -> list[str]:
+    """Attribute names in first-seen order; one the format uses for structure is an error."""
+    keys: dict[str, None] = {}
+    for _, data in tax.graph.nodes(data=True):
+        keys.update(dict.fromkeys(data))
+    clash = [k for k in reserved if k in keys]
+    if clash:
+        raise TaxonomyError(
+            f"a node has an attribute named {clash[0]!r}, which {format} uses for the structure; "
+            "rename the attribute"
+        )
+    return list(keys)
+
+
+def _nested_text(tax: Taxonomy) -> str:
+    """``json.dumps(obj, indent=1)`` of the nested form, built without recursion (any depth).
+
+    A node shared by several parents (DAG) is written in full at its first occurrence in
+    the file and as ``{"name": ...}`` elsewhere.
+    """
     g = tax.graph
+    _attr_keys(tax, ("name", "children"), "nested JSON")
+
+    def pad(level: int) -> str:
+        return "\n" + " " * min(level, MAX_INDENT)
+
+    def dumps(value: Any, level: int) -> str:
+        return json.dumps(value, ensure_ascii=False, indent=1).replace("\n", pad(level))
+
+    out: list[str] = []
     written: set[str] = set()
+    work: list[str | tuple[str, int]] = [(tax.root, 0)]  # text to emit, or (node, level)
+    while work:
+        item = work.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        name, level = item
+        fields = [("name", name)]
+        kids: list[str] = []
+        if name not in written:
+            written.add(name)
+            fields += g.nodes[name].items()
+            kids = list(g.successors(name))
+        inner = pad(level + 1)
+        out.append("{" + ",".join(f"{inner}{dumps(k, 0)}: {dumps(v, level + 1)}" for k, v in fields))
+        if not kids:
+            out.append(pad(level) + "}")
+            continue
+        out.append(f',{inner}"children": [')
+        work.append(pad(level + 1) + "]" + pad(level) + "}")
+        for i in reversed(range(len(kids))):
+            work.append((kids[i], level + 2))
+            work.append(("," if i else "") + pad(level + 2))
+    return "".join(out)
 
-    def make(name: str) -> dict[str, Any]:
-        return {"name": name, **g.nodes[name]}
 
-    root = make(tax.root)
-    written.add(tax.root)
-    stack = [(tax.root, root)]
-    while stack:
-        name, obj = stack.pop()
-        kids = []
-        for child in g.successors(name):
-            if child in written:
-                kids.append({"name": child})  # later occurrence: a reference (DAG)
-            else:
-                written.add(child)
-                cobj = make(child)
-                kids.append(cobj)
-                stack.append((child, cobj))
-        if kids:
-            obj["children"] = kids
-    return root
-
-
-def _edges_text(tax: Taxonomy) -> str:
+def _edges_text(tax: Taxonomy, delimiter: str) -> str:
     g = tax.graph
-    keys: list[str] = []
-    for _, data in g.nodes(data=True):
-        for k in data:
-            if k != "rank" and k not in keys:
-                keys.append(k)
+    keys = [k for k in _attr_keys(tax, ("parent", "child"), "an edge list") if k != "rank"]
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
     w.writerow(["parent", "child", "rank", *keys])
 
     def cells(name: str) -> list[str]:
@@ -101,6 +132,7 @@ def _ranks_text(tax: Taxonomy, delimiter: str) -> str:
 
 def _node_link_text(tax: Taxonomy) -> str:
     g = tax.graph
+    _attr_keys(tax, ("id",), "node-link JSON")
     obj = {
         "directed": True,
         "multigraph": False,
@@ -112,10 +144,11 @@ def _node_link_text(tax: Taxonomy) -> str:
 
 
 def dumps_taxonomy(tax: Taxonomy, format: Format, *, delimiter: str = ",") -> str:
+    """The text of ``tax`` in ``format``; ``delimiter`` separates the CSV formats' columns."""
     if format == "nested":
-        return json.dumps(_nested_obj(tax), ensure_ascii=False, indent=1)
+        return _nested_text(tax)
     if format == "edges":
-        return _edges_text(tax)
+        return _edges_text(tax, delimiter)
     if format == "ranks":
         return _ranks_text(tax, delimiter)
     if format == "node-link":
