@@ -159,3 +159,19 @@ def test_deep_chain_and_wide_star() -> None:
     star = Taxonomy.from_edges([("r", f"c{i}") for i in range(5000)])
     s = star.index.pair_stats(np.arange(1, 5001), np.arange(5000, 0, -1))
     assert set(s.distance.tolist()) == {2}  # i + j = 5001: never the same leaf
+
+
+def test_dag_ancestor_lists_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import taxovit.taxonomy.index as index_module
+
+    diamond = nx.DiGraph([("r", "a"), ("r", "b"), ("a", "c"), ("b", "c")])
+    # the load-time bound counts depth + 1 per node (1 + 2 + 2 + 3 = 8); the lists hold 9
+    monkeypatch.setattr(index_module, "MAX_ANCESTOR_ENTRIES", 7)
+    with pytest.raises(TaxonomyError, match="at least 8 ancestor entries"):
+        Taxonomy(diamond)
+    monkeypatch.setattr(index_module, "MAX_ANCESTOR_ENTRIES", 8)
+    tax = Taxonomy(diamond)
+    with pytest.raises(TaxonomyError, match="at least 9 ancestor entries"):
+        tax.index.pair_stats(np.array([3]), np.array([1]))
+    monkeypatch.setattr(index_module, "MAX_ANCESTOR_ENTRIES", 9)
+    assert Taxonomy(diamond).index.pair_stats(np.array([3]), np.array([1])).n_common.tolist() == [2]

@@ -27,6 +27,19 @@ import numpy as np
 
 from taxovit.errors import TaxonomyError
 
+#: most ancestor-list entries (16 bytes each) a DAG's index may hold; a DAG needing more is
+#: refused when the index is built (trees have no such limit: their index is a sparse table)
+MAX_ANCESTOR_ENTRIES = 50_000_000
+
+
+def _too_many_ancestors(need: str) -> TaxonomyError:
+    return TaxonomyError(
+        f"this DAG's index would need {need} ancestor entries (one per node and ancestor, "
+        f"{MAX_ANCESTOR_ENTRIES:,} at most: memory grows with depth times nodes); give every "
+        "node one parent to make it a tree (nested JSON, or an edge list of a tree), whose "
+        "index has no such limit"
+    )
+
 
 class CycleError(TaxonomyError):
     """Raised while compiling a graph that has a cycle (the Taxonomy names the cycle)."""
@@ -122,6 +135,11 @@ class TaxonomyIndex:
         ):
             self.height[layer] = h
         self.max_depth = int(self.depth.max(initial=0))
+        if not self.is_tree:
+            # every node has at least depth + 1 ancestors-or-self (its longest root path)
+            need = int(self.depth.sum()) + self.n
+            if need > MAX_ANCESTOR_ENTRIES:
+                raise _too_many_ancestors(f"at least {need:,}")
 
         names = sorted({r for r in (ranks or []) if r is not None})
         lookup = {r: i for i, r in enumerate(names)}
@@ -215,6 +233,9 @@ class TaxonomyIndex:
             p_starts = self.parent_ptr[layer]
             p_counts = self.parent_ptr[layer + 1] - p_starts
             par = self.parent_idx[_ranges(p_starts, p_counts)]
+            merged = int(length[par].sum()) + layer.size  # entries before shared ones merge
+            if used + merged > 2 * MAX_ANCESTOR_ENTRIES:
+                raise _too_many_ancestors(f"about {used + merged:,} (before merging)")
             owner = np.repeat(layer, p_counts)
             pos = _ranges(start[par], length[par])
             rows = np.concatenate([layer, np.repeat(owner, length[par])])
@@ -226,6 +247,8 @@ class TaxonomyIndex:
             first = np.r_[True, key[1:] != key[:-1]]
             rows, a, d = rows[first], a[first], d[first]
             k = rows.size
+            if used + k > MAX_ANCESTOR_ENTRIES:
+                raise _too_many_ancestors(f"at least {used + k:,}")
             if used + k > cap:
                 cap = max(2 * cap, used + k)
                 anc = np.resize(anc, cap)
