@@ -59,6 +59,11 @@ def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
     return real, (st.st_dev, st.st_ino)
 
 
+def _keys(path: Path) -> list[tuple[str, Any]]:
+    real, inode = _identity(path)
+    return [("path", real)] + ([("inode", inode)] if inode is not None else [])
+
+
 def _missing_folders(folder: Path, option: str, shown: str) -> list[Path]:
     """The folders to create for ``folder`` to exist (outermost first); checks the nearest
     existing ancestor is a folder."""
@@ -80,18 +85,16 @@ class OutputPlan:
     """The inputs and outputs of one command run (see the module docstring)."""
 
     def __init__(self, inputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
-        self._taken: dict[Any, str] = {}  # identity -> who uses it
+        self._taken: dict[Any, str] = {}  # identity -> who uses it (inputs may share one)
         self._outputs: list[Output] = []
         self._folders: list[Path] = []  # folders to create, outermost first
         for what, path in inputs.items():
             if path is not None and os.fspath(path) != STDOUT:
-                self._claim(Path(path), what)
+                for key in _keys(Path(path)):
+                    self._taken.setdefault(key, f"{what} {path}")
 
     def _claim(self, path: Path, who: str) -> None:
-        real, inode = _identity(path)
-        for key in (("path", real), ("inode", inode)):
-            if key[1] is None:
-                continue
+        for key in _keys(path):
             if key in self._taken:
                 other = self._taken[key]
                 raise OutputError(

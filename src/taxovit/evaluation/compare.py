@@ -1,0 +1,171 @@
+"""Is model B really better than model A on the same samples? Paired comparison.
+
+For every metric of the report: A, B, the difference B − A, a paired-bootstrap percentile
+interval of the difference and a two-sided paired-bootstrap p-value; for accuracy (overall
+and at every rank) also the exact McNemar test.
+
+* **Paired bootstrap.** Resample r draws the same rows for A and B (the same seeded draws
+  as :func:`taxovit.evaluate`'s bootstrap), so the B − A of each resample keeps the pairing.
+  The interval is the percentile interval of the resampled differences; the p-value is
+  ``min(1, 2 · min(P*(Δ ≤ 0), P*(Δ ≥ 0)))`` over the resamples (Efron & Tibshirani 1993,
+  ch. 15-16: the smallest two-sided level at which the percentile interval excludes 0).
+  Identical predictions give Δ = 0 in every resample and p = 1.
+* **McNemar's exact test** (McNemar 1947; Edwards' exact form): of the discordant samples,
+  ``a_only`` are right only for A and ``b_only`` only for B; under "equally accurate" each
+  discordant sample is A's with probability 1/2, so p is the two-sided binomial test of
+  ``b_only`` out of ``a_only + b_only`` (scipy ``binomtest``; p = 1 with no discordant pair).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from taxovit.errors import InputError
+from taxovit.evaluation.bootstrap import bootstrap_draws
+from taxovit.evaluation.context import SampleContext, build_context
+from taxovit.evaluation.core import DEFAULT_TOP_K, _map_metrics, evaluate
+from taxovit.evaluation.report import EvaluationReport, flatten_metrics
+from taxovit.metrics import components
+from taxovit.predictions import Predictions
+from taxovit.taxonomy import Taxonomy
+
+__all__ = ["Comparison", "align", "compare", "mcnemar"]
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` returns; :meth:`to_dict` is the JSON report."""
+
+    metrics: dict[str, dict[str, Any]]
+    mcnemar: dict[str, Any]
+    per_rank: dict[str, dict[str, Any]]
+    bootstrap: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "mcnemar": self.mcnemar, "per_rank": self.per_rank,
+                "bootstrap": self.bootstrap}  # fmt: skip
+
+    def rows(self) -> list[tuple[str, dict[str, Any]]]:
+        """(flat key, entry) for every compared metric, per-rank ones as ``per_rank/r/key``."""
+        out = list(self.metrics.items())
+        for rank, entries in self.per_rank.items():
+            out += [(f"per_rank/{rank}/{k}", v) for k, v in entries.items() if k != "mcnemar"]
+        return out
+
+
+def align(a: Predictions, b: Predictions) -> Predictions:
+    """``b`` reordered to ``a``'s ids; the id sets and every y_true must agree."""
+    if len(a) != len(b) or set(a.ids.tolist()) != set(b.ids.tolist()):
+        only = sorted(set(a.ids.tolist()) ^ set(b.ids.tolist()))
+        raise InputError(
+            f"the two files hold different ids ({len(a):,} and {len(b):,} rows); first id in "
+            f"only one of them: {only[0]!r}; expected the same samples",
+            file=b.path,
+        )
+    pos = {sid: i for i, sid in enumerate(b.ids.tolist())}
+    order = np.fromiter((pos[s] for s in a.ids.tolist()), np.int64, len(a))
+    y_true = b.y_true[order]
+    differ = np.flatnonzero(y_true != a.y_true)
+    if differ.size:
+        raise InputError(
+            f"id {a.ids[differ[0]]!r} has a different y_true in the two files; expected the "
+            "same ground truth",
+            file=b.path,
+        )
+    scores = None if b.scores is None else b.scores[order]
+    return Predictions(a.ids, y_true, b.y_pred[order], b.score_labels, scores, b.path)
+
+
+def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[str, Any]:
+    """McNemar's exact test of equal accuracy (module docstring)."""
+    from scipy.stats import binomtest
+
+    a_only = int(np.count_nonzero(a_correct & ~b_correct))
+    b_only = int(np.count_nonzero(b_correct & ~a_correct))
+    n = a_only + b_only
+    p = 1.0 if n == 0 else float(binomtest(b_only, n, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "p": p}
+
+
+def _context(pred: Predictions, taxonomy: Taxonomy, top_k) -> SampleContext:
+    ctx = build_context(components(pred.y_true, pred.y_pred, taxonomy), taxonomy, pred.scores,
+                        pred.score_labels if pred.scores is not None else None, top_k)  # fmt: skip
+    return ctx
+
+
+def _draws(ctx: SampleContext, b: int, seed: int, progress) -> dict[str, NDArray]:
+    maps = None
+    if ctx.scores is not None and ctx.true_col is not None:
+        true_col, scores = ctx.true_col, ctx.scores
+        maps = lambda idx: _map_metrics(true_col[idx], scores[idx])  # noqa: E731
+    return bootstrap_draws(ctx, b, seed, progress, maps)
+
+
+def _entry(a: float | None, b: float | None, da, db, ci: float) -> dict[str, Any]:
+    if a is None or b is None:
+        return {"a": a, "b": b, "diff": None, "ci": None, "p": None}
+    entry: dict[str, Any] = {"a": a, "b": b, "diff": b - a, "ci": None, "p": None}
+    if da is not None:
+        d = db - da
+        d = d[~np.isnan(d)]
+        if d.size:
+            alpha = (1 - ci) / 2
+            lo, hi = np.quantile(d, [alpha, 1 - alpha])
+            entry["ci"] = [float(lo), float(hi)]
+            entry["p"] = float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    return entry
+
+
+def compare(
+    a: Predictions,
+    b: Predictions,
+    taxonomy: Taxonomy,
+    *,
+    top_k=DEFAULT_TOP_K,
+    bootstrap: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    progress=None,
+) -> Comparison:
+    """Compare predictions ``b`` against ``a`` on the same samples (module docstring).
+
+    ``a`` and ``b``: validated predictions (:func:`taxovit.predictions.read_predictions`);
+    ``b`` is aligned to ``a``'s ids first. ``bootstrap=0`` gives A, B and B − A only.
+    """
+    b = align(a, b)
+    reports: list[EvaluationReport] = []
+    for pred in (a, b):
+        scores = pred.scores
+        labels = pred.score_labels if scores is not None else None
+        reports.append(evaluate(pred.y_true, pred.y_pred, taxonomy, scores, score_labels=labels,
+                                top_k=top_k, bootstrap=0))  # fmt: skip
+    ctxs = [_context(p, taxonomy, top_k) for p in (a, b)]
+    draws: list[dict[str, NDArray] | None] = [None, None]
+    if bootstrap > 0:
+        draws = [_draws(ctx, bootstrap, seed, progress if i == 0 else None)
+                 for i, ctx in enumerate(ctxs)]  # fmt: skip
+    flat = [flatten_metrics({**r.metrics, "per_rank": r.per_rank}) for r in reports]
+    metrics: dict[str, dict[str, Any]] = {}
+    per_rank: dict[str, dict[str, Any]] = {r: {} for r in reports[0].per_rank}
+    for key, va in flat[0].items():
+        da = draws[0].get(key) if draws[0] is not None else None
+        db = draws[1].get(key) if draws[1] is not None else None
+        entry = _entry(va, flat[1].get(key), da, db, ci)
+        if key.startswith("per_rank/"):
+            _, rank, name = key.split("/", 2)
+            per_rank[rank][name] = entry
+        else:
+            metrics[key] = entry
+    for rank, rc_a in ctxs[0].ranks.items():
+        rc_b = ctxs[1].ranks[rank]
+        per_rank[rank]["mcnemar"] = mcnemar(rc_a.correct, rc_b.correct)
+    return Comparison(
+        metrics=metrics,
+        mcnemar=mcnemar(ctxs[0].comp.correct, ctxs[1].comp.correct),
+        per_rank=per_rank,
+        bootstrap={"resamples": bootstrap, "ci": ci, "seed": seed, "method": "paired percentile"},
+    )
