@@ -3,11 +3,31 @@ traceback, a hang or a changed file; deep and huge inputs either work or are ref
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from taxovit import InputError, TaxonomyError, load_taxonomy, save_taxonomy
+from taxovit import InputError, TaxonomyError, TaxovitError, load_taxonomy, save_taxonomy
+from taxovit.cli import app
+
+runner = CliRunner()
+
+
+def cli(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error(res, *fragments: str) -> str:
+    """Exit status 2 and one message (no traceback) holding every fragment."""
+    msg = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert msg.count("error:") == 1 and "Traceback" not in msg, msg
+    for frag in fragments:
+        assert frag in msg, (frag, msg)
+    return msg
 
 
 def chain_csv(path: Path, depth: int, extra: str = "") -> Path:
@@ -58,3 +78,79 @@ def test_deep_dag_is_refused_at_load_time_with_the_size(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "dag.csv" in msg and "at least 200,030,001 ancestor entries" in msg
     assert "tree" in msg and "edge list" in msg
+
+
+# ----------------------------------------------------------------- the command line
+TREE = '{"name": "r", "rank": "kingdom", "children": [{"name": "a, b", "rank": "genus"}]}'
+
+
+def test_convert_never_replaces_its_input(tmp_path: Path) -> None:
+    src = tmp_path / "t.json"
+    src.write_text(TREE)
+    one_error(cli("taxonomy", "convert", src, src), "DST", "same file as input taxonomy")
+    one_error(cli("taxonomy", "convert", src, tmp_path / "x" / ".." / "t.json", "--to", "edges"), "same file")
+    (tmp_path / "hard.json").hardlink_to(src)
+    one_error(cli("taxonomy", "convert", src, tmp_path / "hard.json"), "same file")
+    assert src.read_text() == TREE
+
+
+def test_convert_checks_the_destination_and_format_before_anything(tmp_path: Path) -> None:
+    src = tmp_path / "t.json"
+    src.write_text(TREE)
+    one_error(cli("taxonomy", "convert", src, tmp_path), "DST", "is a folder")
+    one_error(cli("taxonomy", "convert", src, tmp_path / "new" / "t.txt"), "cannot tell the format", "--to")
+    one_error(cli("taxonomy", "convert", src, "-"), "cannot tell the format", "--to")
+    # the destination is checked before the (broken) input is read
+    one_error(cli("taxonomy", "convert", tmp_path / "missing.json", tmp_path / "t.txt"), "DST")
+    (tmp_path / "file").write_text("x")
+    one_error(cli("taxonomy", "convert", src, tmp_path / "file" / "t.json"), "is not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "t.json"]
+
+
+def test_convert_into_a_new_folder_and_to_standard_output(tmp_path: Path) -> None:
+    src = tmp_path / "t.json"
+    src.write_text(TREE)
+    dst = tmp_path / "a" / "b" / "t.csv"
+    assert cli("taxonomy", "convert", src, dst).exit_code == 0
+    assert load_taxonomy(dst).rank("a, b") == "genus"
+    res = cli("taxonomy", "convert", src, "-", "--to", "edges")
+    assert res.exit_code == 0 and res.stdout == 'parent,child,rank\n,r,kingdom\nr,"a, b",genus\n'
+
+
+@pytest.mark.parametrize("fmt", ["edges", "ranks"])
+def test_convert_to_tsv_is_tab_separated_and_round_trips(tmp_path: Path, fmt: str) -> None:
+    src = tmp_path / "t.json"
+    src.write_text(TREE)
+    dst = tmp_path / "t.tsv"
+    assert cli("taxonomy", "convert", src, dst, "--to", fmt).exit_code == 0
+    assert "," not in dst.read_text().splitlines()[0] and "\t" in dst.read_text()
+    back = tmp_path / "back.json"
+    assert cli("taxonomy", "convert", dst, back).exit_code == 0
+    assert json.loads(back.read_text()) == json.loads(TREE)
+
+
+def test_convert_a_deep_chain_both_ways(tmp_path: Path) -> None:
+    chain_csv(tmp_path / "chain.csv", 1_200)
+    assert cli("taxonomy", "convert", tmp_path / "chain.csv", tmp_path / "chain.json").exit_code == 0
+    assert cli("taxonomy", "convert", tmp_path / "chain.json", tmp_path / "again.csv").exit_code == 0
+    info = json.loads(cli("taxonomy", "info", tmp_path / "again.csv", "--json").stdout)
+    assert info["max_depth"] == 1_200 and info["kind"] == "tree"
+
+
+@pytest.mark.parametrize("command", ["info", "validate", "convert"])
+def test_missing_folder_or_stdin_input_is_one_error(tmp_path: Path, command: str) -> None:
+    extra = [tmp_path / "out.json"] if command == "convert" else []
+    one_error(cli("taxonomy", command, tmp_path / "missing.json", *extra), "missing.json: file not found")
+    one_error(cli("taxonomy", command, tmp_path, *extra), f"{tmp_path}: is a folder; expected a taxonomy file")
+    one_error(cli("taxonomy", command, "-", *extra), "-: a taxonomy is not read from standard input")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_save_taxonomy_checks_its_path(tmp_path: Path) -> None:
+    tax = load_taxonomy(chain_csv(tmp_path / "c.csv", 3))
+    with pytest.raises(TaxovitError, match="is a folder"):
+        save_taxonomy(tax, tmp_path, format="nested")
+    with pytest.raises(ValueError, match="cannot tell the taxonomy format"):
+        save_taxonomy(tax, tmp_path / "c.txt")
+    save_taxonomy(tax, tmp_path / "new" / "c.tsv")
+    assert (tmp_path / "new" / "c.tsv").read_text().startswith("parent\tchild")

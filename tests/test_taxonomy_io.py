@@ -292,3 +292,14 @@ def test_tsv_with_commas_is_refused(tmp_path: Path) -> None:
     path.write_text("parent,child\nr,a\n")  # what `convert x.json y.tsv` used to write
     with pytest.raises(InputError, match=r"t\.tsv, line 1: a \.tsv file is tab-separated"):
         load_taxonomy(path)
+
+
+@pytest.mark.parametrize(
+    ("attr", "fmt"),
+    [("name", "nested"), ("children", "nested"), ("id", "node-link"), ("parent", "edges"), ("child", "edges")],
+)
+def test_writer_refuses_an_attribute_its_format_uses_for_structure(attr: str, fmt: str) -> None:
+    g = nx.DiGraph([("r", "a")])
+    g.nodes["a"][attr] = "x"  # e.g. an edge list with a 'name' column, a nested file with 'id'
+    with pytest.raises(TaxonomyError, match=f"attribute named {attr!r}"):
+        dumps_taxonomy(Taxonomy(g), fmt)

@@ -26,8 +26,13 @@ AddRootOpt = Annotated[bool, typer.Option(
 
 
 def _load(path: Path, add_root: bool):
+    from taxovit.errors import InputError
     from taxovit.taxonomy import load_taxonomy
 
+    if str(path) == "-":
+        raise InputError(
+            "a taxonomy is not read from standard input; give the file's path", file="-"
+        )
     return load_taxonomy(path, add_root=add_root)
 
 
@@ -74,7 +79,11 @@ def taxonomy_convert(
     )] = None,  # fmt: skip
     add_root: AddRootOpt = False,
 ) -> None:
-    """Convert between taxonomy formats (written atomically).
+    """Convert between taxonomy formats.
+
+    DST is checked before anything is read or written: never the input itself nor a folder;
+    missing folders are created; the file is written atomically; [bold]-[/] writes to
+    standard output (give --to). A .tsv destination is tab-separated.
 
     [bold]Examples[/]
 
@@ -84,12 +93,22 @@ def taxonomy_convert(
 
       taxovit taxonomy convert imagenet1k.json imagenet.json --to node-link
     """
-    from taxovit.errors import TaxovitError
-    from taxovit.taxonomy import save_taxonomy
+    from taxovit._outputs import OutputError, OutputPlan
+    from taxovit.taxonomy.io import FORMATS, format_for_path, taxonomy_text
 
-    tax = _load(src, add_root)
-    try:
-        save_taxonomy(tax, dst, format=to.value if to else None)
-    except ValueError as exc:  # a format the destination's name does not tell
-        raise TaxovitError(str(exc)) from None
-    out_console.print(f"wrote {dst}")
+    plan = OutputPlan({"input taxonomy": src})
+    out = plan.file("DST", dst)
+    if to is not None:
+        fmt = to.value
+    else:
+        try:
+            fmt = format_for_path(dst)
+        except ValueError:
+            raise OutputError(
+                f"DST {dst}: cannot tell the format from the name (.json: nested, .csv/.tsv: "
+                f"edges); pass --to ({', '.join(FORMATS)})"
+            ) from None
+    text = taxonomy_text(_load(src, add_root), fmt, dst)  # type: ignore[arg-type]
+    plan.write({out: text})
+    if out.kind != "stdout":
+        out_console.print(f"wrote {dst}")
