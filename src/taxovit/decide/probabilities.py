@@ -1,0 +1,39 @@
+"""Class probabilities from a score matrix: ``probs`` (normalised rows) or ``logits`` (softmax)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from taxovit.errors import ArgumentError
+
+__all__ = ["SCORE_KINDS", "to_probabilities"]
+
+SCORE_KINDS = ("probs", "logits")
+
+
+def to_probabilities(scores: ArrayLike, kind: str = "probs") -> NDArray[np.float64]:
+    """Row-stochastic probabilities ``(n, C)`` from scores.
+
+    ``probs``: scores must be non-negative with a positive row sum; each row is divided by
+    its sum (rows that already sum to 1 are unchanged). ``logits``: a numerically stable
+    softmax. Raises :class:`~taxovit.errors.ArgumentError` naming the first bad row.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or s.shape[1] == 0:
+        raise ArgumentError(f"scores must be a (samples, classes) matrix, got shape {s.shape}")
+    if kind == "logits":
+        z = s - s.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    if kind != "probs":
+        raise ArgumentError(f"score kind must be one of {', '.join(SCORE_KINDS)}, got {kind!r}")
+    bad = np.flatnonzero((s < 0).any(axis=1))
+    if bad.size:
+        raise ArgumentError(f"row {bad[0]} has a negative score; probabilities must be >= 0 "
+                            "(use kind='logits' for logits)")  # fmt: skip
+    total = s.sum(axis=1, keepdims=True)
+    zero = np.flatnonzero(total[:, 0] <= 0)
+    if zero.size:
+        raise ArgumentError(f"row {zero[0]} has scores summing to 0; expected probabilities")
+    return s / total
