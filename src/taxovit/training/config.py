@@ -1,21 +1,26 @@
 """The training config: every key with its default, merging and validation.
 
+Every key has a rule (type, range, list length; :data:`taxovit.training.schema.SCHEMA`);
+:func:`merge_config` and :func:`load_config` check the whole config and raise one
+:class:`ConfigError` listing every bad key path (with its YAML line) and what was expected.
+Whether the input files exist is a separate step, :func:`check_files` (``files=True``), which
+``taxovit train`` and ``taxovit predict`` take before doing anything else.
+
 Torch-free: reading a config does not import torch.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 from taxovit.errors import TaxovitError
+from taxovit.training.schema import METHODS, Problem, validate
+from taxovit.training.yaml_config import read_yaml
 
-__all__ = ["DEFAULTS", "METHODS", "ConfigError", "TrainingDiverged", "load_config", "merge_config"]
-
-#: the keys of :data:`taxovit.training.objectives.OBJECTIVES` (checked there)
-METHODS = ("ce", "grafit", "transfg")
+__all__ = ["DEFAULTS", "METHODS", "PATH_KEYS", "ConfigError", "TrainingDiverged", "check_files",
+           "get_key", "input_files", "load_config", "merge_config"]  # fmt: skip
 
 #: Every config key with its default. Defaults are ours (small CPU runs), not the paper's.
 DEFAULTS: dict[str, Any] = {
@@ -91,8 +96,9 @@ DEFAULTS: dict[str, Any] = {
     "log": {"progress": True},
 }
 
-_PATH_KEYS = (("taxonomy",), ("data", "root"), ("data", "train"), ("data", "test"))
-_PATH_KEYS += (("model", "pretrained"),)
+#: config keys holding paths of input files or folders
+PATH_KEYS = ("taxonomy", "data.root", "data.train", "data.test", "model.pretrained")
+_IDX = {"train": "train", "test": "t10k"}
 
 
 class ConfigError(TaxovitError):
@@ -120,57 +126,153 @@ class TrainingDiverged(TaxovitError):
         )
 
 
-def merge_config(user: dict[str, Any] | None, source: str = "config") -> dict[str, Any]:
-    """``DEFAULTS`` updated by ``user`` (nested); unknown keys raise :class:`ConfigError`."""
 
-    def merge(base: dict[str, Any], upd: dict[str, Any], where: str) -> dict[str, Any]:
-        out = copy.deepcopy(base)
-        for key, value in upd.items():
-            if key not in base:
-                known = ", ".join(sorted(base))
-                raise ConfigError(f"{source}: unknown key '{where}{key}' (known: {known})")
-            if isinstance(base[key], dict) and key != "overrides":
-                if value is None:
-                    continue
-                if not isinstance(value, dict):
-                    raise ConfigError(f"{source}: {where}{key!r} must be a mapping")
-                out[key] = merge(base[key], value, f"{where}{key}.")
-            else:
-                out[key] = value
-        return out
 
-    cfg = merge(DEFAULTS, user or {}, "")
-    if cfg["method"] not in METHODS:
-        raise ConfigError(f"{source}: method must be one of {', '.join(METHODS)}")
-    if cfg["taxonomy"] is None:
-        raise ConfigError(f"{source}: 'taxonomy' (path to the taxonomy file) is required")
-    if cfg["method"] == "grafit" and int(cfg["grafit"]["views"]) < 2:
-        raise ConfigError(f"{source}: grafit.views must be >= 2 (instance loss)")
+def _raise(source: str, problems: list[Problem], lines: dict[str, int] | None = None) -> None:
+    """One :class:`ConfigError` for every problem (none: nothing happens)."""
+    if not problems:
+        return
+    items = []
+    for p in sorted(problems, key=lambda p: lines.get(p.path, 1 << 30) if lines else 0):
+        line, key = None, p.path
+        while lines and line is None and key:
+            line = lines.get(key)
+            key = key.rpartition(".")[0]
+        items.append((f"line {line}: " if line else "") + p.text)
+    if len(items) == 1:
+        raise ConfigError(f"{source}: {items[0]}")
+    raise ConfigError(f"{source}: {len(items)} problems:\n  " + "\n  ".join(items))
+
+
+def _merge(user: Any, source: str) -> tuple[dict[str, Any], list[Problem]]:
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    return validate(user, DEFAULTS)
+
+
+def merge_config(
+    user: dict[str, Any] | None, source: str = "config", *, files: bool = False
+) -> dict[str, Any]:
+    """``DEFAULTS`` updated by ``user`` (nested), every value checked; with ``files``, the
+    input files too (:func:`check_files`). Raises one :class:`ConfigError` for all problems."""
+    cfg, problems = _merge(user, source)
+    if files:
+        problems += file_problems(cfg, _bad(problems))
+    _raise(source, problems)
     return cfg
 
 
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML config, merge it with :data:`DEFAULTS`; relative input paths that do not
-    exist from the current folder are looked up next to the config file."""
-    import yaml
+def load_config(path: str | os.PathLike[str], *, files: bool = False) -> dict[str, Any]:
+    """Read a YAML config and merge it with :data:`DEFAULTS` (see :func:`merge_config`).
 
+    Relative input paths that do not exist from the current folder are looked up next to the
+    config file. A key written twice in one mapping is an error naming both lines; numbers
+    such as ``1e-3`` are read as numbers (plain YAML 1.1 would read a string).
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    try:
-        user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
-    if not isinstance(user, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level")
-    cfg = merge_config(user, str(p))
-    for keys in _PATH_KEYS:
-        section = cfg
-        for k in keys[:-1]:
-            section = section[k]
-        value = section[keys[-1]]
-        if value and not Path(value).is_absolute() and not Path(value).exists():
+    user, lines = read_yaml(p, ConfigError)
+    cfg, problems = _merge(user, str(p))
+    bad = _bad(problems)
+    for key in PATH_KEYS:
+        value = get_key(cfg, key)
+        if key not in bad and value and not Path(value).is_absolute() and not Path(value).exists():
             alt = p.parent / value
             if alt.exists():
-                section[keys[-1]] = str(alt)
+                _set_key(cfg, key, str(alt))
+    if files:
+        problems += file_problems(cfg, bad)
+    _raise(str(p), problems, lines)
     return cfg
+
+
+def _bad(problems: list[Problem]) -> set[str]:
+    return {p.path for p in problems}
+
+
+def get_key(cfg: dict[str, Any], key: str) -> Any:
+    """The value at the dotted ``key`` (``"optim.lr"``)."""
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def _set_key(cfg: dict[str, Any], key: str, value: Any) -> None:
+    *sections, last = key.split(".")
+    for part in sections:
+        cfg = cfg[part]
+    cfg[last] = value
+
+
+# ------------------------------------------------------------------------------ input files
+def _idx_file(root: Path, split: str, what: str) -> Path | None:
+    stem = f"{_IDX[split]}-{what}-idx{3 if what == 'images' else 1}-ubyte"
+    for name in (stem + ".gz", stem):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def file_problems(
+    cfg: dict[str, Any], bad: set[str] = frozenset(), splits: tuple[str, ...] = ("train",)
+) -> list[Problem]:
+    """Missing input files: the taxonomy, ``model.pretrained``, and the data of ``splits``
+    (``data.test`` of a manifest or image folder whenever it is set)."""
+    out: list[Problem] = []
+
+    def need(key: str, folder: bool) -> None:
+        value = get_key(cfg, key)
+        if value is None or key in bad:
+            return
+        ok = Path(value).is_dir() if folder else Path(value).is_file()
+        if not ok:
+            what = "folder" if folder else "file"
+            found = " (it is a folder)" if not folder and Path(value).is_dir() else ""
+            out.append(Problem(key, f"{key}: {what} not found: {value}{found}"))
+
+    need("taxonomy", False)
+    need("model.pretrained", False)
+    fmt = cfg["data"]["format"]
+    key = "data.root" if fmt == "fashion_mnist" else "data.train"
+    if get_key(cfg, key) is None and "data.format" not in bad and key not in bad:
+        what = {"fashion_mnist": "folder with the idx files", "csv": "manifest"}.get(
+            fmt, "image folder")  # fmt: skip
+        out.append(Problem(key, f"{key}: required for data.format {fmt} (the {what})"))
+    if fmt == "fashion_mnist":
+        before = len(out)
+        need("data.root", True)
+        root = cfg["data"]["root"]
+        if root is not None and "data.root" not in bad and len(out) == before:
+            for split in splits:
+                for what in ("images", "labels"):
+                    if _idx_file(Path(root), split, what) is None:
+                        stem = f"{_IDX[split]}-{what}-idx{3 if what == 'images' else 1}-ubyte"
+                        out.append(Problem("data.root", f"data.root: {root} has no {stem}.gz "
+                                                        f"(or {stem})"))  # fmt: skip
+    else:
+        need("data.train", fmt == "imagefolder")
+        need("data.test", fmt == "imagefolder")
+    return out
+
+
+def check_files(
+    cfg: dict[str, Any], source: str = "config", splits: tuple[str, ...] = ("train",)
+) -> None:
+    """Raise one :class:`ConfigError` naming every input file of ``cfg`` that is missing."""
+    _raise(source, file_problems(cfg, set(), splits))
+
+
+def input_files(cfg: dict[str, Any]) -> dict[str, str]:
+    """The existing input files and folders of ``cfg`` by config key (for an OutputPlan:
+    no output may overwrite one of them)."""
+    out = {k: get_key(cfg, k) for k in PATH_KEYS if get_key(cfg, k) is not None}
+    if cfg["data"]["format"] == "fashion_mnist" and cfg["data"]["root"] is not None:
+        for split in _IDX:
+            for what in ("images", "labels"):
+                f = _idx_file(Path(cfg["data"]["root"]), split, what)
+                if f is not None:
+                    out[f"data.root ({f.name})"] = str(f)
+    return {k: v for k, v in out.items() if Path(v).exists()}

@@ -7,12 +7,16 @@ TransFG architecture, the other methods a plain ViT.
 from __future__ import annotations
 
 import copy
+import inspect
+import pickle
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from taxovit.models import build_model, load_pretrained
+from taxovit.models import PRESETS, TransFG, VisionTransformer, build_model, load_pretrained
+from taxovit.training.config import ConfigError
+from taxovit.training.schema import OVERRIDE_RULES, PRESET_SIZES, TRANSFG_ONLY
 
 __all__ = [
     "Network",
@@ -65,7 +69,23 @@ def projector_mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
     )
 
 
-def _backbone(cfg: dict[str, Any]) -> nn.Module:
+#: constructor arguments a config sets outside ``model.overrides``
+_SET_BY_CONFIG = {"self", "args", "kwargs", "img_size", "patch_size", "stride", "in_chans",
+                  "num_classes"}  # fmt: skip
+
+
+def _constructor_args(cls: type) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - _SET_BY_CONFIG
+
+
+# the torch-free config schema keeps copies of these model facts: they must agree
+if {k: tuple(v) for k, v in PRESETS.items()} != PRESET_SIZES or set(OVERRIDE_RULES) != (
+    _constructor_args(VisionTransformer) | _constructor_args(TransFG)
+) or set(TRANSFG_ONLY) != _constructor_args(TransFG):  # pragma: no cover - a coding error
+    raise ImportError("schema.PRESET_SIZES / OVERRIDE_RULES disagree with taxovit.models")
+
+
+def _backbone(cfg: dict[str, Any], pretrained: bool = True) -> nn.Module:
     m, d = cfg["model"], cfg["data"]
     backbone = build_model(
         "transfg" if cfg["method"] == "transfg" else "vit",
@@ -77,15 +97,20 @@ def _backbone(cfg: dict[str, Any]) -> nn.Module:
         in_chans=int(d["in_chans"]),
         **(m.get("overrides") or {}),
     )
-    if m.get("pretrained"):
-        load_pretrained(backbone, m["pretrained"], strict=False)
+    if pretrained and m.get("pretrained"):
+        try:
+            load_pretrained(backbone, m["pretrained"], strict=False)
+        except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"model.pretrained {m['pretrained']}: cannot load it: {msg}") from None
     return backbone
 
 
-def build_online(cfg: dict[str, Any], num_train_classes: int) -> Network:
+def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool = True) -> Network:
     """The trained network, initialised from ``cfg``: a head on the training-rank classes
-    (except Grafit without cross-entropy); Grafit adds the projector and predictor."""
-    backbone = _backbone(cfg)
+    (except Grafit without cross-entropy); Grafit adds the projector and predictor.
+    ``pretrained=False`` skips ``model.pretrained`` (weights loaded afterwards anyway)."""
+    backbone = _backbone(cfg, pretrained)
     dim = backbone.embed_dim
     g = cfg["grafit"]
     head = None
