@@ -3,14 +3,24 @@ traceback, a hang or a changed file; deep and huge inputs either work or are ref
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
+import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import networkx as nx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from taxovit import InputError, TaxonomyError, TaxovitError, load_taxonomy, save_taxonomy
+from taxovit import InputError, Taxonomy, TaxonomyError, TaxovitError, load_taxonomy, save_taxonomy
 from taxovit.cli import app
+from taxovit.taxonomy import dumps_taxonomy
 
 runner = CliRunner()
 
@@ -154,3 +164,153 @@ def test_save_taxonomy_checks_its_path(tmp_path: Path) -> None:
         save_taxonomy(tax, tmp_path / "c.txt")
     save_taxonomy(tax, tmp_path / "new" / "c.tsv")
     assert (tmp_path / "new" / "c.tsv").read_text().startswith("parent\tchild")
+
+
+# ----------------------------------------------------------------- property tests
+PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _seed_taxonomy(dag: bool) -> Taxonomy:
+    g = nx.DiGraph([("Aves", "Corvidae"), ("Aves", "Laridae"), ("Corvidae", "Corvus"),
+                    ("Laridae", "Larus"), ("Corvus", "Corvus corax"), ("Larus", "Larus argentatus")])  # fmt: skip
+    for name, rank in zip(g.nodes, ["class", "family", "family", "genus", "genus", "species", "species"],
+                          strict=True):  # fmt: skip
+        g.nodes[name]["rank"] = rank
+    g.nodes["Corvus corax"]["common_name"] = 'Raven, "common"'
+    if dag:
+        g.add_edge("Corvidae", "Larus")
+    return Taxonomy(g)
+
+
+SEEDS = {
+    "nested.json": dumps_taxonomy(_seed_taxonomy(True), "nested"),
+    "edges.csv": dumps_taxonomy(_seed_taxonomy(True), "edges"),
+    "ranks.tsv": dumps_taxonomy(_seed_taxonomy(False), "ranks", delimiter="\t"),
+    "ranks.csv": dumps_taxonomy(_seed_taxonomy(False), "ranks"),
+    "node-link.json": dumps_taxonomy(_seed_taxonomy(True), "node-link"),
+}
+SNIPPETS = ["{", "}", "[", "]", ",", ":", '"', "\\", "\n", "\r", "\t", " ", "\x00", "\ufeff", "é",
+            "null", "true", "0", "-1e999", '"name"', '"children"', '"rank"', '"id"', '"nodes"',
+            '"links"', "[" * 1200, '{"name": "x", "children": [' * 1100, "\\ud800", ",,,", '""']  # fmt: skip
+
+
+@st.composite
+def text_mutations(draw: st.DrawFn, text: str) -> str:
+    """Delete, insert or duplicate characters or lines of ``text``, a few times."""
+    for _ in range(draw(st.integers(1, 4))):
+        lines = text.splitlines(keepends=True) or [""]
+        i = draw(st.integers(0, len(text)))
+        j = min(len(text), i + draw(st.integers(1, 12)))
+        k = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "insert", "duplicate", "drop line", "copy line", "swap"]))
+        if op == "delete":
+            text = text[:i] + text[j:]
+        elif op == "insert":
+            text = text[:i] + draw(st.sampled_from(SNIPPETS) | st.text(max_size=3)) + text[i:]
+        elif op == "duplicate":
+            text = text[:j] + text[i:j] + text[j:]
+        elif op in ("drop line", "copy line"):
+            lines[k:k + 1] = [] if op == "drop line" else [lines[k], lines[k]]
+            text = "".join(lines)
+        else:
+            m = draw(st.integers(0, len(lines) - 1))
+            lines[k], lines[m] = lines[m], lines[k]
+            text = "".join(lines)
+    return text
+
+
+JSON_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.just([]) \
+    | st.just({}) | st.lists(st.text(max_size=2), max_size=2) | st.just({"name": None}) \
+    | st.just([[[[[]]]]]) | st.just(" ")  # fmt: skip
+
+
+def _slots(doc: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) of a JSON document."""
+    out, stack = [], [doc]
+    while stack:
+        node = stack.pop()
+        keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
+        for key in keys:
+            out.append((node, key))
+            stack.append(node[key])
+    return out
+
+
+@st.composite
+def json_type_swaps(draw: st.DrawFn, text: str) -> str:
+    """Replace a few values (or drop keys) of a JSON document by values of other types."""
+    doc = json.loads(text)
+    for _ in range(draw(st.integers(1, 3))):
+        slots = _slots(doc)
+        if not slots:
+            break
+        node, key = draw(st.sampled_from(slots))
+        if isinstance(node, dict) and draw(st.booleans()):
+            del node[key]
+        else:
+            node[key] = copy.deepcopy(draw(JSON_VALUES))  # never share a st.just() object
+    return json.dumps(doc)
+
+
+def hostile_files() -> st.SearchStrategy[tuple[str, bytes]]:
+    """(file name, content): random bytes or text, and mutations of each valid seed."""
+    names = st.sampled_from(["t.json", "t.csv", "t.tsv", "t.txt"])
+    raw = st.tuples(names, st.binary(max_size=200) | st.text(alphabet="{}[],:\"\n\t ab,nul", max_size=60)
+                    .map(str.encode))  # fmt: skip
+    mutated = [st.tuples(st.just(n), text_mutations(t).map(str.encode)) for n, t in SEEDS.items()]
+    swapped = [st.tuples(st.just(n), json_type_swaps(t).map(str.encode)) for n, t in SEEDS.items()
+               if n.endswith(".json")]  # fmt: skip
+    return st.one_of(raw, *mutated, *swapped)
+
+
+@contextlib.contextmanager
+def no_hang(seconds: float = 20.0) -> Iterator[None]:
+    """Fail (instead of hanging the suite) if the block runs longer than ``seconds``."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_seeds_are_valid() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in SEEDS.items():
+            (Path(tmp) / name).write_text(text)
+            assert len(load_taxonomy(Path(tmp) / name)) == 7
+
+
+@given(file=hostile_files(), add_root=st.booleans())
+@PROPS
+def test_load_never_raises_anything_but_a_taxovit_error(file: tuple[str, bytes], add_root: bool) -> None:
+    name, data = file
+    with tempfile.TemporaryDirectory() as tmp, no_hang():
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            load_taxonomy(path, add_root=add_root)
+        except TaxovitError as exc:
+            assert str(exc) and "np." not in str(exc)
+
+
+@given(file=hostile_files(), to=st.sampled_from([None, "nested", "edges", "ranks", "node-link"]),
+       dst=st.sampled_from(["out.json", "out.csv", "out.tsv", "sub/out.json"]))  # fmt: skip
+@PROPS
+def test_convert_never_changes_its_input_and_exits_0_or_2(file: tuple[str, bytes], to: str | None, dst: str) -> None:
+    name, data = file
+    with tempfile.TemporaryDirectory() as tmp, no_hang():
+        src, out = Path(tmp) / name, Path(tmp) / dst
+        src.write_bytes(data)
+        res = cli("taxonomy", "convert", src, out, *(["--to", to] if to else []))
+        assert src.read_bytes() == data
+        assert res.exit_code in (0, 2), res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+        assert out.exists() == (res.exit_code == 0)
+        if res.exit_code == 2:
+            assert "Traceback" not in res.output and "error:" in res.output

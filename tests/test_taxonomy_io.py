@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import networkx as nx
@@ -303,3 +304,45 @@ def test_writer_refuses_an_attribute_its_format_uses_for_structure(attr: str, fm
     g.nodes["a"][attr] = "x"  # e.g. an edge list with a 'name' column, a nested file with 'id'
     with pytest.raises(TaxonomyError, match=f"attribute named {attr!r}"):
         dumps_taxonomy(Taxonomy(g), fmt)
+
+
+NAMES = st.text(st.characters(codec="utf-8"), min_size=1, max_size=6).map(str.strip).filter(bool)
+
+
+@given(tax=taxonomies(max_nodes=8), data=st.data())
+@settings(max_examples=30, deadline=None)
+def test_any_stripped_name_survives_every_format(tax: Taxonomy, data: st.DataObject) -> None:
+    names = data.draw(st.lists(NAMES, min_size=len(tax), max_size=len(tax), unique=True))
+    g = nx.relabel_nodes(tax.graph, dict(zip(tax.nodes, names, strict=True)))
+    for name in g:
+        g.nodes[name]["rank"] = data.draw(NAMES)
+    tax = Taxonomy(g)
+    formats = [("nested", ".json"), ("edges", ".csv"), ("edges", ".tsv"), ("node-link", ".json")]
+    if tax.is_tree:  # rank columns: one rank per depth
+        depth = dict(zip(tax.nodes, tax.index.depth.tolist(), strict=True))
+        nx.set_node_attributes(g, {n: f"level {depth[n]}" for n in g}, "rank")
+        formats += [("ranks", ".csv"), ("ranks", ".tsv")]
+        tax = Taxonomy(g)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, suffix in formats:
+            path = Path(tmp) / f"t{suffix}"
+            save_taxonomy(tax, path, format=fmt)
+            same_graph(tax, load_taxonomy(path))
+
+
+def test_writer_refuses_names_and_ranks_no_reader_keeps() -> None:
+    with pytest.raises(TaxonomyError, match=r"node name ' a' has surrounding whitespace"):
+        dumps_taxonomy(Taxonomy(nx.DiGraph([("r", " a")])), "edges")
+    g = nx.DiGraph([("r", "a")])
+    g.nodes["a"]["rank"] = "genus\n"
+    with pytest.raises(TaxonomyError, match=r"rank 'genus\\n' has surrounding whitespace"):
+        dumps_taxonomy(Taxonomy(g), "nested")
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("edges", ".csv"), ("edges", ".tsv"), ("ranks", ".csv")])
+def test_carriage_return_in_a_name_is_quoted(tmp_path: Path, fmt: str, suffix: str) -> None:
+    g = nx.DiGraph([("r", "a\rb"), ("r", 'c"\nd')])
+    nx.set_node_attributes(g, {"r": "kingdom", "a\rb": "genus", 'c"\nd': "genus"}, "rank")
+    path = tmp_path / f"t{suffix}"
+    save_taxonomy(Taxonomy(g), path, format=fmt)
+    same_graph(Taxonomy(g), load_taxonomy(path))

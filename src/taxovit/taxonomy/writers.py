@@ -77,11 +77,25 @@ def _nested_text(tax: Taxonomy) -> str:
     return "".join(out)
 
 
+class _CsvWriter:
+    """``csv.writer`` with "\\n" line ends that also quotes a cell holding "\\r" (the csv
+    module quotes only the line terminator's characters, and a reader ends a line at "\\r")."""
+
+    def __init__(self, buf: io.StringIO, delimiter: str) -> None:
+        self._plain = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+        self._quoted = csv.writer(buf, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self._delimiter = delimiter
+
+    def writerow(self, row: list[str]) -> None:
+        cr = "\r" in self._delimiter.join(row)
+        (self._quoted if cr else self._plain).writerow(row)
+
+
 def _edges_text(tax: Taxonomy, delimiter: str) -> str:
     g = tax.graph
     keys = [k for k in _attr_keys(tax, ("parent", "child"), "an edge list") if k != "rank"]
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    w = _CsvWriter(buf, delimiter)
     w.writerow(["parent", "child", "rank", *keys])
 
     def cells(name: str) -> list[str]:
@@ -107,7 +121,7 @@ def _ranks_text(tax: Taxonomy, delimiter: str) -> str:
         )
     root_ranked = g.nodes[tax.root].get("rank") is not None
     buf = io.StringIO()
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    w = _CsvWriter(buf, delimiter)
     w.writerow(ranks)
     col = {r: i for i, r in enumerate(ranks)}
     for leaf in tax.leaves:
@@ -143,8 +157,20 @@ def _node_link_text(tax: Taxonomy) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=1)
 
 
+def _check_stripped(tax: Taxonomy) -> None:
+    """Readers strip names and ranks, so one with surrounding whitespace cannot be written."""
+    for what, names in (("node name", tax.nodes), ("rank", tax.index.rank_names)):
+        bad = next((n for n in names if n != n.strip()), None)
+        if bad is not None:
+            raise TaxonomyError(
+                f"{what} {bad!r} has surrounding whitespace, which no taxonomy reader keeps; "
+                "strip it first"
+            )
+
+
 def dumps_taxonomy(tax: Taxonomy, format: Format, *, delimiter: str = ",") -> str:
     """The text of ``tax`` in ``format``; ``delimiter`` separates the CSV formats' columns."""
+    _check_stripped(tax)
     if format == "nested":
         return _nested_text(tax)
     if format == "edges":
