@@ -314,3 +314,29 @@ def test_convert_never_changes_its_input_and_exits_0_or_2(file: tuple[str, bytes
         assert out.exists() == (res.exit_code == 0)
         if res.exit_code == 2:
             assert "Traceback" not in res.output and "error:" in res.output
+
+
+def _outcome(parse: Any, text: str) -> tuple[Any, ...]:
+    try:
+        return ("ok", parse(text))
+    except json.JSONDecodeError as exc:
+        return ("error", exc.msg, exc.pos)
+
+
+JSON_DOCS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(text=JSON_DOCS.map(json.dumps) | st.text(alphabet='{}[],:"\\ \n0123456789-.etrufalsn', max_size=24))
+@PROPS
+def test_deep_json_parser_agrees_with_json_loads(text: str) -> None:
+    from taxovit.taxonomy.io import _loads_iteratively
+
+    # the non-recursive parser (used past Python's recursion limit) returns the same values
+    # and reports the same errors at the same positions
+    assert repr(_outcome(lambda t: _loads_iteratively(t, dict), text)) == repr(
+        _outcome(lambda t: json.loads(t, object_pairs_hook=dict), text)
+    )
