@@ -14,7 +14,9 @@ out in DFS preorder and a sparse table holds range minima of depth. For ``u != v
 of ``LCA(u, v)`` (Bender & Farach-Colton 2000, in the n-length preorder form), so the LCA is
 that node's parent. DAGs keep, per node, the sorted list of its ancestors-or-self with the
 shortest directed distance from each; pair queries intersect those lists in one vectorised
-sort-merge over all pairs.
+sort-merge over all pairs. Those lists take memory ~ depth x nodes, so a DAG whose lists would
+exceed ``MAX_ANCESTOR_ENTRIES`` is refused (a ``TaxonomyError`` with the count) when the index
+is built, before they are allocated; trees have no such limit.
 """
 
 from __future__ import annotations
