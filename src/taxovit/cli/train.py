@@ -28,7 +28,11 @@ def train_command(
         None, "--out", "-o", help="Output folder (overrides the config's 'out')."
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue from OUT/checkpoint.pt exactly where it stopped."
+        False, "--resume", help="Continue from OUT/checkpoint.pt exactly where it stopped "
+        "(the config must be the checkpoint's, up to epochs, logging, evaluation, threads)."
+    ),  # fmt: skip
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run already in OUT (refused otherwise)."
     ),
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Show the progress bar and epoch lines."
@@ -37,6 +41,8 @@ def train_command(
     r"""Train a ViT on the training rank of a taxonomy (methods: ce, grafit, transfg).
 
     Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key and its default: taxovit.training.config.DEFAULTS.
+
+    The whole config, its input files, the data and OUT are checked before anything is written. An OUT that already holds a run is never replaced unless --overwrite is given; --resume continues it.
 
     Examples:
 
@@ -53,7 +59,7 @@ def train_command(
     from taxovit.training.progress import ConsoleReporter, SilentReporter
 
     reporter = ConsoleReporter() if progress else SilentReporter()
-    result = train(config, out=out, resume=resume, reporter=reporter)
+    result = train(config, out=out, resume=resume, overwrite=overwrite, reporter=reporter)
     hist = result["history"]
     last = hist[-1] if hist else {}
     msg = f"checkpoint: {result['checkpoint']}  log: {result['log']}"
@@ -73,7 +79,9 @@ def predict_command(
         readable=True,
     ),  # fmt: skip
     split: str = typer.Option("test", "--split", help="Split to classify: test or train."),
-    out: Path = typer.Option(..., "--out", "-o", help="Predictions CSV to write."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Predictions CSV to write ('-': standard output)."
+    ),
     knn: int | None = typer.Option(
         None,
         "--knn",
@@ -93,6 +101,8 @@ def predict_command(
 
     The CSV's labels are the taxonomy names of the fine classes, so it feeds straight into 'taxovit evaluate'. Without --knn the classifier head is used when it was trained on the fine classes; otherwise (e.g. a model trained on coarse groups) the kNN classifier.
 
+    The options, the checkpoint (finite weights that fit its config) and --out (never an input, never a folder) are checked before anything is computed; with --out - the CSV goes to standard output and the summary to standard error.
+
     Examples:
 
       taxovit predict --checkpoint runs/grafit/checkpoint.pt \
@@ -107,7 +117,9 @@ def predict_command(
         data_root=None if data_root is None else str(data_root),
     )  # fmt: skip
     how = f"kNN (k={r['k']})" if r["classifier"] == "knn" else "classifier head"
-    typer.echo(f"wrote {r['rows']} rows to {r['out']} with the {how}; top-1 {r['accuracy']:.4f}")
+    where = "standard output" if r["out"] == "-" else r["out"]
+    typer.echo(f"wrote {r['rows']} rows to {where} with the {how}; top-1 {r['accuracy']:.4f}",
+               err=r["out"] == "-")  # fmt: skip
 
 
 app.command("train")(train_command)

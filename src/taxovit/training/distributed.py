@@ -27,6 +27,11 @@ class Dist:
             dist.init_process_group(backend=backend)
             self.owns_group = True
 
+    def barrier(self) -> None:
+        """Wait for every process (e.g. before tearing the group down)."""
+        if self.enabled and dist.is_initialized():
+            dist.barrier()
+
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()

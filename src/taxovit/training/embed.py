@@ -32,8 +32,8 @@ def embed_samples(
     ds = make_dataset(samples, space, tf, views=1, in_chans=int(d["in_chans"]))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch_size or int(cfg["eval"]["batch_size"]), shuffle=False,
-        num_workers=int(d["num_workers"]),
-    )  # fmt: skip
+        num_workers=int(d["num_workers"]), generator=torch.Generator(),
+    )  # fmt: skip  (its own generator: evaluating never moves the training's random streams)
     was_training = network.training
     network.eval()
     feats, logits = [], []

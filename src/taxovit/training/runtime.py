@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,17 +29,24 @@ __all__ = [
 ]
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0, what: str = "device") -> torch.device:
     """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` as a device; a bare ``cuda`` means the GPU
-    ``local_rank`` (one per process under torchrun), which becomes the current CUDA device."""
+    ``local_rank`` (one per process under torchrun), which becomes the current CUDA device.
+    A device this machine lacks is a :class:`ConfigError` naming ``what`` (the config key or
+    the option)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", name):
+        raise ConfigError(f"{what} {name!r}: expected auto, cpu, cuda or cuda:N")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("device: cuda requested but no GPU is available")
+            raise ConfigError(f"{what} {name}: no GPU is available here (use cpu or auto)")
         if device.index is None:
             device = torch.device("cuda", local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{what} {name}: there is no GPU {device.index} here "
+                              f"({torch.cuda.device_count()} GPU(s))")  # fmt: skip
         torch.cuda.set_device(device)
     return device
 

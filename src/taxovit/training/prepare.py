@@ -1,0 +1,210 @@
+"""Everything a run does before its first epoch: :func:`setup` and its parts.
+
+:func:`setup` reads the data, builds the network, the objective, the loader and the
+optimiser, restores a checkpoint (``--resume``) and only then, on the main process, prepares
+the output folder (:meth:`~taxovit.training.rundir.RunFolder.start`): a bad input found on
+the way changes no file.
+
+This module imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from taxovit.errors import TaxovitError
+from taxovit.taxonomy import load_taxonomy
+from taxovit.training import runtime
+from taxovit.training.checkpoint import CHECKPOINT_NAME, LOG_NAME, load_weights
+from taxovit.training.config import ConfigError
+from taxovit.training.data import (
+    LabelSpace,
+    SampleSet,
+    build_transform,
+    load_split,
+    make_dataset,
+    subsample,
+)
+from taxovit.training.distributed import Dist
+from taxovit.training.network import Network, build_online, param_groups
+from taxovit.training.objectives import OBJECTIVES, Objective
+from taxovit.training.progress import Reporter
+from taxovit.training.rundir import RunFolder
+from taxovit.training.schedule import warmup_cosine
+
+__all__ = ["Run", "build_loader", "build_optimizer", "knn_eval_sets", "restore", "setup"]
+
+
+@dataclass
+class Run:
+    """What a training run holds between its setup and its epochs."""
+
+    cfg: dict[str, Any]
+    dist: Dist
+    device: torch.device
+    out_dir: Path
+    space: LabelSpace
+    sampler: torch.utils.data.DistributedSampler
+    loader: torch.utils.data.DataLoader
+    online: Network
+    model: nn.Module  # the online network as trained (compiled, DDP-wrapped)
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    knn_sets: tuple[SampleSet, SampleSet] | None = None  # (train, test) for the kNN accuracy
+    start_epoch: int = 0
+    step: int = 0
+    log_rows: list[dict[str, Any]] = field(default_factory=list)  # every epoch's log row
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out_dir / CHECKPOINT_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / LOG_NAME
+
+    @property
+    def epochs(self) -> int:
+        return int(self.cfg["optim"]["epochs"])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.loader)
+
+
+def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
+          reporter: Reporter) -> Run:  # fmt: skip
+    """Everything before the first epoch, in order (the order fixes the random streams)."""
+    # -- runtime
+    runtime.set_deterministic(bool(cfg["deterministic"]))
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+
+    # -- data: the training split and its label space
+    tax = load_taxonomy(cfg["taxonomy"])
+    train_set, space = load_split(cfg["data"], "train", tax, cfg["train_rank"])
+
+    # -- network and objective: identical initialisation on every process
+    runtime.seed_all(int(cfg["seed"]))
+    online = build_online(cfg, len(space.train_names)).to(device)
+    objective = OBJECTIVES[cfg["method"]](cfg, online, d, device)
+
+    # -- data loader, optimiser and LR schedule
+    sampler, loader = build_loader(cfg, train_set, space, objective.views, d, device)
+    optimizer, scheduler = build_optimizer(cfg, online, len(loader))
+    run = Run(cfg, d, device, folder.path, space, sampler, loader, online, online,
+              objective, optimizer, scheduler)  # fmt: skip
+
+    # -- resume, or start afresh
+    if folder.checkpoint is not None:
+        restore(run, folder.checkpoint)
+        run.log_rows = list(folder.log_rows)
+    else:
+        runtime.seed_all(int(cfg["seed"]) + d.rank)  # different augmentations on every process
+
+    # -- the model as trained: compiled, DDP-wrapped (after loading: DDP broadcasts rank 0)
+    if cfg["model"]["compile"]:
+        run.model = torch.compile(run.model)
+    if d.enabled:
+        run.model = nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    # -- kNN evaluation sets (main process only)
+    if int(cfg["eval"]["every"]) > 0 and d.main:
+        run.knn_sets = knn_eval_sets(cfg, tax, train_set, reporter)
+
+    # -- every input is read: only now is the output folder touched
+    if d.main:
+        folder.start()
+    return run
+
+
+def build_loader(
+    cfg: dict[str, Any],
+    train_set: SampleSet,
+    space: LabelSpace,
+    views: int,
+    d: Dist,
+    device: torch.device,
+) -> tuple[torch.utils.data.DistributedSampler, torch.utils.data.DataLoader]:
+    """The augmented training set, split over the processes (``optim.batch_size`` is global)."""
+    dc = cfg["data"]
+    in_chans = int(dc["in_chans"])
+    tf = build_transform(cfg["augment"], int(dc["img_size"]), in_chans, train=True)
+    dataset = make_dataset(train_set, space, tf, views=views, in_chans=in_chans)
+    global_batch = int(cfg["optim"]["batch_size"])
+    if global_batch % d.world:
+        raise ConfigError(
+            f"optim.batch_size {global_batch} is not divisible by {d.world} processes"
+        )
+    if len(dataset) < global_batch:
+        raise ConfigError(
+            f"optim.batch_size {global_batch} is larger than the training set ({len(dataset)})"
+        )
+    sampler = torch.utils.data.DistributedSampler(
+        dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=int(cfg["seed"]),
+        drop_last=True,
+    )  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=global_batch // d.world, sampler=sampler, drop_last=True,
+        num_workers=int(dc["num_workers"]), pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    return sampler, loader
+
+
+def build_optimizer(
+    cfg: dict[str, Any], online: Network, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW (no weight decay on biases, norms, position embedding, CLS token) and a per-step
+    schedule: linear warm-up, then cosine to ``optim.min_lr``."""
+    o = cfg["optim"]
+    total_steps = steps_per_epoch * int(o["epochs"])
+    warmup_steps = int(round(float(o["warmup_epochs"]) * steps_per_epoch))
+    optimizer = torch.optim.AdamW(
+        param_groups(online, float(o["weight_decay"])), lr=float(o["lr"]),
+        betas=tuple(o["betas"]),
+    )  # fmt: skip
+    min_ratio = float(o["min_lr"]) / float(o["lr"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(total_steps, warmup_steps, min_ratio)
+    )
+    return optimizer, scheduler
+
+
+def restore(run: Run, ck: dict[str, Any]) -> None:
+    """Load the checkpoint ``ck`` (read and checked by the run folder) into ``run``: weights,
+    objective state, optimiser, scheduler, position and this process's random states."""
+    if ck["label_space"] != run.space.to_dict():
+        raise TaxovitError(
+            f"--resume: the classes of the training data differ from the ones "
+            f"{run.ckpt_path} was trained on (the data or the taxonomy changed)"
+        )
+    load_weights(run.online, ck["model"], f"--resume {run.ckpt_path}")
+    run.objective.load_state_dict(ck)
+    run.optimizer.load_state_dict(ck["optimizer"])
+    run.scheduler.load_state_dict(ck["scheduler"])
+    run.start_epoch, run.step = int(ck["epoch"]), int(ck["step"])
+    rngs, rank = ck["rng"], run.dist.rank
+    runtime.set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+
+
+def knn_eval_sets(
+    cfg: dict[str, Any], tax: Any, train_set: SampleSet, reporter: Reporter
+) -> tuple[SampleSet, SampleSet] | None:
+    """(train, test) subsets for the kNN accuracy; None (and a note) without a test split."""
+    try:
+        test_set, _ = load_split(cfg["data"], "test", tax, cfg["train_rank"])
+        return (
+            subsample(train_set, cfg["eval"]["train_max"]),
+            subsample(test_set, cfg["eval"]["test_max"]),
+        )
+    except (TaxovitError, KeyError, TypeError) as exc:
+        reporter.note(f"kNN evaluation disabled: {exc}")
+        return None
