@@ -20,6 +20,7 @@ from taxovit.errors import TaxovitError  # noqa: E402
 from taxovit.training import loop  # noqa: E402
 from taxovit.training.config import ConfigError  # noqa: E402
 from taxovit.training.loop import train  # noqa: E402
+from taxovit.training.predict import predict  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import tiny_config  # noqa: E402
@@ -233,3 +234,84 @@ def test_resume_refuses_a_foreign_checkpoint(tmp_path):
     with pytest.raises(TaxovitError, match="incomplete checkpoint, no config or label_space"):
         train(one_epoch(tmp_path), out=run, resume=True)
     assert sorted(os.listdir(run)) == ["checkpoint.pt"]
+
+
+# ------------------------------------------------------------------------ predict
+def _doctored(tmp_path, run, edit):
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    obj = edit(ck)
+    path = tmp_path / "doctored.pt"
+    torch.save(ck if obj is None else obj, path)
+    return path
+
+
+def _nan_weights(ck):
+    ck["model"]["backbone.cls_token"][..., 0] = float("nan")
+
+
+def _other_model(ck):
+    ck["config"]["model"]["preset"] = "vit_micro"
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (_nan_weights, "weights are not finite"),
+        (lambda ck: ck["model"], "not a checkpoint written by 'taxovit train' (it holds a plain "
+                                 "state dict"),
+        (lambda ck: [1, 2], "not a checkpoint written by 'taxovit train' (it holds a list)"),
+        (lambda ck: ck.pop("label_space") and None, "incomplete checkpoint, no label_space"),
+        (lambda ck: ck.pop("config") and None, "incomplete checkpoint, no config"),
+        (_other_model, "the weights do not match the model its config builds"),
+        (lambda ck: ck["config"]["optim"].update(lr=-1), "(its config): optim.lr: expected"),
+    ],
+)
+def test_predict_refuses_a_bad_checkpoint(tmp_path, trained, edit, fragment):
+    run, _, _ = trained
+    path = _doctored(tmp_path, run, edit)
+    out = tmp_path / "p.csv"
+    r = cli("predict", "--checkpoint", path, "--out", out)
+    assert r.exit_code == 2 and fragment in " ".join(r.stderr.split()), r.stderr
+    assert not out.exists()
+
+
+def test_predict_refuses_random_bytes(tmp_path):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(os.urandom(256))
+    r = cli("predict", "--checkpoint", path, "--out", tmp_path / "p.csv")
+    assert r.exit_code == 2 and "cannot read checkpoint" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["noise.pt"]
+
+
+def test_predict_refuses_bad_options_and_outputs(tmp_path, trained):
+    run, cfg, config = trained
+    ck = run / "checkpoint.pt"
+    before = snapshot(run.parent)
+    cases = [
+        (["--out", tmp_path / "p.csv", "--device", "tpu"], "--device 'tpu': expected auto, cpu"),
+        (["--out", tmp_path / "p.csv", "--knn", "0"], "--knn 0: expected an integer >= 1"),
+        (["--out", tmp_path / "p.csv", "--split", "valid"], "--split 'valid': expected one of"),
+        (["--out", tmp_path / "p.csv", "--batch-size", "0"], "--batch-size 0"),
+        (["--out", tmp_path], "is a folder"),
+        (["--out", ck], "same file as --checkpoint"),
+        (["--out", cfg["taxonomy"]], "same file as taxonomy"),
+        (["--out", Path(cfg["data"]["root"]) / "t10k-labels-idx1-ubyte.gz"], "same file"),
+        (["--out", tmp_path / "p.csv", "--data-root", tmp_path / "nowhere"], "--data-root"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["--out", tmp_path / "p.csv", "--device", "cuda"], "no GPU is available"))
+    with pytest.raises(TaxovitError, match="--knn True: expected an integer >= 1"):
+        predict(ck, tmp_path / "p.csv", knn=True)
+    for args, fragment in cases:
+        r = cli("predict", "--checkpoint", ck, *args)
+        assert r.exit_code == 2 and fragment in r.stderr, (args, r.stderr)
+    assert snapshot(run.parent) == before and os.listdir(tmp_path) == []
+
+
+def test_predict_to_standard_output(tmp_path, trained):
+    run, _, _ = trained
+    r = cli("predict", "--checkpoint", run / "checkpoint.pt", "--out", "-", "--knn", "3")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("id,y_true,y_pred,score_") and len(lines) == 21
+    assert "wrote 20 rows to standard output" in r.stderr and "wrote" not in r.stdout

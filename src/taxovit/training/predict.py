@@ -12,23 +12,31 @@ Two classifiers:
 * **the classifier head** (``knn=None``) when the model has one *and* it was trained on the
   fine classes; otherwise the kNN classifier with ``eval.knn_k`` neighbours is used.
 
+Everything is checked before any embedding is computed: the options, the checkpoint
+(:func:`~taxovit.training.checkpoint.read_run_checkpoint`: a foreign file, missing entries,
+non-finite weights, weights that do not fit its config), the input files and ``--out``
+(:class:`~taxovit._outputs.OutputPlan`: never an input, never a folder; ``-`` is standard
+output). The CSV is written all at once at the end.
+
 This module imports torch; ``import taxovit`` never imports it.
 """
 
-
 from __future__ import annotations
 
+import csv
+import io
 import os
 from typing import Any
 
 import numpy as np
 import torch
 
+from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
-from taxovit.predictions import write_predictions
+from taxovit.predictions import header
 from taxovit.taxonomy import load_taxonomy
-from taxovit.training.checkpoint import load_checkpoint
-from taxovit.training.config import merge_config
+from taxovit.training.checkpoint import load_weights, read_run_checkpoint
+from taxovit.training.config import ConfigError, check_files, input_files
 from taxovit.training.data import LabelSpace, SampleSet, load_split
 from taxovit.training.embed import embed_samples
 from taxovit.training.neighbors import knn_classify
@@ -36,6 +44,24 @@ from taxovit.training.network import Network, build_online
 from taxovit.training.runtime import resolve_device
 
 __all__ = ["predict"]
+
+SPLITS = ("train", "test")
+
+
+def _check_options(split: str, knn: Any, batch_size: Any) -> None:
+    if split not in SPLITS:
+        raise TaxovitError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    for option, value in (("--knn", knn), ("--batch-size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):  # fmt: skip
+            raise TaxovitError(f"{option} {value}: expected an integer >= 1")
+
+
+def _device(name: str) -> torch.device:
+    try:
+        return resolve_device(name, int(os.environ.get("LOCAL_RANK", "0")), what="--device")
+    except ConfigError as exc:
+        raise TaxovitError(str(exc)) from None
 
 
 def predict(
@@ -46,48 +72,65 @@ def predict(
     *,
     device: str = "auto",
     batch_size: int | None = None,
-    data_root: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Classify ``split`` with the model in ``checkpoint`` and write the predictions CSV.
+    """Classify ``split`` with the model in ``checkpoint`` and write the predictions CSV to
+    ``out`` (``-``: standard output).
 
     ``data_root`` replaces the config's ``data.root`` (e.g. the data moved). Returns
     ``{"out", "classifier", "k", "rows", "accuracy"}``.
     """
-    ck = load_checkpoint(checkpoint)
-    cfg = merge_config(ck["config"], f"{checkpoint} (config)")
+    _check_options(split, knn, batch_size)
+    dev = _device(device)
+    ck, cfg, space = read_run_checkpoint(checkpoint, "--checkpoint")
     if data_root is not None:
-        cfg["data"]["root"] = data_root
-    space = LabelSpace.from_dict(ck["label_space"])
-    dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
-    online = build_online(cfg, len(space.train_names))
-    online.load_state_dict(ck["model"])
-    online.to(dev).eval()
+        if not os.path.isdir(data_root):
+            raise TaxovitError(f"--data-root {os.fspath(data_root)}: folder not found")
+        cfg["data"]["root"] = os.fspath(data_root)
+    fine = space.fine_names
+    head_is_fine = (cfg["method"] != "grafit" or cfg["grafit"]["lambda_ce"] > 0) and list(
+        space.train_names) == list(fine)  # fmt: skip
+    use_knn = knn is not None or not head_is_fine
+    check_files(cfg, f"--checkpoint {checkpoint} (its config)",
+                splits=(split, "train") if use_knn and split != "train" else (split,))  # fmt: skip
+    plan = OutputPlan({"--checkpoint": checkpoint, **input_files(cfg)})
+    target = plan.file("--out", out)
 
+    online = build_online(cfg, len(space.train_names), pretrained=False)
+    load_weights(online, ck["model"], f"--checkpoint {checkpoint}")
+    online.to(dev).eval()
     tax = load_taxonomy(cfg["taxonomy"])
     samples, split_space = load_split(cfg["data"], split, tax, cfg["train_rank"])
     if split_space.fine_names != space.fine_names:
         raise TaxovitError(
             f"the {split!r} split's classes differ from the ones the checkpoint was trained on"
         )
-    fine = space.fine_names
-    head_is_fine = online.head is not None and list(space.train_names) == list(fine)
-    if knn is None and head_is_fine:
+    k = None
+    if not use_knn:
         _, logits = embed_samples(online, samples, space, cfg, dev, batch_size, with_logits=True)
         scores = torch.softmax(logits, dim=1).numpy()
         # train_names are in fine order when the head is fine (LabelSpace keeps that order)
-        classifier, k = "head", None
     else:
         k = int(knn if knn is not None else cfg["eval"]["knn_k"])
-        if k < 1:
-            raise TaxovitError(f"--knn must be >= 1, got {k}")
         train_samples, _ = load_split(cfg["data"], "train", tax, cfg["train_rank"])
         scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
-        classifier = "knn"
-    y_true = [fine[i] for i in samples.fine]
-    write_predictions(out, samples.ids, y_true, list(fine), scores)
+    plan.write({target: _csv_text(samples, list(fine), scores)})
     acc = float((scores.argmax(axis=1) == samples.fine).mean()) if len(samples) else float("nan")
-    return {"out": str(out), "classifier": classifier, "k": k, "rows": len(samples),
-            "accuracy": acc}  # fmt: skip
+    return {"out": os.fspath(out), "classifier": "knn" if use_knn else "head", "k": k,
+            "rows": len(samples), "accuracy": acc}  # fmt: skip
+
+
+def _csv_text(samples: SampleSet, names: list[str], scores: np.ndarray) -> str:
+    """The predictions CSV: ``y_pred`` is the arg-max, scores with 6 significant digits."""
+    scores = np.asarray(scores, dtype=np.float64)
+    pred = scores.argmax(axis=1)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(header(names))
+    for i, ident in enumerate(samples.ids):
+        w.writerow([ident, names[samples.fine[i]], names[pred[i]],
+                    *(f"{s:.6g}" for s in scores[i])])  # fmt: skip
+    return buf.getvalue()
 
 
 def _knn_scores(
