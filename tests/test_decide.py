@@ -70,7 +70,7 @@ def slow_walk(tax, probs_row, cols, threshold, min_rank=None):
         below = min_rank is not None and tax.index.ancestor_at_rank(
             np.array([tax.id_of(cur)]), min_rank)[0] >= 0  # fmt: skip
         forced = min_rank is not None and not below
-        if marg[tax.id_of(best)] >= threshold or forced:
+        if marg[tax.id_of(best)] >= threshold - 1e-12 or forced:
             cur = best
         else:
             return cur
@@ -111,3 +111,37 @@ def test_bad_arguments() -> None:
     with pytest.raises(ArgumentError, match="min_rank"):
         confident_ancestor(probs, cols, tax, 0.5, "phylum")
     assert tax.nodes[confident_ancestor(probs, cols, tax, 0.5, "class")[0]] in tax.leaves
+
+
+def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    example = ROOT / "examples" / "birds_preds.csv"
+    birds = ROOT / "taxonomies" / "birds.json"
+    runner = CliRunner()
+    out = tmp_path / "crm.csv"
+    res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    before = pd.read_csv(example, dtype=str, keep_default_na=False)
+    after = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(after.columns) == list(before.columns)
+    assert after.drop(columns="y_pred").equals(before.drop(columns="y_pred"))
+    tax = taxovit.load_taxonomy(birds)
+    cols = np.asarray(tax.ids([c[len("score_"):] for c in before.columns[3:]]))
+    probs = before.iloc[:, 3:].to_numpy(float)
+    probs /= probs.sum(1, keepdims=True)
+    assert after["y_pred"].tolist() == tax.names(cols[crm_predict(probs, cols, tax)])
+    res = runner.invoke(app, ["evaluate", str(out), "-t", str(birds), "-f", "json"])
+    assert res.exit_code == 0
+    res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "-o", str(example)])
+    assert res.exit_code == 2 and "same file" in res.output
+    bare = tmp_path / "bare.csv"
+    before.iloc[:, :3].to_csv(bare, index=False)
+    res = runner.invoke(app, ["decide", str(bare), "-t", str(birds), "-o", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "needs scores" in res.output and not (tmp_path / "x.csv").exists()
+    res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "--rule", "ancestor",
+                              "--min-rank", "kingdom", "-o", str(tmp_path / "y.csv")])  # fmt: skip
+    assert res.exit_code == 2 and "min_rank" in res.output

@@ -1,5 +1,5 @@
-"""The ``taxovit`` command line: ``evaluate``, ``compare``, ``taxonomy info|validate|convert``,
-``train``, ``predict``.
+"""The ``taxovit`` command line: ``evaluate``, ``compare``, ``decide``,
+``taxonomy info|validate|convert``, ``train``, ``predict``.
 
 The commands only parse options, call the library and print. Every input problem is one
 message naming the file, line and column, with exit status 2 and nothing written: outputs
@@ -68,6 +68,7 @@ def main() -> None:
 # The command modules register themselves on `app`; the training commands import torch only
 # when they run, so `taxovit evaluate` never imports it.
 from taxovit.cli import compare as _compare  # noqa: E402, F401
+from taxovit.cli import decide as _decide  # noqa: E402, F401
 from taxovit.cli import evaluate as _evaluate  # noqa: E402, F401
 from taxovit.cli import taxonomy as _taxonomy  # noqa: E402, F401
 from taxovit.cli import train as _train  # noqa: E402, F401

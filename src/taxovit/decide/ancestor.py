@@ -1,7 +1,8 @@
 """Deepest confident ancestor (what iNaturalist's vision service returns when unsure).
 
 From the root, step to the child with the largest marginal ``P(child | x)`` while that
-marginal is at least ``threshold`` (ties: the child whose name sorts first); the prediction
+marginal is at least ``threshold`` (up to :data:`TOLERANCE`, so that a marginal summed to
+0.9999999999999999 counts as 1; ties: the child whose name sorts first); the prediction
 is the last node reached (a leaf when the walk reaches one). With ``min_rank``, the walk
 does not stop above that rank: until it reaches a node at or below the rank it steps to the
 best child whatever its marginal.
@@ -16,7 +17,10 @@ from taxovit.decide.tree import TreeLayers
 from taxovit.errors import ArgumentError
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["confident_ancestor"]
+__all__ = ["TOLERANCE", "confident_ancestor"]
+
+#: rounding allowed when a summed marginal is compared with the threshold
+TOLERANCE = 1e-12
 
 
 def _children_table(taxonomy: Taxonomy) -> NDArray[np.int64]:
@@ -65,7 +69,7 @@ def confident_ancestor(
             j = np.argmax(vals, axis=1)  # first of equals: names sort first
             best, val = kids[rows, j], vals[rows, j]
             forced = False if min_rank is None else ix.ancestor_at_rank(cur, min_rank) < 0
-            move = (best >= 0) & ((val >= threshold) | forced)
+            move = (best >= 0) & ((val >= threshold - TOLERANCE) | forced)
             if not move.any():
                 break
             cur = np.where(move, best, cur)
