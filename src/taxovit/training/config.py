@@ -126,19 +126,22 @@ class TrainingDiverged(TaxovitError):
         )
 
 
+def _line(path: str, lines: dict[str, int] | None) -> int | None:
+    """The YAML line of ``path`` or of the nearest section above it."""
+    while lines and path:
+        if path in lines:
+            return lines[path]
+        path = path.rpartition(".")[0]
+    return None
 
 
 def _raise(source: str, problems: list[Problem], lines: dict[str, int] | None = None) -> None:
-    """One :class:`ConfigError` for every problem (none: nothing happens)."""
+    """One :class:`ConfigError` for every problem, in file order (none: nothing happens)."""
     if not problems:
         return
-    items = []
-    for p in sorted(problems, key=lambda p: lines.get(p.path, 1 << 30) if lines else 0):
-        line, key = None, p.path
-        while lines and line is None and key:
-            line = lines.get(key)
-            key = key.rpartition(".")[0]
-        items.append((f"line {line}: " if line else "") + p.text)
+    located = sorted(((_line(p.path, lines), i, p.text) for i, p in enumerate(problems)),
+                     key=lambda t: (t[0] is None, t[0] or 0, t[1]))  # fmt: skip
+    items = [(f"line {line}: " if line else "") + text for line, _, text in located]
     if len(items) == 1:
         raise ConfigError(f"{source}: {items[0]}")
     raise ConfigError(f"{source}: {len(items)} problems:\n  " + "\n  ".join(items))
