@@ -65,8 +65,8 @@ def slow_walk(tax, probs_row, cols, threshold, min_rank=None):
         kids = sorted(tax.children(cur))
         if not kids:
             return cur
-        best = max(kids, key=lambda c: (marg[tax.id_of(c)], [-ord(ch) for ch in c]))
-        best = min(c for c in kids if marg[tax.id_of(c)] == marg[tax.id_of(best)])
+        top = max(marg[tax.id_of(c)] for c in kids)
+        best = min(c for c in kids if marg[tax.id_of(c)] >= top - 1e-12)  # near-ties: by name
         below = min_rank is not None and tax.index.ancestor_at_rank(
             np.array([tax.id_of(cur)]), min_rank)[0] >= 0  # fmt: skip
         forced = min_rank is not None and not below

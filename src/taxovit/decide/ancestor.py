@@ -2,7 +2,8 @@
 
 From the root, step to the child with the largest marginal ``P(child | x)`` while that
 marginal is at least ``threshold`` (up to :data:`TOLERANCE`, so that a marginal summed to
-0.9999999999999999 counts as 1; ties: the child whose name sorts first); the prediction
+0.9999999999999999 counts as 1; ties, also up to :data:`TOLERANCE`: the child whose name
+sorts first); the prediction
 is the last node reached (a leaf when the walk reaches one). With ``min_rank``, the walk
 does not stop above that rank: until it reaches a node at or below the rank it steps to the
 best child whatever its marginal.
@@ -66,7 +67,8 @@ def confident_ancestor(
             kids = table[cur]  # (rows, max children)
             vals = np.where(kids >= 0, layers.node_marginals(m, chunk, np.maximum(kids, 0), rows),
                             -np.inf)  # fmt: skip
-            j = np.argmax(vals, axis=1)  # first of equals: names sort first
+            top = vals.max(axis=1, keepdims=True)
+            j = np.argmax(vals >= top - TOLERANCE, axis=1)  # first of the (near-)equal: by name
             best, val = kids[rows, j], vals[rows, j]
             forced = False if min_rank is None else ix.ancestor_at_rank(cur, min_rank) < 0
             move = (best >= 0) & ((val >= threshold - TOLERANCE) | forced)
