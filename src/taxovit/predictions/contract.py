@@ -3,21 +3,30 @@
 A predictions CSV has a header naming :data:`ID_COL`, :data:`TRUE_COL`, :data:`PRED_COL` and
 optionally one :data:`SCORE_PREFIX` ``<label>`` column per class, then one row per sample.
 Labels are taxonomy node names. See the README section "The predictions file".
+
+Every reader (wide CSV or Parquet, top-k submissions, long format, ``.npz`` arrays; see
+:func:`taxovit.predictions.read_any`) returns the same :class:`Predictions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ID_COL", "PRED_COL", "SCORE_PREFIX", "TRUE_COL", "Predictions", "header"]
+__all__ = ["FORMATS", "MAP_KEYS", "ID_COL", "PRED_COL", "SCORE_PREFIX", "TRUE_COL", "Predictions", "header"]
 
 ID_COL = "id"
 TRUE_COL = "y_true"
 PRED_COL = "y_pred"
 SCORE_PREFIX = "score_"
+
+#: the metric keys that need a score for every class (``Predictions.notes`` may explain them)
+MAP_KEYS = ("map_macro", "map_weighted", "map_micro", "map_macro_present")
+
+#: the formats :func:`taxovit.predictions.read_any` detects (``Predictions.format``)
+FORMATS = ("csv", "parquet", "topk", "long-csv", "long-parquet", "npz")
 
 
 def header(class_names: Sequence[str], score_prefix: str = SCORE_PREFIX) -> list[str]:
@@ -32,6 +41,12 @@ class Predictions:
     ``ids`` (object array of str), ``y_true``/``y_pred`` (int64 node ids), ``score_labels``
     (int64 node ids of the score columns in file order, empty if none), ``scores`` (float64
     ``(n, C)`` in the same column order, or ``None`` without score columns) and ``path``.
+
+    Files that list only some candidates per sample (top-k submissions, a long format that
+    does not score every class) give ``ranked`` instead of ``scores``: ``(n, K)`` int64 node
+    ids, best first, ``-1`` padding at the end of a row. ``notes`` maps a metric key to the
+    reason the file cannot give it (e.g. ``map_macro``); ``format`` names the detected format
+    (:data:`FORMATS`).
     """
 
     ids: np.ndarray
@@ -40,6 +55,9 @@ class Predictions:
     score_labels: np.ndarray
     scores: np.ndarray | None
     path: str | None
+    ranked: np.ndarray | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+    format: str = "csv"
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

@@ -210,12 +210,17 @@ def load_bytes(ctx: FileContext, path: str, cols: Columns) -> bytes:
 
     ``-`` reads standard input.
     """
-    data = _read_file(ctx, path)
+    return check_bytes(ctx, _read_file(ctx, path), f"{cols.id},{cols.true},{cols.pred}")
+
+
+def check_bytes(ctx: FileContext, data: bytes, header_hint: str) -> bytes:
+    """``data`` without a UTF-8 BOM; empty data and NUL bytes are errors (``header_hint``:
+    the header an empty file should have had, for the message)."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     if not data:
         raise ctx.error(
-            f"empty file; expected a header '{cols.id},{cols.true},{cols.pred}' and data rows",
+            f"empty file; expected a header '{header_hint}' and data rows",
             row=1,
         )
     nul = data.find(b"\x00")

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from taxovit.errors import InputError
+from taxovit.predictions.cells import Problems, first, valid_score
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL, Predictions
 from taxovit.predictions.csv_layout import (
     Columns,
@@ -53,24 +54,14 @@ from taxovit.predictions.csv_layout import (
     scan_records,
     shorten,
 )
+from taxovit.predictions.tables import wide_from_table
 
-__all__ = ["read_predictions"]
+__all__ = ["CsvTable", "csv_header", "read_predictions", "read_wide_csv"]
 
 # ----------------------------------------------------------------------------- cells
 
 
-def _valid_score(s: str) -> float | None:
-    """Python's reading of a score cell pandas rejected; None when it is not acceptable."""
-    if not s.isascii() or "_" in s:
-        return None
-    try:
-        v = float(s)
-    except ValueError:
-        return None
-    return v if np.isfinite(v) else None
-
-
-def _read_table(data: bytes, header: list[str], score_cols: list[str]) -> tuple[pd.DataFrame, bool]:
+def read_table(data: bytes, header: list[str], score_cols: list[str]) -> tuple[pd.DataFrame, bool]:
     """Parse the data with pandas; score columns as float64 when pandas accepts them all."""
     base = dict(
         header=0,
@@ -105,65 +96,8 @@ def _parse(data: bytes, dtypes: dict[str, object], options: dict) -> pd.DataFram
     return df
 
 
-def _map_labels(values: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(node ids with -1 for unknown, mask of empty cells), looking up distinct values only."""
-    codes, uniques = pd.factorize(values)
-    lut = np.fromiter(
-        (name_to_id.get(u, -1) if u != "" else -1 for u in uniques),
-        dtype=np.int64,
-        count=len(uniques),
-    )
-    empty_code = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
-    ids = lut[codes]
-    empty = codes == empty_code[0] if empty_code.size else np.zeros(len(codes), dtype=bool)
-    return ids, empty
-
-
-def _first(mask: np.ndarray) -> int:
-    idx = np.flatnonzero(mask)
-    return int(idx[0]) if idx.size else -1
-
-
-class _Problems:
-    """The first bad cell of each kind; the earliest in reading order is reported."""
-
-    def __init__(self, header: list[str]) -> None:
-        self.col_pos = {name: i for i, name in enumerate(header)}
-        self.items: list[tuple[int, int, str, str]] = []  # (row, column position, column, msg)
-        self.dup_of: dict[int, int] = {}  # row of a duplicate id -> row of its first use
-
-    def note(self, row: int, column: str, message: str) -> None:
-        if row >= 0:
-            self.items.append((row, self.col_pos[column], column, message))
-
-
-def _check_ids(df: pd.DataFrame, column: str, problems: _Problems) -> np.ndarray:
-    ids = df[column].to_numpy(dtype=object)
-    id_empty = ids == ""
-    problems.note(_first(id_empty), column, "empty id; expected a non-empty identifier")
-    codes, uniq = pd.factorize(ids)
-    if len(uniq) != len(ids):
-        r = _first(pd.Series(codes).duplicated().to_numpy() & ~id_empty)
-        if r >= 0:
-            problems.dup_of[r] = int(np.flatnonzero(codes == codes[r])[0])
-            problems.note(r, column, f"duplicate id {shorten(ids[r])}; expected each id once")
-    return ids
-
-
-def _check_labels(
-    df: pd.DataFrame, column: str, name_to_id: Mapping[str, int], problems: _Problems
-) -> np.ndarray:
-    values = df[column].to_numpy(dtype=object)
-    node_ids, empty = _map_labels(values, name_to_id)
-    problems.note(_first(empty), column, "empty cell; expected a taxonomy node name")
-    r = _first((node_ids < 0) & ~empty)
-    if r >= 0:
-        problems.note(r, column, f"{shorten(values[r])} is not a taxonomy node; expected a node name")
-    return node_ids
-
-
-def _parsed_scores(
-    df: pd.DataFrame, raw: Callable[[], pd.DataFrame], score_cols: list[str], problems: _Problems
+def parsed_scores(
+    df: pd.DataFrame, raw: Callable[[], pd.DataFrame], score_cols: list[str], problems: Problems
 ) -> np.ndarray:
     """Score columns pandas read as floats; non-finite values are reported as written."""
     scores = np.empty((len(df), len(score_cols)), dtype=np.float64)
@@ -173,21 +107,21 @@ def _parsed_scores(
     if not finite.all():
         text = raw()
         for j, col in enumerate(score_cols):
-            r = _first(~finite[:, j])
+            r = first(~finite[:, j])
             if r >= 0:
                 shown = shorten(text[col].iat[r])
                 problems.note(r, col, f"score {shown} is not finite; expected a finite number")
     return scores
 
 
-def _coerced_scores(df: pd.DataFrame, score_cols: list[str], problems: _Problems) -> np.ndarray:
+def coerced_scores(df: pd.DataFrame, score_cols: list[str], problems: Problems) -> np.ndarray:
     """Score columns pandas could not read as floats: each cell re-checked (see _valid_score)."""
     scores = np.empty((len(df), len(score_cols)), dtype=np.float64)
     for j, col in enumerate(score_cols):
         strs = df[col].to_numpy(dtype=object)
         vals = pd.to_numeric(pd.Series(strs), errors="coerce").to_numpy(dtype=np.float64)
         for r in np.flatnonzero(~np.isfinite(vals)):
-            v = _valid_score(strs[r])
+            v = valid_score(strs[r])
             if v is None:
                 what = "empty score" if strs[r] == "" else f"score {shorten(strs[r])}"
                 problems.note(int(r), col, f"{what} is not a finite number; expected a finite number")
@@ -197,15 +131,16 @@ def _coerced_scores(df: pd.DataFrame, score_cols: list[str], problems: _Problems
     return scores
 
 
-def _raise_first(
+def raise_first(
     ctx: FileContext,
-    problems: _Problems,
+    problems: Problems,
     structure: Callable[[], tuple[np.ndarray, InputError | None]],
     n: int,
 ) -> None:
     """Raise the earliest problem, located on its physical line (a malformed record that
     comes first wins, since it misaligns what follows)."""
-    r, _, column, message = min(problems.items)
+    p = problems.earliest()
+    r, column, message = p.row, p.column, p.message
     starts, problem = structure()
     if problem is not None and r >= starts.shape[0]:
         raise problem
@@ -215,9 +150,60 @@ def _raise_first(
             f"boundaries): {message}",
             column=column,
         )
-    if r in problems.dup_of:
-        message += f" (first seen on line {int(starts[problems.dup_of[r]])})"
+    if p.ref is not None:
+        message += f" (first seen on line {int(starts[p.ref])})"
     raise ctx.error(message, row=int(starts[r]), column=column)
+
+
+def csv_header(ctx: FileContext, data: bytes) -> tuple[list[str], int]:
+    """The header fields of CSV bytes and the number of lines the header spans."""
+    return parse_header(ctx, check_decodes(ctx, data))
+
+
+class CsvTable:
+    """The data rows of a CSV, parsed once by pandas (see the module docstring).
+
+    ``strings(column)`` gives a column's cells as ``str`` ("" when empty), ``floats``
+    the float columns named at construction (their bad cells noted), and ``check`` raises
+    the earliest noted problem located on its physical line.
+    """
+
+    def __init__(
+        self, ctx: FileContext, data: bytes, header: list[str], header_lines: int,
+        float_cols: list[str],
+    ) -> None:  # fmt: skip
+        self.ctx, self.data, self.header = ctx, data, header
+        try:
+            with warnings.catch_warnings():
+                # pandas only warns (and drops data) when the first row is too long
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                self.df, self.parsed = read_table(data, header, float_cols)
+        except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+            _, problem = self.structure()
+            if problem is not None:
+                raise problem from None
+            raise ctx.error(f"could not parse the file as CSV: {exc}") from None
+        self.n = len(self.df)
+        if self.n == 0:
+            raise ctx.error(
+                "no data rows; expected at least one row after the header", row=header_lines + 1
+            )
+
+    def structure(self) -> tuple[np.ndarray, InputError | None]:
+        return scan_records(self.ctx, self.data.decode("utf-8"), self.header)
+
+    def strings(self, column: str) -> np.ndarray:
+        return self.df[column].to_numpy(dtype=object)
+
+    def floats(self, columns: list[str], problems: Problems) -> np.ndarray:
+        if self.parsed:
+            raw = lambda: read_table(self.data, self.header, [])[0]  # noqa: E731
+            return parsed_scores(self.df, raw, columns, problems)
+        return coerced_scores(self.df, columns, problems)
+
+    def check(self, problems: Problems) -> None:
+        if problems.items:
+            raise_first(self.ctx, problems, self.structure, self.n)
 
 
 def read_predictions(
@@ -237,39 +223,14 @@ def read_predictions(
     spath = os.fspath(path)
     ctx = FileContext("<stdin>" if spath == "-" else spath)
     cols = Columns(id_col, true_col, pred_col, score_prefix)
-    data = load_bytes(ctx, spath, cols)
-    header, header_lines = parse_header(ctx, check_decodes(ctx, data))
+    return read_wide_csv(ctx, spath, load_bytes(ctx, spath, cols), name_to_id, cols)
+
+
+def read_wide_csv(
+    ctx: FileContext, path: str, data: bytes, name_to_id: Mapping[str, int], cols: Columns
+) -> Predictions:
+    """:func:`read_predictions` on the file's bytes (already read, BOM removed)."""
+    header, header_lines = csv_header(ctx, data)
     score_cols, score_labels = check_header(ctx, header, name_to_id, cols)
-
-    def structure() -> tuple[np.ndarray, InputError | None]:
-        return scan_records(ctx, data.decode("utf-8"), header)
-
-    try:
-        with warnings.catch_warnings():
-            # pandas only warns (and drops data) when the first row is too long
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            df, scores_parsed = _read_table(data, header, score_cols)
-    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        _, problem = structure()
-        if problem is not None:
-            raise problem from None
-        raise ctx.error(f"could not parse the file as CSV: {exc}") from None
-    n = len(df)
-    if n == 0:
-        raise ctx.error(
-            "no data rows; expected at least one row after the header", row=header_lines + 1
-        )
-
-    problems = _Problems(header)
-    ids = _check_ids(df, cols.id, problems)
-    y_true = _check_labels(df, cols.true, name_to_id, problems)
-    y_pred = _check_labels(df, cols.pred, name_to_id, problems)
-    scores: np.ndarray | None = None
-    if score_cols and scores_parsed:
-        raw = lambda: _read_table(data, header, [])[0]  # noqa: E731
-        scores = _parsed_scores(df, raw, score_cols, problems)
-    elif score_cols:
-        scores = _coerced_scores(df, score_cols, problems)
-    if problems.items:
-        _raise_first(ctx, problems, structure, n)
-    return Predictions(ids, y_true, y_pred, score_labels, scores, spath)
+    table = CsvTable(ctx, data, header, header_lines, score_cols)
+    return wide_from_table(table, path, name_to_id, cols, score_cols, score_labels, "csv")

@@ -1,0 +1,145 @@
+"""Checks of the cells of a predictions table, whatever file it came from (CSV, Parquet).
+
+Each check notes the first bad cell of its kind in a :class:`Problems`; the reader then
+reports the earliest of them in reading order (row by row, left to right), located by the
+file's own reader (a CSV line, a Parquet row). Labels are looked up through ``pd.factorize``
+so only distinct values are looked up; everything else is a vectorised numpy operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from taxovit.predictions.csv_layout import shorten
+
+__all__ = [
+    "LabelMap",
+    "Problem",
+    "Problems",
+    "check_finite",
+    "check_ids",
+    "check_labels",
+    "first",
+    "map_labels",
+    "valid_score",
+]
+
+
+class LabelMap(dict):
+    """Label text -> node id, saying what a label is (for messages).
+
+    A plain mapping means taxonomy node names; ``--label-attr`` builds a :class:`LabelMap`
+    of attribute values (see :func:`taxovit.predictions.labels.attribute_labels`).
+    """
+
+    def __init__(self, items: Mapping[str, int], what: str, expected: str) -> None:
+        super().__init__(items)
+        self.what = what  # "a taxonomy node"
+        self.expected = expected  # "a node name"
+
+
+def label_words(name_to_id: Mapping[str, int]) -> tuple[str, str, str]:
+    """(what a label must be, the expected value, what an empty cell should hold)."""
+    if isinstance(name_to_id, LabelMap):
+        return name_to_id.what, name_to_id.expected, name_to_id.expected
+    return "a taxonomy node", "a node name", "a taxonomy node name"
+
+
+def first(mask: np.ndarray) -> int:
+    """Index of the first True, -1 if none."""
+    idx = np.flatnonzero(mask)
+    return int(idx[0]) if idx.size else -1
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One bad cell: data row (0-based), column position, column name, message; ``ref`` is
+    an earlier data row the message refers to ("first seen on line ...")."""
+
+    row: int
+    position: int
+    column: str
+    message: str
+    ref: int | None = None
+
+
+class Problems:
+    """The first bad cell of each kind; the earliest in reading order is reported."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.col_pos = {name: i for i, name in enumerate(header)}
+        self.items: list[Problem] = []
+
+    def note(self, row: int, column: str, message: str, ref: int | None = None) -> None:
+        if row >= 0:
+            self.items.append(Problem(row, self.col_pos.get(column, 0), column, message, ref))
+
+    def earliest(self) -> Problem:
+        return min(self.items)
+
+
+def map_labels(values: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(node ids with -1 for unknown, mask of empty cells), looking up distinct values only."""
+    codes, uniques = pd.factorize(values)
+    lut = np.fromiter(
+        (name_to_id.get(u, -1) if u != "" else -1 for u in uniques),
+        dtype=np.int64,
+        count=len(uniques),
+    )
+    empty_code = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+    ids = lut[codes]
+    empty = codes == empty_code[0] if empty_code.size else np.zeros(len(codes), dtype=bool)
+    return ids, empty
+
+
+def check_ids(ids: np.ndarray, column: str, problems: Problems) -> np.ndarray:
+    """Empty and duplicate ids; returns the ids."""
+    id_empty = ids == ""
+    problems.note(first(id_empty), column, "empty id; expected a non-empty identifier")
+    codes, uniq = pd.factorize(ids)
+    if len(uniq) != len(ids):
+        r = first(pd.Series(codes).duplicated().to_numpy() & ~id_empty)
+        if r >= 0:
+            ref = int(np.flatnonzero(codes == codes[r])[0])
+            problems.note(r, column, f"duplicate id {shorten(ids[r])}; expected each id once", ref)
+    return ids
+
+
+def check_labels(
+    values: np.ndarray, column: str, name_to_id: Mapping[str, int], problems: Problems
+) -> np.ndarray:
+    """Empty cells and labels that name no node; returns the node ids (-1 where bad)."""
+    node_ids, empty = map_labels(values, name_to_id)
+    what, expected, filled = label_words(name_to_id)
+    problems.note(first(empty), column, f"empty cell; expected {filled}")
+    r = first((node_ids < 0) & ~empty)
+    if r >= 0:
+        problems.note(r, column, f"{shorten(values[r])} is not {what}; expected {expected}")
+    return node_ids
+
+
+def valid_score(s: str) -> float | None:
+    """Python's reading of a score cell pandas rejected; None when it is not acceptable."""
+    if not s.isascii() or "_" in s:
+        return None
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if np.isfinite(v) else None
+
+
+def check_finite(scores: np.ndarray, columns: list[str], problems: Problems) -> None:
+    """The first non-finite value of each column (``scores``: ``(n, len(columns))``)."""
+    finite = np.isfinite(scores)
+    if finite.all():
+        return
+    for j, col in enumerate(columns):
+        r = first(~finite[:, j])
+        if r >= 0:
+            shown = shorten(float(scores[r, j]))
+            problems.note(r, col, f"score {shown} is not finite; expected a finite number")
