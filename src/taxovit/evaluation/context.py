@@ -2,7 +2,9 @@
 
 Every scalar metric of the report is a weighted statistic of these arrays (unit weights for
 the point estimate, draw counts for a bootstrap resample), so nothing here is recomputed
-between resamples.
+between resamples. Top-k hits and hierarchical distances@k come from the scores, or from
+``ranked`` candidates (node ids, best first) when a file lists only K per sample: then
+``top_k`` holds only the k <= K (those it can compute).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from taxovit.errors import ArgumentError
 from taxovit.metrics import dense_codes
 from taxovit.metrics.flat import top_k_columns
 from taxovit.metrics.hierarchical import HierarchicalComponents, RankCodes, rank_codes
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["SampleContext", "build_context"]
+__all__ = ["SampleContext", "as_ranked", "build_context"]
 
 
 @dataclass
@@ -40,6 +43,7 @@ class SampleContext:
     scores: NDArray[np.float64] | None = None
     score_ids: NDArray[np.int64] | None = None
     column_ap: NDArray[np.float64] | None = None  # per score column, point estimate
+    ranked: NDArray[np.int64] | None = None  # (n, K) node ids, best first, -1 padding
 
     @property
     def labels(self) -> NDArray[np.int64]:
@@ -55,8 +59,10 @@ def build_context(
     scores: NDArray[np.float64] | None,
     score_ids: NDArray[np.int64] | None,
     top_k: Sequence[int],
+    ranked: NDArray[np.int64] | None = None,
 ) -> SampleContext:
-    """Code the labels, project them to every rank and (with scores) rank the columns."""
+    """Code the labels, project them to every rank and (with scores) rank the columns, or
+    (with ``ranked`` candidates, see :func:`as_ranked`) take their ranking."""
     t, p = comp.y_true, comp.y_pred
     inv = dense_codes(np.concatenate([t, p]), len(taxonomy.nodes))
     ix = taxonomy.index
@@ -76,7 +82,46 @@ def build_context(
     )
     if scores is not None and score_ids is not None and scores.shape[1] > 0:
         _add_score_context(ctx, taxonomy, scores, score_ids)
+    elif ranked is not None:
+        _add_ranked_context(ctx, taxonomy, ranked)
     return ctx
+
+
+def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
+    """Check ``ranked`` candidates: an ``(n, K)`` integer array of node ids, best first, each
+    row starting with a node, ``-1`` only as padding at its end, no node twice in a row."""
+    r = np.asarray(ranked)
+    if r.ndim != 2 or r.shape[0] != n or r.shape[1] == 0 or r.dtype.kind not in "iu":
+        raise ArgumentError(f"ranked must be an integer array of shape (n_samples={n}, K >= 1) "
+                            f"holding node ids; got {r.dtype} of shape {r.shape}")  # fmt: skip
+    r = r.astype(np.int64, copy=False)
+    if r.size and (r.min() < -1 or r.max() >= n_nodes):
+        raise ArgumentError(f"ranked holds values outside [-1, {n_nodes}); expected node ids "
+                            "and -1 padding")  # fmt: skip
+    pad = r < 0
+    if pad[:, 0].any() or (pad[:, :-1] & ~pad[:, 1:]).any():
+        raise ArgumentError("ranked: every row must start with a node id; -1 only pads the end")
+    s = np.sort(r, axis=1)
+    if ((s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)).any():
+        raise ArgumentError("ranked lists a node twice in one row; expected distinct candidates")
+    return r
+
+
+def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int64]) -> None:
+    """Hits and mean LCA height of the first k candidates, for every k <= K (a row padded
+    with -1 averages over the candidates it lists)."""
+    t = ctx.comp.y_true
+    listed = ranked >= 0
+    nodes = np.where(listed, ranked, t[:, None])
+    stats = taxonomy.index.pair_stats(np.broadcast_to(t[:, None], nodes.shape), nodes)
+    d = np.where(nodes == t[:, None], 0, stats.lca_height)
+    hit = np.logical_or.accumulate(ranked == t[:, None], axis=1)
+    d_sum = np.cumsum(np.where(listed, d, 0), axis=1)
+    n_listed = np.cumsum(listed, axis=1)
+    ctx.ranked = ranked
+    for k in ctx.top_k:  # the caller passes only k <= K
+        ctx.hits[k] = hit[:, k - 1]
+        ctx.hdist[k] = d_sum[:, k - 1] / n_listed[:, k - 1]
 
 
 def _add_score_context(

@@ -9,7 +9,7 @@ same code as the point estimates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from taxovit.evaluation.arguments import (
     check_top_k,
 )
 from taxovit.evaluation.bootstrap import bootstrap_draws, percentile_intervals
-from taxovit.evaluation.context import SampleContext, build_context
+from taxovit.evaluation.context import SampleContext, as_ranked, build_context
 from taxovit.evaluation.report import EvaluationReport, per_class_table
 from taxovit.metrics import SampleWeights, check_scores, node_ids
 from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
@@ -80,8 +80,8 @@ def _hierarchical_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any
 def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
     """All metrics except mAP as weighted statistics (unit weights give the plain values)."""
     m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
-    has = ctx.scores is not None
-    for kk in ctx.top_k:
+    for kk in ctx.top_k:  # from the scores or the ranked candidates (k <= K only)
+        has = kk in ctx.hits
         m[f"top{kk}_accuracy"] = w.mean(ctx.hits[kk]) if has else None
         m[f"avg_hierarchical_distance_at_{kk}"] = w.mean(ctx.hdist[kk]) if has else None
     m["per_rank"] = {r: rank_scores(codes, w) for r, codes in ctx.ranks.items()}
@@ -140,6 +140,50 @@ def _as_scores(
     return s, ids
 
 
+def _null_notes(
+    ctx: SampleContext, top_k: Sequence[int], point: dict[str, Any], extra: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Why each null score-based key is null (no scores, or only K ranked candidates; a
+    reader's ``extra`` reasons win); adds the keys of the k > K the context left out."""
+    keys = [f"{m}{k}{s}" for k in top_k
+            for m, s in (("top", "_accuracy"), ("avg_hierarchical_distance_at_", ""))]  # fmt: skip
+    notes: dict[str, str] = {}
+    if ctx.scores is None and ctx.ranked is None:
+        notes = dict.fromkeys([*keys, *MAP_KEYS], "no scores: the predictions give one label "
+                              "per sample")  # fmt: skip
+    elif ctx.scores is None and ctx.ranked is not None:
+        big_k = ctx.ranked.shape[1]
+        for k in top_k:
+            if k not in ctx.hits:
+                why = f"k = {k} > {big_k}: the predictions list only {big_k} candidates per sample"
+                notes[f"top{k}_accuracy"] = notes[f"avg_hierarchical_distance_at_{k}"] = why
+                point[f"top{k}_accuracy"] = point[f"avg_hierarchical_distance_at_{k}"] = None
+        notes.update(dict.fromkeys(MAP_KEYS, f"the predictions list only {big_k} candidates "
+                                   "per sample, not a score for every class"))  # fmt: skip
+    notes |= dict(extra or {})
+    return {k: v for k, v in notes.items() if point.get(k) is None}
+
+
+def _checked_context(
+    y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy, scores: Any,
+    score_labels: ArrayLike | None, ranked: ArrayLike | None, top_k: Sequence[int],
+) -> tuple[SampleContext, tuple[int, ...]]:  # fmt: skip
+    """The context, and the requested k (with ranked candidates, the context holds only
+    the k <= K: the others cannot be computed)."""
+    check_labels_aligned(y_true=y_true, y_pred=y_pred, scores=scores, ranked=ranked)
+    ks = check_top_k(top_k)
+    comp = components(y_true, y_pred, taxonomy)
+    n = comp.y_true.size
+    s, score_ids = _as_scores(scores, score_labels, taxonomy, n)
+    r = None
+    if ranked is not None:
+        if s is not None:
+            raise ArgumentError("give scores or ranked candidates, not both")
+        r = as_ranked(ranked, n, len(taxonomy.nodes))
+    ctx_k = ks if r is None else tuple(k for k in ks if k <= r.shape[1])
+    return build_context(comp, taxonomy, s, score_ids, ctx_k, r), ks
+
+
 def evaluate(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -147,18 +191,24 @@ def evaluate(
     scores: Any = None,
     *,
     score_labels: ArrayLike | None = None,
+    ranked: ArrayLike | None = None,
     top_k: Sequence[int] = DEFAULT_TOP_K,
     bootstrap: int = 0,
     ci: float = 0.95,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
     ``y_true``/``y_pred``: node names or ids (pandas inputs must share one index).
-    ``taxonomy``: a :class:`Taxonomy` or the path of a taxonomy file. ``scores``: optional class scores, a DataFrame
-    whose columns are class names or an ``(n, C)`` array with ``score_labels``; they enable
-    top-k accuracy, mAP and average hierarchical distance@k. ``bootstrap=B`` adds percentile
+    ``taxonomy``: a :class:`Taxonomy` or the path of a taxonomy file. ``scores``: optional
+    class scores, a DataFrame whose columns are class names or an ``(n, C)`` array with
+    ``score_labels``; they enable top-k accuracy, mAP and average hierarchical distance@k.
+    ``ranked``: instead of scores, the K candidates of each sample as node ids, ``(n, K)``,
+    best first, ``-1`` padding at the end of a row; they give top-k accuracy and distance@k
+    for k <= K (mAP and k > K stay ``None``). ``notes``: more reasons for null metrics
+    (:attr:`EvaluationReport.notes`). ``bootstrap=B`` adds percentile
     ``ci`` confidence intervals from B resamples of the predictions (seeded by ``seed``; no
     peer library offers these; at most :data:`MAX_BOOTSTRAP`; ``seed`` >= 0). ``progress``
     is called with 1 after each resample. Bad arguments raise
@@ -169,24 +219,17 @@ def evaluate(
     >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
     """
     taxonomy = as_taxonomy(taxonomy)
-    check_labels_aligned(y_true=y_true, y_pred=y_pred, scores=scores)
-    top_k = check_top_k(top_k)
     bootstrap = check_int(bootstrap, "bootstrap", 0, MAX_BOOTSTRAP)
     seed = check_int(seed, "seed", 0)
     if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
         raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
-    comp = components(y_true, y_pred, taxonomy)
-    n = comp.y_true.size
-    s, score_ids = _as_scores(scores, score_labels, taxonomy, n)
-    ctx = build_context(comp, taxonomy, s, score_ids, top_k)
-    point = _weighted_metrics(ctx, SampleWeights(None, n))
+    ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
+    point = _weighted_metrics(ctx, SampleWeights(None, ctx.comp.y_true.size))
     per_rank = point.pop("per_rank")
     if ctx.scores is not None:
         ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
     point.update(_map_metrics(ctx.true_col, ctx.scores, ctx.column_ap))
-
-    intervals = None
-    boot_info = None
+    intervals = boot_info = None
     if bootstrap > 0:
         intervals = _bootstrap(ctx, bootstrap, ci, seed, progress)
         boot_info = {"resamples": int(bootstrap), "ci": ci, "seed": seed, "method": "percentile"}
@@ -196,7 +239,8 @@ def evaluate(
         taxonomy=taxonomy.summary(),
         intervals=intervals,
         bootstrap=boot_info,
-        components=comp,
+        notes=_null_notes(ctx, top_k, point, notes),
+        components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
 

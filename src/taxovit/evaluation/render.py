@@ -1,7 +1,8 @@
 """Renderers for an :class:`~taxovit.evaluation.EvaluationReport`: table, JSON, CSV, markdown.
 
 :func:`render` chooses one by name (:data:`RENDER_FORMATS`); :func:`per_class_csv` writes
-the per-class table; :func:`build_table` is the rich view the CLI prints to a terminal.
+the per-class table; :func:`build_table` is the rich view the CLI prints to a terminal (with
+the report's notes, why some metrics are null, under the tables).
 """
 
 from __future__ import annotations
@@ -164,7 +165,20 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
         for d, v in levels.items():
             lt.add_row(d, _fmt(v))
         parts.append(lt)
+    if report.notes:
+        parts.append(_notes_text(report.notes))
     return Group(*parts)
+
+
+def _notes_text(notes: dict[str, str]) -> Text:
+    """The reasons for the metrics not shown, one line per reason."""
+    by_reason: dict[str, list[str]] = {}
+    for key, why in notes.items():
+        by_reason.setdefault(why, []).append(key)
+    text = Text("Not computed\n", style="bold")
+    for why, keys in by_reason.items():
+        text.append(f"  {', '.join(keys)}: {why}\n")
+    return text
 
 
 def render_table(report: EvaluationReport, width: int = 100) -> str:

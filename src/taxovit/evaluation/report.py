@@ -28,7 +28,9 @@ class EvaluationReport:
     keeps the per-sample arrays it needs until then); ``intervals``: with ``bootstrap > 0``,
     ``{flat_key: (low, high)}`` percentile confidence intervals (keys as in :meth:`to_frame`);
     ``components``: the per-sample hierarchical quantities (node ids, LCA heights, …) the
-    metrics were computed from, e.g. for plots.
+    metrics were computed from, e.g. for plots; ``notes``: ``{metric key: reason}`` for the
+    keys that are ``None`` because the predictions cannot give them (no scores, only K
+    ranked candidates per sample, ...).
     """
 
     metrics: dict[str, Any]
@@ -36,6 +38,7 @@ class EvaluationReport:
     taxonomy: dict[str, Any]
     intervals: dict[str, tuple[float, float]] | None = None
     bootstrap: dict[str, Any] | None = None
+    notes: dict[str, str] = field(default_factory=dict)
     components: HierarchicalComponents | None = field(default=None, repr=False, compare=False)
     _per_class_builder: Callable[[], pd.DataFrame] | None = field(
         default=None, repr=False, compare=False
@@ -50,7 +53,8 @@ class EvaluationReport:
         return self._per_class_builder()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"metrics": {...}, "per_rank": {...}, "confidence_intervals": ...}``."""
+        """JSON-ready: ``{"metrics": {...}, "per_rank": {...}, "confidence_intervals": ...,
+        "notes": {key: reason}}``."""
         return {
             "metrics": self.metrics,
             "per_rank": self.per_rank,
@@ -61,6 +65,7 @@ class EvaluationReport:
             ),
             "bootstrap": self.bootstrap,
             "taxonomy": self.taxonomy,
+            "notes": self.notes,
         }
 
     def to_frame(self) -> pd.DataFrame:

@@ -23,8 +23,6 @@ This module imports torch; ``import taxovit`` never imports it.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from typing import Any
 
@@ -33,7 +31,7 @@ import torch
 
 from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
-from taxovit.predictions import header
+from taxovit.predictions.csv_writer import predictions_csv
 from taxovit.taxonomy import load_taxonomy
 from taxovit.training.checkpoint import load_weights, read_run_checkpoint
 from taxovit.training.config import ConfigError, check_files, input_files
@@ -114,23 +112,11 @@ def predict(
         k = int(knn if knn is not None else cfg["eval"]["knn_k"])
         train_samples, _ = load_split(cfg["data"], "train", tax, cfg["train_rank"])
         scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
-    plan.write({target: _csv_text(samples, list(fine), scores)})
+    y_true = [fine[i] for i in samples.fine]
+    plan.write({target: predictions_csv(samples.ids, y_true, list(fine), scores)})
     acc = float((scores.argmax(axis=1) == samples.fine).mean()) if len(samples) else float("nan")
     return {"out": os.fspath(out), "classifier": "knn" if use_knn else "head", "k": k,
             "rows": len(samples), "accuracy": acc}  # fmt: skip
-
-
-def _csv_text(samples: SampleSet, names: list[str], scores: np.ndarray) -> str:
-    """The predictions CSV: ``y_pred`` is the arg-max, scores with 6 significant digits."""
-    scores = np.asarray(scores, dtype=np.float64)
-    pred = scores.argmax(axis=1)
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(header(names))
-    for i, ident in enumerate(samples.ids):
-        w.writerow([ident, names[samples.fine[i]], names[pred[i]],
-                    *(f"{s:.6g}" for s in scores[i])])  # fmt: skip
-    return buf.getvalue()
 
 
 def _knn_scores(
