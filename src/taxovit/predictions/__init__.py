@@ -1,7 +1,14 @@
-"""The predictions file: its contract (columns), the strict reader and the writer."""
+"""The predictions file: its contract (columns), the readers of every format and the writer.
+
+:func:`read_any` reads any supported format, detected from the file (wide CSV or Parquet,
+top-k submissions, long CSV or Parquet, ``.npz`` arrays); :func:`read_predictions` is the
+strict wide-CSV reader.
+"""
 
 from taxovit.predictions.contract import (
+    FORMATS,
     ID_COL,
+    MAP_KEYS,
     PRED_COL,
     SCORE_PREFIX,
     TRUE_COL,
@@ -10,14 +17,21 @@ from taxovit.predictions.contract import (
 )
 from taxovit.predictions.csv_reader import read_predictions
 from taxovit.predictions.csv_writer import write_predictions
+from taxovit.predictions.dispatch import read_any
+from taxovit.predictions.labels import attribute_labels, label_map
 
 __all__ = [
+    "FORMATS",
     "ID_COL",
+    "MAP_KEYS",
     "PRED_COL",
     "SCORE_PREFIX",
     "TRUE_COL",
     "Predictions",
+    "attribute_labels",
     "header",
+    "label_map",
+    "read_any",
     "read_predictions",
     "write_predictions",
 ]

@@ -1,0 +1,122 @@
+"""Parquet predictions: the wide layout (the columns of the wide CSV) and the table behind the
+long and top-k layouts. Needs pyarrow (``pip install "taxovit[parquet]"``), imported only here
+and only when a Parquet file is read.
+
+Problems are located by data row (1-based, as ``row N``) and column. Label and id columns
+may be strings (dictionary-encoded too) or integers, compared as their decimal text; score
+columns must be numeric; a null cell counts as an empty one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from taxovit.errors import InputError
+from taxovit.predictions.cells import Problems, first
+from taxovit.predictions.contract import Predictions
+from taxovit.predictions.csv_layout import Columns, check_header, shorten
+from taxovit.predictions.tables import wide_from_table
+
+__all__ = ["INSTALL_HINT", "ParquetTable", "parquet_columns", "read_wide_parquet"]
+
+INSTALL_HINT = 'pip install "taxovit[parquet]"'
+
+
+def _pyarrow(ctx: Any) -> tuple[Any, Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ctx.error(
+            f"reading Parquet needs pyarrow, which is not installed; install it with {INSTALL_HINT}"
+        ) from None
+    return pa, pc, pq
+
+
+def _read(src: Any, schema_only: bool) -> Any:
+    ctx = src.context()
+    pa, _, pq = _pyarrow(ctx)
+    try:
+        source = src.binary()
+        return pq.read_schema(source) if schema_only else pq.read_table(source)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ctx.error(f"not a readable Parquet file ({shorten(str(exc))}); expected Parquet "
+                        "as written by pyarrow or pandas") from None  # fmt: skip
+
+
+def parquet_columns(src: Any) -> list[str]:
+    """The column names of the file's schema (reads no data)."""
+    return list(_read(src, schema_only=True).names)
+
+
+class ParquetTable:
+    """A Parquet file's data as a :class:`~taxovit.predictions.tables.Table`."""
+
+    def __init__(self, ctx: Any, table: Any) -> None:
+        self.ctx, self.table = ctx, table
+        self.header: list[str] = list(table.column_names)
+        self.n = int(table.num_rows)
+        if self.n == 0:
+            raise ctx.error("no data rows; expected at least one row")
+
+    @classmethod
+    def read(cls, src: Any) -> ParquetTable:
+        return cls(src.context(), _read(src, schema_only=False))
+
+    def _column(self, name: str) -> Any:
+        return self.table.column(self.header.index(name))
+
+    def strings(self, column: str) -> np.ndarray:
+        pa, pc, _ = _pyarrow(self.ctx)
+        col = self._column(column)
+        t = col.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)):
+            raise self.ctx.error(f"column has type {col.type}; expected strings (or integers)",
+                                 column=column)  # fmt: skip
+        text = pc.fill_null(col.cast(pa.string()), "")
+        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+
+    def floats(self, columns: list[str], problems: Problems) -> np.ndarray:
+        pa, pc, _ = _pyarrow(self.ctx)
+        out = np.empty((self.n, len(columns)), dtype=np.float64)
+        for j, name in enumerate(columns):
+            col = self._column(name)
+            if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+                raise self.ctx.error(f"score column has type {col.type}; expected a number "
+                                     "type (float or integer)", column=name)  # fmt: skip
+            null = pc.is_null(col).to_numpy(zero_copy_only=False)
+            vals = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            problems.note(first(null), name, "empty (null) score; expected a finite number")
+            r = first(~np.isfinite(vals) & ~null)
+            if r >= 0:
+                problems.note(r, name, f"score {shorten(float(vals[r]))} is not finite; "
+                              "expected a finite number")  # fmt: skip
+            out[:, j] = vals
+        return out
+
+    def check(self, problems: Problems) -> None:
+        if not problems.items:
+            return
+        p = problems.earliest()
+        message = p.message
+        if p.ref is not None:
+            message += f" (first seen on row {p.ref + 1})"
+        raise self.ctx.error(message, row=p.row + 1, column=p.column)
+
+
+def read_wide_parquet(src: Any, name_to_id: Mapping[str, int], cols: Columns) -> Predictions:
+    """The wide layout from Parquet: the header checks of the wide CSV on the schema."""
+    ctx = src.context()
+    header = parquet_columns(src)
+    try:
+        score_cols, score_labels = check_header(ctx, header, name_to_id, cols)
+    except InputError as exc:
+        raise ctx.error(f"{exc.message} (Parquet schema)", column=exc.column) from None
+    table = ParquetTable.read(src)
+    return wide_from_table(table, src.path, name_to_id, cols, score_cols, score_labels, "parquet")
