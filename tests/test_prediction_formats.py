@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import taxovit
+from taxovit.cli import app
 from taxovit.errors import ArgumentError, InputError
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.metrics.flat import top_k_columns
@@ -28,6 +30,7 @@ EXAMPLE = ROOT / "examples" / "birds_preds.csv"
 TOP_K = (1, 3, 5, 10)
 K = 5  # candidates per sample in the top-k and ranked long files
 RANKED_NULL = {*MAP_KEYS, "top10_accuracy", "avg_hierarchical_distance_at_10"}
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +216,38 @@ def test_long_format_with_uneven_candidates(tmp_path, tax) -> None:
     assert "id 'b' lists 1 of the 2 labels" in data.notes["map_macro"]
     m = taxovit.evaluate(data.y_true, data.y_pred, tax, ranked=data.ranked, top_k=[1, 2]).metrics
     assert m["accuracy"] == 0.5 and m["top2_accuracy"] == 1.0  # tie: the earlier row wins
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.parametrize("fmt", FULL + RANKED)
+def test_cli_end_to_end(tax, files, fmt) -> None:
+    path, truth = files[fmt]
+    args = ["evaluate", str(path), "-t", str(BIRDS), "-f", "json", *sum((["-k", str(k)] for k in TOP_K), [])]
+    res = runner.invoke(app, args + (["--truth", str(truth)] if truth else []))
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    _, rep = report_of(tax, path, truth)
+    assert obj["metrics"] == json.loads(json.dumps(rep.to_dict()["metrics"]))
+    assert obj["input"]["format"] == fmt.removesuffix("-ranked") and obj["notes"] == rep.notes
+    res = runner.invoke(app, ["evaluate", str(path), "-t", str(BIRDS)] + (["--truth", str(truth)] if truth else []))
+    assert res.exit_code == 0 and ("Not computed" in res.stdout) == (fmt in RANKED)
+
+
+def test_cli_stdin_binary_and_truth_is_an_input(tax, files, tmp_path) -> None:
+    data = files["long-parquet"][0].read_bytes()
+    res = runner.invoke(app, ["evaluate", "-", "-t", str(BIRDS), "-f", "json"], input=data)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["input"]["format"] == "long-parquet"
+    sub, truth = files["topk"]
+    before = truth.read_bytes()
+    res = runner.invoke(app, ["evaluate", str(sub), "-t", str(BIRDS), "--truth", str(truth), "-o", str(truth)])
+    assert res.exit_code == 2 and "same file" in res.output and truth.read_bytes() == before
+    for args in (["--truth", str(truth)], []):  # wide file with --truth; top-k without
+        f = files["csv"][0] if args else sub
+        res = runner.invoke(app, ["evaluate", str(f), "-t", str(BIRDS), *args])
+        assert res.exit_code == 2 and "--truth" in res.output and "Traceback" not in res.output
 
 
 def test_read_any_on_the_wide_csv_is_read_predictions(tax) -> None:
@@ -406,6 +441,21 @@ def test_label_attr_with_integer_ids(tmp_path) -> None:
         attribute_labels(t, "colour")
     with pytest.raises(ArgumentError, match="two nodes"):
         attribute_labels(t, "rank")
+
+
+def test_cli_label_attr(tmp_path) -> None:
+    tj = tmp_path / "inat.json"
+    tj.write_text(json.dumps(INAT))
+    sub = put(tmp_path, "sub.csv", "Id,Predicted\n7,11 12 1\n8,21 11 12\n9,1 2 21\n")
+    sol = put(tmp_path, "sol.csv", "Id,Expected,Usage\n9,12,Private\n8,21,Public\n7,12,Public\n")
+    res = runner.invoke(app, ["evaluate", str(sub), "-t", str(tj), "--truth", str(sol),
+                              "--label-attr", "category_id", "-k", "1", "-k", "3", "-f", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)["metrics"]
+    assert m["accuracy"] == pytest.approx(1 / 3) and m["top3_accuracy"] == pytest.approx(2 / 3)
+    res = runner.invoke(app, ["evaluate", str(sub), "-t", str(tj), "--truth", str(sol),
+                              "--label-attr", "rank"])  # fmt: skip
+    assert res.exit_code == 2 and "two nodes" in res.output
 
 
 # ----------------------------------------------------------------------------- evaluate(ranked=...)

@@ -21,8 +21,20 @@ class OutputFormat(StrEnum):
 
 
 PredsArg = Annotated[Path, typer.Argument(
-    help="Predictions CSV: header [bold]id,y_true,y_pred[/] then optional "
-    "[bold]score_<label>[/] columns, one per class.", show_default=False,
+    help="Predictions file, format detected (see Formats): wide CSV or Parquet "
+    "[bold]id,y_true,y_pred[/] + optional [bold]score_<label>[/] columns; top-k submission "
+    "[bold]id,predicted[/]; long CSV or Parquet [bold]id,label,score[/][,y_true]; .npz "
+    "arrays. '-' reads standard input.", show_default=False,
+)]  # fmt: skip
+TruthOpt = Annotated[Path | None, typer.Option(
+    "--truth", help="True labels for a file without them (top-k submission, long format "
+    "without y_true): CSV or Parquet [bold]id,expected[/] (or id,y_true; other columns "
+    "ignored), the same ids as the predictions.", show_default=False,
+)]  # fmt: skip
+LabelAttrOpt = Annotated[str | None, typer.Option(
+    "--label-attr", help="Match labels against this node attribute (e.g. an integer "
+    "category_id) instead of the node name; values compared as text, one node per value.",
+    show_default=False,
 )]  # fmt: skip
 TaxonomyOpt = Annotated[Path, typer.Option(
     "--taxonomy", "-t", help="Taxonomy file (nested JSON, edge-list CSV, rank-column "
@@ -43,12 +55,15 @@ PlotRankOpt = Annotated[str | None, typer.Option(
     "--plot-rank", help="Rank for the confusion-matrix plot (default: the finest "
     "rank with at most 40 taxa).",
 )]  # fmt: skip
-TrueColOpt = Annotated[str, typer.Option("--true-col", help="Column of true labels.")]
-PredColOpt = Annotated[str, typer.Option("--pred-col", help="Column of predicted labels.")]
-IdColOpt = Annotated[str, typer.Option("--id-col", help="Column of sample ids (must be unique).")]
+TrueColOpt = Annotated[str, typer.Option("--true-col", help="Column of true labels (wide "
+                                         "format).")]  # fmt: skip
+PredColOpt = Annotated[str, typer.Option("--pred-col", help="Column of predicted labels (wide "
+                                         "format).")]  # fmt: skip
+IdColOpt = Annotated[str, typer.Option("--id-col", help="Column of sample ids (must be unique; "
+                                       "wide format).")]  # fmt: skip
 ScorePrefixOpt = Annotated[str, typer.Option(
     "--score-prefix", help="Prefix of the score columns; the rest of the "
-    "column name is the class label.",
+    "column name is the class label (wide format).",
 )]  # fmt: skip
 TopKOpt = Annotated[list[int], typer.Option(
     "--top-k", "-k", help="k for top-k accuracy and average hierarchical distance@k "
@@ -64,7 +79,37 @@ AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
 
-@app.command()
+FORMATS_HELP = """\
+[bold]Formats[/] (Parquet and .npz told by their first bytes, then by the columns)
+
+wide CSV or .parquet; [bold]score_<label>[/] columns optional (top-k, mAP):
+
+  id,y_true,y_pred,score_Laysan_Albatross,score_Mallard
+  img1,Mallard,Anatidae,0.1,0.7
+
+top-k submission, K labels best first, with --truth (no mAP, no k > K):
+
+  id,predicted
+  img1,Mallard Laysan_Albatross Anatidae
+
+long CSV or .parquet, a row per (id, label), y_true or --truth (mAP only
+when every id lists every label once):
+
+  id,label,score,y_true
+  img1,Mallard,0.7,Mallard
+
+.npz (numpy.savez): scores (N x C), classes (C), ids, y_true, y_pred
+(optional, default the arg-max):
+
+  np.savez("p.npz", scores=S, classes=names, ids=ids, y_true=truth)
+  taxovit evaluate p.npz -t birds.json
+
+--truth FILE: id,expected (or id,y_true). --label-attr category_id: labels
+are that node attribute (e.g. iNaturalist's integer ids), not node names.
+"""
+
+
+@app.command(epilog=FORMATS_HELP)
 @handle_errors
 def evaluate(
     preds: PredsArg,
@@ -83,6 +128,8 @@ def evaluate(
     ci: CiOpt = 0.95,
     seed: SeedOpt = 0,
     add_root: AddRootOpt = False,
+    truth: TruthOpt = None,
+    label_attr: LabelAttrOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -97,15 +144,14 @@ def evaluate(
       taxovit evaluate out.csv -t tax.csv --true-col label --pred-col guess --score-prefix p_
 
     Definitions of every metric: shared/docs/metrics.md (README: "Metrics").
-    Exit status 2 on bad input, with the file, line and column named; nothing is written then.
+    Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
     from taxovit._outputs import OutputPlan
     from taxovit.evaluation.plots import check_plot_rank, plot_names
-    from taxovit.predictions import read_predictions
     from taxovit.taxonomy import load_taxonomy
 
     # every output location is checked before any input is read or anything written
-    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy})
+    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
@@ -114,15 +160,27 @@ def evaluate(
     check_plot_rank(tax, plot_rank, str(taxonomy))
     plots = {name: plan.file("--plot", plot_dir / name, stdout_ok=False)
              for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])}
-    with err_console.status(f"reading {preds}", spinner="dots"):
-        data = read_predictions(preds, tax.name_to_id, id_col=id_col, true_col=true_col,
-                                pred_col=pred_col, score_prefix=score_prefix)  # fmt: skip
+    cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
+            "score_prefix": score_prefix}  # fmt: skip
+    data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols)
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed)
-    contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank,
-                                      {"predictions": str(preds), "taxonomy": str(taxonomy)})
+    contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
     _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+
+
+def _read(preds, taxonomy, tax, truth, label_attr, cols) -> tuple[Any, dict[str, str]]:
+    """The predictions in any format (with --truth, --label-attr), and the inputs for the
+    JSON report."""
+    from taxovit.predictions import label_map, read_any
+
+    with err_console.status(f"reading {preds}", spinner="dots"):
+        data = read_any(preds, label_map(tax, label_attr), truth=truth, **cols)
+    inputs = {"predictions": str(preds), "format": data.format, "taxonomy": str(taxonomy)}
+    if truth is not None:
+        inputs["truth"] = str(truth)
+    return data, inputs
 
 
 def _run_evaluation(data, tax, top_k, bootstrap, ci, seed):
@@ -131,6 +189,7 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed):
 
     kwargs: dict[str, Any] = dict(
         score_labels=data.score_labels if data.scores is not None else None,
+        ranked=data.ranked if data.scores is None else None, notes=data.notes,
         top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed,
     )  # fmt: skip
     if bootstrap <= 0:
