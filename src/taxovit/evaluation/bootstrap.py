@@ -29,7 +29,15 @@ from numpy.typing import NDArray
 from taxovit.evaluation.context import SampleContext
 from taxovit.metrics import safe_divide
 
-__all__ = ["Units", "bootstrap_draws", "percentile_intervals", "resample_metrics"]
+__all__ = [
+    "Layout",
+    "Units",
+    "bootstrap_draws",
+    "metrics_from_stats",
+    "per_sample_columns",
+    "percentile_intervals",
+    "resample_metrics",
+]
 
 #: resamples per chunk are chosen so a chunk's weight matrix holds about this many entries
 _CHUNK_ELEMS = 1 << 23
@@ -60,14 +68,14 @@ def _signature_units(ctx: SampleContext) -> tuple[NDArray[np.int64], NDArray[np.
         _, rep, unit_of = np.unique(pair, return_index=True, return_inverse=True)
         return unit_of.ravel(), rep
     keys = [pair.astype(np.float64)]
-    for k in ctx.top_k:
+    for k in ctx.hits:  # ranked input holds hits only for k <= K
         keys += [ctx.hits[k].astype(np.float64), ctx.hdist[k]]
     _, rep, unit_of = np.unique(np.column_stack(keys), axis=0, return_index=True,
                                 return_inverse=True)  # fmt: skip
     return unit_of.ravel(), rep
 
 
-def _columns(ctx: SampleContext, rep: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
+def per_sample_columns(ctx: SampleContext, rep: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
     """The per-unit quantities whose weighted sums make every metric."""
     c = ctx.comp
     cols: dict[str, NDArray] = {
@@ -124,7 +132,7 @@ def _count_matrices(ctx: SampleContext, rep: NDArray[np.int64]) -> dict:
 def build_units(ctx: SampleContext) -> Units:
     """Group the samples of ``ctx`` by signature (see the module docstring)."""
     unit_of, rep = _signature_units(ctx)
-    cols = _columns(ctx, rep)
+    cols = per_sample_columns(ctx, rep)
     names = list(cols)
     X = np.column_stack([cols[n] for n in names])
     counts = _count_matrices(ctx, rep)
@@ -153,22 +161,36 @@ def _prf(tp, fp, fn, sup, average: str) -> tuple[NDArray, NDArray, NDArray]:
     return tuple(safe_divide((x * weights).sum(1), total) for x in per_class)  # type: ignore[return-value]
 
 
-def _counts(units: Units, all_counts: NDArray, suffix: str = "") -> tuple:
-    """(tp, fp, fn, support), each (b x K), sliced from ``A @ wu.T`` (classes x b)."""
-    got = {name: all_counts[units.count_rows[f"{name}{suffix}"]].T for name in ("sup", "tp", "pred")}
-    tp = got["tp"]
-    return tp, got["pred"] - tp, got["sup"] - tp, got["sup"]
+@dataclass(frozen=True)
+class Layout:
+    """Which metrics exist: tree or DAG, depth, the k of top-k (with hits or not), ranks."""
+
+    is_tree: bool
+    max_depth: int
+    top_k: tuple[int, ...]
+    hit_ks: tuple[int, ...]
+    ranks: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ctx: SampleContext) -> Layout:
+        return cls(ctx.is_tree, ctx.comp.max_depth, ctx.top_k, tuple(ctx.hits), tuple(ctx.ranks))
 
 
-def _flat(m: dict, s, units: Units, all_counts: NDArray) -> None:
+#: ``sums(name)``: (b,) weighted sums of a per-sample column; ``counts(suffix)``: per-class
+#: (tp, fp, fn, support), each (b x K), of the flat labels ("") or of a rank ("/rank")
+Sums = Callable[[str], NDArray]
+Counts = Callable[[str], tuple]
+
+
+def _flat(m: dict, s: Sums, counts: Counts) -> None:
     m["n_samples"], m["n_mistakes"] = np.round(s("one")), np.round(s("wrong"))
     m["accuracy"] = safe_divide(s("correct"), s("one"))
-    counts = _counts(units, all_counts)
+    flat = counts("")
     for avg in ("micro", "macro", "weighted"):
-        m[f"precision_{avg}"], m[f"recall_{avg}"], m[f"f1_{avg}"] = _prf(*counts, avg)
+        m[f"precision_{avg}"], m[f"recall_{avg}"], m[f"f1_{avg}"] = _prf(*flat, avg)
 
 
-def _hierarchical(m: dict, s, ctx: SampleContext) -> None:
+def _hierarchical(m: dict, s: Sums, layout: Layout) -> None:
     n = s("one")
     hp, hr = safe_divide(s("inter"), s("size_pred")), safe_divide(s("inter"), s("size_true"))
     m["hierarchical_precision_micro"], m["hierarchical_recall_micro"] = hp, hr
@@ -182,53 +204,60 @@ def _hierarchical(m: dict, s, ctx: SampleContext) -> None:
     m["mean_lca_depth_distance"] = safe_divide(s("depth_distance"), n)
     m["tree_induced_error_mean"] = safe_divide(s("tie"), n)
     m["tree_induced_error_sum"] = s("tie")
-    if not ctx.is_tree:
+    if not layout.is_tree:
         m["per_level_accuracy"] = np.full(n.shape, np.nan)  # None on a DAG
         return
-    for level in range(1, ctx.comp.max_depth + 1):
+    for level in range(1, layout.max_depth + 1):
         hit, mask = s(f"level_hit/{level}"), s(f"level_mask/{level}")
         m[f"per_level_accuracy/{level}"] = safe_divide(hit, mask)
 
 
-def _per_rank(m: dict, s, units: Units, all_counts: NDArray, ctx: SampleContext) -> None:
-    for rank, rc in ctx.ranks.items():
+def _per_rank(m: dict, s: Sums, counts: Counts, layout: Layout) -> None:
+    # a rank no sample reaches has all-zero sums and counts: every value is 0
+    for rank in layout.ranks:
         kept = s(f"rank_keep/{rank}")
         m[f"per_rank/{rank}/n_samples"] = np.round(kept)
-        if rc.k == 0:
-            for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro",
-                        "precision_weighted", "recall_weighted", "f1_weighted"):  # fmt: skip
-                m[f"per_rank/{rank}/{key}"] = np.zeros_like(kept)
-            continue
         m[f"per_rank/{rank}/accuracy"] = safe_divide(s(f"rank_correct/{rank}"), kept)
-        counts = _counts(units, all_counts, f"/{rank}")
+        by_class = counts(f"/{rank}")
         for avg in ("macro", "weighted"):
-            p, r, f = _prf(*counts, avg)
+            p, r, f = _prf(*by_class, avg)
             m[f"per_rank/{rank}/precision_{avg}"] = p
             m[f"per_rank/{rank}/recall_{avg}"] = r
             m[f"per_rank/{rank}/f1_{avg}"] = f
 
 
+def metrics_from_stats(layout: Layout, s: Sums, counts: Counts) -> dict[str, NDArray]:
+    """Every non-mAP metric from weighted column sums and per-class counts, for a batch of
+    b weightings at once; keyed as :func:`~taxovit.evaluation.report.flatten_metrics` keys
+    them, NaN for ``None``. Bootstrap resamples and streaming evaluation both use it."""
+    m: dict[str, NDArray] = {}
+    _flat(m, s, counts)
+    _hierarchical(m, s, layout)
+    n = s("one")
+    for k in layout.top_k:
+        has = k in layout.hit_ks
+        m[f"top{k}_accuracy"] = safe_divide(s(f"hits/{k}"), n) if has else np.full(n.shape, np.nan)
+        m[f"avg_hierarchical_distance_at_{k}"] = (
+            safe_divide(s(f"hdist/{k}"), n) if has else np.full(n.shape, np.nan)
+        )
+    _per_rank(m, s, counts, layout)
+    return m
+
+
 def resample_metrics(units: Units, ctx: SampleContext, wu: NDArray) -> dict[str, NDArray]:
-    """Every non-mAP metric for each row of unit weights ``wu`` (b x U), keyed as
-    :func:`taxovit.evaluation.report.flatten_metrics` keys them (NaN for ``None``)."""
+    """:func:`metrics_from_stats` for each row of unit weights ``wu`` (b x U)."""
     sums = wu @ units.X
     all_counts = units.A @ np.ascontiguousarray(wu.T)  # every class count, one product
 
     def s(name: str) -> NDArray:
         return sums[:, units.cols[name]]
 
-    m: dict[str, NDArray] = {}
-    _flat(m, s, units, all_counts)
-    _hierarchical(m, s, ctx)
-    n = s("one")
-    for k in ctx.top_k:
-        has = k in ctx.hits
-        m[f"top{k}_accuracy"] = safe_divide(s(f"hits/{k}"), n) if has else np.full(n.shape, np.nan)
-        m[f"avg_hierarchical_distance_at_{k}"] = (
-            safe_divide(s(f"hdist/{k}"), n) if has else np.full(n.shape, np.nan)
-        )
-    _per_rank(m, s, units, all_counts, ctx)
-    return m
+    def counts(suffix: str) -> tuple:
+        got = {n: all_counts[units.count_rows[f"{n}{suffix}"]].T for n in ("sup", "tp", "pred")}
+        tp = got["tp"]
+        return tp, got["pred"] - tp, got["sup"] - tp, got["sup"]
+
+    return metrics_from_stats(Layout.of(ctx), s, counts)
 
 
 # ----------------------------------------------------------------------------- resampling
