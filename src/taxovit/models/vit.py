@@ -6,6 +6,7 @@ through a fixed renaming (see :mod:`taxovit.models.weights`).
 
 The patch embedding is a ``Conv2d`` with kernel ``patch_size`` and stride ``stride``; a stride
 smaller than the patch gives TransFG's overlapping split (e.g. patch 16, stride 12).
+``stem="conv"`` adds a small convolutional stem before it (see :class:`PatchEmbed`).
 """
 
 from __future__ import annotations
@@ -18,18 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = [
-    "PRESETS",
-    "Attention",
-    "Block",
-    "Mlp",
-    "PatchEmbed",
-    "ViTPreset",
-    "VisionTransformer",
-    "grid_size",
-    "preset_config",
-    "resample_pos_embed",
-]
+__all__ = ["PRESETS", "STEM_KINDS", "Attention", "Block", "Mlp", "PatchEmbed", "ViTPreset",
+           "VisionTransformer", "conv_stem", "grid_size", "preset_config", "resample_pos_embed"]
 
 class ViTPreset(NamedTuple):
     """Size of a ViT: width, attention heads, blocks (unpacks as a plain tuple)."""
@@ -53,6 +44,7 @@ PRESETS: dict[str, ViTPreset] = {
 }
 
 ATTENTION_KINDS = ("sdpa", "explicit")
+STEM_KINDS = ("patch", "conv")
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -108,7 +100,14 @@ def resample_pos_embed(
 
 
 class PatchEmbed(nn.Module):
-    """Image -> sequence of patch tokens, via a ``Conv2d(kernel=patch, stride=stride)``."""
+    """Image -> sequence of patch tokens, via a ``Conv2d(kernel=patch, stride=stride)``.
+
+    ``stem="conv"`` puts a small convolutional stem before it (Xiao et al. 2021, "Early
+    convolutions help transformers see better"): two 3x3 convolutions + GroupNorm + GELU to
+    ``embed_dim // 2`` channels, the first with stride 2 when ``patch_size`` and ``stride``
+    are even (the projection then uses half of both), so the token grid is the same as
+    ``stem="patch"``'s. GroupNorm is per sample: data-parallel runs match one process.
+    """
 
     def __init__(
         self,
@@ -117,19 +116,40 @@ class PatchEmbed(nn.Module):
         stride: int | None,
         in_chans: int,
         embed_dim: int,
+        stem: str = "patch",
     ) -> None:
         super().__init__()
+        if stem not in STEM_KINDS:
+            raise ValueError(f"stem must be one of {STEM_KINDS}, got {stem!r}")
         self.img_size = _pair(img_size)
         self.patch_size = int(patch_size)
         self.stride = int(patch_size if stride is None else stride)
         self.grid_size = grid_size(self.img_size, self.patch_size, self.stride)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.stride)
+        self.stem: nn.Module = nn.Identity()
+        kernel, step, chans = self.patch_size, self.stride, in_chans
+        if stem == "conv":
+            down = 2 if kernel % 2 == 0 and step % 2 == 0 else 1
+            chans = max(embed_dim // 2, 8)
+            self.stem = conv_stem(in_chans, chans, down)
+            kernel, step = kernel // down, step // down
+        self.proj = nn.Conv2d(chans, embed_dim, kernel_size=kernel, stride=step)
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        x = self.proj(x)  # (B, D, gh, gw)
+        x = self.proj(self.stem(x))  # (B, D, gh, gw)
         grid = (x.shape[-2], x.shape[-1])
         return x.flatten(2).transpose(1, 2), grid
+
+
+def conv_stem(in_chans: int, chans: int, down: int) -> nn.Sequential:
+    """Two ``Conv3x3-GroupNorm-GELU`` layers; the first has stride ``down``."""
+    groups = 8 if chans % 8 == 0 else 1
+    return nn.Sequential(
+        nn.Conv2d(in_chans, chans, 3, stride=down, padding=1, bias=False),
+        nn.GroupNorm(groups, chans), nn.GELU(),
+        nn.Conv2d(chans, chans, 3, stride=1, padding=1, bias=False),
+        nn.GroupNorm(groups, chans), nn.GELU(),
+    )  # fmt: skip
 
 
 class Attention(nn.Module):
@@ -274,6 +294,7 @@ class VisionTransformer(nn.Module):
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         attention: str = "sdpa",
+        stem: str = "patch",
     ) -> None:
         super().__init__()
         if depth < 1:
@@ -284,22 +305,14 @@ class VisionTransformer(nn.Module):
         self.depth = int(depth)
         self.in_chans = int(in_chans)
         self.num_prefix_tokens = 1
-        self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim)
+        self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim, stem)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.patch_embed.num_patches, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
-            Block(
-                embed_dim,
-                num_heads,
-                mlp_ratio,
-                qkv_bias,
-                drop_rate,
-                attn_drop_rate,
-                rates[i],
-                attention,
-            )
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, rates[i],
+                  attention)  # fmt: skip
             for i in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)

@@ -30,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,  # torch CPU threads (null = torch's default; 1 helps on a shared CPU)
     "taxonomy": None,  # path to the taxonomy file (required)
     "train_rank": None,  # rank whose labels are trained on; null = the dataset's own labels
-    "method": "grafit",  # ce | grafit | transfg
+    "method": "grafit",  # ce | grafit | transfg | linear (frozen backbone) | knn (no training)
+    "precision": "auto",  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     "out": "runs/taxovit",
     "data": {
         "format": "fashion_mnist",  # fashion_mnist | csv | imagefolder
@@ -42,12 +43,14 @@ DEFAULTS: dict[str, Any] = {
         "img_size": 28,
         "in_chans": 1,
         "num_workers": 0,
+        "loader": "auto",  # auto (memory when the split is in memory) | memory | dataloader
     },
     "model": {
         "preset": "vit_micro",
         "patch_size": 4,
         "stride": None,
         "pretrained": None,  # local checkpoint for taxovit.models.load_pretrained
+        "stem": "patch",  # patch (one strided conv) | conv (small conv stem, then patchify)
         "compile": False,  # torch.compile the online network
         "overrides": {},  # extra build_vit / build_transfg arguments
     },
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
         "warmup_epochs": 1.0,
         "betas": [0.9, 0.999],
         "grad_clip": 1.0,  # max gradient norm; null or 0 = off
+        "ema_weights": None,  # EMA momentum of the weights evaluated/predicted; null = off
     },
     "augment": {
         "enabled": True,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from taxovit.training.data import LabelSpace, SampleSet, build_transform, make_dataset
+from taxovit.training.memory import images_tensor, normalize, use_memory
 from taxovit.training.neighbors import knn_classify
 from taxovit.training.network import Network
 from taxovit.training.runtime import autocast
@@ -27,24 +29,39 @@ def embed_samples(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """L2-normalised backbone CLS features (CPU, float32) of ``samples`` with the eval
     transform, and the head's logits when ``with_logits``."""
-    d = cfg["data"]
-    tf = build_transform(cfg["augment"], int(d["img_size"]), int(d["in_chans"]), train=False)
-    ds = make_dataset(samples, space, tf, views=1, in_chans=int(d["in_chans"]))
-    loader = torch.utils.data.DataLoader(
-        ds, batch_size=batch_size or int(cfg["eval"]["batch_size"]), shuffle=False,
-        num_workers=int(d["num_workers"]), generator=torch.Generator(),
-    )  # fmt: skip  (its own generator: evaluating never moves the training's random streams)
+    precision = str(cfg.get("precision", "auto"))
     was_training = network.training
     network.eval()
     feats, logits = [], []
-    for x, *_ in loader:
-        with autocast(device):
+    for x in _batches(samples, space, cfg, batch_size or int(cfg["eval"]["batch_size"])):
+        with autocast(device, precision):
             out = network(x.to(device, non_blocking=True))
         feats.append(F.normalize(out["features"].float(), dim=1).cpu())
         if with_logits and "logits" in out:
             logits.append(out["logits"].float().cpu())
     network.train(was_training)
     return torch.cat(feats), (torch.cat(logits) if logits else None)
+
+
+def _batches(samples: SampleSet, space: LabelSpace, cfg: dict[str, Any],
+             batch_size: int) -> Iterator[torch.Tensor]:  # fmt: skip
+    """Eval-transformed image batches of ``samples``: tensor ops on an in-memory split
+    (``data.loader``), else a ``DataLoader`` with the ``transforms.v2`` eval transform."""
+    d = cfg["data"]
+    if use_memory(cfg, samples):
+        images = images_tensor(samples.images, int(d["in_chans"]))
+        for start in range(0, len(images), batch_size):
+            yield normalize(images[start : start + batch_size], cfg["augment"],
+                            int(d["img_size"]))  # fmt: skip
+        return
+    tf = build_transform(cfg["augment"], int(d["img_size"]), int(d["in_chans"]), train=False)
+    ds = make_dataset(samples, space, tf, views=1, in_chans=int(d["in_chans"]))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=False,
+        num_workers=int(d["num_workers"]), generator=torch.Generator(),
+    )  # fmt: skip  (its own generator: evaluating never moves the training's random streams)
+    for x, *_ in loader:
+        yield x
 
 
 def knn_accuracy(

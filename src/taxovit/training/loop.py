@@ -57,6 +57,7 @@ from taxovit.training.checkpoint import FORMAT, append_log, save_checkpoint
 from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config
 from taxovit.training.distributed import Dist
 from taxovit.training.embed import knn_accuracy
+from taxovit.training.network import ema_update
 from taxovit.training.prepare import Run, setup
 from taxovit.training.progress import ConsoleReporter, Reporter, SilentReporter
 from taxovit.training.rundir import RunFolder
@@ -129,7 +130,7 @@ def run_epochs(run: Run, stop_after_epoch: int | None, reporter: Reporter) -> di
     for epoch in range(run.start_epoch, last_epoch):
         row = train_one_epoch(run, epoch, reporter)
         if run.knn_sets is not None and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
-            row["knn_top1_fine"] = knn_accuracy(run.online, run.knn_sets, run.space, cfg,
+            row["knn_top1_fine"] = knn_accuracy(run.evaluated, run.knn_sets, run.space, cfg,
                                                 run.device)  # fmt: skip
         run.log_rows.append(row)
         save(run, row)
@@ -149,15 +150,19 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     """One pass over the training set (``epoch`` counts from 0); the epoch's log row
     without the kNN accuracy. Raises :class:`TrainingDiverged` on a non-finite loss."""
     d, device, o = run.dist, run.device, run.cfg["optim"]
+    if not run.objective.trains:  # a read-out without training (method knn)
+        return {"epoch": epoch + 1, "step": run.step, "loss": 0.0, "lr": 0.0,
+                "images_per_s": 0.0, "time_s": 0.0}  # fmt: skip
     run.sampler.set_epoch(epoch)
     sums: dict[str, float] = {}
     t0 = time.perf_counter()
     n_images = 0
+    precision = str(run.cfg["precision"])
     reporter.start_epoch(epoch + 1, run.epochs, run.steps_per_epoch)
     for x, _fine, coarse, _idx in run.loader:
         x = x.to(device, non_blocking=True)
         coarse = coarse.to(device, non_blocking=True)
-        with runtime.autocast(device):
+        with runtime.autocast(device, precision):
             parts = run.objective.loss(run.model, x, coarse)
         run.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
@@ -171,6 +176,8 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
         run.scheduler.step()
         run.step += 1
         run.objective.after_step(run.online, run.step, run.steps_per_epoch * run.epochs)
+        if run.ema is not None:
+            ema_update(run.ema, run.online, float(o["ema_weights"]), run.step)
         for k, v in logged.items():
             sums[k] = sums.get(k, 0.0) + float(v)
         n_images += int(o["batch_size"])
@@ -195,6 +202,7 @@ def save(run: Run, row: dict[str, Any]) -> None:
         "epoch": row["epoch"],
         "step": run.step,
         "model": run.online.state_dict(),
+        "model_ema": None if run.ema is None else run.ema.state_dict(),
         **run.objective.state_dict(),  # Grafit: "target" and "bank"
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),

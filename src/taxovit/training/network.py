@@ -23,6 +23,9 @@ __all__ = [
     "build_network",
     "build_online",
     "ema_copy",
+    "ema_update",
+    "frozen_copy",
+    "has_head",
     "param_groups",
     "projector_mlp",
 ]
@@ -71,7 +74,7 @@ def projector_mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
 
 #: constructor arguments a config sets outside ``model.overrides``
 _SET_BY_CONFIG = {"self", "args", "kwargs", "img_size", "patch_size", "stride", "in_chans",
-                  "num_classes"}  # fmt: skip
+                  "num_classes", "stem"}  # fmt: skip
 
 
 def _constructor_args(cls: type) -> set[str]:
@@ -95,6 +98,7 @@ def _backbone(cfg: dict[str, Any], pretrained: bool = True) -> nn.Module:
         patch_size=int(m["patch_size"]),
         stride=m["stride"],
         in_chans=int(d["in_chans"]),
+        stem=str(m.get("stem", "patch")),
         **(m.get("overrides") or {}),
     )
     if pretrained and m.get("pretrained"):
@@ -114,7 +118,7 @@ def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool =
     dim = backbone.embed_dim
     g = cfg["grafit"]
     head = None
-    if cfg["method"] != "grafit" or float(g["lambda_ce"]) > 0:
+    if has_head(cfg):
         head = nn.Linear(dim, num_train_classes)
         nn.init.trunc_normal_(head.weight, std=0.02)
         nn.init.zeros_(head.bias)
@@ -123,6 +127,33 @@ def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool =
     projector = projector_mlp(dim, int(g["proj_hidden"]), int(g["proj_dim"]))
     predictor = projector_mlp(int(g["proj_dim"]), int(g["proj_hidden"]), int(g["proj_dim"]))
     return Network(backbone, head, projector, predictor)
+
+
+def has_head(cfg: dict[str, Any]) -> bool:
+    """Whether the network of ``cfg`` has a classifier head on the training-rank classes:
+    every method but ``knn`` (no training) and ``grafit`` without cross-entropy."""
+    if cfg["method"] == "grafit":
+        return float(cfg["grafit"]["lambda_ce"]) > 0
+    return cfg["method"] != "knn"
+
+
+def frozen_copy(online: Network) -> Network:
+    """A frozen copy of the whole network (the EMA of the weights, ``optim.ema_weights``)."""
+    copied = copy.deepcopy(online)
+    for p in copied.parameters():
+        p.requires_grad_(False)
+    return copied
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, online: nn.Module, momentum: float, step: int) -> None:
+    """``ema <- m·ema + (1 - m)·online`` with ``m = min(momentum, (1 + step) / (10 + step))``
+    (a short warm-up: the average does not keep the random initialisation for long)."""
+    m = min(float(momentum), (1.0 + step) / (10.0 + step))
+    for e, p in zip(ema.parameters(), online.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - m)
+    for e, b in zip(ema.buffers(), online.buffers(), strict=True):
+        e.copy_(b)
 
 
 def ema_copy(online: Network) -> Network:

@@ -4,6 +4,8 @@ Every objective has the same interface, so the training loop never names a metho
 
 ``Objective(cfg, online, dist, device)``
     built after the online network (and moved to ``device``).
+``trains``
+    False for a read-out without training (``knn``): the loop takes no step.
 ``views``
     augmented views per image the data loader must give (batches are ``(B, views, C, H, W)``
     when it is above 1).
@@ -32,17 +34,18 @@ from taxovit.training.distributed import Dist
 from taxovit.training.network import Network, ema_copy
 from taxovit.training.schedule import ema_momentum
 
-__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "Grafit", "MemoryBank", "Objective",
-           "TransFG"]  # fmt: skip
+__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "FrozenBackbone", "Grafit",
+           "KnnReadout", "LinearProbe", "MemoryBank", "Objective", "TransFG"]  # fmt: skip
 
 #: checkpoint entries an objective may fill (format ``taxovit-train/1``)
 STATE_KEYS = ("target", "bank")
 
 
 class Objective:
-    """Base class: one view, no state, nothing after a step."""
+    """Base class: one view, no state, nothing after a step; it trains (``trains``)."""
 
     views = 1
+    trains = True
 
     def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
         self.cfg = cfg
@@ -78,6 +81,32 @@ class TransFG(Objective):
         smoothing = float(self.cfg["transfg"]["label_smoothing"])
         loss = transfg_loss(out["logits"], out["features"], labels, label_smoothing=smoothing)
         return {"loss": loss}
+
+
+class FrozenBackbone(Objective):
+    """Base of the read-outs of a (pretrained, ``model.pretrained``) backbone kept frozen."""
+
+    def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
+        super().__init__(cfg, online, dist, device)
+        online.backbone.requires_grad_(False)
+
+
+class LinearProbe(FrozenBackbone):
+    """``method: linear``: cross-entropy of a linear head on the frozen backbone's CLS
+    feature (``ce.label_smoothing``); only the head is trained."""
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        out = model(x)  # no graph through the frozen backbone: its inputs need no gradient
+        ce = F.cross_entropy(out["logits"].float(), labels,
+                             label_smoothing=float(self.cfg["ce"]["label_smoothing"]))  # fmt: skip
+        return {"loss": ce, "ce": ce.detach()}
+
+
+class KnnReadout(FrozenBackbone):
+    """``method: knn``: no training; the run writes a checkpoint of the backbone (and logs
+    its kNN accuracy), so ``taxovit predict --knn K`` reads it out at the fine level."""
+
+    trains = False
 
 
 class MemoryBank:
@@ -200,6 +229,8 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "ce": CrossEntropy,
     "grafit": Grafit,
     "transfg": TransFG,
+    "linear": LinearProbe,
+    "knn": KnnReadout,
 }
 if tuple(sorted(OBJECTIVES)) != tuple(sorted(METHODS)):  # pragma: no cover - a coding error
     raise ImportError("objectives.OBJECTIVES and config.METHODS list different methods")

@@ -38,7 +38,7 @@ from taxovit.training.config import ConfigError, check_files, input_files
 from taxovit.training.data import LabelSpace, SampleSet, load_split
 from taxovit.training.embed import embed_samples
 from taxovit.training.neighbors import knn_classify
-from taxovit.training.network import Network, build_online
+from taxovit.training.network import Network, build_online, has_head
 from taxovit.training.runtime import resolve_device
 
 __all__ = ["predict"]
@@ -86,8 +86,7 @@ def predict(
             raise TaxovitError(f"--data-root {os.fspath(data_root)}: folder not found")
         cfg["data"]["root"] = os.fspath(data_root)
     fine = space.fine_names
-    head_is_fine = (cfg["method"] != "grafit" or cfg["grafit"]["lambda_ce"] > 0) and list(
-        space.train_names) == list(fine)  # fmt: skip
+    head_is_fine = has_head(cfg) and list(space.train_names) == list(fine)
     use_knn = knn is not None or not head_is_fine
     check_files(cfg, f"--checkpoint {checkpoint} (its config)",
                 splits=(split, "train") if use_knn and split != "train" else (split,))  # fmt: skip
@@ -95,7 +94,8 @@ def predict(
     target = plan.file("--out", out)
 
     online = build_online(cfg, len(space.train_names), pretrained=False)
-    load_weights(online, ck["model"], f"--checkpoint {checkpoint}")
+    # the EMA of the weights when the run kept one (optim.ema_weights)
+    load_weights(online, ck.get("model_ema") or ck["model"], f"--checkpoint {checkpoint}")
     online.to(dev).eval()
     tax = load_taxonomy(cfg["taxonomy"])
     samples, split_space = load_split(cfg["data"], split, tax, cfg["train_rank"])

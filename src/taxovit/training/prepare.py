@@ -31,7 +31,8 @@ from taxovit.training.data import (
     subsample,
 )
 from taxovit.training.distributed import Dist
-from taxovit.training.network import Network, build_online, param_groups
+from taxovit.training.memory import MemoryLoader, use_memory
+from taxovit.training.network import Network, build_online, frozen_copy, param_groups
 from taxovit.training.objectives import OBJECTIVES, Objective
 from taxovit.training.progress import Reporter
 from taxovit.training.rundir import RunFolder
@@ -49,8 +50,8 @@ class Run:
     device: torch.device
     out_dir: Path
     space: LabelSpace
-    sampler: torch.utils.data.DistributedSampler
-    loader: torch.utils.data.DataLoader
+    sampler: Any  # DistributedSampler, or the MemoryLoader itself (both have set_epoch)
+    loader: Any  # DataLoader or MemoryLoader
     online: Network
     model: nn.Module  # the online network as trained (compiled, DDP-wrapped)
     objective: Objective
@@ -60,6 +61,12 @@ class Run:
     start_epoch: int = 0
     step: int = 0
     log_rows: list[dict[str, Any]] = field(default_factory=list)  # every epoch's log row
+    ema: Network | None = None  # the EMA of the weights (optim.ema_weights), evaluated
+
+    @property
+    def evaluated(self) -> Network:
+        """The network the kNN evaluation and ``taxovit predict`` use."""
+        return self.online if self.ema is None else self.ema
 
     @property
     def ckpt_path(self) -> Path:
@@ -100,6 +107,8 @@ def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
     optimizer, scheduler = build_optimizer(cfg, online, len(loader))
     run = Run(cfg, d, device, folder.path, space, sampler, loader, online, online,
               objective, optimizer, scheduler)  # fmt: skip
+    if cfg["optim"]["ema_weights"] is not None:
+        run.ema = frozen_copy(online)
 
     # -- resume, or start afresh
     if folder.checkpoint is not None:
@@ -111,7 +120,7 @@ def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
     # -- the model as trained: compiled, DDP-wrapped (after loading: DDP broadcasts rank 0)
     if cfg["model"]["compile"]:
         run.model = torch.compile(run.model)
-    if d.enabled:
+    if d.enabled and any(p.requires_grad for p in run.online.parameters()):
         run.model = nn.parallel.DistributedDataParallel(
             run.model, device_ids=[device.index] if device.type == "cuda" else None
         )
@@ -133,21 +142,26 @@ def build_loader(
     views: int,
     d: Dist,
     device: torch.device,
-) -> tuple[torch.utils.data.DistributedSampler, torch.utils.data.DataLoader]:
-    """The augmented training set, split over the processes (``optim.batch_size`` is global)."""
+) -> tuple[Any, Any]:
+    """The augmented training set, split over the processes (``optim.batch_size`` is global):
+    a :class:`~taxovit.training.memory.MemoryLoader` (``data.loader``), else a
+    ``DistributedSampler`` and a ``DataLoader``."""
     dc = cfg["data"]
-    in_chans = int(dc["in_chans"])
-    tf = build_transform(cfg["augment"], int(dc["img_size"]), in_chans, train=True)
-    dataset = make_dataset(train_set, space, tf, views=views, in_chans=in_chans)
     global_batch = int(cfg["optim"]["batch_size"])
     if global_batch % d.world:
         raise ConfigError(
             f"optim.batch_size {global_batch} is not divisible by {d.world} processes"
         )
-    if len(dataset) < global_batch:
+    if len(train_set) < global_batch:
         raise ConfigError(
-            f"optim.batch_size {global_batch} is larger than the training set ({len(dataset)})"
+            f"optim.batch_size {global_batch} is larger than the training set ({len(train_set)})"
         )
+    if use_memory(cfg, train_set):
+        loader = MemoryLoader(cfg, train_set, space, views, d.rank, d.world, device)
+        return loader, loader
+    in_chans = int(dc["in_chans"])
+    tf = build_transform(cfg["augment"], int(dc["img_size"]), in_chans, train=True)
+    dataset = make_dataset(train_set, space, tf, views=views, in_chans=in_chans)
     sampler = torch.utils.data.DistributedSampler(
         dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=int(cfg["seed"]),
         drop_last=True,
@@ -188,6 +202,8 @@ def restore(run: Run, ck: dict[str, Any]) -> None:
         )
     load_weights(run.online, ck["model"], f"--resume {run.ckpt_path}")
     run.objective.load_state_dict(ck)
+    if run.ema is not None:
+        load_weights(run.ema, ck.get("model_ema") or ck["model"], f"--resume {run.ckpt_path}")
     run.optimizer.load_state_dict(ck["optimizer"])
     run.scheduler.load_state_dict(ck["scheduler"])
     run.start_epoch, run.step = int(ck["epoch"]), int(ck["step"])

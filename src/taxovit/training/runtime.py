@@ -109,8 +109,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bfloat16 autocast on CUDA, disabled on the CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+def autocast(device: torch.device, precision: str = "auto") -> torch.autocast:
+    """The config's ``precision`` as an autocast context, one code path for every device:
+    ``bf16`` autocasts to bfloat16 on ``device`` (CUDA or CPU), ``fp32`` disables it, and
+    ``auto`` is ``bf16`` on CUDA and ``fp32`` elsewhere."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)

@@ -33,7 +33,7 @@ __all__ = ["METHODS", "OVERRIDE_RULES", "PRESET_SIZES", "SCHEMA", "TRANSFG_ONLY"
            "Rule", "show", "validate"]  # fmt: skip
 
 #: the keys of :data:`taxovit.training.objectives.OBJECTIVES` (checked there)
-METHODS = ("ce", "grafit", "transfg")
+METHODS = ("ce", "grafit", "transfg", "linear", "knn")
 #: :data:`taxovit.models.vit.PRESETS` as ``name -> (embed_dim, num_heads, depth)``
 PRESET_SIZES: dict[str, tuple[int, int, int]] = {
     "vit_nano": (32, 2, 3),
@@ -59,6 +59,7 @@ SCHEMA: dict[str, Any] = {
     "taxonomy": path(null=True),
     "train_rank": text(null=True),
     "method": choice(METHODS),
+    "precision": choice(("auto", "fp32", "bf16")),
     "out": path(),
     "data": {
         "format": choice(DATA_FORMATS),
@@ -70,12 +71,14 @@ SCHEMA: dict[str, Any] = {
         "img_size": integer(1),
         "in_chans": one_of((1, 3), "1 (grey) or 3 (RGB)"),
         "num_workers": integer(0),
+        "loader": choice(("auto", "memory", "dataloader")),
     },
     "model": {
         "preset": choice(tuple(PRESET_SIZES)),
         "patch_size": integer(1),
         "stride": integer(1, null=True),
         "pretrained": path(null=True),
+        "stem": choice(("patch", "conv")),
         "compile": boolean(),
         "overrides": mapping(),
     },
@@ -103,6 +106,7 @@ SCHEMA: dict[str, Any] = {
         "warmup_epochs": number(0),
         "betas": numbers_list(_OPEN_FRACTION, 2),
         "grad_clip": number(0, null=True),
+        "ema_weights": number(0, 1, hi_open=True, null=True),
     },
     "augment": {
         "enabled": boolean(),
