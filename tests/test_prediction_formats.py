@@ -29,7 +29,8 @@ BIRDS = ROOT / "taxonomies" / "birds.json"
 EXAMPLE = ROOT / "examples" / "birds_preds.csv"
 TOP_K = (1, 3, 5, 10)
 K = 5  # candidates per sample in the top-k and ranked long files
-RANKED_NULL = {*MAP_KEYS, "top10_accuracy", "avg_hierarchical_distance_at_10"}
+RANKED_NULL = {*MAP_KEYS, "top10_accuracy", "avg_hierarchical_distance_at_10",
+               "avg_hierarchical_distance_at_10_depth"}
 runner = CliRunner()
 
 
@@ -487,7 +488,8 @@ def test_ranked_equals_scores_for_k_up_to_K_bootstrap_included(tax) -> None:
     rep = taxovit.evaluate(y_true, ranked[:, 0], tax, ranked=ranked, **kw)
     for key in ("top1_accuracy", "top3_accuracy", "avg_hierarchical_distance_at_3"):
         assert rep.metrics[key] == full.metrics[key] and rep.intervals[key] == full.intervals[key]
-    null = {"top5_accuracy", "avg_hierarchical_distance_at_5", *MAP_KEYS}
+    null = {"top5_accuracy", "avg_hierarchical_distance_at_5", "avg_hierarchical_distance_at_5_depth",
+            *MAP_KEYS}
     assert {k for k, v in rep.metrics.items() if v is None} == null == set(rep.notes)
     assert "only 3 candidates" in rep.notes["map_micro"] and rep.to_dict()["notes"] == rep.notes
     from taxovit.evaluation.render import render_table

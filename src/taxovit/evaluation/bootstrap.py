@@ -69,7 +69,7 @@ def _signature_units(ctx: SampleContext) -> tuple[NDArray[np.int64], NDArray[np.
         return unit_of.ravel(), rep
     keys = [pair.astype(np.float64)]
     for k in ctx.hits:  # ranked input holds hits only for k <= K
-        keys += [ctx.hits[k].astype(np.float64), ctx.hdist[k]]
+        keys += [ctx.hits[k].astype(np.float64), ctx.hdist[k], ctx.hdist_depth[k]]
     _, rep, unit_of = np.unique(np.column_stack(keys), axis=0, return_index=True,
                                 return_inverse=True)  # fmt: skip
     return unit_of.ravel(), rep
@@ -94,6 +94,7 @@ def per_sample_columns(ctx: SampleContext, rep: NDArray[np.int64]) -> dict[str, 
     for k in ctx.top_k:
         if k in ctx.hits:
             cols[f"hits/{k}"], cols[f"hdist/{k}"] = ctx.hits[k][rep], ctx.hdist[k][rep]
+            cols[f"hdist_depth/{k}"] = ctx.hdist_depth[k][rep]
     for rank, rc in ctx.ranks.items():
         correct = np.zeros(rc.keep.size, dtype=bool)
         correct[rc.keep] = rc.correct
@@ -200,6 +201,9 @@ def _hierarchical(m: dict, s: Sums, layout: Layout) -> None:
     m["mean_lca_height"] = safe_divide(s("d"), n)
     wrong = s("wrong")
     m["mistake_severity"] = np.where(wrong > 0, s("d") / np.where(wrong > 0, wrong, 1), np.nan)
+    m["mistake_severity_depth"] = np.where(
+        wrong > 0, s("depth_distance") / np.where(wrong > 0, wrong, 1), np.nan
+    )
     m["mean_lca_depth"] = safe_divide(s("lca_depth"), n)
     m["mean_lca_depth_distance"] = safe_divide(s("depth_distance"), n)
     m["tree_induced_error_mean"] = safe_divide(s("tie"), n)
@@ -239,6 +243,9 @@ def metrics_from_stats(layout: Layout, s: Sums, counts: Counts) -> dict[str, NDA
         m[f"top{k}_accuracy"] = safe_divide(s(f"hits/{k}"), n) if has else np.full(n.shape, np.nan)
         m[f"avg_hierarchical_distance_at_{k}"] = (
             safe_divide(s(f"hdist/{k}"), n) if has else np.full(n.shape, np.nan)
+        )
+        m[f"avg_hierarchical_distance_at_{k}_depth"] = (
+            safe_divide(s(f"hdist_depth/{k}"), n) if has else np.full(n.shape, np.nan)
         )
     _per_rank(m, s, counts, layout)
     return m

@@ -38,7 +38,8 @@ class SampleContext:
     ranks: dict[str, RankCodes]
     top_k: tuple[int, ...]
     hits: dict[int, NDArray[np.bool_]] = field(default_factory=dict)
-    hdist: dict[int, NDArray[np.float64]] = field(default_factory=dict)
+    hdist: dict[int, NDArray[np.float64]] = field(default_factory=dict)  # mean LCA height
+    hdist_depth: dict[int, NDArray[np.float64]] = field(default_factory=dict)  # mean D - depth
     true_col: NDArray[np.int64] | None = None
     scores: NDArray[np.float64] | None = None
     score_ids: NDArray[np.int64] | None = None
@@ -108,20 +109,23 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
 
 
 def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int64]) -> None:
-    """Hits and mean LCA height of the first k candidates, for every k <= K (a row padded
-    with -1 averages over the candidates it lists)."""
+    """Hits and mean distances (LCA height; D − depth(LCA)) of the first k candidates, for
+    every k <= K (a row padded with -1 averages over the candidates it lists)."""
     t = ctx.comp.y_true
     listed = ranked >= 0
     nodes = np.where(listed, ranked, t[:, None])
     stats = taxonomy.index.pair_stats(np.broadcast_to(t[:, None], nodes.shape), nodes)
-    d = np.where(nodes == t[:, None], 0, stats.lca_height)
+    equal = nodes == t[:, None]
     hit = np.logical_or.accumulate(ranked == t[:, None], axis=1)
-    d_sum = np.cumsum(np.where(listed, d, 0), axis=1)
     n_listed = np.cumsum(listed, axis=1)
+    height_sum = np.cumsum(np.where(listed & ~equal, stats.lca_height, 0), axis=1)
+    depth_d = ctx.comp.max_depth - stats.lca_depth
+    depth_sum = np.cumsum(np.where(listed & ~equal, depth_d, 0), axis=1)
     ctx.ranked = ranked
     for k in ctx.top_k:  # the caller passes only k <= K
         ctx.hits[k] = hit[:, k - 1]
-        ctx.hdist[k] = d_sum[:, k - 1] / n_listed[:, k - 1]
+        ctx.hdist[k] = height_sum[:, k - 1] / n_listed[:, k - 1]
+        ctx.hdist_depth[k] = depth_sum[:, k - 1] / n_listed[:, k - 1]
 
 
 def _add_score_context(
@@ -141,8 +145,11 @@ def _add_score_context(
     tnodes = score_ids[top]
     hit_cols = top == ctx.true_col[:, None]
     stats = taxonomy.index.pair_stats(np.broadcast_to(t[:, None], tnodes.shape), tnodes)
-    d = np.where(tnodes == t[:, None], 0, stats.lca_height)
+    equal = tnodes == t[:, None]
+    d_height = np.where(equal, 0, stats.lca_height)
+    d_depth = np.where(equal, 0, ctx.comp.max_depth - stats.lca_depth)
     for k in ctx.top_k:
         kk = min(k, c)
         ctx.hits[k] = hit_cols[:, :kk].any(axis=1)
-        ctx.hdist[k] = d[:, :kk].mean(axis=1)
+        ctx.hdist[k] = d_height[:, :kk].mean(axis=1)
+        ctx.hdist_depth[k] = d_depth[:, :kk].mean(axis=1)

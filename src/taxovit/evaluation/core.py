@@ -67,6 +67,9 @@ def _hierarchical_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any
         m[f"hierarchical_f1_{avg}"] = hf
     m["mean_lca_height"] = w.mean(c.d)
     m["mistake_severity"] = float(w.take(wrong).dot(c.d[wrong]) / n_wrong) if n_wrong > 0 else None
+    m["mistake_severity_depth"] = (
+        float(w.take(wrong).dot(ctx.depth_distance[wrong]) / n_wrong) if n_wrong > 0 else None
+    )
     m["mean_lca_depth"] = w.mean(c.lca_depth)
     m["mean_lca_depth_distance"] = w.mean(ctx.depth_distance)
     m["tree_induced_error_mean"] = w.mean(c.tie)
@@ -82,8 +85,10 @@ def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
     m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
     for kk in ctx.top_k:  # from the scores or the ranked candidates (k <= K only)
         has = kk in ctx.hits
-        m[f"top{kk}_accuracy"] = w.mean(ctx.hits[kk]) if has else None
-        m[f"avg_hierarchical_distance_at_{kk}"] = w.mean(ctx.hdist[kk]) if has else None
+        top, dist, dist_depth = _top_k_keys(kk)
+        m[top] = w.mean(ctx.hits[kk]) if has else None
+        m[dist] = w.mean(ctx.hdist[kk]) if has else None
+        m[dist_depth] = w.mean(ctx.hdist_depth[kk]) if has else None
     m["per_rank"] = {r: rank_scores(codes, w) for r, codes in ctx.ranks.items()}
     return m
 
@@ -140,13 +145,18 @@ def _as_scores(
     return s, ids
 
 
+def _top_k_keys(k: int) -> tuple[str, str, str]:
+    """The metric keys that need the k best classes of each sample."""
+    d = f"avg_hierarchical_distance_at_{k}"
+    return f"top{k}_accuracy", d, f"{d}_depth"
+
+
 def _null_notes(
     ctx: SampleContext, top_k: Sequence[int], point: dict[str, Any], extra: Mapping[str, str] | None
 ) -> dict[str, str]:
     """Why each null score-based key is null (no scores, or only K ranked candidates; a
     reader's ``extra`` reasons win); adds the keys of the k > K the context left out."""
-    keys = [f"{m}{k}{s}" for k in top_k
-            for m, s in (("top", "_accuracy"), ("avg_hierarchical_distance_at_", ""))]  # fmt: skip
+    keys = [key for k in top_k for key in _top_k_keys(k)]
     notes: dict[str, str] = {}
     if ctx.scores is None and ctx.ranked is None:
         notes = dict.fromkeys([*keys, *MAP_KEYS], "no scores: the predictions give one label "
@@ -156,8 +166,8 @@ def _null_notes(
         for k in top_k:
             if k not in ctx.hits:
                 why = f"k = {k} > {big_k}: the predictions list only {big_k} candidates per sample"
-                notes[f"top{k}_accuracy"] = notes[f"avg_hierarchical_distance_at_{k}"] = why
-                point[f"top{k}_accuracy"] = point[f"avg_hierarchical_distance_at_{k}"] = None
+                for key in _top_k_keys(k):
+                    notes[key], point[key] = why, None
         notes.update(dict.fromkeys(MAP_KEYS, f"the predictions list only {big_k} candidates "
                                    "per sample, not a score for every class"))  # fmt: skip
     notes |= dict(extra or {})
@@ -200,6 +210,11 @@ def evaluate(
     notes: Mapping[str, str] | None = None,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
+
+    ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
+    (``shared/docs/metrics.md``); their ``_depth`` twins use D − depth(LCA), the distance of
+    Bertinetto et al. 2020's reference code (and of the CRM/HAF tables that reuse it), to
+    compare with published numbers; the two agree on trees whose leaves all sit at depth D.
 
     ``y_true``/``y_pred``: node names or ids (pandas inputs must share one index).
     ``taxonomy``: a :class:`Taxonomy` or the path of a taxonomy file. ``scores``: optional

@@ -44,6 +44,7 @@ HIER_ROWS = [
     ("hierarchical_f1_macro", "hier. F1 (macro)"),
     ("mean_lca_height", "mean LCA height"),
     ("mistake_severity", "mistake severity"),
+    ("mistake_severity_depth", "mistake severity (D − depth of LCA)"),
     ("mean_lca_depth", "mean LCA depth"),
     ("mean_lca_depth_distance", "mean LCA depth distance"),
     ("tree_induced_error_mean", "tree-induced error (mean)"),
@@ -126,6 +127,7 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
     hier_rows = list(HIER_ROWS)
     for k in ks:
         hier_rows.append((f"avg_hierarchical_distance_at_{k}", f"avg. hier. distance @{k}"))
+        hier_rows.append((f"avg_hierarchical_distance_at_{k}_depth", f"avg. hier. distance @{k} (D − depth)"))
     head = Text(
         f"{title}{m['n_samples']:,} samples, {m['n_mistakes']:,} mistakes · "
         f"{report.taxonomy['kind']} of {report.taxonomy['nodes']:,} nodes, depth "
