@@ -81,3 +81,45 @@ def test_marginals_on_the_birds_tree() -> None:
     species = rank_marginals(probs, leaves, tax, "species")
     order = np.argsort(leaves)
     assert np.allclose(species.probs, probs[:, order])
+
+
+def test_report_calibration_and_rank_marginals() -> None:
+    import pandas as pd
+
+    tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
+    df = pd.read_csv(ROOT / "examples" / "birds_preds.csv")
+    scores = df.filter(like="score_")
+    labels = [c[len("score_"):] for c in scores.columns]
+    rep = taxovit.evaluate(df.y_true, df.y_pred, tax, scores.set_axis(labels, axis=1))
+    probs = scores.to_numpy() / scores.to_numpy().sum(1, keepdims=True)
+    col = {n: i for i, n in enumerate(labels)}
+    y = np.array([col[t] for t in df.y_true])
+    m = rep.metrics
+    assert m["ece"] == pytest.approx(expected_calibration_error(probs, y))
+    assert m["ece_adaptive"] == pytest.approx(expected_calibration_error(probs, y, binning="adaptive"))
+    assert m["brier"] == pytest.approx(brier_score(probs, y)) and m["nll"] == pytest.approx(log_loss(probs, y))
+    # per rank: the family whose summed probability is largest, against the true family
+    fam = tax.index.ancestor_at_rank(tax.ids(labels), "family")
+    true_fam = tax.index.ancestor_at_rank(tax.ids(df.y_true.tolist()), "family")
+    nodes = np.unique(fam)
+    marg = np.stack([probs[:, fam == f].sum(1) for f in nodes], axis=1)
+    assert rep.per_rank["family"]["top1_accuracy"] == pytest.approx(np.mean(nodes[marg.argmax(1)] == true_fam))
+    assert sum(rep.reliability["count"]) == len(df)
+
+
+def test_score_kinds_and_non_probabilities() -> None:
+    tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "fashion_mnist.json")
+    leaves = tax.leaves
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, len(leaves)))
+    t = rng.choice(leaves, 50)
+    as_logits = taxovit.evaluate(t, t, tax, logits, score_labels=leaves, score_kind="logits")
+    probs = to_probabilities(logits, "logits")
+    as_probs = taxovit.evaluate(t, t, tax, probs, score_labels=leaves)
+    assert as_logits.metrics["nll"] == pytest.approx(as_probs.metrics["nll"])
+    bad = taxovit.evaluate(t, t, tax, logits, score_labels=leaves)  # negative "probabilities"
+    assert bad.metrics["ece"] is None and "not probabilities" in bad.notes["ece"]
+    assert bad.metrics["map_macro"] is not None  # the ranking metrics stay
+    boot = taxovit.evaluate(t, t, tax, probs, score_labels=leaves, bootstrap=20)
+    lo, hi = boot.intervals["ece"]
+    assert lo <= boot.metrics["ece"] <= hi or lo == hi

@@ -58,7 +58,7 @@ def test_evaluate_outputs_and_bootstrap(tmp_path: Path) -> None:
     assert "top3_accuracy" in out.read_text()
     assert pc.read_text().startswith("class,support,predicted,precision,recall,f1")
     assert sorted(p.name for p in plots.iterdir()) == [
-        "accuracy_per_rank.png", "confusion_family.png", "mistake_severity.png"
+        "accuracy_per_rank.png", "confusion_family.png", "mistake_severity.png", "reliability.png"
     ]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in plots.iterdir())
     res = run("evaluate", EXAMPLE, "-t", BIRDS, "-f", "markdown")

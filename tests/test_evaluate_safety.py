@@ -121,7 +121,7 @@ def test_missing_folders_are_created_for_every_output(work: Path) -> None:
               "--plot", work / "d" / "plots")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert (work / "a" / "b" / "r.json").is_file() and (work / "c" / "pc.csv").is_file()
-    assert len(list((work / "d" / "plots").glob("*.png"))) == 3
+    assert len(list((work / "d" / "plots").glob("*.png"))) == 4  # with scores: + reliability
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

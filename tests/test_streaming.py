@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taxovit import evaluate
+from taxovit.evaluation.core import SCORE_KEYS
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.evaluation.streaming import StreamingEvaluator
 
@@ -51,9 +52,12 @@ def test_streaming_equals_batch(prob, use_scores, keep, data) -> None:
         merged.merge(part)
     batch = evaluate(t, p, tax, scores if use_scores else None,
                      score_labels=cols if use_scores else None, top_k=(1, 3))  # fmt: skip
-    if use_scores and not keep:  # mAP needs every score: absent when they are not kept
-        for key in ("map_macro", "map_weighted", "map_micro", "map_macro_present"):
+    if use_scores and not keep:  # mAP and calibration need every score: kept or absent
+        for key in SCORE_KEYS:
             batch.metrics[key] = None
+        for rank in batch.per_rank.values():
+            for key in [k for k in rank if k.startswith("top") or k in SCORE_KEYS]:
+                del rank[key]
     _same(one.compute(), batch)
     _same(merged.compute(), batch)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -78,7 +77,7 @@ def decide(
     import pandas as pd
 
     from taxovit._outputs import OutputPlan
-    from taxovit.decide import confident_ancestor, crm_predict, to_probabilities
+    from taxovit.decide import to_probabilities
     from taxovit.errors import ArgumentError
     from taxovit.predictions import read_predictions
     from taxovit.taxonomy import load_taxonomy
@@ -91,16 +90,19 @@ def decide(
     if data.scores is None:
         raise ArgumentError(f"{preds}: no {score_prefix}<class> columns; decide needs scores")
     probs = to_probabilities(data.scores, scores.value)
-    cols = data.score_labels
-    if rule is Rule.crm:
-        chosen = cols[crm_predict(probs, cols, tax, cost.value)]
-    else:
-        chosen = confident_ancestor(probs, cols, tax, threshold, min_rank)
+    chosen = _decide(rule, probs, data.score_labels, tax, cost, threshold, min_rank)
     raw = pd.read_csv(preds, dtype=str, keep_default_na=False, na_filter=False)
-    raw[pred_col] = tax.names(np.asarray(chosen))
-    buf = io.StringIO()
-    raw.to_csv(buf, index=False, lineterminator="\n")
-    plan.write({out: buf.getvalue()})
+    raw[pred_col] = tax.names(chosen)
+    plan.write({out: raw.to_csv(index=False, lineterminator="\n")})
     changed = int(np.count_nonzero(np.asarray(chosen) != data.y_pred))
     err_console.print(f"{rule.value}: {changed:,} of {len(data):,} predictions changed"
                       + ("" if out.kind == "stdout" else f"; wrote {out.shown}"))  # fmt: skip
+
+
+def _decide(rule: Rule, probs, cols, tax, cost: Cost, threshold: float, min_rank: str | None):
+    """Node id chosen for each row by ``rule``."""
+    from taxovit.decide import confident_ancestor, crm_predict
+
+    if rule is Rule.crm:
+        return cols[crm_predict(probs, cols, tax, cost.value)]
+    return confident_ancestor(probs, cols, tax, threshold, min_rank)

@@ -75,6 +75,15 @@ BootstrapOpt = Annotated[int, typer.Option(
 )]  # fmt: skip
 CiOpt = Annotated[float, typer.Option("--ci", min=0.5, max=0.999, help="Confidence level.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap.")]
+class ScoreKind(StrEnum):
+    probs = "probs"
+    logits = "logits"
+
+
+ScoresOpt = Annotated[ScoreKind, typer.Option(
+    "--scores", help="What the score columns hold, for calibration and marginals: probs "
+    "(non-negative; each row divided by its sum) or logits (softmax).",
+)]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -130,6 +139,7 @@ def evaluate(
     add_root: AddRootOpt = False,
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
+    scores: ScoresOpt = ScoreKind.probs,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -163,7 +173,7 @@ def evaluate(
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols)
-    report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed)
+    report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
@@ -183,14 +193,14 @@ def _read(preds, taxonomy, tax, truth, label_attr, cols) -> tuple[Any, dict[str,
     return data, inputs
 
 
-def _run_evaluation(data, tax, top_k, bootstrap, ci, seed):
+def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
     """``taxovit.evaluate`` with a spinner, or a progress bar over the bootstrap resamples."""
     from taxovit.evaluation import evaluate as run
 
     kwargs: dict[str, Any] = dict(
         score_labels=data.score_labels if data.scores is not None else None,
         ranked=data.ranked if data.scores is None else None, notes=data.notes,
-        top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed,
+        top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind,
     )  # fmt: skip
     if bootstrap <= 0:
         with err_console.status("evaluating", spinner="dots"):

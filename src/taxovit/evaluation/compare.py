@@ -27,8 +27,9 @@ from numpy.typing import NDArray
 from taxovit.errors import InputError
 from taxovit.evaluation.bootstrap import bootstrap_draws
 from taxovit.evaluation.context import SampleContext, build_context
-from taxovit.evaluation.core import DEFAULT_TOP_K, _map_metrics, evaluate
+from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate
 from taxovit.evaluation.report import EvaluationReport, flatten_metrics
+from taxovit.evaluation.score_metrics import score_inputs, score_metrics
 from taxovit.metrics import components
 from taxovit.predictions import Predictions
 from taxovit.taxonomy import Taxonomy
@@ -97,12 +98,10 @@ def _context(pred: Predictions, taxonomy: Taxonomy, top_k) -> SampleContext:
     return ctx
 
 
-def _draws(ctx: SampleContext, b: int, seed: int, progress) -> dict[str, NDArray]:
-    maps = None
-    if ctx.scores is not None and ctx.true_col is not None:
-        true_col, scores = ctx.true_col, ctx.scores
-        maps = lambda idx: _map_metrics(true_col[idx], scores[idx])  # noqa: E731
-    return bootstrap_draws(ctx, b, seed, progress, maps)
+def _draws(ctx: SampleContext, taxonomy: Taxonomy, b: int, seed: int, progress) -> dict[str, NDArray]:
+    inputs = score_inputs(ctx, taxonomy)
+    per_rows = None if inputs is None else (lambda idx: score_metrics(inputs.rows(idx)))
+    return bootstrap_draws(ctx, b, seed, progress, per_rows)
 
 
 def _entry(a: float | None, b: float | None, da, db, ci: float) -> dict[str, Any]:
@@ -146,7 +145,7 @@ def compare(
     ctxs = [_context(p, taxonomy, top_k) for p in (a, b)]
     draws: list[dict[str, NDArray] | None] = [None, None]
     if bootstrap > 0:
-        draws = [_draws(ctx, bootstrap, seed, progress if i == 0 else None)
+        draws = [_draws(ctx, taxonomy, bootstrap, seed, progress if i == 0 else None)
                  for i, ctx in enumerate(ctxs)]  # fmt: skip
     flat = [flatten_metrics({**r.metrics, "per_rank": r.per_rank}) for r in reports]
     metrics: dict[str, dict[str, Any]] = {}

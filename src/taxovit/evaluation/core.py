@@ -27,6 +27,14 @@ from taxovit.evaluation.arguments import (
 from taxovit.evaluation.bootstrap import bootstrap_draws, percentile_intervals
 from taxovit.evaluation.context import SampleContext, as_ranked, build_context
 from taxovit.evaluation.report import EvaluationReport, per_class_table
+from taxovit.evaluation.score_metrics import (
+    CALIBRATION_KEYS,
+    MAP_KEYS,
+    ScoreInputs,
+    reliability_bins,
+    score_inputs,
+    score_metrics,
+)
 from taxovit.metrics import SampleWeights, check_scores, node_ids
 from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
 from taxovit.metrics.hierarchical import (
@@ -40,7 +48,7 @@ from taxovit.taxonomy import Taxonomy
 __all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "evaluate"]
 
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
-MAP_KEYS = ("map_macro", "map_weighted", "map_micro", "map_macro_present")
+SCORE_KEYS = (*MAP_KEYS, *CALIBRATION_KEYS)
 
 
 def _flat_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
@@ -93,30 +101,6 @@ def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
     return m
 
 
-def _map_metrics(
-    true_col: NDArray[np.int64] | None,
-    scores: NDArray[np.float64] | None,
-    ap: NDArray[np.float64] | None = None,
-) -> dict:
-    """mAP keys from one per-column AP pass (macro, weighted and macro_present share it).
-
-    ``ap``: the per-column AP when already computed (the point estimate keeps it for the
-    per-class table).
-    """
-    if scores is None or true_col is None:
-        return dict.fromkeys(MAP_KEYS)
-    if ap is None:
-        ap = average_precision(true_col, scores, None)
-    n_pos = np.bincount(true_col[true_col >= 0], minlength=scores.shape[1])
-    present = n_pos > 0
-    return {
-        "map_macro": float(ap.mean()),
-        "map_weighted": float(np.average(ap, weights=n_pos)) if present.any() else 0.0,
-        "map_micro": average_precision(true_col, scores, "micro"),
-        "map_macro_present": float(ap[present].mean()) if present.any() else None,
-    }
-
-
 def _as_scores(
     scores: Any, score_labels: ArrayLike | None, taxonomy: Taxonomy, n: int
 ) -> tuple[NDArray[np.float64] | None, NDArray[np.int64] | None]:
@@ -159,7 +143,7 @@ def _null_notes(
     keys = [key for k in top_k for key in _top_k_keys(k)]
     notes: dict[str, str] = {}
     if ctx.scores is None and ctx.ranked is None:
-        notes = dict.fromkeys([*keys, *MAP_KEYS], "no scores: the predictions give one label "
+        notes = dict.fromkeys([*keys, *SCORE_KEYS], "no scores: the predictions give one label "
                               "per sample")  # fmt: skip
     elif ctx.scores is None and ctx.ranked is not None:
         big_k = ctx.ranked.shape[1]
@@ -168,7 +152,7 @@ def _null_notes(
                 why = f"k = {k} > {big_k}: the predictions list only {big_k} candidates per sample"
                 for key in _top_k_keys(k):
                     notes[key], point[key] = why, None
-        notes.update(dict.fromkeys(MAP_KEYS, f"the predictions list only {big_k} candidates "
+        notes.update(dict.fromkeys(SCORE_KEYS, f"the predictions list only {big_k} candidates "
                                    "per sample, not a score for every class"))  # fmt: skip
     notes |= dict(extra or {})
     return {k: v for k, v in notes.items() if point.get(k) is None}
@@ -208,27 +192,24 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     notes: Mapping[str, str] | None = None,
+    score_kind: str = "probs",
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
+    ``y_true``/``y_pred``: node names or ids (pandas inputs must share one index);
+    ``taxonomy``: a :class:`Taxonomy` or a taxonomy file's path. ``scores``: class scores,
+    a DataFrame whose columns are class names or an ``(n, C)`` array with ``score_labels``:
+    top-k, mAP, distance@k, calibration and per-rank marginals
+    (:mod:`~taxovit.evaluation.score_metrics`; ``score_kind`` ``probs`` or ``logits``).
+    ``ranked``: instead, the K best candidates per sample, ``(n, K)`` node ids, best first,
+    ``-1`` padding; top-k and distance@k for k <= K. ``notes``: more reasons for null keys.
+    ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
+    resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
     (``shared/docs/metrics.md``); their ``_depth`` twins use D − depth(LCA), the distance of
-    Bertinetto et al. 2020's reference code (and of the CRM/HAF tables that reuse it), to
-    compare with published numbers; the two agree on trees whose leaves all sit at depth D.
-
-    ``y_true``/``y_pred``: node names or ids (pandas inputs must share one index).
-    ``taxonomy``: a :class:`Taxonomy` or the path of a taxonomy file. ``scores``: optional
-    class scores, a DataFrame whose columns are class names or an ``(n, C)`` array with
-    ``score_labels``; they enable top-k accuracy, mAP and average hierarchical distance@k.
-    ``ranked``: instead of scores, the K candidates of each sample as node ids, ``(n, K)``,
-    best first, ``-1`` padding at the end of a row; they give top-k accuracy and distance@k
-    for k <= K (mAP and k > K stay ``None``). ``notes``: more reasons for null metrics
-    (:attr:`EvaluationReport.notes`). ``bootstrap=B`` adds percentile
-    ``ci`` confidence intervals from B resamples of the predictions (seeded by ``seed``; no
-    peer library offers these; at most :data:`MAX_BOOTSTRAP`; ``seed`` >= 0). ``progress``
-    is called with 1 after each resample. Bad arguments raise
-    :class:`~taxovit.errors.ArgumentError` (a ``ValueError``), unknown labels
-    :class:`~taxovit.errors.UnknownLabelError` (a ``KeyError``).
+    Bertinetto et al. 2020's code and the CRM/HAF tables (equal on trees whose leaves all
+    sit at depth D). Bad arguments raise :class:`~taxovit.errors.ArgumentError` (a
+    ``ValueError``), unknown labels :class:`~taxovit.errors.UnknownLabelError` (a ``KeyError``).
 
     >>> report = evaluate(["a1", "a2"], ["a1", "b1"], taxonomy)  # doctest: +SKIP
     >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
@@ -241,12 +222,10 @@ def evaluate(
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
     point = _weighted_metrics(ctx, SampleWeights(None, ctx.comp.y_true.size))
     per_rank = point.pop("per_rank")
-    if ctx.scores is not None:
-        ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
-    point.update(_map_metrics(ctx.true_col, ctx.scores, ctx.column_ap))
+    inputs = _add_score_metrics(ctx, taxonomy, score_kind, point, per_rank)
     intervals = boot_info = None
     if bootstrap > 0:
-        intervals = _bootstrap(ctx, bootstrap, ci, seed, progress)
+        intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
         boot_info = {"resamples": int(bootstrap), "ci": ci, "seed": seed, "method": "percentile"}
     return EvaluationReport(
         metrics=point,
@@ -254,23 +233,50 @@ def evaluate(
         taxonomy=taxonomy.summary(),
         intervals=intervals,
         bootstrap=boot_info,
-        notes=_null_notes(ctx, top_k, point, notes),
+        notes=_null_notes(ctx, top_k, point, {**_probability_note(inputs), **(notes or {})}),
+        reliability=None if inputs is None else reliability_bins(inputs),
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
 
 
+def _add_score_metrics(ctx: SampleContext, taxonomy: Taxonomy, score_kind: str, point: dict,
+                       per_rank: dict) -> ScoreInputs | None:  # fmt: skip
+    """mAP and calibration into the point estimate (``None`` keys without scores)."""
+    inputs = score_inputs(ctx, taxonomy, score_kind)
+    if inputs is None:
+        point.update(dict.fromkeys(SCORE_KEYS))
+        return None
+    ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
+    _merge_flat(point, per_rank, score_metrics(inputs, ctx.column_ap))
+    return inputs
+
+
+def _merge_flat(point: dict, per_rank: dict, flat: dict[str, Any]) -> None:
+    """Put flat keys into the report's dicts (``per_rank/<rank>/<key>`` into per_rank)."""
+    for key, value in flat.items():
+        if key.startswith("per_rank/"):
+            _, rank, name = key.split("/", 2)
+            per_rank.setdefault(rank, {})[name] = value
+        else:
+            point[key] = value
+
+
+def _probability_note(inputs: ScoreInputs | None) -> dict[str, str]:
+    if inputs is None or inputs.note is None:
+        return {}
+    return dict.fromkeys(CALIBRATION_KEYS, inputs.note + "; pass score_kind='logits' for logits")
+
+
 def _bootstrap(
-    ctx: SampleContext, b: int, ci: float, seed: int, progress: Callable[[int], None] | None
+    ctx: SampleContext, inputs: ScoreInputs | None, b: int, ci: float, seed: int,
+    progress: Callable[[int], None] | None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile intervals from ``b`` resamples of the n samples, drawn with replacement.
 
     Each resample is the same weighted statistic as the point estimate, with the draw counts
     as weights; :mod:`taxovit.evaluation.bootstrap` computes a chunk of resamples at once
-    (mAP, which needs a ranking, is recomputed on the drawn rows).
+    (mAP and calibration, which need every score, are recomputed on the drawn rows).
     """
-    map_metrics = None
-    if ctx.scores is not None and ctx.true_col is not None:
-        true_col, scores = ctx.true_col, ctx.scores
-        map_metrics = lambda idx: _map_metrics(true_col[idx], scores[idx])  # noqa: E731
-    return percentile_intervals(bootstrap_draws(ctx, b, seed, progress, map_metrics), ci)
+    per_rows = None if inputs is None else (lambda idx: score_metrics(inputs.rows(idx)))
+    return percentile_intervals(bootstrap_draws(ctx, b, seed, progress, per_rows), ci)

@@ -66,7 +66,8 @@ def check_plot_rank(taxonomy: Taxonomy, rank: str | None, source: str = "the tax
 
 def plot_names(taxonomy: Taxonomy, rank: str | None = None) -> list[str]:
     """The file names :func:`draw_plots` may produce (so outputs can be checked first)."""
-    return ["accuracy_per_rank.png", "mistake_severity.png", _confusion_name(taxonomy, rank)]
+    return ["accuracy_per_rank.png", "mistake_severity.png", _confusion_name(taxonomy, rank),
+            "reliability.png"]  # fmt: skip
 
 
 def _confusion_name(taxonomy: Taxonomy, rank: str | None) -> str:
@@ -77,13 +78,14 @@ def _confusion_name(taxonomy: Taxonomy, rank: str | None) -> str:
 def draw_plots(
     report: EvaluationReport, taxonomy: Taxonomy, rank: str | None = None
 ) -> dict[str, bytes]:
-    """Accuracy per rank, the mistake-severity histogram and a confusion matrix at ``rank``
-    (default :func:`default_confusion_rank`), as ``{file name: PNG bytes}``."""
+    """Accuracy per rank, the mistake-severity histogram, a confusion matrix at ``rank``
+    (default :func:`default_confusion_rank`) and, with scores, the reliability diagram,
+    as ``{file name: PNG bytes}``."""
     check_plot_rank(taxonomy, rank)
     if report.components is None:
         raise ValueError("this report holds no per-sample data to plot")
     drawn = [_accuracy_plot(report), _severity_plot(report)]
-    drawn.append(_confusion_plot(report.components, taxonomy, rank))
+    drawn += [_confusion_plot(report.components, taxonomy, rank), _reliability_plot(report)]
     return dict(d for d in drawn if d is not None)
 
 
@@ -140,6 +142,28 @@ def _severity_plot(report: EvaluationReport) -> tuple[str, bytes]:
     sev = report.metrics.get("mistake_severity")
     ax.set_title(f"Mistake severity (mean {sev:.3f})" if sev is not None else "No mistakes")
     return "mistake_severity.png", _png(fig)
+
+
+def _reliability_plot(report: EvaluationReport) -> tuple[str, bytes] | None:
+    """Accuracy against mean confidence per confidence bin (Guo et al. 2017), with counts."""
+    rel = report.reliability
+    if not rel:
+        return None
+    conf, acc, count = (np.asarray(rel[k]) for k in ("confidence", "accuracy", "count"))
+    used = count > 0
+    fig, ax = _pyplot().subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    ax.plot(conf[used], acc[used], marker="o", color="#4C72B0", label="observed")
+    for x, y, c in zip(conf[used], acc[used], count[used], strict=True):
+        ax.annotate(f"{int(c)}", (x, y), fontsize=6, xytext=(3, -8), textcoords="offset points")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence (top-1 probability)")
+    ax.set_ylabel("accuracy")
+    ece = report.metrics.get("ece")
+    ax.set_title("Reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""))
+    ax.legend(loc="upper left", fontsize=8)
+    return "reliability.png", _png(fig)
 
 
 def _projected(comp: HierarchicalComponents, taxonomy: Taxonomy, rank: str | None):

@@ -52,6 +52,15 @@ HIER_ROWS = [
 ]
 
 
+CAL_ROWS = [
+    ("ece", "expected calibration error (15 bins)"),
+    ("ece_adaptive", "expected calibration error (adaptive)"),
+    ("brier", "Brier score"),
+    ("nll", "negative log-likelihood"),
+]
+CAL_KEYS = tuple(k for k, _ in CAL_ROWS)
+
+
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf become null (the JSON report never holds NaN)."""
     if isinstance(obj, dict):
@@ -105,7 +114,7 @@ def _metric_table(title: str, rows: list[tuple[str, str]], report: EvaluationRep
     shown = 0
     for key, label in rows:
         val = report.metrics.get(key)
-        if val is None and key.startswith(("map_", "top")):
+        if val is None and key.startswith(("map_", "top", *CAL_KEYS)):
             continue  # score-based keys when the file has no scores
         cells = [label, _fmt(val)]
         if ci:
@@ -141,35 +150,49 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
     ):
         if t is not None:
             parts.append(t)
-    if report.per_rank:
-        rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-        for col in ("rank", "samples", "accuracy", "precision (macro)", "recall (macro)", "F1 (macro)"):
-            rt.add_column(col, justify="left" if col == "rank" else "right")
-        for rank, r in report.per_rank.items():
-            acc = _fmt(r.get("accuracy"))
-            if report.intervals and f"per_rank/{rank}/accuracy" in report.intervals:
-                lo, hi = report.intervals[f"per_rank/{rank}/accuracy"]
-                acc += f" ({_fmt(lo)}–{_fmt(hi)})"
-            rt.add_row(
-                rank,
-                f"{r['n_samples']:,}",
-                acc,
-                _fmt(r.get("precision_macro")),
-                _fmt(r.get("recall_macro")),
-                _fmt(r.get("f1_macro")),
-            )
-        parts.append(rt)
-    levels = m.get("per_level_accuracy")
-    if levels:
-        lt = Table(title="Per depth", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-        lt.add_column("depth")
-        lt.add_column("accuracy", justify="right")
-        for d, v in levels.items():
-            lt.add_row(d, _fmt(v))
-        parts.append(lt)
+    for t in (_metric_table("Calibration (of the score columns' probabilities)", CAL_ROWS, report),
+              _rank_table(report), _depth_table(m)):  # fmt: skip
+        if t is not None:
+            parts.append(t)
     if report.notes:
         parts.append(_notes_text(report.notes))
     return Group(*parts)
+
+
+def _rank_table(report: EvaluationReport) -> Table | None:
+    """Per rank: samples, accuracy (with its interval), macro P/R/F1, and with scores the
+    top-1 accuracy and ECE of the rank's marginal probabilities."""
+    if not report.per_rank:
+        return None
+    marginal = any("top1_accuracy" in r for r in report.per_rank.values())
+    rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    cols = ["rank", "samples", "accuracy", "precision (macro)", "recall (macro)", "F1 (macro)"]
+    cols += ["top-1 (marginals)", "ECE (marginals)"] if marginal else []
+    for col in cols:
+        rt.add_column(col, justify="left" if col == "rank" else "right")
+    for rank, r in report.per_rank.items():
+        acc = _fmt(r.get("accuracy"))
+        if report.intervals and f"per_rank/{rank}/accuracy" in report.intervals:
+            lo, hi = report.intervals[f"per_rank/{rank}/accuracy"]
+            acc += f" ({_fmt(lo)}–{_fmt(hi)})"
+        cells = [rank, f"{r['n_samples']:,}", acc, _fmt(r.get("precision_macro")),
+                 _fmt(r.get("recall_macro")), _fmt(r.get("f1_macro"))]  # fmt: skip
+        if marginal:
+            cells += [_fmt(r.get("top1_accuracy")), _fmt(r.get("ece"))]
+        rt.add_row(*cells)
+    return rt
+
+
+def _depth_table(m: dict[str, Any]) -> Table | None:
+    levels = m.get("per_level_accuracy")
+    if not levels:
+        return None
+    lt = Table(title="Per depth", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    lt.add_column("depth")
+    lt.add_column("accuracy", justify="right")
+    for d, v in levels.items():
+        lt.add_row(d, _fmt(v))
+    return lt
 
 
 def _notes_text(notes: dict[str, str]) -> Text:

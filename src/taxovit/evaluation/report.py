@@ -40,6 +40,7 @@ class EvaluationReport:
     bootstrap: dict[str, Any] | None = None
     notes: dict[str, str] = field(default_factory=dict)
     components: HierarchicalComponents | None = field(default=None, repr=False, compare=False)
+    reliability: dict[str, list[float]] | None = field(default=None, repr=False, compare=False)
     _per_class_builder: Callable[[], pd.DataFrame] | None = field(
         default=None, repr=False, compare=False
     )

@@ -20,8 +20,9 @@ from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import as_taxonomy, check_top_k
 from taxovit.evaluation.bootstrap import Layout, metrics_from_stats, per_sample_columns
 from taxovit.evaluation.context import build_context
-from taxovit.evaluation.core import DEFAULT_TOP_K, MAP_KEYS, _map_metrics
+from taxovit.evaluation.core import DEFAULT_TOP_K, SCORE_KEYS
 from taxovit.evaluation.report import EvaluationReport
+from taxovit.evaluation.score_metrics import ScoreInputs, score_metrics
 from taxovit.metrics import check_scores, components, node_ids
 
 __all__ = ["StreamingEvaluator"]
@@ -52,7 +53,7 @@ class StreamingEvaluator:
             self._rank_pos[r] = pos
         self.sums: dict[str, float] = {}
         self.counts: dict[str, NDArray[np.float64]] = {}
-        self._kept: list[tuple[NDArray[np.int64], NDArray[np.float64]]] = []
+        self._kept: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
         self._layout: Layout | None = None
 
     # -- accumulate -----------------------------------------------------------------------
@@ -75,7 +76,7 @@ class StreamingEvaluator:
             self.sums[name] = self.sums.get(name, 0.0) + float(col.sum())
         self._add_counts(comp.y_true, comp.y_pred)
         if self.keep_scores and s is not None and ctx.true_col is not None:
-            self._kept.append((ctx.true_col, s))
+            self._kept.append((comp.y_true, ctx.true_col, s))
 
     def _add(self, name: str, ids: NDArray[np.int64], size: int) -> None:
         got = np.bincount(ids, minlength=size).astype(np.float64)
@@ -125,15 +126,23 @@ class StreamingEvaluator:
 
         flat = {k: v[0] for k, v in metrics_from_stats(self._layout, s, counts).items()}
         metrics, per_rank = _nest(flat)
-        metrics.update(self._map())
+        for key, value in self._score_metrics().items():
+            if key.startswith("per_rank/"):
+                _, rank, name = key.split("/", 2)
+                per_rank[rank][name] = value
+            else:
+                metrics[key] = value
         return EvaluationReport(metrics=metrics, per_rank=per_rank,
                                 taxonomy=self.taxonomy.summary())  # fmt: skip
 
-    def _map(self) -> dict[str, Any]:
+    def _score_metrics(self) -> dict[str, Any]:
+        """mAP and calibration (flat and per rank) of the kept scores."""
         if not self._kept:
-            return dict.fromkeys(MAP_KEYS)
-        true_col = np.concatenate([t for t, _ in self._kept])
-        return _map_metrics(true_col, np.concatenate([s for _, s in self._kept]))
+            return dict.fromkeys(SCORE_KEYS)
+        true_ids, true_col, scores = (np.concatenate(part) for part in zip(*self._kept, strict=True))
+        inputs = ScoreInputs(self.taxonomy, true_ids, true_col, scores, self.score_ids,
+                             self.top_k)  # fmt: skip
+        return score_metrics(inputs)
 
 
 _COUNT_KEYS = ("n_samples", "n_mistakes")
