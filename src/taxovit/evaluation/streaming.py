@@ -56,6 +56,21 @@ class StreamingEvaluator:
         self._kept: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
         self._layout: Layout | None = None
 
+    @property
+    def layout(self) -> Layout | None:
+        """Which metrics the state holds (``None`` before the first update)."""
+        return self._layout
+
+    def reset(self) -> None:
+        """Forget every sample (options and taxonomy stay)."""
+        self.sums, self.counts, self._kept, self._layout = {}, {}, [], None
+
+    def load_state(self, layout: Layout, sums: dict[str, float],
+                   counts: dict[str, NDArray[np.float64]]) -> None:  # fmt: skip
+        """Replace the state by ``sums`` and ``counts`` of a run with ``layout`` (e.g. summed
+        across processes)."""
+        self._layout, self.sums, self.counts, self._kept = layout, dict(sums), dict(counts), []
+
     # -- accumulate -----------------------------------------------------------------------
     def update(self, y_true: ArrayLike, y_pred: ArrayLike, scores: ArrayLike | None = None) -> None:
         """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``)."""

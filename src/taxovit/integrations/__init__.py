@@ -1,0 +1,1 @@
+"""Adapters to other libraries (imported only on demand; each needs its library)."""
