@@ -110,3 +110,25 @@ def test_table_csv_and_markdown(tmp_path: Path) -> None:
         assert res.exit_code == 0, res.output
         text = (tmp_path / f"c.{fmt}").read_text()
         assert "accuracy" in text and "mistake_severity" in text
+
+
+def test_two_top_k_submissions_with_a_truth_file(tmp_path: Path) -> None:
+    df = pd.read_csv(EXAMPLE)
+    scores = df.filter(like="score_")
+    labels = np.array([c[len("score_"):] for c in scores.columns])
+    order = np.argsort(-scores.to_numpy(), axis=1, kind="stable")[:, :5]
+    rng = np.random.default_rng(0)
+    worse = np.where(rng.random((len(df), 1)) < 0.3, order[:, ::-1], order)  # B: 30 % reversed
+    for name, rows in (("a", order), ("b", worse)):
+        pd.DataFrame({"id": df["id"], "predicted": [" ".join(labels[r]) for r in rows]}).to_csv(
+            tmp_path / f"{name}.csv", index=False)  # fmt: skip
+    df[["id", "y_true"]].rename(columns={"y_true": "expected"}).to_csv(tmp_path / "truth.csv", index=False)
+    res = run("compare", tmp_path / "a.csv", tmp_path / "b.csv", "-t", BIRDS, "--truth",
+              tmp_path / "truth.csv", "-b", 100, "-f", "json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)["metrics"]
+    top1_a = np.mean(labels[order[:, 0]] == df["y_true"])
+    top1_b = np.mean(labels[worse[:, 0]] == df["y_true"])
+    assert m["top1_accuracy"]["diff"] == pytest.approx(top1_b - top1_a)
+    assert m["top5_accuracy"]["diff"] == 0 and m["top5_accuracy"]["p"] == 1.0  # same 5 labels
+    assert m["map_macro"]["a"] is None  # a top-k file has no full scores

@@ -14,6 +14,7 @@ from taxovit.cli.evaluate import (
     CiOpt,
     FormatOpt,
     IdColOpt,
+    LabelAttrOpt,
     OutputFormat,
     OutputOpt,
     PredColOpt,
@@ -22,6 +23,7 @@ from taxovit.cli.evaluate import (
     TaxonomyOpt,
     TopKOpt,
     TrueColOpt,
+    TruthOpt,
 )
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
@@ -52,6 +54,8 @@ def compare(
     ci: CiOpt = 0.95,
     seed: SeedOpt = 0,
     add_root: AddRootOpt = False,
+    truth: TruthOpt = None,
+    label_attr: LabelAttrOpt = None,
 ) -> None:
     """Compare two models on the same samples: every metric for A and B, B − A with a paired
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
@@ -65,20 +69,26 @@ def compare(
       taxovit compare baseline.csv new.csv --taxonomy taxonomies/birds.json
 
       taxovit compare a.csv b.csv -t birds.json --bootstrap 2000 --format json -o cmp.json
+
+      taxovit compare a_top5.csv b_long.parquet -t tax.json --truth solution.csv
+
+    A and B may be in any format taxovit evaluate reads (wide CSV or Parquet, top-k
+    submissions, long CSV/Parquet, .npz), even two different ones.
     """
     from taxovit._outputs import OutputPlan
     from taxovit.evaluation.arguments import check_top_k
     from taxovit.evaluation.compare import compare as run_compare
     from taxovit.evaluation.compare_render import build_comparison_table, render_comparison
-    from taxovit.predictions import read_predictions
+    from taxovit.predictions import label_map, read_any
     from taxovit.taxonomy import load_taxonomy
 
-    plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy})
+    plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy, "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
-    pa, pb = (read_predictions(f, tax.name_to_id, **cols) for f in (a, b))
+    labels = label_map(tax, label_attr)
+    pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
     with err_console.status(f"comparing ({bootstrap:,} paired resamples)", spinner="dots"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
     if out is not None:

@@ -78,7 +78,9 @@ def align(a: Predictions, b: Predictions) -> Predictions:
             file=b.path,
         )
     scores = None if b.scores is None else b.scores[order]
-    return Predictions(a.ids, y_true, b.y_pred[order], b.score_labels, scores, b.path)
+    ranked = None if b.ranked is None else b.ranked[order]
+    return Predictions(a.ids, y_true, b.y_pred[order], b.score_labels, scores, b.path, ranked,
+                       dict(b.notes), b.format)  # fmt: skip
 
 
 def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[str, Any]:
@@ -93,9 +95,10 @@ def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[
 
 
 def _context(pred: Predictions, taxonomy: Taxonomy, top_k) -> SampleContext:
-    ctx = build_context(components(pred.y_true, pred.y_pred, taxonomy), taxonomy, pred.scores,
-                        pred.score_labels if pred.scores is not None else None, top_k)  # fmt: skip
-    return ctx
+    ranked = pred.ranked if pred.scores is None else None
+    ks = top_k if ranked is None else tuple(k for k in top_k if k <= ranked.shape[1])
+    return build_context(components(pred.y_true, pred.y_pred, taxonomy), taxonomy, pred.scores,
+                         pred.score_labels if pred.scores is not None else None, ks, ranked)  # fmt: skip
 
 
 def _draws(ctx: SampleContext, taxonomy: Taxonomy, b: int, seed: int, progress) -> dict[str, NDArray]:
@@ -132,7 +135,7 @@ def compare(
 ) -> Comparison:
     """Compare predictions ``b`` against ``a`` on the same samples (module docstring).
 
-    ``a`` and ``b``: validated predictions (:func:`taxovit.predictions.read_predictions`);
+    ``a`` and ``b``: validated predictions (:func:`taxovit.predictions.read_any`, any format);
     ``b`` is aligned to ``a``'s ids first. ``bootstrap=0`` gives A, B and B − A only.
     """
     b = align(a, b)
@@ -140,8 +143,9 @@ def compare(
     for pred in (a, b):
         scores = pred.scores
         labels = pred.score_labels if scores is not None else None
+        ranked = pred.ranked if scores is None else None
         reports.append(evaluate(pred.y_true, pred.y_pred, taxonomy, scores, score_labels=labels,
-                                top_k=top_k, bootstrap=0))  # fmt: skip
+                                ranked=ranked, notes=pred.notes, top_k=top_k, bootstrap=0))  # fmt: skip
     ctxs = [_context(p, taxonomy, top_k) for p in (a, b)]
     draws: list[dict[str, NDArray] | None] = [None, None]
     if bootstrap > 0:
