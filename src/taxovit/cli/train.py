@@ -80,7 +80,7 @@ def predict_command(
     ),  # fmt: skip
     split: str = typer.Option("test", "--split", help="Split to classify: test or train."),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Predictions CSV to write ('-': standard output)."
+        ..., "--out", "-o", help="Predictions file to write ('-': standard output)."
     ),
     knn: int | None = typer.Option(
         None,
@@ -94,10 +94,17 @@ def predict_command(
     data_root: Path | None = typer.Option(
         None, "--data-root", help="Replace the config's data.root (data moved)."
     ),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="csv (wide, a score per class), "
+        "topk (id,predicted), long (id,label,score,y_true; Parquet when --out ends .parquet), "
+        "parquet (wide) or npz. Default: csv up to 1,000 classes, else refused."),  # fmt: skip
+    top_k: int | None = typer.Option(None, "--top-k", "-k", help="Labels per image: topk "
+                                     "(default 5), long (default all)."),  # fmt: skip
+    truth_out: Path | None = typer.Option(None, "--truth-out", help="With --format topk: write "
+        "the true labels (id,expected) here, for 'taxovit evaluate --truth'."),  # fmt: skip
 ) -> None:
     r"""Classify a split with a trained model; write the predictions CSV for evaluate.
 
-    Columns: id,y_true,y_pred,score_<class>... (scores sum to 1 per row).
+    Columns: id,y_true,y_pred,score_<class>... (scores sum to 1 per row); --format writes the other formats evaluate reads.
 
     The CSV's labels are the taxonomy names of the fine classes, so it feeds straight into 'taxovit evaluate'. Without --knn the classifier head is used when it was trained on the fine classes; otherwise (e.g. a model trained on coarse groups) the kNN classifier.
 
@@ -114,7 +121,8 @@ def predict_command(
 
     r = predict(
         checkpoint, out, split=split, knn=knn, device=device, batch_size=batch_size,
-        data_root=None if data_root is None else str(data_root),
+        data_root=None if data_root is None else str(data_root), fmt=fmt, top_k=top_k,
+        truth_out=truth_out,
     )  # fmt: skip
     how = f"kNN (k={r['k']})" if r["classifier"] == "knn" else "classifier head"
     where = "standard output" if r["out"] == "-" else r["out"]

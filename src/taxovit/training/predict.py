@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from taxovit._outputs import OutputPlan
+from taxovit._outputs import Output, OutputPlan
 from taxovit.errors import TaxovitError
-from taxovit.predictions.csv_writer import predictions_csv
+from taxovit.predictions.writers import choose_format, encode, truth_csv
 from taxovit.taxonomy import load_taxonomy
 from taxovit.training.checkpoint import load_weights, read_run_checkpoint
 from taxovit.training.config import ConfigError, check_files, input_files
@@ -71,13 +71,15 @@ def predict(
     device: str = "auto",
     batch_size: int | None = None,
     data_root: str | os.PathLike[str] | None = None,
+    fmt: str | None = None,
+    top_k: int | None = None,
+    truth_out: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Classify ``split`` with the model in ``checkpoint`` and write the predictions CSV to
-    ``out`` (``-``: standard output).
+    """Classify ``split`` with the model in ``checkpoint`` and write its predictions to ``out``
+    (``-``: standard output); ``fmt``, ``top_k``, ``truth_out``: see :func:`_outputs`.
 
     ``data_root`` replaces the config's ``data.root`` (e.g. the data moved). Returns
-    ``{"out", "classifier", "k", "rows", "accuracy"}``.
-    """
+    ``{"out", "format", "classifier", "k", "rows", "accuracy"}``."""
     _check_options(split, knn, batch_size)
     dev = _device(device)
     ck, cfg, space = read_run_checkpoint(checkpoint, "--checkpoint")
@@ -86,12 +88,13 @@ def predict(
             raise TaxovitError(f"--data-root {os.fspath(data_root)}: folder not found")
         cfg["data"]["root"] = os.fspath(data_root)
     fine = space.fine_names
+    fmt, top_k = choose_format(fmt, fine, top_k, out)
     head_is_fine = has_head(cfg) and list(space.train_names) == list(fine)
     use_knn = knn is not None or not head_is_fine
     check_files(cfg, f"--checkpoint {checkpoint} (its config)",
                 splits=(split, "train") if use_knn and split != "train" else (split,))  # fmt: skip
     plan = OutputPlan({"--checkpoint": checkpoint, **input_files(cfg)})
-    target = plan.file("--out", out)
+    targets = _outputs(plan, out, fmt, truth_out)
 
     online = build_online(cfg, len(space.train_names), pretrained=False)
     # the EMA of the weights when the run kept one (optim.ema_weights)
@@ -113,10 +116,22 @@ def predict(
         train_samples, _ = load_split(cfg["data"], "train", tax, cfg["train_rank"])
         scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
     y_true = [fine[i] for i in samples.fine]
-    plan.write({target: predictions_csv(samples.ids, y_true, list(fine), scores)})
+    contents = [encode(fmt, samples.ids, y_true, list(fine), scores, top_k, out),
+                *([truth_csv(samples.ids, y_true)] if truth_out is not None else [])]  # fmt: skip
+    plan.write(dict(zip(targets, contents, strict=False)))
     acc = float((scores.argmax(axis=1) == samples.fine).mean()) if len(samples) else float("nan")
-    return {"out": os.fspath(out), "classifier": "knn" if use_knn else "head", "k": k,
+    return {"out": os.fspath(out), "format": fmt, "classifier": "knn" if use_knn else "head", "k": k,
             "rows": len(samples), "accuracy": acc}  # fmt: skip
+
+
+def _outputs(plan: OutputPlan, out: Any, fmt: str, truth_out: Any) -> list[Output]:
+    """``--out`` in format ``fmt`` (:func:`~taxovit.predictions.writers.choose_format`: the
+    wide CSV by default up to 1,000 classes) and ``--truth-out``, the true labels
+    (``id,expected``) of a ``topk`` submission."""
+    if truth_out is not None and fmt != "topk":
+        raise TaxovitError("--truth-out is for --format topk (the other formats hold y_true)")
+    targets = [plan.file("--out", out)]
+    return targets + ([] if truth_out is None else [plan.file("--truth-out", truth_out)])
 
 
 def _knn_scores(
