@@ -231,6 +231,21 @@ def table(rows: list[dict], base: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def all_baselines(args: argparse.Namespace, cache: Path) -> list[dict]:
+    """The baselines of every distinct training set of the arms, before any trained arm
+    (``--reuse``: the ones already in ``baselines.json`` are kept)."""
+    saved = cache / "baselines.json"
+    base = json.loads(saved.read_text()) if args.reuse and saved.is_file() else []
+    done = {b["train_per_class"] for b in base}
+    for arm in args.arms:
+        cfg = arm_config(arm, args.seeds[0], args)
+        if cfg["data"]["train_per_class"] not in done:
+            done.add(cfg["data"]["train_per_class"])
+            base += baselines(cfg, args, cache)
+            saved.write_text(json.dumps(base, indent=1))
+    return base
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--arms", nargs="+", default=["ce_coarse", "grafit", "ce_fine"],
@@ -241,25 +256,20 @@ def main() -> None:
     ap.add_argument("--knn", type=int, default=20)
     ap.add_argument("--logreg-iter", type=int, default=200, help="logistic regression max_iter")
     ap.add_argument("--no-baselines", action="store_true", help="trained arms only")
+    ap.add_argument("--baselines-only", action="store_true", help="no trained arm")
     ap.add_argument("--data-root", default=None, help="Fashion-MNIST idx folder")
     ap.add_argument(
         "--reuse",
         action="store_true",
-        help="reuse finished runs in the cache (same config); only predict again",
+        help="reuse finished runs and baselines in the cache (same config); only predict again",
     )
     ap.add_argument("--cache", default=str(REPO / "benchmarks" / ".cache" / "fashion_mnist"))
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    base: list[dict] = []
-    if not args.no_baselines:  # before any trained arm, once per distinct training set
-        seen = set()
-        for arm in args.arms:
-            cfg = arm_config(arm, args.seeds[0], args)
-            if cfg["data"]["train_per_class"] not in seen:
-                seen.add(cfg["data"]["train_per_class"])
-                base += baselines(cfg, args, cache)
-                (cache / "baselines.json").write_text(json.dumps(base, indent=1))
+    base = [] if args.no_baselines else all_baselines(args, cache)
+    if args.baselines_only:
+        return
     rows = []
     for seed in args.seeds:  # seeds outermost: a partial run still covers every arm
         for arm in args.arms:
