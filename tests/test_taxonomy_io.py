@@ -97,10 +97,14 @@ def test_rank_csv_same_name_two_parents_reported(tmp_path: Path) -> None:
     assert "bad.csv" in msg and "line 3" in msg and "'genus'" in msg and "F1" in msg
 
 
-def test_rank_csv_gap_reported(tmp_path: Path) -> None:
+def test_rank_csv_gap_attaches_to_the_nearest_coarser_rank(tmp_path: Path) -> None:
     path = tmp_path / "gap.csv"
-    path.write_text("family,genus,species\nF1,,s1\n")
-    with pytest.raises(InputError, match=r"line 2, column 'genus'"):
+    path.write_text("family,genus,species\nF1,,s1\nF1,G1,s2\n")
+    tax = load_taxonomy(path)
+    assert tax.parents("s1") == ["F1"] and tax.parents("s2") == ["G1"]
+    assert tax.rank("s1") == "species"
+    path.write_text("family,genus,species\n,G,s1\n")  # the coarsest rank must be filled
+    with pytest.raises(InputError, match=r"line 2, column 'family': empty cell before a finer rank"):
         load_taxonomy(path)
 
 

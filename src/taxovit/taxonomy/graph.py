@@ -53,6 +53,7 @@ class Taxonomy:
         edges = np.array([(id_of[u], id_of[v]) for u, v in graph.edges], dtype=np.int64)
         edges = edges.reshape(-1, 2)
         attrs = {n: d for n, d in graph.nodes(data=True) if d}
+        self._columns: dict[str, np.ndarray] = {}
         self.__dict__["graph"] = graph  # the given graph is the view (no rebuild)
         self._setup(nodes, id_of, edges[:, 0], edges[:, 1], attrs)
 
@@ -62,46 +63,56 @@ class Taxonomy:
         nodes: list[str],
         parents: np.ndarray,
         children: np.ndarray,
-        attrs: dict[str, dict[str, Any]],
+        attrs: dict[str, dict[str, Any]] | None,
         *,
         id_of: dict[str, int] | None = None,
         add_virtual_root: bool | str = False,
+        columns: dict[str, np.ndarray] | None = None,
+        trusted: bool = False,
     ) -> Taxonomy:
         """Build from arrays (loaders' fast path): ``parents[k] -> children[k]`` are node ids.
 
-        The networkx graph is not built until ``graph`` is first used.
+        Attributes come as ``attrs`` (name -> dict) or as ``columns`` (attribute -> object
+        array aligned with ``nodes``, ``None`` where absent; the per-node dicts are then made
+        only when asked for). ``trusted``: the names are already checked non-empty strings.
+        The networkx graph and (without ``id_of``) the name -> id dict are built on first use.
         """
         self = cls.__new__(cls)
         if not nodes:
             raise TaxonomyError("the taxonomy has no nodes")
-        cls._validate_names(nodes)
-        id_of = {n: i for i, n in enumerate(nodes)} if id_of is None else id_of
+        if not trusted:
+            cls._validate_names(nodes)
         parents = np.asarray(parents, dtype=np.int64)
         children = np.asarray(children, dtype=np.int64)
         roots = np.flatnonzero(np.bincount(children, minlength=len(nodes)) == 0)
+        columns = dict(columns or {})
         if roots.size > 1 and add_virtual_root:
-            name = cls._virtual_root_name(add_virtual_root, id_of)
+            name = cls._virtual_root_name(add_virtual_root, set(nodes) if id_of is None else id_of)
             new = len(nodes)
             nodes = [*nodes, name]
-            id_of = {**id_of, name: new}
+            id_of = None if id_of is None else {**id_of, name: new}
             parents = np.concatenate([parents, np.full(roots.size, new, dtype=np.int64)])
             children = np.concatenate([children, roots])
+            columns = {k: np.append(v, None) for k, v in columns.items()}
+        self._columns = columns
         self._setup(nodes, id_of, parents, children, attrs)
         return self
 
     def _setup(
         self,
         nodes: list[str],
-        id_of: dict[str, int],
+        id_of: dict[str, int] | None,
         parents: np.ndarray,
         children: np.ndarray,
-        attrs: dict[str, dict[str, Any]],
+        attrs: dict[str, dict[str, Any]] | None,
     ) -> None:
         self.nodes: list[str] = nodes
-        self._id_of: dict[str, int] = id_of
+        if id_of is not None:
+            self.__dict__["_id_of"] = id_of
+        if attrs is not None:
+            self.__dict__["_attrs"] = attrs
         self._parents = parents
         self._children = children
-        self._attrs = attrs
         roots = np.flatnonzero(np.bincount(children, minlength=len(nodes)) == 0)
         if roots.size == 0:
             self._raise_cycle()
@@ -112,13 +123,35 @@ class Taxonomy:
                 f"{_preview(names)}; a taxonomy needs exactly one "
                 "(pass add_virtual_root=True, or --add-root on the command line, to join them)"
             )
-        self.root: str = nodes[int(roots[0])]
+        self._root_id = int(roots[0])
+        self.root: str = nodes[self._root_id]
         # Compiling the index checks acyclicity in numpy (Kahn layering leaves the nodes of a
         # cycle unplaced), much faster than networkx's check on large taxonomies.
         try:
             self.index  # noqa: B018
         except CycleError:
             self._raise_cycle()
+
+    @cached_property
+    def _id_of(self) -> dict[str, int]:
+        return dict(zip(self.nodes, range(len(self.nodes)), strict=True))
+
+    @cached_property
+    def _attrs(self) -> dict[str, dict[str, Any]]:
+        """Node name -> attributes (made from the attribute columns on first use)."""
+        out: dict[str, dict[str, Any]] = {}
+        names = self._names_array
+        for key, col in self._columns.items():
+            has = np.flatnonzero(col != None)  # noqa: E711 (element-wise)
+            for name, value in zip(names[has].tolist(), col[has].tolist(), strict=True):
+                out.setdefault(name, {})[key] = value
+        return out
+
+    def _node_attrs(self, i: int) -> dict[str, Any]:
+        """Attributes of node id ``i`` (from the columns while the dicts are not made)."""
+        if "_attrs" in self.__dict__ or not self._columns:
+            return self._attrs.get(self.nodes[i], {})
+        return {k: v for k, c in self._columns.items() if (v := c[i]) is not None}
 
     @staticmethod
     def _virtual_root_name(add_virtual_root: bool | str, existing: Any) -> str:
@@ -235,12 +268,10 @@ class Taxonomy:
         return self._names_array[np.diff(self.index.child_ptr) == 0].tolist()
 
     def rank(self, name: str) -> str | None:
-        self.id_of(name)  # KeyError naming an unknown node
-        return self._attrs.get(name, {}).get("rank")
+        return self._node_attrs(self.id_of(name)).get("rank")  # KeyError naming an unknown node
 
     def attributes(self, name: str) -> dict[str, Any]:
-        self.id_of(name)
-        return dict(self._attrs.get(name, {}))
+        return dict(self._node_attrs(self.id_of(name)))
 
     def parents(self, name: str) -> list[str]:
         ix, i = self.index, self.id_of(name)
@@ -275,10 +306,20 @@ class Taxonomy:
     @cached_property
     def index(self) -> TaxonomyIndex:
         """The compiled integer index (depth, height, ancestors, LCA), built once."""
-        attrs = self._attrs
-        ranks = [attrs[n].get("rank") if n in attrs else None for n in self.nodes]
-        root = self._id_of[self.root]  # _setup sets the root before compiling
-        return TaxonomyIndex(len(self.nodes), self._parents, self._children, root, ranks)
+        root = self._root_id  # _setup sets the root before compiling
+        return TaxonomyIndex(len(self.nodes), self._parents, self._children, root, self._rank_codes())
+
+    def _rank_codes(self) -> tuple[list[str], np.ndarray]:
+        """(sorted rank names, rank id per node or -1), vectorised for a rank column."""
+        col = self._columns.get("rank") if "_attrs" not in self.__dict__ else None
+        if col is None:
+            attrs = self._attrs
+            col = np.array([attrs[n].get("rank") if n in attrs else None for n in self.nodes] or [None],
+                           dtype=object)[: len(self.nodes)]  # fmt: skip
+        import pandas as pd
+
+        codes, names = pd.factorize(col, sort=True)  # None -> -1
+        return [str(r) for r in names], codes.astype(np.int64)
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``taxovit taxonomy info`` (from the index: fast on huge taxonomies)."""

@@ -93,12 +93,27 @@ def _kahn_layers(n: int, ptr: np.ndarray, nbr: np.ndarray, indeg: np.ndarray) ->
         nxt = nbr[_ranges(starts, ptr[frontier + 1] - starts)]
         if nxt.size == 0:
             break
-        uniq, counts = np.unique(nxt, return_counts=True)
+        if nxt.size * 16 > n:  # a big layer: an O(n) count beats sorting it
+            counts = np.bincount(nxt, minlength=n)
+            uniq = np.flatnonzero(counts)
+            counts = counts[uniq]
+        else:
+            uniq, counts = np.unique(nxt, return_counts=True)
         indeg[uniq] -= counts
         frontier = uniq[indeg[uniq] == 0]
     if seen != n:
         raise CycleError("the taxonomy has a cycle")
     return layers
+
+
+def _rank_codes(ranks: object, n: int) -> tuple[list[str], np.ndarray]:
+    """(sorted rank names, rank id per node or -1) from per-node ranks or ready codes."""
+    if isinstance(ranks, tuple):
+        return list(ranks[0]), np.asarray(ranks[1], dtype=np.int64)
+    names = sorted({r for r in (ranks or []) if r is not None})  # type: ignore[attr-defined]
+    lookup = {r: i for i, r in enumerate(names)}
+    codes = [lookup[r] if r is not None else -1 for r in (ranks or [None] * n)]  # type: ignore[attr-defined]
+    return names, np.array(codes, dtype=np.int64)
 
 
 class TaxonomyIndex:
@@ -115,7 +130,7 @@ class TaxonomyIndex:
         parents: np.ndarray,
         children: np.ndarray,
         root: int,
-        ranks: Sequence[str | None] | None = None,
+        ranks: Sequence[str | None] | tuple[list[str], np.ndarray] | None = None,
     ) -> None:
         parents = np.asarray(parents, dtype=np.int64)
         children = np.asarray(children, dtype=np.int64)
@@ -143,20 +158,20 @@ class TaxonomyIndex:
             if need > MAX_ANCESTOR_ENTRIES:
                 raise _too_many_ancestors(f"at least {need:,}")
 
-        names = sorted({r for r in (ranks or []) if r is not None})
-        lookup = {r: i for i, r in enumerate(names)}
-        self.rank_names: list[str] = names
-        self.rank_of = np.array(
-            [lookup[r] if r is not None else -1 for r in (ranks or [None] * self.n)],
-            dtype=np.int64,
-        )
+        self.rank_names, self.rank_of = _rank_codes(ranks, self.n)
         if self.is_tree:
             self.parent = np.full(self.n, -1, dtype=np.int64)
             has = n_parents == 1
             self.parent[has] = self.parent_idx[self.parent_ptr[:-1][has]]
-            self._build_tree_lca()
 
     # ------------------------------------------------------------------ trees
+    def __getattr__(self, name: str) -> np.ndarray:
+        """Trees: the LCA tables (``tin``, ``_order``, ``_table``, ``_log2``) are built on first use."""
+        if name in ("tin", "_order", "_table", "_log2") and self.__dict__.get("is_tree"):
+            self._build_tree_lca()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
     def _build_tree_lca(self) -> None:
         n = self.n
         size = np.ones(n, dtype=np.int64)

@@ -33,50 +33,58 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import re
 import stat
-from collections.abc import Callable
-from json.decoder import scanstring
 from pathlib import Path
 from typing import Any
 
 from taxovit._outputs import OutputPlan
 from taxovit.errors import InputError, TaxonomyError
+from taxovit.taxonomy.edge_table import SPECS, read_edge_table
+from taxovit.taxonomy.fast_table import read_table_fast
 from taxovit.taxonomy.graph import Taxonomy
+from taxovit.taxonomy.json_parse import _loads_iteratively, parse_json
+from taxovit.taxonomy.rank_columns import read_ranks
 from taxovit.taxonomy.readers import (
+    JSON_READERS,
     MAX_VALUE_DEPTH,
     RANK_CSV_ROOT,
-    READERS,
-    Repeated,
     Rows,
-    json_path,
+)
+from taxovit.taxonomy.text_formats import (
+    LINEAGE_COLUMNS,
+    looks_like_lineage,
+    looks_like_nabirds,
+    read_lineage,
+    read_nabirds,
 )
 from taxovit.taxonomy.writers import FORMATS, Format, dumps_taxonomy
 
-__all__ = ["FORMATS", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "detect_format", "dumps_taxonomy",
-           "format_for_path", "load_taxonomy", "save_taxonomy"]  # fmt: skip
+__all__ = ["FORMATS", "_loads_iteratively", "parse_json", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "READ_FORMATS", "detect_format",
+           "dumps_taxonomy", "format_for_path", "load_taxonomy", "save_taxonomy"]  # fmt: skip
 
-_WS = re.compile(r"[ \t\n\r]*")
-_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a \ud800-\udfff escape: maybe unpaired
 
 
 # ----------------------------------------------------------------- reading and tokenizing
-def read_text(path: Path) -> str:
-    """The file's text (UTF-8, a BOM dropped); a missing file, a folder, a device, bad
-    encoding or an empty file is an ``InputError``."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing file, a folder or a device is an ``InputError``."""
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
             raise InputError("is a folder; expected a taxonomy file", file=str(path))
         if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
             raise InputError("not a regular file; expected a taxonomy file", file=str(path))
-        data = path.read_bytes()
+        return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         raise InputError("file not found", file=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
+
+
+def read_text(path: Path, data: bytes | None = None) -> str:
+    """The file's text (UTF-8, a BOM dropped); a missing file, a folder, a device, bad
+    encoding or an empty file is an ``InputError``."""
+    data = read_bytes(path) if data is None else data
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -119,120 +127,38 @@ def csv_rows(text: str, path: Path) -> Rows:
         raise InputError(f"unreadable CSV: {exc}", file=str(path), row=reader.line_num) from None
 
 
-def parse_json(text: str, path: Path) -> Any:
-    """``json.loads`` for taxonomy files: repeated keys are an error naming the JSON path,
-    any depth of nesting is read, and an unpaired surrogate escape is refused."""
-    repeated: list[bool] = []
-
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            repeated.append(True)
-            seen: set[str] = set()
-            obj = Repeated(obj)
-            obj.repeated = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
-        return obj
-
-    try:
-        try:
-            obj = json.loads(text, object_pairs_hook=hook)
-        except RecursionError:  # nested deeper than the C parser goes
-            obj = _loads_iteratively(text, hook)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"invalid JSON: {exc.msg} (character {exc.colno})", file=str(path), row=exc.lineno
-        ) from None
-    except ValueError as exc:  # e.g. an integer longer than Python converts
-        raise InputError(f"invalid JSON: {str(exc).split(';')[0]}", file=str(path)) from None
-    if repeated or _SURROGATE.search(text):
-        _check_json(obj, path)
-    return obj
-
-
-def _loads_iteratively(s: str, hook: Callable[[list[tuple[str, Any]]], Any]) -> Any:
-    """``json.loads`` without recursion: an explicit stack of open objects and arrays."""
-    scan = json.JSONDecoder(object_pairs_hook=hook).scan_once  # scalars only
-    stack: list[list[Any]] = []  # [is_object, items, pending key]
-    i = _WS.match(s, 0).end()  # type: ignore[union-attr]
-    while True:
-        c = s[i : i + 1]
-        if c == "{" or c == "[":
-            frame = [c == "{", [], None]
-            i = _WS.match(s, i + 1).end()  # type: ignore[union-attr]
-            if s[i : i + 1] != ("}" if frame[0] else "]"):
-                stack.append(frame)
-                i = _json_key(s, i, frame) if frame[0] else i
-                continue
-            value, i = (hook([]) if frame[0] else []), i + 1
-        else:
-            try:
-                value, i = scan(s, i)
-            except StopIteration as exc:
-                raise json.JSONDecodeError("Expecting value", s, exc.value) from None
-        while True:  # store the finished value; close the containers it completes
-            if not stack:
-                end = _WS.match(s, i).end()  # type: ignore[union-attr]
-                if end != len(s):
-                    raise json.JSONDecodeError("Extra data", s, end)
-                return value
-            frame = stack[-1]
-            frame[1].append((frame[2], value) if frame[0] else value)
-            i = _WS.match(s, i).end()  # type: ignore[union-attr]
-            if s[i : i + 1] == ",":
-                i = _WS.match(s, i + 1).end()  # type: ignore[union-attr]
-                i = _json_key(s, i, frame) if frame[0] else i
-                break
-            if s[i : i + 1] != ("}" if frame[0] else "]"):
-                raise json.JSONDecodeError("Expecting ',' delimiter", s, i)
-            stack.pop()
-            value, i = (hook(frame[1]) if frame[0] else frame[1]), i + 1
-
-
-def _json_key(s: str, i: int, frame: list[Any]) -> int:
-    """Read ``"key" :`` at ``i`` into the frame; return where its value starts."""
-    if s[i : i + 1] != '"':
-        raise json.JSONDecodeError("Expecting property name enclosed in double quotes", s, i)
-    frame[2], i = scanstring(s, i + 1)
-    i = _WS.match(s, i).end()  # type: ignore[union-attr]
-    if s[i : i + 1] != ":":
-        raise json.JSONDecodeError("Expecting ':' delimiter", s, i)
-    return _WS.match(s, i + 1).end()  # type: ignore[union-attr]
-
-
-def _check_json(obj: Any, path: Path) -> None:
-    """Report the first repeated key or unpaired surrogate, in document order."""
-    stack: list[tuple[Any, Any]] = [(obj, None)]
-    while stack:
-        value, link = stack.pop()
-        if isinstance(value, Repeated):
-            raise InputError(
-                f"{json_path(link)}: key {value.repeated[0]!r} appears more than once in one "
-                "object; each key may appear once (merge the values)",
-                file=str(path),
-            )
-        if isinstance(value, dict):
-            for k in value:
-                _check_string(k, (link, k), path)
-            stack.extend((v, (link, k)) for k, v in reversed(list(value.items())))
-        elif isinstance(value, list):
-            stack.extend((v, (link, i)) for i, v in reversed(list(enumerate(value))))
-        elif isinstance(value, str):
-            _check_string(value, link, path)
-
-
-def _check_string(s: str, link: Any, path: Path) -> None:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(
-            f"{json_path(link)}: a \\u escape is half of a surrogate pair (\\ud800-\\udfff "
-            "without its other half); write the character itself or the full pair",
-            file=str(path),
-        ) from None
-
-
 # ----------------------------------------------------------------- detection and loading
-def _detect(p: Path, text: str) -> tuple[Format, Any]:
+#: every format load_taxonomy reads (FORMATS: those it also writes)
+READ_FORMATS: tuple[str, ...] = (*FORMATS, "dwc", "inat", "lineage", "nabirds")
+_TABLES = ("edges", "dwc", "inat")  # edge tables: read by the vectorised reader first
+
+
+def _csv_format(p: Path, text: str) -> str:
+    """The format of a CSV/TSV/text file from its first lines."""
+    first = text.split("\n", 1)[0]
+    if p.suffix.lower() not in (".csv", ".tsv") and "\t" not in first and "," not in first:
+        if looks_like_nabirds(text.split("\n", 50)[:50]):
+            return "nabirds"
+    delimiter = csv_delimiter(p, text)
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV header: {exc}", file=str(p), row=1) from None
+    cells = [h.strip().lower() for h in header]
+    if cells[:2] == ["parent", "child"]:
+        return "edges"
+    if {"taxonid", "parentnameusageid"} <= set(cells):
+        return "dwc"
+    if {"parent_taxon_id", "taxon_id"} <= set(cells):
+        return "inat"
+    if any(c in LINEAGE_COLUMNS for c in cells) or any(looks_like_lineage(c) for c in header):
+        return "lineage"
+    if "\t" not in first and looks_like_lineage(first):
+        return "lineage"  # one |- or ;-separated lineage per line, commas and all
+    return "ranks"
+
+
+def _detect(p: Path, text: str) -> tuple[str, Any]:
     """The format, and the parsed JSON document for JSON formats."""
     if text.lstrip().startswith(("{", "[")):
         obj = parse_json(text, p)
@@ -245,41 +171,79 @@ def _detect(p: Path, text: str) -> tuple[Format, Any]:
             "(node-link)",
             file=str(p),
         )
-    delimiter = csv_delimiter(p, text)
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    except csv.Error as exc:
-        raise InputError(f"unreadable CSV header: {exc}", file=str(p), row=1) from None
-    if [h.strip().lower() for h in header[:2]] == ["parent", "child"]:
-        return "edges", None
-    return "ranks", None
+    return _csv_format(p, text), None
 
 
-def detect_format(path: str | os.PathLike[str], text: str | None = None) -> Format:
+def detect_format(path: str | os.PathLike[str], text: str | None = None) -> str:
     """Guess the format from the extension and the first bytes (JSON object keys, CSV header)."""
     p = Path(path)
     return _detect(p, read_text(p) if text is None else text)[0]
 
 
-def load_taxonomy(
-    path: str | os.PathLike[str], format: Format | None = None, *, add_root: bool = False
-) -> Taxonomy:
-    """Load a taxonomy file; the format is detected unless given.
+def _head(data: bytes) -> str | None:
+    """The first 64 KiB as text (whole lines), or None if they are not plain UTF-8 CSV."""
+    head = data[: 1 << 16]
+    if len(data) > len(head):
+        head = head[: head.rfind(b"\n") + 1]
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    return None if not text.strip() or text.lstrip().startswith(("{", "[")) else text
 
-    ``add_root`` joins several roots under a virtual root (edge lists and node-link JSON;
-    the other formats have one root by construction). Structural problems raise
+
+def _load_fast(p: Path, data: bytes, format: str | None, add_root: bool) -> Taxonomy | None:
+    """Edge tables through the vectorised reader; None where the exact reader must run."""
+    head = _head(data)
+    if head is None or format not in (None, *_TABLES):
+        return None
+    format = format or _csv_format(p, head)
+    if format not in _TABLES:
+        return None
+    return read_table_fast(data, head, csv_delimiter(p, head), p, SPECS[format], add_root)
+
+
+def _read(format: str, text: str, obj: Any, p: Path, add_root: bool, qualify: bool) -> Taxonomy:
+    if format in JSON_READERS:
+        return JSON_READERS[format](obj, p, add_root)
+    if format in _TABLES:
+        return read_edge_table(csv_rows(text, p), p, add_root, SPECS[format])
+    if format == "ranks":
+        return read_ranks(csv_rows(text, p), p, add_root, qualify)
+    if format == "lineage":
+        return read_lineage(text, p, add_root, qualify)
+    return read_nabirds(text, p, add_root)
+
+
+def load_taxonomy(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    add_root: bool = False,
+    qualify_names: bool = False,
+) -> Taxonomy:
+    """Load a taxonomy file; the format (one of ``READ_FORMATS``) is detected unless given.
+
+    ``add_root`` joins several roots under a virtual root (edge tables, NABirds and node-link
+    JSON; the other formats have one root by construction). ``qualify_names`` (rank columns
+    and lineages) makes a name found under several parents one taxon per parent, named
+    ``"Name (Parent)"``, instead of an error. Structural problems raise
     :class:`TaxonomyError`, file problems :class:`InputError`, both naming the file.
     """
     p = Path(path)
-    text = read_text(p)
-    if format is None:
-        format, obj = _detect(p, text)
-    elif format not in READERS:
-        raise ValueError(f"unknown taxonomy format {format!r}; choose one of {', '.join(FORMATS)}")
-    else:
-        obj = parse_json(text, p) if format in ("nested", "node-link") else None
+    if format is not None and format not in READ_FORMATS:
+        raise ValueError(f"unknown taxonomy format {format!r}; choose one of {', '.join(READ_FORMATS)}")
     try:
-        return READERS[format](csv_rows(text, p) if obj is None else obj, p, add_root)
+        data = read_bytes(p)
+        tax = _load_fast(p, data, format, add_root)
+        if tax is not None:
+            return tax
+        text = read_text(p, data)
+        if format is None:
+            format, obj = _detect(p, text)
+        else:
+            obj = parse_json(text, p) if format in JSON_READERS else None
+        return _read(format, text, obj, p, add_root, qualify_names)
     except TaxonomyError as exc:
         raise TaxonomyError(f"{p}: {exc}") from None
 

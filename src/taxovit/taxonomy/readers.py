@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
 from taxovit.errors import InputError
 from taxovit.taxonomy.graph import Taxonomy
 
-__all__ = ["MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "READERS", "Repeated", "Rows", "json_path"]
+__all__ = ["JSON_READERS", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "Repeated", "Rows", "json_path"]
 
 RANK_CSV_ROOT = "root"
 #: a CSV file's rows: (1-based line number, cells)
@@ -187,211 +186,10 @@ def _read_node_link(obj: dict[str, Any], path: Path, add_root: bool) -> Taxonomy
     return Taxonomy(graph, add_virtual_root=add_root, copy=False)
 
 
-# ----------------------------------------------------------------- CSV formats
-def _merge_attrs(
-    attrs: dict[str, dict[str, str]],
-    attr_line: dict[str, int],
-    child: str,
-    new: dict[str, str],
-    where: tuple[Path, int],
-) -> None:
-    """Record ``child``'s attributes from one row; a conflicting value is an error."""
-    path, line = where
-    old = attrs.get(child)
-    if old is None:
-        attrs[child] = new
-        attr_line[child] = line
-        return
-    for k, v in new.items():
-        if old.setdefault(k, v) != v:
-            raise InputError(
-                f"node {child!r} has {k}={v!r} here but {old[k]!r} on line {attr_line[child]}",
-                file=str(path),
-                row=line,
-                column=k,
-            )
-
-
-def _edges_header(rows: Rows, path: Path) -> list[str]:
-    _, header = next(rows, (1, []))
-    header = [h.strip() for h in header]
-    if len(header) < 2:
-        raise InputError("expected a header parent,child[,rank,<attr>...]", file=str(path), row=1)
-    if len(set(header)) != len(header):
-        raise InputError("duplicate column names in the header", file=str(path), row=1)
-    return header
-
-
-def _read_edges(rows: Rows, path: Path, add_root: bool) -> Taxonomy:
-    header = _edges_header(rows, path)
-    attr_cols = header[2:]
-    width = len(header)
-    # One pass into plain containers and integer ids; the taxonomy is built from arrays and
-    # no networkx graph is made until someone asks for one (million-row files load in seconds).
-    id_of: dict[str, int] = {}
-    nodes: list[str] = []
-    parents: list[int] = []
-    children: list[int] = []
-    edge_lines: list[int] = []
-    attrs: dict[str, dict[str, str]] = {}
-    attr_line: dict[str, int] = {}
-
-    def node_id(name: str) -> int:
-        i = id_of.get(name)
-        if i is None:
-            i = id_of[name] = len(nodes)
-            nodes.append(name)
-        return i
-
-    for line, row in rows:
-        if not row:
-            continue
-        if len(row) != width:
-            raise InputError(
-                f"expected {width} fields ({','.join(header)}), found {len(row)}",
-                file=str(path),
-                row=line,
-            )
-        parent, child = row[0].strip(), row[1].strip()
-        if not child:
-            raise InputError(
-                "empty child name (surrounding spaces do not count)",
-                file=str(path), row=line, column=header[1],
-            )  # fmt: skip
-        if parent:
-            parents.append(node_id(parent))
-            children.append(node_id(child))
-            edge_lines.append(line)
-        else:
-            node_id(child)  # a declared parentless node (the root)
-        if attr_cols:
-            cells = zip(attr_cols, row[2:], strict=True)
-            new = {k: v for k, v in ((k, v.strip() if k == "rank" else v) for k, v in cells) if v}
-            _merge_attrs(attrs, attr_line, child, new, (path, line))
-    if not nodes:
-        raise InputError("no data rows", file=str(path))
-    par = np.asarray(parents, dtype=np.int64)
-    chi = np.asarray(children, dtype=np.int64)
-    _check_duplicate_edges(par, chi, np.asarray(edge_lines), nodes, path)
-    return Taxonomy._from_parts(
-        nodes, par, chi, {n: a for n, a in attrs.items() if a}, id_of=id_of,
-        add_virtual_root=add_root,
-    )
-
-
-def _check_duplicate_edges(
-    par: np.ndarray, chi: np.ndarray, lines: np.ndarray, nodes: list[str], path: Path
-) -> None:
-    """Report the first repeated parent,child pair in file order, with both lines."""
-    if par.size < 2:
-        return
-    key = par * len(nodes) + chi
-    order = np.argsort(key, kind="stable")  # equal keys keep file order
-    dup = np.flatnonzero(key[order][1:] == key[order][:-1])
-    if dup.size:
-        j = dup[np.argmin(lines[order[dup + 1]])]
-        first, again = order[j], order[j + 1]
-        raise InputError(
-            f"duplicate edge {nodes[par[again]]!r} -> {nodes[chi[again]]!r} "
-            f"(first on line {lines[first]})",
-            file=str(path),
-            row=int(lines[again]),
-        )
-
-
-def _rank_row(row: list[str], ranks: list[str], where: tuple[Path, int]) -> list[str] | None:
-    """The row's names from the coarsest rank to its finest filled one (``None``: blank)."""
-    path, line = where
-    if not any(c.strip() for c in row):
-        return None
-    if len(row) > len(ranks):
-        raise InputError(
-            f"expected at most {len(ranks)} fields, found {len(row)}", file=str(path), row=line
-        )
-    cells = [c.strip() for c in row] + [""] * (len(ranks) - len(row))
-    last = max(i for i, c in enumerate(cells) if c)
-    for i in range(last + 1):
-        if not cells[i]:
-            raise InputError(
-                f"empty cell before a finer rank ({ranks[last]} {cells[last]!r})",
-                file=str(path),
-                row=line,
-                column=ranks[i],
-            )
-    return cells[: last + 1]
-
-
-def _check_rank_placement(
-    name: str,
-    rank: str,
-    parent: str | None,
-    rank_of: dict[str, tuple[str, int]],
-    parent_of: dict[str, tuple[str | None, int]],
-    where: tuple[Path, int],
-) -> None:
-    """A name keeps one rank and one parent everywhere in the file."""
-    path, line = where
-    if name in rank_of and rank_of[name][0] != rank:
-        raise InputError(
-            f"{name!r} appears at rank {rank!r} here but at rank "
-            f"{rank_of[name][0]!r} on line {rank_of[name][1]}",
-            file=str(path),
-            row=line,
-            column=rank,
-        )
-    if name in parent_of and parent_of[name][0] != parent:
-        raise InputError(
-            f"{rank} {name!r} is under {parent!r} here but under "
-            f"{parent_of[name][0]!r} on line {parent_of[name][1]}; "
-            "give the two taxa different names",
-            file=str(path),
-            row=line,
-            column=rank,
-        )
-
-
-def _read_ranks(rows: Rows, path: Path, add_root: bool) -> Taxonomy:
-    _, header = next(rows, (1, []))
-    ranks = [h.strip() for h in header]
-    if not ranks or any(not r for r in ranks) or len(set(ranks)) != len(ranks):
-        raise InputError(
-            f"rank columns must have distinct non-empty names, got {ranks}", file=str(path), row=1
-        )
-    graph = nx.DiGraph()
-    first_col: set[str] = set()
-    parent_of: dict[str, tuple[str | None, int]] = {}
-    rank_of: dict[str, tuple[str, int]] = {}
-    for line, row in rows:
-        cells = _rank_row(row, ranks, (path, line))
-        if cells is None:
-            continue
-        first_col.add(cells[0])
-        parent: str | None = None
-        for i, name in enumerate(cells):
-            _check_rank_placement(name, ranks[i], parent, rank_of, parent_of, (path, line))
-            rank_of.setdefault(name, (ranks[i], line))
-            parent_of.setdefault(name, (parent, line))
-            graph.add_node(name, rank=ranks[i])
-            if parent is not None:
-                graph.add_edge(parent, name)
-            parent = name
-    if not graph:
-        raise InputError("no data rows", file=str(path))
-    if len(first_col) > 1:
-        if RANK_CSV_ROOT in graph:
-            raise InputError(
-                f"several {ranks[0]} values need a root named {RANK_CSV_ROOT!r}, but a taxon "
-                "already has that name",
-                file=str(path),
-            )
-        graph.add_edges_from((RANK_CSV_ROOT, top) for top in sorted(first_col))
-    return Taxonomy(graph, copy=False)
-
-
-#: format name -> reader(rows or JSON document, path, add_root)
-READERS = {
+#: JSON format name -> reader(JSON document, path, add_root); the CSV readers are in
+#: :mod:`taxovit.taxonomy.edge_table`, :mod:`~taxovit.taxonomy.rank_columns` and
+#: :mod:`~taxovit.taxonomy.text_formats`
+JSON_READERS = {
     "nested": _read_nested,
-    "edges": _read_edges,
-    "ranks": _read_ranks,
     "node-link": _read_node_link,
 }
