@@ -188,6 +188,19 @@ SEEDS = {
     "ranks.tsv": dumps_taxonomy(_seed_taxonomy(False), "ranks", delimiter="\t"),
     "ranks.csv": dumps_taxonomy(_seed_taxonomy(False), "ranks"),
     "node-link.json": dumps_taxonomy(_seed_taxonomy(True), "node-link"),
+    # the formats people exchange (7 taxa each)
+    "Taxon.tsv": "taxonID\tparentNameUsageID\tacceptedNameUsageID\tscientificName\ttaxonRank\tx\n"
+    "1\t\t\tAves\tclass\t\n2\t1\t\tCorvidae\tfamily\t\n3\t1\t\tLaridae\tfamily\t\n"
+    "4\t2\t\tCorvus\tgenus\t\n5\t3\t\tLarus\tgenus\t\n6\t4\t\tCorvus corax\tspecies\t\n"
+    "7\t5\t\tLarus argentatus\tspecies\t\n8\t5\t7\tLarus smithsonianus\tspecies\tsyn\n",
+    "taxonomy.csv": "parent_taxon_id,taxon_id,rank_level,leaf_class_id,name\n,3,50.0,,Aves\n"
+    "3,7019,30.0,,Corvidae\n3,4,30.0,,Laridae\n7019,8010,20.0,,Corvus\n4,5,20.0,,Larus\n"
+    '8010,8021,10.0,0.0,"Corvus corax"\n5,6,10.0,1.0,Larus argentatus\n',
+    "lineage.tsv": "Feature ID\tTaxon\tConfidence\nf1\tk__Bacteria; p__Firmicutes; g__Bacillus; "
+    "s__cereus\t0.9\nf2\tk__Bacteria; p__Firmicutes; g__Listeria\t0.8\n"
+    "f3\tk__Bacteria; p__Proteobacteria; g__Vibrio; s__\t0.7\n",
+    "lineages.txt": "A|B|C|D\nA|B|E\nA|F|G\n",
+    "hierarchy.txt": "1 0\n2 1\n3 1\n4 2\n5 2\n6 3\n",
 }
 SNIPPETS = ["{", "}", "[", "]", ",", ":", '"', "\\", "\n", "\r", "\t", " ", "\x00", "\ufeff", "é",
             "null", "true", "0", "-1e999", '"name"', '"children"', '"rank"', '"id"', '"nodes"',
@@ -254,7 +267,7 @@ def json_type_swaps(draw: st.DrawFn, text: str) -> str:
 
 def hostile_files() -> st.SearchStrategy[tuple[str, bytes]]:
     """(file name, content): random bytes or text, and mutations of each valid seed."""
-    names = st.sampled_from(["t.json", "t.csv", "t.tsv", "t.txt"])
+    names = st.sampled_from(["t.json", "t.csv", "t.tsv", "t.txt", "hierarchy.txt"])
     raw = st.tuples(names, st.binary(max_size=200) | st.text(alphabet="{}[],:\"\n\t ab,nul", max_size=60)
                     .map(str.encode))  # fmt: skip
     mutated = [st.tuples(st.just(n), text_mutations(t).map(str.encode)) for n, t in SEEDS.items()]
@@ -286,15 +299,20 @@ def test_seeds_are_valid() -> None:
             assert len(load_taxonomy(Path(tmp) / name)) == 7
 
 
-@given(file=hostile_files(), add_root=st.booleans())
+READ_FORMATS = [None, "nested", "edges", "ranks", "node-link", "dwc", "inat", "lineage", "nabirds"]
+
+
+@given(file=hostile_files(), add_root=st.booleans(), qualify=st.booleans(), fmt=st.sampled_from(READ_FORMATS))
 @PROPS
-def test_load_never_raises_anything_but_a_taxovit_error(file: tuple[str, bytes], add_root: bool) -> None:
+def test_load_never_raises_anything_but_a_taxovit_error(
+    file: tuple[str, bytes], add_root: bool, qualify: bool, fmt: str | None
+) -> None:
     name, data = file
     with tempfile.TemporaryDirectory() as tmp, no_hang():
         path = Path(tmp) / name
         path.write_bytes(data)
         try:
-            load_taxonomy(path, add_root=add_root)
+            load_taxonomy(path, fmt, add_root=add_root, qualify_names=qualify)
         except TaxovitError as exc:
             assert str(exc) and "np." not in str(exc)
 

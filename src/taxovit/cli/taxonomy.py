@@ -20,12 +20,34 @@ class TaxonomyFormat(StrEnum):
     node_link = "node-link"
 
 
-FileArg = Annotated[Path, typer.Argument(help="Taxonomy file.", show_default=False)]
+class ReadFormat(StrEnum):
+    nested = "nested"
+    edges = "edges"
+    ranks = "ranks"
+    node_link = "node-link"
+    dwc = "dwc"
+    inat = "inat"
+    lineage = "lineage"
+    nabirds = "nabirds"
+
+
+FORMATS_HELP = (
+    "Formats, detected from the file: nested JSON, node-link JSON, edge list (parent,child), "
+    "rank columns (order,family,...), Darwin Core Taxon (taxonID, parentNameUsageID; GBIF, "
+    "iNaturalist), iNaturalist taxonomy.csv (parent_taxon_id, taxon_id), lineage strings "
+    "(k__Bacteria;p__Firmicutes or A|B|C; QIIME, GTDB), NABirds hierarchy.txt (+ classes.txt)."
+)
+FileArg = Annotated[Path, typer.Argument(help="Taxonomy file. " + FORMATS_HELP, show_default=False)]
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots under a virtual root.")]  # fmt: skip
+FormatOpt = Annotated[ReadFormat | None, typer.Option(
+    "--format", help="Read the file as this format instead of detecting it.")]  # fmt: skip
+QualifyOpt = Annotated[bool, typer.Option(
+    "--qualify-names", help="Rank columns and lineages: a name under several parents becomes one "
+    "taxon per parent, named 'Name (Parent)', instead of an error.")]  # fmt: skip
 
 
-def _load(path: Path, add_root: bool):
+def _load(path: Path, add_root: bool, fmt: ReadFormat | None = None, qualify: bool = False):
     from taxovit.errors import InputError
     from taxovit.taxonomy import load_taxonomy
 
@@ -33,7 +55,7 @@ def _load(path: Path, add_root: bool):
         raise InputError(
             "a taxonomy is not read from standard input; give the file's path", file="-"
         )
-    return load_taxonomy(path, add_root=add_root)
+    return load_taxonomy(path, None if fmt is None else fmt.value, add_root=add_root, qualify_names=qualify)
 
 
 @taxonomy_app.command("info")
@@ -42,14 +64,20 @@ def taxonomy_info(
     file: FileArg,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     add_root: AddRootOpt = False,
+    fmt: FormatOpt = None,
+    qualify_names: QualifyOpt = False,
 ) -> None:
     """Show nodes, leaves, depth range, ranks with counts, and whether it is a tree or a DAG.
+
+    Taxonomies keyed by id (Darwin Core, iNaturalist, NABirds) show the root's id and name
+    and how many nodes have a name. Formats: nested/node-link JSON, edge list, rank columns,
+    Darwin Core Taxon, iNaturalist taxonomy.csv, lineage strings, NABirds hierarchy.txt.
 
     [bold]Example[/]:  taxovit taxonomy info taxonomies/birds.json
     """
     from taxovit.taxonomy.describe import info_table
 
-    s = _load(file, add_root).summary()
+    s = _load(file, add_root, fmt, qualify_names).summary()
     if json_out:
         sys.stdout.write(json.dumps({"file": str(file), **s}, indent=2) + "\n")
     else:
@@ -58,14 +86,18 @@ def taxonomy_info(
 
 @taxonomy_app.command("validate")
 @handle_errors
-def taxonomy_validate(file: FileArg, add_root: AddRootOpt = False) -> None:
+def taxonomy_validate(
+    file: FileArg, add_root: AddRootOpt = False, fmt: FormatOpt = None, qualify_names: QualifyOpt = False
+) -> None:
     """Check a taxonomy: one root, no cycle, non-empty unique names, no duplicate edge.
 
-    Exit status 0 when valid, 2 with the problem named otherwise.
+    Exit status 0 when valid, 2 with the problem named (file, line, column) otherwise.
+    Formats: nested/node-link JSON, edge list, rank columns, Darwin Core Taxon, iNaturalist
+    taxonomy.csv, lineage strings, NABirds hierarchy.txt.
     """
     from taxovit.taxonomy.describe import validity_line
 
-    out_console.print(validity_line(_load(file, add_root).summary(), str(file)))
+    out_console.print(validity_line(_load(file, add_root, fmt, qualify_names).summary(), str(file)))
 
 
 @taxonomy_app.command("convert")
@@ -78,8 +110,14 @@ def taxonomy_convert(
         "--to", help="Output format (default from the extension: .json nested, .csv/.tsv edges)."
     )] = None,  # fmt: skip
     add_root: AddRootOpt = False,
+    fmt_in: FormatOpt = None,
+    qualify_names: QualifyOpt = False,
 ) -> None:
     """Convert between taxonomy formats.
+
+    Reads every format (nested/node-link JSON, edge list, rank columns, Darwin Core Taxon,
+    iNaturalist taxonomy.csv, lineage strings, NABirds hierarchy.txt); writes nested,
+    edges, ranks or node-link.
 
     DST is checked before anything is read or written: never the input itself nor a folder;
     missing folders are created; the file is written atomically; [bold]-[/] writes to
@@ -108,7 +146,7 @@ def taxonomy_convert(
                 f"DST {dst}: cannot tell the format from the name (.json: nested, .csv/.tsv: "
                 f"edges); pass --to ({', '.join(FORMATS)})"
             ) from None
-    text = taxonomy_text(_load(src, add_root), fmt, dst)  # type: ignore[arg-type]
+    text = taxonomy_text(_load(src, add_root, fmt_in, qualify_names), fmt, dst)  # type: ignore[arg-type]
     plan.write({out: text})
     if out.kind != "stdout":
         out_console.print(f"wrote {dst}")

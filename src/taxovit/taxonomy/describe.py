@@ -14,13 +14,15 @@ def info_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     s = summary
     rows = [
         ("kind", s["kind"]),
-        ("root", s["root"]),
+        ("root", s["root"] if s.get("root_name") is None else f"{s['root']} ({s['root_name']})"),
         ("nodes", f"{s['nodes']:,}"),
         ("edges", f"{s['edges']:,}"),
         ("leaves", f"{s['leaves']:,}"),
         ("max depth", str(s["max_depth"])),
         ("leaf depth", f"{s['leaf_depth_min']}–{s['leaf_depth_max']}"),
     ]
+    if "named_nodes" in s:  # keyed by id, names as the 'name' attribute
+        rows.append(("names", f"{s['named_nodes']:,} of {s['nodes']:,} nodes (keys are ids)"))
     if s["nodes_with_several_parents"]:
         rows.append(("several parents", f"{s['nodes_with_several_parents']:,} nodes"))
     ranks = s["ranks"]

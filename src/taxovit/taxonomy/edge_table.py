@@ -18,6 +18,7 @@ in order to name the line and column of a problem.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from taxovit.taxonomy.readers import Rows
 
 __all__ = ["INAT_RANK_LEVELS", "SPECS", "Columns", "TableSpec", "read_edge_table", "table_columns"]
 
+INTEGER = re.compile(r"^(-?[0-9]+)\.0+$")
 #: iNaturalist rank levels (``rank_level``) and their rank names
 INAT_RANK_LEVELS = {
     "100": "stateofmatter", "70": "kingdom", "67": "subkingdom", "60": "phylum",
@@ -56,6 +58,8 @@ class TableSpec:
     synonym: str | None = None
     #: attribute -> {value: rank}: a rank named from another attribute
     rank_from: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: integer attributes: ``"12.0"`` (as pandas writes an integer column with gaps) is ``"12"``
+    integers: tuple[str, ...] = ()
 
 
 SPECS = {
@@ -68,6 +72,7 @@ SPECS = {
         "parent_taxon_id", "taxon_id",
         {"name": "name", "rank_level": "rank_level", "leaf_class_id": "leaf_class_id"},
         child_what="taxon_id", ids=True, rank_from={"rank_level": INAT_RANK_LEVELS},
+        integers=("rank_level", "leaf_class_id"),
     ),
 }  # fmt: skip
 
@@ -112,7 +117,7 @@ def _row_attrs(row: list[str], cols: Columns, spec: TableSpec) -> dict[str, str]
     for i, key in cols.attrs:
         value = row[i].strip() if key == "rank" or spec.ids else row[i]
         if value:
-            new[key] = value
+            new[key] = INTEGER.sub(r"\1", value) if key in spec.integers else value
     for key, table in spec.rank_from.items():
         if key in new and new[key] in table:
             new["rank"] = table[new[key]]

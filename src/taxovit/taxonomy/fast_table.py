@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from taxovit.errors import TaxovitError
-from taxovit.taxonomy.edge_table import Columns, TableSpec, table_columns
+from taxovit.taxonomy.edge_table import INTEGER, Columns, TableSpec, table_columns
 from taxovit.taxonomy.graph import Taxonomy
 
 __all__ = ["read_table_fast", "uniform_width"]
@@ -117,6 +117,8 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
     out: dict[str, np.ndarray] = {}
     for i, key in cols.attrs:
         values = df[i].str.strip() if key == "rank" or spec.ids else df[i]
+        if key in spec.integers:
+            values = values.str.replace(INTEGER.pattern, r"\1", regex=True)
         filled = (values != "").to_numpy(dtype=bool)
         col = np.full(n, None, dtype=object)
         col[child[filled]] = values[filled].to_numpy(dtype=object)

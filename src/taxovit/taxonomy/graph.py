@@ -337,7 +337,20 @@ class Taxonomy:
             "leaf_depth_max": int(index.depth[leaf].max()),
             "nodes_with_several_parents": int((np.diff(index.parent_ptr) > 1).sum()),
             "ranks": {r: int(counts[index.rank_id(r)]) for r in self.rank_names},
+            **self._name_summary(),
         }
+
+    def _name_summary(self) -> dict[str, Any]:
+        """Taxonomies keyed by id with a ``name`` attribute: how many nodes have a name, and
+        the root's (empty for taxonomies keyed by name)."""
+        col = self._columns.get("name") if "_attrs" not in self.__dict__ else None
+        if col is not None:
+            named = int((col != None).sum())  # noqa: E711 (element-wise)
+        else:
+            named = sum(1 for a in self._attrs.values() if a.get("name") is not None)
+        if not named:
+            return {}
+        return {"named_nodes": named, "root_name": self._node_attrs(self._root_id).get("name")}
 
     def __repr__(self) -> str:
         kind = "tree" if self.is_tree else "DAG"
