@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from taxovit.evaluation.context import SampleContext
 from taxovit.metrics import safe_divide
+
+if TYPE_CHECKING:  # scipy is imported when a bootstrap runs (start-up time of evaluate)
+    import scipy.sparse as sp
 
 __all__ = [
     "Layout",
@@ -104,6 +107,8 @@ def per_sample_columns(ctx: SampleContext, rep: NDArray[np.int64]) -> dict[str, 
 
 def _one_hot(codes: NDArray[np.int64], mask: NDArray[np.bool_], k: int) -> tuple[sp.csc_matrix, int]:
     """Units x classes: 1 where the unit (in ``mask``) has class ``codes``."""
+    import scipy.sparse as sp
+
     rows = np.flatnonzero(mask)
     data = np.ones(rows.size)
     return sp.csc_matrix((data, (rows, codes[mask])), shape=(mask.size, max(k, 1))), k
@@ -132,6 +137,8 @@ def _count_matrices(ctx: SampleContext, rep: NDArray[np.int64]) -> dict:
 
 def build_units(ctx: SampleContext) -> Units:
     """Group the samples of ``ctx`` by signature (see the module docstring)."""
+    import scipy.sparse as sp
+
     unit_of, rep = _signature_units(ctx)
     cols = per_sample_columns(ctx, rep)
     names = list(cols)

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from taxovit.decide import rank_marginals, to_probabilities
 from taxovit.errors import ArgumentError
 from taxovit.metrics import average_precision, top_k_columns
 from taxovit.metrics.calibration import brier_score, expected_calibration_error, log_loss
@@ -85,6 +84,8 @@ class ScoreInputs:
         self.true_ids, self.true_col, self.scores = true_ids, true_col, scores
         self.probs: NDArray[np.float64] | None = None
         self.note: str | None = None
+        from taxovit.decide import to_probabilities  # scipy: only with scores (start-up time)
+
         try:
             self.probs = to_probabilities(scores, score_kind)
         except ArgumentError as exc:
@@ -108,6 +109,8 @@ def score_inputs(ctx: Any, taxonomy: Taxonomy, score_kind: str = "probs") -> Sco
 
 
 def _rank_metrics(inp: ScoreInputs, rank: str) -> dict[str, Any]:
+    from taxovit.decide import rank_marginals
+
     marg = rank_marginals(inp.probs, inp.score_ids, inp.taxonomy, rank)
     truth = inp.taxonomy.index.ancestor_at_rank(inp.true_ids, rank)
     keep = truth >= 0
