@@ -79,7 +79,7 @@ def main() -> None:
         path = load_inat_edges(infraspecific=True)
         t0 = time.perf_counter()
         tax = load_taxonomy(path)
-        print(f"\nloaded {path.name} in {time.perf_counter() - t0:.1f} s (networkx graph + index)")
+        print(f"\nloaded {path.name} in {time.perf_counter() - t0:.1f} s (parse, validate, index; see bench_taxonomy_load.py)")
         bench(tax, "iNaturalist (with infraspecific taxa)", args.pairs, args.nx_pairs)
 
 

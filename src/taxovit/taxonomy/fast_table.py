@@ -95,20 +95,28 @@ def _parse(buf: bytes, delim: str) -> Any:
 
 def _node_codes(parent: Any, child: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(has-parent mask, parent codes, child codes, names) numbered in first-seen order,
-    parent before child within a row (as the row-by-row reader numbers them)."""
+    parent before child within a row (as the row-by-row reader numbers them).
+
+    Hashes each parent once into a small table and each distinct name once more, instead of
+    every cell into the big one, then renumbers by first position in row order."""
     import pandas as pd
 
     n = len(child)
     has = (parent != "").to_numpy(dtype=bool)
-    order = np.empty(2 * n, dtype=np.int64)
-    order[0::2], order[1::2] = np.arange(n), np.arange(n, 2 * n)
-    keep = np.ones(2 * n, dtype=bool)
-    keep[0::2] = has
-    both = pd.concat([parent, child], ignore_index=True).take(order[keep])
-    codes, names = pd.factorize(both)
-    full = np.full(2 * n, -1, dtype=np.int64)
-    full[keep] = codes
-    return has, full[0::2][has], full[1::2], np.asarray(names, dtype=object).tolist()
+    rows = np.flatnonzero(has)
+    p_codes, p_names = pd.factorize(parent[has] if not has.all() else parent)
+    k = len(p_names)
+    codes, names = pd.factorize(pd.concat([pd.Series(p_names, dtype=child.dtype), child], ignore_index=True))
+    p_first = np.full(k, 2 * n, dtype=np.int64)
+    np.minimum.at(p_first, p_codes, 2 * rows)
+    first = np.full(len(names), 2 * n, dtype=np.int64)
+    first[codes[:k]] = p_first  # parent names are distinct
+    np.minimum.at(first, codes[k:], 2 * np.arange(n) + 1)
+    order = np.argsort(first, kind="stable")
+    new = np.empty(order.size, dtype=np.int64)
+    new[order] = np.arange(order.size)
+    names = np.asarray(names, dtype=object)[order].tolist()
+    return has, new[codes[:k]][p_codes], new[codes[k:]], names
 
 
 def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int) -> dict[str, np.ndarray]:
