@@ -314,3 +314,16 @@ def test_vectorised_reader_takes_the_common_files(tmp_path: Path) -> None:
         tax = read_table_fast(path.read_bytes(), path.read_text(), delim, path, SPECS[fmt], False)
         assert tax is not None, name
         assert _outcome(lambda tax=tax: tax) == _outcome(lambda path=path: load_taxonomy(path))  # noqa: B023
+
+
+def test_evaluate_against_an_id_keyed_taxonomy_by_id_or_by_name(tmp_path: Path) -> None:
+    tax = write(tmp_path, "taxonomy.csv", INAT_MODEL)
+    ids = write(tmp_path, "ids.csv", "id,y_true,y_pred\n1,8021,8021\n2,8020,8021\n")
+    names = write(tmp_path, "names.csv", "id,y_true,y_pred\n1,Corvus corax,Corvus corax\n"
+                  "2,Corvus brachyrhynchos,Corvus corax\n")  # fmt: skip
+    by_id = runner.invoke(app, ["evaluate", str(ids), "--taxonomy", str(tax), "--format", "json"])
+    by_name = runner.invoke(app, ["evaluate", str(names), "--taxonomy", str(tax), "--label-attr", "name",
+                                  "--format", "json"])  # fmt: skip
+    assert by_id.exit_code == 0 == by_name.exit_code, (by_id.output, by_name.output)
+    a, b = json.loads(by_id.stdout)["metrics"], json.loads(by_name.stdout)["metrics"]
+    assert a == b and a["accuracy"] == 0.5 and a["mistake_severity"] == 1.0
