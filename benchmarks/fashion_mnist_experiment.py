@@ -57,6 +57,10 @@ def evaluate_json(preds: Path, taxonomy: str) -> dict:
     return json.loads(res.stdout[res.stdout.index("{") :])
 
 
+def res_log(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if x.strip()]
+
+
 def arm_config(arm: str, seed: int, args: argparse.Namespace) -> dict:
     from taxovit.training.config import load_config
 
@@ -69,6 +73,8 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace) -> dict:
         cfg["data"]["train_per_class"] = args.train_per_class
     if args.epochs is not None:
         cfg["optim"]["epochs"] = args.epochs
+    if args.threads is not None:
+        cfg["threads"] = args.threads
     return cfg
 
 
@@ -88,10 +94,9 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dict:
         if not same or ck["epoch"] != cfg["optim"]["epochs"]:
             raise SystemExit(f"--reuse: {out} holds a run with another config; delete it")
         res, train_s = {"checkpoint": str(ckpt)}, json.loads(done.read_text())["train_s"]
-    else:
-        t0 = time.perf_counter()
-        res = train(cfg, out=out)
-        train_s = time.perf_counter() - t0
+    else:  # an unfinished run of this config (killed) is continued
+        res = train(cfg, out=out, resume=ckpt.is_file() and not done.is_file())
+        train_s = sum(float(r["time_s"]) for r in res_log(out))  # the epochs' training time
         done.write_text(json.dumps({"train_s": train_s}))
     preds = out / "preds.csv"
     t1 = time.perf_counter()
@@ -254,6 +259,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override optim.epochs")
     ap.add_argument("--train-per-class", type=int, default=None)
     ap.add_argument("--knn", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=None, help="override threads (CPU)")
     ap.add_argument("--logreg-iter", type=int, default=200, help="logistic regression max_iter")
     ap.add_argument("--no-baselines", action="store_true", help="trained arms only")
     ap.add_argument("--baselines-only", action="store_true", help="no trained arm")
