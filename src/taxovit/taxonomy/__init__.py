@@ -2,11 +2,19 @@
 
 from taxovit.taxonomy.graph import Taxonomy
 from taxovit.taxonomy.index import PairStats, TaxonomyIndex
-from taxovit.taxonomy.io import FORMATS, detect_format, dumps_taxonomy, load_taxonomy, save_taxonomy
+from taxovit.taxonomy.io import (
+    FORMATS,
+    READ_FORMATS,
+    detect_format,
+    dumps_taxonomy,
+    load_taxonomy,
+    save_taxonomy,
+)
 
 __all__ = [
     "FORMATS",
     "PairStats",
+    "READ_FORMATS",
     "Taxonomy",
     "TaxonomyIndex",
     "detect_format",

@@ -46,12 +46,13 @@ def uniform_width(buf: bytes, delim: str, width: int) -> bool:
     """Whether every non-blank line (record) of ``buf`` has ``width`` fields, in numpy."""
     a = np.frombuffer(buf, dtype=np.uint8)
     d = ord(delim)
-    cr = np.flatnonzero(a == CR)
+    none = np.empty(0, dtype=np.int64)
+    cr = np.flatnonzero(a == CR) if b"\r" in buf else none
     if cr.size and not (a[np.minimum(cr + 1, a.size - 1)] == LF)[cr + 1 < a.size].all():
         return False
     if cr.size and cr[-1] == a.size - 1:
         return False
-    q = np.flatnonzero(a == QUOTE)
+    q = np.flatnonzero(a == QUOTE) if b'"' in buf else none
     if q.size and not _quotes_are_plain(a, q, d):
         return False
     nl = np.flatnonzero(a == LF)

@@ -9,10 +9,20 @@ Formats (see ``shared/docs/metrics.md`` and the README):
   declares a parentless node (the root), so the root's rank and attributes survive a round trip.
 * ``ranks``: CSV/TSV with one row per leaf and one column per rank, ordered coarse -> fine
   (``order,family,genus,species``). A row may stop early (trailing empty cells) for a leaf at a
-  coarser rank. If the first column holds one value it is the root, otherwise a root named
-  ``root`` is added.
+  coarser rank, and an empty cell in the middle is skipped (the taxon hangs from the nearest
+  filled coarser rank). If the first column holds one value it is the root, otherwise a root
+  named ``root`` is added. ``qualify_names``: see :mod:`taxovit.taxonomy.rank_columns`.
 * ``node-link``: networkx node-link JSON (``{"nodes": [...], "links"|"edges": [...]}``); node
   ids are strings.
+* ``dwc`` (Darwin Core Taxon: ``taxonID``, ``parentNameUsageID``, ...) and ``inat``
+  (iNaturalist's model ``taxonomy.csv``): edge tables keyed by id, the name as the ``name``
+  attribute (:mod:`taxovit.taxonomy.edge_table`).
+* ``lineage`` (``k__Bacteria;p__Firmicutes``, ``A|B|C``) and ``nabirds`` (``hierarchy.txt`` +
+  ``classes.txt``): :mod:`taxovit.taxonomy.text_formats`.
+
+Edge tables (``edges``, ``dwc``, ``inat``) are first read by the vectorised reader
+(:mod:`taxovit.taxonomy.fast_table`); the row-by-row reader runs only when it declines, to
+name the line and column of the problem.
 
 Rules shared by every format:
 
