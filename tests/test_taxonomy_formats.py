@@ -327,3 +327,17 @@ def test_evaluate_against_an_id_keyed_taxonomy_by_id_or_by_name(tmp_path: Path) 
     assert by_id.exit_code == 0 == by_name.exit_code, (by_id.output, by_name.output)
     a, b = json.loads(by_id.stdout)["metrics"], json.loads(by_name.stdout)["metrics"]
     assert a == b and a["accuracy"] == 0.5 and a["mistake_severity"] == 1.0
+
+
+INAT_EDGES = Path(__file__).resolve().parents[1] / "benchmarks" / ".cache" / "inat_edges_infraspecific.csv"
+
+
+@pytest.mark.skipif(not INAT_EDGES.exists(), reason="built by python benchmarks/inat_taxonomy.py --infraspecific")
+def test_the_real_inaturalist_edge_list_takes_the_vectorised_reader() -> None:
+    from taxovit.taxonomy.edge_table import SPECS
+    from taxovit.taxonomy.fast_table import read_table_fast
+
+    data = INAT_EDGES.read_bytes()
+    tax = read_table_fast(data, data[:65536].decode().rsplit("\n", 1)[0] + "\n", ",", INAT_EDGES, SPECS["edges"], False)
+    assert tax is not None and len(tax) == 1_375_605 and tax.root == "Life" and tax.is_tree
+    assert tax.rank("Animalia") == "kingdom" and tax.parents("Chordata") == ["Animalia"]
