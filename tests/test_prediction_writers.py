@@ -207,3 +207,42 @@ def test_predict_refuses_before_writing(tmp_path, checkpoint) -> None:
                                   str(tmp_path / "p.csv"), *args])  # fmt: skip
         assert res.exit_code == 2 and fragment in res.output, (args, res.output)
         assert "Traceback" not in res.output and list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------- the long reader's fast paths
+
+
+def test_long_reader_fast_paths_agree_with_the_general_one(tmp_path, tax) -> None:
+    """Rows in order (no sort, K per id) vs shuffled (sorted), dictionary vs plain strings,
+    Parquet vs CSV: the same candidates per id; a repeated pair found on the same row."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from taxovit.errors import InputError
+
+    rng = np.random.default_rng(3)
+    classes = sorted(tax.leaves)[:15]
+    n = 40
+    scores = rng.permuted(np.tile(np.arange(15), (n, 1)), axis=1) / 100.0  # no ties: row order
+    ids, y_true = [f"s{i}" for i in range(n)], [str(x) for x in rng.choice(classes, n)]
+    ordered = write(tmp_path, "o.parquet", W.long_parquet(ids, y_true, classes, scores, 4))
+    df = pd.read_parquet(ordered).astype(str).assign(score=lambda d: d.score.astype(float))
+    shuffled = df.sample(frac=1, random_state=0)
+    shuffled.to_csv(tmp_path / "s.csv", index=False)
+    table = pa.Table.from_pandas(shuffled, preserve_index=False)
+    pq.write_table(table, tmp_path / "s.parquet")
+    ref = read_any(ordered, tax.name_to_id)
+    by_id = {i: (r.tolist(), p) for i, r, p in zip(ref.ids, ref.ranked, ref.y_pred, strict=True)}
+    for path in (tmp_path / "s.csv", tmp_path / "s.parquet"):
+        data = read_any(path, tax.name_to_id)
+        got = {i: (r.tolist(), p) for i, r, p in zip(data.ids, data.ranked, data.y_pred, strict=True)}
+        assert got == by_id, path
+    bad = df.copy()
+    bad.loc[6, "label"] = bad.loc[5, "label"]  # id s1: rows 5 and 6 (1-based 6, 7)
+    bad.to_csv(tmp_path / "b.csv", index=False)
+    pq.write_table(pa.Table.from_pandas(bad, preserve_index=False).combine_chunks(), tmp_path / "b.parquet")
+    for path, where in ((tmp_path / "b.csv", "line 8"), (tmp_path / "b.parquet", "row 7")):
+        with pytest.raises(InputError, match="listed twice") as e:
+            read_any(path, tax.name_to_id)
+        assert where in str(e.value) and "first seen on" in str(e.value), str(e.value)

@@ -22,8 +22,10 @@ __all__ = [
     "Problems",
     "check_finite",
     "check_ids",
+    "check_label_codes",
     "check_labels",
     "first",
+    "first_appearance",
     "map_labels",
     "valid_score",
 ]
@@ -55,6 +57,16 @@ def first(mask: np.ndarray) -> int:
     return int(idx[0]) if idx.size else -1
 
 
+def first_appearance(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` renumbered so that codes count up in order of first appearance
+    (as ``pd.factorize`` numbers them); unused uniques dropped. Already so: no copy."""
+    if codes.size == 0 or (codes[0] == 0 and (np.diff(np.maximum.accumulate(codes)) <= 1).all()
+                           and codes.max() == uniques.size - 1):  # fmt: skip
+        return codes, uniques
+    new, old = pd.factorize(codes)
+    return new, uniques[old]
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One bad cell: data row (0-based), column position, column name, message; ``ref`` is
@@ -84,7 +96,11 @@ class Problems:
 
 def map_labels(values: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(node ids with -1 for unknown, mask of empty cells), looking up distinct values only."""
-    codes, uniques = pd.factorize(values)
+    return map_codes(*pd.factorize(values), name_to_id)
+
+
+def map_codes(codes: np.ndarray, uniques: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`map_labels` of cells given as ``uniques[codes]`` (codes >= 0)."""
     lut = np.fromiter(
         (name_to_id.get(u, -1) if u != "" else -1 for u in uniques),
         dtype=np.int64,
@@ -113,12 +129,20 @@ def check_labels(
     values: np.ndarray, column: str, name_to_id: Mapping[str, int], problems: Problems
 ) -> np.ndarray:
     """Empty cells and labels that name no node; returns the node ids (-1 where bad)."""
-    node_ids, empty = map_labels(values, name_to_id)
+    return check_label_codes(*pd.factorize(values), column, name_to_id, problems)
+
+
+def check_label_codes(
+    codes: np.ndarray, uniques: np.ndarray, column: str, name_to_id: Mapping[str, int],
+    problems: Problems,
+) -> np.ndarray:  # fmt: skip
+    """:func:`check_labels` of cells given as ``uniques[codes]`` (a table's ``factorized``)."""
+    node_ids, empty = map_codes(codes, uniques, name_to_id)
     what, expected, filled = label_words(name_to_id)
     problems.note(first(empty), column, f"empty cell; expected {filled}")
     r = first((node_ids < 0) & ~empty)
     if r >= 0:
-        problems.note(r, column, f"{shorten(values[r])} is not {what}; expected {expected}")
+        problems.note(r, column, f"{shorten(uniques[codes[r]])} is not {what}; expected {expected}")
     return node_ids
 
 

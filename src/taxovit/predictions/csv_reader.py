@@ -195,6 +195,10 @@ class CsvTable:
     def strings(self, column: str) -> np.ndarray:
         return self.df[column].to_numpy(dtype=object)
 
+    def factorized(self, column: str, ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        codes, uniques = pd.factorize(self.strings(column))
+        return codes, np.asarray(uniques, dtype=object)
+
     def floats(self, columns: list[str], problems: Problems) -> np.ndarray:
         if self.parsed:
             raw = lambda: read_table(self.data, self.header, [])[0]  # noqa: E731

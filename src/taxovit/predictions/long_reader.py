@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from taxovit.errors import ArgumentError
-from taxovit.predictions.cells import Problems, check_labels, first
+from taxovit.predictions.cells import Problems, check_label_codes, first, first_appearance
 from taxovit.predictions.contract import MAP_KEYS, Predictions
 from taxovit.predictions.csv_layout import shorten
 from taxovit.predictions.sources import Source, header_of, load_table
@@ -30,78 +30,104 @@ from taxovit.predictions.truth import Truth, align_truth
 __all__ = ["read_long"]
 
 
-def _note_repeats(
-    idc: np.ndarray, labc: np.ndarray, n_labels: int, ids: np.ndarray, names: dict,
-    labels: np.ndarray, problems: Problems,
-) -> None:  # fmt: skip
-    """The same (id, label) pair on two rows."""
-    key = idc * max(n_labels, 1) + labc
-    r = first(pd.Series(key).duplicated().to_numpy() & (labc >= 0))
-    if r >= 0:
-        ref = int(np.flatnonzero(key == key[r])[0])
-        problems.note(r, names["label"], f"label {shorten(labels[r])} is listed twice for id "
-                      f"{shorten(ids[r])}; expected each (id, label) pair once", ref)  # fmt: skip
+def _first_repeat(idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tuple) -> tuple[int, int]:
+    """(row, earlier row) of the first (id, label) pair seen twice, (-1, -1) if none."""
+    contiguous, counts, starts = groups
+    k = int(counts[0]) if counts.size else 0
+    if contiguous and (counts == k).all():  # K rows per id, ids one after the other
+        m = labc.reshape(-1, k)
+        s = np.sort(m, axis=1)
+        i = first((s[:, 1:] == s[:, :-1]).any(axis=1))
+        if i < 0:
+            return -1, -1
+        row = [int(x) for x in m[i]]
+        j = next(j for j in range(k) if row[j] in row[:j])
+        return int(starts[i]) + j, int(starts[i]) + row.index(row[j])
+    key = idc.astype(np.int64) * max(n_labels, 1) + labc
+    r = first(pd.Series(key).duplicated().to_numpy())
+    return (r, int(np.flatnonzero(key == key[r])[0])) if r >= 0 else (-1, -1)
 
 
 def _note_varying_truth(
-    idc: np.ndarray, first_row: np.ndarray, y: np.ndarray, text: np.ndarray, column: str,
-    problems: Problems,
+    idc: np.ndarray, first_row: np.ndarray, y: np.ndarray, text: tuple, column: str,
+    problems: Problems, groups: tuple,
 ) -> None:  # fmt: skip
-    """A y_true that differs from the one on the id's first row."""
-    y0 = y[first_row[idc]]
+    """A y_true that differs from the one on the id's first row (``text``: codes, uniques)."""
+    contiguous, counts, _ = groups
+    y0 = np.repeat(y[first_row], counts) if contiguous else y[first_row[idc]]
     r = first((y != y0) & (y >= 0) & (y0 >= 0))
     if r >= 0:
         ref = int(first_row[idc[r]])
-        problems.note(r, column, f"y_true {shorten(text[r])} differs from {shorten(text[ref])} "
-                      "on an earlier row of the same id; expected one true label per id", ref)  # fmt: skip
+        codes, uniques = text
+        problems.note(r, column, f"y_true {shorten(uniques[codes[r]])} differs from "
+                      f"{shorten(uniques[codes[ref]])} on an earlier row of the same id; "
+                      "expected one true label per id", ref)  # fmt: skip
+
+
+def _groups(idc: np.ndarray, n_ids: int) -> tuple[bool, np.ndarray, np.ndarray]:
+    """(every id's rows one after the other, rows per id, first row of each id in the
+    sorted order); ``idc`` numbers the ids in order of first appearance."""
+    counts = np.bincount(idc, minlength=n_ids)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return bool((np.diff(idc) >= 0).all()), counts, starts
 
 
 def _check_rows(table: Table, names: dict, name_to_id: Mapping[str, int]) -> tuple:
     """Every cell check; returns (id codes, unique ids, labels, scores, y_true or None,
-    first row of each id)."""
+    first row of each id, label codes and texts, groups)."""
     problems = Problems(table.header)
-    ids = table.strings(names["id"])
-    problems.note(first(ids == ""), names["id"], "empty id; expected a non-empty identifier")
-    labels = check_labels(table.strings(names["label"]), names["label"], name_to_id, problems)
+    idc, uid = table.factorized(names["id"])
+    empty = np.flatnonzero(uid == "")
+    if empty.size:
+        problems.note(first(idc == empty[0]), names["id"], "empty id; expected a non-empty identifier")
+    labc, labu = table.factorized(names["label"], ordered=False)
+    labels = check_label_codes(labc, labu, names["label"], name_to_id, problems)
     score = table.floats([names["score"]], problems)[:, 0]
-    idc, uid = pd.factorize(ids)
-    labc, ulab = pd.factorize(labels)
-    _note_repeats(idc, labc, len(ulab), ids, names, table.strings(names["label"]), problems)
-    first_row = np.full(len(uid), table.n, dtype=np.int64)
-    np.minimum.at(first_row, idc, np.arange(table.n))
+    groups = _groups(idc, len(uid))
+    r, ref = _first_repeat(idc, labc, len(labu), groups)
+    if r >= 0:
+        problems.note(r, names["label"], f"label {shorten(labu[labc[r]])} is listed twice for "
+                      f"id {shorten(uid[idc[r]])}; expected each (id, label) pair once", ref)  # fmt: skip
+    if groups[0]:
+        first_row = groups[2]
+    else:
+        first_row = np.full(len(uid), table.n, dtype=np.int64)
+        np.minimum.at(first_row, idc, np.arange(table.n))
     y = None
     if "y_true" in names:
-        text = table.strings(names["y_true"])
-        y = check_labels(text, names["y_true"], name_to_id, problems)
-        _note_varying_truth(idc, first_row, y, text, names["y_true"], problems)
+        text = table.factorized(names["y_true"], ordered=False)
+        y = check_label_codes(*text, names["y_true"], name_to_id, problems)
+        _note_varying_truth(idc, first_row, y, text, names["y_true"], problems, groups)
     table.check(problems)
-    return idc, np.asarray(uid, dtype=object), labels, score, y, first_row
+    return idc, uid, labels, score, y, first_row, (labc, labu), groups
 
 
-def _ranking(idc: np.ndarray, score: np.ndarray, n_ids: int) -> tuple[np.ndarray, ...]:
-    """Rows grouped by id, best score first, ties by row order; (order, position of each
-    sorted row in its group, rows per id)."""
-    n = idc.size
-    order = np.lexsort((np.arange(n), -score, idc))
-    counts = np.bincount(idc, minlength=n_ids)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.arange(n) - starts[idc[order]]
-    return order, pos, counts
+def _ranking(idc: np.ndarray, score: np.ndarray, groups: tuple) -> np.ndarray | None:
+    """Rows grouped by id, best score first, ties by row order: the order of the rows, None
+    when the file is in that order already (no sort)."""
+    if groups[0] and not ((idc[1:] == idc[:-1]) & (score[1:] > score[:-1])).any():
+        return None
+    return np.lexsort((np.arange(idc.size), -score, idc))
 
 
-def _candidates(idc, uid, labels, score) -> tuple:
+def _candidates(idc, uid, labels, score, label_text, groups) -> tuple:
     """(y_pred, scores, score_labels, ranked, notes) from the checked rows."""
-    n_ids = len(uid)
-    order, pos, counts = _ranking(idc, score, n_ids)
-    y_pred = labels[order[pos == 0]]
-    labc, ulab = pd.factorize(labels)
-    c = len(ulab)
+    n_ids, (_, counts, starts) = len(uid), groups
+    order = _ranking(idc, score, groups)
+    y_pred = labels[starts] if order is None else labels[order[starts]]
+    c = len(label_text[1])
     if idc.size == n_ids * c:  # no repeated pair, so every id lists every label once
+        labc, _ = first_appearance(*label_text)  # the columns in order of first appearance
         scores = np.empty((n_ids, c), dtype=np.float64)
         scores[idc, labc] = score
-        return y_pred, scores, np.asarray(ulab, dtype=np.int64), None, {}
-    ranked = np.full((n_ids, int(counts.max())), -1, dtype=np.int64)
-    ranked[idc[order], pos] = labels[order]
+        return y_pred, scores, labels[np.unique(labc, return_index=True)[1]], None, {}
+    k = int(counts.max())
+    if order is None and (counts == k).all():
+        ranked = labels.reshape(n_ids, k)
+    else:
+        order = np.arange(idc.size) if order is None else order
+        ranked = np.full((n_ids, k), -1, dtype=np.int64)
+        ranked[idc[order], np.arange(idc.size) - starts[idc[order]]] = labels[order]
     x = first(counts < c)
     reason = (f"id {shorten(uid[x])} lists {counts[x]} of the {c} labels in the file; mAP "
               "needs every id to score every label exactly once")  # fmt: skip
@@ -119,8 +145,9 @@ def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None) -
         raise ctx.error("no y_true column; expected a y_true column or the true labels in a "
                         "truth file (--truth)", row=row, column="y_true")  # fmt: skip
     table = load_table(src, header, [names["score"]])
-    idc, uid, labels, score, y, first_row = _check_rows(table, names, name_to_id)
-    y_pred, scores, score_labels, ranked, notes = _candidates(idc, uid, labels, score)
+    idc, uid, labels, score, y, first_row, label_text, groups = _check_rows(table, names, name_to_id)
+    y_pred, scores, score_labels, ranked, notes = _candidates(idc, uid, labels, score, label_text,
+                                                              groups)  # fmt: skip
     if y is not None:
         y_true = y[first_row]
     else:

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from taxovit.errors import InputError
-from taxovit.predictions.cells import Problems, first
+from taxovit.predictions.cells import Problems, first, first_appearance
 from taxovit.predictions.contract import Predictions
 from taxovit.predictions.csv_layout import Columns, check_header, shorten
 from taxovit.predictions.tables import wide_from_table
@@ -70,17 +71,43 @@ class ParquetTable:
     def _column(self, name: str) -> Any:
         return self.table.column(self.header.index(name))
 
-    def strings(self, column: str) -> np.ndarray:
-        pa, pc, _ = _pyarrow(self.ctx)
+    def _text_column(self, column: str) -> Any:
+        pa, _, _ = _pyarrow(self.ctx)
         col = self._column(column)
-        t = col.type
-        if pa.types.is_dictionary(t):
-            t = t.value_type
+        t = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)):
             raise self.ctx.error(f"column has type {col.type}; expected strings (or integers)",
                                  column=column)  # fmt: skip
-        text = pc.fill_null(col.cast(pa.string()), "")
+        return col
+
+    def strings(self, column: str) -> np.ndarray:
+        pa, pc, _ = _pyarrow(self.ctx)
+        text = pc.fill_null(self._text_column(column).cast(pa.string()), "")
         return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+
+    def factorized(self, column: str, ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Arrow's dictionary encoding: only the distinct values become Python strings."""
+        pa, pc, _ = _pyarrow(self.ctx)
+        col = self._text_column(column)
+        given = pa.types.is_dictionary(col.type)
+        if not given:  # Arrow numbers the values in order of first appearance
+            col = col.cast(pa.string())
+            col = pc.fill_null(col, "") if col.null_count else col
+        arr = col.combine_chunks()  # one array: one dictionary (given ones are unified)
+        if not given:
+            arr = arr.dictionary_encode()
+        values = arr.dictionary.cast(pa.string())
+        text = np.append(np.asarray(values.to_numpy(zero_copy_only=False), dtype=object), "")
+        idx = arr.indices  # int32 codes mostly: half the memory of int64
+        raw = (pc.fill_null(idx.cast(pa.int64()), len(text) - 1) if idx.null_count else idx).to_numpy()
+        if not given:
+            return raw, text[:-1]
+        dedup, uniques = pd.factorize(text)  # a dictionary may repeat a value, or hold ""
+        raw, uniques = dedup[raw], np.asarray(uniques, dtype=object)
+        if ordered:
+            return first_appearance(raw, uniques)
+        used = np.bincount(raw, minlength=uniques.size) > 0  # only the values in cells
+        return (np.cumsum(used) - 1)[raw], uniques[used]
 
     def floats(self, columns: list[str], problems: Problems) -> np.ndarray:
         pa, pc, _ = _pyarrow(self.ctx)

@@ -69,6 +69,10 @@ class Table(Protocol):
     def strings(self, column: str) -> np.ndarray:
         """The column's cells as an object array of ``str`` (``""`` when empty)."""
 
+    def factorized(self, column: str, ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, uniques)``: the cells are ``uniques[codes]`` (distinct ``str``; numbered
+        in order of first appearance, as ``pd.factorize``, when ``ordered``)."""
+
     def floats(self, columns: list[str], problems: Problems) -> np.ndarray:
         """``(n, len(columns))`` float64; cells that are not finite numbers are noted."""
 
