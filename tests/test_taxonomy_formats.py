@@ -259,6 +259,7 @@ def test_cli_format_forces_a_reader_and_errors_are_one_line(tmp_path: Path) -> N
 # ----------------------------------------------------------------- the vectorised reader
 EDGE_SEEDS = {"edges.csv": "parent,child,rank,note\n,r,kingdom,\nr,a,genus,\"x, y\"\nr,b, genus ,\na,c,,n\n",
               "edges.tsv": "parent\tchild\nr\ta\nr\tb\na\tc\nb\tc\n",
+              "dag.csv": "parent,child,rank,note\nr,a,genus,\nr,b,genus,x\na,c,species,\nb,c,species,y\nb,d,,\n",
               "Taxon.tsv": GBIF, "taxa.csv": INAT_DWC, "taxonomy.csv": INAT_MODEL}  # fmt: skip
 FAST_SNIPPETS = ['"', '""', ",", "\t", "\n", "\r", "\r\n", " ", "\x00", "\ufeff", "é", "\xa0", "1.0", "a\"b"]
 
@@ -308,7 +309,8 @@ def test_vectorised_reader_takes_the_common_files(tmp_path: Path) -> None:
     from taxovit.taxonomy.edge_table import SPECS
     from taxovit.taxonomy.fast_table import read_table_fast
 
-    for name, fmt in [("edges.csv", "edges"), ("Taxon.tsv", "dwc"), ("taxa.csv", "dwc"), ("taxonomy.csv", "inat")]:
+    for name, fmt in [("edges.csv", "edges"), ("dag.csv", "edges"), ("Taxon.tsv", "dwc"), ("taxa.csv", "dwc"),
+                      ("taxonomy.csv", "inat")]:  # fmt: skip
         path = write(tmp_path, name, EDGE_SEEDS[name].replace("r,b, genus ,\n", "r,b,genus,\n"))
         delim = "\t" if name.endswith(".tsv") else ","
         tax = read_table_fast(path.read_bytes(), path.read_text(), delim, path, SPECS[fmt], False)

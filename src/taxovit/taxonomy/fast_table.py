@@ -120,15 +120,31 @@ def _node_codes(parent: Any, child: Any) -> tuple[np.ndarray, np.ndarray, np.nda
     return has, new[codes[:k]][p_codes], new[codes[k:]], names
 
 
-def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int) -> dict[str, np.ndarray]:
+def _agree(child: np.ndarray, values: Any, n: int) -> bool:
+    """Whether every node given on several rows has the same value on each (a DAG's child)."""
     import pandas as pd
 
+    codes, _ = pd.factorize(values)
+    lo = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, child, codes)
+    np.maximum.at(hi, child, codes)
+    return bool((lo[child] == hi[child]).all())
+
+
+def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int) -> dict[str, np.ndarray] | None:
+    """Attribute columns aligned with node ids; None when a node's rows disagree."""
+    import pandas as pd
+
+    unique = np.bincount(child, minlength=n).max(initial=0) <= 1
     out: dict[str, np.ndarray] = {}
     for i, key in cols.attrs:
         values = df[i].str.strip() if key == "rank" or spec.ids else df[i]
         if key in spec.integers:
             values = values.str.replace(INTEGER.pattern, r"\1", regex=True)
         filled = (values != "").to_numpy(dtype=bool)
+        if not unique and not _agree(child[filled], values[filled], n):
+            return None  # a conflict: the row-by-row reader names both lines
         col = np.full(n, None, dtype=object)
         col[child[filled]] = values[filled].to_numpy(dtype=object)
         out[key] = col
@@ -176,8 +192,8 @@ def read_table_fast(data: bytes, head: str, delim: str, path: Path, spec: TableS
     has, par, chi, names = _node_codes(parent, child)
     n = len(names)
     unique_children = np.bincount(chi, minlength=n).max(initial=0) <= 1
-    if (spec.ids or cols.attrs) and not unique_children:
-        return None  # a child on two rows: attribute conflicts or a repeated id to locate
+    if spec.ids and not unique_children:
+        return None  # an id on two rows: the row-by-row reader locates it
     if spec.ids and not (np.bincount(chi, minlength=n)[par] > 0).all():
         return None  # a parent without a row
     if not unique_children:  # (a child on one row has one edge to it)
@@ -185,6 +201,8 @@ def read_table_fast(data: bytes, head: str, delim: str, path: Path, spec: TableS
         if key.size != np.unique(key).size:
             return None  # a repeated edge
     columns = _columns(df, cols, spec, chi, n)
+    if columns is None:
+        return None
     return Taxonomy._from_parts(
         names, par, chi[has], None, add_virtual_root=add_root, columns=columns, trusted=True
     )
