@@ -9,7 +9,8 @@ from the node marginals along its root path: for a cost ``f(LCA(k, j))``,
 
 and the tree-induced error is ``depth(k)(1 − 2 p_k) + E[depth] − 2 R_depth(k)``; so the risks
 of all C classes cost O(n × nodes) and no C × C matrix is built. On a DAG (where the LCA is
-not unique) the risk is ``p @ Cᵀ`` with C built in blocks of rows.
+not unique) the risk is ``p @ Cᵀ`` with C built in blocks of rows (kept whole only up to
+4,096 classes).
 
 Ties: the lower risk, then the higher probability, then the earlier score column.
 """
@@ -48,21 +49,49 @@ def cost_matrix(
     return np.where(a == b, 0, value).reshape(ks.size, ids.size).astype(np.float64)
 
 
-def _tree_risks(layers: TreeLayers, probs, score_ids, taxonomy: Taxonomy, cost: str):
+def _tree_risks_t(layers: TreeLayers, probs_t, taxonomy: Taxonomy, cost: str):
+    """``(classes, rows)`` expected costs of a chunk given as ``probs_t`` (classes, rows)."""
     ix = taxonomy.index
+    ids = layers.score_ids
     f_of = {"lca_height": ix.height.astype(np.float64),
             "depth_distance": (ix.max_depth - ix.depth).astype(np.float64),
             "tree_induced_error": ix.depth.astype(np.float64)}[cost]  # fmt: skip
-    probs_t = np.ascontiguousarray(probs.T)
     w = np.zeros(ix.n)
     nonroot = np.flatnonzero(ix.parent >= 0)
     w[nonroot] = f_of[ix.parent[nonroot]] - f_of[nonroot]
     s = layers.path_sums(layers.marginals(probs_t), w)
-    risk = f_of[ix.root] - layers.class_path_sums(s, probs_t, w).T - f_of[score_ids] * probs
+    f_k = f_of[ids][:, None]
+    risk = f_of[ix.root] - layers.class_path_sums(s, probs_t, w) - f_k * probs_t
     if cost != "tree_induced_error":
         return risk
-    d = f_of[score_ids]
-    return d * (1 - 2 * probs) + (probs @ d)[:, None] - 2 * risk
+    return f_k * (1 - 2 * probs_t) + (f_of[ids] @ probs_t)[None, :] - 2 * risk
+
+
+def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+            cost: str):  # fmt: skip
+    """``(row slice, probs_t, risk_t)`` chunk by chunk: class-major ``(classes, rows)``."""
+    _check_cost(cost)
+    ids = np.asarray(score_ids, dtype=np.int64)
+    if taxonomy.is_tree:
+        layers = TreeLayers(taxonomy, ids)
+        step = layers.rows_per_chunk()
+        for lo in range(0, probs.shape[0], step):
+            rows = slice(lo, lo + step)
+            probs_t = np.ascontiguousarray(probs[rows].T)
+            yield rows, probs_t, _tree_risks_t(layers, probs_t, taxonomy, cost)
+        return
+    step = max(1, CHUNK_ELEMS // max(ids.size, 1))  # rows of C per block
+
+    def blocks():
+        for lo in range(0, ids.size, step):
+            yield cost_matrix(ids, taxonomy, cost, np.arange(lo, min(lo + step, ids.size)))
+
+    # a small C is kept whole; a large one is rebuilt block by block for every row chunk
+    cached = list(blocks()) if ids.size**2 <= 4 * CHUNK_ELEMS else None
+    for lo in range(0, probs.shape[0], step):
+        rows = slice(lo, lo + step)
+        probs_t = np.ascontiguousarray(probs[rows].T)
+        yield rows, probs_t, np.concatenate([blk @ probs_t for blk in cached or blocks()])
 
 
 def expected_costs(
@@ -70,19 +99,9 @@ def expected_costs(
     cost: str = "lca_height",
 ) -> NDArray[np.float64]:
     """``(n, C)``: the expected cost ``Σ_j C(k, j) p(j | x)`` of predicting each class k."""
-    _check_cost(cost)
-    ids = np.asarray(score_ids, dtype=np.int64)
     out = np.empty_like(probs)
-    if taxonomy.is_tree:
-        layers = TreeLayers(taxonomy, ids)
-        step = layers.rows_per_chunk()
-        for lo in range(0, probs.shape[0], step):
-            out[lo : lo + step] = _tree_risks(layers, probs[lo : lo + step], ids, taxonomy, cost)
-        return out
-    step = max(1, CHUNK_ELEMS // max(ids.size, 1))  # rows of C per block
-    for lo in range(0, ids.size, step):
-        rows = np.arange(lo, min(lo + step, ids.size))
-        out[:, rows] = probs @ cost_matrix(ids, taxonomy, cost, rows).T
+    for rows, _, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+        out[rows] = risk_t.T
     return out
 
 
@@ -91,7 +110,9 @@ def crm_predict(
     cost: str = "lca_height",
 ) -> NDArray[np.int64]:
     """The column of the minimum-risk class of each row (ties as the module docstring)."""
-    risk = expected_costs(probs, score_ids, taxonomy, cost)
-    best = risk.min(axis=1, keepdims=True)
-    tied = risk <= best + 1e-12 * np.maximum(1.0, np.abs(best))
-    return np.argmax(np.where(tied, probs, -np.inf), axis=1)  # first of the most probable
+    out = np.empty(probs.shape[0], dtype=np.int64)
+    for rows, probs_t, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+        best = risk_t.min(axis=0)
+        tied = risk_t <= best + 1e-12 * np.maximum(1.0, np.abs(best))
+        out[rows] = np.argmax(np.where(tied, probs_t, -np.inf), axis=0)  # first most probable
+    return out

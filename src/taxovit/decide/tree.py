@@ -47,6 +47,10 @@ class TreeLayers:
         self.col = np.full(ix.n, -1, dtype=np.int64)  # node -> score column
         self.col[self.score_ids] = np.arange(self.score_ids.size)
         self._attach = self._class_attachment()
+        own = self.row[self.score_ids]
+        self._own = own
+        self._leaf = np.flatnonzero((own < 0) & (self.parent_row[self.score_ids] >= 0))
+        self._all_leaves = self._leaf.size == self.score_ids.size  # the usual case
         self._up = [self._fold(layer) for layer in self.layers[1:] if layer.size]
 
     def _class_attachment(self) -> sp.csr_matrix:
@@ -86,10 +90,12 @@ class TreeLayers:
     def class_path_sums(self, s, probs_t, w) -> NDArray[np.float64]:
         """``(classes, rows)`` root-path sums of the score classes (leaf classes: the
         parent's sum plus ``w_k p_k``)."""
-        own = self.row[self.score_ids]
+        ids = self.score_ids
+        if self._all_leaves:  # one gather: every class hangs under an internal node
+            return s[self.parent_row[ids]] + w[ids][:, None] * probs_t
+        own, leaf = self._own, self._leaf
         out = np.where((own >= 0)[:, None], s[np.maximum(own, 0)], 0.0)
-        leaf = np.flatnonzero((own < 0) & (self.parent_row[self.score_ids] >= 0))
-        ids = self.score_ids[leaf]
+        ids = ids[leaf]
         out[leaf] = s[self.parent_row[ids]] + w[ids][:, None] * probs_t[leaf]
         return out
 
