@@ -7,7 +7,8 @@ file, each measured as a process in the same run (best wall time of --repeat run
 (1) 1 M ids x top-10 **long Parquet** (id, label, score, y_true; labels dictionary-encoded,
 as `taxovit.predictions.writers.long_parquet` writes them) against a 10k-leaf taxonomy
 (nested JSON): `taxovit evaluate --format json` vs `python -c "pyarrow.parquet.read_table"`;
-peak memory (max RSS) of the evaluate process. Target: ratio <= 2, RSS < 2 GB.
+peak memory (max RSS) of the evaluate process. Target: ratio <= 2, RSS < 2 GB. Floor and taxovit runs alternate; each is
+timed inside a small wrapper process (see run_rss).
 (2) the **200k-row wide CSV** (id,y_true,y_pred; as bench_evaluate.py's CLI section builds
 it) against the same taxonomy: `taxovit evaluate` vs `python -c "pandas.read_csv"`.
 Target: ratio <= 2. Ratio = taxovit / floor (lower is better).
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,24 +31,31 @@ from _common import machine, synthetic_predictions, synthetic_tree  # noqa: E402
 
 from taxovit import Taxonomy, save_taxonomy  # noqa: E402
 
+_WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+         "r = subprocess.run(sys.argv[1:]); t = time.perf_counter() - t; "
+         "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+         "sys.exit(r.returncode)")
+
 
 def run_rss(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, the child's own max RSS in MB, stdout) of one process (os.wait4
-    reaps it, so the RSS is this child's, not the maximum over every child)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    chunks = p.stdout.read(), p.stderr.read()  # type: ignore[union-attr]
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
+    """(wall seconds, max RSS in MB, stdout) of one process. A small wrapper process starts
+    it and times it: on Linux a child's max RSS counts its parent's RSS at fork time, and this
+    script holds the benchmark data."""
+    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True)
     if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{chunks[1].decode()[-2000:]}")
-    return wall, ru.ru_maxrss / 1024, chunks[0].decode()
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-2000:]}")
+    wall, rss = p.stderr.decode().split()[-2:]
+    return float(wall), int(rss) / 1024, p.stdout.decode()
 
 
-def best(cmd: list[str], repeat: int) -> tuple[float, float, str]:
-    runs = [run_rss(cmd) for _ in range(repeat)]
-    return min(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+def best(cmds: list[list[str]], repeat: int) -> list[tuple[float, float, str]]:
+    """Each command ``repeat`` times, interleaved (the load drifts): best wall time, largest
+    max RSS and the last stdout of each."""
+    runs: list[list[tuple[float, float, str]]] = [[] for _ in cmds]
+    for _ in range(repeat):
+        for i, cmd in enumerate(cmds):
+            runs[i].append(run_rss(cmd))
+    return [(min(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2]) for rs in runs]
 
 
 def long_parquet(tax: Taxonomy, n: int, k: int, path: Path) -> None:
@@ -79,8 +86,7 @@ def long_parquet(tax: Taxonomy, n: int, k: int, path: Path) -> None:
 
 def section(title: str, cmd: list[str], floor: list[str], repeat: int, target_rss: float | None,
             n: int) -> None:  # fmt: skip
-    fw, frss, _ = best(floor, repeat)
-    tw, trss, out = best(cmd, repeat)
+    (fw, frss, _), (tw, trss, out) = best([floor, cmd], repeat)
     assert json.loads(out)["metrics"]["n_samples"] == n
     print(f"\n{title}")
     print(f"  floor  {' '.join(floor[2:])[:70]:<70} {fw:7.2f} s  {frss:7.0f} MB")
@@ -94,7 +100,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="ids of the long Parquet file")
     ap.add_argument("--k", type=int, default=10, help="candidates per id")
     ap.add_argument("--csv-rows", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", choices=["long", "csv"], default=None)
     args = ap.parse_args()
     print(f"bench_formats · {time.strftime('%Y-%m-%d')} · {machine()}")
