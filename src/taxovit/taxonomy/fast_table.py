@@ -146,7 +146,11 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
         if not unique and not _agree(child[filled], values[filled], n):
             return None  # a conflict: the row-by-row reader names both lines
         col = np.full(n, None, dtype=object)
-        col[child[filled]] = values[filled].to_numpy(dtype=object)
+        if key == "rank":  # few distinct values: one string object each, no per-cell copy
+            codes, uniq = pd.factorize(values[filled])
+            col[child[filled]] = np.asarray(uniq, dtype=object)[codes]
+        else:
+            col[child[filled]] = values[filled].to_numpy(dtype=object)
         out[key] = col
     for key, table in spec.rank_from.items():
         if key in out:
