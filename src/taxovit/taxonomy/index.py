@@ -70,10 +70,14 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys, minlength=n)
     ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
-    return ptr, values[order]
+    np.cumsum(counts, out=ptr[1:])
+    if counts.max(initial=0) <= 1:  # each key once (a tree's parents): place, no sort
+        out = np.empty_like(values)
+        out[ptr[keys]] = values
+        return ptr, out
+    return ptr, values[np.argsort(keys, kind="stable")]
 
 
 def _kahn_layers(n: int, ptr: np.ndarray, nbr: np.ndarray, indeg: np.ndarray) -> list[np.ndarray]:
@@ -111,9 +115,8 @@ def _rank_codes(ranks: object, n: int) -> tuple[list[str], np.ndarray]:
     if isinstance(ranks, tuple):
         return list(ranks[0]), np.asarray(ranks[1], dtype=np.int64)
     names = sorted({r for r in (ranks or []) if r is not None})  # type: ignore[attr-defined]
-    lookup = {r: i for i, r in enumerate(names)}
-    codes = [lookup[r] if r is not None else -1 for r in (ranks or [None] * n)]  # type: ignore[attr-defined]
-    return names, np.array(codes, dtype=np.int64)
+    lookup = {r: i for i, r in enumerate(names)} | {None: -1}
+    return names, np.array([lookup[r] for r in (ranks or [None] * n)], dtype=np.int64)  # type: ignore[attr-defined]
 
 
 class TaxonomyIndex:
@@ -132,16 +135,13 @@ class TaxonomyIndex:
         root: int,
         ranks: Sequence[str | None] | tuple[list[str], np.ndarray] | None = None,
     ) -> None:
-        parents = np.asarray(parents, dtype=np.int64)
-        children = np.asarray(children, dtype=np.int64)
-        self.n = int(n)
-        self.root = int(root)
+        parents, children = np.asarray(parents, dtype=np.int64), np.asarray(children, dtype=np.int64)
+        self.n, self.root = int(n), int(root)
         self.child_ptr, self.child_idx = _csr(parents, children, self.n)
         self.parent_ptr, self.parent_idx = _csr(children, parents, self.n)
         n_parents = np.diff(self.parent_ptr)
         n_children = np.diff(self.child_ptr)
         self.is_tree = bool(n_parents.max(initial=0) <= 1)
-
         self._layers = _kahn_layers(self.n, self.child_ptr, self.child_idx, n_parents)
         self.depth = np.empty(self.n, dtype=np.int64)
         for d, layer in enumerate(self._layers):
