@@ -14,7 +14,7 @@ from taxovit.training.neighbors import knn_classify
 from taxovit.training.network import Network
 from taxovit.training.runtime import autocast
 
-__all__ = ["embed_samples", "knn_accuracy"]
+__all__ = ["embed_samples", "knn_metrics"]
 
 
 @torch.no_grad()
@@ -64,20 +64,31 @@ def _batches(samples: SampleSet, space: LabelSpace, cfg: dict[str, Any],
         yield x
 
 
-def knn_accuracy(
+def knn_metrics(
     online: Network,
     sets: tuple[SampleSet, SampleSet],
     space: LabelSpace,
     cfg: dict[str, Any],
     device: torch.device,
-) -> float:
-    """Top-1 accuracy on the fine labels of the kNN classifier (``eval.knn_k``,
-    ``eval.temperature``): ``sets = (train, test)``, test images vote with train images."""
+    metric: Any | None = None,
+) -> dict[str, float]:
+    """The kNN classifier's (``eval.knn_k``, ``eval.temperature``) results on the fine labels:
+    ``sets = (train, test)``, test images vote with train images. ``knn_top1_fine`` always;
+    with ``metric`` (a :class:`~taxovit.integrations.torchmetrics.TaxonomyMetrics` over the
+    fine classes) also ``knn_hierarchical_f1_fine`` and ``knn_mistake_severity_fine``."""
     train_s, test_s = sets
     db, _ = embed_samples(online, train_s, space, cfg, device)
     q, _ = embed_samples(online, test_s, space, cfg, device)
     scores = knn_classify(q, db, torch.from_numpy(train_s.fine), len(space.fine_names),
                           k=int(cfg["eval"]["knn_k"]),
                           temperature=float(cfg["eval"]["temperature"]))  # fmt: skip
-    pred = scores.argmax(dim=1).numpy()
-    return float((pred == test_s.fine).mean())
+    target = torch.from_numpy(test_s.fine)
+    out = {"knn_top1_fine": float((scores.argmax(dim=1) == target).float().mean())}
+    if metric is not None:
+        metric.reset()
+        metric.update(scores.argmax(dim=1), target)
+        got = metric.compute()
+        out["knn_hierarchical_f1_fine"] = float(got["hierarchical_f1_micro"])
+        severity = got.get("mistake_severity")  # absent when there is no mistake
+        out["knn_mistake_severity_fine"] = None if severity is None else float(severity)
+    return out

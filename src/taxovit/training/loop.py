@@ -56,7 +56,7 @@ from taxovit.training import runtime
 from taxovit.training.checkpoint import FORMAT, append_log, save_checkpoint
 from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config
 from taxovit.training.distributed import Dist
-from taxovit.training.embed import knn_accuracy
+from taxovit.training.embed import knn_metrics
 from taxovit.training.network import ema_update
 from taxovit.training.prepare import Run, setup
 from taxovit.training.progress import ConsoleReporter, Reporter, SilentReporter
@@ -127,11 +127,12 @@ def run_epochs(run: Run, stop_after_epoch: int | None, reporter: Reporter) -> di
     last_epoch = epochs if stop_after_epoch is None else min(epochs, int(stop_after_epoch))
     history: list[dict[str, Any]] = []
     run.model.train()
+    metric = _validation_metric(cfg, run) if run.knn_sets is not None else None
     for epoch in range(run.start_epoch, last_epoch):
         row = train_one_epoch(run, epoch, reporter)
         if run.knn_sets is not None and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
-            row["knn_top1_fine"] = knn_accuracy(run.evaluated, run.knn_sets, run.space, cfg,
-                                                run.device)  # fmt: skip
+            row.update(knn_metrics(run.evaluated, run.knn_sets, run.space, cfg, run.device,
+                                   metric))  # fmt: skip
         run.log_rows.append(row)
         save(run, row)
         reporter.end_epoch(row, epochs)
@@ -212,3 +213,13 @@ def save(run: Run, row: dict[str, Any]) -> None:
     }
     save_checkpoint(checkpoint, run.ckpt_path)
     append_log(run.log_path, row)  # a kill before this line: --resume rewrites the log
+
+
+def _validation_metric(cfg: dict[str, Any], run: Run) -> Any:
+    """Hierarchical metrics of the kNN read-out on the fine classes (main process only: no
+    synchronisation, the other processes do not evaluate)."""
+    from taxovit.integrations.torchmetrics import TaxonomyMetrics
+    from taxovit.taxonomy import load_taxonomy
+
+    return TaxonomyMetrics(load_taxonomy(cfg["taxonomy"]), run.space.fine_names,
+                           top_k=(1,), sync_on_compute=False)  # fmt: skip
