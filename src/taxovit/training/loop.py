@@ -28,6 +28,13 @@ Methods (``method:``; one class each in :mod:`taxovit.training.objectives`):
     defaults (``grafit:`` section) are ours, not the paper's exact hyper-parameters.
 ``transfg``
     :class:`~taxovit.models.TransFG` with cross-entropy + its contrastive loss.
+``linear`` / ``knn``
+    read-outs of a frozen (``model.pretrained``) backbone: a linear head trained with
+    cross-entropy, or no training at all (the checkpoint is for ``taxovit predict --knn``).
+
+An in-memory split is augmented batch-wise on the device (``data.loader``,
+:mod:`taxovit.training.memory`); ``precision`` chooses the autocast, ``optim.ema_weights`` an
+EMA of the weights that the kNN evaluation and ``taxovit predict`` use.
 
 Distributed data parallel: launch with ``torchrun --nproc_per_node N -m taxovit.cli train
 --config FILE`` (or the ``taxovit`` script); ``optim.batch_size`` is the *global* batch. The
