@@ -25,11 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from taxovit.errors import InputError
-from taxovit.evaluation.bootstrap import bootstrap_draws
 from taxovit.evaluation.context import SampleContext, build_context
-from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate
+from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate, resample_draws
 from taxovit.evaluation.report import EvaluationReport, flatten_metrics
-from taxovit.evaluation.score_metrics import score_inputs, score_metrics
+from taxovit.evaluation.score_metrics import score_inputs
 from taxovit.metrics import components
 from taxovit.predictions import Predictions
 from taxovit.taxonomy import Taxonomy
@@ -102,9 +101,7 @@ def _context(pred: Predictions, taxonomy: Taxonomy, top_k) -> SampleContext:
 
 
 def _draws(ctx: SampleContext, taxonomy: Taxonomy, b: int, seed: int, progress) -> dict[str, NDArray]:
-    inputs = score_inputs(ctx, taxonomy)
-    per_rows = None if inputs is None else (lambda idx: score_metrics(inputs.rows(idx)))
-    return bootstrap_draws(ctx, b, seed, progress, per_rows)
+    return resample_draws(ctx, score_inputs(ctx, taxonomy), b, seed, progress)
 
 
 def _entry(a: float | None, b: float | None, da, db, ci: float) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from taxovit.metrics.hierarchical import (
 )
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "evaluate"]
+__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "resample_draws"]
 
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 SCORE_KEYS = (*MAP_KEYS, *CALIBRATION_KEYS)
@@ -278,5 +278,15 @@ def _bootstrap(
     as weights; :mod:`taxovit.evaluation.bootstrap` computes a chunk of resamples at once
     (mAP and calibration, which need every score, are recomputed on the drawn rows).
     """
+    return percentile_intervals(resample_draws(ctx, inputs, b, seed, progress), ci)
+
+
+def resample_draws(
+    ctx: SampleContext, inputs: ScoreInputs | None, b: int, seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, NDArray[np.float64]]:
+    """Every metric of ``b`` seeded resamples, ``{flat key: (b,) values}``: the sums through
+    :func:`~taxovit.evaluation.bootstrap.bootstrap_draws`, the score metrics recomputed on
+    each resample's rows. Two contexts resampled with one seed draw the same rows (paired)."""
     per_rows = None if inputs is None else (lambda idx: score_metrics(inputs.rows(idx)))
-    return percentile_intervals(bootstrap_draws(ctx, b, seed, progress, per_rows), ci)
+    return bootstrap_draws(ctx, b, seed, progress, per_rows)
