@@ -20,13 +20,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from taxovit.decide.tree import CHUNK_ELEMS, TreeLayers
+from taxovit.decide.tree import TreeLayers
 from taxovit.errors import ArgumentError
 from taxovit.taxonomy import Taxonomy
 
 __all__ = ["COSTS", "cost_matrix", "crm_predict", "expected_costs"]
 
 COSTS = ("lca_height", "depth_distance", "tree_induced_error")
+#: DAG path: a cost block or a chunk of rows holds about this many floats (32 MB)
+DAG_BLOCK_ELEMS = 1 << 22
 
 
 def _check_cost(cost: str) -> None:
@@ -80,14 +82,14 @@ def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: 
             probs_t = np.ascontiguousarray(probs[rows].T)
             yield rows, probs_t, _tree_risks_t(layers, probs_t, taxonomy, cost)
         return
-    step = max(1, CHUNK_ELEMS // max(ids.size, 1))  # rows of C per block
+    step = max(1, DAG_BLOCK_ELEMS // max(ids.size, 1))  # rows of C per block
 
     def blocks():
         for lo in range(0, ids.size, step):
             yield cost_matrix(ids, taxonomy, cost, np.arange(lo, min(lo + step, ids.size)))
 
     # a small C is kept whole; a large one is rebuilt block by block for every row chunk
-    cached = list(blocks()) if ids.size**2 <= 4 * CHUNK_ELEMS else None
+    cached = list(blocks()) if ids.size**2 <= 4 * DAG_BLOCK_ELEMS else None
     for lo in range(0, probs.shape[0], step):
         rows = slice(lo, lo + step)
         probs_t = np.ascontiguousarray(probs[rows].T)
