@@ -32,7 +32,7 @@ def _problems(user):
 
 def _leaves(d, prefix=""):
     for k, v in d.items():
-        if isinstance(v, dict) and k != "overrides":  # overrides: one mapping-valued key
+        if isinstance(v, dict) and k not in ("overrides", "rank_weights"):  # mapping-valued keys
             yield from _leaves(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v

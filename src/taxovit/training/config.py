@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "ce": {"label_smoothing": 0.0},
     "transfg": {"label_smoothing": 0.0},
+    # method hierarchy: a head on the training classes with a hierarchy-aware loss
+    # (taxovit.training.hierarchy_losses); rank_weights {} = weight 1 for every rank
+    "hierarchy": {"loss": "hxe", "alpha": 0.1, "beta": 4.0, "rank_weights": {}},
     "optim": {
         "epochs": 10,
         "batch_size": 128,  # global batch (all processes together)

@@ -12,6 +12,8 @@ Every objective has the same interface, so the training loop never names a metho
 ``loss(model, x, labels) -> dict[str, Tensor]``
     ``"loss"`` (to back-propagate) and the detached parts that are logged. ``model`` is the
     online network as trained (possibly compiled / DDP-wrapped).
+``bind(taxonomy, space)``
+    called once the label space is known (the hierarchy losses need it; a no-op otherwise).
 ``after_step(online, step, total_steps)``
     after each optimiser step (Grafit: EMA update of the target network).
 ``state_dict()`` / ``load_state_dict(checkpoint)``
@@ -34,7 +36,7 @@ from taxovit.training.distributed import Dist
 from taxovit.training.network import Network, ema_copy
 from taxovit.training.schedule import ema_momentum
 
-__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "FrozenBackbone", "Grafit",
+__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "FrozenBackbone", "Grafit", "HierarchyLoss",
            "KnnReadout", "LinearProbe", "MemoryBank", "Objective", "TransFG"]  # fmt: skip
 
 #: checkpoint entries an objective may fill (format ``taxovit-train/1``)
@@ -52,6 +54,9 @@ class Objective:
 
     def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    def bind(self, taxonomy: Any, space: Any) -> None:
+        """Called once the taxonomy and the training label space are known."""
 
     def after_step(self, online: Network, step: int, total_steps: int) -> None:
         """Called after every optimiser step (``step`` counts from 1)."""
@@ -71,6 +76,38 @@ class CrossEntropy(Objective):
         ce = F.cross_entropy(out["logits"].float(), labels,
                              label_smoothing=float(self.cfg["ce"]["label_smoothing"]))  # fmt: skip
         return {"loss": ce, "ce": ce.detach()}
+
+
+class HierarchyLoss(Objective):
+    """``method: hierarchy``: a head on the training classes trained with a hierarchy-aware
+    loss (``hierarchy.loss``: ``soft_labels`` with ``beta``, ``hxe`` with ``alpha``,
+    ``rank_ce`` with ``rank_weights``); see :mod:`taxovit.training.hierarchy_losses`."""
+
+    def bind(self, taxonomy: Any, space: Any) -> None:
+        from taxovit.training.config import ConfigError
+        from taxovit.training.hierarchy_losses import HierarchyTables
+
+        h = self.cfg["hierarchy"]
+        self.tables = HierarchyTables(taxonomy, space.train_names)
+        weights = dict(h["rank_weights"]) or dict.fromkeys(taxonomy.rank_names, 1.0)
+        unknown = [r for r in weights if r not in taxonomy.rank_names]
+        if unknown or (h["loss"] == "rank_ce" and not weights):
+            raise ConfigError(f"hierarchy.rank_weights: unknown ranks {unknown}; the taxonomy "
+                              f"has {', '.join(taxonomy.rank_names) or 'no ranks'}")  # fmt: skip
+        self.weights = weights
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        from taxovit.training import hierarchy_losses as hl
+
+        logits = model(x)["logits"]
+        h = self.cfg["hierarchy"]
+        if h["loss"] == "soft_labels":
+            loss = hl.soft_label_loss(logits, labels, self.tables, float(h["beta"]))
+        elif h["loss"] == "hxe":
+            loss = hl.hxe_loss(logits, labels, self.tables, float(h["alpha"]))
+        else:
+            loss = hl.rank_ce_loss(logits, labels, self.tables, self.weights)
+        return {"loss": loss, h["loss"]: loss.detach()}
 
 
 class TransFG(Objective):
@@ -231,6 +268,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "transfg": TransFG,
     "linear": LinearProbe,
     "knn": KnnReadout,
+    "hierarchy": HierarchyLoss,
 }
 if tuple(sorted(OBJECTIVES)) != tuple(sorted(METHODS)):  # pragma: no cover - a coding error
     raise ImportError("objectives.OBJECTIVES and config.METHODS list different methods")

@@ -101,6 +101,7 @@ def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
     runtime.seed_all(int(cfg["seed"]))
     online = build_online(cfg, len(space.train_names)).to(device)
     objective = OBJECTIVES[cfg["method"]](cfg, online, d, device)
+    objective.bind(tax, space)
 
     # -- data loader, optimiser and LR schedule
     sampler, loader = build_loader(cfg, train_set, space, objective.views, d, device)

@@ -33,7 +33,7 @@ __all__ = ["METHODS", "OVERRIDE_RULES", "PRESET_SIZES", "SCHEMA", "TRANSFG_ONLY"
            "Rule", "show", "validate"]  # fmt: skip
 
 #: the keys of :data:`taxovit.training.objectives.OBJECTIVES` (checked there)
-METHODS = ("ce", "grafit", "transfg", "linear", "knn")
+METHODS = ("ce", "grafit", "transfg", "linear", "knn", "hierarchy")
 #: :data:`taxovit.models.vit.PRESETS` as ``name -> (embed_dim, num_heads, depth)``
 PRESET_SIZES: dict[str, tuple[int, int, int]] = {
     "vit_nano": (32, 2, 3),
@@ -97,6 +97,12 @@ SCHEMA: dict[str, Any] = {
     },
     "ce": {"label_smoothing": _OPEN_FRACTION},
     "transfg": {"label_smoothing": _OPEN_FRACTION},
+    "hierarchy": {
+        "loss": choice(("soft_labels", "hxe", "rank_ce")),
+        "alpha": number(0),
+        "beta": number(0, lo_open=True),
+        "rank_weights": mapping(),
+    },
     "optim": {
         "epochs": integer(1),
         "batch_size": integer(1),
@@ -152,7 +158,8 @@ def validate(user: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[dict[st
     problems: list[Problem] = []
     cfg = _merge(defaults, SCHEMA, user, "", problems)
     bad = {p.path for p in problems}
-    for check in (_check_required, _check_model, _check_data, _check_augment, _check_optim):
+    for check in (_check_required, _check_model, _check_data, _check_augment, _check_optim,
+                  _check_hierarchy):  # fmt: skip
         problems += check(cfg, bad)
     return cfg, problems
 
@@ -187,6 +194,17 @@ def _merge(base: dict[str, Any], schema: dict[str, Any], upd: Mapping[str, Any],
 def _ok(bad: set[str], *paths: str) -> bool:
     """None of ``paths`` (nor a section above them) had a problem of its own."""
     return not any(p == b or p.startswith(b + ".") for p in paths for b in bad)
+
+
+def _check_hierarchy(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
+    """``hierarchy.rank_weights``: rank name -> a number >= 0 (the ranks are checked against
+    the taxonomy when training starts)."""
+    out = []
+    for rank, w in cfg["hierarchy"]["rank_weights"].items():
+        where = f"hierarchy.rank_weights.{rank}"
+        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
+            out.append(Problem(where, f"{where}: expected a number >= 0, got {show(w)}"))
+    return out
 
 
 def _check_required(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
