@@ -25,11 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from taxovit.errors import InputError
-from taxovit.evaluation.context import SampleContext, build_context
-from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate, resample_draws
-from taxovit.evaluation.report import EvaluationReport, flatten_metrics
-from taxovit.evaluation.score_metrics import score_inputs
-from taxovit.metrics import components
+from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, resample_draws
+from taxovit.evaluation.report import flatten_metrics
 from taxovit.predictions import Predictions
 from taxovit.taxonomy import Taxonomy
 
@@ -93,17 +90,6 @@ def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[
     return {"a_only": a_only, "b_only": b_only, "p": p}
 
 
-def _context(pred: Predictions, taxonomy: Taxonomy, top_k) -> SampleContext:
-    ranked = pred.ranked if pred.scores is None else None
-    ks = top_k if ranked is None else tuple(k for k in top_k if k <= ranked.shape[1])
-    return build_context(components(pred.y_true, pred.y_pred, taxonomy), taxonomy, pred.scores,
-                         pred.score_labels if pred.scores is not None else None, ks, ranked)  # fmt: skip
-
-
-def _draws(ctx: SampleContext, taxonomy: Taxonomy, b: int, seed: int, progress) -> dict[str, NDArray]:
-    return resample_draws(ctx, score_inputs(ctx, taxonomy), b, seed, progress)
-
-
 def _entry(a: float | None, b: float | None, da, db, ci: float) -> dict[str, Any]:
     if a is None or b is None:
         return {"a": a, "b": b, "diff": None, "ci": None, "p": None}
@@ -136,18 +122,20 @@ def compare(
     ``b`` is aligned to ``a``'s ids first. ``bootstrap=0`` gives A, B and B − A only.
     """
     b = align(a, b)
-    reports: list[EvaluationReport] = []
+    evaluated = []
     for pred in (a, b):
         scores = pred.scores
-        labels = pred.score_labels if scores is not None else None
-        ranked = pred.ranked if scores is None else None
-        reports.append(evaluate(pred.y_true, pred.y_pred, taxonomy, scores, score_labels=labels,
-                                ranked=ranked, notes=pred.notes, top_k=top_k, bootstrap=0))  # fmt: skip
-    ctxs = [_context(p, taxonomy, top_k) for p in (a, b)]
+        evaluated.append(evaluate_point(
+            pred.y_true, pred.y_pred, taxonomy, scores,
+            score_labels=pred.score_labels if scores is not None else None,
+            ranked=pred.ranked if scores is None else None, notes=pred.notes, top_k=top_k,
+        ))  # fmt: skip
+    reports = [report for report, _, _ in evaluated]
+    ctxs = [ctx for _, ctx, _ in evaluated]
     draws: list[dict[str, NDArray] | None] = [None, None]
-    if bootstrap > 0:
-        draws = [_draws(ctx, taxonomy, bootstrap, seed, progress if i == 0 else None)
-                 for i, ctx in enumerate(ctxs)]  # fmt: skip
+    if bootstrap > 0:  # the same seed: both models' resamples draw the same rows
+        draws = [resample_draws(ctx, inputs, bootstrap, seed, progress if i == 0 else None)
+                 for i, (_, ctx, inputs) in enumerate(evaluated)]  # fmt: skip
     flat = [flatten_metrics({**r.metrics, "per_rank": r.per_rank}) for r in reports]
     metrics: dict[str, dict[str, Any]] = {}
     per_rank: dict[str, dict[str, Any]] = {r: {} for r in reports[0].per_rank}

@@ -45,7 +45,7 @@ from taxovit.metrics.hierarchical import (
 )
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "resample_draws"]
+__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "evaluate_point", "resample_draws"]
 
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 SCORE_KEYS = (*MAP_KEYS, *CALIBRATION_KEYS)
@@ -219,25 +219,46 @@ def evaluate(
     seed = check_int(seed, "seed", 0)
     if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
         raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
+    report, ctx, inputs = evaluate_point(
+        y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
+        top_k=top_k, notes=notes, score_kind=score_kind,
+    )  # fmt: skip
+    if bootstrap > 0:
+        report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
+        report.bootstrap = {"resamples": int(bootstrap), "ci": ci, "seed": seed,
+                            "method": "percentile"}  # fmt: skip
+    return report
+
+
+def evaluate_point(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    taxonomy: Any,
+    scores: Any = None,
+    *,
+    score_labels: ArrayLike | None = None,
+    ranked: ArrayLike | None = None,
+    top_k: Sequence[int] = DEFAULT_TOP_K,
+    notes: Mapping[str, str] | None = None,
+    score_kind: str = "probs",
+) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
+    """:func:`evaluate` without intervals, with the per-sample context and score inputs the
+    report was computed from (to resample them, e.g. :func:`resample_draws`)."""
+    taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
     point = _weighted_metrics(ctx, SampleWeights(None, ctx.comp.y_true.size))
     per_rank = point.pop("per_rank")
     inputs = _add_score_metrics(ctx, taxonomy, score_kind, point, per_rank)
-    intervals = boot_info = None
-    if bootstrap > 0:
-        intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
-        boot_info = {"resamples": int(bootstrap), "ci": ci, "seed": seed, "method": "percentile"}
-    return EvaluationReport(
+    report = EvaluationReport(
         metrics=point,
         per_rank=per_rank,
         taxonomy=taxonomy.summary(),
-        intervals=intervals,
-        bootstrap=boot_info,
         notes=_null_notes(ctx, top_k, point, {**_probability_note(inputs), **(notes or {})}),
         reliability=None if inputs is None else reliability_bins(inputs),
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
+    return report, ctx, inputs
 
 
 def _add_score_metrics(ctx: SampleContext, taxonomy: Taxonomy, score_kind: str, point: dict,
