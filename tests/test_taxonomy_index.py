@@ -175,3 +175,60 @@ def test_dag_ancestor_lists_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None
         tax.index.pair_stats(np.array([3]), np.array([1]))
     monkeypatch.setattr(index_module, "MAX_ANCESTOR_ENTRIES", 9)
     assert Taxonomy(diamond).index.pair_stats(np.array([3]), np.array([1])).n_common.tolist() == [2]
+
+
+def _naive_lca(tax: Taxonomy, x: int, y: int) -> int:
+    """The deepest common ancestor-or-self, walking parents one pair at a time."""
+    up = tax.index.parent
+    path = {x}
+    while up[x] >= 0:
+        x = int(up[x])
+        path.add(x)
+    while y not in path:
+        y = int(up[y])
+    return y
+
+
+@st.composite
+def wide_trees(draw) -> Taxonomy:
+    """Trees with a few very wide nodes, so path codes take more than 53 (or 62) bits."""
+    depth = draw(st.integers(1, 9))
+    fan = draw(st.lists(st.integers(1, 300), min_size=depth, max_size=depth))
+    edges, level = [], ["r"]
+    for d, f in enumerate(fan):
+        parent = level[draw(st.integers(0, len(level) - 1))]
+        level = [f"{parent}.{d}.{i}" for i in range(f)] + level[:3]
+        edges += [(parent, c) for c in level[:f]]
+    return Taxonomy.from_edges(edges)
+
+
+@given(st.data(), st.one_of(taxonomies(dag=False, max_nodes=80), wide_trees()))
+@SETTINGS
+def test_path_code_lca_matches_sparse_table_and_naive(data, tax: Taxonomy) -> None:
+    ix = tax.index
+    n = len(tax.nodes)
+    a = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=40)))
+    b = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=a.size, max_size=a.size)))
+    want = [_naive_lca(tax, int(x), int(y)) for x, y in zip(a, b, strict=True)]
+    assert ix._sparse_lca(a, b).tolist() == want
+    assert ix.lca(a, b).tolist() == want
+    # broadcast (n, 1) x (n, K) as the ranked metrics ask, against the flat query
+    grid = ix.pair_stats(a[:, None], b[None, :])
+    flat = ix.pair_stats(np.repeat(a, b.size), np.tile(b, a.size))
+    for x, y in zip(grid, flat, strict=True):
+        np.testing.assert_array_equal(x.ravel(), y)
+
+
+def test_path_codes_routes() -> None:
+    """Narrow trees use the float exponent, wide ones the thresholds, too wide the sparse table."""
+    narrow = Taxonomy.from_edges([("r", "a"), ("a", "b"), ("r", "c")])
+    assert narrow.index._paths.exponent_depth is not None
+    wide = Taxonomy.from_edges([(f"n{i}", f"n{i + 1}") for i in range(58)])  # 58 one-bit fields
+    assert wide.index._paths.thresholds is not None
+    deep = Taxonomy.from_edges([(f"n{i}", f"n{i + 1}") for i in range(70)])
+    assert deep.index._paths is None
+    last = deep.id_of("n70")
+    assert deep.index.lca(np.array([last]), np.array([deep.id_of("n9")])).tolist() == [deep.id_of("n9")]
+    assert wide.index.lca(np.array([wide.id_of("n58")]), np.array([wide.id_of("n3")])).tolist() == [
+        wide.id_of("n3")
+    ]

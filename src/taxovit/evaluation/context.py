@@ -110,22 +110,30 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
 
 def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int64]) -> None:
     """Hits and mean distances (LCA height; D − depth(LCA)) of the first k candidates, for
-    every k <= K (a row padded with -1 averages over the candidates it lists)."""
-    t = ctx.comp.y_true
-    listed = ranked >= 0
-    nodes = np.where(listed, ranked, t[:, None])
-    stats = taxonomy.index.pair_stats(np.broadcast_to(t[:, None], nodes.shape), nodes)
-    equal = nodes == t[:, None]
-    hit = np.logical_or.accumulate(ranked == t[:, None], axis=1)
-    n_listed = np.cumsum(listed, axis=1)
-    height_sum = np.cumsum(np.where(listed & ~equal, stats.lca_height, 0), axis=1)
-    depth_d = ctx.comp.max_depth - stats.lca_depth
-    depth_sum = np.cumsum(np.where(listed & ~equal, depth_d, 0), axis=1)
+    every k <= K (a row padded with -1 averages over the candidates it lists). Only the
+    first max(k) columns are read; the truths broadcast against them (no (n, K) copy)."""
     ctx.ranked = ranked
-    for k in ctx.top_k:  # the caller passes only k <= K
-        ctx.hits[k] = hit[:, k - 1]
-        ctx.hdist[k] = height_sum[:, k - 1] / n_listed[:, k - 1]
-        ctx.hdist_depth[k] = depth_sum[:, k - 1] / n_listed[:, k - 1]
+    if not ctx.top_k:
+        return
+    t = ctx.comp.y_true[:, None]
+    cand = ranked[:, : max(ctx.top_k)]
+    nodes = np.where(cand >= 0, cand, t)  # padding: the truth itself, which adds nothing
+    stats = taxonomy.index.pair_stats(t, nodes)
+    wrong = nodes != t
+    height = np.where(wrong, stats.lca_height, 0)
+    depth_d = np.where(wrong, ctx.comp.max_depth - stats.lca_depth, 0)
+    hit = np.zeros(t.shape[0], dtype=bool)
+    n_listed = np.zeros(t.shape[0], dtype=np.int64)
+    height_sum, depth_sum = np.zeros_like(n_listed), np.zeros_like(n_listed)
+    for j in range(cand.shape[1]):  # running sums over the columns (cheaper than cumsum)
+        hit |= cand[:, j] == t[:, 0]
+        n_listed += cand[:, j] >= 0
+        height_sum += height[:, j]
+        depth_sum += depth_d[:, j]
+        if j + 1 in ctx.top_k:
+            ctx.hits[j + 1] = hit.copy()
+            ctx.hdist[j + 1] = height_sum / n_listed
+            ctx.hdist_depth[j + 1] = depth_sum / n_listed
 
 
 def _add_score_context(
