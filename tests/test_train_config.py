@@ -79,7 +79,7 @@ def test_schema_covers_every_default_and_accepts_it():
         ({"threads": 0}, "threads: expected null or an integer >= 1, got 0"),
         ({"deterministic": "yes"}, "deterministic: expected true or false, got 'yes'"),
         ({"data": {"in_chans": 2}}, "data.in_chans: expected 1 (grey) or 3 (RGB), got 2"),
-        ({"data": {"format": "tfrecord"}}, "data.format: expected one of fashion_mnist, csv, "
+        ({"data": {"format": "tfrecord"}}, "data.format: expected one of fashion_mnist, npy, csv, "
                                            "imagefolder"),
         ({"data": {"img_size": 3}}, "model.patch_size: 4 is larger than data.img_size 3"),
         ({"model": {"preset": "vit_giant"}}, "model.preset: expected one of vit_nano, "

@@ -34,9 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "precision": "auto",  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     "out": "runs/taxovit",
     "data": {
-        "format": "fashion_mnist",  # fashion_mnist | csv | imagefolder
+        "format": "fashion_mnist",  # fashion_mnist | npy | csv | imagefolder
         "root": None,  # fashion_mnist: folder with the idx files
-        "train": None,  # csv: manifest; imagefolder: folder
+        "train": None,  # npy: .npz or folder of images.npy+labels.npy; csv: manifest; imagefolder: folder
         "test": None,
         "train_per_class": None,  # keep only the first N images of each class
         "test_per_class": None,
@@ -233,13 +233,14 @@ def file_problems(
     (``data.test`` of a manifest or image folder whenever it is set)."""
     out: list[Problem] = []
 
-    def need(key: str, folder: bool) -> None:
+    def need(key: str, folder: bool | None) -> None:  # None: a file or a folder
         value = get_key(cfg, key)
         if value is None or key in bad:
             return
-        ok = Path(value).is_dir() if folder else Path(value).is_file()
+        ok = {True: Path(value).is_dir(), False: Path(value).is_file()}.get(
+            folder, Path(value).exists())  # fmt: skip
         if not ok:
-            what = "folder" if folder else "file"
+            what = {True: "folder", False: "file"}.get(folder, "file or folder")
             found = " (it is a folder)" if not folder and Path(value).is_dir() else ""
             out.append(Problem(key, f"{key}: {what} not found: {value}{found}"))
 
@@ -248,7 +249,8 @@ def file_problems(
     fmt = cfg["data"]["format"]
     key = "data.root" if fmt == "fashion_mnist" else "data.train"
     if get_key(cfg, key) is None and "data.format" not in bad and key not in bad:
-        what = {"fashion_mnist": "folder with the idx files", "csv": "manifest"}.get(
+        what = {"fashion_mnist": "folder with the idx files", "csv": "manifest",
+                "npy": ".npz archive or folder of images.npy + labels.npy"}.get(
             fmt, "image folder")  # fmt: skip
         out.append(Problem(key, f"{key}: required for data.format {fmt} (the {what})"))
     if fmt == "fashion_mnist":
@@ -263,8 +265,9 @@ def file_problems(
                         out.append(Problem("data.root", f"data.root: {root} has no {stem}.gz "
                                                         f"(or {stem})"))  # fmt: skip
     else:
-        need("data.train", fmt == "imagefolder")
-        need("data.test", fmt == "imagefolder")
+        kind = None if fmt == "npy" else fmt == "imagefolder"
+        need("data.train", kind)
+        need("data.test", kind)
     return out
 
 

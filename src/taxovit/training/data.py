@@ -1,6 +1,6 @@
 """Datasets for ``taxovit train`` / ``taxovit predict``, with labels mapped onto a taxonomy.
 
-Three sources, each giving one *fine* label per image (a taxonomy node name):
+Four sources, each giving one *fine* label per image (a taxonomy node name):
 
 ``fashion_mnist``
     the original idx files (``train-images-idx3-ubyte[.gz]`` ... ``t10k-labels-idx1-ubyte[.gz]``)
@@ -35,6 +35,7 @@ from taxovit.errors import TaxovitError
 from taxovit.training.readers import (
     IMAGE_EXTENSIONS,
     load_fashion_mnist,
+    read_arrays,
     read_idx,
     read_manifest,
     scan_image_folder,
@@ -47,9 +48,11 @@ __all__ = [
     "SampleSet",
     "build_transform",
     "fashion_mnist_fine_names",
+    "indexed_names",
     "load_fashion_mnist",
     "load_split",
     "make_dataset",
+    "read_arrays",
     "read_idx",
     "read_manifest",
     "scan_image_folder",
@@ -71,18 +74,26 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
 
 
 # ------------------------------------------------------------------------------ label spaces
-def fashion_mnist_fine_names(tax: Any) -> list[str]:
-    """Taxonomy node names of Fashion-MNIST labels 0..9 (via the ``label_index`` attribute)."""
+def indexed_names(tax: Any, n: int) -> list[str]:
+    """Taxonomy node names of integer labels ``0..n-1``: the nodes whose attribute
+    ``label_index`` is that integer."""
     by_index: dict[int, str] = {}
     for name in tax.nodes:
         idx = tax.attributes(name).get("label_index")
         if idx is not None:
             by_index[int(idx)] = name
-    if by_index:
-        missing = [i for i in range(10) if i not in by_index]
-        if missing:
-            raise TaxovitError(f"taxonomy has no node with label_index {missing}")
-        return [by_index[i] for i in range(10)]
+    missing = [i for i in range(n) if i not in by_index]
+    if missing:
+        raise TaxovitError(f"taxonomy has no node with label_index {missing[:10]} (integer "
+                           "labels name their taxonomy node by its 'label_index' attribute)")
+    return [by_index[i] for i in range(n)]
+
+
+def fashion_mnist_fine_names(tax: Any) -> list[str]:
+    """Taxonomy node names of Fashion-MNIST labels 0..9 (via the ``label_index`` attribute,
+    else the class names)."""
+    if any(tax.attributes(name).get("label_index") is not None for name in tax.nodes):
+        return indexed_names(tax, 10)
     absent = [n for n in FASHION_MNIST_CLASSES if n not in tax]
     if absent:
         raise TaxovitError(
@@ -194,8 +205,10 @@ def load_split(
         space = LabelSpace.from_taxonomy(tax, fashion_mnist_fine_names(tax), train_rank)
         ids = [f"{split}-{i:05d}" for i in keep]
         return SampleSet(ids, labels[keep], images=images[keep]), space
+    if fmt == "npy":
+        return _array_split(data_cfg, split, tax, train_rank)
     if fmt not in ("csv", "imagefolder"):
-        raise TaxovitError(f"unknown data format {fmt!r} (fashion_mnist, csv, imagefolder)")
+        raise TaxovitError(f"unknown data format {fmt!r} (fashion_mnist, npy, csv, imagefolder)")
 
     def rows_of(which: str) -> list[tuple[str, str]]:
         src = data_cfg.get(which)
@@ -228,6 +241,42 @@ def load_split(
         except ValueError:
             ids.append(str(path))
     return SampleSet(ids, fine[keep], paths=[rows[i][0] for i in keep]), space
+
+
+def _array_split(
+    data_cfg: dict[str, Any], split: str, tax: Any, train_rank: str | None
+) -> tuple[SampleSet, LabelSpace]:
+    """``data.format: npy``: ``data.train``/``data.test`` are :func:`read_arrays` sources."""
+    for which in {"train", split}:
+        if data_cfg.get(which) is None:
+            raise TaxovitError(f"data.{which} is required for data.format='npy'")
+    images, labels = read_arrays(data_cfg[split])
+    train_labels = labels if split == "train" else read_arrays(data_cfg["train"])[1]
+    if train_labels.dtype.kind in "iu":
+        fine_names = indexed_names(tax, int(train_labels.max()) + 1)
+        names = np.asarray(fine_names, dtype=object)
+        if labels.min() < 0 or labels.max() >= len(names):
+            raise TaxovitError(f"{data_cfg[split]}: label indices outside 0..{len(names) - 1}")
+        labels, train_labels = names[labels], names[train_labels]
+    else:
+        fine_names = sorted(set(train_labels.tolist()), key=lambda n: _node_id(tax, n))
+    pos = {n: i for i, n in enumerate(fine_names)}
+    unknown = sorted({str(x) for x in np.unique(labels) if x not in pos})
+    if unknown:
+        raise TaxovitError(
+            f"{data_cfg[split]}: labels absent from the training split: {unknown[:10]}"
+        )
+    fine = np.array([pos[x] for x in labels.tolist()], dtype=np.int64)
+    keep = _per_class_subset(fine, data_cfg.get(f"{split}_per_class"))
+    ids = [f"{split}-{i:0{len(str(len(fine)))}d}" for i in keep]
+    space = LabelSpace.from_taxonomy(tax, fine_names, train_rank)
+    return SampleSet(ids, fine[keep], images=np.asarray(images[keep])), space
+
+
+def _node_id(tax: Any, name: str) -> int:
+    if name not in tax:
+        raise TaxovitError(f"label {name!r} is not in the taxonomy")
+    return int(tax.id_of(name))
 
 
 # ------------------------------------------------------------------------------ torch side

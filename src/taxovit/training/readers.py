@@ -1,5 +1,6 @@
-"""Raw readers for the training data (numpy only): idx files (the MNIST format), CSV
-manifests ``path,label`` and ImageFolder trees ``root/<label>/<image>``.
+"""Raw readers for the training data (numpy only): idx files (the MNIST format), numpy
+arrays (``.npz`` or a folder of ``images.npy`` + ``labels.npy``), CSV manifests
+``path,label`` and ImageFolder trees ``root/<label>/<image>``.
 
 Errors are :class:`~taxovit.errors.InputError` naming the file (and row/column).
 """
@@ -18,6 +19,7 @@ from taxovit.errors import InputError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "load_fashion_mnist",
+    "read_arrays",
     "read_idx",
     "read_manifest",
     "scan_image_folder",
@@ -85,6 +87,52 @@ def load_fashion_mnist(root: str | os.PathLike[str], split: str) -> tuple[np.nda
         raise InputError(
             f"images {images.shape} and labels {labels.shape} do not match", file=str(r)
         )
+    return images, labels
+
+
+def _array_files(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    if p.is_dir():
+        found = {k: p / f"{k}.npy" for k in ("images", "labels")}
+        absent = [f.name for f in found.values() if not f.is_file()]
+        if absent:
+            raise InputError(f"folder lacks {' and '.join(absent)}", file=str(p))
+        return (np.load(found["images"], mmap_mode="r", allow_pickle=False),
+                np.load(found["labels"], allow_pickle=False))  # fmt: skip
+    loaded = np.load(p, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise InputError("expected a .npz archive with arrays 'images' and 'labels' "
+                         "(or a folder of images.npy + labels.npy)", file=str(p))  # fmt: skip
+    with loaded as z:
+        absent = [k for k in ("images", "labels") if k not in z.files]
+        if absent:
+            raise InputError(f"archive lacks the array(s) {absent}; it has {z.files}",
+                             file=str(p))  # fmt: skip
+        return z["images"], z["labels"]
+
+
+def read_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 (N, H, W) or (N, H, W, C), labels (N,))`` of an in-memory dataset.
+
+    ``path`` is a ``.npz`` archive with the arrays ``images`` and ``labels``, or a folder
+    holding ``images.npy`` (memory-mapped) and ``labels.npy``. Labels are taxonomy node names
+    (strings) or integer class indices (mapped like Fashion-MNIST's, by the ``label_index``
+    attribute of the taxonomy's nodes). Object arrays are refused (no pickles are loaded).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file or folder", file=str(p))
+    try:
+        images, labels = _array_files(p)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read it as numpy arrays: {exc}", file=str(p)) from None
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise InputError(f"'images' must be uint8 (N, H, W) or (N, H, W, C); got "
+                         f"{images.dtype} {images.shape}", file=str(p))  # fmt: skip
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise InputError(f"'labels' must be (N,) = ({len(images)},); got {labels.shape}",
+                         file=str(p))  # fmt: skip
+    if labels.dtype.kind not in "iuU":
+        raise InputError(f"'labels' must be integers or strings; got {labels.dtype}", file=str(p))
     return images, labels
 
 

@@ -44,7 +44,7 @@ PRESET_SIZES: dict[str, tuple[int, int, int]] = {
     "vit_l": (1024, 16, 24),
     "vit_h": (1280, 16, 32),
 }
-DATA_FORMATS = ("fashion_mnist", "csv", "imagefolder")
+DATA_FORMATS = ("fashion_mnist", "npy", "csv", "imagefolder")
 
 
 _FRACTION = number(0, 1)
