@@ -7,20 +7,38 @@ through a fixed renaming (see :mod:`taxovit.models.weights`).
 The patch embedding is a ``Conv2d`` with kernel ``patch_size`` and stride ``stride``; a stride
 smaller than the patch gives TransFG's overlapping split (e.g. patch 16, stride 12).
 ``stem="conv"`` adds a small convolutional stem before it (see :class:`PatchEmbed`).
+
+Options for the published layouts, all off by default (then the model, its parameter names
+and its outputs are those of the plain ViT):
+
+* ``init_values``: LayerScale (Touvron et al., CaiT 2021; used by DINOv2): each residual branch
+  is scaled per channel, ``x + gamma_1 * attn(ln(x))``, ``x + gamma_2 * mlp(ln(x))``, with
+  ``gamma`` initialised to ``init_values`` (timm names ``blocks.{i}.ls1.gamma``, ``ls2.gamma``).
+* ``distilled``: DeiT's distillation token ``dist_token`` (Touvron et al., ICML 2021) and, with
+  classes, a second head ``head_dist``; ``forward`` averages the two heads, as DeiT infers.
+* ``reg_tokens``: learned register tokens ``reg_token`` (Darcet et al., "Vision Transformers
+  need registers", ICLR 2024).
+* ``no_embed_class``: the position embedding covers the patch tokens only and is added before
+  the prefix tokens are prepended (timm's layout of DINOv2-with-registers, DeiT-III).
+
+Token order (timm's): ``[cls, dist?, registers..., patches]``; ``num_prefix_tokens`` counts the
+tokens before the patches.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["PRESETS", "STEM_KINDS", "Attention", "Block", "Mlp", "PatchEmbed", "ViTPreset",
-           "VisionTransformer", "conv_stem", "grid_size", "preset_config", "resample_pos_embed"]
+__all__ = ["PRESETS", "PRESET_LAYOUTS", "STEM_KINDS", "Attention", "Block", "LayerScale", "Mlp",
+           "PatchEmbed", "ViTLayout", "ViTPreset", "VisionTransformer", "conv_stem", "grid_size",
+           "preset_config", "resample_pos_embed"]  # fmt: skip
+
 
 class ViTPreset(NamedTuple):
     """Size of a ViT: width, attention heads, blocks (unpacks as a plain tuple)."""
@@ -30,7 +48,17 @@ class ViTPreset(NamedTuple):
     depth: int
 
 
-#: name -> ViTPreset(embed_dim, num_heads, depth)
+class ViTLayout(NamedTuple):
+    """Layout options of a preset (constructor arguments of :class:`VisionTransformer`; the
+    defaults are the plain ViT's)."""
+
+    init_values: float | None = None
+    reg_tokens: int = 0
+    no_embed_class: bool = False
+
+
+#: name -> ViTPreset(embed_dim, num_heads, depth); the DINOv2 ones (Oquab et al. 2023) are
+#: used with patch 14 (a builder / config argument) and have layout options in PRESET_LAYOUTS
 PRESETS: dict[str, ViTPreset] = {
     # tiny presets for CPU tests
     "vit_nano": ViTPreset(32, 2, 3),
@@ -41,7 +69,24 @@ PRESETS: dict[str, ViTPreset] = {
     "vit_b": ViTPreset(768, 12, 12),
     "vit_l": ViTPreset(1024, 16, 24),
     "vit_h": ViTPreset(1280, 16, 32),
+    # DINOv2 ViT-S/B/L (LayerScale 1e-5), and with 4 registers (timm's *_reg4_dinov2 layout)
+    "dinov2_s": ViTPreset(384, 6, 12),
+    "dinov2_b": ViTPreset(768, 12, 12),
+    "dinov2_l": ViTPreset(1024, 16, 24),
+    "dinov2_s_reg4": ViTPreset(384, 6, 12),
+    "dinov2_b_reg4": ViTPreset(768, 12, 12),
+    "dinov2_l_reg4": ViTPreset(1024, 16, 24),
 }
+_DINOV2 = ViTLayout(init_values=1e-5)
+_DINOV2_REG4 = ViTLayout(init_values=1e-5, reg_tokens=4, no_embed_class=True)
+#: name -> ViTLayout, for the presets that are not plain ViTs
+PRESET_LAYOUTS: dict[str, ViTLayout] = {
+    **dict.fromkeys(("dinov2_s", "dinov2_b", "dinov2_l"), _DINOV2),
+    **dict.fromkeys(("dinov2_s_reg4", "dinov2_b_reg4", "dinov2_l_reg4"), _DINOV2_REG4),
+}
+
+#: ``hook(i, tokens) -> tokens``, called before block ``i`` (see ``forward_tokens``)
+Hook = Callable[[int, Tensor], Tensor]
 
 ATTENTION_KINDS = ("sdpa", "explicit")
 STEM_KINDS = ("patch", "conv")
@@ -223,6 +268,17 @@ class Mlp(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
+class LayerScale(nn.Module):
+    """``x * gamma``, ``gamma`` a learned per-channel vector (CaiT / DINOv2 LayerScale)."""
+
+    def __init__(self, dim: int, init_values: float) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gamma
+
+
 class DropPath(nn.Module):
     """Stochastic depth: drop the whole residual branch per sample."""
 
@@ -239,7 +295,8 @@ class DropPath(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``."""
+    """Pre-norm transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``; with
+    ``init_values`` each branch is scaled by a LayerScale (``ls1``, ``ls2``)."""
 
     def __init__(
         self,
@@ -251,6 +308,7 @@ class Block(nn.Module):
         attn_drop: float = 0.0,
         drop_path: float = 0.0,
         attention: str = "sdpa",
+        init_values: float | None = None,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
@@ -258,14 +316,17 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        scaled = init_values is not None
+        self.ls1 = LayerScale(dim, init_values) if scaled else nn.Identity()
+        self.ls2 = LayerScale(dim, init_values) if scaled else nn.Identity()
 
     def forward(self, x: Tensor, return_qk: bool = False, return_probs: bool = False):
         if return_qk or return_probs:
             a, extra = self.attn(self.norm1(x), return_qk=return_qk, return_probs=return_probs)
         else:
             a, extra = self.attn(self.norm1(x)), None
-        x = x + self.drop_path(a)
-        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        x = x + self.drop_path(self.ls1(a))
+        x = x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
         if extra is None:
             return x
         return x, extra
@@ -276,6 +337,8 @@ class VisionTransformer(nn.Module):
 
     Images of another size than ``img_size`` are accepted: the position embedding is then
     resampled on the fly (bicubic), which is differentiable but costs a little each call.
+    ``init_values`` / ``reg_tokens`` / ``distilled`` / ``no_embed_class`` are the layout
+    options of the module docstring (defaults: the plain ViT).
     """
 
     def __init__(
@@ -295,28 +358,44 @@ class VisionTransformer(nn.Module):
         drop_path_rate: float = 0.0,
         attention: str = "sdpa",
         stem: str = "patch",
+        init_values: float | None = None,
+        reg_tokens: int = 0,
+        distilled: bool = False,
+        no_embed_class: bool = False,
     ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
+        if reg_tokens < 0:
+            raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
+        if init_values is not None and not init_values > 0:
+            raise ValueError(f"init_values must be None or > 0, got {init_values}")
         self.num_classes = int(num_classes)
         self.embed_dim = int(embed_dim)
         self.num_heads = int(num_heads)
         self.depth = int(depth)
         self.in_chans = int(in_chans)
-        self.num_prefix_tokens = 1
+        self.init_values = None if init_values is None else float(init_values)
+        self.reg_tokens = int(reg_tokens)
+        self.distilled = bool(distilled)
+        self.no_embed_class = bool(no_embed_class)
+        self.num_prefix_tokens = 1 + int(self.distilled) + self.reg_tokens
         self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim, stem)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.patch_embed.num_patches, embed_dim))
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if distilled else None
+        self.reg_token = nn.Parameter(torch.zeros(1, reg_tokens, embed_dim)) if reg_tokens else None
+        n_pos = self.patch_embed.num_patches + self.pos_embed_prefix
+        self.pos_embed = nn.Parameter(torch.zeros(1, n_pos, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, rates[i],
-                  attention)  # fmt: skip
+                  attention, init_values)  # fmt: skip
             for i in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head: nn.Module = nn.Identity()
+        self.head_dist: nn.Module | None = None
         self.reset_classifier(num_classes)
         self._init_weights()
 
@@ -332,56 +411,114 @@ class VisionTransformer(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 if m.bias is not None:
                     nn.init.normal_(m.bias, std=1e-6)
+        # after the plain ViT's draws, so that the default model's initialisation is unchanged
+        if self.dist_token is not None:
+            nn.init.trunc_normal_(self.dist_token, std=0.02)
+        if self.reg_token is not None:
+            nn.init.normal_(self.reg_token, std=1e-6)
+
+    def _new_head(self, num_classes: int) -> nn.Module:
+        if num_classes <= 0:
+            return nn.Identity()
+        head = nn.Linear(self.embed_dim, num_classes)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        p = next(self.parameters(), None)
+        if p is not None:
+            head = head.to(device=p.device, dtype=p.dtype)
+        return head
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head by a fresh ``Linear(embed_dim, num_classes)`` (0: identity)."""
+        """Replace the head (and ``head_dist`` when distilled) by a fresh zero
+        ``Linear(embed_dim, num_classes)`` (0: identity)."""
         self.num_classes = int(num_classes)
-        if num_classes > 0:
-            head = nn.Linear(self.embed_dim, num_classes)
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
-            p = next(self.parameters(), None)
-            if p is not None:
-                head = head.to(device=p.device, dtype=p.dtype)
-            self.head = head
-        else:
-            self.head = nn.Identity()
+        self.head = self._new_head(num_classes)
+        if self.distilled:
+            self.head_dist = self._new_head(num_classes)
 
     @property
     def grid_size(self) -> tuple[int, int]:
         return self.patch_embed.grid_size
 
+    @property
+    def pos_embed_prefix(self) -> int:
+        """How many prefix tokens have a position embedding (0 with ``no_embed_class``)."""
+        return 0 if self.no_embed_class else self.num_prefix_tokens
+
     # -- forward --------------------------------------------------------------------------
+    def _prefix(self, batch: int) -> list[Tensor]:
+        tokens = [self.cls_token, self.dist_token, self.reg_token]
+        return [t.expand(batch, -1, -1) for t in tokens if t is not None]
+
     def embed(self, x: Tensor) -> Tensor:
-        """Patch tokens + CLS + position embedding: ``(B, 1 + N, D)``."""
+        """Prefix tokens + patch tokens, with the position embedding: ``(B, prefix + N, D)``.
+
+        ``pos`` is added to ``[prefix, patches]`` (default) or to the patches only
+        (``no_embed_class``)."""
         tokens, grid = self.patch_embed(x)
         pos = self.pos_embed
         if grid != self.patch_embed.grid_size:
-            pos = resample_pos_embed(pos, grid, self.patch_embed.grid_size)
-        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
-        return self.pos_drop(torch.cat([cls, tokens], dim=1) + pos)
+            pos = resample_pos_embed(pos, grid, self.patch_embed.grid_size, self.pos_embed_prefix)
+        prefix = self._prefix(tokens.shape[0])
+        if self.no_embed_class:
+            return self.pos_drop(torch.cat([*prefix, tokens + pos], dim=1))
+        return self.pos_drop(torch.cat([*prefix, tokens], dim=1) + pos)
+
+    def _run_blocks(self, x: Tensor, hook: Hook | None) -> Tensor:
+        for i, blk in enumerate(self.blocks):
+            if hook is not None:
+                x = hook(i, x)
+            x = blk(x)
+        return x
+
+    def forward_tokens(self, x: Tensor, hook: Hook | None = None) -> Tensor:
+        """Every token after the final norm, ``(B, T, D)``.
+
+        ``hook(i, tokens)`` (when given) is called right before block ``i`` and its result
+        is what the block sees; it may change the sequence length (e.g. prompt tokens
+        inserted after the ``num_prefix_tokens`` prefix tokens)."""
+        return self.norm(self._run_blocks(self.embed(x), hook))
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """Final-normed CLS feature, ``(B, embed_dim)``."""
-        x = self.embed(x)
-        for blk in self.blocks:
-            x = blk(x)
-        return self.norm(x[:, 0])
+        """Final-normed CLS feature, ``(B, embed_dim)`` (``forward_tokens(x)[:, 0]``)."""
+        return self.norm(self._run_blocks(self.embed(x), None)[:, 0])
+
+    def forward_features_pair(self, x: Tensor, hook: Hook | None = None) -> tuple[Tensor, Tensor]:
+        """Final-normed CLS and distillation-token features (``distilled`` models only)."""
+        if not self.distilled:
+            raise ValueError("forward_features_pair needs a model built with distilled=True")
+        t = self._run_blocks(self.embed(x), hook)
+        return self.norm(t[:, 0]), self.norm(t[:, 1])
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.head(features)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Head on the CLS feature; distilled: ``(head(cls) + head_dist(dist)) / 2`` in train
+        and eval mode alike (DeiT's inference; training builds its own heads)."""
+        if self.distilled:
+            assert self.head_dist is not None
+            cls, dist = self.forward_features_pair(x)
+            return (self.head(cls) + self.head_dist(dist)) / 2
         return self.forward_head(self.forward_features(x))
 
     def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token"}
+        names = {"pos_embed", "cls_token"}
+        if self.dist_token is not None:
+            names.add("dist_token")
+        if self.reg_token is not None:
+            names.add("reg_token")
+        return names
 
 
-def preset_config(preset: str) -> dict[str, int]:
-    """``{"embed_dim", "num_heads", "depth"}`` of a preset."""
+def preset_config(preset: str) -> dict[str, Any]:
+    """The constructor arguments of a preset: ``embed_dim``, ``num_heads``, ``depth``, and
+    its :data:`PRESET_LAYOUTS` options when it has some."""
     try:
-        return PRESETS[preset]._asdict()
+        cfg: dict[str, Any] = PRESETS[preset]._asdict()
+        if preset in PRESET_LAYOUTS:
+            cfg.update(PRESET_LAYOUTS[preset]._asdict())
+        return cfg
     except KeyError:
         raise ValueError(
             f"unknown ViT preset {preset!r}; known: {', '.join(sorted(PRESETS))}"

@@ -1,55 +1,39 @@
-"""Load local torchvision / timm / DeiT ViT checkpoints into our models.
+"""Load local ViT checkpoints into our models: timm / DeiT / DINOv2 / torchvision state dicts,
+Google ``.npz`` files, and ``.safetensors`` files (read without the ``safetensors`` package).
 
-Nothing is downloaded: ``path`` must be a local file (``torch.save`` output, or
-``.safetensors`` when the ``safetensors`` package is installed).
+Nothing is downloaded: ``path`` must be a local file. The reader is chosen by the file name:
+``*.npz`` (NumPy archive, Google layout), ``*.safetensors``, anything else ``torch.load``
+(``weights_only=True``). The key layouts are described in
+:mod:`taxovit.models.checkpoint_layouts`.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import re
+import zipfile
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
+from taxovit.models.checkpoint_layouts import Converted, convert, detect_format
+from taxovit.models.safetensors_io import read_safetensors
 from taxovit.models.vit import VisionTransformer, resample_pos_embed
 
-__all__ = ["LoadReport", "convert_state_dict", "detect_format", "load_pretrained"]
+__all__ = ["LoadReport", "apply_checkpoint", "convert_state_dict", "detect_format",
+           "load_pretrained", "pos_embed_layout", "read_checkpoint", "read_state_dict"]  # fmt: skip
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
 _STRIP_PREFIXES = ("module.", "_orig_mod.")
-
-# torchvision -> ours (timm layout), for keys under encoder.layers.encoder_layer_{i}.
-_TV_BLOCK = {
-    "ln_1": "norm1",
-    "ln_2": "norm2",
-    "self_attention.in_proj_weight": "attn.qkv.weight",
-    "self_attention.in_proj_bias": "attn.qkv.bias",
-    "self_attention.out_proj": "attn.proj",
-    "mlp.0": "mlp.fc1",
-    "mlp.3": "mlp.fc2",
-    "mlp.linear_1": "mlp.fc1",  # torchvision < 0.13 naming
-    "mlp.linear_2": "mlp.fc2",
-}
-_TV_TOP = {
-    "class_token": "cls_token",
-    "conv_proj.weight": "patch_embed.proj.weight",
-    "conv_proj.bias": "patch_embed.proj.bias",
-    "encoder.pos_embedding": "pos_embed",
-    "encoder.ln.weight": "norm.weight",
-    "encoder.ln.bias": "norm.bias",
-    "heads.head.weight": "head.weight",
-    "heads.head.bias": "head.bias",
-}
-_TV_LAYER = re.compile(r"^encoder\.layers\.encoder_layer_(\d+)\.(.+)$")
+_HEAD_PREFIXES = ("head.", "head_dist.")
 
 
 @dataclass
 class LoadReport:
     """What :func:`load_pretrained` did."""
 
-    source: str  # "torchvision" or "timm"
+    source: str  # one of checkpoint_layouts.FORMATS
     loaded: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # ours, left as initialised
     unexpected: list[str] = field(default_factory=list)  # theirs, not used
@@ -58,17 +42,36 @@ class LoadReport:
     patch_embed_channels_adapted: bool = False
 
 
-def _read(path: str | os.PathLike) -> dict:
+def _read_npz(path: str) -> dict[str, Tensor]:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: torch.from_numpy(np.ascontiguousarray(f[k])) for k in f.files}
+    except (zipfile.BadZipFile, EOFError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read it as a NumPy .npz archive: {e}") from None
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
+    """The tensors of a checkpoint file, unwrapped (see :func:`_unwrap`), in the file's names."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such checkpoint file: {path}")
+    if path.endswith(".npz"):
+        return _read_npz(path)
     if path.endswith(".safetensors"):
-        try:
-            from safetensors.torch import load_file
-        except ImportError as e:  # pragma: no cover - optional dependency
-            raise ImportError("reading .safetensors needs the 'safetensors' package") from e
-        return load_file(path, device="cpu")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        return _unwrap(read_safetensors(path))
+    return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def read_checkpoint(path: str | os.PathLike) -> Converted:
+    """A checkpoint file's state dict converted to our layout (format detected from keys)."""
+    return convert(read_state_dict(path))
+
+
+def convert_state_dict(sd: dict[str, Tensor], source: str) -> dict[str, Tensor]:
+    """Rename keys of a ``source`` checkpoint to our (timm) layout."""
+    return convert(sd, source).state_dict
 
 
 def _unwrap(obj) -> dict[str, Tensor]:
@@ -96,43 +99,6 @@ def _unwrap(obj) -> dict[str, Tensor]:
     return sd
 
 
-def detect_format(sd: dict[str, Tensor]) -> str:
-    """``"torchvision"`` or ``"timm"`` (timm, DeiT and our own checkpoints share names)."""
-    if "conv_proj.weight" in sd or any(k.startswith("encoder.layers.") for k in sd):
-        return "torchvision"
-    if "patch_embed.proj.weight" in sd or any(k.startswith("blocks.0.") for k in sd):
-        return "timm"
-    raise ValueError(
-        "cannot tell the checkpoint format: expected torchvision (conv_proj, encoder.layers.*) "
-        f"or timm/DeiT (patch_embed.proj, blocks.*) keys; got e.g. {sorted(sd)[:8]}"
-    )
-
-
-def convert_state_dict(sd: dict[str, Tensor], source: str) -> dict[str, Tensor]:
-    """Rename keys to our (timm) layout. Keys we do not know keep their names."""
-    if source == "timm":
-        return dict(sd)
-    if source != "torchvision":
-        raise ValueError(f"unknown source format {source!r}")
-    out: dict[str, Tensor] = {}
-    for k, v in sd.items():
-        if k in _TV_TOP:
-            out[_TV_TOP[k]] = v
-            continue
-        m = _TV_LAYER.match(k)
-        if m:
-            i, rest = m.groups()
-            for old, new in _TV_BLOCK.items():
-                if rest == old or rest.startswith(old + "."):
-                    out[f"blocks.{i}.{new}{rest[len(old) :]}"] = v
-                    break
-            else:
-                out[k] = v
-            continue
-        out[k] = v
-    return out
-
-
 def _adapt_in_chans(w: Tensor, in_chans: int) -> Tensor:
     src = w.shape[1]
     if src == in_chans:
@@ -144,88 +110,121 @@ def _adapt_in_chans(w: Tensor, in_chans: int) -> Tensor:
     raise ValueError(f"cannot adapt a {src}-channel patch embedding to {in_chans} channels")
 
 
+def pos_embed_layout(sd: dict[str, Tensor]) -> tuple[int, int]:
+    """``(entries for prefix tokens, grid side)`` of a checkpoint's ``pos_embed``.
+
+    The prefix tokens are CLS, ``dist_token`` and ``reg_token``'s; the embedding holds either
+    one entry per prefix token and then a square grid (timm's default) or the grid alone
+    (``no_embed_class``). When both readings are square grids, the grid alone is chosen for
+    checkpoints with registers (the layout they are published in), else the prefix one."""
+    n_pos = sd["pos_embed"].reshape(-1, sd["pos_embed"].shape[-1]).shape[0]
+    n_reg = sd["reg_token"].shape[1] if "reg_token" in sd else 0
+    n_prefix = 1 + int("dist_token" in sd) + n_reg
+    for p in ((0, n_prefix) if n_reg else (n_prefix, 0)):
+        side = math.isqrt(max(n_pos - p, 0))
+        if n_pos > p and side * side == n_pos - p:
+            return p, side
+    raise ValueError(f"position embedding of {n_pos} tokens is neither {n_prefix} prefix "
+                     "tokens and a square grid nor a square grid")  # fmt: skip
+
+
+def _fit_pos_embed(sd: dict[str, Tensor], model: VisionTransformer, report: LoadReport,
+                   layout: tuple[int, int], had_dist: bool) -> None:  # fmt: skip
+    """Put the checkpoint's position embedding (``layout``: :func:`pos_embed_layout`) on the
+    model's prefix tokens and patch grid: a DeiT distillation entry (``had_dist``) is dropped
+    (model without one) or copied from the CLS entry (model with one); the grid is resampled
+    bicubically."""
+    n_prefix, side = layout
+    pe = sd["pos_embed"].reshape(1, -1, sd["pos_embed"].shape[-1])
+    if pe.shape[-1] != model.embed_dim:
+        raise ValueError(f"embedding width differs: checkpoint {pe.shape[-1]}, "
+                         f"model {model.embed_dim}")  # fmt: skip
+    ours = model.pos_embed_prefix
+    if (n_prefix == 0) != (ours == 0):
+        raise ValueError(f"position embedding layouts differ: the checkpoint's covers "
+                         f"{n_prefix} prefix tokens, the model's {ours} (no_embed_class)")
+    prefix, grid = pe[:, :n_prefix], pe[:, n_prefix:]
+    if ours and had_dist and not model.distilled:
+        prefix = torch.cat([prefix[:, :1], prefix[:, 2:]], dim=1)
+    elif ours and model.distilled and not had_dist:
+        prefix = torch.cat([prefix[:, :1], prefix[:, :1], prefix[:, 1:]], dim=1)
+    new_grid = model.patch_embed.grid_size
+    pe = torch.cat([prefix, grid], dim=1)
+    if (side, side) != tuple(new_grid):
+        pe = resample_pos_embed(pe, new_grid, (side, side), prefix.shape[1])
+        report.pos_embed_resampled = ((side, side), tuple(new_grid))
+    sd["pos_embed"] = pe
+
+
+def _fit_tokens(sd: dict[str, Tensor], model: VisionTransformer, report: LoadReport) -> None:
+    """Registers and LayerScale must match; a distillation token the model lacks is dropped."""
+    n_reg = sd["reg_token"].shape[1] if "reg_token" in sd else 0
+    if n_reg != model.reg_tokens:
+        raise ValueError(f"the checkpoint has {n_reg} register tokens, the model "
+                         f"{model.reg_tokens} (reg_tokens)")  # fmt: skip
+    if "blocks.0.ls1.gamma" in sd and model.init_values is None:
+        raise ValueError("the checkpoint has LayerScale (blocks.*.ls1.gamma), the model none: "
+                         "build it with init_values (or use load_model / model.preset auto)")
+    if not model.distilled:
+        for key in ("dist_token", "head_dist.weight", "head_dist.bias"):
+            if sd.pop(key, None) is not None:
+                report.dropped.append(key)
+
+
 def load_pretrained(
     model: VisionTransformer, path: str | os.PathLike, strict: bool = True
 ) -> LoadReport:
-    """Load a local torchvision ``vit_*`` or timm ``vit_*`` / DeiT checkpoint into ``model``.
+    """Load a local checkpoint (any layout of :mod:`~taxovit.models.checkpoint_layouts`).
 
     * the format is detected from the keys; a full checkpoint with a ``"model"`` or
       ``"state_dict"`` entry is accepted, ``module.`` / ``_orig_mod.`` prefixes are stripped;
     * the grid part of the position embedding is resampled (bicubic) to the model's grid
       (another resolution, another patch stride such as TransFG's overlapping split);
-    * the head is dropped (left as initialised) when the class count differs;
-    * a DeiT distillation token (and its head) is dropped;
-    * a 3-channel patch embedding is summed over channels for a 1-channel model.
+    * the heads are dropped (left as initialised) when the class count differs;
+    * a DeiT distillation token (and its head) is dropped unless the model is ``distilled``;
+      a distilled model loading a checkpoint without one keeps its own (position: CLS's);
+    * a 3-channel patch embedding is summed over channels for a 1-channel model;
+    * register tokens and LayerScale must be present in both or neither (``ValueError``).
 
     With ``strict=True`` any other missing or unexpected key raises ``KeyError``; shape
     mismatches always raise ``ValueError``. Nothing is modified when an error is raised.
     """
-    sd = _unwrap(_read(path))
-    source = detect_format(sd)
-    sd = convert_state_dict(sd, source)
-    report = LoadReport(source=source)
+    return apply_checkpoint(model, read_checkpoint(path), strict, os.fspath(path))
+
+
+def apply_checkpoint(
+    model: VisionTransformer, ckpt: Converted, strict: bool = True, path: str = "checkpoint"
+) -> LoadReport:
+    """:func:`load_pretrained` on an already read checkpoint (``path`` names it in errors)."""
+    sd = dict(ckpt.state_dict)
+    report = LoadReport(source=ckpt.source, dropped=list(ckpt.dropped))
     ours = model.state_dict()
-    src_prefix = _drop_distillation(sd, report)
-    if "pos_embed" in sd:
-        sd["pos_embed"] = _fit_pos_embed(sd["pos_embed"], model, src_prefix, report)
+    layout = pos_embed_layout(sd) if "pos_embed" in sd else None
+    had_dist = "dist_token" in sd
+    _fit_tokens(sd, model, report)
+    if layout is not None:
+        _fit_pos_embed(sd, model, report, layout, had_dist)
     w = sd.get("patch_embed.proj.weight")
     if w is not None and w.ndim == 4 and w.shape[1] != model.in_chans:
         sd["patch_embed.proj.weight"] = _adapt_in_chans(w, model.in_chans)
         report.patch_embed_channels_adapted = True
-    for key in ("head.weight", "head.bias"):
-        if key in sd and (key not in ours or sd[key].shape != ours[key].shape):
+    for key in [k for k in sd if k.startswith(_HEAD_PREFIXES)]:
+        if key not in ours or sd[key].shape != ours[key].shape:
             sd.pop(key)
             report.dropped.append(key)
-    _check_keys(sd, ours, report, strict, os.fspath(path))
+    _check_keys(sd, ours, report, strict, path)
     to_load = {k: v for k, v in sd.items() if k in ours}
     model.load_state_dict(to_load, strict=False)
     report.loaded = sorted(to_load)
     return report
 
 
-def _drop_distillation(sd: dict[str, Tensor], report: LoadReport) -> int:
-    """Drop a DeiT distillation token and head (keep CLS); the checkpoint's prefix count."""
-    src_prefix = 1
-    for key in ("dist_token", "head_dist.weight", "head_dist.bias"):
-        if key in sd:
-            sd.pop(key)
-            report.dropped.append(key)
-            if key == "dist_token":
-                src_prefix = 2
-    if "reg_token" in sd:
-        raise ValueError("checkpoints with register tokens are not supported")
-    return src_prefix
-
-
-def _fit_pos_embed(
-    pe: Tensor, model: VisionTransformer, src_prefix: int, report: LoadReport
-) -> Tensor:
-    """The checkpoint's position embedding on the model's prefix tokens and patch grid."""
-    n_prefix = model.num_prefix_tokens
-    width = model.pos_embed.shape[-1]
-    if pe.ndim == 2:
-        pe = pe.unsqueeze(0)
-    if pe.shape[-1] != width:
-        raise ValueError(f"embedding width differs: checkpoint {pe.shape[-1]}, model {width}")
-    pe = torch.cat([pe[:, :n_prefix], pe[:, src_prefix:]], dim=1)
-    n_grid = pe.shape[1] - n_prefix
-    side = int(round(n_grid**0.5))
-    if side * side != n_grid:
-        raise ValueError(
-            f"checkpoint position embedding has {n_grid} grid tokens, not a square grid"
-        )
-    new_grid = model.patch_embed.grid_size
-    if (side, side) != tuple(new_grid):
-        pe = resample_pos_embed(pe, new_grid, (side, side), n_prefix)
-        report.pos_embed_resampled = ((side, side), tuple(new_grid))
-    return pe
-
-
 def _check_keys(
     sd: dict[str, Tensor], ours: dict[str, Tensor], report: LoadReport, strict: bool, path: str
 ) -> None:
     """Fill ``report.missing``/``unexpected``; raise on shape mismatches (and, with
-    ``strict``, on missing keys other than the head's or on unexpected keys)."""
+    ``strict``, on missing keys other than the heads' and a new distillation token, or on
+    unexpected keys)."""
     report.missing = sorted(k for k in ours if k not in sd)
     report.unexpected = sorted(k for k in sd if k not in ours)
     bad_shapes = [
@@ -236,8 +235,8 @@ def _check_keys(
     if bad_shapes:
         raise ValueError("shape mismatch in checkpoint " + path + ":\n  " + "\n  ".join(bad_shapes))
     if strict:
-        head_keys = {k for k in ours if k.startswith("head.")}
-        missing = [k for k in report.missing if k not in head_keys]
+        allowed = {k for k in ours if k.startswith(_HEAD_PREFIXES) or k == "dist_token"}
+        missing = [k for k in report.missing if k not in allowed]
         if missing or report.unexpected:
             raise KeyError(
                 f"checkpoint {path} ({report.source}) does not match the model: "

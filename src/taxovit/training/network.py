@@ -14,7 +14,14 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from taxovit.models import PRESETS, TransFG, VisionTransformer, build_model, load_pretrained
+from taxovit.models import (
+    PRESETS,
+    TransFG,
+    VisionTransformer,
+    build_model,
+    load_model,
+    load_pretrained,
+)
 from taxovit.training.config import ConfigError
 from taxovit.training.schema import OVERRIDE_RULES, PRESET_SIZES, TRANSFG_ONLY
 
@@ -90,6 +97,8 @@ if {k: tuple(v) for k, v in PRESETS.items()} != PRESET_SIZES or set(OVERRIDE_RUL
 
 def _backbone(cfg: dict[str, Any], pretrained: bool = True) -> nn.Module:
     m, d = cfg["model"], cfg["data"]
+    if m["preset"] == "auto":
+        return _backbone_from_file(cfg)
     backbone = build_model(
         "transfg" if cfg["method"] == "transfg" else "vit",
         m["preset"],
@@ -104,10 +113,35 @@ def _backbone(cfg: dict[str, Any], pretrained: bool = True) -> nn.Module:
     if pretrained and m.get("pretrained"):
         try:
             load_pretrained(backbone, m["pretrained"], strict=False)
-        except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"model.pretrained {m['pretrained']}: cannot load it: {msg}") from None
+        except _LOAD_ERRORS as exc:
+            raise _load_error(m["pretrained"], exc) from None
     return backbone
+
+
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError)
+
+
+def _load_error(path: str, exc: BaseException) -> ConfigError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ConfigError(f"model.pretrained {path}: cannot load it: {msg}")
+
+
+def _backbone_from_file(cfg: dict[str, Any]) -> nn.Module:
+    """``model.preset: auto``: the architecture and weights of ``model.pretrained``
+    (:func:`taxovit.models.load_model`), at ``data.img_size`` / ``data.in_chans``, with
+    ``model.stride`` and ``model.overrides``; ``model.patch_size`` and ``stem`` are the
+    file's. The file is read even when the weights are loaded afterwards (``--resume``,
+    ``predict``): its shapes define the architecture."""
+    m, d = cfg["model"], cfg["data"]
+    extra = dict(m.get("overrides") or {})
+    if m["stride"] is not None:
+        extra["stride"] = int(m["stride"])
+    try:
+        return load_model(m["pretrained"], num_classes=0,
+                          arch="transfg" if cfg["method"] == "transfg" else "vit",
+                          img_size=int(d["img_size"]), in_chans=int(d["in_chans"]), **extra)
+    except _LOAD_ERRORS as exc:
+        raise _load_error(m["pretrained"], exc) from None
 
 
 def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool = True) -> Network:

@@ -43,6 +43,12 @@ PRESET_SIZES: dict[str, tuple[int, int, int]] = {
     "vit_b": (768, 12, 12),
     "vit_l": (1024, 16, 24),
     "vit_h": (1280, 16, 32),
+    "dinov2_s": (384, 6, 12),
+    "dinov2_b": (768, 12, 12),
+    "dinov2_l": (1024, 16, 24),
+    "dinov2_s_reg4": (384, 6, 12),
+    "dinov2_b_reg4": (768, 12, 12),
+    "dinov2_l_reg4": (1024, 16, 24),
 }
 DATA_FORMATS = ("fashion_mnist", "npy", "csv", "imagefolder")
 
@@ -74,7 +80,7 @@ SCHEMA: dict[str, Any] = {
         "loader": choice(("auto", "memory", "dataloader")),
     },
     "model": {
-        "preset": choice(tuple(PRESET_SIZES)),
+        "preset": choice((*PRESET_SIZES, "auto")),
         "patch_size": integer(1),
         "stride": integer(1, null=True),
         "pretrained": path(null=True),
@@ -146,6 +152,10 @@ OVERRIDE_RULES: dict[str, Rule] = {
     "attn_drop_rate": _OPEN_FRACTION,
     "drop_path_rate": _OPEN_FRACTION,
     "attention": choice(("sdpa", "explicit")),
+    "init_values": number(0, lo_open=True, null=True),
+    "reg_tokens": integer(0),
+    "distilled": boolean(),
+    "no_embed_class": boolean(),
     "rollout": choice(("chain", "reference")),
     "rollout_chunk_elems": integer(1, null=True),
 }
@@ -239,6 +249,8 @@ def _check_model(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
                                       f"got {show(value)}"))  # fmt: skip
     if out or not _ok(bad, "model.preset"):
         return out
+    if m["preset"] == "auto":
+        return _check_auto(m, bad)
     size = dict(zip(("embed_dim", "num_heads", "depth"), PRESET_SIZES[m["preset"]], strict=True))
     size.update({k: v for k, v in m["overrides"].items() if k in size})
     if size["embed_dim"] % size["num_heads"]:
@@ -248,6 +260,14 @@ def _check_model(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
         out.append(Problem("model.overrides.depth",
                            "model.overrides.depth: method transfg needs depth >= 2"))
     return out
+
+
+def _check_auto(m: dict[str, Any], bad: set[str]) -> list[Problem]:
+    """``model.preset: auto`` reads the architecture from ``model.pretrained``: required."""
+    if m["pretrained"] is None and _ok(bad, "model.pretrained"):
+        return [Problem("model.pretrained", "model.pretrained: required with model.preset auto "
+                                            "(the checkpoint the architecture is read from)")]
+    return []
 
 
 def _check_data(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:

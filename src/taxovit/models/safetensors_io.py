@@ -1,0 +1,123 @@
+"""Read and write ``.safetensors`` files without the ``safetensors`` package.
+
+The format (https://github.com/huggingface/safetensors, "Format" section)::
+
+    8 bytes   N, the header length, unsigned little-endian
+    N bytes   JSON object: name -> {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}
+              (plus an optional "__metadata__": {str: str}); may be padded with spaces
+    rest      the tensors' bytes, little-endian, C order; offsets are relative to this buffer
+
+Each tensor's byte count must be ``prod(shape) * itemsize``. Errors name the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import torch
+from torch import Tensor
+
+__all__ = ["DTYPES", "read_safetensors", "save_safetensors"]
+
+#: safetensors dtype code -> torch dtype (the codes this reader and writer support)
+DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+_CODES = {v: k for k, v in DTYPES.items()}
+_MAX_HEADER = 100 * 2**20  # the reference implementation's limit
+
+
+def _bad(path: str, why: str) -> ValueError:
+    return ValueError(f"{path}: not a valid safetensors file: {why}")
+
+
+def _header(data: bytes | bytearray, path: str) -> tuple[dict, int]:
+    """The parsed JSON header and the offset of the data buffer."""
+    if len(data) < 8:
+        raise _bad(path, f"{len(data)} bytes, shorter than the 8-byte header length")
+    n = int.from_bytes(data[:8], "little")
+    if n > _MAX_HEADER or 8 + n > len(data):
+        raise _bad(path, f"header length {n} does not fit in a {len(data)}-byte file")
+    try:
+        header = json.loads(bytes(data[8 : 8 + n]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise _bad(path, "header is not a JSON object")
+    return header, 8 + n
+
+
+def _tensor(buf: bytearray, name: str, info: object, path: str) -> Tensor:
+    """One tensor from its header entry; ``buf`` is the data buffer."""
+    if not isinstance(info, dict) or {"dtype", "shape", "data_offsets"} - set(info):
+        raise _bad(path, f"entry {name!r} lacks dtype/shape/data_offsets")
+    dtype = DTYPES.get(info["dtype"])
+    if dtype is None:
+        raise _bad(path, f"{name!r} has unsupported dtype {info['dtype']!r} "
+                         f"(supported: {', '.join(DTYPES)})")  # fmt: skip
+    shape, offsets = info["shape"], info["data_offsets"]
+    ints = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [*shape, *offsets])
+    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2 or not ints:
+        raise _bad(path, f"{name!r} has a malformed shape or data_offsets")
+    begin, end = offsets
+    size = torch.empty(0, dtype=dtype).element_size()
+    if not begin <= end <= len(buf) or end - begin != math.prod(shape) * size:
+        raise _bad(path, f"{name!r}: bytes [{begin}, {end}) do not hold shape {shape} of "
+                         f"{info['dtype']} in a {len(buf)}-byte data buffer (truncated?)")  # fmt: skip
+    raw = torch.frombuffer(buf[begin:end], dtype=torch.uint8) if end > begin else torch.empty(0, dtype=torch.uint8)
+    if sys.byteorder == "big" and size > 1:
+        raw = raw.view(-1, size).flip(1).reshape(-1)
+    return raw.view(dtype).reshape(shape)
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
+    """All tensors of a ``.safetensors`` file (CPU, in their stored dtype).
+
+    Raises ``ValueError`` naming the file when it is truncated or malformed."""
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        data = bytearray(fh.read())
+    header, start = _header(data, path)
+    buf = data[start:]
+    return {name: _tensor(buf, name, info, path)
+            for name, info in header.items() if name != "__metadata__"}  # fmt: skip
+
+
+def save_safetensors(tensors: dict[str, Tensor], path: str | os.PathLike,
+                     metadata: dict[str, str] | None = None) -> None:  # fmt: skip
+    """Write ``tensors`` (any device; stored contiguous, little-endian) as a safetensors file,
+    in name order; the header is space-padded to a multiple of 8 bytes, as the reference
+    implementation does."""
+    header: dict[str, object] = {"__metadata__": dict(metadata)} if metadata else {}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        if t.dtype not in _CODES:
+            raise ValueError(f"{name}: dtype {t.dtype} cannot be stored in safetensors")
+        raw = t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8)
+        if sys.byteorder == "big" and t.element_size() > 1:
+            raw = raw.view(-1, t.element_size()).flip(1).reshape(-1)
+        blob = raw.numpy().tobytes()
+        header[name] = {"dtype": _CODES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(blob)]}  # fmt: skip
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as fh:
+        fh.write(len(text).to_bytes(8, "little"))
+        fh.write(text)
+        for blob in blobs:
+            fh.write(blob)
