@@ -149,8 +149,8 @@ def read_log(path: str | os.PathLike[str], last_epoch: int) -> list[dict[str, An
 
 def remove_temporaries(folder: Path) -> None:
     """Remove what a killed run left of its atomic writes (``.checkpoint.pt.*.tmp``,
-    ``.log.jsonl.*.tmp``)."""
-    for name in (CHECKPOINT_NAME, LOG_NAME):
+    ``.log.jsonl.*.tmp``, ``.adapters.pt.*.tmp``)."""
+    for name in (CHECKPOINT_NAME, LOG_NAME, "adapters.pt"):
         for tmp in folder.glob(f".{name}.*.tmp"):
             if tmp.is_file() and not tmp.is_symlink():
                 tmp.unlink(missing_ok=True)

@@ -30,7 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,  # torch CPU threads (null = torch's default; 1 helps on a shared CPU)
     "taxonomy": None,  # path to the taxonomy file (required)
     "train_rank": None,  # rank whose labels are trained on; null = the dataset's own labels
-    "method": "grafit",  # ce | grafit | transfg | linear (frozen backbone) | knn (no training)
+    # ce | grafit | transfg | linear (frozen backbone) | knn (no training) | hierarchy |
+    # lora | vpt (frozen backbone + adapters) | deit (distillation from distill.teacher)
+    "method": "grafit",
     "precision": "auto",  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     "out": "runs/taxovit",
     "data": {
@@ -72,6 +74,16 @@ DEFAULTS: dict[str, Any] = {
     # method hierarchy: a head on the training classes with a hierarchy-aware loss
     # (taxovit.training.hierarchy_losses); rank_weights {} = weight 1 for every rank
     "hierarchy": {"loss": "hxe", "alpha": 0.1, "beta": 4.0, "rank_weights": {}},
+    # method lora (Hu et al. 2022): adapters W x + (alpha/rank) B A dropout(x) on the targets
+    # of every block (qkv, proj: attention; fc1, fc2: MLP); backbone frozen, head trained
+    "lora": {"rank": 8, "alpha": 16.0, "dropout": 0.0, "targets": ["qkv", "proj"]},
+    # method vpt (Jia et al. 2022): prompt tokens after the prefix tokens; depth shallow
+    # (before block 0) or deep (a new set before every block); backbone frozen, head trained
+    "vpt": {"tokens": 10, "depth": "deep"},
+    # method deit (Touvron et al. 2021): (1 - alpha) CE(cls head) + alpha KD(dist head);
+    # kind hard (CE on the teacher's argmax) or soft (tau^2 KL at temperature tau); teacher:
+    # a taxovit training checkpoint or a file taxovit.models.load_model reads (required)
+    "distill": {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5},
     "optim": {
         "epochs": 10,
         "batch_size": 128,  # global batch (all processes together)
@@ -82,6 +94,9 @@ DEFAULTS: dict[str, Any] = {
         "betas": [0.9, 0.999],
         "grad_clip": 1.0,  # max gradient norm; null or 0 = off
         "ema_weights": None,  # EMA momentum of the weights evaluated/predicted; null = off
+        # layer-wise LR decay (BEiT/MAE): lr x decay^(depth + 1 - layer); null = off
+        "layer_decay": None,
+        "freeze_epochs": 0,  # backbone frozen for the first N epochs, then trained; 0 = off
     },
     "augment": {
         "enabled": True,
@@ -104,7 +119,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: config keys holding paths of input files or folders
-PATH_KEYS = ("taxonomy", "data.root", "data.train", "data.test", "model.pretrained")
+PATH_KEYS = ("taxonomy", "data.root", "data.train", "data.test", "model.pretrained",
+             "distill.teacher")
 _IDX = {"train": "train", "test": "t10k"}
 
 
@@ -246,6 +262,7 @@ def file_problems(
 
     need("taxonomy", False)
     need("model.pretrained", False)
+    need("distill.teacher", False)
     fmt = cfg["data"]["format"]
     key = "data.root" if fmt == "fashion_mnist" else "data.train"
     if get_key(cfg, key) is None and "data.format" not in bad and key not in bad:

@@ -8,9 +8,13 @@ taxonomy (e.g. the coarse ``group`` rank of Fashion-MNIST) and writes into the o
     written atomically after every epoch: online model, EMA target, optimiser, scheduler,
     RNG states (python, numpy, torch, per process), memory bank, label space, config, epoch,
     and the log rows of every epoch so far.
+``adapters.pt``
+    (``lora``, ``vpt``) what was trained, alone (:mod:`taxovit.training.adapters`).
 ``log.jsonl``
-    one JSON object per epoch: loss and its parts, learning rate, images/s, and the kNN
-    top-1 accuracy on the *fine* labels (train embeddings vs test embeddings). ``--resume``
+    one JSON object per epoch: loss and its parts, learning rate (of the top layer's group),
+    images/s, trainable parameters, peak memory (:mod:`taxovit.training.resources`: CUDA's
+    peak allocation on a GPU, the process's peak RSS on the CPU; ``peak_mem_kind`` says
+    which), and the kNN top-1 accuracy on the *fine* labels (train embeddings vs test embeddings). ``--resume``
     rewrites it from the checkpoint's rows (see :mod:`taxovit.training.checkpoint`).
 
 Before anything is written the whole config (with its input files), the output folder
@@ -31,6 +35,11 @@ Methods (``method:``; one class each in :mod:`taxovit.training.objectives`):
 ``linear`` / ``knn``
     read-outs of a frozen (``model.pretrained``) backbone: a linear head trained with
     cross-entropy, or no training at all (the checkpoint is for ``taxovit predict --knn``).
+``lora`` / ``vpt`` / ``deit``
+    fine-tuning a pretrained ViT: LoRA adapters or visual prompts on a frozen backbone
+    (only they and the head train), or DeiT distillation from ``distill.teacher``. Any method
+    may also use ``optim.layer_decay`` and ``optim.freeze_epochs``
+    (:mod:`taxovit.training.freeze`).
 
 An in-memory split is augmented batch-wise on the device (``data.loader``,
 :mod:`taxovit.training.memory`); ``precision`` chooses the autocast, ``optim.ema_weights`` an
@@ -60,6 +69,7 @@ from typing import Any
 import torch.nn as nn
 
 from taxovit.training import runtime
+from taxovit.training.adapters import ADAPTERS_NAME, save_adapters
 from taxovit.training.checkpoint import FORMAT, append_log, save_checkpoint
 from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config
 from taxovit.training.distributed import Dist
@@ -67,6 +77,7 @@ from taxovit.training.embed import knn_metrics
 from taxovit.training.network import ema_update
 from taxovit.training.prepare import Run, setup
 from taxovit.training.progress import ConsoleReporter, Reporter, SilentReporter
+from taxovit.training.resources import count_parameters, peak_memory, reset_peak_memory
 from taxovit.training.rundir import RunFolder
 
 __all__ = ["Run", "train", "train_one_epoch"]
@@ -160,7 +171,11 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     d, device, o = run.dist, run.device, run.cfg["optim"]
     if not run.objective.trains:  # a read-out without training (method knn)
         return {"epoch": epoch + 1, "step": run.step, "loss": 0.0, "lr": 0.0,
-                "images_per_s": 0.0, "time_s": 0.0}  # fmt: skip
+                "images_per_s": 0.0, "time_s": 0.0, "trainable_params": 0,
+                **peak_memory(device)}  # fmt: skip
+    if run.freeze is not None:
+        run.freeze.apply(epoch)
+    reset_peak_memory(device)
     run.sampler.set_epoch(epoch)
     sums: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -193,9 +208,11 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     row: dict[str, Any] = {"epoch": epoch + 1, "step": run.step}
     row.update({k: v / run.steps_per_epoch for k, v in sums.items()})
-    row["lr"] = run.optimizer.param_groups[0]["lr"]
+    row["lr"] = max(g["lr"] for g in run.optimizer.param_groups)  # the top layer's
     row["images_per_s"] = n_images / max(elapsed, 1e-9)
     row["time_s"] = elapsed
+    row["trainable_params"] = count_parameters(run.online)
+    row.update(peak_memory(device))
     return row
 
 
@@ -219,6 +236,9 @@ def save(run: Run, row: dict[str, Any]) -> None:
         "log": run.log_rows,
     }
     save_checkpoint(checkpoint, run.ckpt_path)
+    if run.objective.adapters:  # lora / vpt: the small file of what was trained
+        save_adapters(run.online, run.cfg, checkpoint["label_space"],
+                      run.out_dir / ADAPTERS_NAME)  # fmt: skip
     append_log(run.log_path, row)  # a kill before this line: --resume rewrites the log
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,9 +24,12 @@ from taxovit.models import (
     load_pretrained,
 )
 from taxovit.training.config import ConfigError
+from taxovit.training.lora import apply_lora
+from taxovit.training.prompts import VisualPrompts
 from taxovit.training.schema import OVERRIDE_RULES, PRESET_SIZES, TRANSFG_ONLY
 
 __all__ = [
+    "ADD_ONS",
     "Network",
     "build_network",
     "build_online",
@@ -43,6 +47,12 @@ class Network(nn.Module):
 
     ``forward`` returns a dict: ``features`` always, ``logits`` with a head, ``z`` (projector
     output) with a projector, ``p`` (predictor output) with a predictor.
+
+    Fine-tuning add-ons (:data:`ADD_ONS`, by ``method``): ``prompts`` (VPT,
+    :class:`~taxovit.training.prompts.VisualPrompts`) is the hook of the backbone's
+    ``forward_tokens``; ``head_dist`` (DeiT) is a second head on the distillation token of a
+    ``distilled`` backbone: then ``logits_cls`` and ``logits_dist`` are the two heads and
+    ``logits`` their average (DeiT's inference, Touvron et al. 2021).
     """
 
     def __init__(
@@ -57,11 +67,23 @@ class Network(nn.Module):
         self.head = head
         self.projector = projector
         self.predictor = predictor
+        self.prompts: nn.Module | None = None
+        self.head_dist: nn.Module | None = None
+
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.head_dist is not None:
+            feats, dist = self.backbone.forward_features_pair(x, self.prompts)
+            cls_logits, dist_logits = self.head(feats), self.head_dist(dist)
+            return {"features": feats, "logits_cls": cls_logits, "logits_dist": dist_logits,
+                    "logits": (cls_logits + dist_logits) / 2}  # fmt: skip
+        if self.prompts is not None:
+            return {"features": self.backbone.forward_tokens(x, self.prompts)[:, 0]}
+        return {"features": self.backbone.forward_features(x)}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.backbone.forward_features(x)
-        out = {"features": feats}
-        if self.head is not None:
+        out = self._features(x)
+        feats = out["features"]
+        if self.head is not None and "logits" not in out:
             out["logits"] = self.head(feats)
         if self.projector is not None:
             z = self.projector(feats)
@@ -109,6 +131,7 @@ def _backbone(cfg: dict[str, Any], pretrained: bool = True) -> nn.Module:
         in_chans=int(d["in_chans"]),
         stem=str(m.get("stem", "patch")),
         **(m.get("overrides") or {}),
+        **({"distilled": True} if cfg["method"] == "deit" else {}),  # DeiT's distillation token
     )
     if pretrained and m.get("pretrained"):
         try:
@@ -157,10 +180,48 @@ def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool =
         nn.init.trunc_normal_(head.weight, std=0.02)
         nn.init.zeros_(head.bias)
     if cfg["method"] != "grafit":
-        return Network(backbone, head)
+        net = Network(backbone, head)
+        add_on = ADD_ONS.get(cfg["method"])
+        if add_on is not None:
+            add_on(net, cfg, num_train_classes)
+        return net
     projector = projector_mlp(dim, int(g["proj_hidden"]), int(g["proj_dim"]))
     predictor = projector_mlp(int(g["proj_dim"]), int(g["proj_hidden"]), int(g["proj_dim"]))
     return Network(backbone, head, projector, predictor)
+
+
+def add_lora(net: Network, cfg: dict[str, Any], num_train_classes: int) -> None:
+    """``method: lora``: :class:`~taxovit.training.lora.LoRALinear` adapters (``lora.rank``,
+    ``alpha``, ``dropout``) on the ``lora.targets`` of every block."""
+    lo = cfg["lora"]
+    apply_lora(net.backbone, int(lo["rank"]), float(lo["alpha"]), float(lo["dropout"]),
+               list(lo["targets"]))  # fmt: skip
+
+
+def add_prompts(net: Network, cfg: dict[str, Any], num_train_classes: int) -> None:
+    """``method: vpt``: ``vpt.tokens`` prompt tokens, ``vpt.depth`` shallow or deep."""
+    b, v = net.backbone, cfg["vpt"]
+    net.prompts = VisualPrompts(int(v["tokens"]), b.embed_dim, len(b.blocks), str(v["depth"]),
+                                int(b.num_prefix_tokens), b.patch_embed.patch_size,
+                                b.in_chans)  # fmt: skip
+
+
+def add_dist_head(net: Network, cfg: dict[str, Any], num_train_classes: int) -> None:
+    """``method: deit``: a head on the distillation token (the backbone is ``distilled``)."""
+    if not getattr(net.backbone, "distilled", False):
+        raise ConfigError("method deit: the backbone has no distillation token (model.preset "
+                          "auto read a checkpoint without one); use a preset")
+    net.head_dist = nn.Linear(net.backbone.embed_dim, num_train_classes)
+    nn.init.trunc_normal_(net.head_dist.weight, std=0.02)
+    nn.init.zeros_(net.head_dist.bias)
+
+
+#: ``method`` -> what it adds to the network after the head (:class:`Network`)
+ADD_ONS: dict[str, Callable[[Network, dict[str, Any], int], None]] = {
+    "lora": add_lora,
+    "vpt": add_prompts,
+    "deit": add_dist_head,
+}
 
 
 def has_head(cfg: dict[str, Any]) -> bool:
@@ -214,19 +275,55 @@ def _no_weight_decay_names(model: nn.Module) -> set[str]:
     return names
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def layer_id(name: str, depth: int) -> int:
+    """The layer of parameter ``name`` for layer-wise LR decay (BEiT, Bao et al. 2022; MAE,
+    He et al. 2022): 0 for the patch embedding and the tokens before the blocks (``cls_token``,
+    ``pos_embed``, distillation/register tokens, VPT prompts), ``i + 1`` for ``blocks.i``, and
+    ``depth + 1`` for everything after the blocks (final norm, heads, projector)."""
+    parts = name.split(".")
+    if "blocks" in parts:
+        i = parts.index("blocks")
+        if i + 1 < len(parts) and parts[i + 1].isdigit():
+            return int(parts[i + 1]) + 1
+    if parts[0] == "prompts" or (parts[0] == "backbone" and len(parts) > 1 and (
+            parts[1] == "patch_embed" or parts[1] == "pos_embed" or parts[1].endswith("token")
+            or parts[1].endswith("tokens"))):  # fmt: skip
+        return 0
+    return depth + 1
+
+
+def param_groups(
+    model: nn.Module, weight_decay: float, layer_decay: float | None = None
+) -> list[dict[str, Any]]:
     """AdamW groups: ``weight_decay`` on the weights; none on biases, norms (``ndim <= 1``)
-    and what the modules' ``no_weight_decay()`` name (position embedding, CLS token)."""
+    and what the modules' ``no_weight_decay()`` name (position embedding, CLS token).
+
+    Only the parameters that require a gradient are listed (the freeze schedule freezes some
+    of them for a while; AdamW skips a parameter without a gradient). With ``layer_decay``
+    (layer-wise LR decay) every group also has an ``lr_scale`` ``layer_decay ** (depth + 1 -
+    layer_id)`` (:func:`layer_id`, ``depth`` the backbone's blocks), one group per layer and
+    decay kind; :func:`~taxovit.training.prepare.build_optimizer` multiplies it into ``lr``.
+    """
     skip = _no_weight_decay_names(model)
-    decay, no_decay = [], []
+    depth = _depth(model) if layer_decay is not None else 0
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim <= 1 or name in skip:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+        no_decay = p.ndim <= 1 or name in skip
+        layer = layer_id(name, depth) if layer_decay is not None else 0
+        group = groups.setdefault((layer, no_decay), {
+            "params": [], "weight_decay": 0.0 if no_decay else weight_decay,
+            "lr_scale": 1.0 if layer_decay is None else layer_decay ** (depth + 1 - layer),
+        })  # fmt: skip
+        group["params"].append(p)
+    if layer_decay is None:  # the two groups of old: decay first, always both
+        return [groups.get((0, flag), {"params": [], "weight_decay": wd, "lr_scale": 1.0})
+                for flag, wd in ((False, weight_decay), (True, 0.0))]  # fmt: skip
+    return [groups[k] for k in sorted(groups)]
+
+
+def _depth(model: nn.Module) -> int:
+    """The number of transformer blocks of ``model`` (a :class:`Network` or a backbone)."""
+    backbone = getattr(model, "backbone", model)
+    return len(backbone.blocks)

@@ -16,6 +16,9 @@ Every objective has the same interface, so the training loop never names a metho
     called once the label space is known (the hierarchy losses need it; a no-op otherwise).
 ``after_step(online, step, total_steps)``
     after each optimiser step (Grafit: EMA update of the target network).
+``adapters``
+    True for the parameter-efficient methods (``lora``, ``vpt``): every save also writes
+    their trainable tensors to ``adapters.pt`` (:mod:`taxovit.training.adapters`).
 ``state_dict()`` / ``load_state_dict(checkpoint)``
     the objective's own state, stored as top-level checkpoint entries (:data:`STATE_KEYS`,
     ``None`` when unused).
@@ -36,8 +39,9 @@ from taxovit.training.distributed import Dist
 from taxovit.training.network import Network, ema_copy
 from taxovit.training.schedule import ema_momentum
 
-__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "FrozenBackbone", "Grafit", "HierarchyLoss",
-           "KnnReadout", "LinearProbe", "MemoryBank", "Objective", "TransFG"]  # fmt: skip
+__all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "DeiTDistillation", "FrozenBackbone",
+           "Grafit", "HierarchyLoss", "KnnReadout", "LinearProbe", "LoRA", "MemoryBank",
+           "Objective", "TransFG", "VisualPromptTuning"]  # fmt: skip
 
 #: checkpoint entries an objective may fill (format ``taxovit-train/1``)
 STATE_KEYS = ("target", "bank")
@@ -48,6 +52,7 @@ class Objective:
 
     views = 1
     trains = True
+    adapters = False
 
     def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
         self.cfg = cfg
@@ -137,6 +142,57 @@ class LinearProbe(FrozenBackbone):
         ce = F.cross_entropy(out["logits"].float(), labels,
                              label_smoothing=float(self.cfg["ce"]["label_smoothing"]))  # fmt: skip
         return {"loss": ce, "ce": ce.detach()}
+
+
+class LoRA(LinearProbe):
+    """``method: lora``: cross-entropy (``ce.label_smoothing``) through the frozen backbone's
+    LoRA adapters (:mod:`taxovit.training.lora`; ``lora:`` section); only the adapters
+    (``lora_A``, ``lora_B``) and the head are trained."""
+
+    adapters = True
+
+    def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
+        super().__init__(cfg, online, dist, device)
+        for name, p in online.backbone.named_parameters():
+            if name.endswith((".lora_A", ".lora_B")):
+                p.requires_grad_(True)
+
+
+class VisualPromptTuning(LinearProbe):
+    """``method: vpt``: cross-entropy (``ce.label_smoothing``) of the head on the CLS feature
+    of the frozen backbone fed learned prompt tokens (:mod:`taxovit.training.prompts`;
+    ``vpt:`` section); only the prompts and the head are trained."""
+
+    adapters = True
+
+
+class DeiTDistillation(Objective):
+    """``method: deit``: DeiT's distillation through a distillation token
+    (:mod:`taxovit.training.distill`): ``(1 - α) CE(Z_cls, y) + α KD(Z_dist, teacher)``,
+    hard or soft (``distill:`` section), the teacher frozen in eval mode."""
+
+    def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
+        super().__init__(cfg, online, dist, device)
+        self.device = device
+        self.teacher: nn.Module | None = None
+
+    def bind(self, taxonomy: Any, space: Any) -> None:
+        from taxovit.training.distill import load_teacher
+
+        self.teacher = load_teacher(self.cfg, space, self.device)
+
+    def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        from taxovit.training.distill import distillation_loss
+
+        assert self.teacher is not None, "bind() loads the teacher"
+        d = self.cfg["distill"]
+        out = model(x)
+        ce = F.cross_entropy(out["logits_cls"].float(), labels,
+                             label_smoothing=float(self.cfg["ce"]["label_smoothing"]))  # fmt: skip
+        kd = distillation_loss(out["logits_dist"].float(), self.teacher(x), str(d["kind"]),
+                               float(d["tau"]))  # fmt: skip
+        alpha = float(d["alpha"])
+        return {"loss": (1 - alpha) * ce + alpha * kd, "ce": ce.detach(), "kd": kd.detach()}
 
 
 class KnnReadout(FrozenBackbone):
@@ -269,6 +325,9 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "linear": LinearProbe,
     "knn": KnnReadout,
     "hierarchy": HierarchyLoss,
+    "lora": LoRA,
+    "vpt": VisualPromptTuning,
+    "deit": DeiTDistillation,
 }
 if tuple(sorted(OBJECTIVES)) != tuple(sorted(METHODS)):  # pragma: no cover - a coding error
     raise ImportError("objectives.OBJECTIVES and config.METHODS list different methods")

@@ -10,7 +10,9 @@ Two classifiers:
   labels. This is how a model trained on coarse labels (Grafit, or cross-entropy on coarse)
   is read out at the fine level.
 * **the classifier head** (``knn=None``) when the model has one *and* it was trained on the
-  fine classes; otherwise the kNN classifier with ``eval.knn_k`` neighbours is used.
+  fine classes; otherwise the kNN classifier with ``eval.knn_k`` neighbours is used. A DeiT
+  run (``method: deit``) averages its two heads, as the paper infers; a LoRA run's adapters
+  are merged into the weights first (:func:`~taxovit.training.lora.merge_lora`).
 
 Everything is checked before any embedding is computed: the options, the checkpoint
 (:func:`~taxovit.training.checkpoint.read_run_checkpoint`: a foreign file, missing entries,
@@ -37,6 +39,7 @@ from taxovit.training.checkpoint import load_weights, read_run_checkpoint
 from taxovit.training.config import ConfigError, check_files, input_files
 from taxovit.training.data import LabelSpace, SampleSet, load_split
 from taxovit.training.embed import embed_samples
+from taxovit.training.lora import merge_lora
 from taxovit.training.neighbors import knn_classify
 from taxovit.training.network import Network, build_online, has_head
 from taxovit.training.runtime import resolve_device
@@ -83,6 +86,7 @@ def predict(
     _check_options(split, knn, batch_size)
     dev = _device(device)
     ck, cfg, space = read_run_checkpoint(checkpoint, "--checkpoint")
+    cfg["distill"]["teacher"] = None  # a distilled run's teacher is for training only
     if data_root is not None:
         if not os.path.isdir(data_root):
             raise TaxovitError(f"--data-root {os.fspath(data_root)}: folder not found")
@@ -99,6 +103,7 @@ def predict(
     online = build_online(cfg, len(space.train_names), pretrained=False)
     # the EMA of the weights when the run kept one (optim.ema_weights)
     load_weights(online, ck.get("model_ema") or ck["model"], f"--checkpoint {checkpoint}")
+    merge_lora(online)  # method lora: the adapters folded into the weights, same outputs
     online.to(dev).eval()
     tax = load_taxonomy(cfg["taxonomy"])
     samples, split_space = load_split(cfg["data"], split, tax, cfg["train_rank"])

@@ -31,6 +31,7 @@ from taxovit.training.data import (
     subsample,
 )
 from taxovit.training.distributed import Dist
+from taxovit.training.freeze import FreezeSchedule
 from taxovit.training.memory import MemoryLoader, use_memory
 from taxovit.training.network import Network, build_online, frozen_copy, param_groups
 from taxovit.training.objectives import OBJECTIVES, Objective
@@ -62,6 +63,7 @@ class Run:
     step: int = 0
     log_rows: list[dict[str, Any]] = field(default_factory=list)  # every epoch's log row
     ema: Network | None = None  # the EMA of the weights (optim.ema_weights), evaluated
+    freeze: FreezeSchedule | None = None  # optim.freeze_epochs
 
     @property
     def evaluated(self) -> Network:
@@ -102,12 +104,13 @@ def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
     online = build_online(cfg, len(space.train_names)).to(device)
     objective = OBJECTIVES[cfg["method"]](cfg, online, d, device)
     objective.bind(tax, space)
+    freeze = FreezeSchedule(online, int(cfg["optim"]["freeze_epochs"]))
 
     # -- data loader, optimiser and LR schedule
     sampler, loader = build_loader(cfg, train_set, space, objective.views, d, device)
     optimizer, scheduler = build_optimizer(cfg, online, len(loader))
     run = Run(cfg, d, device, folder.path, space, sampler, loader, online, online,
-              objective, optimizer, scheduler)  # fmt: skip
+              objective, optimizer, scheduler, freeze=freeze)  # fmt: skip
     if cfg["optim"]["ema_weights"] is not None:
         run.ema = frozen_copy(online)
 
@@ -123,8 +126,9 @@ def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
         run.model = torch.compile(run.model)
     if d.enabled and any(p.requires_grad for p in run.online.parameters()):
         run.model = nn.parallel.DistributedDataParallel(
-            run.model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+            run.model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=freeze.epochs > 0,  # the frozen backbone gets no gradient
+        )  # fmt: skip
 
     # -- kNN evaluation sets (main process only)
     if int(cfg["eval"]["every"]) > 0 and d.main:
@@ -178,14 +182,16 @@ def build_optimizer(
     cfg: dict[str, Any], online: Network, steps_per_epoch: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW (no weight decay on biases, norms, position embedding, CLS token) and a per-step
-    schedule: linear warm-up, then cosine to ``optim.min_lr``."""
+    schedule: linear warm-up, then cosine to ``optim.min_lr``. With ``optim.layer_decay``
+    each group's LR is ``optim.lr`` times its ``lr_scale`` (layer-wise LR decay,
+    :func:`~taxovit.training.network.param_groups`); the schedule multiplies every group's."""
     o = cfg["optim"]
     total_steps = steps_per_epoch * int(o["epochs"])
     warmup_steps = int(round(float(o["warmup_epochs"]) * steps_per_epoch))
-    optimizer = torch.optim.AdamW(
-        param_groups(online, float(o["weight_decay"])), lr=float(o["lr"]),
-        betas=tuple(o["betas"]),
-    )  # fmt: skip
+    groups = param_groups(online, float(o["weight_decay"]), o["layer_decay"])
+    for g in groups:
+        g["lr"] = float(o["lr"]) * g["lr_scale"]
+    optimizer = torch.optim.AdamW(groups, lr=float(o["lr"]), betas=tuple(o["betas"]))
     min_ratio = float(o["min_lr"]) / float(o["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(total_steps, warmup_steps, min_ratio)

@@ -38,12 +38,18 @@ class SilentReporter(Reporter):
 
 
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
-    """``epoch 3/10  loss 1.2345  inst ...  812 img/s  kNN top-1 (fine) 0.4000``."""
+    """``epoch 3/10  loss 1.2345  inst ...  812 img/s  5,130 trainable  peak RSS 612 MiB
+    kNN top-1 (fine) 0.4000`` (the peak is CUDA's allocation on a GPU, the RSS on a CPU)."""
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['loss']:.4f}"]
-    for k in ("inst", "knn", "ce"):
+    for k in ("inst", "knn", "ce", "kd"):
         if k in row:
             parts.append(f"{k} {row[k]:.4f}")
     parts.append(f"{row['images_per_s']:.0f} img/s")
+    if "trainable_params" in row:
+        parts.append(f"{row['trainable_params']:,} trainable")
+    if "peak_mem_mb" in row:
+        where = "GPU" if row.get("peak_mem_kind") == "cuda_max_allocated" else "RSS"
+        parts.append(f"peak {where} {row['peak_mem_mb']:.0f} MiB")
     if "knn_top1_fine" in row:
         parts.append(f"kNN top-1 (fine) {row['knn_top1_fine']:.4f}")
     return "  ".join(parts)

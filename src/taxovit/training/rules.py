@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Bad", "Problem", "Rule", "boolean", "choice", "integer", "mapping", "number",
-           "numbers_list", "one_of", "path", "show", "text"]  # fmt: skip
+           "numbers_list", "one_of", "path", "show", "text", "choices_list"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,19 @@ def numbers_list(item: Rule, length: int | None = None, *, ordered: bool = False
     n = f"{length} " if length is not None else ""
     what = f"a list of {n}{item.expected.replace('a number', 'numbers')}"
     return _nullable(Rule(what + (", lo <= hi" if ordered else ""), clean), null)
+
+
+def choices_list(options: tuple[str, ...]) -> Rule:
+    """A non-empty list of distinct items of ``options``."""
+
+    def clean(v: Any) -> list[str]:
+        if not isinstance(v, list | tuple) or not v or len(set(map(str, v))) != len(v):
+            raise Bad
+        if not all(isinstance(x, str) and x in options for x in v):
+            raise Bad
+        return list(v)
+
+    return Rule("a non-empty list of distinct items of " + ", ".join(options), clean)
 
 
 def mapping() -> Rule:

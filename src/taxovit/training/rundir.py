@@ -25,6 +25,7 @@ from typing import Any
 
 from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
+from taxovit.training.adapters import ADAPTERS_NAME
 from taxovit.training.checkpoint import (
     CHECKPOINT_NAME,
     LOG_NAME,
@@ -112,7 +113,7 @@ class RunFolder:
         inputs = {"--config": config_file, **input_files(cfg)}
         plan = OutputPlan(inputs)
         folder = cls(plan.folder(option, cfg["out"]), resume, plan)
-        for name in (CHECKPOINT_NAME, LOG_NAME):
+        for name in (CHECKPOINT_NAME, LOG_NAME, ADAPTERS_NAME):
             plan.file(option, folder.path / name, stdout_ok=False)
         if resume:
             folder._check_resume(cfg)
@@ -158,5 +159,5 @@ class RunFolder:
         if self.resume:
             write_log(self.log_path, self.log_rows)
             return
-        for p in (self.ckpt_path, self.log_path):
+        for p in (self.ckpt_path, self.log_path, self.path / ADAPTERS_NAME):
             p.unlink(missing_ok=True)

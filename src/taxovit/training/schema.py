@@ -19,6 +19,7 @@ from taxovit.training.rules import (
     Rule,
     boolean,
     choice,
+    choices_list,
     integer,
     mapping,
     number,
@@ -33,7 +34,7 @@ __all__ = ["METHODS", "OVERRIDE_RULES", "PRESET_SIZES", "SCHEMA", "TRANSFG_ONLY"
            "Rule", "show", "validate"]  # fmt: skip
 
 #: the keys of :data:`taxovit.training.objectives.OBJECTIVES` (checked there)
-METHODS = ("ce", "grafit", "transfg", "linear", "knn", "hierarchy")
+METHODS = ("ce", "grafit", "transfg", "linear", "knn", "hierarchy", "lora", "vpt", "deit")
 #: :data:`taxovit.models.vit.PRESETS` as ``name -> (embed_dim, num_heads, depth)``
 PRESET_SIZES: dict[str, tuple[int, int, int]] = {
     "vit_nano": (32, 2, 3),
@@ -109,6 +110,19 @@ SCHEMA: dict[str, Any] = {
         "beta": number(0, lo_open=True),
         "rank_weights": mapping(),
     },
+    "lora": {
+        "rank": integer(1),
+        "alpha": number(0, lo_open=True),
+        "dropout": _OPEN_FRACTION,
+        "targets": choices_list(("qkv", "proj", "fc1", "fc2")),
+    },
+    "vpt": {"tokens": integer(1), "depth": choice(("shallow", "deep"))},
+    "distill": {
+        "teacher": path(null=True),
+        "kind": choice(("hard", "soft")),
+        "tau": number(0, lo_open=True),
+        "alpha": _FRACTION,
+    },
     "optim": {
         "epochs": integer(1),
         "batch_size": integer(1),
@@ -119,6 +133,8 @@ SCHEMA: dict[str, Any] = {
         "betas": numbers_list(_OPEN_FRACTION, 2),
         "grad_clip": number(0, null=True),
         "ema_weights": number(0, 1, hi_open=True, null=True),
+        "layer_decay": number(0, 1, lo_open=True, null=True),
+        "freeze_epochs": integer(0),
     },
     "augment": {
         "enabled": boolean(),
@@ -225,6 +241,11 @@ def _check_required(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
     if cfg["method"] == "grafit" and views < 2 and _ok(bad, "method", "grafit.views"):
         out.append(Problem("grafit.views", f"grafit.views: must be >= 2 for method grafit "
                                            f"(instance loss), got {views}"))  # fmt: skip
+    teacher = cfg["distill"]["teacher"]
+    if cfg["method"] == "deit" and teacher is None and _ok(bad, "method", "distill.teacher"):
+        out.append(Problem("distill.teacher", "distill.teacher: required for method deit (a "
+                                              "taxovit training checkpoint or a model file "
+                                              "trained on the same classes)"))  # fmt: skip
     return out
 
 
@@ -291,8 +312,13 @@ def _check_augment(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
 
 
 def _check_optim(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    o = cfg["optim"]
+    o, out = cfg["optim"], []
     if _ok(bad, "optim.lr", "optim.min_lr") and o["min_lr"] > o["lr"]:
-        return [Problem("optim.min_lr", f"optim.min_lr: {o['min_lr']} is above optim.lr "
-                                        f"{o['lr']}")]  # fmt: skip
-    return []
+        out.append(Problem("optim.min_lr", f"optim.min_lr: {o['min_lr']} is above optim.lr "
+                                           f"{o['lr']}"))  # fmt: skip
+    n = o["freeze_epochs"]
+    if _ok(bad, "optim.freeze_epochs", "optim.epochs") and n and n >= o["epochs"]:
+        out.append(Problem("optim.freeze_epochs", f"optim.freeze_epochs: {n} leaves no epoch "
+                                                  f"with the backbone trained (optim.epochs "
+                                                  f"{o['epochs']}); expected fewer"))  # fmt: skip
+    return out
