@@ -83,6 +83,29 @@ def test_deit_distilled_averages_the_two_heads(tmp_path):
     assert {"dist_token", "head_dist.weight"} <= set(report.dropped)
 
 
+def test_torchvision_layout_and_transfg_arch(tmp_path):
+    tv_vit = pytest.importorskip("torchvision.models.vision_transformer")
+    torch.manual_seed(0)
+    ref = _randomise(tv_vit.VisionTransformer(image_size=32, patch_size=8, num_layers=2,
+                                              num_heads=2, hidden_dim=128, mlp_dim=256,
+                                              num_classes=4))  # fmt: skip
+    torch.save(ref.state_dict(), tmp_path / "tv.pth")
+    _same(load_model(tmp_path / "tv.pth", num_classes=4), ref, _images(32))
+    transfg = load_model(tmp_path / "tv.pth", arch="transfg", img_size=40, stride=6)
+    assert type(transfg).__name__ == "TransFG" and transfg.grid_size == (6, 6)
+    assert transfg.forward_features(_images(40)).shape == (2, 128)
+
+
+def test_layer_scale_checkpoint_refused_by_a_plain_model(tmp_path):
+    ref = _timm("vit_small_patch14_dinov2", img_size=56, num_classes=0)
+    torch.save(ref.state_dict(), tmp_path / "ls.pth")
+    plain = build_vit("vit_nano", 0, img_size=56, patch_size=14, **SMALL)
+    before = plain.pos_embed.detach().clone()
+    with pytest.raises(ValueError, match="LayerScale"):
+        load_pretrained(plain, tmp_path / "ls.pth", strict=False)
+    assert torch.equal(plain.pos_embed, before)
+
+
 # ------------------------------------------------------------------------------ DINOv2
 def _dinov2_original(ref):
     """timm's DINOv2 state dict back in facebookresearch/dinov2's layout (the inverse of
@@ -319,6 +342,10 @@ def test_config_preset_auto(tmp_path):
                                    atol=1e-5, rtol=0)  # fmt: skip
     with pytest.raises(ConfigError, match="model.pretrained: required with model.preset auto"):
         merge_config({"taxonomy": "t", "model": {"preset": "auto"}})
+    torch.save({"config": cfg, "model": net.state_dict()}, tmp_path / "run.pt")  # a taxovit run
+    again = load_model(tmp_path / "run.pt", num_classes=4)
+    x = _images(56)
+    torch.testing.assert_close(again(x), net(x)["logits"], atol=1e-5, rtol=0)
     (tmp_path / "bad.safetensors").write_bytes(b"\x01")
     cfg["model"]["pretrained"] = str(tmp_path / "bad.safetensors")
     with pytest.raises(ConfigError, match=r"model.pretrained .*bad\.safetensors: cannot load it"):

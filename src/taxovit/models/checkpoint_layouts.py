@@ -4,7 +4,10 @@ Each converter takes the file's tensors and returns a :class:`Converted` state d
 timm layout (``patch_embed.proj``, ``cls_token``, ``pos_embed``, ``blocks.{i}.attn.qkv``...).
 
 ``timm``
-    timm, DeiT (``dist_token``, ``head_dist``) and taxovit's own state dicts: as they are.
+    timm, DeiT (``dist_token``, ``head_dist``) and taxovit's own ViT state dicts: as they are.
+``taxovit``
+    a ``taxovit train`` network (``backbone.*`` + ``head``/``head_dist`` on the training
+    classes, taken as the ViT's heads; projector, predictor and the like dropped).
 ``torchvision``
     ``torchvision.models.vit_*``: ``conv_proj``, ``class_token``, ``encoder.pos_embedding``,
     ``encoder.layers.encoder_layer_{i}.{ln_1, self_attention.in_proj_*, mlp.0, mlp.3}``.
@@ -42,7 +45,7 @@ from torch import Tensor
 
 __all__ = ["FORMATS", "Converted", "convert", "detect_format"]
 
-FORMATS = ("timm", "torchvision", "dinov2", "google_npz")
+FORMATS = ("timm", "taxovit", "torchvision", "dinov2", "google_npz")
 
 
 class Converted(NamedTuple):
@@ -93,6 +96,8 @@ def detect_format(sd: Mapping[str, Tensor]) -> str:
     """One of :data:`FORMATS`, from the key names."""
     if _npz_prefix(sd) is not None:
         return "google_npz"
+    if "backbone.patch_embed.proj.weight" in sd:
+        return "taxovit"
     if "conv_proj.weight" in sd or any(k.startswith("encoder.layers.") for k in sd):
         return "torchvision"
     if "mask_token" in sd or "register_tokens" in sd:
@@ -111,6 +116,8 @@ def convert(sd: Mapping[str, Tensor], source: str | None = None) -> Converted:
     source = detect_format(sd) if source is None else source
     if source == "timm":
         return Converted(dict(sd), "timm", [])
+    if source == "taxovit":
+        return _from_network(sd)
     if source == "torchvision":
         return Converted(_from_torchvision(sd), "torchvision", [])
     if source == "dinov2":
@@ -118,6 +125,19 @@ def convert(sd: Mapping[str, Tensor], source: str | None = None) -> Converted:
     if source == "google_npz":
         return _from_google(sd)
     raise ValueError(f"unknown checkpoint format {source!r}; known: {', '.join(FORMATS)}")
+
+
+def _from_network(sd: Mapping[str, Tensor]) -> Converted:
+    """``taxovit.training.network.Network``: the backbone and its classifier heads."""
+    out, dropped = {}, []
+    for k, v in sd.items():
+        if k.startswith("backbone."):
+            out[k[len("backbone.") :]] = v
+        elif k.startswith(("head.", "head_dist.")):
+            out[k] = v
+        else:
+            dropped.append(k)
+    return Converted(out, "taxovit", sorted(dropped))
 
 
 def _from_torchvision(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
