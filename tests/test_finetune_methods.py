@@ -295,12 +295,24 @@ def test_deit_distils_from_a_run_and_predicts_with_both_heads(tmp_path, teacher_
     finally:
         Path(teacher_run).with_suffix(".moved").rename(teacher_run)
     assert r["classifier"] == "head" and r["rows"] == 20
+    _predict_cli(res["checkpoint"], tmp_path / "cli.csv")
     net = build_online(merge_config(cfg), 10)
     net.load_state_dict(trained)
     net.eval()
     with torch.no_grad():
         out = net(torch.randn(2, 1, 28, 28))
     assert torch.allclose(out["logits"], (out["logits_cls"] + out["logits_dist"]) / 2)
+
+
+def _predict_cli(checkpoint, out):
+    """``taxovit predict`` as a user runs it: exit 0, the CSV written."""
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    r = CliRunner().invoke(app, ["predict", "--checkpoint", str(checkpoint), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert len(Path(out).read_text().splitlines()) == 21
 
 
 def test_deit_teacher_runs_frozen_in_eval_mode(tmp_path, teacher_run):
@@ -335,6 +347,18 @@ def test_deit_teacher_problems_name_the_key(tmp_path, teacher_run):
     with pytest.raises(ConfigError, match="distill.teacher .*cannot load it"):
         train(_cfg(tmp_path, method="deit", distill={"teacher": str(junk)}), out=tmp_path / "c")
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    # the command line: exit 2, one message naming the key, no traceback
+    import yaml
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    cfg = _cfg(tmp_path, method="deit", distill={"teacher": str(junk)})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--out",
+                                 str(tmp_path / "d"), "--no-progress"])  # fmt: skip
+    assert r.exit_code == 2 and "distill.teacher" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "d").exists()
 
 
 def test_method_keys_are_checked():
@@ -357,3 +381,23 @@ def test_method_keys_are_checked():
     assert cfg["lora"] == {"rank": 8, "alpha": 16.0, "dropout": 0.0, "targets": ["qkv", "proj"]}
     assert cfg["vpt"] == {"tokens": 10, "depth": "deep"}
     assert cfg["distill"] == {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5}
+
+
+def test_deit_teacher_from_a_model_file(tmp_path):
+    """A plain state dict of a ViT with a head on the run's classes is a teacher; one
+    without such a head is refused, naming the key."""
+    from taxovit.models import build_vit
+
+    torch.manual_seed(0)
+    vit = build_vit("vit_nano", num_classes=N_GROUPS, img_size=28, patch_size=7, in_chans=1)
+    torch.nn.init.normal_(vit.head.weight)
+    torch.save(vit.state_dict(), tmp_path / "teacher.pt")
+    cfg = _cfg(tmp_path, method="deit", distill={"teacher": str(tmp_path / "teacher.pt"),
+                                                 "kind": "soft"})  # fmt: skip
+    (row,) = _rows(train(cfg, out=tmp_path / "run"))
+    assert row["kd"] > 0
+    torch.save(build_vit("vit_nano", num_classes=3, img_size=28, patch_size=7,
+                         in_chans=1).state_dict(), tmp_path / "other.pt")  # fmt: skip
+    cfg["distill"]["teacher"] = str(tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="distill.teacher .*no classifier head with this run's 5"):
+        train(cfg, out=tmp_path / "run2")

@@ -88,6 +88,7 @@ def load_teacher(cfg: dict[str, Any], space: Any, device: torch.device) -> Teach
             from taxovit.models import load_model
 
             model = load_model(path, num_classes=len(space.train_names))
+            _check_head(model, len(space.train_names), path)
             teacher = Teacher(model, run_network=False)
     except ConfigError:
         raise
@@ -97,6 +98,15 @@ def load_teacher(cfg: dict[str, Any], space: Any, device: torch.device) -> Teach
     teacher.to(device)
     _check_output(teacher, cfg, len(space.train_names), device, path)
     return teacher
+
+
+def _check_head(model: nn.Module, n: int, path: str) -> None:
+    """``load_model`` makes a zero head when the file has none with ``n`` classes: no
+    teacher then."""
+    heads = [h for h in (model.head, getattr(model, "head_dist", None)) if h is not None]
+    if all(not any(bool(p.any()) for p in h.parameters()) for h in heads):
+        raise ConfigError(f"distill.teacher {path}: the file has no classifier head with this "
+                          f"run's {n} training classes (a teacher must predict them)")
 
 
 def _check_output(teacher: Teacher, cfg: dict[str, Any], n: int, device: torch.device,
