@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+from typing import BinaryIO
 
 import torch
 from torch import Tensor
@@ -43,15 +44,15 @@ def _bad(path: str, why: str) -> ValueError:
     return ValueError(f"{path}: not a valid safetensors file: {why}")
 
 
-def _header(data: bytes | bytearray, path: str) -> tuple[dict, int]:
+def _header(fh: BinaryIO, size: int, path: str) -> tuple[dict, int]:
     """The parsed JSON header and the offset of the data buffer."""
-    if len(data) < 8:
-        raise _bad(path, f"{len(data)} bytes, shorter than the 8-byte header length")
-    n = int.from_bytes(data[:8], "little")
-    if n > _MAX_HEADER or 8 + n > len(data):
-        raise _bad(path, f"header length {n} does not fit in a {len(data)}-byte file")
+    if size < 8:
+        raise _bad(path, f"{size} bytes, shorter than the 8-byte header length")
+    n = int.from_bytes(fh.read(8), "little")
+    if n > _MAX_HEADER or 8 + n > size:
+        raise _bad(path, f"header length {n} does not fit in a {size}-byte file")
     try:
-        header = json.loads(bytes(data[8 : 8 + n]).decode("utf-8"))
+        header = json.loads(fh.read(n).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"header is not JSON ({e})") from None
     if not isinstance(header, dict):
@@ -59,8 +60,8 @@ def _header(data: bytes | bytearray, path: str) -> tuple[dict, int]:
     return header, 8 + n
 
 
-def _tensor(buf: bytearray, name: str, info: object, path: str) -> Tensor:
-    """One tensor from its header entry; ``buf`` is the data buffer."""
+def _span(name: str, info: object, data_len: int, path: str) -> tuple[torch.dtype, list, int, int]:
+    """``(dtype, shape, begin, end)`` of a header entry, checked against the data length."""
     if not isinstance(info, dict) or {"dtype", "shape", "data_offsets"} - set(info):
         raise _bad(path, f"entry {name!r} lacks dtype/shape/data_offsets")
     dtype = DTYPES.get(info["dtype"])
@@ -68,31 +69,45 @@ def _tensor(buf: bytearray, name: str, info: object, path: str) -> Tensor:
         raise _bad(path, f"{name!r} has unsupported dtype {info['dtype']!r} "
                          f"(supported: {', '.join(DTYPES)})")  # fmt: skip
     shape, offsets = info["shape"], info["data_offsets"]
-    ints = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [*shape, *offsets])
-    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2 or not ints:
+    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [*shape, *offsets]
+    ):
         raise _bad(path, f"{name!r} has a malformed shape or data_offsets")
     begin, end = offsets
     size = torch.empty(0, dtype=dtype).element_size()
-    if not begin <= end <= len(buf) or end - begin != math.prod(shape) * size:
+    if not begin <= end <= data_len or end - begin != math.prod(shape) * size:
         raise _bad(path, f"{name!r}: bytes [{begin}, {end}) do not hold shape {shape} of "
-                         f"{info['dtype']} in a {len(buf)}-byte data buffer (truncated?)")  # fmt: skip
-    raw = torch.frombuffer(buf[begin:end], dtype=torch.uint8) if end > begin else torch.empty(0, dtype=torch.uint8)
+                         f"{info['dtype']} in a {data_len}-byte data buffer (truncated?)")  # fmt: skip
+    return dtype, shape, begin, end
+
+
+def _from_bytes(raw: bytearray, dtype: torch.dtype, shape: list) -> Tensor:
+    """Little-endian bytes as a tensor (bytes swapped on a big-endian machine)."""
+    if not raw:
+        return torch.empty(shape, dtype=dtype)
+    t = torch.frombuffer(raw, dtype=torch.uint8)
+    size = torch.empty(0, dtype=dtype).element_size()
     if sys.byteorder == "big" and size > 1:
-        raw = raw.view(-1, size).flip(1).reshape(-1)
-    return raw.view(dtype).reshape(shape)
+        t = t.view(-1, size).flip(1).reshape(-1)
+    return t.view(dtype).reshape(shape)
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
-    """All tensors of a ``.safetensors`` file (CPU, in their stored dtype).
+    """All tensors of a ``.safetensors`` file (CPU, in their stored dtype), read one at a time.
 
     Raises ``ValueError`` naming the file when it is truncated or malformed."""
     path = os.fspath(path)
+    out = {}
     with open(path, "rb") as fh:
-        data = bytearray(fh.read())
-    header, start = _header(data, path)
-    buf = data[start:]
-    return {name: _tensor(buf, name, info, path)
-            for name, info in header.items() if name != "__metadata__"}  # fmt: skip
+        size = os.fstat(fh.fileno()).st_size
+        header, start = _header(fh, size, path)
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            dtype, shape, begin, end = _span(name, info, size - start, path)
+            fh.seek(start + begin)
+            out[name] = _from_bytes(bytearray(fh.read(end - begin)), dtype, shape)
+    return out
 
 
 def save_safetensors(tensors: dict[str, Tensor], path: str | os.PathLike,
