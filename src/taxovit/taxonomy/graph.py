@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from taxovit.errors import TaxonomyError
 from taxovit.taxonomy.index import CycleError, TaxonomyIndex
+
+if TYPE_CHECKING:  # networkx is imported on first use of a graph (evaluation needs none)
+    import networkx as nx
 
 VIRTUAL_ROOT = "__root__"
 
@@ -161,6 +163,8 @@ class Taxonomy:
         return name
 
     def _raise_cycle(self) -> None:
+        import networkx as nx
+
         nodes = [u for u, _ in nx.find_cycle(self.graph)]
         raise TaxonomyError("the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1])))
 
@@ -173,6 +177,8 @@ class Taxonomy:
     @cached_property
     def graph(self) -> nx.DiGraph:
         """The networkx view (edges parent -> child, node attributes), built on first use."""
+        import networkx as nx
+
         g = nx.DiGraph()
         attrs = self._attrs
         g.add_nodes_from((n, attrs.get(n, {})) for n in self.nodes)
@@ -193,6 +199,8 @@ class Taxonomy:
         source: str | None = None,
     ) -> Taxonomy:
         """Build from ``(parent, child)`` pairs; a repeated pair is an error (it names the pair)."""
+        import networkx as nx
+
         graph = nx.DiGraph()
         graph.add_nodes_from(nodes)
         for parent, child in edges:

@@ -11,10 +11,11 @@ file and, where there is one, the line and column or the JSON path (``$.children
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
+import numpy as np
 
 from taxovit.errors import InputError
 from taxovit.taxonomy.graph import Taxonomy
@@ -100,11 +101,27 @@ def _json_attrs(node: dict[str, Any], name: str, skip: tuple[str, ...], link: An
     return attrs
 
 
+def _merge_attrs(old: dict[str, Any], attrs: dict[str, Any], name: str, link: Any, file: str) -> None:
+    """A node met again (a DAG): its attributes must agree; new ones are added."""
+    for k, v in attrs.items():
+        if k in old and old[k] != v:
+            raise InputError(
+                f"{json_path(link)}: node {name!r} has {k}={v!r:.60} here but "
+                f"{old[k]!r:.60} elsewhere",
+                file=file,
+            )
+    old.update(attrs)
+
+
 def _read_nested(obj: Any, path: Path, add_root: bool) -> Taxonomy:
+    """Nodes in document order (a name met again is the same node, a DAG), edges grouped by
+    parent in that order: the arrays a networkx graph of the same document would give."""
     file = str(path)
-    graph = nx.DiGraph()
-    # (node, its JSON path, parent name, names of the siblings before it)
-    stack: list[tuple[Any, Any, str | None, set[str]]] = [(obj, None, None, set())]
+    id_of: dict[str, int] = {}
+    attrs_of: list[dict[str, Any]] = []
+    kids: list[dict[int, None]] = []  # per node, its children (ordered, each once)
+    # (node, its JSON path, parent id, names of the siblings before it)
+    stack: list[tuple[Any, Any, int, set[str]]] = [(obj, None, -1, set())]
     while stack:
         node, link, parent, siblings = stack.pop()
         if not isinstance(node, dict):
@@ -114,21 +131,18 @@ def _read_nested(obj: Any, path: Path, add_root: bool) -> Taxonomy:
             )
         name = _json_name(node.get("name"), link, file)
         if name in siblings:
-            raise InputError(f"{json_path(link)}: duplicate child {name!r} of {parent!r}", file=file)
+            raise InputError(f"{json_path(link)}: duplicate child {name!r} of "
+                             f"{list(id_of)[parent]!r}", file=file)  # fmt: skip
         siblings.add(name)
         attrs = _json_attrs(node, name, ("name", "children"), link, file)
-        if name in graph:
-            old = graph.nodes[name]
-            for k, v in attrs.items():
-                if k in old and old[k] != v:
-                    raise InputError(
-                        f"{json_path(link)}: node {name!r} has {k}={v!r:.60} here but "
-                        f"{old[k]!r:.60} elsewhere",
-                        file=file,
-                    )
-        graph.add_node(name, **attrs)
-        if parent is not None:
-            graph.add_edge(parent, name)
+        i = id_of.setdefault(name, len(id_of))
+        if i == len(kids):
+            attrs_of.append(attrs)
+            kids.append({})
+        else:
+            _merge_attrs(attrs_of[i], attrs, name, link, file)
+        if parent >= 0:
+            kids[parent][i] = None
         children = node.get("children", [])
         clink = (link, "children")
         if not isinstance(children, list):
@@ -137,9 +151,14 @@ def _read_nested(obj: Any, path: Path, add_root: bool) -> Taxonomy:
                 file=file,
             )
         # Reverse so the stack pops children in file order (keeps node ids in file order).
-        kids: set[str] = set()
-        stack.extend((c, (clink, i), name, kids) for i, c in reversed(list(enumerate(children))))
-    return Taxonomy(graph, copy=False)
+        siblings_here: set[str] = set()
+        stack.extend((c, (clink, k), i, siblings_here) for k, c in reversed(list(enumerate(children))))
+    nodes = list(id_of)
+    counts = [len(k) for k in kids]
+    parents = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)
+    children_ids = np.fromiter(chain.from_iterable(kids), dtype=np.int64, count=sum(counts))
+    attrs = {n: a for n, a in zip(nodes, attrs_of, strict=True) if a}
+    return Taxonomy._from_parts(nodes, parents, children_ids, attrs, id_of=id_of, trusted=True)
 
 
 def _read_node_link(obj: dict[str, Any], path: Path, add_root: bool) -> Taxonomy:
@@ -152,6 +171,8 @@ def _read_node_link(obj: dict[str, Any], path: Path, add_root: bool) -> Taxonomy
             raise InputError(
                 f"$.{what}: expected a list of objects, got {_describe(obj.get(what))}", file=file
             )
+    import networkx as nx
+
     graph = nx.DiGraph()
     index_of: dict[str, int] = {}
     for i, node in enumerate(obj["nodes"]):

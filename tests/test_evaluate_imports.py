@@ -1,0 +1,35 @@
+"""`taxovit evaluate` (and its --help) start without the heavy optional imports: never torch,
+and no networkx (a nested-JSON taxonomy is read into arrays, the graph view is lazy)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "birds_preds.csv"
+BIRDS = ROOT / "taxonomies" / "birds.json"
+
+
+def _modules_after(args: list[str]) -> set[str]:
+    code = (
+        "import runpy, sys; sys.argv = ['taxovit', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('taxovit.cli', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(' '.join(sorted(m for m in sys.modules if '.' not in m)), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    return set(out.stderr.strip().splitlines()[-1].split())
+
+
+@pytest.mark.parametrize("args", [["evaluate", "--help"],
+                                  ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "-f", "json"]])  # fmt: skip
+def test_evaluate_imports_neither_torch_nor_networkx(args: list[str]) -> None:
+    mods = _modules_after(args)
+    assert "taxovit" in mods
+    assert "torch" not in mods
+    assert "networkx" not in mods
