@@ -202,9 +202,37 @@ def test_lora_trains_adapters_and_head_only_ships_them_and_predicts_merged(tmp_p
         merge_lora(full)
         assert not any("lora_" in k for k in full.state_dict())
         assert torch.allclose(full(x)["logits"], ref, atol=1e-5)
+    from taxovit.errors import TaxovitError
+
+    with pytest.raises(TaxovitError, match="the adapters do not fit this model"):
+        load_adapters(build_online(plain, 7), tmp_path / "run" / "adapters.pt")  # 7 classes
+    with pytest.raises(TaxovitError, match="not an adapters file"):
+        load_adapters(build_online(plain, 10), res["checkpoint"])
     # predict folds the adapters into the weights: the same scores as the unmerged model
     r = predict(res["checkpoint"], tmp_path / "p.csv")
     assert r["classifier"] == "head" and r["rows"] == 20
+    assert _scores(tmp_path / "p.csv") == pytest.approx(_unmerged_scores(cfg, trained), abs=1e-5)
+
+
+def _scores(path):
+    import csv
+
+    with open(path, newline="") as fh:
+        return [float(v) for row in list(csv.reader(fh))[1:] for v in row[3:]]
+
+
+def _unmerged_scores(cfg, state):
+    """Softmax of the unmerged network on the test split, through the eval transform."""
+    from taxovit.taxonomy import load_taxonomy
+    from taxovit.training.data import load_split
+    from taxovit.training.embed import embed_samples
+
+    full = merge_config(cfg)
+    samples, space = load_split(full["data"], "test", load_taxonomy(full["taxonomy"]), "class")
+    net = build_online(full, 10)
+    net.load_state_dict(state)
+    _, logits = embed_samples(net, samples, space, full, torch.device("cpu"), with_logits=True)
+    return logits.softmax(1).flatten().tolist()
 
 
 # ------------------------------------------------------------------- VPT
@@ -240,6 +268,19 @@ def test_vpt_trains_prompts_and_head_only(tmp_path, depth):
     shipped = torch.load(tmp_path / "run" / "adapters.pt", weights_only=True)
     assert set(shipped["tensors"]) == {"prompts.tokens", "head.weight", "head.bias"}
     assert predict(res["checkpoint"], tmp_path / "p.csv")["classifier"] == "head"
+    # the shipped prompts and head on the base model give the run's outputs
+    from taxovit.training.adapters import load_adapters
+
+    plain = merge_config({**cfg, "method": "ce"})
+    runtime.seed_all(int(plain["seed"]))
+    base = build_online(plain, 10)
+    assert base.prompts is None
+    load_adapters(base, tmp_path / "run" / "adapters.pt")
+    full = build_online(merge_config(cfg), 10)
+    full.load_state_dict(trained)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(base.eval()(x)["logits"], full.eval()(x)["logits"], atol=1e-6)
 
 
 def test_vpt_changes_the_cls_feature_and_zero_prompts_do_not_vanish():
