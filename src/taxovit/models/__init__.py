@@ -14,8 +14,10 @@ from taxovit.models.transfg import (
     transfg_loss,
 )
 from taxovit.models.vit import (
+    PRESET_LAYOUTS,
     PRESETS,
     VisionTransformer,
+    ViTLayout,
     ViTPreset,
     resample_pos_embed,
 )
@@ -24,8 +26,10 @@ from taxovit.models.weights import LoadReport, load_pretrained, read_checkpoint
 __all__ = [
     "ARCHITECTURES",
     "PRESETS",
+    "PRESET_LAYOUTS",
     "LoadReport",
     "TransFG",
+    "ViTLayout",
     "ViTPreset",
     "VisionTransformer",
     "build_model",

@@ -24,7 +24,8 @@ def build_model(arch: str, preset: str, num_classes: int, **kwargs: Any) -> Visi
     """An ``arch`` model of size ``preset`` (see :data:`~taxovit.models.vit.PRESETS`).
 
     ``kwargs`` are constructor arguments (``img_size``, ``patch_size``, ``stride``,
-    ``in_chans``, ...); they override the preset's ``embed_dim``/``num_heads``/``depth``.
+    ``in_chans``, ...); they override the preset's ``embed_dim``/``num_heads``/``depth`` and
+    layout options (:data:`~taxovit.models.vit.PRESET_LAYOUTS`: LayerScale, registers).
     """
     try:
         cls = ARCHITECTURES[arch]
