@@ -33,3 +33,9 @@ def test_evaluate_imports_neither_torch_nor_networkx(args: list[str]) -> None:
     assert "taxovit" in mods
     assert "torch" not in mods
     assert "networkx" not in mods
+
+
+def test_evaluate_help_imports_no_pandas() -> None:
+    """--help needs no data library (pandas, pyarrow): they load when a file is read."""
+    mods = _modules_after(["evaluate", "--help"])
+    assert not {"pandas", "pyarrow", "scipy", "matplotlib"} & mods

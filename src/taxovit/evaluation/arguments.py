@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from taxovit.errors import ArgumentError
 from taxovit.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["MAX_BOOTSTRAP", "as_taxonomy", "check_int", "check_labels_aligned", "check_top_k"]
 
@@ -58,7 +61,8 @@ def as_taxonomy(taxonomy: Any) -> Taxonomy:
 
 
 def _index(x: Any) -> pd.Index | None:
-    return x.index if isinstance(x, pd.Series | pd.DataFrame) else None
+    pd = sys.modules.get("pandas")  # not imported yet: x cannot be a pandas object
+    return x.index if pd is not None and isinstance(x, pd.Series | pd.DataFrame) else None
 
 
 def check_labels_aligned(**named: Any) -> None:

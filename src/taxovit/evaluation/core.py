@@ -9,11 +9,11 @@ same code as the point estimates.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
@@ -106,7 +106,8 @@ def _as_scores(
 ) -> tuple[NDArray[np.float64] | None, NDArray[np.int64] | None]:
     if scores is None:
         return None, None
-    if isinstance(scores, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # not imported yet: scores cannot be a DataFrame
+    if pd is not None and isinstance(scores, pd.DataFrame):
         columns = list(scores.columns)
         if score_labels is not None and list(score_labels) != columns:
             raise ArgumentError(

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from taxovit.evaluation.context import SampleContext
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts
 from taxovit.metrics.hierarchical import HierarchicalComponents
 from taxovit.taxonomy import Taxonomy
+
+if TYPE_CHECKING:  # pandas is imported where it is used (the Parquet path needs none)
+    import pandas as pd
 
 __all__ = ["EvaluationReport", "flatten_metrics", "metric_group", "per_class_table"]
 
@@ -71,6 +73,8 @@ class EvaluationReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per scalar metric: ``group``, ``metric``, ``value`` (+ ``ci_low``, ``ci_high``)."""
+        import pandas as pd
+
         flat = flatten_metrics({**self.metrics, "per_rank": self.per_rank})
         rows = []
         for key, val in flat.items():
@@ -108,6 +112,8 @@ def metric_group(key: str) -> str:
 
 def per_class_table(ctx: SampleContext, taxonomy: Taxonomy) -> pd.DataFrame:
     """The :attr:`EvaluationReport.per_class` table from the report's per-sample context."""
+    import pandas as pd
+
     c = ctx.comp
     k, inv_t = ctx.n_labels, ctx.inv_t
     labels = ctx.labels

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError, UnknownLabelError
@@ -88,6 +87,8 @@ def node_ids(taxonomy: Any, labels: ArrayLike, name: str) -> NDArray[np.int64]:
         if arr.size and (arr.min() < 0 or arr.max() >= len(taxonomy)):
             raise ArgumentError(f"{name}: node ids must lie in [0, {len(taxonomy)})")
         return arr.astype(np.int64, copy=False)
+    import pandas as pd
+
     lookup = taxonomy.name_to_id
     codes, uniques = pd.factorize(arr)
     missing = np.flatnonzero(codes < 0)

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from taxovit.predictions.csv_layout import shorten
 
@@ -63,6 +62,8 @@ def first_appearance(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray
     if codes.size == 0 or (codes[0] == 0 and (np.diff(np.maximum.accumulate(codes)) <= 1).all()
                            and codes.max() == uniques.size - 1):  # fmt: skip
         return codes, uniques
+    import pandas as pd
+
     new, old = pd.factorize(codes)
     return new, uniques[old]
 
@@ -96,6 +97,8 @@ class Problems:
 
 def map_labels(values: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(node ids with -1 for unknown, mask of empty cells), looking up distinct values only."""
+    import pandas as pd
+
     return map_codes(*pd.factorize(values), name_to_id)
 
 
@@ -114,6 +117,8 @@ def map_codes(codes: np.ndarray, uniques: np.ndarray, name_to_id: Mapping[str, i
 
 def check_ids(ids: np.ndarray, column: str, problems: Problems) -> np.ndarray:
     """Empty and duplicate ids; returns the ids."""
+    import pandas as pd
+
     id_empty = ids == ""
     problems.note(first(id_empty), column, "empty id; expected a non-empty identifier")
     codes, uniq = pd.factorize(ids)
@@ -129,6 +134,8 @@ def check_labels(
     values: np.ndarray, column: str, name_to_id: Mapping[str, int], problems: Problems
 ) -> np.ndarray:
     """Empty cells and labels that name no node; returns the node ids (-1 where bad)."""
+    import pandas as pd
+
     return check_label_codes(*pd.factorize(values), column, name_to_id, problems)
 
 

@@ -37,9 +37,9 @@ import io
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from taxovit.errors import InputError
 from taxovit.predictions.cells import Problems, first, valid_score
@@ -55,6 +55,9 @@ from taxovit.predictions.csv_layout import (
     shorten,
 )
 from taxovit.predictions.tables import wide_from_table
+
+if TYPE_CHECKING:  # pandas is imported by the functions that read a CSV
+    import pandas as pd
 
 __all__ = ["CsvTable", "csv_header", "read_predictions", "read_wide_csv"]
 
@@ -90,6 +93,8 @@ def _parse(data: bytes, dtypes: dict[str, object], options: dict) -> pd.DataFram
     (pandas reads rows that all carry one field too many, e.g. a trailing comma on every
     row, by taking the first column as the index; a later row that is too long fails.)
     """
+    import pandas as pd
+
     df = pd.read_csv(io.BytesIO(data), dtype=dtypes, **options)
     if not isinstance(df.index, pd.RangeIndex):
         raise pd.errors.ParserError("rows have more fields than the header")
@@ -116,6 +121,8 @@ def parsed_scores(
 
 def coerced_scores(df: pd.DataFrame, score_cols: list[str], problems: Problems) -> np.ndarray:
     """Score columns pandas could not read as floats: each cell re-checked (see _valid_score)."""
+    import pandas as pd
+
     scores = np.empty((len(df), len(score_cols)), dtype=np.float64)
     for j, col in enumerate(score_cols):
         strs = df[col].to_numpy(dtype=object)
@@ -172,6 +179,8 @@ class CsvTable:
         self, ctx: FileContext, data: bytes, header: list[str], header_lines: int,
         float_cols: list[str],
     ) -> None:  # fmt: skip
+        import pandas as pd
+
         self.ctx, self.data, self.header = ctx, data, header
         try:
             with warnings.catch_warnings():
@@ -196,6 +205,8 @@ class CsvTable:
         return self.df[column].to_numpy(dtype=object)
 
     def factorized(self, column: str, ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        import pandas as pd
+
         codes, uniques = pd.factorize(self.strings(column))
         return codes, np.asarray(uniques, dtype=object)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 
 from taxovit.errors import ArgumentError
 from taxovit.predictions.cells import Problems, check_label_codes, first, first_appearance
@@ -43,6 +42,8 @@ def _first_repeat(idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tupl
         row = [int(x) for x in m[i]]
         j = next(j for j in range(k) if row[j] in row[:j])
         return int(starts[i]) + j, int(starts[i]) + row.index(row[j])
+    import pandas as pd
+
     key = idc.astype(np.int64) * max(n_labels, 1) + labc
     r = first(pd.Series(key).duplicated().to_numpy())
     return (r, int(np.flatnonzero(key == key[r])[0])) if r >= 0 else (-1, -1)

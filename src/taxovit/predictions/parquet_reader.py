@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from taxovit.errors import InputError
 from taxovit.predictions.cells import Problems, first, first_appearance
@@ -89,21 +88,18 @@ class ParquetTable:
         """Arrow's dictionary encoding: only the distinct values become Python strings."""
         pa, pc, _ = _pyarrow(self.ctx)
         col = self._text_column(column)
-        given = pa.types.is_dictionary(col.type)
-        if not given:  # Arrow numbers the values in order of first appearance
+        if not pa.types.is_dictionary(col.type):  # numbered in order of first appearance
             col = col.cast(pa.string())
-            col = pc.fill_null(col, "") if col.null_count else col
+            return _encode_plain(pa, pc, pc.fill_null(col, "") if col.null_count else col)
         arr = col.combine_chunks()  # one array: one dictionary (given ones are unified)
-        if not given:
-            arr = arr.dictionary_encode()
         values = arr.dictionary.cast(pa.string())
-        text = np.append(np.asarray(values.to_numpy(zero_copy_only=False), dtype=object), "")
         idx = arr.indices  # int32 codes mostly: half the memory of int64
-        raw = (pc.fill_null(idx.cast(pa.int64()), len(text) - 1) if idx.null_count else idx).to_numpy()
-        if not given:
-            return raw, text[:-1]
-        dedup, uniques = pd.factorize(text)  # a dictionary may repeat a value, or hold ""
-        raw, uniques = dedup[raw], np.asarray(uniques, dtype=object)
+        raw = (pc.fill_null(idx.cast(pa.int64()), len(values)) if idx.null_count else idx).to_numpy()
+        # a dictionary may repeat a value, or hold "" (a null cell's text, appended last):
+        # numbered as pd.factorize would (first appearance; a null value -> -1)
+        enc = pa.concat_arrays([values, pa.array([""], pa.string())]).dictionary_encode()
+        dedup = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
+        raw, uniques = dedup[raw], np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
         if ordered:
             return first_appearance(raw, uniques)
         used = np.bincount(raw, minlength=uniques.size) > 0  # only the values in cells
@@ -117,10 +113,13 @@ class ParquetTable:
             if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
                 raise self.ctx.error(f"score column has type {col.type}; expected a number "
                                      "type (float or integer)", column=name)  # fmt: skip
-            null = pc.is_null(col).to_numpy(zero_copy_only=False)
             vals = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            problems.note(first(null), name, "empty (null) score; expected a finite number")
-            r = first(~np.isfinite(vals) & ~null)
+            bad = ~np.isfinite(vals)
+            if col.null_count:
+                null = pc.is_null(col).to_numpy(zero_copy_only=False)
+                problems.note(first(null), name, "empty (null) score; expected a finite number")
+                bad &= ~null
+            r = first(bad)
             if r >= 0:
                 problems.note(r, name, f"score {shorten(float(vals[r]))} is not finite; "
                               "expected a finite number")  # fmt: skip
@@ -135,6 +134,26 @@ class ParquetTable:
         if p.ref is not None:
             message += f" (first seen on row {p.ref + 1})"
         raise self.ctx.error(message, row=p.row + 1, column=p.column)
+
+
+def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(codes in order of first appearance, distinct values) of a text column without nulls.
+    When equal values come in runs (the ids of a long file, K rows each) and no value comes
+    back after its run, the runs are the codes: only each run's first row is hashed."""
+    n = len(col)
+    if n > 1:
+        start = np.empty(n, dtype=bool)
+        start[0] = True
+        start[1:] = pc.not_equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
+        heads = np.flatnonzero(start)
+        if heads.size <= n // 2:
+            first_rows = col.take(heads)
+            if len(pc.unique(first_rows)) == heads.size:  # each value in one run only
+                text = np.asarray(first_rows.to_numpy(zero_copy_only=False), dtype=object)
+                return np.cumsum(start, dtype=np.int32) - 1, text
+    arr = col.combine_chunks().dictionary_encode()
+    text = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return arr.indices.to_numpy(), text
 
 
 def read_wide_parquet(src: Any, name_to_id: Mapping[str, int], cols: Columns) -> Predictions:

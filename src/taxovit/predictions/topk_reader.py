@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 
 from taxovit.predictions.cells import Problems, check_ids, first, label_words, map_labels
 from taxovit.predictions.contract import Predictions
@@ -33,6 +32,8 @@ def _tokens(cells: np.ndarray, column: str, problems: Problems) -> tuple[np.ndar
     labels per row)."""
     joined = f" {_SEP} ".join(cells)
     if joined.count("\x00") != len(cells) - 1:
+        import pandas as pd
+
         r = first(pd.Series(cells).str.contains("\x00", regex=False).to_numpy(dtype=bool))
         problems.note(r, column, "NUL character; expected labels separated by spaces")
         return np.empty(0, dtype=object), np.empty(0, np.int64), np.zeros(len(cells), np.int64)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from taxovit.predictions.cells import Problems, check_ids, check_labels, first
 from taxovit.predictions.csv_layout import shorten
@@ -59,6 +58,8 @@ def align_truth(
 ) -> np.ndarray:
     """The true label of each of ``ids`` (unique; ``rows``: the data row of each id in the
     predictions ``table``, default ``arange``)."""
+    import pandas as pd
+
     pos = pd.Index(truth.ids).get_indexer(ids)
     miss = first(pos < 0)
     if miss >= 0:

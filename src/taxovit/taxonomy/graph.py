@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,21 @@ VIRTUAL_ROOT = "__root__"
 def _preview(items: Sequence[Any], limit: int = 10) -> str:
     shown = ", ".join(repr(x) for x in items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def _factorize_sorted(col: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """``pd.factorize(col, sort=True)`` (None -> -1) of a rank column; text-only columns are
+    coded with a dict when pandas is not imported yet (a nested-JSON load needs no pandas)."""
+    values = set(col.tolist())
+    values.discard(None)
+    if "pandas" not in sys.modules and all(type(v) is str for v in values):
+        names = sorted(values)
+        lookup = dict(zip(names, range(len(names)), strict=True)) | {None: -1}
+        return names, np.fromiter((lookup[v] for v in col.tolist()), np.int64, len(col))
+    import pandas as pd
+
+    codes, uniq = pd.factorize(col, sort=True)  # None -> -1
+    return [str(r) for r in uniq], codes.astype(np.int64)
 
 
 class Taxonomy:
@@ -324,10 +340,7 @@ class Taxonomy:
             attrs = self._attrs
             col = np.array([attrs[n].get("rank") if n in attrs else None for n in self.nodes] or [None],
                            dtype=object)[: len(self.nodes)]  # fmt: skip
-        import pandas as pd
-
-        codes, names = pd.factorize(col, sort=True)  # None -> -1
-        return [str(r) for r in names], codes.astype(np.int64)
+        return _factorize_sorted(col)
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``taxovit taxonomy info`` (from the index: fast on huge taxonomies)."""
