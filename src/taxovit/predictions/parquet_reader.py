@@ -147,10 +147,11 @@ def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
         start[1:] = pc.not_equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
         heads = np.flatnonzero(start)
         if heads.size <= n // 2:
-            first_rows = col.take(heads)
+            first_rows = col.filter(pa.array(start))
             if len(pc.unique(first_rows)) == heads.size:  # each value in one run only
                 text = np.asarray(first_rows.to_numpy(zero_copy_only=False), dtype=object)
-                return np.cumsum(start, dtype=np.int32) - 1, text
+                runs = np.diff(heads, append=n)
+                return np.repeat(np.arange(heads.size, dtype=np.int32), runs), text
     arr = col.combine_chunks().dictionary_encode()
     text = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     return arr.indices.to_numpy(), text
