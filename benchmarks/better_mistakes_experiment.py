@@ -271,11 +271,31 @@ def figure(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _signed(v: list[float]) -> str:
+    return f"{statistics.mean(v):+.4f}" + (f" ± {statistics.stdev(v):.4f}" if len(v) > 1 else "")
+
+
+def paired(rows: list[dict]) -> str:
+    """Per arm, the paired (same seed) differences to CE: top-1 error and mistake severity."""
+    ce = {r["seed"]: r for r in rows if r["arm"] == "ce"}
+    names, out = labels(), ["| arm vs CE, same seed | Δ top-1 error | Δ mistake severity |",
+                            "|---|---|---|"]  # fmt: skip
+    for arm in names:
+        rs = [r for r in rows if r["arm"] == arm and r["seed"] in ce and arm != "ce"]
+        if not rs:
+            continue
+        de = [ce[r["seed"]]["accuracy"] - r["accuracy"] for r in rs]
+        ds = [r["mistake_severity"] - ce[r["seed"]]["mistake_severity"] for r in rs]
+        out.append(f"| {names[arm]} | {_signed(de)} | {_signed(ds)} |")
+    return "\n".join(out)
+
+
 def report(rows: list[dict], args: argparse.Namespace, cache: Path) -> str:
     seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
     md = table(rows) + (f"\n\nmean ± sd over seeds {seeds}; baselines are deterministic (one "
                         f"run). Budget: {args.train_per_class} images/class, {args.epochs} "
                         f"epochs, {args.threads} thread(s) per run.")  # fmt: skip
+    md += "\n\n" + paired(rows)
     (cache / "table.md").write_text(md + "\n")
     title = (
         f"Fashion-MNIST, vit_micro, {args.train_per_class}/class x {args.epochs} epochs, "
