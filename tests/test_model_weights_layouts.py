@@ -350,3 +350,22 @@ def test_config_preset_auto(tmp_path):
     cfg["model"]["pretrained"] = str(tmp_path / "bad.safetensors")
     with pytest.raises(ConfigError, match=r"model.pretrained .*bad\.safetensors: cannot load it"):
         build_online(cfg, 4)
+
+
+def test_conv_stem_checkpoint_round_trip_and_grey_adaptation(tmp_path):
+    """A conv-stem backbone (``model.stem: conv``) loads back unchanged; into a grey model the
+    stem's first convolution, not the patch projection, takes the channel average."""
+    kw = {"img_size": 28, "patch_size": 4, "stem": "conv", "num_classes": 0, **SMALL}
+    src = _randomise(VisionTransformer(in_chans=1, **kw))
+    torch.save(src.state_dict(), tmp_path / "grey.pt")
+    ours = VisionTransformer(in_chans=1, **kw)
+    report = load_pretrained(ours, tmp_path / "grey.pt")
+    assert not report.patch_embed_channels_adapted
+    _same(ours, src, _images(28, chans=1))
+    rgb = _randomise(VisionTransformer(in_chans=3, **kw))
+    torch.save(rgb.state_dict(), tmp_path / "rgb.pt")
+    grey = VisionTransformer(in_chans=1, **kw)
+    assert load_pretrained(grey, tmp_path / "rgb.pt").patch_embed_channels_adapted
+    x = _images(28, chans=1)
+    with torch.no_grad():  # a grey image is the RGB image with three equal channels
+        torch.testing.assert_close(grey.eval()(x), rgb(x.repeat(1, 3, 1, 1)), atol=1e-5, rtol=0)

@@ -204,9 +204,12 @@ def apply_checkpoint(
     _fit_tokens(sd, model, report)
     if layout is not None:
         _fit_pos_embed(sd, model, report, layout, had_dist)
-    w = sd.get("patch_embed.proj.weight")
+    # the image's first convolution: the conv stem's when the model has one, else the patches'
+    first = next(k for k in ("patch_embed.stem.0.weight", "patch_embed.proj.weight", "")
+                 if k in ours or not k)  # fmt: skip
+    w = sd.get(first)
     if w is not None and w.ndim == 4 and w.shape[1] != model.in_chans:
-        sd["patch_embed.proj.weight"] = _adapt_in_chans(w, model.in_chans)
+        sd[first] = _adapt_in_chans(w, model.in_chans)
         report.patch_embed_channels_adapted = True
     for key in [k for k in sd if k.startswith(_HEAD_PREFIXES)]:
         if key not in ours or sd[key].shape != ours[key].shape:
