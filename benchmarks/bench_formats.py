@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,24 +38,25 @@ _WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
          "sys.exit(r.returncode)")
 
 
-def run_rss(cmd: list[str]) -> tuple[float, float, str]:
+def run_rss(cmd: list[str], src: str | None = None) -> tuple[float, float, str]:
     """(wall seconds, max RSS in MB, stdout) of one process. A small wrapper process starts
     it and times it: on Linux a child's max RSS counts its parent's RSS at fork time, and this
-    script holds the benchmark data."""
-    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True)
+    script holds the benchmark data. ``src``: run the taxovit found there (PYTHONPATH)."""
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
+    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, env=env)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-2000:]}")
     wall, rss = p.stderr.decode().split()[-2:]
     return float(wall), int(rss) / 1024, p.stdout.decode()
 
 
-def best(cmds: list[list[str]], repeat: int) -> list[tuple[float, float, str]]:
-    """Each command ``repeat`` times, interleaved (the load drifts): best wall time, largest
-    max RSS and the last stdout of each."""
+def best(cmds: list[tuple[list[str], str | None]], repeat: int) -> list[tuple[float, float, str]]:
+    """Each ``(command, src)`` ``repeat`` times, interleaved (the load drifts): best wall
+    time, largest max RSS and the last stdout of each."""
     runs: list[list[tuple[float, float, str]]] = [[] for _ in cmds]
     for _ in range(repeat):
-        for i, cmd in enumerate(cmds):
-            runs[i].append(run_rss(cmd))
+        for i, (cmd, src) in enumerate(cmds):
+            runs[i].append(run_rss(cmd, src))
     return [(min(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2]) for rs in runs]
 
 
@@ -85,14 +87,17 @@ def long_parquet(tax: Taxonomy, n: int, k: int, path: Path) -> None:
 
 
 def section(title: str, cmd: list[str], floor: list[str], repeat: int, target_rss: float | None,
-            n: int) -> None:  # fmt: skip
-    (fw, frss, _), (tw, trss, out) = best([floor, cmd], repeat)
-    assert json.loads(out)["metrics"]["n_samples"] == n
-    print(f"\n{title}")
+            n: int, baseline: str | None = None) -> None:  # fmt: skip
+    """Floor, taxovit (and the taxovit under ``baseline``, same command) alternately."""
+    cmds = [(floor, None), (cmd, None)] + ([(cmd, baseline)] if baseline else [])
+    (fw, frss, _), *runs = best(cmds, repeat)
+    print(f"\n{title} (load average {os.getloadavg()[0]:.1f})")
     print(f"  floor  {' '.join(floor[2:])[:70]:<70} {fw:7.2f} s  {frss:7.0f} MB")
-    print(f"  taxovit evaluate --format json {'':<39} {tw:7.2f} s  {trss:7.0f} MB")
-    rss_note = f", max RSS {trss:,.0f} MB (target < {target_rss:,.0f})" if target_rss else ""
-    print(f"  ratio {tw / fw:.2f}x the floor (target <= 2){rss_note}")
+    for (tw, trss, out), who in zip(runs, ["", f" [baseline: {baseline}]"], strict=False):
+        assert json.loads(out)["metrics"]["n_samples"] == n
+        print(f"  {'taxovit evaluate --format json' + who:<77} {tw:7.2f} s  {trss:7.0f} MB")
+        rss_note = f", max RSS {trss:,.0f} MB (target < {target_rss:,.0f})" if target_rss else ""
+        print(f"  ratio {tw / fw:.2f}x the floor (target <= 2){rss_note}")
 
 
 def main() -> None:
@@ -102,6 +107,8 @@ def main() -> None:
     ap.add_argument("--csv-rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", choices=["long", "csv"], default=None)
+    ap.add_argument("--baseline-src", default=None, help="also time the taxovit whose src/ "
+                    "folder this is (e.g. an older commit's `git archive`), in the same rounds")
     args = ap.parse_args()
     print(f"bench_formats · {time.strftime('%Y-%m-%d')} · {machine()}")
     tree = synthetic_tree()
@@ -117,7 +124,7 @@ def main() -> None:
                     f"{len(tree.nodes):,}-node taxonomy",
                     [*exe, "evaluate", str(pq_path), "-t", str(tax_path), "-f", "json"],
                     [sys.executable, "-c", f"import pyarrow.parquet as pq; pq.read_table({str(pq_path)!r})"],
-                    args.repeat, 2048, args.n)  # fmt: skip
+                    args.repeat, 2048, args.n, args.baseline_src)  # fmt: skip
         if args.only in (None, "csv"):
             import pandas as pd
 
@@ -131,7 +138,7 @@ def main() -> None:
             section(f"(2) wide CSV: {n:,} rows ({mb:.0f} MB), {len(tree.nodes):,}-node taxonomy",
                     [*exe, "evaluate", str(csv_path), "-t", str(tax_path), "-f", "json"],
                     [sys.executable, "-c", f"import pandas as pd; pd.read_csv({str(csv_path)!r})"],
-                    args.repeat, None, n)  # fmt: skip
+                    args.repeat, None, n, args.baseline_src)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -55,8 +55,17 @@ def _note_varying_truth(
 ) -> None:  # fmt: skip
     """A y_true that differs from the one on the id's first row (``text``: codes, uniques)."""
     contiguous, counts, _ = groups
-    y0 = np.repeat(y[first_row], counts) if contiguous else y[first_row[idc]]
-    r = first((y != y0) & (y >= 0) & (y0 >= 0))
+    k = int(counts[0]) if counts.size else 0
+    if contiguous and (counts == k).all():  # K rows per id: compare with each id's first row
+        ym = y.reshape(-1, k)
+        differs = (ym != ym[:, :1]).ravel()
+    else:
+        y0 = np.repeat(y[first_row], counts) if contiguous else y[first_row[idc]]
+        differs = y != y0
+    r = first(differs)
+    if r >= 0:  # an empty or unknown label is reported as such, not as a difference
+        y0 = y[first_row[idc]]
+        r = first(differs & (y >= 0) & (y0 >= 0))
     if r >= 0:
         ref = int(first_row[idc[r]])
         codes, uniques = text
@@ -70,7 +79,7 @@ def _groups(idc: np.ndarray, n_ids: int) -> tuple[bool, np.ndarray, np.ndarray]:
     sorted order); ``idc`` numbers the ids in order of first appearance."""
     counts = np.bincount(idc, minlength=n_ids)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return bool((np.diff(idc) >= 0).all()), counts, starts
+    return bool((idc[1:] >= idc[:-1]).all()), counts, starts
 
 
 def _check_rows(table: Table, names: dict, name_to_id: Mapping[str, int]) -> tuple:

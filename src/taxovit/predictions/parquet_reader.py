@@ -99,15 +99,21 @@ class ParquetTable:
         # numbered as pd.factorize would (first appearance; a null value -> -1)
         enc = pa.concat_arrays([values, pa.array([""], pa.string())]).dictionary_encode()
         dedup = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
-        raw, uniques = dedup[raw], np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-        if ordered:
-            return first_appearance(raw, uniques)
-        used = np.bincount(raw, minlength=uniques.size) > 0  # only the values in cells
-        return (np.cumsum(used) - 1)[raw], uniques[used]
+        uniques = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        if ordered or (dedup < 0).any():
+            raw = dedup[raw]
+            if ordered:
+                return first_appearance(raw, uniques)
+            used = np.bincount(raw, minlength=uniques.size) > 0  # only the values in cells
+            return (np.cumsum(used) - 1)[raw], uniques[used]
+        # the same codes through one composed table: a single pass over the cells
+        used = np.zeros(uniques.size, dtype=bool)
+        used[dedup[np.bincount(raw, minlength=dedup.size) > 0]] = True
+        return (np.cumsum(used) - 1)[dedup][raw], uniques[used]
 
     def floats(self, columns: list[str], problems: Problems) -> np.ndarray:
         pa, pc, _ = _pyarrow(self.ctx)
-        out = np.empty((self.n, len(columns)), dtype=np.float64)
+        out = None if len(columns) == 1 else np.empty((self.n, len(columns)), dtype=np.float64)
         for j, name in enumerate(columns):
             col = self._column(name)
             if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
@@ -123,6 +129,8 @@ class ParquetTable:
             if r >= 0:
                 problems.note(r, name, f"score {shorten(float(vals[r]))} is not finite; "
                               "expected a finite number")  # fmt: skip
+            if out is None:  # one column (the long format's score): no copy
+                return vals.astype(np.float64, copy=False).reshape(-1, 1)
             out[:, j] = vals
         return out
 
