@@ -1,0 +1,68 @@
+"""ViT sizes and layouts as data: :data:`PRESETS` (width, heads, depth) and
+:data:`PRESET_LAYOUTS` (the options of the published layouts that are not plain ViTs)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+__all__ = ["PRESETS", "PRESET_LAYOUTS", "ViTLayout", "ViTPreset", "preset_config"]
+
+
+class ViTPreset(NamedTuple):
+    """Size of a ViT: width, attention heads, blocks (unpacks as a plain tuple)."""
+
+    embed_dim: int
+    num_heads: int
+    depth: int
+
+
+class ViTLayout(NamedTuple):
+    """Layout options of a preset (constructor arguments of :class:`VisionTransformer`; the
+    defaults are the plain ViT's)."""
+
+    init_values: float | None = None
+    reg_tokens: int = 0
+    no_embed_class: bool = False
+
+
+#: name -> ViTPreset(embed_dim, num_heads, depth); the DINOv2 ones (Oquab et al. 2023) are
+#: used with patch 14 (a builder / config argument) and have layout options in PRESET_LAYOUTS
+PRESETS: dict[str, ViTPreset] = {
+    # tiny presets for CPU tests
+    "vit_nano": ViTPreset(32, 2, 3),
+    "vit_micro": ViTPreset(64, 4, 4),
+    # standard sizes (DeiT-Ti, DeiT-S / ViT-S, ViT-B, ViT-L, ViT-H)
+    "vit_ti": ViTPreset(192, 3, 12),
+    "vit_s": ViTPreset(384, 6, 12),
+    "vit_b": ViTPreset(768, 12, 12),
+    "vit_l": ViTPreset(1024, 16, 24),
+    "vit_h": ViTPreset(1280, 16, 32),
+    # DINOv2 ViT-S/B/L (LayerScale 1e-5), and with 4 registers (timm's *_reg4_dinov2 layout)
+    "dinov2_s": ViTPreset(384, 6, 12),
+    "dinov2_b": ViTPreset(768, 12, 12),
+    "dinov2_l": ViTPreset(1024, 16, 24),
+    "dinov2_s_reg4": ViTPreset(384, 6, 12),
+    "dinov2_b_reg4": ViTPreset(768, 12, 12),
+    "dinov2_l_reg4": ViTPreset(1024, 16, 24),
+}
+_DINOV2 = ViTLayout(init_values=1e-5)
+_DINOV2_REG4 = ViTLayout(init_values=1e-5, reg_tokens=4, no_embed_class=True)
+#: name -> ViTLayout, for the presets that are not plain ViTs
+PRESET_LAYOUTS: dict[str, ViTLayout] = {
+    **dict.fromkeys(("dinov2_s", "dinov2_b", "dinov2_l"), _DINOV2),
+    **dict.fromkeys(("dinov2_s_reg4", "dinov2_b_reg4", "dinov2_l_reg4"), _DINOV2_REG4),
+}
+
+
+def preset_config(preset: str) -> dict[str, Any]:
+    """The constructor arguments of a preset: ``embed_dim``, ``num_heads``, ``depth``, and
+    its :data:`PRESET_LAYOUTS` options when it has some."""
+    try:
+        cfg: dict[str, Any] = PRESETS[preset]._asdict()
+        if preset in PRESET_LAYOUTS:
+            cfg.update(PRESET_LAYOUTS[preset]._asdict())
+        return cfg
+    except KeyError:
+        raise ValueError(
+            f"unknown ViT preset {preset!r}; known: {', '.join(sorted(PRESETS))}"
+        ) from None
