@@ -100,11 +100,7 @@ def predict(
     plan = OutputPlan({"--checkpoint": checkpoint, **input_files(cfg)})
     targets = _outputs(plan, out, fmt, truth_out)
 
-    online = build_online(cfg, len(space.train_names), pretrained=False)
-    # the EMA of the weights when the run kept one (optim.ema_weights)
-    load_weights(online, ck.get("model_ema") or ck["model"], f"--checkpoint {checkpoint}")
-    merge_lora(online)  # method lora: the adapters folded into the weights, same outputs
-    online.to(dev).eval()
+    online = _network(ck, cfg, space, checkpoint).to(dev).eval()
     tax = load_taxonomy(cfg["taxonomy"])
     samples, split_space = load_split(cfg["data"], split, tax, cfg["train_rank"])
     if split_space.fine_names != space.fine_names:
@@ -127,6 +123,15 @@ def predict(
     acc = float((scores.argmax(axis=1) == samples.fine).mean()) if len(samples) else float("nan")
     return {"out": os.fspath(out), "format": fmt, "classifier": "knn" if use_knn else "head", "k": k,
             "rows": len(samples), "accuracy": acc}  # fmt: skip
+
+
+def _network(ck: dict[str, Any], cfg: dict[str, Any], space: Any, checkpoint: Any) -> Any:
+    """The run's network with its weights: the EMA of the weights when the run kept one
+    (``optim.ema_weights``); LoRA adapters folded into the weights (same outputs)."""
+    online = build_online(cfg, len(space.train_names), pretrained=False)
+    load_weights(online, ck.get("model_ema") or ck["model"], f"--checkpoint {checkpoint}")
+    merge_lora(online)
+    return online
 
 
 def _outputs(plan: OutputPlan, out: Any, fmt: str, truth_out: Any) -> list[Output]:

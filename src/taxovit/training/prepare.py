@@ -20,7 +20,7 @@ import torch.nn as nn
 from taxovit.errors import TaxovitError
 from taxovit.taxonomy import load_taxonomy
 from taxovit.training import runtime
-from taxovit.training.checkpoint import CHECKPOINT_NAME, LOG_NAME, load_weights
+from taxovit.training.checkpoint import load_weights
 from taxovit.training.config import ConfigError
 from taxovit.training.data import (
     LabelSpace,
@@ -49,7 +49,7 @@ class Run:
     cfg: dict[str, Any]
     dist: Dist
     device: torch.device
-    out_dir: Path
+    folder: RunFolder  # the output folder (its checkpoint and log paths)
     space: LabelSpace
     sampler: Any  # DistributedSampler, or the MemoryLoader itself (both have set_epoch)
     loader: Any  # DataLoader or MemoryLoader
@@ -71,12 +71,16 @@ class Run:
         return self.online if self.ema is None else self.ema
 
     @property
+    def out_dir(self) -> Path:
+        return self.folder.path
+
+    @property
     def ckpt_path(self) -> Path:
-        return self.out_dir / CHECKPOINT_NAME
+        return self.folder.ckpt_path
 
     @property
     def log_path(self) -> Path:
-        return self.out_dir / LOG_NAME
+        return self.folder.log_path
 
     @property
     def epochs(self) -> int:
@@ -109,7 +113,7 @@ def setup(cfg: dict[str, Any], d: Dist, device: torch.device, folder: RunFolder,
     # -- data loader, optimiser and LR schedule
     sampler, loader = build_loader(cfg, train_set, space, objective.views, d, device)
     optimizer, scheduler = build_optimizer(cfg, online, len(loader))
-    run = Run(cfg, d, device, folder.path, space, sampler, loader, online, online,
+    run = Run(cfg, d, device, folder, space, sampler, loader, online, online,
               objective, optimizer, scheduler, freeze=freeze)  # fmt: skip
     if cfg["optim"]["ema_weights"] is not None:
         run.ema = frozen_copy(online)
