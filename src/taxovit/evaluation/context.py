@@ -111,29 +111,32 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
 def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int64]) -> None:
     """Hits and mean distances (LCA height; D − depth(LCA)) of the first k candidates, for
     every k <= K (a row padded with -1 averages over the candidates it lists). Only the
-    first max(k) columns are read; the truths broadcast against them (no (n, K) copy)."""
+    first max(k) columns are read; the truths broadcast against them. A candidate equal to
+    the truth, and padding (taken as the truth), has the truth itself as LCA: the sums over
+    all columns less those terms are the sums over the mistakes (integers: exact)."""
     ctx.ranked = ranked
     if not ctx.top_k:
         return
-    t = ctx.comp.y_true[:, None]
+    ix, t, big_d = taxonomy.index, ctx.comp.y_true, ctx.comp.max_depth
     cand = ranked[:, : max(ctx.top_k)]
-    nodes = np.where(cand >= 0, cand, t)  # padding: the truth itself, which adds nothing
-    stats = taxonomy.index.pair_stats(t, nodes)
-    wrong = nodes != t
-    height = np.where(wrong, stats.lca_height, 0)
-    depth_d = np.where(wrong, ctx.comp.max_depth - stats.lca_depth, 0)
-    hit = np.zeros(t.shape[0], dtype=bool)
-    n_listed = np.zeros(t.shape[0], dtype=np.int64)
+    nodes = cand if cand.min(initial=0) >= 0 else np.where(cand >= 0, cand, t[:, None])
+    height, depth = ix.lca_height_depth(t[:, None], nodes)
+    t_height, t_depth = ix.height[t], ix.depth[t]  # the LCA of (t, t) is t, in a DAG too
+    hit = np.zeros(t.size, dtype=bool)
+    n_listed, n_same = np.zeros(t.size, dtype=np.int64), np.zeros(t.size, dtype=np.int64)
     height_sum, depth_sum = np.zeros_like(n_listed), np.zeros_like(n_listed)
     for j in range(cand.shape[1]):  # running sums over the columns (cheaper than cumsum)
-        hit |= cand[:, j] == t[:, 0]
+        same = cand[:, j] == t
+        hit |= same
+        n_same += same
         n_listed += cand[:, j] >= 0
         height_sum += height[:, j]
-        depth_sum += depth_d[:, j]
-        if j + 1 in ctx.top_k:
-            ctx.hits[j + 1] = hit.copy()
-            ctx.hdist[j + 1] = height_sum / n_listed
-            ctx.hdist_depth[j + 1] = depth_sum / n_listed
+        depth_sum += depth[:, j]
+        if (k := j + 1) in ctx.top_k:
+            equal = n_same + (k - n_listed)  # the truth listed, or padding
+            ctx.hits[k] = hit.copy()
+            ctx.hdist[k] = (height_sum - equal * t_height) / n_listed
+            ctx.hdist_depth[k] = (k * big_d - depth_sum - equal * (big_d - t_depth)) / n_listed
 
 
 def _add_score_context(

@@ -390,6 +390,17 @@ class TaxonomyIndex:
             distance=np.minimum.reduceat(dist[pos_a][ia] + dist[pos_b][ib], bounds),
         )
 
+    def lca_height_depth(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lca_height, lca_depth)`` of :meth:`pair_stats` without the other two (what the
+        ranked metrics need); ``a`` and ``b`` broadcast."""
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        if self.is_tree and a.size and b.size:
+            lca, depth = self._tree_lca_depth(a, b)
+            return self.height[lca], depth
+        stats = self.pair_stats(a, b)
+        return stats.lca_height, stats.lca_depth
+
     def pair_stats(self, a: np.ndarray, b: np.ndarray) -> PairStats:
         """LCA-based quantities for each pair ``(a[i], b[i])`` (see :class:`PairStats`);
         ``a`` and ``b`` broadcast (e.g. ``(n, 1)`` truths against ``(n, K)`` candidates).
