@@ -102,7 +102,7 @@ def map_labels(values: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.nd
     return map_codes(*pd.factorize(values), name_to_id)
 
 
-def _label_lut(uniques: np.ndarray, name_to_id: Mapping[str, int]) -> np.ndarray:
+def label_lut(uniques: np.ndarray, name_to_id: Mapping[str, int]) -> np.ndarray:
     """The node id of each distinct value, -1 for an empty or unknown one."""
     return np.fromiter(
         (name_to_id.get(u, -1) if u != "" else -1 for u in uniques),
@@ -113,7 +113,7 @@ def _label_lut(uniques: np.ndarray, name_to_id: Mapping[str, int]) -> np.ndarray
 
 def map_codes(codes: np.ndarray, uniques: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`map_labels` of cells given as ``uniques[codes]`` (codes >= 0)."""
-    lut = _label_lut(uniques, name_to_id)
+    lut = label_lut(uniques, name_to_id)
     empty_code = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
     ids = lut[codes]
     empty = codes == empty_code[0] if empty_code.size else np.zeros(len(codes), dtype=bool)
@@ -149,7 +149,7 @@ def check_label_codes(
     problems: Problems,
 ) -> np.ndarray:  # fmt: skip
     """:func:`check_labels` of cells given as ``uniques[codes]`` (a table's ``factorized``)."""
-    lut = _label_lut(uniques, name_to_id)
+    lut = label_lut(uniques, name_to_id)
     if (lut >= 0).all():  # every value names a node (an empty one names none): no problem
         return lut[codes]
     node_ids, empty = map_codes(codes, uniques, name_to_id)

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from taxovit.errors import ArgumentError
-from taxovit.predictions.cells import Problems, check_label_codes, first, first_appearance
+from taxovit.predictions.cells import (
+    Problems,
+    check_label_codes,
+    first,
+    first_appearance,
+    label_lut,
+)
 from taxovit.predictions.contract import MAP_KEYS, Predictions
 from taxovit.predictions.csv_layout import shorten
 from taxovit.predictions.sources import Source, header_of, load_table
@@ -74,17 +80,44 @@ def _note_varying_truth(
                       "expected one true label per id", ref)  # fmt: skip
 
 
+def _check_truth(
+    table: Table, column: str, name_to_id: Mapping[str, int], problems: Problems,
+    idc: np.ndarray, first_row: np.ndarray, groups: tuple,
+) -> np.ndarray:  # fmt: skip
+    """Each id's y_true (its first row's), after checking every row's: empty or unknown
+    labels, a label that differs within an id. When every value names a node and no id's
+    codes vary (distinct values name distinct nodes), only the first rows are mapped."""
+    codes, uniques = table.factorized(column, ordered=False)
+    contiguous, counts, _ = groups
+    k = int(counts[0]) if counts.size else 0
+    if contiguous and (counts == k).all():  # K rows per id
+        cm = codes.reshape(-1, k)
+        varies = bool((cm != cm[:, :1]).any())
+    else:
+        varies = bool((codes != codes[first_row[idc]]).any())
+    lut = label_lut(uniques, name_to_id)
+    if not varies and (lut >= 0).all():
+        return lut[codes[first_row]]
+    y = check_label_codes(codes, uniques, column, name_to_id, problems)
+    _note_varying_truth(idc, first_row, y, (codes, uniques), column, problems, groups)
+    return y[first_row]
+
+
 def _groups(idc: np.ndarray, n_ids: int) -> tuple[bool, np.ndarray, np.ndarray]:
     """(every id's rows one after the other, rows per id, first row of each id in the
     sorted order); ``idc`` numbers the ids in order of first appearance."""
+    last = np.flatnonzero(idc[1:] != idc[:-1])  # the last row of each run but the final one
+    if (idc[last + 1] > idc[last]).all():  # every id's rows together: the runs are the ids
+        bounds = np.append(last + 1, idc.size)
+        return True, np.diff(bounds, prepend=0), np.append(0, bounds[:-1])
     counts = np.bincount(idc, minlength=n_ids)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return bool((idc[1:] >= idc[:-1]).all()), counts, starts
+    return False, counts, starts
 
 
 def _check_rows(table: Table, names: dict, name_to_id: Mapping[str, int]) -> tuple:
-    """Every cell check; returns (id codes, unique ids, labels, scores, y_true or None,
-    first row of each id, label codes and texts, groups)."""
+    """Every cell check; returns (id codes, unique ids, labels, scores, each id's y_true or
+    None, first row of each id, label codes and texts, groups)."""
     problems = Problems(table.header)
     idc, uid = table.factorized(names["id"])
     empty = np.flatnonzero(uid == "")
@@ -105,9 +138,7 @@ def _check_rows(table: Table, names: dict, name_to_id: Mapping[str, int]) -> tup
         np.minimum.at(first_row, idc, np.arange(table.n))
     y = None
     if "y_true" in names:
-        text = table.factorized(names["y_true"], ordered=False)
-        y = check_label_codes(*text, names["y_true"], name_to_id, problems)
-        _note_varying_truth(idc, first_row, y, text, names["y_true"], problems, groups)
+        y = _check_truth(table, names["y_true"], name_to_id, problems, idc, first_row, groups)
     table.check(problems)
     return idc, uid, labels, score, y, first_row, (labc, labu), groups
 
@@ -159,7 +190,7 @@ def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None) -
     y_pred, scores, score_labels, ranked, notes = _candidates(idc, uid, labels, score, label_text,
                                                               groups)  # fmt: skip
     if y is not None:
-        y_true = y[first_row]
+        y_true = y
     else:
         assert truth is not None
         y_true = align_truth(truth, uid, table, names["id"], first_row)
