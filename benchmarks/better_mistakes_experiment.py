@@ -66,6 +66,7 @@ ARMS = {
         for a in (1.0, 2.0, 0.5)
     },  # fmt: skip
     "soft_b10": ("soft labels β=10", {"loss": "soft_labels", "beta": 10.0}),
+    "hxe_a2": ("HXE α=2, taxovit hxe (λ = e^−α·height)", {"loss": "hxe", "alpha": 2.0}),
 }
 TAUS = (0.3, 0.5, 0.7, 0.9, 0.95)
 KEYS = ("accuracy", "mistake_severity", "avg_hierarchical_distance_at_5",
@@ -230,28 +231,25 @@ def _tag(arm: str) -> str:
     return arm
 
 
-def _panel(ax, summ: dict, key: str, ylabel: str) -> None:
-    seen, off = set(), []
+def _panel(ax, summ: dict, key: str, ylabel: str) -> list[tuple]:
+    """One panel (top-1 error against ``key``); returns the arms not drawn (x >= XCLIP) as
+    (tag, x, y)."""
+    off = []
     for arm, s in summ.items():
         fam, marker, colour = _style(arm)
         ys = [v for v in s[key] if v is not None]
-        if not ys:
-            continue
         x, y = statistics.mean(s["err"]), statistics.mean(ys)
         if x >= XCLIP:
-            off.append(f"{_tag(arm)}: error {x:.2f}, {y:.2f}")
+            off.append((_tag(arm), x, y))
             continue
         ax.errorbar(x, y, xerr=_sd(s["err"]), yerr=_sd(ys), fmt=marker, color=colour,
-                    ms=9 if marker == "*" else 6, capsize=2, lw=0.8,
-                    label=None if fam in seen else fam)  # fmt: skip
-        seen.add(fam)
-        ax.annotate(_tag(arm), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
-    if off:
-        ax.text(0.98, 0.02, f"not drawn (top-1 error ≥ {XCLIP}):\n" + "\n".join(off),
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=6)  # fmt: skip
+                    ms=9 if marker == "*" else 5, capsize=2, lw=0.8, label=fam)  # fmt: skip
+        dy = -9 if arm == "ce_crm" else 3  # CRM sits next to CE
+        ax.annotate(_tag(arm), (x, y), textcoords="offset points", xytext=(4, dy), fontsize=6)
     ax.set_xlabel("top-1 error")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
+    return off
 
 
 def figure(rows: list[dict], path: Path, title: str) -> None:
@@ -261,12 +259,19 @@ def figure(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     summ = summary(rows)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
-    _panel(a1, summ, "sev", "mistake severity (LCA height)")
-    _panel(a2, summ, "d5", "avg. hierarchical distance@5")
-    a1.legend(fontsize=7, loc="best")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 5))
+    off1 = _panel(a1, summ, "sev", "mistake severity (LCA height)")
+    off2 = _panel(a2, summ, "d5", "avg. hierarchical distance@5")
+    handles, names = a1.get_legend_handles_labels()
+    first = {n: h for h, n in reversed(list(zip(handles, names, strict=True)))}
+    fig.legend(list(first.values()), list(first), loc="lower left", ncol=4, fontsize=7,
+               frameon=False)  # fmt: skip
+    if off1:
+        note = "; ".join(f"{t} (error {x:.2f}, severity {y:.2f}, dist@5 {d[2]:.2f})"
+                         for (t, x, y), d in zip(off1, off2, strict=True))  # fmt: skip
+        fig.text(0.01, 0.005, f"not drawn (top-1 error ≥ {XCLIP}): {note}", fontsize=6)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
