@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,14 +51,14 @@ def run_rss(cmd: list[str], src: str | None = None) -> tuple[float, float, str]:
     return float(wall), int(rss) / 1024, p.stdout.decode()
 
 
-def best(cmds: list[tuple[list[str], str | None]], repeat: int) -> list[tuple[float, float, str]]:
+def best(cmds: list[tuple[list[str], str | None]], repeat: int) -> list[tuple[float, float, str, list[float]]]:
     """Each ``(command, src)`` ``repeat`` times, interleaved (the load drifts): best wall
-    time, largest max RSS and the last stdout of each."""
+    time, largest max RSS, the last stdout and every round's wall time of each."""
     runs: list[list[tuple[float, float, str]]] = [[] for _ in cmds]
     for _ in range(repeat):
         for i, (cmd, src) in enumerate(cmds):
             runs[i].append(run_rss(cmd, src))
-    return [(min(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2]) for rs in runs]
+    return [(min(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2], [r[0] for r in rs]) for rs in runs]
 
 
 def long_parquet(tax: Taxonomy, n: int, k: int, path: Path) -> None:
@@ -90,14 +91,16 @@ def section(title: str, cmd: list[str], floor: list[str], repeat: int, target_rs
             n: int, baseline: str | None = None) -> None:  # fmt: skip
     """Floor, taxovit (and the taxovit under ``baseline``, same command) alternately."""
     cmds = [(floor, None), (cmd, None)] + ([(cmd, baseline)] if baseline else [])
-    (fw, frss, _), *runs = best(cmds, repeat)
+    (fw, frss, _, f_all), *runs = best(cmds, repeat)
     print(f"\n{title} (load average {os.getloadavg()[0]:.1f})")
     print(f"  floor  {' '.join(floor[2:])[:70]:<70} {fw:7.2f} s  {frss:7.0f} MB")
-    for (tw, trss, out), who in zip(runs, ["", f" [baseline: {baseline}]"], strict=False):
+    for (tw, trss, out, t_all), who in zip(runs, ["", f" [baseline: {baseline}]"], strict=False):
         assert json.loads(out)["metrics"]["n_samples"] == n
         print(f"  {'taxovit evaluate --format json' + who:<77} {tw:7.2f} s  {trss:7.0f} MB")
         rss_note = f", max RSS {trss:,.0f} MB (target < {target_rss:,.0f})" if target_rss else ""
-        print(f"  ratio {tw / fw:.2f}x the floor (target <= 2){rss_note}")
+        per_round = statistics.median(t / f for t, f in zip(t_all, f_all, strict=True))
+        print(f"  ratio {tw / fw:.2f}x the floor, best against best (median of the per-round "
+              f"ratios {per_round:.2f}x; target <= 2){rss_note}")
 
 
 def main() -> None:
