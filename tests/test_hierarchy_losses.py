@@ -62,7 +62,7 @@ def test_hxe_equals_the_formula(prob, alpha) -> None:
     for i, y in enumerate(target):
         path = _slow_path(tax, classes[y])
         for child, parent in zip(path[:-1], path[1:], strict=True):
-            lam = math.exp(-alpha * tax.index.height[tax.id_of(child)])
+            lam = math.exp(-alpha * tax.index.depth[tax.id_of(child)])
             pc = max(_slow_marginal(tax, classes, p[i], child), 1e-12)
             pp = max(_slow_marginal(tax, classes, p[i], parent), 1e-12)
             total -= lam * (math.log(pc) - math.log(pp))
@@ -125,3 +125,27 @@ def test_gradients_flow_and_dag_is_refused() -> None:
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
     with pytest.raises(ArgumentError, match="tree"):
         HierarchyTables(taxovit.load_taxonomy(root / "imagenet1k.json"), ["n01440764"])
+
+
+
+def test_hxe_penalises_a_mistake_in_another_group_more() -> None:
+    """The point of HXE (Bertinetto et al. 2020): for a true Shirt, mass on Sneaker (another
+    group) costs more than the same mass on T-shirt (same group), and more so as α grows."""
+    import taxovit
+
+    tax = taxovit.load_taxonomy(Path(__file__).resolve().parents[1] / "taxonomies"
+                                / "fashion_mnist.json")  # fmt: skip
+    classes = list(tax.leaves)
+    tables = HierarchyTables(tax, classes)
+    shirt = torch.tensor([classes.index("Shirt")])
+
+    def loss(other: str, alpha: float) -> float:
+        p = np.full(len(classes), 1e-6)
+        p[classes.index("Shirt")] = p[classes.index(other)] = 0.5
+        return float(hxe_loss(torch.tensor(np.log(p))[None], shirt, tables, alpha))
+
+    def ratio(alpha: float) -> float:
+        return loss("Sneaker", alpha) / loss("T-shirt/top", alpha)
+
+    assert loss("Sneaker", 0.0) == pytest.approx(loss("T-shirt/top", 0.0))  # plain CE
+    assert 1.0 < ratio(0.5) < ratio(2.0)

@@ -5,8 +5,15 @@
 * :func:`hxe_loss` — the same paper's hierarchical cross-entropy:
   ``−Σ_l λ(C_l) log p(C_l | C_{l+1})`` along the true class's root path
   ``C_0 = class, …, C_h = root``, with ``p(C_l | C_{l+1}) = P(C_l) / P(C_{l+1})`` from summed
-  class probabilities and ``λ(C) = exp(−α · h(C))``, ``h`` the node's height (the paper's
-  eq. 4; α > 0 discounts the coarser terms).
+  class probabilities and ``λ(C) = exp(−α · depth(C))``, ``depth`` the node's distance from
+  the root: the weighting of the authors' released code (``get_exponential_weighting``: "each
+  edge is weighted according to its distance from the root as exp(-value*dist)"), with which
+  their results were obtained; α > 0 discounts the finer terms, so a larger α trades top-1
+  accuracy for milder mistakes. (Their eq. 4 writes ``exp(−α h(C))`` with ``h`` the height;
+  read as the height above the leaves that weighting has the opposite effect, and we measured
+  it making mistakes worse: ``benchmarks/RESULTS.md``, better mistakes.) The released code
+  also divides every weight by their sum over the tree's edges; we do not (a constant factor
+  of the loss).
 * :func:`rank_ce_loss` — cross-entropy of the marginal probability of the true class's
   ancestor at several ranks, ``−Σ_r w_r log P(anc_r(y))``.
 
@@ -32,8 +39,8 @@ __all__ = ["HierarchyTables", "hxe_loss", "rank_ce_loss", "soft_label_loss"]
 
 class HierarchyTables:
     """What the losses need about ``class_names`` (taxonomy nodes) in a tree ``taxonomy``:
-    the classes-to-nodes membership (sparse), each class's root path with its HXE edge
-    heights, and the classes' pairwise LCA heights (for soft labels)."""
+    the classes-to-nodes membership (sparse), each class's root path with its nodes' depths
+    (the HXE weights), and the classes' pairwise LCA heights (for soft labels)."""
 
     def __init__(self, taxonomy: Any, class_names: Sequence[str]) -> None:
         ix = taxonomy.index
@@ -57,7 +64,7 @@ class HierarchyTables:
         self.path = torch.full((len(paths), width), -1, dtype=torch.long)  # node columns
         for i, p in enumerate(paths):
             self.path[i, : p.size] = torch.tensor([col[int(n)] for n in p])
-        self.height = torch.from_numpy(ix.height[nodes].astype(np.float32))
+        self.depth = torch.from_numpy(ix.depth[nodes].astype(np.float32))
         self._lca_height: Tensor | None = None
 
     @property
@@ -98,7 +105,7 @@ def hxe_loss(logits: Tensor, target: Tensor, tables: HierarchyTables, alpha: flo
     lp = torch.gather(log_m, 1, path.clamp_min(0))
     child, parent = lp[:, :-1], lp[:, 1:]
     edge = valid[:, 1:]  # an edge (C_l, C_{l+1}) exists where the parent does
-    weight = torch.exp(-alpha * tables.height.to(logits.device)[path[:, :-1].clamp_min(0)])
+    weight = torch.exp(-alpha * tables.depth.to(logits.device)[path[:, :-1].clamp_min(0)])
     terms = torch.where(edge, weight * (child - parent), torch.zeros_like(child))
     return -terms.sum(dim=1).mean()
 
