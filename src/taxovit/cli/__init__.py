@@ -9,18 +9,28 @@ the one place that turns a library error into that message.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import functools
+import os
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
 
+from taxovit.cli._params import FastTyper
 from taxovit.errors import TaxovitError
 
-__all__ = ["app", "err_console", "fail", "handle_errors", "main", "out_console", "taxonomy_app"]
+if TYPE_CHECKING:
+    from rich.console import Console
 
-app = typer.Typer(
+__all__ = [
+    "app", "err_console", "fail", "handle_errors", "main", "out_console", "rich_console", "status",
+    "taxonomy_app",
+]  # fmt: skip
+
+app = FastTyper(  # option values converted without pydantic (start-up; see _params)
     name="taxovit",
     help="Taxonomy-aware evaluation of classifiers, and fine-grained ViT training.",
     no_args_is_help=True,
@@ -28,11 +38,63 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-taxonomy_app = typer.Typer(help="Inspect, check and convert taxonomy files.", no_args_is_help=True)
+taxonomy_app = FastTyper(help="Inspect, check and convert taxonomy files.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
 
-out_console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _LazyConsole:
+    """A ``rich.console.Console(**options)`` made on first use: importing rich costs
+    0.02 s, and a run that prints nothing through rich (``--format json`` to stdout or a
+    file, no terminal) need not pay it."""
+
+    def __init__(self, **options: Any) -> None:
+        self._lazy_options = options
+        self._lazy_console: Console | None = None
+
+    def rich_console(self) -> Console:
+        """The console itself (for rich objects that take one, e.g. ``Progress``)."""
+        if self._lazy_console is None:
+            from rich.console import Console
+
+            self._lazy_console = Console(**self._lazy_options)
+        return self._lazy_console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rich_console(), name)
+
+
+out_console: Console = _LazyConsole(highlight=False)  # type: ignore[assignment]
+err_console: Console = _LazyConsole(stderr=True, highlight=False)  # type: ignore[assignment]
+
+
+def rich_console(console: Console) -> Console:
+    """The rich ``Console`` behind :data:`err_console` or :data:`out_console`, to hand to
+    rich objects that use it directly (``with console:`` does not go through the proxy)."""
+    return console.rich_console() if isinstance(console, _LazyConsole) else console
+
+
+def _stderr_not_a_terminal() -> bool:
+    """True only where rich certainly treats stderr as no terminal (and no Jupyter), so
+    that its spinner would show nothing: no TTY_COMPATIBLE or FORCE_COLOR variable, and
+    ``sys.stderr.isatty()`` answers False."""
+    if "TTY_COMPATIBLE" in os.environ or "FORCE_COLOR" in os.environ:
+        return False
+    if hasattr(builtins, "get_ipython"):
+        return False
+    try:
+        return sys.stderr.isatty() is False
+    except Exception:  # noqa: BLE001  (rich would decide; let it)
+        return False
+
+
+def status(message: str) -> contextlib.AbstractContextManager[Any]:
+    """``err_console.status(message, spinner="dots")``; where stderr is no terminal the
+    spinner shows nothing (rich draws a transient status only on a terminal), so there it
+    is skipped without importing rich."""
+    if _stderr_not_a_terminal():
+        return contextlib.nullcontext()
+    return err_console.status(message, spinner="dots")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from taxovit.cli import app, err_console, handle_errors, out_console
+from taxovit.cli import app, err_console, handle_errors, out_console, status
 from taxovit.cli.evaluate import (
     AddRootOpt,
     CiOpt,
@@ -89,7 +89,7 @@ def compare(
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
     labels = label_map(tax, label_attr)
     pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
-    with err_console.status(f"comparing ({bootstrap:,} paired resamples)", spinner="dots"):
+    with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
     if out is not None:
         plan.write({out: render_comparison(result, format.value)})

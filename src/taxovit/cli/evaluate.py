@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from taxovit.cli import app, err_console, handle_errors, out_console
+from taxovit.cli import app, err_console, handle_errors, out_console, rich_console, status
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
 
@@ -165,7 +165,7 @@ def evaluate(
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
-    with err_console.status(f"loading {taxonomy}", spinner="dots"):
+    with status(f"loading {taxonomy}"):
         tax = load_taxonomy(taxonomy, add_root=add_root)
     check_plot_rank(tax, plot_rank, str(taxonomy))
     plots = {name: plan.file("--plot", plot_dir / name, stdout_ok=False)
@@ -185,7 +185,7 @@ def _read(preds, taxonomy, tax, truth, label_attr, cols) -> tuple[Any, dict[str,
     JSON report."""
     from taxovit.predictions import label_map, read_any
 
-    with err_console.status(f"reading {preds}", spinner="dots"):
+    with status(f"reading {preds}"):
         data = read_any(preds, label_map(tax, label_attr), truth=truth, **cols)
     inputs = {"predictions": str(preds), "format": data.format, "taxonomy": str(taxonomy)}
     if truth is not None:
@@ -203,13 +203,13 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
         top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind,
     )  # fmt: skip
     if bootstrap <= 0:
-        with err_console.status("evaluating", spinner="dots"):
+        with status("evaluating"):
             return run(data.y_true, data.y_pred, tax, data.scores, **kwargs)
     from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
     columns = ("[progress.description]{task.description}", BarColumn(),
                "{task.completed}/{task.total}", TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with Progress(*columns, console=rich_console(err_console), transient=True) as progress:
         task = progress.add_task("bootstrap", total=bootstrap)
         advance = lambda k: progress.advance(task, k)  # noqa: E731
         return run(data.y_true, data.y_pred, tax, data.scores, progress=advance, **kwargs)

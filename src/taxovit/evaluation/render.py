@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
-
-from rich import box
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from taxovit.evaluation.report import EvaluationReport
+
+if TYPE_CHECKING:  # rich is imported by the table view only (not for JSON, CSV, markdown)
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
 
 RENDER_FORMATS = ("table", "json", "csv", "markdown")
 
@@ -104,6 +104,9 @@ def render_markdown(report: EvaluationReport) -> str:
 
 
 def _metric_table(title: str, rows: list[tuple[str, str]], report: EvaluationReport) -> Table | None:
+    from rich import box
+    from rich.table import Table
+
     ci = report.intervals is not None
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
     table.add_column("metric")
@@ -126,6 +129,9 @@ def _metric_table(title: str, rows: list[tuple[str, str]], report: EvaluationRep
 
 
 def build_table(report: EvaluationReport, title: str = "") -> Group:
+    from rich.console import Group
+    from rich.text import Text
+
     m = report.metrics
     ks = sorted(
         int(k[3:-9]) for k in m if k.startswith("top") and k.endswith("_accuracy") and m[k] is not None
@@ -164,6 +170,9 @@ def _rank_table(report: EvaluationReport) -> Table | None:
     top-1 accuracy and ECE of the rank's marginal probabilities."""
     if not report.per_rank:
         return None
+    from rich import box
+    from rich.table import Table
+
     marginal = any("top1_accuracy" in r for r in report.per_rank.values())
     rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
     cols = ["rank", "samples", "accuracy", "precision (macro)", "recall (macro)", "F1 (macro)"]
@@ -187,6 +196,9 @@ def _depth_table(m: dict[str, Any]) -> Table | None:
     levels = m.get("per_level_accuracy")
     if not levels:
         return None
+    from rich import box
+    from rich.table import Table
+
     lt = Table(title="Per depth", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
     lt.add_column("depth")
     lt.add_column("accuracy", justify="right")
@@ -197,6 +209,8 @@ def _depth_table(m: dict[str, Any]) -> Table | None:
 
 def _notes_text(notes: dict[str, str]) -> Text:
     """The reasons for the metrics not shown, one line per reason."""
+    from rich.text import Text
+
     by_reason: dict[str, list[str]] = {}
     for key, why in notes.items():
         by_reason.setdefault(why, []).append(key)
@@ -208,6 +222,8 @@ def _notes_text(notes: dict[str, str]) -> Text:
 
 def render_table(report: EvaluationReport, width: int = 100) -> str:
     """Plain-text rendering of the table view (for ``--output FILE``)."""
+    from rich.console import Console
+
     console = Console(width=width, record=True, file=_NullFile(), color_system=None)
     console.print(build_table(report))
     return console.export_text()
