@@ -39,3 +39,22 @@ def test_evaluate_help_imports_no_pandas() -> None:
     """--help needs no data library (pandas, pyarrow): they load when a file is read."""
     mods = _modules_after(["evaluate", "--help"])
     assert not {"pandas", "pyarrow", "scipy", "matplotlib"} & mods
+
+
+def test_import_taxovit_is_light_and_public_names_resolve() -> None:
+    """`import taxovit` loads the wings lazily (PEP 562); every public name still imports."""
+    code = (
+        "import sys, taxovit\n"
+        "light = not {'numpy', 'taxovit.evaluation', 'taxovit.taxonomy'} & set(sys.modules)\n"
+        "from taxovit import *  # noqa: F403\n"
+        "names = [getattr(taxovit, n) for n in taxovit.__all__]\n"
+        "from taxovit import EvaluationReport, Taxonomy, evaluate, load_taxonomy, save_taxonomy\n"
+        "from taxovit.evaluation import evaluate as e2\n"
+        "from taxovit.taxonomy import Taxonomy as T2\n"
+        "assert evaluate is e2 and Taxonomy is T2 and len(names) == len(taxovit.__all__)\n"
+        "assert set(taxovit.__all__) <= set(dir(taxovit))\n"
+        "print(light)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"

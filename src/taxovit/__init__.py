@@ -9,11 +9,43 @@ Two wings share the taxonomy (:mod:`taxovit.taxonomy`), the predictions file con
   objective -> loop -> checkpoint -> predict. Imports torch.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from taxovit.errors import InputError, TaxonomyError, TaxovitError
-from taxovit.evaluation import EvaluationReport, evaluate
-from taxovit.taxonomy import Taxonomy, load_taxonomy, save_taxonomy
+
+if TYPE_CHECKING:
+    from taxovit.evaluation import EvaluationReport, evaluate
+    from taxovit.taxonomy import Taxonomy, load_taxonomy, save_taxonomy
 
 __version__ = "0.1.0"
+
+# PEP 562: the public names of the two wings load with their subpackage on first use, so
+# `import taxovit` (and the CLI's start, its --help) does not import numpy and every
+# evaluation module; `from taxovit import evaluate` works as before.
+_LAZY = {
+    "EvaluationReport": "taxovit.evaluation",
+    "evaluate": "taxovit.evaluation",
+    "Taxonomy": "taxovit.taxonomy",
+    "load_taxonomy": "taxovit.taxonomy",
+    "save_taxonomy": "taxovit.taxonomy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "EvaluationReport",

@@ -157,7 +157,6 @@ def evaluate(
     Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
     from taxovit._outputs import OutputPlan
-    from taxovit.evaluation.plots import check_plot_rank, plot_names
     from taxovit.taxonomy import load_taxonomy
 
     # every output location is checked before any input is read or anything written
@@ -167,9 +166,7 @@ def evaluate(
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
     with status(f"loading {taxonomy}"):
         tax = load_taxonomy(taxonomy, add_root=add_root)
-    check_plot_rank(tax, plot_rank, str(taxonomy))
-    plots = {name: plan.file("--plot", plot_dir / name, stdout_ok=False)
-             for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])}
+    plots = _plot_files(plan, tax, taxonomy, plot_dir, plot_rank)
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols)
@@ -178,6 +175,18 @@ def evaluate(
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
     _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+
+
+def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:
+    """--plot-rank checked, and the output of each plot --plot may write (the plots module
+    is imported only when a plot option is given)."""
+    if plot_rank is None and plot_dir is None:
+        return {}
+    from taxovit.evaluation.plots import check_plot_rank, plot_names
+
+    check_plot_rank(tax, plot_rank, str(taxonomy))
+    return {name: plan.file("--plot", plot_dir / name, stdout_ok=False)
+            for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])}  # fmt: skip
 
 
 def _read(preds, taxonomy, tax, truth, label_attr, cols) -> tuple[Any, dict[str, str]]:

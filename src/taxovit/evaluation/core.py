@@ -24,7 +24,6 @@ from taxovit.evaluation.arguments import (
     check_labels_aligned,
     check_top_k,
 )
-from taxovit.evaluation.bootstrap import bootstrap_draws, percentile_intervals
 from taxovit.evaluation.context import SampleContext, as_ranked, build_context
 from taxovit.evaluation.report import EvaluationReport, per_class_table
 from taxovit.evaluation.score_metrics import (
@@ -300,6 +299,8 @@ def _bootstrap(
     as weights; :mod:`taxovit.evaluation.bootstrap` computes a chunk of resamples at once
     (mAP and calibration, which need every score, are recomputed on the drawn rows).
     """
+    from taxovit.evaluation.bootstrap import percentile_intervals  # only with --bootstrap
+
     return percentile_intervals(resample_draws(ctx, inputs, b, seed, progress), ci)
 
 
@@ -310,5 +311,7 @@ def resample_draws(
     """Every metric of ``b`` seeded resamples, ``{flat key: (b,) values}``: the sums through
     :func:`~taxovit.evaluation.bootstrap.bootstrap_draws`, the score metrics recomputed on
     each resample's rows. Two contexts resampled with one seed draw the same rows (paired)."""
+    from taxovit.evaluation.bootstrap import bootstrap_draws  # only with --bootstrap
+
     per_rows = None if inputs is None else (lambda idx: score_metrics(inputs.rows(idx)))
     return bootstrap_draws(ctx, b, seed, progress, per_rows)
