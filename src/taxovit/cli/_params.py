@@ -56,21 +56,20 @@ def _number(kind: type, pattern: re.Pattern[str], lo: Any, hi: Any) -> Callable[
     return convert
 
 
+def _exact(kind: type) -> Convert:
+    """A value already of type ``kind`` passes as it is; any other goes to typer."""
+
+    def convert_exact(value: Any, param: Any, ctx: Any) -> Any:
+        if type(value) is not kind:
+            raise _HandOver
+        return value
+
+    return convert_exact
+
+
 def _leaf(annotation: Any, info: Any) -> Convert | None:
-    if annotation is bool:
-        def convert_bool(value: Any, param: Any, ctx: Any) -> Any:
-            if type(value) is not bool:
-                raise _HandOver
-            return value
-
-        return convert_bool
-    if annotation is str:
-        def convert_str(value: Any, param: Any, ctx: Any) -> Any:
-            if type(value) is not str:
-                raise _HandOver
-            return value
-
-        return convert_str
+    if annotation is bool or annotation is str:
+        return _exact(annotation)
     if annotation is int or annotation is float:
         pattern = _INT if annotation is int else _FLOAT
         number = _number(annotation, pattern, info.min, info.max)
