@@ -40,7 +40,7 @@ ARMS = {
     "ce_coarse": "(a) CE on coarse groups",
     "grafit": "(b) Grafit (instance + kNN) on coarse groups",
     "ce_fine": "(c) CE on fine classes (ceiling)",
-    "cpu": "quick config (configs/fashion_mnist_cpu.yaml, Grafit)",
+    "cpu": "quick config (configs/fashion_mnist_cpu.yaml, CE on fine, 4 epochs)",
 }
 BASELINES = {
     "pixel_knn": "baseline: cosine kNN on centred pixels (k 20, T 0.07)",
