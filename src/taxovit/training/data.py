@@ -217,20 +217,10 @@ def load_split(
         return read_manifest(src) if fmt == "csv" else scan_image_folder(src)
 
     train_rows = rows_of("train")
-    train_labels = {lab for _, lab in train_rows}
-    missing = sorted(lab for lab in train_labels if lab not in tax)
-    if missing:
-        raise TaxovitError(f"{data_cfg['train']}: labels not in the taxonomy: {missing[:10]}")
-    fine_names = sorted(train_labels, key=tax.id_of)
+    fine_names = _named_classes([lab for _, lab in train_rows], tax, data_cfg["train"])
     space = LabelSpace.from_taxonomy(tax, fine_names, train_rank)
     rows = train_rows if split == "train" else rows_of(split)
-    pos = {n: i for i, n in enumerate(fine_names)}
-    unknown = sorted({lab for _, lab in rows if lab not in pos})
-    if unknown:
-        raise TaxovitError(
-            f"{data_cfg[split]}: labels absent from the training split: {unknown[:10]}"
-        )
-    fine = np.array([pos[lab] for _, lab in rows], dtype=np.int64)
+    fine = _label_codes(np.array([lab for _, lab in rows]), fine_names, data_cfg[split])
     keep = _per_class_subset(fine, per_class)
     root = Path(data_cfg[split])
     ids = []
@@ -252,31 +242,39 @@ def _array_split(
             raise TaxovitError(f"data.{which} is required for data.format='npy'")
     images, labels = read_arrays(data_cfg[split])
     train_labels = labels if split == "train" else read_arrays(data_cfg["train"])[1]
-    if train_labels.dtype.kind in "iu":
+    if train_labels.dtype.kind in "iu":  # label i is class i (label_index order)
         fine_names = indexed_names(tax, int(train_labels.max()) + 1)
-        names = np.asarray(fine_names, dtype=object)
-        if labels.min() < 0 or labels.max() >= len(names):
-            raise TaxovitError(f"{data_cfg[split]}: label indices outside 0..{len(names) - 1}")
-        labels, train_labels = names[labels], names[train_labels]
+        if labels.min() < 0 or labels.max() >= len(fine_names):
+            raise TaxovitError(
+                f"{data_cfg[split]}: label indices outside 0..{len(fine_names) - 1}")
+        fine = labels.astype(np.int64)
     else:
-        fine_names = sorted(set(train_labels.tolist()), key=lambda n: _node_id(tax, n))
-    pos = {n: i for i, n in enumerate(fine_names)}
-    unknown = sorted({str(x) for x in np.unique(labels) if x not in pos})
-    if unknown:
-        raise TaxovitError(
-            f"{data_cfg[split]}: labels absent from the training split: {unknown[:10]}"
-        )
-    fine = np.array([pos[x] for x in labels.tolist()], dtype=np.int64)
+        fine_names = _named_classes(train_labels.tolist(), tax, data_cfg["train"])
+        fine = _label_codes(labels, fine_names, data_cfg[split])
     keep = _per_class_subset(fine, data_cfg.get(f"{split}_per_class"))
     ids = [f"{split}-{i:0{len(str(len(fine)))}d}" for i in keep]
     space = LabelSpace.from_taxonomy(tax, fine_names, train_rank)
     return SampleSet(ids, fine[keep], images=np.asarray(images[keep])), space
 
 
-def _node_id(tax: Any, name: str) -> int:
-    if name not in tax:
-        raise TaxovitError(f"label {name!r} is not in the taxonomy")
-    return int(tax.id_of(name))
+def _named_classes(train_labels: Sequence[str], tax: Any, where: Any) -> list[str]:
+    """The distinct training labels (taxonomy node names), ordered by node id."""
+    distinct = set(train_labels)
+    missing = sorted(lab for lab in distinct if lab not in tax)
+    if missing:
+        raise TaxovitError(f"{where}: labels not in the taxonomy: {missing[:10]}")
+    return sorted(distinct, key=tax.id_of)
+
+
+def _label_codes(labels: np.ndarray, fine_names: Sequence[str], where: Any) -> np.ndarray:
+    """Class indices of ``labels`` (names) in ``fine_names``, one lookup per distinct label."""
+    distinct, inverse = np.unique(labels, return_inverse=True)
+    pos = {n: i for i, n in enumerate(fine_names)}
+    unknown = [str(x) for x in distinct if x not in pos]
+    if unknown:
+        raise TaxovitError(f"{where}: labels absent from the training split: {unknown[:10]}")
+    codes = np.array([pos[x] for x in distinct.tolist()], dtype=np.int64)
+    return codes[inverse.reshape(-1)] if len(labels) else np.zeros(0, dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------ torch side
