@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 ARMS = {
     "ce_coarse": "(a) CE on coarse groups",
@@ -75,6 +77,15 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace) -> dict:
         cfg["optim"]["epochs"] = args.epochs
     if args.threads is not None:
         cfg["threads"] = args.threads
+    for item in args.set:  # KEY=VALUE, dotted key, YAML value: grafit.k=20
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise SystemExit(f"--set {item}: the config has no key {key!r}")
+        node[leaf] = yaml.safe_load(value)
     return cfg
 
 
@@ -260,6 +271,9 @@ def main() -> None:
     ap.add_argument("--train-per-class", type=int, default=None)
     ap.add_argument("--knn", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None, help="override threads (CPU)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key of every arm (dotted key, YAML value), "
+                    "e.g. --set grafit.k=20; repeatable")
     ap.add_argument("--logreg-iter", type=int, default=200, help="logistic regression max_iter")
     ap.add_argument("--no-baselines", action="store_true", help="trained arms only")
     ap.add_argument("--baselines-only", action="store_true", help="no trained arm")
