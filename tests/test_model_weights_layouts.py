@@ -369,3 +369,28 @@ def test_conv_stem_checkpoint_round_trip_and_grey_adaptation(tmp_path):
     x = _images(28, chans=1)
     with torch.no_grad():  # a grey image is the RGB image with three equal channels
         torch.testing.assert_close(grey.eval()(x), rgb(x.repeat(1, 3, 1, 1)), atol=1e-5, rtol=0)
+
+
+def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path):
+    """``load_model`` on a ``taxovit train`` checkpoint takes ``model_ema`` (what predict and
+    the kNN evaluation use), not the online weights; a checkpoint without an EMA gives ``model``."""
+    from types import SimpleNamespace
+
+    from taxovit.training.predict import _network
+
+    cfg = merge_config({"taxonomy": "t", "method": "ce", "data": {"img_size": 28, "in_chans": 1},
+                        "model": {"preset": "vit_micro", "patch_size": 4}})  # fmt: skip
+    online, ema = (_randomise(build_online(cfg, 4), seed) for seed in (0, 1))
+    space = SimpleNamespace(train_names=["a", "b", "c", "d"])
+    ck = {"config": cfg, "label_space": {"train_names": space.train_names},
+          "model": online.state_dict(), "model_ema": ema.state_dict()}  # fmt: skip
+    torch.save(ck, tmp_path / "run.pt")
+    x = _images(28, chans=1)
+    with torch.no_grad():
+        loaded = load_model(tmp_path / "run.pt", num_classes=4).eval()(x)
+        torch.testing.assert_close(loaded, ema.eval()(x)["logits"], atol=1e-5, rtol=0)
+        predicted = _network(ck, cfg, space, tmp_path / "run.pt").eval()(x)["logits"]
+        torch.testing.assert_close(loaded, predicted, atol=1e-5, rtol=0)
+        torch.save({**ck, "model_ema": None}, tmp_path / "no_ema.pt")
+        plain = load_model(tmp_path / "no_ema.pt", num_classes=4).eval()(x)
+        torch.testing.assert_close(plain, online.eval()(x)["logits"], atol=1e-5, rtol=0)

@@ -75,7 +75,12 @@ def convert_state_dict(sd: dict[str, Tensor], source: str) -> dict[str, Tensor]:
 
 
 def _unwrap(obj) -> dict[str, Tensor]:
-    """Find the state dict inside a checkpoint and strip DDP / torch.compile prefixes."""
+    """Find the state dict inside a checkpoint and strip DDP / torch.compile prefixes.
+
+    A ``taxovit train`` checkpoint (top-level ``config`` and ``label_space``) gives the EMA of
+    its weights (``model_ema``) when the run kept one, as ``taxovit predict`` does."""
+    if _is_run_checkpoint(obj) and isinstance(obj.get("model_ema"), dict):
+        obj = obj["model_ema"]
     while isinstance(obj, dict) and not any(isinstance(v, Tensor) for v in obj.values()):
         for key in _WRAPPER_KEYS:
             if isinstance(obj.get(key), dict):
@@ -97,6 +102,10 @@ def _unwrap(obj) -> dict[str, Tensor]:
                 sd = {k[len(p) :]: v for k, v in sd.items()}
                 changed = True
     return sd
+
+
+def _is_run_checkpoint(obj) -> bool:
+    return isinstance(obj, dict) and "config" in obj and "label_space" in obj
 
 
 def _adapt_in_chans(w: Tensor, in_chans: int) -> Tensor:
