@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from taxovit._repeats import rows_with_repeat
 from taxovit.errors import ArgumentError
 from taxovit.metrics import dense_codes
 from taxovit.metrics.flat import top_k_columns
@@ -102,8 +103,7 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
     pad = r < 0
     if pad[:, 0].any() or (pad[:, :-1] & ~pad[:, 1:]).any():
         raise ArgumentError("ranked: every row must start with a node id; -1 only pads the end")
-    s = np.sort(r, axis=1)
-    if ((s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)).any():
+    if rows_with_repeat(r, pad=-1).any():
         raise ArgumentError("ranked lists a node twice in one row; expected distinct candidates")
     return r
 
@@ -118,25 +118,26 @@ def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[
     if not ctx.top_k:
         return
     ix, t, big_d = taxonomy.index, ctx.comp.y_true, ctx.comp.max_depth
-    cand = ranked[:, : max(ctx.top_k)]
-    nodes = cand if cand.min(initial=0) >= 0 else np.where(cand >= 0, cand, t[:, None])
-    height, depth = ix.lca_height_depth(t[:, None], nodes)
+    cols = np.ascontiguousarray(ranked[:, : max(ctx.top_k)].T)  # (k, n): one vector per rank
+    padded = bool(cols.min(initial=0) < 0)
+    nodes = np.where(cols >= 0, cols, t) if padded else cols
+    height, depth = ix.lca_height_depth(t[None, :], nodes)
     t_height, t_depth = ix.height[t], ix.depth[t]  # the LCA of (t, t) is t, in a DAG too
     hit = np.zeros(t.size, dtype=bool)
-    n_listed, n_same = np.zeros(t.size, dtype=np.int64), np.zeros(t.size, dtype=np.int64)
+    n_listed = np.zeros(t.size, dtype=np.int64)
     height_sum, depth_sum = np.zeros_like(n_listed), np.zeros_like(n_listed)
-    for j in range(cand.shape[1]):  # running sums over the columns (cheaper than cumsum)
-        same = cand[:, j] == t
-        hit |= same
-        n_same += same
-        n_listed += cand[:, j] >= 0
-        height_sum += height[:, j]
-        depth_sum += depth[:, j]
+    for j in range(cols.shape[0]):  # running sums over the ranks (cheaper than cumsum)
+        hit |= cols[j] == t  # candidates are distinct (as_ranked): the truth at most once
+        if padded:
+            n_listed += cols[j] >= 0
+        height_sum += height[j]
+        depth_sum += depth[j]
         if (k := j + 1) in ctx.top_k:
-            equal = n_same + (k - n_listed)  # the truth listed, or padding
+            listed = n_listed if padded else k
+            equal = hit + (k - n_listed) if padded else hit  # the truth listed, or padding
             ctx.hits[k] = hit.copy()
-            ctx.hdist[k] = (height_sum - equal * t_height) / n_listed
-            ctx.hdist_depth[k] = (k * big_d - depth_sum - equal * (big_d - t_depth)) / n_listed
+            ctx.hdist[k] = (height_sum - equal * t_height) / listed
+            ctx.hdist_depth[k] = (k * big_d - depth_sum - equal * (big_d - t_depth)) / listed
 
 
 def _add_score_context(

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from taxovit._repeats import rows_with_repeat
 from taxovit.errors import ArgumentError
 from taxovit.predictions.cells import (
     Problems,
@@ -41,8 +42,7 @@ def _first_repeat(idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tupl
     k = int(counts[0]) if counts.size else 0
     if contiguous and (counts == k).all():  # K rows per id, ids one after the other
         m = labc.reshape(-1, k)
-        s = np.sort(m, axis=1)
-        i = first((s[:, 1:] == s[:, :-1]).any(axis=1))
+        i = first(rows_with_repeat(m))
         if i < 0:
             return -1, -1
         row = [int(x) for x in m[i]]

@@ -37,12 +37,18 @@ def _pyarrow(ctx: Any) -> tuple[Any, Any, Any]:
     return pa, pc, pq
 
 
-def _read(src: Any, schema_only: bool) -> Any:
+def _read(src: Any, schema_only: bool, numbers: frozenset[str] = frozenset()) -> Any:
+    """The schema, or the table with every text column but ``numbers`` read dictionary-encoded
+    (Parquet stores text so: each distinct value becomes one Arrow string, not every cell)."""
     ctx = src.context()
     pa, _, pq = _pyarrow(ctx)
-    try:
-        source = src.binary()
-        return pq.read_schema(source) if schema_only else pq.read_table(source)
+    try:  # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import, ~0.15 s
+        schema = pq.ParquetFile(src.binary()).schema_arrow
+        if schema_only:
+            return schema
+        text = [f.name for f in schema if f.name not in numbers
+                and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]  # fmt: skip
+        return pq.ParquetFile(src.binary(), read_dictionary=text or None).read()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ctx.error(f"not a readable Parquet file ({shorten(str(exc))}); expected Parquet "
                         "as written by pyarrow or pandas") from None  # fmt: skip
@@ -64,8 +70,9 @@ class ParquetTable:
             raise ctx.error("no data rows; expected at least one row")
 
     @classmethod
-    def read(cls, src: Any) -> ParquetTable:
-        return cls(src.context(), _read(src, schema_only=False))
+    def read(cls, src: Any, numbers: list[str] = ()) -> ParquetTable:
+        """The file's data; ``numbers``: the score columns (never dictionary-encoded)."""
+        return cls(src.context(), _read(src, schema_only=False, numbers=frozenset(numbers)))
 
     def _column(self, name: str) -> Any:
         return self.table.column(self.header.index(name))
@@ -91,6 +98,8 @@ class ParquetTable:
         if not pa.types.is_dictionary(col.type):  # numbered in order of first appearance
             col = col.cast(pa.string())
             return _encode_plain(pa, pc, pc.fill_null(col, "") if col.null_count else col)
+        if ordered and (runs := _dictionary_runs(pa, pc, col)) is not None:
+            return runs
         arr = col.combine_chunks()  # one array: one dictionary (given ones are unified)
         values = arr.dictionary.cast(pa.string())
         idx = arr.indices  # int32 codes mostly: half the memory of int64
@@ -142,6 +151,33 @@ class ParquetTable:
         if p.ref is not None:
             message += f" (first seen on row {p.ref + 1})"
         raise self.ctx.error(message, row=p.row + 1, column=p.column)
+
+
+def _dictionary_runs(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_encode_plain`'s runs for a dictionary-encoded column, found from each chunk's
+    integer codes (the chunks' dictionaries differ; only the run heads become strings).
+    None when the column has nulls, is not in runs, or a value comes back after its run."""
+    n = len(col)
+    if col.null_count or n < 2:
+        return None
+    starts, heads_text, last = [], [], None
+    for chunk in col.chunks:
+        if len(chunk) == 0:
+            continue
+        idx = chunk.indices.to_numpy()
+        start = np.empty(idx.size, dtype=bool)
+        start[1:] = idx[1:] != idx[:-1]
+        start[0] = last is None or chunk.dictionary[int(idx[0])].as_py() != last
+        last = chunk.dictionary[int(idx[-1])].as_py()
+        heads = np.flatnonzero(start)
+        starts.append(start)
+        heads_text.append(chunk.dictionary.take(pa.array(idx[heads])).cast(pa.string()))
+    text = pa.concat_arrays(heads_text)
+    if len(text) > n // 2 or len(pc.unique(text)) != len(text):
+        return None
+    runs = np.diff(np.flatnonzero(np.concatenate(starts)), append=n)
+    codes = np.repeat(np.arange(len(text), dtype=np.int32), runs)
+    return codes, np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -115,7 +115,7 @@ def load_table(src: Source, header: list[str], float_cols: list[str]) -> Table:
     if src.kind == "parquet":
         from taxovit.predictions.parquet_reader import ParquetTable
 
-        return ParquetTable.read(src)
+        return ParquetTable.read(src, float_cols)
     assert src.data is not None
     _, header_lines = csv_header(src.context(), src.data)
     return CsvTable(src.context(), src.data, header, header_lines, float_cols)
