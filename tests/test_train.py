@@ -111,6 +111,40 @@ def test_train_predict_evaluate_grafit(tmp_path):
     _evaluate(out, cfg["taxonomy"])
 
 
+def test_grafit_nce_instance_loss_is_nt_xent_without_a_target(tmp_path):
+    """``grafit.instance: nce``: the instance term is NT-Xent over the views (each image its
+    own class in the kNN loss, the other view positive); no EMA target, no predictor; a run
+    trains, checkpoints and resumes."""
+    import torch.nn.functional as F
+
+    from taxovit.training.distributed import Dist
+    from taxovit.training.network import build_online
+    from taxovit.training.objectives import Grafit
+
+    cfg = merge_config(tiny_config(tmp_path, grafit={"instance": "nce", "tau_inst": 0.5,
+                                                     "lambda_knn": 0.0}))  # fmt: skip
+    net = build_online(cfg, 5)
+    assert net.predictor is None
+    obj = Grafit(cfg, net, Dist(), torch.device("cpu"))
+    assert obj.target is None and obj.state_dict()["target"] is None
+    torch.manual_seed(0)
+    x, labels = torch.randn(3, 2, 1, 28, 28), torch.tensor([0, 1, 1])
+    parts = obj.loss(net, x, labels)
+    with torch.no_grad():
+        z = F.normalize(net(x.transpose(0, 1).reshape(6, 1, 28, 28))["z"], dim=-1)
+    sim = (z @ z.T / 0.5).masked_fill(torch.eye(6, dtype=torch.bool), float("-inf"))
+    nt_xent = F.cross_entropy(sim, torch.tensor([3, 4, 5, 0, 1, 2]))
+    torch.testing.assert_close(parts["inst"], nt_xent, atol=1e-5, rtol=1e-5)
+    full = train(cfg, out=tmp_path / "full")
+    rows = [json.loads(line) for line in Path(full["log"]).read_text().splitlines()]
+    assert all(r["inst"] > 0 for r in rows)  # a cross-entropy, not BYOL's negative cosine
+    train(cfg, out=tmp_path / "half", stop_after_epoch=1)
+    resumed = train(cfg, out=tmp_path / "half", resume=True)
+    a, b = _state(full["checkpoint"]), _state(resumed["checkpoint"])
+    for key in ("model", "bank", "optimizer"):
+        _assert_same(a[key], b[key])
+
+
 def _evaluate(preds, taxonomy):
     """The written predictions go through `taxovit evaluate` as a user would run it."""
     from typer.testing import CliRunner

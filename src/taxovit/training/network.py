@@ -169,7 +169,8 @@ def _backbone_from_file(cfg: dict[str, Any]) -> nn.Module:
 
 def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool = True) -> Network:
     """The trained network, initialised from ``cfg``: a head on the training-rank classes
-    (except Grafit without cross-entropy); Grafit adds the projector and predictor.
+    (except Grafit without cross-entropy); Grafit adds the projector and (instance loss
+    byol) the predictor.
     ``pretrained=False`` skips ``model.pretrained`` (weights loaded afterwards anyway)."""
     backbone = _backbone(cfg, pretrained)
     dim = backbone.embed_dim
@@ -186,7 +187,9 @@ def build_online(cfg: dict[str, Any], num_train_classes: int, pretrained: bool =
             add_on(net, cfg, num_train_classes)
         return net
     projector = projector_mlp(dim, int(g["proj_hidden"]), int(g["proj_dim"]))
-    predictor = projector_mlp(int(g["proj_dim"]), int(g["proj_hidden"]), int(g["proj_dim"]))
+    predictor = None  # the instance loss nce compares projections directly
+    if g["instance"] == "byol":
+        predictor = projector_mlp(int(g["proj_dim"]), int(g["proj_hidden"]), int(g["proj_dim"]))
     return Network(backbone, head, projector, predictor)
 
 

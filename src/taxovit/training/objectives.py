@@ -242,8 +242,12 @@ class MemoryBank:
 class Grafit(Objective):
     """``method: grafit``: ``λ_inst·L_inst + λ_knn·L_knn (+ λ_ce·CE)`` at the training rank.
 
-    Owns the EMA target network (backbone + projector of the online network) and the memory
-    bank of recent target embeddings used as extra kNN candidates. The kNN loss uses the
+    The instance loss is ``grafit.instance``: ``byol`` (the paper's: the predictor against an
+    EMA target network, backbone + projector, that this objective owns) or ``nce`` (the kNN
+    loss with each image its own class at temperature ``tau_inst``: the other views of the
+    image are its positives, the rest of the global batch its negatives; no target network).
+    The memory bank holds recent target (nce: detached online) embeddings as extra kNN
+    candidates. The kNN loss uses the
     embeddings of the whole global batch as candidates, so N processes compute the same loss
     as one process on the same global batch.
     """
@@ -258,7 +262,8 @@ class Grafit(Objective):
             float(g["sigma"]), None if g["k"] is None else int(g["k"]),
         )  # fmt: skip
         self.momentum = (float(g["ema"]), float(g["ema_end"]))
-        self.target = ema_copy(online).to(device)
+        self.tau_inst = float(g["tau_inst"])
+        self.target = ema_copy(online).to(device) if g["instance"] == "byol" else None
         self.bank = MemoryBank(int(g["bank_size"]), int(g["proj_dim"]), device)
 
     def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
@@ -267,12 +272,18 @@ class Grafit(Objective):
         xs = x.transpose(0, 1).reshape(t * b, *x.shape[2:])
         ys = labels.repeat(t)
         out = model(xs)
-        with torch.no_grad():
-            tz = self.target(xs)["z"].float()
-        inst = losses.instance_loss(list(out["p"].float().split(b)), list(tz.split(b)))
         z = out["z"].float()
+        if self.target is not None:  # byol: the predictor against the EMA target's views
+            with torch.no_grad():
+                tz = self.target(xs)["z"].float()
+            inst = losses.instance_loss(list(out["p"].float().split(b)), list(tz.split(b)))
+        else:  # nce: the kNN loss with each image its own class (its other views positive)
+            tz = z.detach()
+            image = torch.arange(b, device=z.device) + self.dist.rank * b
+            inst = self._knn_loss(z, image.repeat(t), self.dist.gather(image.repeat(t)),
+                                  self.tau_inst, bank=False)  # fmt: skip
         all_y = self.dist.gather(ys)
-        knn = self._knn_loss(z, ys, all_y)
+        knn = self._knn_loss(z, ys, all_y, self.weights.sigma)
         w = self.weights
         total = w.lambda_inst * inst + w.lambda_knn * knn
         parts = {"inst": inst.detach(), "knn": knn.detach()}
@@ -284,12 +295,13 @@ class Grafit(Objective):
         self.bank.enqueue(self.dist.gather(tz), all_y)
         return parts
 
-    def _knn_loss(self, z: Tensor, ys: Tensor, all_y: Tensor) -> Tensor:
-        """kNN loss of this process's anchors against the global batch and the bank."""
+    def _knn_loss(self, z: Tensor, ys: Tensor, all_y: Tensor, sigma: float,
+                  bank: bool = True) -> Tensor:  # fmt: skip
+        """kNN loss of this process's anchors against the global batch (and the bank)."""
         d = self.dist
-        bank_feats, bank_labels = self.bank.get()
+        bank_feats, bank_labels = self.bank.get() if bank else (None, None)
         terms, valid = losses.knn_loss_terms(
-            z, ys, self.weights.sigma, bank_feats, bank_labels, self.weights.k,
+            z, ys, sigma, bank_feats, bank_labels, self.weights.k if bank else None,
             candidates=d.gather_with_grad(z), candidate_labels=all_y,
             self_offset=d.rank * z.shape[0],
         )  # fmt: skip
@@ -301,6 +313,8 @@ class Grafit(Objective):
 
     @torch.no_grad()
     def after_step(self, online: Network, step: int, total_steps: int) -> None:
+        if self.target is None:
+            return
         m = ema_momentum(*self.momentum, step, total_steps)
         t_params = dict(self.target.named_parameters())
         for name, p in online.named_parameters():
@@ -309,10 +323,12 @@ class Grafit(Objective):
                 tp.lerp_(p.detach(), 1.0 - m)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"target": self.target.state_dict(), "bank": self.bank.state_dict()}
+        target = None if self.target is None else self.target.state_dict()
+        return {"target": target, "bank": self.bank.state_dict()}
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
-        self.target.load_state_dict(checkpoint["target"])
+        if self.target is not None:
+            self.target.load_state_dict(checkpoint["target"])
         if checkpoint.get("bank") is not None:
             self.bank.load_state_dict(checkpoint["bank"])
 

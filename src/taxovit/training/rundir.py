@@ -131,8 +131,8 @@ class RunFolder:
             raise TaxovitError(f"--resume: no checkpoint at {self.ckpt_path}")
         ck, old, _ = read_run_checkpoint(self.ckpt_path, "--resume")
         needed = ["epoch", "step", "optimizer", "scheduler", "rng"]
-        missing = [k for k in needed + (["target"] if old["method"] == "grafit" else [])
-                   if ck.get(k) is None]  # fmt: skip
+        byol = old["method"] == "grafit" and old["grafit"].get("instance", "byol") == "byol"
+        missing = [k for k in needed + (["target"] if byol else []) if ck.get(k) is None]
         if missing:
             raise TaxovitError(f"--resume {self.ckpt_path}: incomplete checkpoint, no "
                                f"{', '.join(missing)} entry; it can predict but not resume")

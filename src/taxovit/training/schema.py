@@ -91,6 +91,8 @@ SCHEMA: dict[str, Any] = {
     },
     "grafit": {
         "views": integer(1),
+        "instance": choice(("byol", "nce")),
+        "tau_inst": number(0, lo_open=True),
         "lambda_inst": number(0),
         "lambda_knn": number(0),
         "lambda_ce": number(0),
