@@ -242,6 +242,33 @@ def test_per_rank_projection_and_coarse_predictions() -> None:
     assert res["genus"]["recall_macro"] == pytest.approx(0.25)
 
 
+@given(taxonomies(ranked=True, min_nodes=2), st.data())
+@settings(max_examples=60, deadline=None)
+def test_rank_codes_of_labels_equal_the_per_sample_coding(tax, data) -> None:
+    """Coding the distinct labels' ancestors once gives the per-sample codes of rank_codes,
+    with truths and predictions above the rank (no ancestor there) among them."""
+    from taxovit.metrics import dense_codes
+    from taxovit.metrics.hierarchical import rank_codes, rank_codes_of_labels
+
+    n_nodes = len(tax.nodes)
+    ids = st.integers(0, n_nodes - 1)
+    t = np.array(data.draw(st.lists(ids, min_size=1, max_size=30)))
+    p = np.array(data.draw(st.lists(ids, min_size=t.size, max_size=t.size)))
+    inv = dense_codes(np.concatenate([t, p]), n_nodes)
+    inv_t, inv_p = inv[: t.size], inv[t.size :]
+    labels = np.empty(int(inv.max()) + 1, dtype=np.int64)
+    labels[inv_t], labels[inv_p] = t, p
+    is_truth = np.zeros(labels.size, dtype=bool)
+    is_truth[inv_t] = True
+    for rank in tax.rank_names:
+        ix = tax.index
+        want = rank_codes(ix.ancestor_at_rank(t, rank), ix.ancestor_at_rank(p, rank))
+        got = rank_codes_of_labels(ix.ancestor_at_rank(labels, rank), inv_t, inv_p, is_truth)
+        assert got.k == want.k, rank
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=rank)
+
+
 # ------------------------------------------------------------------ bootstrap
 @given(problems(with_scores=True, ranked=True), st.integers(0, 10_000))
 @settings(max_examples=30, deadline=None)

@@ -19,7 +19,7 @@ from taxovit._repeats import rows_with_repeat
 from taxovit.errors import ArgumentError
 from taxovit.metrics import dense_codes
 from taxovit.metrics.flat import top_k_columns
-from taxovit.metrics.hierarchical import HierarchicalComponents, RankCodes, rank_codes
+from taxovit.metrics.hierarchical import HierarchicalComponents, RankCodes, rank_codes_of_labels
 from taxovit.taxonomy import Taxonomy
 
 __all__ = ["SampleContext", "as_ranked", "build_context"]
@@ -76,12 +76,15 @@ def build_context(
         true_depth=ix.depth[t],
         depth_distance=np.where(comp.correct, 0, comp.max_depth - comp.lca_depth),
         is_tree=taxonomy.is_tree,
-        ranks={
-            r: rank_codes(ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r))
-            for r in taxonomy.rank_names
-        },
+        ranks={},
         top_k=tuple(sorted(set(int(k) for k in top_k))),
     )
+    labels = ctx.labels
+    is_truth = np.zeros(ctx.n_labels, dtype=bool)
+    is_truth[ctx.inv_t] = True
+    for r in taxonomy.rank_names:
+        ctx.ranks[r] = rank_codes_of_labels(ix.ancestor_at_rank(labels, r), ctx.inv_t, ctx.inv_p,
+                                            is_truth)  # fmt: skip
     if scores is not None and score_ids is not None and scores.shape[1] > 0:
         _add_score_context(ctx, taxonomy, scores, score_ids)
     elif ranked is not None:

@@ -35,6 +35,7 @@ __all__ = [
     "per_rank_metrics",
     "project_to_rank",
     "rank_codes",
+    "rank_codes_of_labels",
     "rank_scores",
     "tree_induced_error",
 ]
@@ -258,6 +259,26 @@ def rank_codes(tr: NDArray[np.int64], pr: NDArray[np.int64]) -> RankCodes:
     # -1 shifts to code 0 of the dense coding; it is never a true label and never counted
     inv = dense_codes(np.concatenate([tr, pr]) + 1, int(max(tr.max(), pr.max())) + 2)
     return RankCodes(keep, inv[: tr.size], inv[tr.size :], tr == pr, pr >= 0, int(inv.max()) + 1)
+
+
+def rank_codes_of_labels(
+    anc: NDArray[np.int64], inv_t: NDArray[np.int64], inv_p: NDArray[np.int64],
+    is_truth: NDArray[np.bool_],
+) -> RankCodes:  # fmt: skip
+    """``rank_codes(anc[inv_t], anc[inv_p])``, coded once per distinct label, not per sample.
+
+    ``anc``: each distinct label's ancestor at the rank (-1: none); ``inv_t``/``inv_p``: the
+    samples' label codes, every code used by one of them; ``is_truth``: the codes used by a
+    truth. When every truth reaches the rank the dense codes of the labels' ancestors are the
+    samples' codes (the same values, in the same order): two gathers per rank instead of a
+    dense coding of 2n values; otherwise :func:`rank_codes` decides which samples count.
+    """
+    if not (anc[is_truth] >= 0).all():
+        return rank_codes(anc[inv_t], anc[inv_p])
+    code = dense_codes(anc + 1, int(anc.max()) + 2)  # -1 (no ancestor) -> code 0, if present
+    it, ip = code[inv_t], code[inv_p]
+    has_pred = ip > 0 if (anc < 0).any() else np.ones(it.size, dtype=bool)
+    return RankCodes(np.ones(it.size, dtype=bool), it, ip, it == ip, has_pred, int(code.max()) + 1)
 
 
 def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, float | int]:
