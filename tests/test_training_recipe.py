@@ -149,6 +149,28 @@ def test_bf16_autocast_on_cpu_is_the_cuda_code_path():
             assert lin(torch.randn(2, 4)).dtype == torch.float32
 
 
+def test_shipped_gpu_config_runs_on_the_cpu_through_the_same_paths(tmp_path):
+    """configs/fashion_mnist_gpu.yaml as shipped, but for the data (the mini set), the length
+    (one epoch of 40 images), the widths and compile (tested apart, slow): Grafit on the groups,
+    the memory loader, random erasing and bf16 autocast (precision auto is bf16 on CUDA; forced
+    here so that the CPU takes the same code path); then predict and evaluate its output."""
+    from taxovit.training.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist_gpu.yaml")
+    small = tiny_config(tmp_path)
+    cfg["taxonomy"], cfg["data"] = small["taxonomy"], {**cfg["data"], **small["data"]}
+    cfg["model"].update(compile=False, preset="vit_nano")
+    cfg["grafit"].update(bank_size=64, proj_hidden=32, proj_dim=16)
+    cfg["optim"].update(epochs=1, batch_size=20, warmup_epochs=0.5)
+    cfg["eval"].update(every=1, train_max=40, test_max=20, batch_size=20)
+    cfg.update(device="cpu", precision="bf16", log={"progress": False})
+    res = train(cfg, out=tmp_path / "gpu_recipe")
+    row = res["history"][0]
+    assert row["step"] == 2 and np.isfinite(row["loss"]) and 0 <= row["knn_top1_fine"] <= 1
+    out = predict(res["checkpoint"], tmp_path / "p.csv", knn=5)
+    assert out["classifier"] == "knn" and out["rows"] == 20
+
+
 # ------------------------------------------------------------------------------ read-outs
 def _pretrained(tmp_path):
     """A trained run's backbone saved as a local pretrained file."""
