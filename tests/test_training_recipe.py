@@ -194,6 +194,37 @@ def test_linear_probe_trains_only_the_head(tmp_path):
     assert predict(res["checkpoint"], tmp_path / "p.csv")["classifier"] == "head"
 
 
+@pytest.mark.parametrize("loader", ["memory", "dataloader"])
+def test_linear_probe_runs_the_backbone_once_with_augmentation_off(tmp_path, monkeypatch, loader):
+    """Augmentation off: the first epoch stores the frozen features, later epochs train the
+    head on them without a backbone pass; the weights equal those of the uncached run."""
+    from taxovit.training import objectives
+
+    path, _ = _pretrained(tmp_path)
+    cfg = tiny_config(tmp_path, method="linear", train_rank="class", optim={"epochs": 3},
+                      model={"pretrained": str(path)}, augment={"enabled": False},
+                      data={"loader": loader}, eval={"every": 0})  # fmt: skip
+    calls = []
+    forward = objectives.Network.forward
+    monkeypatch.setattr(objectives.Network, "forward",
+                        lambda self, x: calls.append(len(x)) or forward(self, x))  # fmt: skip
+    cached = train(cfg, out=tmp_path / "cached")
+    assert sum(calls) == 40  # 40 training images, each through the backbone once
+    monkeypatch.setattr(objectives.LinearProbe, "caches_features", False)
+    calls.clear()
+    plain = train(cfg, out=tmp_path / "plain")
+    assert sum(calls) == 3 * 40
+    a, b = (torch.load(r["checkpoint"], map_location="cpu", weights_only=True)["model"]
+            for r in (cached, plain))  # fmt: skip
+    for key in ("head.weight", "head.bias"):
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+    cfg["augment"]["enabled"] = True  # random crops: every epoch needs the backbone
+    monkeypatch.setattr(objectives.LinearProbe, "caches_features", True)
+    calls.clear()
+    train(cfg, out=tmp_path / "augmented")
+    assert sum(calls) == 3 * 40
+
+
 def test_knn_readout_takes_no_step_and_predicts(tmp_path):
     path, sd = _pretrained(tmp_path)
     cfg = tiny_config(tmp_path, method="knn", optim={"epochs": 1},

@@ -182,9 +182,10 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     n_images = 0
     precision = str(run.cfg["precision"])
     reporter.start_epoch(epoch + 1, run.epochs, run.steps_per_epoch)
-    for x, _fine, coarse, _idx in run.loader:
+    for x, _fine, coarse, idx in run.loader:
         x = x.to(device, non_blocking=True)
         coarse = coarse.to(device, non_blocking=True)
+        run.objective.see_batch(idx)
         with runtime.autocast(device, precision):
             parts = run.objective.loss(run.model, x, coarse)
         run.optimizer.zero_grad(set_to_none=True)

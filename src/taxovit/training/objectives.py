@@ -36,6 +36,7 @@ from taxovit.models.transfg import transfg_loss
 from taxovit.training import losses
 from taxovit.training.config import METHODS
 from taxovit.training.distributed import Dist
+from taxovit.training.feature_cache import FeatureCache, features_are_fixed
 from taxovit.training.network import Network, ema_copy
 from taxovit.training.schedule import ema_momentum
 
@@ -62,6 +63,9 @@ class Objective:
 
     def bind(self, taxonomy: Any, space: Any) -> None:
         """Called once the taxonomy and the training label space are known."""
+
+    def see_batch(self, idx: Tensor) -> None:
+        """The dataset indices of the next batch (for objectives that keep per-image values)."""
 
     def after_step(self, online: Network, step: int, total_steps: int) -> None:
         """Called after every optimiser step (``step`` counts from 1)."""
@@ -135,11 +139,28 @@ class FrozenBackbone(Objective):
 
 class LinearProbe(FrozenBackbone):
     """``method: linear``: cross-entropy of a linear head on the frozen backbone's CLS
-    feature (``ce.label_smoothing``); only the head is trained."""
+    feature (``ce.label_smoothing``); only the head is trained. When every image's feature
+    is the same in every epoch (augmentation off, no dropout, one process:
+    :mod:`taxovit.training.feature_cache`) the backbone runs once per image, in the first
+    epoch, and the head trains on the stored features afterwards (the same numbers)."""
+
+    caches_features = True  # LoRA and VPT train inside the backbone: never
+
+    def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
+        super().__init__(cfg, online, dist, device)
+        self.online, self.idx = online, None
+        fixed = self.caches_features and features_are_fixed(cfg, online.backbone, dist.world)
+        self.cache = FeatureCache() if fixed else None
+
+    def see_batch(self, idx: Tensor) -> None:
+        self.idx = idx
 
     def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        out = model(x)  # no graph through the frozen backbone: its inputs need no gradient
-        ce = F.cross_entropy(out["logits"].float(), labels,
+        if self.cache is None or self.idx is None:
+            logits = model(x)["logits"]  # no graph through the frozen backbone
+        else:
+            logits = self.online.head(self.cache.get(self.idx, lambda: model(x)["features"]))
+        ce = F.cross_entropy(logits.float(), labels,
                              label_smoothing=float(self.cfg["ce"]["label_smoothing"]))  # fmt: skip
         return {"loss": ce, "ce": ce.detach()}
 
@@ -150,6 +171,7 @@ class LoRA(LinearProbe):
     (``lora_A``, ``lora_B``) and the head are trained."""
 
     adapters = True
+    caches_features = False
 
     def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
         super().__init__(cfg, online, dist, device)
@@ -164,6 +186,7 @@ class VisualPromptTuning(LinearProbe):
     ``vpt:`` section); only the prompts and the head are trained."""
 
     adapters = True
+    caches_features = False
 
 
 class DeiTDistillation(Objective):
