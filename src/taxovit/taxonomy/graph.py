@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from taxovit.errors import TaxonomyError
-from taxovit.taxonomy.index import CycleError, TaxonomyIndex
+from taxovit.taxonomy.graph_arrays import CycleError
+from taxovit.taxonomy.index import TaxonomyIndex
 
 if TYPE_CHECKING:  # networkx is imported on first use of a graph (evaluation needs none)
     import networkx as nx

@@ -16,7 +16,7 @@ that node's parent. Trees that are not too deep also pack each node's root path 
 int64 (a bit field per depth: the node's position among its siblings, the shallowest depth
 in the highest bits), so the LCA's depth is the field of the highest bit in which two codes
 differ; an ancestor-at-depth table then gives the node (about 3x faster than the sparse table
-on millions of pairs; ``MAX_PATH_ENTRIES``). DAGs keep, per node, the sorted list of its ancestors-or-self with the
+on millions of pairs; :mod:`.path_codes`). DAGs keep, per node, the sorted list of its ancestors-or-self with the
 shortest directed distance from each; pair queries intersect those lists in one vectorised
 sort-merge over all pairs. Those lists take memory ~ depth x nodes, so a DAG whose lists would
 exceed ``MAX_ANCESTOR_ENTRIES`` is refused (a ``TaxonomyError`` with the count) when the index
@@ -33,14 +33,12 @@ from typing import NamedTuple
 import numpy as np
 
 from taxovit.errors import TaxonomyError
+from taxovit.taxonomy.graph_arrays import csr, kahn_layers, ranges
+from taxovit.taxonomy.path_codes import PathCodes, build_path_codes, lca_depth
 
 #: most ancestor-list entries (16 bytes each) a DAG's index may hold; a DAG needing more is
 #: refused when the index is built (trees have no such limit: their index is a sparse table)
 MAX_ANCESTOR_ENTRIES = 50_000_000
-#: most entries (int32) of a tree's ancestor-at-depth table (nodes x (max depth + 1)) behind
-#: the path-code LCA; bigger trees, and trees whose path codes need more than 62 bits, answer
-#: LCA queries from the sparse table alone
-MAX_PATH_ENTRIES = 1 << 25
 
 
 def _too_many_ancestors(need: str) -> TaxonomyError:
@@ -50,22 +48,6 @@ def _too_many_ancestors(need: str) -> TaxonomyError:
         "node one parent to make it a tree (nested JSON, or an edge list of a tree), whose "
         "index has no such limit"
     )
-
-
-class CycleError(TaxonomyError):
-    """Raised while compiling a graph that has a cycle (the Taxonomy names the cycle)."""
-
-
-class _PathCodes(NamedTuple):
-    """A tree's root paths as int64 codes, with the flat ``(n, max_depth + 1)`` table of
-    ancestors at each depth; the highest differing bit maps to the LCA's depth through
-    ``exponent_depth`` (float64 exponent -> depth, codes of at most 53 bits) or else
-    ``thresholds`` (sorted lowest bit of each depth's field)."""
-
-    code: np.ndarray
-    table: np.ndarray
-    exponent_depth: np.ndarray | None
-    thresholds: np.ndarray | None
 
 
 class PairStats(NamedTuple):
@@ -80,55 +62,6 @@ class PairStats(NamedTuple):
     lca_height: np.ndarray
     lca_depth: np.ndarray
     distance: np.ndarray
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, s + l)`` for each (s, l), without a Python loop."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths.sum())
-    shift = np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(lengths) - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift
-
-
-def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    counts = np.bincount(keys, minlength=n)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    if counts.max(initial=0) <= 1:  # each key once (a tree's parents): place, no sort
-        out = np.empty_like(values)
-        out[ptr[keys]] = values
-        return ptr, out
-    return ptr, values[np.argsort(keys, kind="stable")]
-
-
-def _kahn_layers(n: int, ptr: np.ndarray, nbr: np.ndarray, indeg: np.ndarray) -> list[np.ndarray]:
-    """Topological layers; a node's layer number is its longest path from a source.
-
-    A node is emitted one layer after the last of its predecessors, so the layer index is
-    exactly the longest-path distance (this gives depth top-down and height bottom-up).
-    """
-    indeg = indeg.astype(np.int64, copy=True)
-    frontier = np.flatnonzero(indeg == 0)
-    layers = []
-    seen = 0
-    while frontier.size:
-        layers.append(frontier)
-        seen += frontier.size
-        starts = ptr[frontier]
-        nxt = nbr[_ranges(starts, ptr[frontier + 1] - starts)]
-        if nxt.size == 0:
-            break
-        if nxt.size * 16 > n:  # a big layer: an O(n) count beats sorting it
-            counts = np.bincount(nxt, minlength=n)
-            uniq = np.flatnonzero(counts)
-            counts = counts[uniq]
-        else:
-            uniq, counts = np.unique(nxt, return_counts=True)
-        indeg[uniq] -= counts
-        frontier = uniq[indeg[uniq] == 0]
-    if seen != n:
-        raise CycleError("the taxonomy has a cycle")
-    return layers
 
 
 def _rank_codes(ranks: object, n: int) -> tuple[list[str], np.ndarray]:
@@ -158,18 +91,18 @@ class TaxonomyIndex:
     ) -> None:
         parents, children = np.asarray(parents, dtype=np.int64), np.asarray(children, dtype=np.int64)
         self.n, self.root = int(n), int(root)
-        self.child_ptr, self.child_idx = _csr(parents, children, self.n)
-        self.parent_ptr, self.parent_idx = _csr(children, parents, self.n)
+        self.child_ptr, self.child_idx = csr(parents, children, self.n)
+        self.parent_ptr, self.parent_idx = csr(children, parents, self.n)
         n_parents = np.diff(self.parent_ptr)
         n_children = np.diff(self.child_ptr)
         self.is_tree = bool(n_parents.max(initial=0) <= 1)
-        self._layers = _kahn_layers(self.n, self.child_ptr, self.child_idx, n_parents)
+        self._layers = kahn_layers(self.n, self.child_ptr, self.child_idx, n_parents)
         self.depth = np.empty(self.n, dtype=np.int64)
         for d, layer in enumerate(self._layers):
             self.depth[layer] = d
         self.height = np.empty(self.n, dtype=np.int64)
         for h, layer in enumerate(
-            _kahn_layers(self.n, self.parent_ptr, self.parent_idx, n_children)
+            kahn_layers(self.n, self.parent_ptr, self.parent_idx, n_children)
         ):
             self.height[layer] = h
         self.max_depth = int(self.depth.max(initial=0))
@@ -234,44 +167,13 @@ class TaxonomyIndex:
         self._log2[2:] = np.floor(np.log2(np.arange(2, n + 1))).astype(np.int8)
 
     @cached_property
-    def _paths(self) -> _PathCodes | None:
-        """Trees: the path codes and ancestor-at-depth table (see the module docstring);
-        None for a DAG, or a tree too big for the table or too wide/deep for 62 bits."""
-        n, levels = self.n, self.max_depth + 1
-        if not self.is_tree or n * levels > MAX_PATH_ENTRIES:
+    def _paths(self) -> PathCodes | None:
+        """Trees: the path codes and ancestor-at-depth table (:mod:`.path_codes`); None for a
+        DAG, or a tree too big for the table or too wide/deep for 62 bits."""
+        if not self.is_tree:
             return None
-        sizes = np.diff(self.child_ptr)
-        pos = np.zeros(n, dtype=np.int64)  # 1-based position among the siblings
-        pos[self.child_idx] = (np.arange(self.child_idx.size)
-                               - np.repeat(self.child_ptr[:-1], sizes) + 1)  # fmt: skip
-        widths = np.array([int(pos[layer].max()).bit_length() for layer in self._layers[1:]],
-                          dtype=np.int64)  # fmt: skip
-        total = int(widths.sum())
-        if total > 62:
-            return None
-        shifts = total - np.cumsum(widths)  # depth d's field starts at bit shifts[d - 1]
-        code = np.zeros(n, dtype=np.int64)
-        table = np.empty((n, levels), dtype=np.int32)  # ancestor at depth min(d, depth(v))
-        table[self.root] = self.root
-        for d, layer in enumerate(self._layers[1:], start=1):
-            par = self.parent[layer]
-            code[layer] = code[par] | (pos[layer] << shifts[d - 1])
-            table[layer] = table[par]
-            table[layer, d:] = layer[:, None]
-        # LCA depth for the highest differing bit (its field's depth - 1); D when codes agree
-        bit_depth = np.repeat(np.arange(self.max_depth), widths)[::-1]
-        if total <= 53:  # exact as a float64: the exponent is the highest bit
-            lut = np.full(2048, self.max_depth, dtype=np.int64)
-            lut[1023 : 1023 + total] = bit_depth
-            return _PathCodes(code, table.ravel(), lut, None)
-        return _PathCodes(code, table.ravel(), None, np.sort(np.int64(1) << shifts))
-
-    def _lca_depth_index(self, a: np.ndarray, b: np.ndarray, paths: _PathCodes) -> np.ndarray:
-        """Per pair: the LCA's depth, or max_depth where a == b (path-code trees)."""
-        x = paths.code[a] ^ paths.code[b]
-        if paths.exponent_depth is not None:
-            return paths.exponent_depth[x.astype(np.float64).view(np.int64) >> 52]
-        return self.max_depth - np.searchsorted(paths.thresholds, x, side="right")
+        return build_path_codes(self.parent, self.child_ptr, self.child_idx, self._layers,
+                                self.root, self.max_depth)  # fmt: skip
 
     def _tree_lca_depth(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(LCA, its depth) of each pair of a tree; ``a`` and ``b`` broadcast."""
@@ -279,7 +181,7 @@ class TaxonomyIndex:
         if paths is None:
             lca = self._sparse_lca(a, b)
             return lca, self.depth[lca]
-        level = self._lca_depth_index(a, b, paths)
+        level = lca_depth(paths, a, b, self.max_depth)
         lca = paths.table[a * (self.max_depth + 1) + level]
         return lca, np.minimum(level, self.depth[a])  # a == b: a's own depth
 
@@ -325,12 +227,12 @@ class TaxonomyIndex:
         for layer in self._layers:
             p_starts = self.parent_ptr[layer]
             p_counts = self.parent_ptr[layer + 1] - p_starts
-            par = self.parent_idx[_ranges(p_starts, p_counts)]
+            par = self.parent_idx[ranges(p_starts, p_counts)]
             merged = int(length[par].sum()) + layer.size  # entries before shared ones merge
             if used + merged > 2 * MAX_ANCESTOR_ENTRIES:
                 raise _too_many_ancestors(f"about {used + merged:,} (before merging)")
             owner = np.repeat(layer, p_counts)
-            pos = _ranges(start[par], length[par])
+            pos = ranges(start[par], length[par])
             rows = np.concatenate([layer, np.repeat(owner, length[par])])
             a = np.concatenate([layer, anc[pos]])
             d = np.concatenate([np.zeros(layer.size, np.int64), dist[pos] + 1])
@@ -375,8 +277,8 @@ class TaxonomyIndex:
     def _dag_pair_stats(self, a: np.ndarray, b: np.ndarray) -> PairStats:
         start, length, anc, dist = self._ancestors
         n, m = self.n, a.size
-        pos_a = _ranges(start[a], length[a])
-        pos_b = _ranges(start[b], length[b])
+        pos_a = ranges(start[a], length[a])
+        pos_b = ranges(start[b], length[b])
         key_a = np.repeat(np.arange(m, dtype=np.int64), length[a]) * n + anc[pos_a]
         key_b = np.repeat(np.arange(m, dtype=np.int64), length[b]) * n + anc[pos_b]
         common, ia, ib = np.intersect1d(key_a, key_b, assume_unique=True, return_indices=True)
@@ -478,7 +380,7 @@ class TaxonomyIndex:
             return self._rank_table(r)[ids]
         start, length, anc, dist = self._ancestors
         flat = ids.ravel()
-        pos = _ranges(start[flat], length[flat])
+        pos = ranges(start[flat], length[flat])
         row = np.repeat(np.arange(flat.size), length[flat])
         keep = self.rank_of[anc[pos]] == r
         row, a, d = row[keep], anc[pos][keep], dist[pos][keep]
