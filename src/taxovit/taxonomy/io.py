@@ -44,7 +44,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,6 @@ from taxovit.taxonomy.readers import (
     JSON_READERS,
     MAX_VALUE_DEPTH,
     RANK_CSV_ROOT,
-    Rows,
 )
 from taxovit.taxonomy.text_formats import (
     LINEAGE_COLUMNS,
@@ -68,73 +66,12 @@ from taxovit.taxonomy.text_formats import (
     read_lineage,
     read_nabirds,
 )
+from taxovit.taxonomy.text_input import csv_delimiter, csv_rows, read_bytes, read_text
 from taxovit.taxonomy.writers import FORMATS, Format, dumps_taxonomy
 
 __all__ = ["FORMATS", "_loads_iteratively", "parse_json", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "READ_FORMATS", "detect_format",
            "dumps_taxonomy", "format_for_path", "load_taxonomy", "save_taxonomy"]  # fmt: skip
 
-
-
-# ----------------------------------------------------------------- reading and tokenizing
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a missing file, a folder or a device is an ``InputError``."""
-    try:
-        mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise InputError("is a folder; expected a taxonomy file", file=str(path))
-        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-            raise InputError("not a regular file; expected a taxonomy file", file=str(path))
-        return path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
-
-
-def read_text(path: Path, data: bytes | None = None) -> str:
-    """The file's text (UTF-8, a BOM dropped); a missing file, a folder, a device, bad
-    encoding or an empty file is an ``InputError``."""
-    data = read_bytes(path) if data is None else data
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
-            "save the file as UTF-8",
-            file=str(path),
-            row=line,
-        ) from None
-    if not text.strip():
-        raise InputError("the file is empty", file=str(path))
-    return text
-
-
-def csv_delimiter(path: Path, text: str) -> str:
-    """Tab for a ``.tsv`` file (whose first line must then not be comma-separated), otherwise
-    whichever of tab and comma the first line has more of."""
-    end = text.find("\n")
-    first = text if end < 0 else text[:end]
-    if path.suffix.lower() == ".tsv":
-        if "\t" not in first and "," in first:
-            raise InputError(
-                "a .tsv file is tab-separated, but this line has commas and no tab; "
-                "separate the columns with tabs or name the file .csv",
-                file=str(path),
-                row=1,
-            )
-        return "\t"
-    return "\t" if first.count("\t") > first.count(",") else ","
-
-
-def csv_rows(text: str, path: Path) -> Rows:
-    """The rows of a CSV/TSV text with their line numbers; a malformed row is an InputError."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(path, text))
-    try:
-        for row in reader:
-            yield reader.line_num, row
-    except csv.Error as exc:
-        raise InputError(f"unreadable CSV: {exc}", file=str(path), row=reader.line_num) from None
 
 
 # ----------------------------------------------------------------- detection and loading

@@ -25,6 +25,7 @@ from taxovit.errors import InputError
 from taxovit.taxonomy.edge_table import check_duplicate_edges
 from taxovit.taxonomy.graph import Taxonomy
 from taxovit.taxonomy.rank_columns import Cell, build_paths
+from taxovit.taxonomy.text_input import csv_rows, read_text
 
 __all__ = ["LINEAGE_COLUMNS", "looks_like_lineage", "looks_like_nabirds", "read_lineage", "read_nabirds"]
 
@@ -56,8 +57,6 @@ def _lineage_rows(text: str, path: Path) -> tuple[list[tuple[int, list[str]]], s
     delim = "\t" if "\t" in first else "," if path.suffix.lower() == ".csv" else None
     if delim is None:
         return [(i, [ln.rstrip("\r")]) for i, ln in enumerate(text.split("\n"), 1)], None
-    from taxovit.taxonomy.io import csv_rows  # the shared CSV tokenizer (exact line numbers)
-
     return list(csv_rows(text, path)), delim
 
 
@@ -111,8 +110,6 @@ def read_lineage(text: str, path: Path, add_root: bool, qualify_names: bool = Fa
 
 def _read_classes(path: Path) -> dict[str, str]:
     """``classes.txt`` beside ``hierarchy.txt``: id -> name (empty if there is none)."""
-    from taxovit.taxonomy.io import read_text
-
     classes = path.with_name("classes.txt")
     if classes == path or not classes.is_file():
         return {}
