@@ -172,12 +172,18 @@ def _dictionary_runs(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray
         heads = np.flatnonzero(start)
         starts.append(start)
         heads_text.append(chunk.dictionary.take(pa.array(idx[heads])).cast(pa.string()))
-    text = pa.concat_arrays(heads_text)
-    if len(text) > n // 2 or len(pc.unique(text)) != len(text):
+    return _run_codes(pc, np.concatenate(starts), pa.concat_arrays(heads_text))
+
+
+def _run_codes(pc: Any, start: np.ndarray, heads: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, distinct values) when the runs that ``start`` marks are the values: no more
+    runs than half the rows and each run head (``heads``, Arrow strings) distinct; else None."""
+    n = start.size
+    if len(heads) > n // 2 or len(pc.unique(heads)) != len(heads):
         return None
-    runs = np.diff(np.flatnonzero(np.concatenate(starts)), append=n)
-    codes = np.repeat(np.arange(len(text), dtype=np.int32), runs)
-    return codes, np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    runs = np.diff(np.flatnonzero(start), append=n)
+    codes = np.repeat(np.arange(len(heads), dtype=np.int32), runs)
+    return codes, np.asarray(heads.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -189,13 +195,10 @@ def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
         start = np.empty(n, dtype=bool)
         start[0] = True
         start[1:] = pc.not_equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
-        heads = np.flatnonzero(start)
-        if heads.size <= n // 2:
-            first_rows = col.filter(pa.array(start))
-            if len(pc.unique(first_rows)) == heads.size:  # each value in one run only
-                text = np.asarray(first_rows.to_numpy(zero_copy_only=False), dtype=object)
-                runs = np.diff(heads, append=n)
-                return np.repeat(np.arange(heads.size, dtype=np.int32), runs), text
+        if np.count_nonzero(start) <= n // 2:  # only then are the run heads worth hashing
+            runs = _run_codes(pc, start, col.filter(pa.array(start)).combine_chunks())
+            if runs is not None:
+                return runs
     arr = col.combine_chunks().dictionary_encode()
     text = np.asarray(arr.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     return arr.indices.to_numpy(), text
