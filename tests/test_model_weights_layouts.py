@@ -371,15 +371,19 @@ def test_conv_stem_checkpoint_round_trip_and_grey_adaptation(tmp_path):
         torch.testing.assert_close(grey.eval()(x), rgb(x.repeat(1, 3, 1, 1)), atol=1e-5, rtol=0)
 
 
-def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path):
+@pytest.mark.parametrize("model", [{"patch_size": 4}, {"patch_size": 4, "stem": "conv"},
+                                   {"patch_size": 7, "stem": "conv"},
+                                   {"patch_size": 4, "stride": 2}])  # fmt: skip
+def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path, model):
     """``load_model`` on a ``taxovit train`` checkpoint takes ``model_ema`` (what predict and
-    the kNN evaluation use), not the online weights; a checkpoint without an EMA gives ``model``."""
+    the kNN evaluation use), not the online weights; a checkpoint without an EMA gives ``model``.
+    The run's config gives what the weights leave open: a conv stem's patch size, the stride."""
     from types import SimpleNamespace
 
     from taxovit.training.predict import _network
 
     cfg = merge_config({"taxonomy": "t", "method": "ce", "data": {"img_size": 28, "in_chans": 1},
-                        "model": {"preset": "vit_micro", "patch_size": 4}})  # fmt: skip
+                        "model": {"preset": "vit_micro", **model}})  # fmt: skip
     online, ema = (_randomise(build_online(cfg, 4), seed) for seed in (0, 1))
     space = SimpleNamespace(train_names=["a", "b", "c", "d"])
     ck = {"config": cfg, "label_space": {"train_names": space.train_names},

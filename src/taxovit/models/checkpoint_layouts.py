@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -49,13 +49,17 @@ FORMATS = ("timm", "taxovit", "torchvision", "dinov2", "google_npz")
 
 
 class Converted(NamedTuple):
-    """A state dict in our layout, where it came from, what was dropped on purpose, and the
-    head count when the file states it (Google's per-head kernels)."""
+    """A state dict in our layout, where it came from, what was dropped on purpose, the
+    head count when the file states it (Google's per-head kernels), and a taxovit run's
+    backbone settings."""
 
     state_dict: dict[str, Tensor]
     source: str
     dropped: list[str]
     num_heads: int | None = None
+    #: a ``taxovit train`` checkpoint's backbone settings (``patch_size``, ``stride``,
+    #: ``stem``, ``img_size``, ``in_chans``): what its weights alone leave open
+    run_model: dict[str, Any] | None = None
 
 
 # torchvision -> ours (timm layout), for keys under encoder.layers.encoder_layer_{i}.

@@ -13,6 +13,7 @@ import math
 import os
 import zipfile
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -52,21 +53,36 @@ def _read_npz(path: str) -> dict[str, Tensor]:
         raise ValueError(f"{path}: cannot read it as a NumPy .npz archive: {e}") from None
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
-    """The tensors of a checkpoint file, unwrapped (see :func:`_unwrap`), in the file's names."""
+def _read_object(path: str | os.PathLike) -> Any:
+    """What a checkpoint file holds: a dict of tensors, or ``torch.save``'s nested object."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such checkpoint file: {path}")
     if path.endswith(".npz"):
         return _read_npz(path)
     if path.endswith(".safetensors"):
-        return _unwrap(read_safetensors(path))
-    return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+        return read_safetensors(path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
+    """The tensors of a checkpoint file, unwrapped (see :func:`_unwrap`), in the file's names."""
+    return _unwrap(_read_object(path))
 
 
 def read_checkpoint(path: str | os.PathLike) -> Converted:
-    """A checkpoint file's state dict converted to our layout (format detected from keys)."""
-    return convert(read_state_dict(path))
+    """A checkpoint file's state dict converted to our layout (format detected from keys);
+    for a ``taxovit train`` checkpoint also its backbone settings (``run_model``)."""
+    obj = _read_object(path)
+    converted = convert(_unwrap(obj))
+    if _is_run_checkpoint(obj):
+        cfg = obj["config"]
+        model, data = cfg.get("model", {}), cfg.get("data", {})
+        run = {"patch_size": model.get("patch_size"), "stride": model.get("stride"),
+               "stem": model.get("stem", "patch"), "img_size": data.get("img_size"),
+               "in_chans": data.get("in_chans")}  # fmt: skip
+        converted = converted._replace(run_model=run)
+    return converted
 
 
 def convert_state_dict(sd: dict[str, Tensor], source: str) -> dict[str, Tensor]:
