@@ -358,6 +358,8 @@ def test_conv_stem_checkpoint_round_trip_and_grey_adaptation(tmp_path):
     kw = {"img_size": 28, "patch_size": 4, "stem": "conv", "num_classes": 0, **SMALL}
     src = _randomise(VisionTransformer(in_chans=1, **kw))
     torch.save(src.state_dict(), tmp_path / "grey.pt")
+    with pytest.raises(ValueError, match=r"grey\.pt: checkpoints with a convolutional stem"):
+        load_model(tmp_path / "grey.pt")  # the patch size is not in a bare conv stem's weights
     ours = VisionTransformer(in_chans=1, **kw)
     report = load_pretrained(ours, tmp_path / "grey.pt")
     assert not report.patch_embed_channels_adapted
