@@ -302,9 +302,8 @@ class Grafit(Objective):
             inst = losses.instance_loss(list(out["p"].float().split(b)), list(tz.split(b)))
         else:  # nce: the kNN loss with each image its own class (its other views positive)
             tz = z.detach()
-            image = torch.arange(b, device=z.device) + self.dist.rank * b
-            inst = self._knn_loss(z, image.repeat(t), self.dist.gather(image.repeat(t)),
-                                  self.tau_inst, bank=False)  # fmt: skip
+            image = (torch.arange(b, device=z.device) + self.dist.rank * b).repeat(t)
+            inst = self._knn_loss(z, image, self.dist.gather(image), self.tau_inst, bank=False)
         all_y = self.dist.gather(ys)
         knn = self._knn_loss(z, ys, all_y, self.weights.sigma)
         w = self.weights
