@@ -1,5 +1,6 @@
 """Distance@k from ranked candidates (the running sums of evaluation.context) against a
-direct per-candidate computation, on random trees and DAGs with padded rows."""
+direct per-candidate computation, on random trees and DAGs with padded rows, in blocks of
+any size (trees are done block by block)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from strategies import taxonomies
 
 from taxovit import Taxonomy
+from taxovit.evaluation import context
 from taxovit.evaluation.context import build_context
 from taxovit.metrics.hierarchical import components
 
@@ -28,11 +30,15 @@ def ranked_case(draw) -> tuple[Taxonomy, np.ndarray, np.ndarray, tuple[int, ...]
     return tax, truth, np.array(rows, dtype=np.int64), ks
 
 
-@given(ranked_case())
+@given(ranked_case(), st.integers(1, 13))
 @settings(max_examples=150, deadline=None)
-def test_ranked_distances_match_direct(case) -> None:
+def test_ranked_distances_match_direct(case, block: int) -> None:
     tax, truth, ranked, ks = case
-    ctx = build_context(components(truth, ranked[:, 0], tax), tax, None, None, ks, ranked)
+    default, context.RANKED_BLOCK = context.RANKED_BLOCK, block
+    try:
+        ctx = build_context(components(truth, ranked[:, 0], tax), tax, None, None, ks, ranked)
+    finally:
+        context.RANKED_BLOCK = default
     big_d = tax.index.max_depth
     for k in ks:
         for i, t in enumerate(truth):
