@@ -28,8 +28,9 @@ from taxovit.predictions.cells import (
     first_appearance,
     label_lut,
 )
-from taxovit.predictions.contract import MAP_KEYS, Predictions
+from taxovit.predictions.contract import MAP_KEYS, Predictions, checked_ranked
 from taxovit.predictions.csv_layout import shorten
+from taxovit.predictions.long_parquet import Runs, read_runs
 from taxovit.predictions.sources import Source, header_of, load_table
 from taxovit.predictions.tables import Table, find_columns
 from taxovit.predictions.truth import Truth, align_truth
@@ -174,10 +175,26 @@ def _candidates(idc, uid, labels, score, label_text, groups) -> tuple:
         order = np.arange(idc.size) if order is None else order
         ranked = np.full((n_ids, k), -1, dtype=np.int64)
         ranked[idc[order], np.arange(idc.size) - starts[idc[order]]] = labels[order]
-    x = first(counts < c)
-    reason = (f"id {shorten(uid[x])} lists {counts[x]} of the {c} labels in the file; mAP "
+    x = first(counts < c)  # labels checked, none twice per id, -1 padding only at the end
+    return (y_pred, None, np.empty(0, dtype=np.int64), checked_ranked(ranked),
+            _map_notes(uid[x], counts[x], c))  # fmt: skip
+
+
+def _map_notes(some_id: str, listed: int, c: int) -> dict[str, str]:
+    """Why mAP is null: ``some_id`` lists ``listed`` of the ``c`` labels of the file."""
+    reason = (f"id {shorten(some_id)} lists {listed} of the {c} labels in the file; mAP "
               "needs every id to score every label exactly once")  # fmt: skip
-    return y_pred, None, np.empty(0, dtype=np.int64), ranked, dict.fromkeys(MAP_KEYS, reason)
+    return dict.fromkeys(MAP_KEYS, reason)
+
+
+def _from_runs(src: Source, runs: Runs, table: Table, id_col: str, truth: Truth | None) -> Predictions:
+    """The predictions of a long Parquet file whose rows passed the fast checks."""
+    y_true = runs.y_true if truth is None else align_truth(truth, runs.uid, table, id_col, runs.starts)
+    assert y_true is not None
+    k = runs.ranked.shape[1]
+    return Predictions(runs.uid, y_true, runs.ranked[:, 0].copy(), np.empty(0, dtype=np.int64),
+                       None, src.path, ranked=checked_ranked(runs.ranked), format="long-parquet",
+                       notes=_map_notes(runs.uid[0], k, runs.n_labels))  # fmt: skip
 
 
 def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None) -> Predictions:
@@ -190,7 +207,12 @@ def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None) -
     if truth is None and "y_true" not in names:
         raise ctx.error("no y_true column; expected a y_true column or the true labels in a "
                         "truth file (--truth)", row=row, column="y_true")  # fmt: skip
-    table = load_table(src, header, [names["score"]])
+    if src.kind == "parquet":  # the common case in one pass, checks and all; else checked below
+        runs, table = read_runs(src, header, names, name_to_id)
+        if runs is not None:
+            return _from_runs(src, runs, table, names["id"], truth)
+    else:
+        table = load_table(src, header, [names["score"]])
     idc, uid, labels, score, y, first_row, label_text, groups = _check_rows(table, names, name_to_id)
     y_pred, scores, score_labels, ranked, notes = _candidates(idc, uid, labels, score, label_text,
                                                               groups)  # fmt: skip

@@ -20,7 +20,7 @@ from taxovit.predictions.contract import Predictions
 from taxovit.predictions.csv_layout import Columns, check_header, shorten
 from taxovit.predictions.tables import wide_from_table
 
-__all__ = ["INSTALL_HINT", "ParquetTable", "parquet_columns", "read_wide_parquet"]
+__all__ = ["INSTALL_HINT", "ParquetTable", "parquet_columns", "parquet_schema", "read_columns", "read_wide_parquet"]
 
 INSTALL_HINT = 'pip install "taxovit[parquet]"'
 
@@ -40,23 +40,48 @@ def _pyarrow(ctx: Any) -> tuple[Any, Any, Any]:
 def _read(src: Any, schema_only: bool, numbers: frozenset[str] = frozenset()) -> Any:
     """The schema, or the table with every text column but ``numbers`` read dictionary-encoded
     (Parquet stores text so: each distinct value becomes one Arrow string, not every cell)."""
+    if schema_only:
+        return _guarded(src, lambda pq: pq.ParquetFile(src.binary()).schema_arrow)
+    return read_columns(src, None, numbers)
+
+
+def _guarded(src: Any, read: Any) -> Any:
+    """``read(pyarrow.parquet)``, a failure to read reported as the file's InputError."""
     ctx = src.context()
     pa, _, pq = _pyarrow(ctx)
     try:  # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import, ~0.15 s
-        schema = pq.ParquetFile(src.binary()).schema_arrow
-        if schema_only:
-            return schema
-        text = [f.name for f in schema if f.name not in numbers
-                and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]  # fmt: skip
-        return pq.ParquetFile(src.binary(), read_dictionary=text or None).read()
+        return read(pq)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ctx.error(f"not a readable Parquet file ({shorten(str(exc))}); expected Parquet "
                         "as written by pyarrow or pandas") from None  # fmt: skip
 
 
+def read_columns(src: Any, columns: list[str] | None, numbers: frozenset[str] = frozenset()) -> Any:
+    """``columns`` of the file (None: all) as an Arrow table, the text columns but ``numbers``
+    dictionary-encoded (one dictionary per row group). Safe to call from several threads:
+    each call opens the file anew."""
+    pa, _, _ = _pyarrow(src.context())
+
+    def read(pq: Any) -> Any:
+        pf = pq.ParquetFile(src.binary())
+        text = [f.name for f in pf.schema_arrow if f.name not in numbers
+                and (columns is None or f.name in columns)
+                and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]  # fmt: skip
+        if text:
+            pf = pq.ParquetFile(src.binary(), read_dictionary=text)
+        return pf.read(columns=columns)
+
+    return _guarded(src, read)
+
+
+def parquet_schema(src: Any) -> Any:
+    """The file's Arrow schema (reads no data)."""
+    return _read(src, schema_only=True)
+
+
 def parquet_columns(src: Any) -> list[str]:
     """The column names of the file's schema (reads no data)."""
-    return list(_read(src, schema_only=True).names)
+    return list(parquet_schema(src).names)
 
 
 class ParquetTable:

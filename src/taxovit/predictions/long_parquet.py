@@ -1,0 +1,280 @@
+"""The long layout read straight from a Parquet file's row groups, for the files ranking
+tools write: each id's K rows one after the other (K the same for every id), best score
+first, every label a node, one ``y_true`` per id, no null cell.
+
+The id column, the costliest to read and check (a million distinct strings), is read and
+checked in a worker thread while this thread reads the other columns and maps their labels
+through each row group's dictionary (a lookup per distinct label, not per cell). Nothing is
+reported from here: on any deviation :func:`read_runs` returns no rows, and the general reader
+(:mod:`taxovit.predictions.long_reader`) checks the same table and reports the earliest
+problem, so both paths give the same :class:`~taxovit.predictions.contract.Predictions` or the
+same error (``tests/test_long_parquet.py`` compares them on generated files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from taxovit._repeats import rows_with_repeat
+from taxovit.predictions.cells import label_lut
+from taxovit.predictions.parquet_reader import ParquetTable, parquet_schema, read_columns
+
+__all__ = ["Runs", "read_runs"]
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The checked rows of a long Parquet file in runs: ``uid`` the ids (object array of str,
+    file order), ``ranked`` ``(len(uid), K)`` node ids best first, ``y_true`` node ids (None
+    without a y_true column), ``starts`` the first row of each id and ``n_labels`` the number
+    of distinct labels in the file."""
+
+    uid: np.ndarray
+    ranked: np.ndarray
+    y_true: np.ndarray | None
+    starts: np.ndarray
+    n_labels: int
+
+
+def read_runs(src: Any, header: list[str], names: Mapping[str, str],
+              name_to_id: Mapping[str, int]) -> tuple[Runs | None, ParquetTable]:  # fmt: skip
+    """The file's :class:`Runs`, or None when the general reader must check it; and its table
+    (what the general reader and a truth file's messages use)."""
+    import pyarrow as pa
+
+    score = names["score"]
+    if not _plain_schema(pa, parquet_schema(src), header, names):
+        return None, ParquetTable.read(src, [score])
+    with ThreadPoolExecutor(1) as pool:  # the ids (a hash of each run's first id) beside the rest
+        heads: Future = Future()
+        distinct = pool.submit(_id_job, src, names["id"], heads)
+        rest = read_columns(src, [c for c in header if c != names["id"]], frozenset([score]))
+        checked = _checked_rest(pa, rest, names, name_to_id)
+        id_col, starts, text = heads.result()
+        ranked = None if checked is None or starts is None else _ranked(starts, checked)
+        uid = _strings(text) if ranked is not None else None  # while the worker hashes them
+        if not distinct.result():
+            uid = None
+    table = pa.table({c: id_col if c == names["id"] else rest.column(c) for c in header})
+    ptable = ParquetTable(src.context(), table)
+    if uid is None or ranked is None or checked is None:
+        return None, ptable
+    y = None if checked.y is None else checked.y.at(starts)
+    return Runs(uid, ranked, y, starts, checked.n_labels), ptable
+
+
+def _id_job(src: Any, column: str, heads: Future) -> bool:
+    """The worker: :func:`_id_heads` into ``heads`` as soon as they are known, then whether
+    they are :func:`_all_distinct`."""
+    try:
+        heads.set_result(_id_heads(src, column))
+    except BaseException as exc:
+        heads.set_exception(exc)
+        raise
+    text = heads.result()[2]
+    return text is not None and _all_distinct(text)
+
+
+class _Rest(NamedTuple):
+    """The checked label, score and y_true columns: every label's node id, the rows that must
+    start an id (a higher score than the row before, another y_true), the y_true column and
+    the number of distinct labels."""
+
+    labels: np.ndarray
+    breaks: np.ndarray
+    y: _Nodes | None
+    n_labels: int
+
+
+def _checked_rest(pa: Any, rest: Any, names: Mapping[str, str], name_to_id: Mapping[str, int]) -> _Rest | None:
+    """:class:`_Rest`; None when a label, y_true or score cell is null, empty, unknown or not
+    finite."""
+    label = _Nodes.of(pa, rest.column(names["label"]), name_to_id)
+    y = _Nodes.of(pa, rest.column(names["y_true"]), name_to_id) if "y_true" in names else None
+    scores = _Scores.of(rest.column(names["score"]))
+    if label is None or scores is None or (y is None and "y_true" in names):
+        return None
+    breaks = scores.rises() if y is None else np.concatenate([scores.rises(), y.changes()])
+    return _Rest(label.all(), breaks, y, label.n_labels)
+
+
+def _plain_schema(pa: Any, schema: Any, header: list[str], names: Mapping[str, str]) -> bool:
+    """Distinct column names, text or integer ids and labels, numeric scores."""
+    if len(set(header)) != len(header) or list(schema.names) != header:
+        return False
+    types = {f.name: f.type for f in schema}
+
+    def text_or_int(t: Any) -> bool:
+        t = t.value_type if pa.types.is_dictionary(t) else t
+        return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+
+    roles = [names[r] for r in ("id", "label", "y_true") if r in names]
+    s = types[names["score"]]
+    return all(text_or_int(types[c]) for c in roles) and (pa.types.is_floating(s) or pa.types.is_integer(s))
+
+
+def _chunks(pa: Any, col: Any) -> list[tuple[np.ndarray, Any]]:
+    """Each non-empty chunk of a text or integer column without nulls as (codes, the values
+    they index as Arrow strings: the text the general reader compares)."""
+    out = []
+    for chunk in col.chunks:
+        if len(chunk) == 0:
+            continue
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        out.append((_numbers(chunk.indices), chunk.dictionary.cast(pa.string())))
+    return out
+
+
+# pyarrow imports pandas (~0.2 s of a command's start) for ``to_numpy``, ``pa.array`` and
+# Python scalars in compute calls; these two go through buffers instead
+
+
+def _numbers(arr: Any) -> np.ndarray:
+    """A zero-copy numpy view of a primitive Arrow array without nulls."""
+    dtype = np.dtype(arr.type.to_pandas_dtype())
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def _arrow_ints(pa: Any, values: np.ndarray) -> Any:
+    """An int64 numpy array as an Arrow array (sharing its memory)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
+
+
+def _ends(chunks: list[np.ndarray]) -> np.ndarray:
+    """The first row of each chunk and, last, the number of rows."""
+    return np.cumsum([0] + [c.size for c in chunks])
+
+
+@dataclass(frozen=True)
+class _Nodes:
+    """A label column as node ids, chunk by chunk: each chunk's codes and the node id of
+    each code (one lookup per distinct value); ``n_labels`` distinct labels in cells."""
+
+    codes: list[np.ndarray]
+    luts: list[np.ndarray]
+    ends: np.ndarray
+    n_labels: int
+
+    @classmethod
+    def of(cls, pa: Any, col: Any, name_to_id: Mapping[str, int]) -> _Nodes | None:
+        """None when a cell is null, empty or not a known label."""
+        if col.null_count:
+            return None
+        codes, luts, present, last = [], [], [], (None, None)
+        for c, values in _chunks(pa, col):
+            if last[0] is None or not values.equals(last[0]):  # row groups often share one
+                last = (values, label_lut(values.to_pylist(), name_to_id))
+            lut = last[1]
+            used = np.zeros(lut.size, dtype=bool)
+            used[c] = True
+            if (lut[used] < 0).any():
+                return None
+            codes.append(c), luts.append(lut), present.append(lut[used])
+        # the mapping is one-to-one, so distinct nodes are distinct label texts
+        n_labels = int(np.unique(np.concatenate(present)).size) if present else 0
+        return cls(codes, luts, _ends(codes), n_labels)
+
+    def all(self) -> np.ndarray:
+        """The node id of every cell."""
+        out = np.empty(int(self.ends[-1]), dtype=np.int64)
+        for c, lut, e in zip(self.codes, self.luts, self.ends, strict=False):
+            out[e : e + c.size] = lut[c]
+        return out
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The node ids of the (sorted) ``rows``."""
+        out = np.empty(rows.size, dtype=np.int64)
+        cut = np.searchsorted(rows, self.ends)
+        for c, lut, e, lo, hi in zip(self.codes, self.luts, self.ends, cut, cut[1:], strict=False):
+            out[lo:hi] = lut[c[rows[lo:hi] - e]]
+        return out
+
+    def changes(self) -> np.ndarray:
+        """Rows whose code differs from the row before (a superset of the rows whose node
+        differs: a dictionary may hold a value twice)."""
+        inner = [np.flatnonzero(c[1:] != c[:-1]) + 1 + e for c, e in zip(self.codes, self.ends, strict=False)]
+        seams = [e for c0, l0, c1, l1, e in zip(self.codes, self.luts, self.codes[1:], self.luts[1:],
+                                                self.ends[1:], strict=False)
+                 if l0[c0[-1]] != l1[c1[0]]]  # fmt: skip
+        return np.concatenate([*inner, np.array(seams, dtype=np.int64)])
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """A score column chunk by chunk (its own dtype: a cast to float keeps the order)."""
+
+    values: list[np.ndarray]
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, col: Any) -> _Scores | None:
+        """None when a score is null or not finite."""
+        if col.null_count:
+            return None
+        values = [_numbers(c) for c in col.chunks if len(c)]
+        if not all(np.isfinite(v).all() for v in values):
+            return None
+        return cls(values, _ends(values))
+
+    def rises(self) -> np.ndarray:
+        """Rows scored higher than the row before (no array of the whole column is made)."""
+        v, e = self.values, self.ends
+        inner = [np.flatnonzero(a[1:] > a[:-1]) + 1 + at for a, at in zip(v, e, strict=False)]
+        seams = [at for a, b, at in zip(v, v[1:], e[1:], strict=False) if b[0] > a[-1]]
+        return np.concatenate([*inner, np.array(seams, dtype=np.int64)])
+
+
+def _id_heads(src: Any, column: str) -> tuple[Any, np.ndarray | None, Any]:
+    """(the id column, the first row of each run of equal ids, the id of each run as Arrow
+    strings): a run starts where the code differs from the row before (the texts, across row
+    groups); None for both when an id is null."""
+    import pyarrow as pa
+
+    col = read_columns(src, [column]).column(0)
+    if col.null_count or len(col) == 0:
+        return col, None, None
+    starts, heads, at, last = [], [], 0, None
+    for codes, values in _chunks(pa, col):
+        start = np.empty(codes.size, dtype=bool)
+        start[1:] = codes[1:] != codes[:-1]
+        start[0] = last is None or values[int(codes[0])].as_py() != last
+        last = values[int(codes[-1])].as_py()
+        rows = np.flatnonzero(start)
+        starts.append(rows + at)
+        heads.append(values.take(_arrow_ints(pa, codes[rows])))
+        at += codes.size
+    return col, np.concatenate(starts), pa.concat_arrays(heads)
+
+
+def _all_distinct(heads: Any) -> bool:
+    """No two runs have the same id (an id that comes back after its run) and none is empty."""
+    import pyarrow.compute as pc
+
+    return len(pc.unique(heads)) == len(heads) and pc.min(pc.binary_length(heads)).as_py() > 0
+
+
+def _strings(arr: Any) -> np.ndarray:
+    """An Arrow string array as an object array of str (through a list: pyarrow's
+    ``to_numpy`` of strings imports pandas, ~0.2 s of a command's start)."""
+    out = np.empty(len(arr), dtype=object)
+    out[:] = arr.to_pylist()
+    return out
+
+
+def _ranked(starts: np.ndarray, rest: _Rest) -> np.ndarray | None:
+    """The labels as ranked candidates, ``(len(starts), K)``: K rows per run (fewer than the
+    labels of the file), the breaks only where a run starts, no label twice in a run; else
+    None. Run while the worker still hashes the ids."""
+    n, n_ids = rest.labels.size, starts.size
+    k = n // n_ids
+    if k * n_ids != n or k >= rest.n_labels or not (starts == np.arange(0, n, k)).all():
+        return None
+    ranked = rest.labels.reshape(n_ids, k)
+    return None if (rest.breaks % k).any() or rows_with_repeat(ranked).any() else ranked
