@@ -48,3 +48,32 @@ def test_ranked_distances_match_direct(case, block: int) -> None:
             assert ctx.hits[k][i] == (t in listed)
             assert ctx.hdist[k][i] == stats.lca_height.sum() / len(listed)
             assert ctx.hdist_depth[k][i] == (big_d - stats.lca_depth).sum() / len(listed)
+
+
+@given(ranked_case())
+@settings(max_examples=60, deadline=None)
+def test_a_readers_checked_candidates_give_the_same_report(case) -> None:
+    """Candidates a reader checked (a read-only CheckedRanked) skip the cell checks, not the
+    range check, and give the same report as the plain array."""
+    import pytest
+
+    from taxovit import evaluate
+    from taxovit.errors import ArgumentError
+    from taxovit.evaluation.context import as_ranked
+    from taxovit.predictions.contract import CheckedRanked, checked_ranked
+
+    tax, truth, ranked, ks = case
+    checked = checked_ranked(ranked)
+    assert isinstance(checked, CheckedRanked) and not checked.flags.writeable
+    a = evaluate(truth, ranked[:, 0], tax, ranked=ranked, top_k=ks).to_dict()
+    b = evaluate(truth, ranked[:, 0], tax, ranked=checked, top_k=ks).to_dict()
+    assert a == b
+    assert type(as_ranked(checked, len(truth), len(tax.nodes))) is np.ndarray
+    with pytest.raises(ArgumentError, match="outside"):
+        as_ranked(checked, len(truth), int(ranked.max()))  # node ids beyond a smaller taxonomy
+    if ranked.shape[1] > 1 and (ranked[:, 1] >= 0).any():
+        twice = ranked.copy()
+        row = int(np.flatnonzero(twice[:, 1] >= 0)[0])
+        twice[row, 1] = twice[row, 0]
+        with pytest.raises(ArgumentError, match="twice"):
+            as_ranked(twice, len(truth), len(tax.nodes))

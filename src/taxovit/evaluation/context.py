@@ -10,6 +10,7 @@ between resamples. Top-k hits and hierarchical distances@k come from the scores,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,10 +20,16 @@ from taxovit._repeats import rows_with_repeat
 from taxovit.errors import ArgumentError
 from taxovit.metrics import dense_codes
 from taxovit.metrics.flat import top_k_columns
-from taxovit.metrics.hierarchical import HierarchicalComponents, RankCodes, rank_codes_of_labels
+from taxovit.metrics.hierarchical import (
+    HierarchicalComponents,
+    RankCodes,
+    components_of_ids,
+    rank_codes_of_labels,
+)
+from taxovit.predictions.contract import CheckedRanked
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["SampleContext", "as_ranked", "build_context"]
+__all__ = ["SampleContext", "as_ranked", "build_context", "context_of_ids"]
 
 
 @dataclass
@@ -65,31 +72,82 @@ def build_context(
 ) -> SampleContext:
     """Code the labels, project them to every rank and (with scores) rank the columns, or
     (with ``ranked`` candidates, see :func:`as_ranked`) take their ranking."""
+    return context_of_ids(comp.y_true, comp.y_pred, taxonomy, scores, score_ids, top_k, ranked, comp)
+
+
+def context_of_ids(
+    t: NDArray[np.int64],
+    p: NDArray[np.int64],
+    taxonomy: Taxonomy,
+    scores: NDArray[np.float64] | None,
+    score_ids: NDArray[np.int64] | None,
+    top_k: Sequence[int],
+    ranked: NDArray[np.int64] | None = None,
+    comp: HierarchicalComponents | None = None,
+) -> SampleContext:
+    """:func:`build_context` of checked node ids (``comp``: their components, if known).
+    The candidates' part (top-k hits, distances@k) is computed in a second thread beside the
+    components and the ranks (numpy releases the GIL: two cores for a million samples)."""
+    cand = _Candidates(t, taxonomy.index.max_depth, tuple(sorted(set(int(k) for k in top_k))))
+    with ThreadPoolExecutor(1) as pool:
+        if scores is not None and score_ids is not None and scores.shape[1] > 0:
+            job = pool.submit(_add_score_context, cand, taxonomy, scores, score_ids)
+        elif ranked is not None:
+            job = pool.submit(_add_ranked_context, cand, taxonomy, ranked)
+        else:
+            job = None
+        ctx = _label_context(components_of_ids(t, p, taxonomy) if comp is None else comp, taxonomy,
+                             cand.top_k)  # fmt: skip
+        _add_rank_codes(ctx, taxonomy)
+        if job is not None:
+            job.result()
+    for name in ("hits", "hdist", "hdist_depth", "true_col", "scores", "score_ids", "ranked"):
+        setattr(ctx, name, getattr(cand, name))
+    return ctx
+
+
+@dataclass
+class _Candidates:
+    """What the scores or ranked candidates add to a :class:`SampleContext`: made from the
+    truths ``t`` alone, so it is computed beside the rest."""
+
+    t: NDArray[np.int64]
+    max_depth: int
+    top_k: tuple[int, ...]
+    hits: dict[int, NDArray[np.bool_]] = field(default_factory=dict)
+    hdist: dict[int, NDArray[np.float64]] = field(default_factory=dict)
+    hdist_depth: dict[int, NDArray[np.float64]] = field(default_factory=dict)
+    true_col: NDArray[np.int64] | None = None
+    scores: NDArray[np.float64] | None = None
+    score_ids: NDArray[np.int64] | None = None
+    ranked: NDArray[np.int64] | None = None
+
+
+def _label_context(comp: HierarchicalComponents, taxonomy: Taxonomy, top_k: tuple[int, ...]) -> SampleContext:
+    """The context of the true and predicted labels (no ranks, no candidates yet)."""
     t, p = comp.y_true, comp.y_pred
     inv = dense_codes(np.concatenate([t, p]), len(taxonomy.nodes))
-    ix = taxonomy.index
-    ctx = SampleContext(
+    return SampleContext(
         comp=comp,
         inv_t=inv[: t.size],
         inv_p=inv[t.size :],
         n_labels=int(inv.max(initial=-1)) + 1,
-        true_depth=ix.depth[t],
+        true_depth=taxonomy.index.depth[t],
         depth_distance=np.where(comp.correct, 0, comp.max_depth - comp.lca_depth),
         is_tree=taxonomy.is_tree,
         ranks={},
-        top_k=tuple(sorted(set(int(k) for k in top_k))),
+        top_k=top_k,
     )
+
+
+def _add_rank_codes(ctx: SampleContext, taxonomy: Taxonomy) -> None:
+    """Each sample's true and predicted label projected to every rank."""
     labels = ctx.labels
     is_truth = np.zeros(ctx.n_labels, dtype=bool)
     is_truth[ctx.inv_t] = True
     for r in taxonomy.rank_names:
-        ctx.ranks[r] = rank_codes_of_labels(ix.ancestor_at_rank(labels, r), ctx.inv_t, ctx.inv_p,
-                                            is_truth)  # fmt: skip
-    if scores is not None and score_ids is not None and scores.shape[1] > 0:
-        _add_score_context(ctx, taxonomy, scores, score_ids)
-    elif ranked is not None:
-        _add_ranked_context(ctx, taxonomy, ranked)
-    return ctx
+        anc = taxonomy.index.ancestor_at_rank(labels, r)
+        ctx.ranks[r] = rank_codes_of_labels(anc, ctx.inv_t, ctx.inv_p, is_truth)
 
 
 def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
@@ -99,14 +157,18 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
     if r.ndim != 2 or r.shape[0] != n or r.shape[1] == 0 or r.dtype.kind not in "iu":
         raise ArgumentError(f"ranked must be an integer array of shape (n_samples={n}, K >= 1) "
                             f"holding node ids; got {r.dtype} of shape {r.shape}")  # fmt: skip
-    r = r.astype(np.int64, copy=False)
-    if r.size and (r.min() < -1 or r.max() >= n_nodes):
+    checked = isinstance(ranked, CheckedRanked)  # by its reader: only the range is left
+    r = r.astype(np.int64, copy=False).view(np.ndarray)
+    low = r.min() if r.size else 0
+    if low < -1 or (r.size and r.max() >= n_nodes):
         raise ArgumentError(f"ranked holds values outside [-1, {n_nodes}); expected node ids "
                             "and -1 padding")  # fmt: skip
-    pad = r < 0
-    if pad[:, 0].any() or (pad[:, :-1] & ~pad[:, 1:]).any():
+    if checked:
+        return r
+    pad = r < 0 if low < 0 else None
+    if pad is not None and (pad[:, 0].any() or (pad[:, :-1] & ~pad[:, 1:]).any()):
         raise ArgumentError("ranked: every row must start with a node id; -1 only pads the end")
-    if rows_with_repeat(r, pad=-1).any():
+    if rows_with_repeat(r, pad=-1 if pad is not None else None).any():
         raise ArgumentError("ranked lists a node twice in one row; expected distinct candidates")
     return r
 
@@ -117,7 +179,7 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
 RANKED_BLOCK = 16_384
 
 
-def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int64]) -> None:
+def _add_ranked_context(ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np.int64]) -> None:
     """Hits and mean distances (LCA height; D − depth(LCA)) of the first k candidates, for
     every k <= K (a row padded with -1 averages over the candidates it lists). Only the
     first max(k) columns are read; the truths broadcast against them. A candidate equal to
@@ -127,7 +189,7 @@ def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[
     ctx.ranked = ranked
     if not ctx.top_k:
         return
-    n = ctx.comp.y_true.size
+    n = ctx.t.size
     for k in ctx.top_k:
         ctx.hits[k] = np.empty(n, dtype=bool)
         ctx.hdist[k] = np.empty(n, dtype=np.float64)
@@ -137,10 +199,10 @@ def _add_ranked_context(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[
         _ranked_block(ctx, taxonomy, ranked, slice(lo, min(n, lo + step)))
 
 
-def _ranked_block(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int64],
+def _ranked_block(ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np.int64],
                   rows: slice) -> None:  # fmt: skip
     """:func:`_add_ranked_context` for the samples ``rows``."""
-    ix, t, big_d = taxonomy.index, ctx.comp.y_true[rows], ctx.comp.max_depth
+    ix, t, big_d = taxonomy.index, ctx.t[rows], ctx.max_depth
     cols = np.ascontiguousarray(ranked[rows, : max(ctx.top_k)].T)  # (k, b): a vector per rank
     padded = bool(cols.min(initial=0) < 0)
     nodes = np.where(cols >= 0, cols, t) if padded else cols
@@ -164,12 +226,12 @@ def _ranked_block(ctx: SampleContext, taxonomy: Taxonomy, ranked: NDArray[np.int
 
 
 def _add_score_context(
-    ctx: SampleContext,
+    ctx: _Candidates,
     taxonomy: Taxonomy,
     scores: NDArray[np.float64],
     score_ids: NDArray[np.int64],
 ) -> None:
-    t = ctx.comp.y_true
+    t = ctx.t
     c = scores.shape[1]
     col_of = np.full(len(taxonomy.nodes), -1, dtype=np.int64)
     col_of[score_ids] = np.arange(c)
@@ -182,7 +244,7 @@ def _add_score_context(
     stats = taxonomy.index.pair_stats(np.broadcast_to(t[:, None], tnodes.shape), tnodes)
     equal = tnodes == t[:, None]
     d_height = np.where(equal, 0, stats.lca_height)
-    d_depth = np.where(equal, 0, ctx.comp.max_depth - stats.lca_depth)
+    d_depth = np.where(equal, 0, ctx.max_depth - stats.lca_depth)
     for k in ctx.top_k:
         kk = min(k, c)
         ctx.hits[k] = hit_cols[:, :kk].any(axis=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from taxovit.evaluation.arguments import (
     check_labels_aligned,
     check_top_k,
 )
-from taxovit.evaluation.context import SampleContext, as_ranked, build_context
+from taxovit.evaluation.context import SampleContext, as_ranked, context_of_ids
 from taxovit.evaluation.report import EvaluationReport, per_class_table
 from taxovit.evaluation.score_metrics import (
     CALIBRATION_KEYS,
@@ -37,8 +38,8 @@ from taxovit.evaluation.score_metrics import (
 from taxovit.metrics import SampleWeights, check_scores, node_ids
 from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
 from taxovit.metrics.hierarchical import (
-    components,
     hprf_from_components,
+    label_pair,
     per_level_from_components,
     rank_scores,
 )
@@ -88,15 +89,18 @@ def _hierarchical_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any
 
 
 def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
-    """All metrics except mAP as weighted statistics (unit weights give the plain values)."""
-    m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
-    for kk in ctx.top_k:  # from the scores or the ranked candidates (k <= K only)
-        has = kk in ctx.hits
-        top, dist, dist_depth = _top_k_keys(kk)
-        m[top] = w.mean(ctx.hits[kk]) if has else None
-        m[dist] = w.mean(ctx.hdist[kk]) if has else None
-        m[dist_depth] = w.mean(ctx.hdist_depth[kk]) if has else None
-    m["per_rank"] = {r: rank_scores(codes, w) for r, codes in ctx.ranks.items()}
+    """All metrics except mAP as weighted statistics (unit weights give the plain values).
+    The per-rank scores are computed in a second thread (numpy releases the GIL)."""
+    with ThreadPoolExecutor(1) as pool:
+        per_rank = pool.submit(lambda: {r: rank_scores(c, w) for r, c in ctx.ranks.items()})
+        m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
+        for kk in ctx.top_k:  # from the scores or the ranked candidates (k <= K only)
+            has = kk in ctx.hits
+            top, dist, dist_depth = _top_k_keys(kk)
+            m[top] = w.mean(ctx.hits[kk]) if has else None
+            m[dist] = w.mean(ctx.hdist[kk]) if has else None
+            m[dist_depth] = w.mean(ctx.hdist_depth[kk]) if has else None
+        m["per_rank"] = per_rank.result()
     return m
 
 
@@ -166,8 +170,8 @@ def _checked_context(
     the k <= K: the others cannot be computed)."""
     check_labels_aligned(y_true=y_true, y_pred=y_pred, scores=scores, ranked=ranked)
     ks = check_top_k(top_k)
-    comp = components(y_true, y_pred, taxonomy)
-    n = comp.y_true.size
+    t, p = label_pair(y_true, y_pred, taxonomy)
+    n = t.size
     s, score_ids = _as_scores(scores, score_labels, taxonomy, n)
     r = None
     if ranked is not None:
@@ -175,7 +179,7 @@ def _checked_context(
             raise ArgumentError("give scores or ranked candidates, not both")
         r = as_ranked(ranked, n, len(taxonomy.nodes))
     ctx_k = ks if r is None else tuple(k for k in ks if k <= r.shape[1])
-    return build_context(comp, taxonomy, s, score_ids, ctx_k, r), ks
+    return context_of_ids(t, p, taxonomy, s, score_ids, ctx_k, r), ks
 
 
 def evaluate(

@@ -24,9 +24,11 @@ __all__ = [
     "RankCodes",
     "avg_hierarchical_distance_at_k",
     "components",
+    "components_of_ids",
     "hierarchical_distance_at_k",
     "hierarchical_precision_recall_f1",
     "hprf_from_components",
+    "label_pair",
     "lca_depth",
     "lca_height",
     "mistake_severity",
@@ -68,12 +70,22 @@ class HierarchicalComponents:
 
 def components(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> HierarchicalComponents:
     """Compute all per-sample hierarchical quantities in one pass over the index."""
+    return components_of_ids(*label_pair(y_true, y_pred, taxonomy), taxonomy)
+
+
+def label_pair(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The node ids of ``y_true`` and ``y_pred``: names or ids, as many of each, at least one."""
     t = _ids(taxonomy, y_true, "y_true")
     p = _ids(taxonomy, y_pred, "y_pred")
     if t.shape != p.shape:
         raise ArgumentError(f"y_true has {t.size} labels but y_pred has {p.size}")
     if t.size == 0:
         raise ArgumentError("no samples: y_true and y_pred are empty")
+    return t, p
+
+
+def components_of_ids(t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy) -> HierarchicalComponents:
+    """:func:`components` of node ids (from :func:`label_pair`)."""
     ix = taxonomy.index
     stats = ix.pair_stats(t, p)
     correct = t == p
