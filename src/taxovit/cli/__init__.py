@@ -17,12 +17,9 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-# Before numpy is imported (it reads this once): no transparent huge pages for numpy's large
-# arrays in a command-line process. Where the kernel compacts memory on a huge-page fault
-# (THP defrag "madvise", a common default) each first touch of a large array can stall; a
-# one-shot `taxovit evaluate` of 1 M x top-10 long Parquet spent ~1 s of system time there
-# (benchmarks/RESULTS.md). A value the user set is kept.
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+from taxovit.cli._process import tune_process
+
+tune_process()  # before numpy is imported: memory settings of a one-shot command
 
 import typer  # noqa: E402
 
