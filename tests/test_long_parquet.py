@@ -45,7 +45,7 @@ def tax() -> Taxonomy:
 def general_only():
     """The general reader for every long Parquet file (the fast path declines)."""
     fast = long_reader.read_runs
-    long_reader.read_runs = lambda src, header, names, n2i: (None, ParquetTable.read(src, [names["score"]]))
+    long_reader.read_runs = lambda src, header, names, n2i, reading=None: (None, ParquetTable.read(src, [names["score"]]))
     try:
         yield
     finally:
@@ -212,3 +212,35 @@ def test_truth_file_and_label_attr_through_the_fast_path(tmp_path, tax) -> None:
     with general_only():
         assert_same(fast, read_any(path, codes))
     assert fast.ids[0] == "0" and fast.y_pred[0] == tax.name_to_id[GOOD[0][1]]
+
+
+def test_prefetch_starts_only_long_parquet_and_reads_the_same(tmp_path, tax) -> None:
+    """prefetch starts the reads of a long Parquet file (never raises, None otherwise);
+    read_any then gives what it gives without."""
+    from taxovit.predictions import prefetch
+
+    path = write(tmp_path / "l.parquet", GOOD, row_group=4)
+    started = prefetch(path)
+    assert started is not None and started.fmt == "long-parquet"
+    assert_same(read_any(path, tax.name_to_id, prefetched=started), read_any(path, tax.name_to_id))
+    other = write(tmp_path / "m.parquet", GOOD[:-3], row_group=4)
+    assert_same(read_any(other, tax.name_to_id, prefetched=prefetch(path)), read_any(other, tax.name_to_id))
+    (tmp_path / "c.csv").write_text("id,label,score,y_true\nimg0,s0,1.0,s0\n")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 but not Parquet")
+    pq.write_table(pa.table({"id": ["a"], "y_true": ["s0"], "y_pred": ["s0"]}), tmp_path / "w.parquet")
+    for p in ("-", tmp_path / "c.csv", tmp_path / "missing.parquet", tmp_path / "bad.parquet",
+              tmp_path / "w.parquet", tmp_path):  # fmt: skip
+        assert prefetch(p) is None, p
+
+
+def test_a_bad_taxonomy_is_reported_first_with_a_prefetched_file(tmp_path) -> None:
+    """The CLI starts reading a long Parquet file before it loads the taxonomy; a bad
+    taxonomy is still the one error reported (and the command does not wait on the reads)."""
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    path = write(tmp_path / "l.parquet", GOOD, row_group=4)
+    (tmp_path / "tax.json").write_text('{"name": "root", "children": [{"name": ""}]}')
+    res = CliRunner().invoke(app, ["evaluate", str(path), "-t", str(tmp_path / "tax.json")])
+    assert res.exit_code == 2 and "tax.json" in res.output and "l.parquet" not in res.output

@@ -164,12 +164,15 @@ def evaluate(
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
+    from taxovit.predictions import prefetch
+
+    prefetched = prefetch(preds, pred_col)  # a long Parquet file is read beside the taxonomy
     with status(f"loading {taxonomy}"):
         tax = load_taxonomy(taxonomy, add_root=add_root)
     plots = _plot_files(plan, tax, taxonomy, plot_dir, plot_rank)
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
-    data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols)
+    data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
@@ -189,13 +192,13 @@ def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:
             for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])}  # fmt: skip
 
 
-def _read(preds, taxonomy, tax, truth, label_attr, cols) -> tuple[Any, dict[str, str]]:
+def _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched) -> tuple[Any, dict[str, str]]:
     """The predictions in any format (with --truth, --label-attr), and the inputs for the
     JSON report."""
     from taxovit.predictions import label_map, read_any
 
     with status(f"reading {preds}"):
-        data = read_any(preds, label_map(tax, label_attr), truth=truth, **cols)
+        data = read_any(preds, label_map(tax, label_attr), truth=truth, prefetched=prefetched, **cols)
     inputs = {"predictions": str(preds), "format": data.format, "taxonomy": str(taxonomy)}
     if truth is not None:
         inputs["truth"] = str(truth)

@@ -17,7 +17,7 @@ from taxovit.predictions.contract import (
 )
 from taxovit.predictions.csv_reader import read_predictions
 from taxovit.predictions.csv_writer import write_predictions
-from taxovit.predictions.dispatch import read_any
+from taxovit.predictions.dispatch import prefetch, read_any
 from taxovit.predictions.labels import attribute_labels, label_map
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "attribute_labels",
     "header",
     "label_map",
+    "prefetch",
     "read_any",
     "read_predictions",
     "write_predictions",

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from taxovit.errors import ArgumentError
+from taxovit.errors import ArgumentError, TaxovitError
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL, Predictions
 from taxovit.predictions.csv_layout import Columns
-from taxovit.predictions.sources import Source, header_of, open_source
+from taxovit.predictions.sources import PARQUET_MAGIC, Source, header_of, open_source
 
-__all__ = ["detect_format", "read_any"]
+__all__ = ["Prefetched", "detect_format", "prefetch", "read_any"]
 
 
 def detect_format(src: Source, pred_col: str = PRED_COL) -> str:
@@ -50,6 +52,43 @@ def _truth_for(fmt: str, src: Source, truth: object) -> None:
         raise ArgumentError("--truth -: standard input already holds the predictions")
 
 
+@dataclass(frozen=True)
+class Prefetched:
+    """A predictions file whose reads :func:`prefetch` started."""
+
+    path: str
+    pred_col: str
+    src: Source
+    fmt: str
+    reading: Any
+
+
+def prefetch(path: str | os.PathLike[str], pred_col: str = PRED_COL) -> Prefetched | None:
+    """Start reading ``path`` in the background when that pays (a long Parquet file: Arrow's
+    reads release the GIL, so the caller's work, e.g. loading the taxonomy, goes on beside
+    them); give the result to :func:`read_any` as ``prefetched``. Never raises: a file it
+    cannot start on (missing, unreadable, another format, standard input) gives None, and
+    :func:`read_any` reports its problems in their usual order."""
+    spath = os.fspath(path)
+    try:
+        with open(spath, "rb") as fh:  # not "-" (standard input), nor a CSV read twice
+            if fh.read(4) != PARQUET_MAGIC:
+                return None
+    except OSError:
+        return None
+    try:
+        src = open_source(spath)
+        fmt = detect_format(src, pred_col)
+        if fmt != "long-parquet":
+            return None
+        from taxovit.predictions.long_reader import start_long
+
+        reading = start_long(src)
+    except TaxovitError:
+        return None
+    return None if reading is None else Prefetched(spath, pred_col, src, fmt, reading)
+
+
 def read_any(
     path: str | os.PathLike[str],
     name_to_id: Mapping[str, int],
@@ -59,19 +98,24 @@ def read_any(
     true_col: str = TRUE_COL,
     pred_col: str = PRED_COL,
     score_prefix: str = SCORE_PREFIX,
+    prefetched: Prefetched | None = None,
 ) -> Predictions:
     """Read a predictions file in any supported format (see the module docstring).
 
     ``name_to_id`` maps labels to node ids (``taxonomy.name_to_id``, or
     :func:`~taxovit.predictions.labels.attribute_labels` for ``--label-attr``); ``truth`` is
     a truth file (:mod:`~taxovit.predictions.truth`); the column options apply to the wide
-    layout. Raises :class:`~taxovit.errors.InputError` naming the file, the line (or row or
-    index) and the column of the first problem; ``ArgumentError`` for a missing or
-    unwanted ``truth``.
+    layout; ``prefetched``: the same file's reads, started by :func:`prefetch`. Raises
+    :class:`~taxovit.errors.InputError` naming the file, the line (or row or index) and the
+    column of the first problem; ``ArgumentError`` for a missing or unwanted ``truth``.
     """
     cols = Columns(id_col, true_col, pred_col, score_prefix)
-    src = open_source(path, f"{cols.id},{cols.true},{cols.pred}")
-    fmt = detect_format(src, cols.pred)
+    reading = None
+    if prefetched is not None and (prefetched.path, prefetched.pred_col) == (os.fspath(path), cols.pred):
+        src, fmt, reading = prefetched.src, prefetched.fmt, prefetched.reading
+    else:
+        src = open_source(path, f"{cols.id},{cols.true},{cols.pred}")
+        fmt = detect_format(src, cols.pred)
     _truth_for(fmt, src, truth)
     t = None
     if truth is not None:
@@ -98,4 +142,4 @@ def read_any(
         return read_topk(src, name_to_id, t)
     from taxovit.predictions.long_reader import read_long
 
-    return read_long(src, name_to_id, t)
+    return read_long(src, name_to_id, t, reading)

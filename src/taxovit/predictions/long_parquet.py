@@ -29,7 +29,7 @@ from taxovit.predictions.parquet_reader import (
     read_columns,
 )
 
-__all__ = ["Runs", "read_runs"]
+__all__ = ["Reading", "Runs", "read_runs", "start_reading"]
 
 
 @dataclass(frozen=True)
@@ -46,25 +46,53 @@ class Runs:
     n_labels: int
 
 
-def read_runs(src: Any, header: list[str], names: Mapping[str, str],
-              name_to_id: Mapping[str, int]) -> tuple[Runs | None, ParquetTable]:  # fmt: skip
-    """The file's :class:`Runs`, or None when the general reader must check it; and its table
-    (what the general reader and a truth file's messages use)."""
+class Reading:
+    """The reads of a long Parquet file under way in two threads: the id column (read, its
+    runs found and hashed) and the other columns. Start it early (:func:`start_reading`) and
+    other work (loading the taxonomy) goes on beside Arrow's reads, which release the GIL."""
+
+    def __init__(self, src: Any, header: list[str], names: Mapping[str, str]) -> None:
+        self.src, self.header, self.names = src, header, dict(names)
+        self.pool = ThreadPoolExecutor(2)
+        self.heads: Future = Future()
+        self.distinct = self.pool.submit(_id_job, src, names["id"], self.heads)
+        others = [c for c in header if c != names["id"]]
+        self.rest = self.pool.submit(read_columns, src, others, frozenset([names["score"]]))
+
+    def matches(self, src: Any, header: list[str], names: Mapping[str, str]) -> bool:
+        return (src.path, header, dict(names)) == (self.src.path, self.header, self.names)
+
+
+def start_reading(src: Any, header: list[str], names: Mapping[str, str]) -> Reading | None:
+    """The reads of a file :func:`read_runs` can take (else None), started."""
     import pyarrow as pa
 
-    score = names["score"]
     if not _plain_schema(pa, parquet_schema(src), header, names):
-        return None, ParquetTable.read(src, [score])
-    with ThreadPoolExecutor(1) as pool:  # the ids (a hash of each run's first id) beside the rest
-        heads: Future = Future()
-        distinct = pool.submit(_id_job, src, names["id"], heads)
-        rest = read_columns(src, [c for c in header if c != names["id"]], frozenset([score]))
+        return None
+    return Reading(src, header, names)
+
+
+def read_runs(src: Any, header: list[str], names: Mapping[str, str], name_to_id: Mapping[str, int],
+              reading: Reading | None = None) -> tuple[Runs | None, ParquetTable]:  # fmt: skip
+    """The file's :class:`Runs`, or None when the general reader must check it; and its table
+    (what the general reader and a truth file's messages use). ``reading``: its reads, if
+    already started."""
+    import pyarrow as pa
+
+    if reading is None or not reading.matches(src, header, names):
+        reading = start_reading(src, header, names)
+        if reading is None:
+            return None, ParquetTable.read(src, [names["score"]])
+    try:
+        rest = reading.rest.result()
         checked = _checked_rest(pa, rest, names, name_to_id)
-        id_col, starts, text = heads.result()
+        id_col, starts, text = reading.heads.result()
         ranked = None if checked is None or starts is None else _ranked(starts, checked)
         uid = _strings(text) if ranked is not None else None  # while the worker hashes them
-        if not distinct.result():
+        if not reading.distinct.result():
             uid = None
+    finally:
+        reading.pool.shutdown()
     table = pa.table({c: id_col if c == names["id"] else rest.column(c) for c in header})
     ptable = ParquetTable(src.context(), table)
     if uid is None or ranked is None or checked is None:

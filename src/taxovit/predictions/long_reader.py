@@ -30,12 +30,12 @@ from taxovit.predictions.cells import (
 )
 from taxovit.predictions.contract import MAP_KEYS, Predictions, checked_ranked
 from taxovit.predictions.csv_layout import shorten
-from taxovit.predictions.long_parquet import Runs, read_runs
+from taxovit.predictions.long_parquet import Reading, Runs, read_runs, start_reading
 from taxovit.predictions.sources import Source, header_of, load_table
 from taxovit.predictions.tables import Table, find_columns
 from taxovit.predictions.truth import Truth, align_truth
 
-__all__ = ["read_long"]
+__all__ = ["long_columns", "read_long", "start_long"]
 
 
 def _first_repeat(idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tuple) -> tuple[int, int]:
@@ -197,18 +197,33 @@ def _from_runs(src: Source, runs: Runs, table: Table, id_col: str, truth: Truth 
                        notes=_map_notes(runs.uid[0], k, runs.n_labels))  # fmt: skip
 
 
-def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None) -> Predictions:
-    """A long-format file (see the module docstring)."""
+def long_columns(src: Source, header: list[str], row: int | None) -> dict[str, str]:
+    """The role -> column name of a long file's header (names in any case)."""
+    return find_columns(src.context(), header, ["id", "label", "score"], ["y_true"], row=row)
+
+
+def start_long(src: Source) -> Reading | None:
+    """The reads of a long Parquet file, started (see :func:`read_long`); None when there
+    is nothing to start (not Parquet, or a file the general reader must read)."""
+    if src.kind != "parquet":
+        return None
+    header, row = header_of(src)
+    return start_reading(src, header, long_columns(src, header, row))
+
+
+def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None,
+              reading: Reading | None = None) -> Predictions:  # fmt: skip
+    """A long-format file (see the module docstring); ``reading``: from :func:`start_long`."""
     ctx = src.context()
     header, row = header_of(src)
-    names = find_columns(ctx, header, ["id", "label", "score"], ["y_true"], row=row)
+    names = long_columns(src, header, row)
     if truth is not None and "y_true" in names:
         raise ArgumentError(f"--truth: {src.shown} has its own y_true column; give one of them")
     if truth is None and "y_true" not in names:
         raise ctx.error("no y_true column; expected a y_true column or the true labels in a "
                         "truth file (--truth)", row=row, column="y_true")  # fmt: skip
     if src.kind == "parquet":  # the common case in one pass, checks and all; else checked below
-        runs, table = read_runs(src, header, names, name_to_id)
+        runs, table = read_runs(src, header, names, name_to_id, reading)
         if runs is not None:
             return _from_runs(src, runs, table, names["id"], truth)
     else:
