@@ -10,13 +10,13 @@ between resamples. Top-k hits and hierarchical distances@k come from the scores,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from taxovit._repeats import rows_with_repeat
+from taxovit._side import side_thread
 from taxovit.errors import ArgumentError
 from taxovit.metrics import dense_codes
 from taxovit.metrics.flat import top_k_columns
@@ -86,14 +86,14 @@ def context_of_ids(
     comp: HierarchicalComponents | None = None,
 ) -> SampleContext:
     """:func:`build_context` of checked node ids (``comp``: their components, if known).
-    The candidates' part (top-k hits, distances@k) is computed in a second thread beside the
-    components and the ranks (numpy releases the GIL: two cores for a million samples)."""
+    The candidates' part (top-k hits, distances@k) is computed beside the components and the
+    ranks, in a second thread for a large input (:func:`taxovit._side.side_thread`)."""
     cand = _Candidates(t, taxonomy.index.max_depth, tuple(sorted(set(int(k) for k in top_k))))
-    with ThreadPoolExecutor(1) as pool:
+    with side_thread(t.size) as submit:
         if scores is not None and score_ids is not None and scores.shape[1] > 0:
-            job = pool.submit(_add_score_context, cand, taxonomy, scores, score_ids)
+            job = submit(_add_score_context, cand, taxonomy, scores, score_ids)
         elif ranked is not None:
-            job = pool.submit(_add_ranked_context, cand, taxonomy, ranked)
+            job = submit(_add_ranked_context, cand, taxonomy, ranked)
         else:
             job = None
         ctx = _label_context(components_of_ids(t, p, taxonomy) if comp is None else comp, taxonomy,

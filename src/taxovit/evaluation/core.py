@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from taxovit._side import side_thread
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import (
     MAX_BOOTSTRAP,
@@ -90,9 +90,10 @@ def _hierarchical_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any
 
 def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
     """All metrics except mAP as weighted statistics (unit weights give the plain values).
-    The per-rank scores are computed in a second thread (numpy releases the GIL)."""
-    with ThreadPoolExecutor(1) as pool:
-        per_rank = pool.submit(lambda: {r: rank_scores(c, w) for r, c in ctx.ranks.items()})
+    The per-rank scores are computed beside the others, in a second thread for a large input
+    (:func:`taxovit._side.side_thread`)."""
+    with side_thread(ctx.comp.y_true.size) as submit:
+        per_rank = submit(lambda: {r: rank_scores(c, w) for r, c in ctx.ranks.items()})
         m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
         for kk in ctx.top_k:  # from the scores or the ranked candidates (k <= K only)
             has = kk in ctx.hits
