@@ -166,7 +166,8 @@ def evaluate(
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
     from taxovit.predictions import prefetch
 
-    prefetched = prefetch(preds, pred_col)  # a long Parquet file is read beside the taxonomy
+    # a long Parquet file is read beside the taxonomy (not when the taxonomy is sure to fail)
+    prefetched = prefetch(preds, pred_col) if Path(taxonomy).is_file() else None
     with status(f"loading {taxonomy}"):
         tax = load_taxonomy(taxonomy, add_root=add_root)
     plots = _plot_files(plan, tax, taxonomy, plot_dir, plot_rank)
