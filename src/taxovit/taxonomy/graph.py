@@ -365,11 +365,11 @@ class Taxonomy:
     def _name_summary(self) -> dict[str, Any]:
         """Taxonomies keyed by id with a ``name`` attribute: how many nodes have a name, and
         the root's (empty for taxonomies keyed by name)."""
-        col = self._columns.get("name") if "_attrs" not in self.__dict__ else None
-        if col is not None:
-            named = int((col != None).sum())  # noqa: E711 (element-wise)
-        else:
+        if "_attrs" in self.__dict__:  # the dicts are the truth once made
             named = sum(1 for a in self._attrs.values() if a.get("name") is not None)
+        else:  # from the columns: the dicts of 1.4 M nodes would cost 1.7 s to count names
+            col = self._columns.get("name")
+            named = 0 if col is None else int((col != None).sum())  # noqa: E711 (element-wise)
         if not named:
             return {}
         return {"named_nodes": named, "root_name": self._node_attrs(self._root_id).get("name")}
