@@ -18,12 +18,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from taxovit.errors import ArgumentError, TaxovitError
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL, Predictions
 from taxovit.predictions.csv_layout import Columns
 from taxovit.predictions.sources import PARQUET_MAGIC, Source, header_of, open_source
+
+if TYPE_CHECKING:
+    from taxovit.predictions.long_parquet import Reading
 
 __all__ = ["Prefetched", "detect_format", "prefetch", "read_any"]
 
@@ -60,7 +63,7 @@ class Prefetched:
     pred_col: str
     src: Source
     fmt: str
-    reading: Any
+    reading: Reading
 
 
 def prefetch(path: str | os.PathLike[str], pred_col: str = PRED_COL) -> Prefetched | None:

@@ -47,14 +47,6 @@ def arrow_compute(ctx: Any) -> Any:
     return _pyarrow(ctx)[1]
 
 
-def _read(src: Any, schema_only: bool, numbers: frozenset[str] = frozenset()) -> Any:
-    """The schema, or the table with every text column but ``numbers`` read dictionary-encoded
-    (Parquet stores text so: each distinct value becomes one Arrow string, not every cell)."""
-    if schema_only:
-        return _guarded(src, lambda pq: pq.ParquetFile(src.binary()).schema_arrow)
-    return read_columns(src, None, numbers)
-
-
 def _guarded(src: Any, read: Any) -> Any:
     """``read(pyarrow.parquet)``, a failure to read reported as the file's InputError."""
     ctx = src.context()
@@ -68,8 +60,9 @@ def _guarded(src: Any, read: Any) -> Any:
 
 def read_columns(src: Any, columns: list[str] | None, numbers: frozenset[str] = frozenset()) -> Any:
     """``columns`` of the file (None: all) as an Arrow table, the text columns but ``numbers``
-    dictionary-encoded (one dictionary per row group). Safe to call from several threads:
-    each call opens the file anew."""
+    dictionary-encoded, one dictionary per row group (Parquet stores text so: each distinct
+    value becomes one Arrow string, not every cell). Safe to call from several threads: each
+    call opens the file anew."""
     pa, _, _ = _pyarrow(src.context(), compute=False)
 
     def read(pq: Any) -> Any:
@@ -86,7 +79,7 @@ def read_columns(src: Any, columns: list[str] | None, numbers: frozenset[str] = 
 
 def parquet_schema(src: Any) -> Any:
     """The file's Arrow schema (reads no data)."""
-    return _read(src, schema_only=True)
+    return _guarded(src, lambda pq: pq.ParquetFile(src.binary()).schema_arrow)
 
 
 def parquet_columns(src: Any) -> list[str]:
@@ -107,7 +100,7 @@ class ParquetTable:
     @classmethod
     def read(cls, src: Any, numbers: list[str] = ()) -> ParquetTable:
         """The file's data; ``numbers``: the score columns (never dictionary-encoded)."""
-        return cls(src.context(), _read(src, schema_only=False, numbers=frozenset(numbers)))
+        return cls(src.context(), read_columns(src, None, frozenset(numbers)))
 
     def _column(self, name: str) -> Any:
         return self.table.column(self.header.index(name))
