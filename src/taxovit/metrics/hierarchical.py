@@ -287,9 +287,10 @@ def rank_codes_of_labels(
     """
     if not (anc[is_truth] >= 0).all():
         return rank_codes(anc[inv_t], anc[inv_p])
-    code = dense_codes(anc + 1, int(anc.max()) + 2)  # -1 (no ancestor) -> code 0, if present
-    # int32 codes (fewer than a taxonomy's nodes): half the memory of n samples x ranks
-    it, ip = np.take(code.astype(np.int32), inv_t), np.take(code.astype(np.int32), inv_p)
+    # -1 (no ancestor) -> code 0, if present; int32 codes (fewer than a taxonomy's nodes):
+    # half the memory of n samples x ranks
+    code = dense_codes(anc + 1, int(anc.max()) + 2).astype(np.int32)
+    it, ip = code[inv_t], code[inv_p]
     has_pred = ip > 0 if (anc < 0).any() else np.ones(it.size, dtype=bool)
     return RankCodes(np.ones(it.size, dtype=bool), it, ip, it == ip, has_pred, int(code.max()) + 1)
 

@@ -25,8 +25,11 @@ from taxovit.predictions.cells import label_lut
 from taxovit.predictions.parquet_reader import (
     ParquetTable,
     arrow_compute,
+    numbers,
     parquet_schema,
     read_columns,
+    run_heads,
+    text_chunks,
 )
 
 __all__ = ["Reading", "Runs", "read_runs", "start_reading"]
@@ -151,36 +154,6 @@ def _plain_schema(pa: Any, schema: Any, header: list[str], names: Mapping[str, s
     return all(text_or_int(types[c]) for c in roles) and (pa.types.is_floating(s) or pa.types.is_integer(s))
 
 
-def _chunks(pa: Any, col: Any) -> list[tuple[np.ndarray, Any]]:
-    """Each non-empty chunk of a text or integer column without nulls as (codes, the values
-    they index as Arrow strings: the text the general reader compares)."""
-    out = []
-    for chunk in col.chunks:
-        if len(chunk) == 0:
-            continue
-        if not pa.types.is_dictionary(chunk.type):
-            chunk = chunk.dictionary_encode()
-        values = chunk.dictionary  # a cast imports pyarrow.compute (~0.03 s): only if needed
-        out.append((_numbers(chunk.indices), values if values.type == pa.string() else values.cast(pa.string())))
-    return out
-
-
-# pyarrow imports pandas (~0.2 s of a command's start) for ``to_numpy``, ``pa.array`` and
-# Python scalars in compute calls; these two go through buffers instead
-
-
-def _numbers(arr: Any) -> np.ndarray:
-    """A zero-copy numpy view of a primitive Arrow array without nulls."""
-    dtype = np.dtype(arr.type.to_pandas_dtype())
-    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
-
-
-def _arrow_ints(pa: Any, values: np.ndarray) -> Any:
-    """An int64 numpy array as an Arrow array (sharing its memory)."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
-
-
 def _ends(chunks: list[np.ndarray]) -> np.ndarray:
     """The first row of each chunk and, last, the number of rows."""
     return np.cumsum([0] + [c.size for c in chunks])
@@ -202,7 +175,7 @@ class _Nodes:
         if col.null_count:
             return None
         codes, luts, present, last = [], [], [], (None, None)
-        for c, values in _chunks(pa, col):
+        for c, values in text_chunks(pa, col):
             if last[0] is None or not values.equals(last[0]):  # row groups often share one
                 last = (values, label_lut(values.to_pylist(), name_to_id))
             lut = last[1]
@@ -252,7 +225,7 @@ class _Scores:
         """None when a score is null or not finite."""
         if col.null_count:
             return None
-        values = [_numbers(c) for c in col.chunks if len(c)]
+        values = [numbers(c) for c in col.chunks if len(c)]
         if not all(np.isfinite(v).all() for v in values):
             return None
         return cls(values, _ends(values))
@@ -267,24 +240,14 @@ class _Scores:
 
 def _id_heads(src: Any, column: str) -> tuple[Any, np.ndarray | None, Any]:
     """(the id column, the first row of each run of equal ids, the id of each run as Arrow
-    strings): a run starts where the code differs from the row before (the texts, across row
-    groups); None for both when an id is null."""
+    strings: :func:`~taxovit.predictions.parquet_reader.run_heads`); None for both when an
+    id is null."""
     import pyarrow as pa
 
     col = read_columns(src, [column]).column(0)
     if col.null_count or len(col) == 0:
         return col, None, None
-    starts, heads, at, last = [], [], 0, None
-    for codes, values in _chunks(pa, col):
-        start = np.empty(codes.size, dtype=bool)
-        start[1:] = codes[1:] != codes[:-1]
-        start[0] = last is None or values[int(codes[0])].as_py() != last
-        last = values[int(codes[-1])].as_py()
-        rows = np.flatnonzero(start)
-        starts.append(rows + at)
-        heads.append(values.take(_arrow_ints(pa, codes[rows])))
-        at += codes.size
-    return col, np.concatenate(starts), pa.concat_arrays(heads)
+    return (col, *run_heads(pa, col))
 
 
 def _all_distinct(heads: Any, ctx: Any) -> bool:

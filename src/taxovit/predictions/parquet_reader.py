@@ -20,7 +20,7 @@ from taxovit.predictions.contract import Predictions
 from taxovit.predictions.csv_layout import Columns, check_header, shorten
 from taxovit.predictions.tables import wide_from_table
 
-__all__ = ["INSTALL_HINT", "ParquetTable", "arrow_compute", "parquet_columns", "parquet_schema", "read_columns", "read_wide_parquet"]
+__all__ = ["INSTALL_HINT", "ParquetTable", "arrow_compute", "numbers", "parquet_columns", "parquet_schema", "read_columns", "read_wide_parquet", "run_heads", "text_chunks"]
 
 INSTALL_HINT = 'pip install "taxovit[parquet]"'
 
@@ -183,35 +183,70 @@ class ParquetTable:
 
 def _dictionary_runs(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`_encode_plain`'s runs for a dictionary-encoded column, found from each chunk's
-    integer codes (the chunks' dictionaries differ; only the run heads become strings).
-    None when the column has nulls, is not in runs, or a value comes back after its run."""
+    integer codes (:func:`run_heads`). None when the column has nulls, is not in runs, or a
+    value comes back after its run."""
     n = len(col)
     if col.null_count or n < 2:
         return None
-    starts, heads_text, last = [], [], None
+    return _run_codes(pc, *run_heads(pa, col), n)
+
+
+def _run_codes(pc: Any, starts: np.ndarray, heads: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, distinct values) when the runs starting at rows ``starts`` (of ``n``) are the
+    values: no more runs than half the rows and each run head (``heads``, Arrow strings)
+    distinct; else None."""
+    if len(heads) > n // 2 or len(pc.unique(heads)) != len(heads):
+        return None
+    codes = np.repeat(np.arange(len(heads), dtype=np.int32), np.diff(starts, append=n))
+    return codes, np.asarray(heads.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def text_chunks(pa: Any, col: Any) -> list[tuple[np.ndarray, Any]]:
+    """Each non-empty chunk of a text or integer column without nulls as (codes, the values
+    they index as Arrow strings: the text the general reader compares)."""
+    out = []
     for chunk in col.chunks:
         if len(chunk) == 0:
             continue
-        idx = chunk.indices.to_numpy()
-        start = np.empty(idx.size, dtype=bool)
-        start[1:] = idx[1:] != idx[:-1]
-        start[0] = last is None or chunk.dictionary[int(idx[0])].as_py() != last
-        last = chunk.dictionary[int(idx[-1])].as_py()
-        heads = np.flatnonzero(start)
-        starts.append(start)
-        heads_text.append(chunk.dictionary.take(pa.array(idx[heads])).cast(pa.string()))
-    return _run_codes(pc, np.concatenate(starts), pa.concat_arrays(heads_text))
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        values = chunk.dictionary  # a cast imports pyarrow.compute (~0.03 s): only if needed
+        out.append((numbers(chunk.indices), values if values.type == pa.string() else values.cast(pa.string())))
+    return out
 
 
-def _run_codes(pc: Any, start: np.ndarray, heads: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """(codes, distinct values) when the runs that ``start`` marks are the values: no more
-    runs than half the rows and each run head (``heads``, Arrow strings) distinct; else None."""
-    n = start.size
-    if len(heads) > n // 2 or len(pc.unique(heads)) != len(heads):
-        return None
-    runs = np.diff(np.flatnonzero(start), append=n)
-    codes = np.repeat(np.arange(len(heads), dtype=np.int32), runs)
-    return codes, np.asarray(heads.to_numpy(zero_copy_only=False), dtype=object)
+# pyarrow imports pandas (~0.2 s of a command's start) for ``to_numpy``, ``pa.array`` and
+# Python scalars in compute calls; these go through buffers instead
+
+
+def numbers(arr: Any) -> np.ndarray:
+    """A zero-copy numpy view of a primitive Arrow array without nulls."""
+    dtype = np.dtype(arr.type.to_pandas_dtype())
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def _arrow_ints(pa: Any, values: np.ndarray) -> Any:
+    """An int64 numpy array as an Arrow array (sharing its memory)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), values.size, [None, pa.py_buffer(values)])
+
+
+def run_heads(pa: Any, col: Any) -> tuple[np.ndarray, Any]:
+    """(the first row of each run of equal values, the value of each run as Arrow strings)
+    of a text or integer column without nulls: a run starts where the code differs from the
+    row before within a row group, where the text does across row groups. Only the run
+    heads become strings."""
+    starts, heads, at, last = [], [], 0, None
+    for codes, values in text_chunks(pa, col):
+        start = np.empty(codes.size, dtype=bool)
+        start[1:] = codes[1:] != codes[:-1]
+        start[0] = last is None or values[int(codes[0])].as_py() != last
+        last = values[int(codes[-1])].as_py()
+        rows = np.flatnonzero(start)
+        starts.append(rows + at)
+        heads.append(values.take(_arrow_ints(pa, codes[rows])))
+        at += codes.size
+    return np.concatenate(starts), pa.concat_arrays(heads)
 
 
 def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +259,7 @@ def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
         start[0] = True
         start[1:] = pc.not_equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
         if np.count_nonzero(start) <= n // 2:  # only then are the run heads worth hashing
-            runs = _run_codes(pc, start, col.filter(pa.array(start)).combine_chunks())
+            runs = _run_codes(pc, np.flatnonzero(start), col.filter(pa.array(start)).combine_chunks(), n)
             if runs is not None:
                 return runs
     arr = col.combine_chunks().dictionary_encode()
