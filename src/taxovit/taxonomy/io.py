@@ -1,6 +1,6 @@
 """Taxonomy loaders and writers, with the format detected from the file.
 
-Formats (see ``shared/docs/metrics.md`` and the README):
+Formats (see ``docs/taxonomies.md``; definitions in ``docs/metrics.md``):
 
 * ``nested``: JSON ``{"name": str, "rank": str?, "children": [...], <attr>: ...}``; a name that
   occurs more than once is one node whose children are the union over all occurrences (how a
