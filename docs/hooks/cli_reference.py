@@ -25,7 +25,10 @@ def _command(path: str) -> Any:
 
 
 def _type(param: Any) -> str:
-    annotation = param.type_descriptor.annotation
+    descriptor = getattr(param, "type_descriptor", None)  # typer >= 0.29; click's type before
+    if descriptor is None:
+        return getattr(getattr(param, "type", None), "name", "")
+    annotation = descriptor.annotation
     if typing.get_origin(annotation) is list:
         (annotation,) = typing.get_args(annotation)
         suffix = " (repeatable)"
