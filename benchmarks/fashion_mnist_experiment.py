@@ -132,12 +132,12 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dict:
 # ------------------------------------------------------------------------------ baselines
 def _evaluate_scores(name: str, scores, test, space, cfg: dict, out: Path) -> dict:
     """Write ``scores`` (test x fine classes) as a predictions CSV and evaluate it."""
-    from taxovit.predictions.csv_writer import predictions_csv
+    from taxovit.predictions.writers import wide_csv
 
     out.mkdir(parents=True, exist_ok=True)
     fine = list(space.fine_names)
     y_true = [fine[i] for i in test.fine]
-    (out / "preds.csv").write_text(predictions_csv(test.ids, y_true, fine, scores))
+    (out / "preds.csv").write_text(wide_csv(test.ids, y_true, fine, scores))
     report = evaluate_json(out / "preds.csv", cfg["taxonomy"])
     (out / "eval.json").write_text(json.dumps(report, indent=1))
     m = report["metrics"]

@@ -21,7 +21,6 @@ from typing import IO, Any
 
 __all__ = [
     "atomic_write",
-    "atomic_write_bytes",
     "atomic_write_text",
     "discard",
     "publish",
@@ -107,8 +106,3 @@ def atomic_write(
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8, newlines as given) atomically."""
     atomic_write(path, lambda fh: fh.write(text))
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` atomically."""
-    atomic_write(path, lambda fh: fh.write(data), binary=True)

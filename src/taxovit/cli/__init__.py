@@ -23,7 +23,6 @@ tune_process()  # before numpy is imported: memory settings of a one-shot comman
 
 import typer  # noqa: E402
 
-from taxovit.cli._params import FastTyper  # noqa: E402
 from taxovit.errors import TaxovitError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ __all__ = [
     "taxonomy_app",
 ]  # fmt: skip
 
-app = FastTyper(  # option values converted without pydantic (start-up; see _params)
+app = typer.Typer(
     name="taxovit",
     help="Taxonomy-aware evaluation of classifiers, and fine-grained ViT training.",
     no_args_is_help=True,
@@ -42,7 +41,7 @@ app = FastTyper(  # option values converted without pydantic (start-up; see _par
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-taxonomy_app = FastTyper(help="Inspect, check and convert taxonomy files.", no_args_is_help=True)
+taxonomy_app = typer.Typer(help="Inspect, check and convert taxonomy files.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
 
 

@@ -153,7 +153,7 @@ def evaluate(
 
       taxovit evaluate out.csv -t tax.csv --true-col label --pred-col guess --score-prefix p_
 
-    Definitions of every metric: shared/docs/metrics.md (README: "Metrics").
+    Definitions of every metric: docs/metrics.md (the documentation's "Metrics" page).
     Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
     from taxovit._outputs import OutputPlan

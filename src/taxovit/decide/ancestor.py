@@ -46,7 +46,50 @@ def confident_ancestor(
     threshold: float = 0.9,
     min_rank: str | None = None,
 ) -> NDArray[np.int64]:
-    """Node id of the deepest confident ancestor of each row (see the module docstring)."""
+    """The deepest node whose marginal clears ``threshold``, for each row (trees).
+
+    From the root, step to the child with the largest marginal ``P(child | x)`` while it is
+    at least ``threshold`` (see the module docstring for ties and rounding).
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, C)
+        Class probabilities, one column per score class (see :func:`to_probabilities`).
+    score_ids : ndarray of shape (C,)
+        Taxonomy node id of each column's class.
+    taxonomy : Taxonomy
+        A tree.
+    threshold : float, default 0.9
+        The marginal a step needs, in [0, 1].
+    min_rank : str, optional
+        Never stop above this rank: until the walk reaches it, it steps to the best child
+        whatever its marginal.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Node ids (a leaf, an internal node, or the root when no child clears the threshold).
+
+    Raises
+    ------
+    ArgumentError
+        ``threshold`` outside [0, 1] or ``min_rank`` not a rank of the taxonomy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges(
+    ...     [("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")],
+    ...     ranks={"A": "group", "B": "group", "a1": "class", "a2": "class", "b1": "class"})
+    >>> ids = tax.ids(["a1", "a2", "b1"])  # the classes of the score columns
+    >>> probs = np.array([[0.3, 0.3, 0.4], [0.7, 0.2, 0.1]])
+    >>> from taxovit.decide import confident_ancestor
+    >>> tax.names(confident_ancestor(probs, ids, tax, threshold=0.6))
+    ['A', 'a1']
+    >>> tax.names(confident_ancestor(probs, ids, tax, threshold=0.95, min_rank="group"))
+    ['A', 'A']
+    """
     if not 0.0 <= threshold <= 1.0:
         raise ArgumentError(f"threshold must lie in [0, 1], got {threshold!r}")
     if min_rank is not None and min_rank not in taxonomy.rank_names:

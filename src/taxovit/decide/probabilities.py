@@ -15,9 +15,33 @@ SCORE_KINDS = ("probs", "logits")
 def to_probabilities(scores: ArrayLike, kind: str = "probs") -> NDArray[np.float64]:
     """Row-stochastic probabilities ``(n, C)`` from scores.
 
-    ``probs``: scores must be non-negative with a positive row sum; each row is divided by
-    its sum (rows that already sum to 1 are unchanged). ``logits``: a numerically stable
-    softmax. Raises :class:`~taxovit.errors.ArgumentError` naming the first bad row.
+    Parameters
+    ----------
+    scores : array-like of shape (n, C)
+        One row per sample, one column per class.
+    kind : {"probs", "logits"}, default "probs"
+        ``probs``: scores must be non-negative with a positive row sum; each row is divided
+        by its sum (rows that already sum to 1 are unchanged). ``logits``: a numerically
+        stable softmax, ``exp(s - max s) / Σ exp(s - max s)``.
+
+    Returns
+    -------
+    ndarray of shape (n, C)
+        float64 probabilities; every row sums to 1.
+
+    Raises
+    ------
+    ArgumentError
+        Scores that are not a non-empty matrix, an unknown ``kind``, or (``probs``) a row
+        with a negative score or a zero sum; the message names the first bad row.
+
+    Examples
+    --------
+    >>> from taxovit.decide import to_probabilities
+    >>> to_probabilities([[1.0, 3.0]])
+    array([[0.25, 0.75]])
+    >>> to_probabilities([[0.0, 0.0]], kind="logits")
+    array([[0.5, 0.5]])
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] == 0:

@@ -39,7 +39,45 @@ def _check_cost(cost: str) -> None:
 def cost_matrix(
     score_ids: NDArray[np.int64], taxonomy: Taxonomy, cost: str, rows: NDArray[np.int64] | None = None
 ) -> NDArray[np.float64]:
-    """``C[k, j]`` for the classes ``score_ids[rows]`` (default all) against every class."""
+    """The cost matrix ``C[k, j]`` of predicting class k when the truth is class j.
+
+    Parameters
+    ----------
+    score_ids : ndarray of shape (C,)
+        Taxonomy node id of each score column's class.
+    taxonomy : Taxonomy
+    cost : {"lca_height", "depth_distance", "tree_induced_error"}
+        ``lca_height``: height of LCA(k, j) (Bertinetto et al. 2020's definition);
+        ``depth_distance``: D − depth(LCA(k, j)) (their released code's); and
+        ``tree_induced_error``: edges between k and j (Dekel et al. 2004). 0 when k = j.
+    rows : ndarray of int, optional
+        Only the rows of these columns (default: all), for building C in blocks.
+
+    Returns
+    -------
+    ndarray of shape (len(rows), C)
+        float64 costs.
+
+    Raises
+    ------
+    ArgumentError
+        An unknown ``cost``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges(
+    ...     [("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")],
+    ...     ranks={"A": "group", "B": "group", "a1": "class", "a2": "class", "b1": "class"})
+    >>> ids = tax.ids(["a1", "a2", "b1"])  # the classes of the score columns
+    >>> probs = np.array([[0.3, 0.3, 0.4], [0.7, 0.2, 0.1]])
+    >>> from taxovit.decide import cost_matrix
+    >>> cost_matrix(ids, tax, "lca_height")
+    array([[0., 1., 2.],
+           [1., 0., 2.],
+           [2., 2., 0.]])
+    """
     _check_cost(cost)
     ids = np.asarray(score_ids, dtype=np.int64)
     ks = ids if rows is None else ids[rows]
@@ -100,7 +138,50 @@ def expected_costs(
     probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.float64]:
-    """``(n, C)``: the expected cost ``Σ_j C(k, j) p(j | x)`` of predicting each class k."""
+    """The expected cost ``R(k) = Σ_j C(k, j) p(j | x)`` of predicting each class k.
+
+    On a tree computed from node marginals along each class's root path (no C × C matrix);
+    on a DAG from :func:`cost_matrix` in blocks. See the module docstring.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, C)
+        Class probabilities, one column per score class.
+    score_ids : ndarray of shape (C,)
+        Taxonomy node id of each column's class.
+    taxonomy : Taxonomy
+    cost : {"lca_height", "depth_distance", "tree_induced_error"}, default "lca_height"
+        The cost C(k, j), as in :func:`cost_matrix`.
+
+    Returns
+    -------
+    ndarray of shape (n, C)
+        ``R(k)`` for every row and class.
+
+    Raises
+    ------
+    ArgumentError
+        An unknown ``cost``.
+
+    References
+    ----------
+    Karthik, Prabhu, Dokania, Gandhi. No Cost Likelihood Manipulation at Test Time for
+    Making Better Mistakes in Deep Networks. ICLR 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges(
+    ...     [("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")],
+    ...     ranks={"A": "group", "B": "group", "a1": "class", "a2": "class", "b1": "class"})
+    >>> ids = tax.ids(["a1", "a2", "b1"])  # the classes of the score columns
+    >>> probs = np.array([[0.3, 0.3, 0.4], [0.7, 0.2, 0.1]])
+    >>> from taxovit.decide import expected_costs
+    >>> expected_costs(probs, ids, tax)
+    array([[1.1, 1.1, 1.2],
+           [0.4, 0.9, 1.8]])
+    """
     out = np.empty_like(probs)
     for rows, _, risk_t in _chunks(probs, score_ids, taxonomy, cost):
         out[rows] = risk_t.T
@@ -111,7 +192,52 @@ def crm_predict(
     probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.int64]:
-    """The column of the minimum-risk class of each row (ties as the module docstring)."""
+    """Conditional risk minimisation: the column of the least expected cost of each row.
+
+    ``argmin_k Σ_j C(k, j) p(j | x)`` (:func:`expected_costs`); ties go to the higher
+    probability, then the earlier column. Unlike the arg-max, it prefers a class whose
+    likely alternatives are close to it in the taxonomy.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, C)
+        Class probabilities, one column per score class (see :func:`to_probabilities`).
+    score_ids : ndarray of shape (C,)
+        Taxonomy node id of each column's class.
+    taxonomy : Taxonomy
+    cost : {"lca_height", "depth_distance", "tree_induced_error"}, default "lca_height"
+        The cost C(k, j), as in :func:`cost_matrix`.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The chosen column of each row (``score_ids[...]`` gives the node).
+
+    Raises
+    ------
+    ArgumentError
+        An unknown ``cost``.
+
+    References
+    ----------
+    Karthik, Prabhu, Dokania, Gandhi. No Cost Likelihood Manipulation at Test Time for
+    Making Better Mistakes in Deep Networks. ICLR 2021.
+
+    Examples
+    --------
+    In the first row the arg-max is ``b1`` (0.4), but 0.6 of the mass lies under ``A``:
+
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges(
+    ...     [("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")],
+    ...     ranks={"A": "group", "B": "group", "a1": "class", "a2": "class", "b1": "class"})
+    >>> ids = tax.ids(["a1", "a2", "b1"])  # the classes of the score columns
+    >>> probs = np.array([[0.3, 0.3, 0.4], [0.7, 0.2, 0.1]])
+    >>> from taxovit.decide import crm_predict
+    >>> tax.names(ids[crm_predict(probs, ids, tax)])
+    ['a1', 'a1']
+    """
     out = np.empty(probs.shape[0], dtype=np.int64)
     for rows, probs_t, risk_t in _chunks(probs, score_ids, taxonomy, cost):
         best = risk_t.min(axis=0)

@@ -1,4 +1,4 @@
-"""``taxovit.evaluate``: every metric of ``shared/docs/metrics.md`` in one report.
+"""``taxovit.evaluate``: every metric of ``docs/metrics.md`` in one report.
 
 Data flow: label arrays (+ optional scores) -> per-sample context computed once over the
 compiled index (:mod:`taxovit.evaluation.context`) -> scalar metrics as weighted statistics
@@ -211,7 +211,7 @@ def evaluate(
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
-    (``shared/docs/metrics.md``); their ``_depth`` twins use D − depth(LCA), the distance of
+    (``docs/metrics.md``); their ``_depth`` twins use D − depth(LCA), the distance of
     Bertinetto et al. 2020's code and the CRM/HAF tables (equal on trees whose leaves all
     sit at depth D). Bad arguments raise :class:`~taxovit.errors.ArgumentError` (a
     ``ValueError``), unknown labels :class:`~taxovit.errors.UnknownLabelError` (a ``KeyError``).

@@ -7,12 +7,9 @@ computed from travel with it (:attr:`EvaluationReport.components`).
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 
-from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
 from taxovit.evaluation.report import EvaluationReport
 from taxovit.metrics.hierarchical import HierarchicalComponents
@@ -24,7 +21,6 @@ __all__ = [
     "default_confusion_rank",
     "draw_plots",
     "plot_names",
-    "write_plots",
 ]
 
 MAX_CONFUSION_CLASSES = 40
@@ -87,24 +83,6 @@ def draw_plots(
     drawn = [_accuracy_plot(report), _severity_plot(report)]
     drawn += [_confusion_plot(report.components, taxonomy, rank), _reliability_plot(report)]
     return dict(d for d in drawn if d is not None)
-
-
-def write_plots(
-    report: EvaluationReport,
-    taxonomy: Taxonomy,
-    out_dir: str | os.PathLike[str],
-    rank: str | None = None,
-) -> list[Path]:
-    """Write :func:`draw_plots` into ``out_dir`` (created if missing), all or nothing.
-
-    Returns the files written.
-    """
-    plan = OutputPlan({})
-    folder = plan.folder("plot folder", out_dir)
-    pngs = draw_plots(report, taxonomy, rank)
-    outputs = {plan.file("plot", folder / name, stdout_ok=False): png for name, png in pngs.items()}
-    plan.write(outputs)
-    return [folder / name for name in pngs]
 
 
 def _accuracy_plot(report: EvaluationReport) -> tuple[str, bytes] | None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # rich is imported by the table view only (not for JSON, CSV,
 
 RENDER_FORMATS = ("table", "json", "csv", "markdown")
 
-# Display order and labels for the table view; keys are those of shared/docs/metrics.md.
+# Display order and labels for the table view; keys are those of docs/metrics.md.
 FLAT_ROWS = [
     ("accuracy", "accuracy"),
     ("precision_micro", "precision (micro)"),

@@ -24,7 +24,7 @@ __all__ = ["EvaluationReport", "flatten_metrics", "metric_group", "per_class_tab
 class EvaluationReport:
     """What :func:`evaluate` returns.
 
-    ``metrics``: the keys of ``shared/docs/metrics.md`` (score-based keys are ``None``
+    ``metrics``: the keys of ``docs/metrics.md`` (score-based keys are ``None``
     without scores); ``per_rank``: ``{rank: {n_samples, accuracy, precision_macro, …}}``;
     ``per_class``: a DataFrame indexed by class name, built on first access (the report
     keeps the per-sample arrays it needs until then); ``intervals``: with ``bootstrap > 0``,

@@ -1,6 +1,6 @@
 """Metric functions: flat (labels as atomic classes) and hierarchical (taxonomy-aware).
 
-All are pure functions over arrays; see ``shared/docs/metrics.md`` for the definitions.
+All are pure functions over arrays; see ``docs/metrics.md`` for the definitions.
 The shared building blocks (input checks, zero-safe division, sample weights, dense codes)
 live in :mod:`taxovit.metrics._common` and are exported here.
 """

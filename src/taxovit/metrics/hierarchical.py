@@ -3,7 +3,7 @@
 Labels may be node names or integer node ids of ``taxonomy`` (see :meth:`Taxonomy.ids`).
 Every quantity comes from the compiled index (:mod:`taxovit.taxonomy.index`): no per-sample
 Python loop and no all-pairs distance table. Definitions and key names follow
-``shared/docs/metrics.md``; every 0/0 is 0 (scikit-learn's ``zero_division=0``).
+``docs/metrics.md``; every 0/0 is 0 (scikit-learn's ``zero_division=0``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The predictions file: its contract (columns), the readers of every format and the writer.
+"""The predictions file: its contract (columns) and the readers of every format.
 
 :func:`read_any` reads any supported format, detected from the file (wide CSV or Parquet,
 top-k submissions, long CSV or Parquet, ``.npz`` arrays); :func:`read_predictions` is the
-strict wide-CSV reader.
+strict wide-CSV reader; :mod:`taxovit.predictions.writers` writes every format.
 """
 
 from taxovit.predictions.contract import (
@@ -16,7 +16,6 @@ from taxovit.predictions.contract import (
     header,
 )
 from taxovit.predictions.csv_reader import read_predictions
-from taxovit.predictions.csv_writer import write_predictions
 from taxovit.predictions.dispatch import prefetch, read_any
 from taxovit.predictions.labels import attribute_labels, label_map
 
@@ -34,5 +33,4 @@ __all__ = [
     "prefetch",
     "read_any",
     "read_predictions",
-    "write_predictions",
 ]

@@ -19,7 +19,6 @@ __all__ = [
     "LabelMap",
     "Problem",
     "Problems",
-    "check_finite",
     "check_ids",
     "check_label_codes",
     "check_labels",
@@ -170,15 +169,3 @@ def valid_score(s: str) -> float | None:
     except ValueError:
         return None
     return v if np.isfinite(v) else None
-
-
-def check_finite(scores: np.ndarray, columns: list[str], problems: Problems) -> None:
-    """The first non-finite value of each column (``scores``: ``(n, len(columns))``)."""
-    finite = np.isfinite(scores)
-    if finite.all():
-        return
-    for j, col in enumerate(columns):
-        r = first(~finite[:, j])
-        if r >= 0:
-            shown = shorten(float(scores[r, j]))
-            problems.note(r, col, f"score {shown} is not finite; expected a finite number")

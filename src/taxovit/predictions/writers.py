@@ -7,8 +7,7 @@ the arg-max of ``scores`` (the earlier column on ties), which is also the first 
 the top-k and long formats (candidates best first, ties in column order), so every format
 read back gives the same ``y_pred``.
 
-* :func:`wide_csv` (:func:`~taxovit.predictions.csv_writer.predictions_csv`),
-  :func:`wide_parquet`: ``id,y_true,y_pred,score_<class>...``;
+* :func:`wide_csv`, :func:`wide_parquet`: ``id,y_true,y_pred,score_<class>...``;
 * :func:`topk_csv`: ``id,predicted``, the K best labels separated by spaces (a top-k
   submission; the truth goes in a separate :func:`truth_csv` ``id,expected``);
 * :func:`long_csv`, :func:`long_parquet`: ``id,label,score,y_true``, every class per id in
@@ -21,13 +20,13 @@ CSV scores are written with 6 significant digits, Parquet and ``.npz`` scores ex
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
 
 import numpy as np
 
 from taxovit.predictions.contract import ID_COL, PRED_COL, TRUE_COL, header
-from taxovit.predictions.csv_writer import predictions_csv
 
 __all__ = [
     "DEFAULT_MAX_CLASSES",
@@ -53,7 +52,27 @@ DEFAULT_MAX_CLASSES = 1000
 DEFAULT_TOPK = 5
 _FLOAT = "%.6g"
 
-wide_csv = predictions_csv
+
+
+def wide_csv(
+    ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str], scores: np.ndarray
+) -> str:
+    """The text of ``id,y_true,y_pred,score_<class>...`` (what ``taxovit evaluate`` reads).
+
+    ``y_pred`` is the arg-max of ``scores`` (``(N, len(class_names))``); scores are written
+    with 6 significant digits. Raises ``ValueError`` when the arguments disagree in length.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(ids), len(class_names)) or len(y_true) != len(ids):
+        raise ValueError("ids, y_true and scores must describe the same rows")
+    names = list(class_names)
+    pred = scores.argmax(axis=1) if names else np.zeros(len(ids), dtype=np.int64)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(header(names))
+    for i in range(len(ids)):
+        w.writerow([ids[i], y_true[i], names[pred[i]], *(f"{s:.6g}" for s in scores[i])])
+    return buf.getvalue()
 
 
 def _checked(ids: Sequence[str], y_true: Sequence[str] | None, class_names: Sequence[str],

@@ -215,7 +215,28 @@ class Taxonomy:
         add_virtual_root: bool | str = False,
         source: str | None = None,
     ) -> Taxonomy:
-        """Build from ``(parent, child)`` pairs; a repeated pair is an error (it names the pair)."""
+        """Build from ``(parent, child)`` pairs; a repeated pair is an error (it names the pair).
+
+        Parameters
+        ----------
+        edges : iterable of (str, str)
+        ranks, attrs, nodes : optional
+            ``{name: rank}``, ``{name: {attribute: value}}``, nodes without an edge;
+            ``source`` is named in the error messages (e.g. the file).
+        add_virtual_root : bool or str, default False
+            Join several roots under a virtual root (``"__root__"`` or the name given).
+
+        Raises
+        ------
+        TaxonomyError
+            A repeated edge, a cycle, several roots, an empty or non-string name.
+
+        Examples
+        --------
+        >>> tax = Taxonomy.from_edges([("Aves", "Corvidae"), ("Corvidae", "Corvus")], ranks={"Corvus": "genus"})
+        >>> sorted(tax.ancestors("Corvus")), tax.rank_names, tax.parents("Corvus")
+        (['Aves', 'Corvidae'], ['genus'], ['Corvidae'])
+        """
         import networkx as nx
 
         graph = nx.DiGraph()

@@ -1,7 +1,7 @@
 """Compiled integer index over a taxonomy for vectorised queries on arrays of node ids.
 
 Built from edge arrays with numpy only (no per-node networkx traversal), so a 1.4-million-node
-taxonomy compiles in seconds. Definitions follow ``shared/docs/metrics.md``:
+taxonomy compiles in seconds. Definitions follow ``docs/metrics.md``:
 
 * ``depth(n)``: edges on the *longest* root -> n path (root = 0);
 * ``height(n)``: edges on the longest n -> leaf path (leaf = 0);

@@ -1,6 +1,6 @@
 """Taxonomy loaders and writers, with the format detected from the file.
 
-Formats (see ``shared/docs/metrics.md`` and the README):
+Formats (see ``docs/taxonomies.md``; definitions in ``docs/metrics.md``):
 
 * ``nested``: JSON ``{"name": str, "rank": str?, "children": [...], <attr>: ...}``; a name that
   occurs more than once is one node whose children are the union over all occurrences (how a
@@ -122,7 +122,42 @@ def _detect(p: Path, text: str) -> tuple[str, Any]:
 
 
 def detect_format(path: str | os.PathLike[str], text: str | None = None) -> str:
-    """Guess the format from the extension and the first bytes (JSON object keys, CSV header)."""
+    """Guess a taxonomy file's format from its extension and first bytes.
+
+    JSON files are told apart by their keys (``nodes``/``links``: node-link, else nested),
+    CSV/TSV files by their header (``parent,child``: edges; ``taxonID`` and
+    ``parentNameUsageID``: Darwin Core; ``parent_taxon_id`` and ``taxon_id``: iNaturalist;
+    a lineage column or cell: lineage; otherwise one column per rank), integer pairs per
+    line: NABirds.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (read unless ``text`` is given; its name still counts).
+    text : str, optional
+        The file's text, when already read.
+
+    Returns
+    -------
+    str
+        One of ``READ_FORMATS``: ``nested``, ``edges``, ``ranks``, ``node-link``, ``dwc``,
+        ``inat``, ``lineage``, ``nabirds``.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is not UTF-8, or its JSON is malformed.
+
+    Examples
+    --------
+    >>> from taxovit.taxonomy import detect_format
+    >>> detect_format("tax.csv", text="parent,child\\nAves,Corvidae\\n")
+    'edges'
+    >>> detect_format("tax.csv", text="order,family,genus\\nPasseriformes,Corvidae,Corvus\\n")
+    'ranks'
+    >>> detect_format("tax.json", text='{"name": "Aves", "children": []}')
+    'nested'
+    """
     p = Path(path)
     return _detect(p, read_text(p) if text is None else text)[0]
 
@@ -169,13 +204,58 @@ def load_taxonomy(
     add_root: bool = False,
     qualify_names: bool = False,
 ) -> Taxonomy:
-    """Load a taxonomy file; the format (one of ``READ_FORMATS``) is detected unless given.
+    """Load a taxonomy file; the format is detected unless given.
 
-    ``add_root`` joins several roots under a virtual root (edge tables, NABirds and node-link
-    JSON; the other formats have one root by construction). ``qualify_names`` (rank columns
-    and lineages) makes a name found under several parents one taxon per parent, named
-    ``"Name (Parent)"``, instead of an error. Structural problems raise
-    :class:`TaxonomyError`, file problems :class:`InputError`, both naming the file.
+    Every row is checked (one root, no cycle, non-empty unique names, no repeated edge,
+    consistent widths) before the taxonomy is built; the integer index is compiled on first
+    use. The formats are described on the Taxonomies page (docs/taxonomies.md).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The taxonomy file.
+    format : str, optional
+        One of ``READ_FORMATS`` (``nested``, ``edges``, ``ranks``, ``node-link``, ``dwc``,
+        ``inat``, ``lineage``, ``nabirds``); default: :func:`detect_format`.
+    add_root : bool, default False
+        Join several roots under a virtual root (edge tables, NABirds and node-link JSON; the
+        other formats have one root by construction).
+    qualify_names : bool, default False
+        Rank columns and lineages: a name found under several parents becomes one taxon per
+        parent, named ``"Name (Parent)"``, instead of an error.
+
+    Returns
+    -------
+    Taxonomy
+
+    Raises
+    ------
+    TaxonomyError
+        A structural problem (a cycle, several roots, a repeated edge, an empty name...),
+        naming the file and, where there is one, the line.
+    InputError
+        A file problem (missing, unreadable, not UTF-8, malformed JSON or CSV), naming the
+        file, line and column.
+    ValueError
+        An unknown ``format``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from taxovit import load_taxonomy
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "corvids.csv"
+    >>> _ = path.write_text("parent,child,rank\\nAves,Corvidae,family\\n"
+    ...                     "Corvidae,Corvus,genus\\nCorvidae,Pica,genus\\n")
+    >>> tax = load_taxonomy(path)
+    >>> tax
+    Taxonomy(4 nodes, 2 leaves, tree, root='Aves')
+    >>> tax.rank("Corvus"), tax.rank_names
+    ('genus', ['family', 'genus'])
+    >>> _ = path.write_text("parent,child\\nA,B\\nB,A\\n")
+    >>> load_taxonomy(path)
+    Traceback (most recent call last):
+    ...
+    taxovit.errors.TaxonomyError: ...corvids.csv: the taxonomy has a cycle: 'A' -> 'B' -> 'A'
     """
     p = Path(path)
     if format is not None and format not in READ_FORMATS:
@@ -219,10 +299,38 @@ def taxonomy_text(tax: Taxonomy, format: Format, path: str | os.PathLike[str]) -
 def save_taxonomy(
     tax: Taxonomy, path: str | os.PathLike[str], format: Format | None = None
 ) -> None:
-    """Write ``tax``; the format defaults from the extension (.json nested, .csv/.tsv edges).
+    """Write a taxonomy file, atomically.
 
-    The file is checked first (not a folder; missing parent folders are created) and written
-    atomically: on any error nothing is changed (:class:`~taxovit._outputs.OutputError`).
+    The output is checked first (not a folder; missing parent folders are created) and
+    written to a temporary file renamed into place: on any error nothing is changed.
+
+    Parameters
+    ----------
+    tax : Taxonomy
+    path : str or os.PathLike
+        The file to write; a ``.tsv`` is tab-separated.
+    format : {"nested", "edges", "ranks", "node-link"}, optional
+        Default from the extension: ``.json`` nested, ``.csv``/``.tsv`` edges.
+
+    Raises
+    ------
+    ValueError
+        No ``format`` and an extension that implies none, or an unknown ``format``.
+    TaxonomyError
+        A taxonomy the format cannot hold (see :func:`dumps_taxonomy`).
+    OutputError
+        The path is a folder or lies under a file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from taxovit import Taxonomy, load_taxonomy, save_taxonomy
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvidae"), ("Corvidae", "Corvus")],
+    ...                           ranks={"Corvidae": "family", "Corvus": "genus"})
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "corvids.json"
+    >>> save_taxonomy(tax, path)
+    >>> load_taxonomy(path).rank("Corvidae")
+    'family'
     """
     fmt = format or format_for_path(path)
     plan = OutputPlan({})

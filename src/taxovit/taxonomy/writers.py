@@ -169,7 +169,43 @@ def _check_stripped(tax: Taxonomy) -> None:
 
 
 def dumps_taxonomy(tax: Taxonomy, format: Format, *, delimiter: str = ",") -> str:
-    """The text of ``tax`` in ``format``; ``delimiter`` separates the CSV formats' columns."""
+    """The text of a taxonomy file (what :func:`~taxovit.taxonomy.save_taxonomy` writes).
+
+    Parameters
+    ----------
+    tax : Taxonomy
+    format : {"nested", "edges", "ranks", "node-link"}
+        ``nested`` JSON, an ``edges`` CSV (``parent,child,rank`` and one column per other
+        attribute; a row with an empty parent declares the root), ``ranks`` (one row per
+        leaf, one column per rank: trees whose nodes all carry a rank) or networkx
+        ``node-link`` JSON.
+    delimiter : str, default ","
+        Separates the CSV formats' columns (``"\\t"`` for TSV).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TaxonomyError
+        A name or rank with surrounding whitespace (no reader would keep it), or a taxonomy
+        the format cannot hold.
+    ValueError
+        An unknown ``format``.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.taxonomy import dumps_taxonomy
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvidae"), ("Corvidae", "Corvus")],
+    ...                           ranks={"Corvidae": "family", "Corvus": "genus"})
+    >>> print(dumps_taxonomy(tax, "edges"), end="")
+    parent,child,rank
+    ,Aves,
+    Aves,Corvidae,family
+    Corvidae,Corvus,genus
+    """
     _check_stripped(tax)
     if format == "nested":
         return _nested_text(tax)
