@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from taxovit.training.config import merge_config
-from taxovit.training.loop import train
-from taxovit.training.network import build_online, param_groups
+from taxovit.training.parts.network import build_online, param_groups
+from taxovit.training.run.config import merge_config
+from taxovit.training.run.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pytest
 
 from taxovit import load_taxonomy
 from taxovit.errors import InputError, TaxovitError
-from taxovit.training.data import (
+from taxovit.training.data.splits import (
     FASHION_MNIST_CLASSES,
     LabelSpace,
     fashion_mnist_fine_names,
@@ -189,7 +189,7 @@ def test_csv_and_imagefolder_splits(tmp_path):
 @pytest.mark.torch
 def test_dataset_views_and_transforms(tmp_path):
     torch = pytest.importorskip("torch")
-    from taxovit.training.data import build_transform, make_dataset
+    from taxovit.training.data.splits import build_transform, make_dataset
 
     tax = load_taxonomy(fashion_taxonomy_path(tmp_path))
     cfg = {"format": "fashion_mnist", "root": str(MINI), "train_per_class": 2}

@@ -19,8 +19,8 @@ from taxovit.models import (  # noqa: E402
     read_safetensors,
     save_safetensors,
 )
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.network import build_online  # noqa: E402
+from taxovit.training.parts.network import build_online  # noqa: E402
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
 
 SMALL = {"embed_dim": 128, "depth": 2, "num_heads": 2}  # head width 64: the inference rule
 
@@ -382,7 +382,7 @@ def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path, model):
     The run's config gives what the weights leave open: a conv stem's patch size, the stride."""
     from types import SimpleNamespace
 
-    from taxovit.training.predict import _network
+    from taxovit.training.run.predict import _network
 
     cfg = merge_config({"taxonomy": "t", "method": "ce", "data": {"img_size": 28, "in_chans": 1},
                         "model": {"preset": "vit_micro", **model}})  # fmt: skip

@@ -9,13 +9,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from taxovit.errors import InputError  # noqa: E402
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.data import (  # noqa: E402
+from taxovit.training.data.splits import (  # noqa: E402
     fashion_mnist_fine_names,
     load_fashion_mnist,
     load_split,
     read_arrays,
 )
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -86,8 +86,8 @@ def test_train_predict_evaluate_from_npz(tmp_path):
     from typer.testing import CliRunner
 
     from taxovit.cli import app
-    from taxovit.training.loop import train
-    from taxovit.training.predict import predict
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.predict import predict
 
     for split in ("train", "test"):
         _write_npz(tmp_path / f"{split}.npz", *_mini_arrays(split))
@@ -135,7 +135,7 @@ def test_bad_files_and_folders(tmp_path):
 
 
 def test_config_names_missing_npy_inputs(tmp_path):
-    from taxovit.training.config import check_files
+    from taxovit.training.run.config import check_files
 
     cfg = _npy_config(tmp_path, tmp_path / "nope.npz", tmp_path / "nope2.npz")
     with pytest.raises(ConfigError, match="data.train: file or folder not found"):

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxovit.training.config import (
+from taxovit.training.run.config import (
     DEFAULTS,
     ConfigError,
     check_files,
     load_config,
     merge_config,
 )
-from taxovit.training.schema import SCHEMA, Rule
+from taxovit.training.run.schema import SCHEMA, Rule
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "tests" / "data" / "fashion-mnist-mini"
@@ -238,6 +238,6 @@ def test_shipped_configs_validate_and_find_their_files(name):
 def test_reading_a_config_does_not_import_torch(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("taxonomy: t.json\n")
-    code = ("import sys; from taxovit.training.config import load_config; "
+    code = ("import sys; from taxovit.training.run.config import load_config; "
             f"load_config({str(p)!r}); sys.exit('torch' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
-from taxovit.training.predict import predict  # noqa: E402
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
+from taxovit.training.run.predict import predict  # noqa: E402
 
 pytestmark = pytest.mark.torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,7 +22,7 @@ FULL = Path("/usr/share/datasets/fashion-mnist")
 
 def _space_and_set(tmp_path, per_class=4):
     from taxovit.taxonomy import load_taxonomy
-    from taxovit.training.data import load_split
+    from taxovit.training.data.splits import load_split
 
     cfg = merge_config(tiny_config(tmp_path, data={"train_per_class": per_class}))
     samples, space = load_split(cfg["data"], "train", load_taxonomy(cfg["taxonomy"]), "group")
@@ -45,7 +45,7 @@ def test_new_keys_have_defaults_and_are_checked():
 
 # ------------------------------------------------------------------------------ memory path
 def test_memory_loader_shares_the_global_batches(tmp_path):
-    from taxovit.training.memory import MemoryLoader
+    from taxovit.training.data.memory import MemoryLoader
 
     cfg, samples, space = _space_and_set(tmp_path)
     cpu = torch.device("cpu")
@@ -70,8 +70,8 @@ def test_memory_loader_shares_the_global_batches(tmp_path):
 
 
 def test_memory_views_and_eval_transform_match_the_dataloader_path(tmp_path):
-    from taxovit.training.data import build_transform
-    from taxovit.training.memory import MemoryLoader, augment_batch, images_tensor, normalize
+    from taxovit.training.data.memory import MemoryLoader, augment_batch, images_tensor, normalize
+    from taxovit.training.data.splits import build_transform
 
     cfg, samples, space = _space_and_set(tmp_path)
     views = MemoryLoader(cfg, samples, space, 3, 0, 1, torch.device("cpu"))
@@ -100,8 +100,8 @@ def test_memory_and_dataloader_paths_both_train(tmp_path):
 
 
 def test_memory_loader_refused_for_files(tmp_path):
-    from taxovit.training.data import SampleSet
-    from taxovit.training.memory import use_memory
+    from taxovit.training.data.memory import use_memory
+    from taxovit.training.data.splits import SampleSet
 
     files = SampleSet(["a"], np.zeros(1, dtype=np.int64), paths=["a.png"])
     cfg = merge_config({"taxonomy": "x", "data": {"loader": "memory"}})
@@ -138,7 +138,7 @@ def test_conv_stem_ema_and_bf16_train_and_predict(tmp_path):
 
 
 def test_bf16_autocast_on_cpu_is_the_cuda_code_path():
-    from taxovit.training.runtime import autocast
+    from taxovit.training.run.runtime import autocast
 
     lin = torch.nn.Linear(4, 4)
     cpu = torch.device("cpu")
@@ -154,7 +154,7 @@ def test_shipped_gpu_config_runs_on_the_cpu_through_the_same_paths(tmp_path):
     (one epoch of 40 images), the widths and compile (tested apart, slow): Grafit on the groups,
     the memory loader, random erasing and bf16 autocast (precision auto is bf16 on CUDA; forced
     here so that the CPU takes the same code path); then predict and evaluate its output."""
-    from taxovit.training.config import load_config
+    from taxovit.training.run.config import load_config
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist_gpu.yaml")
     small = tiny_config(tmp_path)
@@ -198,7 +198,7 @@ def test_linear_probe_trains_only_the_head(tmp_path):
 def test_linear_probe_runs_the_backbone_once_with_augmentation_off(tmp_path, monkeypatch, loader):
     """Augmentation off: the first epoch stores the frozen features, later epochs train the
     head on them without a backbone pass; the weights equal those of the uncached run."""
-    from taxovit.training import objectives
+    from taxovit.training.methods import objectives
 
     path, _ = _pretrained(tmp_path)
     cfg = tiny_config(tmp_path, method="linear", train_rank="class", optim={"epochs": 3},

@@ -55,8 +55,8 @@ def train_command(
       torchrun --nproc_per_node 8 $(which taxovit) train \
         -c configs/fashion_mnist_gpu.yaml
     """
-    from taxovit.training.loop import train
-    from taxovit.training.progress import ConsoleReporter, SilentReporter
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.progress import ConsoleReporter, SilentReporter
 
     reporter = ConsoleReporter() if progress else SilentReporter()
     result = train(config, out=out, resume=resume, overwrite=overwrite, reporter=reporter)
@@ -117,7 +117,7 @@ def predict_command(
 
       taxovit evaluate preds.csv --taxonomy taxonomies/fashion_mnist.json
     """
-    from taxovit.training.predict import predict
+    from taxovit.training.run.predict import predict
 
     r = predict(
         checkpoint, out, split=split, knn=knn, device=device, batch_size=batch_size,

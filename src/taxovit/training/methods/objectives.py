@@ -18,7 +18,7 @@ Every objective has the same interface, so the training loop never names a metho
     after each optimiser step (Grafit: EMA update of the target network).
 ``adapters``
     True for the parameter-efficient methods (``lora``, ``vpt``): every save also writes
-    their trainable tensors to ``adapters.pt`` (:mod:`taxovit.training.adapters`).
+    their trainable tensors to ``adapters.pt`` (:mod:`taxovit.training.run.adapters`).
 ``state_dict()`` / ``load_state_dict(checkpoint)``
     the objective's own state, stored as top-level checkpoint entries (:data:`STATE_KEYS`,
     ``None`` when unused).
@@ -33,12 +33,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taxovit.models.transfg import transfg_loss
-from taxovit.training import losses
-from taxovit.training.config import METHODS
-from taxovit.training.distributed import Dist
-from taxovit.training.feature_cache import FeatureCache, features_are_fixed
-from taxovit.training.network import Network, ema_copy
-from taxovit.training.schedule import ema_momentum
+from taxovit.training.parts import losses
+from taxovit.training.parts.feature_cache import FeatureCache, features_are_fixed
+from taxovit.training.parts.network import Network, ema_copy
+from taxovit.training.run.config import METHODS
+from taxovit.training.run.distributed import Dist
+from taxovit.training.run.schedule import ema_momentum
 
 __all__ = ["OBJECTIVES", "STATE_KEYS", "CrossEntropy", "DeiTDistillation", "FrozenBackbone",
            "Grafit", "HierarchyLoss", "KnnReadout", "LinearProbe", "LoRA", "MemoryBank",
@@ -90,11 +90,11 @@ class CrossEntropy(Objective):
 class HierarchyLoss(Objective):
     """``method: hierarchy``: a head on the training classes trained with a hierarchy-aware
     loss (``hierarchy.loss``: ``soft_labels`` with ``beta``, ``hxe`` with ``alpha``,
-    ``rank_ce`` with ``rank_weights``); see :mod:`taxovit.training.hierarchy_losses`."""
+    ``rank_ce`` with ``rank_weights``); see :mod:`taxovit.training.parts.hierarchy_losses`."""
 
     def bind(self, taxonomy: Any, space: Any) -> None:
-        from taxovit.training.config import ConfigError
-        from taxovit.training.hierarchy_losses import HierarchyTables
+        from taxovit.training.parts.hierarchy_losses import HierarchyTables
+        from taxovit.training.run.config import ConfigError
 
         h = self.cfg["hierarchy"]
         self.tables = HierarchyTables(taxonomy, space.train_names)
@@ -106,7 +106,7 @@ class HierarchyLoss(Objective):
         self.weights = weights
 
     def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        from taxovit.training import hierarchy_losses as hl
+        from taxovit.training.parts import hierarchy_losses as hl
 
         logits = model(x)["logits"]
         h = self.cfg["hierarchy"]
@@ -141,7 +141,7 @@ class LinearProbe(FrozenBackbone):
     """``method: linear``: cross-entropy of a linear head on the frozen backbone's CLS
     feature (``ce.label_smoothing``); only the head is trained. When every image's feature
     is the same in every epoch (augmentation off, no dropout, one process:
-    :mod:`taxovit.training.feature_cache`) the backbone runs once per image, in the first
+    :mod:`taxovit.training.parts.feature_cache`) the backbone runs once per image, in the first
     epoch, and the head trains on the stored features afterwards (the same numbers)."""
 
     caches_features = True  # LoRA and VPT train inside the backbone: never
@@ -167,7 +167,7 @@ class LinearProbe(FrozenBackbone):
 
 class LoRA(LinearProbe):
     """``method: lora``: cross-entropy (``ce.label_smoothing``) through the frozen backbone's
-    LoRA adapters (:mod:`taxovit.training.lora`; ``lora:`` section); only the adapters
+    LoRA adapters (:mod:`taxovit.training.parts.lora`; ``lora:`` section); only the adapters
     (``lora_A``, ``lora_B``) and the head are trained."""
 
     adapters = True
@@ -182,7 +182,7 @@ class LoRA(LinearProbe):
 
 class VisualPromptTuning(LinearProbe):
     """``method: vpt``: cross-entropy (``ce.label_smoothing``) of the head on the CLS feature
-    of the frozen backbone fed learned prompt tokens (:mod:`taxovit.training.prompts`;
+    of the frozen backbone fed learned prompt tokens (:mod:`taxovit.training.parts.prompts`;
     ``vpt:`` section); only the prompts and the head are trained."""
 
     adapters = True
@@ -191,7 +191,7 @@ class VisualPromptTuning(LinearProbe):
 
 class DeiTDistillation(Objective):
     """``method: deit``: DeiT's distillation through a distillation token
-    (:mod:`taxovit.training.distill`): ``(1 - α) CE(Z_cls, y) + α KD(Z_dist, teacher)``,
+    (:mod:`taxovit.training.parts.distill`): ``(1 - α) CE(Z_cls, y) + α KD(Z_dist, teacher)``,
     hard or soft (``distill:`` section), the teacher frozen in eval mode."""
 
     def __init__(self, cfg: dict[str, Any], online: Network, dist: Dist, device: torch.device):
@@ -200,12 +200,12 @@ class DeiTDistillation(Objective):
         self.teacher: nn.Module | None = None
 
     def bind(self, taxonomy: Any, space: Any) -> None:
-        from taxovit.training.distill import load_teacher
+        from taxovit.training.parts.distill import load_teacher
 
         self.teacher = load_teacher(self.cfg, space, self.device)
 
     def loss(self, model: nn.Module, x: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        from taxovit.training.distill import distillation_loss
+        from taxovit.training.parts.distill import distillation_loss
 
         assert self.teacher is not None, "bind() loads the teacher"
         d = self.cfg["distill"]

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from taxovit.training.data import LabelSpace, SampleSet, build_transform, make_dataset
-from taxovit.training.memory import images_tensor, normalize, use_memory
-from taxovit.training.neighbors import knn_classify
-from taxovit.training.network import Network
-from taxovit.training.runtime import autocast
+from taxovit.training.data.memory import images_tensor, normalize, use_memory
+from taxovit.training.data.splits import LabelSpace, SampleSet, build_transform, make_dataset
+from taxovit.training.parts.network import Network
+from taxovit.training.run.neighbors import knn_classify
+from taxovit.training.run.runtime import autocast
 
 __all__ = ["embed_samples", "knn_metrics"]
 

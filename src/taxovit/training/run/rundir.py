@@ -25,8 +25,8 @@ from typing import Any
 
 from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
-from taxovit.training.adapters import ADAPTERS_NAME
-from taxovit.training.checkpoint import (
+from taxovit.training.run.adapters import ADAPTERS_NAME
+from taxovit.training.run.checkpoint import (
     CHECKPOINT_NAME,
     LOG_NAME,
     read_log,
@@ -34,8 +34,8 @@ from taxovit.training.checkpoint import (
     remove_temporaries,
     write_log,
 )
-from taxovit.training.config import PATH_KEYS, ConfigError, input_files
-from taxovit.training.schema import show
+from taxovit.training.run.config import PATH_KEYS, ConfigError, input_files
+from taxovit.training.run.schema import show
 
 __all__ = ["RESUMABLE", "RunFolder", "config_differences"]
 

@@ -21,8 +21,8 @@ import torch
 
 from taxovit._atomic import atomic_write, atomic_write_text
 from taxovit.errors import TaxovitError
-from taxovit.training.config import merge_config
-from taxovit.training.data import LabelSpace
+from taxovit.training.data.splits import LabelSpace
+from taxovit.training.run.config import merge_config
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "LOG_NAME", "append_log", "load_checkpoint",
            "load_weights", "read_log", "read_run_checkpoint", "remove_temporaries",

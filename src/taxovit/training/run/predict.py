@@ -35,14 +35,14 @@ from taxovit._outputs import Output, OutputPlan
 from taxovit.errors import TaxovitError
 from taxovit.predictions.writers import choose_format, encode, truth_csv
 from taxovit.taxonomy import load_taxonomy
-from taxovit.training.checkpoint import load_weights, read_run_checkpoint
-from taxovit.training.config import ConfigError, check_files, input_files
-from taxovit.training.data import LabelSpace, SampleSet, load_split
-from taxovit.training.embed import embed_samples
-from taxovit.training.lora import merge_lora
-from taxovit.training.neighbors import knn_classify
-from taxovit.training.network import Network, build_online, has_head
-from taxovit.training.runtime import resolve_device
+from taxovit.training.data.splits import LabelSpace, SampleSet, load_split
+from taxovit.training.parts.lora import merge_lora
+from taxovit.training.parts.network import Network, build_online, has_head
+from taxovit.training.run.checkpoint import load_weights, read_run_checkpoint
+from taxovit.training.run.config import ConfigError, check_files, input_files
+from taxovit.training.run.embed import embed_samples
+from taxovit.training.run.neighbors import knn_classify
+from taxovit.training.run.runtime import resolve_device
 
 __all__ = ["predict"]
 

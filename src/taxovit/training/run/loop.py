@@ -9,19 +9,19 @@ taxonomy (e.g. the coarse ``group`` rank of Fashion-MNIST) and writes into the o
     RNG states (python, numpy, torch, per process), memory bank, label space, config, epoch,
     and the log rows of every epoch so far.
 ``adapters.pt``
-    (``lora``, ``vpt``) what was trained, alone (:mod:`taxovit.training.adapters`).
+    (``lora``, ``vpt``) what was trained, alone (:mod:`taxovit.training.run.adapters`).
 ``log.jsonl``
     one JSON object per epoch: loss and its parts, learning rate (of the top layer's group),
-    images/s, trainable parameters, peak memory (:mod:`taxovit.training.resources`: CUDA's
+    images/s, trainable parameters, peak memory (:mod:`taxovit.training.run.resources`: CUDA's
     peak allocation on a GPU, the process's peak RSS on the CPU; ``peak_mem_kind`` says
     which), and the kNN top-1 accuracy on the *fine* labels (train embeddings vs test embeddings). ``--resume``
-    rewrites it from the checkpoint's rows (see :mod:`taxovit.training.checkpoint`).
+    rewrites it from the checkpoint's rows (see :mod:`taxovit.training.run.checkpoint`).
 
 Before anything is written the whole config (with its input files), the output folder
-(:mod:`taxovit.training.rundir`: an existing run needs ``--resume`` or ``--overwrite``;
+(:mod:`taxovit.training.run.rundir`: an existing run needs ``--resume`` or ``--overwrite``;
 ``--resume`` needs the same config) and the data are checked.
 
-Methods (``method:``; one class each in :mod:`taxovit.training.objectives`):
+Methods (``method:``; one class each in :mod:`taxovit.training.methods.objectives`):
 
 ``ce``
     cross-entropy on the training-rank labels (a linear head on the CLS feature).
@@ -39,10 +39,10 @@ Methods (``method:``; one class each in :mod:`taxovit.training.objectives`):
     fine-tuning a pretrained ViT: LoRA adapters or visual prompts on a frozen backbone
     (only they and the head train), or DeiT distillation from ``distill.teacher``. Any method
     may also use ``optim.layer_decay`` and ``optim.freeze_epochs``
-    (:mod:`taxovit.training.freeze`).
+    (:mod:`taxovit.training.run.freeze`).
 
 An in-memory split is augmented batch-wise on the device (``data.loader``,
-:mod:`taxovit.training.memory`); ``precision`` chooses the autocast, ``optim.ema_weights`` an
+:mod:`taxovit.training.data.memory`); ``precision`` chooses the autocast, ``optim.ema_weights`` an
 EMA of the weights that the kNN evaluation and ``taxovit predict`` use.
 
 Distributed data parallel: launch with ``torchrun --nproc_per_node N -m taxovit.cli train
@@ -68,17 +68,17 @@ from typing import Any
 
 import torch.nn as nn
 
-from taxovit.training import runtime
-from taxovit.training.adapters import ADAPTERS_NAME, save_adapters
-from taxovit.training.checkpoint import FORMAT, append_log, save_checkpoint
-from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config
-from taxovit.training.distributed import Dist
-from taxovit.training.embed import knn_metrics
-from taxovit.training.network import ema_update
-from taxovit.training.prepare import Run, setup
-from taxovit.training.progress import ConsoleReporter, Reporter, SilentReporter
-from taxovit.training.resources import count_parameters, peak_memory, reset_peak_memory
-from taxovit.training.rundir import RunFolder
+from taxovit.training.parts.network import ema_update
+from taxovit.training.run import runtime
+from taxovit.training.run.adapters import ADAPTERS_NAME, save_adapters
+from taxovit.training.run.checkpoint import FORMAT, append_log, save_checkpoint
+from taxovit.training.run.config import ConfigError, TrainingDiverged, load_config, merge_config
+from taxovit.training.run.distributed import Dist
+from taxovit.training.run.embed import knn_metrics
+from taxovit.training.run.prepare import Run, setup
+from taxovit.training.run.progress import ConsoleReporter, Reporter, SilentReporter
+from taxovit.training.run.resources import count_parameters, peak_memory, reset_peak_memory
+from taxovit.training.run.rundir import RunFolder
 
 __all__ = ["Run", "train", "train_one_epoch"]
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from taxovit.training.data import LabelSpace, SampleSet
+from taxovit.training.data.splits import LabelSpace, SampleSet
 
 __all__ = ["MemoryLoader", "augment_batch", "images_tensor", "normalize", "use_memory"]
 
@@ -40,7 +40,7 @@ def use_memory(cfg: dict[str, Any], samples: SampleSet) -> bool:
     """Whether ``data.loader`` selects the in-memory path for ``samples``."""
     mode = cfg["data"].get("loader", "auto")
     if mode == "memory" and samples.images is None:
-        from taxovit.training.config import ConfigError
+        from taxovit.training.run.config import ConfigError
 
         raise ConfigError("data.loader: memory needs an in-memory split (data.format "
                           "fashion_mnist); this one is read from image files")  # fmt: skip

@@ -46,7 +46,7 @@ def save_adapters(network: nn.Module, cfg: dict[str, Any], label_space: dict[str
 
 
 def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
-    from taxovit.training.checkpoint import load_checkpoint
+    from taxovit.training.run.checkpoint import load_checkpoint
 
     obj = load_checkpoint(path)
     if not isinstance(obj, dict) or obj.get("format") != ADAPTERS_FORMAT:
@@ -58,8 +58,8 @@ def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _add_structure(network: nn.Module, method: str, settings: dict[str, Any],
                    num_classes: int) -> None:  # fmt: skip
     """Give a plain network the LoRA layers / prompts of ``settings`` when it lacks them."""
-    from taxovit.training.lora import lora_modules
-    from taxovit.training.network import ADD_ONS
+    from taxovit.training.parts.lora import lora_modules
+    from taxovit.training.parts.network import ADD_ONS
 
     has = bool(lora_modules(network)) if method == "lora" else network.prompts is not None
     if not has:

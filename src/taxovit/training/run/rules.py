@@ -1,7 +1,7 @@
 """Value rules for the training config: each checks a type and a range, normalises the value
 (numpy scalars become python numbers, paths become strings) and says what it expected.
 
-Torch-free. Used by :mod:`taxovit.training.schema`.
+Torch-free. Used by :mod:`taxovit.training.run.schema`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taxovit.errors import TaxovitError
-from taxovit.training.config import ConfigError
+from taxovit.training.run.config import ConfigError
 
 __all__ = ["Teacher", "distillation_loss", "load_teacher"]
 
@@ -58,8 +58,8 @@ class Teacher(nn.Module):
 
 
 def _run_teacher(path: str, cfg: dict[str, Any], space: Any) -> Teacher:
-    from taxovit.training.checkpoint import load_weights, read_run_checkpoint
-    from taxovit.training.network import build_online, has_head
+    from taxovit.training.parts.network import build_online, has_head
+    from taxovit.training.run.checkpoint import load_weights, read_run_checkpoint
 
     ck, tcfg, tspace = read_run_checkpoint(path, "distill.teacher")
     if not has_head(tcfg):
@@ -77,7 +77,7 @@ def _run_teacher(path: str, cfg: dict[str, Any], space: Any) -> Teacher:
 def load_teacher(cfg: dict[str, Any], space: Any, device: torch.device) -> Teacher:
     """The teacher of ``distill.teacher`` on ``device``, checked on one blank image of the
     run's size: one ConfigError naming the key when it cannot be read or does not fit."""
-    from taxovit.training.checkpoint import FORMAT, load_checkpoint
+    from taxovit.training.run.checkpoint import FORMAT, load_checkpoint
 
     path = str(cfg["distill"]["teacher"])
     try:

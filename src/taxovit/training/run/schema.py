@@ -3,7 +3,7 @@
 :func:`validate` checks a user config against :data:`SCHEMA` and returns the merged,
 normalised config plus *every* problem found (key path and what was expected), so a config
 is reported in one go. Torch-free: the model facts it needs (:data:`PRESET_SIZES`,
-:data:`OVERRIDE_RULES`) are copies that :mod:`taxovit.training.network` checks against
+:data:`OVERRIDE_RULES`) are copies that :mod:`taxovit.training.parts.network` checks against
 :mod:`taxovit.models` when it is imported.
 """
 
@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from taxovit.training.rules import (
+from taxovit.training.run.rules import (
     Bad,
     Problem,
     Rule,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from taxovit.errors import TaxovitError
-from taxovit.training.schema import METHODS, Problem, validate
-from taxovit.training.yaml_config import read_yaml
+from taxovit.training.run.schema import METHODS, Problem, validate
+from taxovit.training.run.yaml_config import read_yaml
 
 __all__ = ["DEFAULTS", "METHODS", "PATH_KEYS", "ConfigError", "TrainingDiverged", "check_files",
            "get_key", "input_files", "load_config", "merge_config"]  # fmt: skip
@@ -77,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
     "ce": {"label_smoothing": 0.0},
     "transfg": {"label_smoothing": 0.0},
     # method hierarchy: a head on the training classes with a hierarchy-aware loss
-    # (taxovit.training.hierarchy_losses); rank_weights {} = weight 1 for every rank
+    # (taxovit.training.parts.hierarchy_losses); rank_weights {} = weight 1 for every rank
     "hierarchy": {"loss": "hxe", "alpha": 0.1, "beta": 4.0, "rank_weights": {}},
     # method lora (Hu et al. 2022): adapters W x + (alpha/rank) B A dropout(x) on the targets
     # of every block (qkv, proj: attention; fc1, fc2: MLP); backbone frozen, head trained

@@ -23,10 +23,10 @@ from taxovit.models import (
     load_model,
     load_pretrained,
 )
-from taxovit.training.config import ConfigError
-from taxovit.training.lora import apply_lora
-from taxovit.training.prompts import VisualPrompts
-from taxovit.training.schema import OVERRIDE_RULES, PRESET_SIZES, TRANSFG_ONLY
+from taxovit.training.parts.lora import apply_lora
+from taxovit.training.parts.prompts import VisualPrompts
+from taxovit.training.run.config import ConfigError
+from taxovit.training.run.schema import OVERRIDE_RULES, PRESET_SIZES, TRANSFG_ONLY
 
 __all__ = [
     "ADD_ONS",

@@ -19,10 +19,8 @@ import torch.nn as nn
 
 from taxovit.errors import TaxovitError
 from taxovit.taxonomy import load_taxonomy
-from taxovit.training import runtime
-from taxovit.training.checkpoint import load_weights
-from taxovit.training.config import ConfigError
-from taxovit.training.data import (
+from taxovit.training.data.memory import MemoryLoader, use_memory
+from taxovit.training.data.splits import (
     LabelSpace,
     SampleSet,
     build_transform,
@@ -30,14 +28,16 @@ from taxovit.training.data import (
     make_dataset,
     subsample,
 )
-from taxovit.training.distributed import Dist
-from taxovit.training.freeze import FreezeSchedule
-from taxovit.training.memory import MemoryLoader, use_memory
-from taxovit.training.network import Network, build_online, frozen_copy, param_groups
-from taxovit.training.objectives import OBJECTIVES, Objective
-from taxovit.training.progress import Reporter
-from taxovit.training.rundir import RunFolder
-from taxovit.training.schedule import warmup_cosine
+from taxovit.training.methods.objectives import OBJECTIVES, Objective
+from taxovit.training.parts.network import Network, build_online, frozen_copy, param_groups
+from taxovit.training.run import runtime
+from taxovit.training.run.checkpoint import load_weights
+from taxovit.training.run.config import ConfigError
+from taxovit.training.run.distributed import Dist
+from taxovit.training.run.freeze import FreezeSchedule
+from taxovit.training.run.progress import Reporter
+from taxovit.training.run.rundir import RunFolder
+from taxovit.training.run.schedule import warmup_cosine
 
 __all__ = ["Run", "build_loader", "build_optimizer", "knn_eval_sets", "restore", "setup"]
 

@@ -18,7 +18,7 @@ a dataset built with ``views=T`` returns ``T`` independently augmented views per
 Grafit's instance loss).
 
 The file readers (idx files, manifests, image folders) live in
-:mod:`taxovit.training.readers` (numpy only) and are re-exported here; the torch parts are
+:mod:`taxovit.training.data.readers` (numpy only) and are re-exported here; the torch parts are
 imported lazily.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from taxovit.errors import TaxovitError
-from taxovit.training.readers import (
+from taxovit.training.data.readers import (
     IMAGE_EXTENSIONS,
     load_fashion_mnist,
     read_arrays,
