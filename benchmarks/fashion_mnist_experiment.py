@@ -66,7 +66,7 @@ def res_log(out: Path) -> list[dict]:
 def arm_config(arm: str, seed: int, args: argparse.Namespace) -> dict:
     from taxovit.training.run.config import load_config
 
-    cfg = load_config(REPO / "configs" / f"fashion_mnist_{arm}.yaml")
+    cfg = load_config(REPO / "configs" / f"fashion_mnist_{arm}.yaml").to_dict()
     cfg["seed"] = seed
     cfg["log"]["progress"] = False
     if args.data_root:

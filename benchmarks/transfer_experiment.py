@@ -86,7 +86,7 @@ def write_splits(cache: Path, root: str) -> dict[str, Path]:
 def base_config(seed: int, threads: int | None) -> dict:
     from taxovit.training.run.config import load_config
 
-    cfg = load_config(REPO / "configs" / "fashion_mnist_ce_fine.yaml")
+    cfg = load_config(REPO / "configs" / "fashion_mnist_ce_fine.yaml").to_dict()
     cfg.update(seed=seed, threads=threads, train_rank="class")
     cfg["log"]["progress"] = False
     cfg["eval"]["every"] = 0
@@ -126,7 +126,7 @@ def train_and_score(name: str, cfg: dict, out: Path, knn: int | None) -> dict:
     from taxovit.training.run.loop import train
     from taxovit.training.run.predict import predict
 
-    cfg = merge_config(cfg)
+    cfg = merge_config(cfg).to_dict()
     ckpt, done = out / "checkpoint.pt", out / "row.json"
     if done.is_file():
         return json.loads(done.read_text())

@@ -44,7 +44,7 @@ def _model(path):
 def _initial(cfg):
     """The online network exactly as ``setup`` initialises it (same seed, same draws)."""
     full = merge_config(cfg)
-    runtime.seed_all(int(full["seed"]))
+    runtime.seed_all(int(full.seed))
     return build_online(full, N_GROUPS)
 
 
@@ -82,8 +82,8 @@ def test_layer_decay_reaches_the_optimiser(tmp_path):
 
     cfg = merge_config(_cfg(tmp_path, optim={"layer_decay": 0.5, "warmup_epochs": 0}))
     net = build_online(cfg, N_GROUPS)
-    opt, _ = build_optimizer(cfg, net, steps_per_epoch=2)
-    lrs = sorted({round(g["lr"] / cfg["optim"]["lr"], 6) for g in opt.param_groups})
+    opt, _ = build_optimizer(cfg.optim, net, steps_per_epoch=2)
+    lrs = sorted({round(g["lr"] / cfg.optim.lr, 6) for g in opt.param_groups})
     assert lrs == [0.0625, 0.125, 0.25, 0.5, 1.0]
 
 
@@ -112,7 +112,7 @@ def test_freeze_schedule_trains_the_head_first_then_everything_and_resumes(tmp_p
 
 def test_freeze_and_decay_keys_are_checked():
     cfg = merge_config({"taxonomy": "t"})
-    assert cfg["optim"]["layer_decay"] is None and cfg["optim"]["freeze_epochs"] == 0
+    assert cfg.optim.layer_decay is None and cfg.optim.freeze_epochs == 0
     for optim, fragment in [
         ({"layer_decay": 0}, "optim.layer_decay: expected null or a number in (0, 1], got 0"),
         ({"layer_decay": 1.5}, "optim.layer_decay: expected null or a number in (0, 1]"),
@@ -189,7 +189,7 @@ def test_lora_trains_adapters_and_head_only_ships_them_and_predicts_merged(tmp_p
     shipped = torch.load(tmp_path / "run" / "adapters.pt", weights_only=True)
     assert set(shipped["tensors"]) == {k for k in trained if "lora_" in k or k.startswith("head.")}
     plain = merge_config({**cfg, "method": "ce"})
-    runtime.seed_all(int(plain["seed"]))
+    runtime.seed_all(int(plain.seed))
     base = build_online(plain, 10)  # the same base backbone: the seed's initialisation
     load_adapters(base, tmp_path / "run" / "adapters.pt")
     full = build_online(merge_config(cfg), 10)
@@ -228,7 +228,7 @@ def _unmerged_scores(cfg, state):
     from taxovit.training.run.embed import embed_samples
 
     full = merge_config(cfg)
-    samples, space = load_split(full["data"], "test", load_taxonomy(full["taxonomy"]), "class")
+    samples, space = load_split(full.data, "test", load_taxonomy(full.taxonomy), "class")
     net = build_online(full, 10)
     net.load_state_dict(state)
     _, logits = embed_samples(net, samples, space, full, torch.device("cpu"), with_logits=True)
@@ -272,7 +272,7 @@ def test_vpt_trains_prompts_and_head_only(tmp_path, depth):
     from taxovit.training.run.adapters import load_adapters
 
     plain = merge_config({**cfg, "method": "ce"})
-    runtime.seed_all(int(plain["seed"]))
+    runtime.seed_all(int(plain.seed))
     base = build_online(plain, 10)
     assert base.prompts is None
     load_adapters(base, tmp_path / "run" / "adapters.pt")
@@ -364,7 +364,7 @@ def test_deit_teacher_runs_frozen_in_eval_mode(tmp_path, teacher_run):
     from taxovit.taxonomy import load_taxonomy
     from taxovit.training.data.splits import load_split
 
-    _, space = load_split(cfg["data"], "train", load_taxonomy(cfg["taxonomy"]), "class")
+    _, space = load_split(cfg.data, "train", load_taxonomy(cfg.taxonomy), "class")
     teacher = load_teacher(cfg, space, torch.device("cpu"))
     teacher.train()
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
@@ -419,9 +419,10 @@ def test_method_keys_are_checked():
             merge_config({"taxonomy": "t", **user})
         assert fragment in str(e.value)
     cfg = merge_config({"taxonomy": "t"})
-    assert cfg["lora"] == {"rank": 8, "alpha": 16.0, "dropout": 0.0, "targets": ["qkv", "proj"]}
-    assert cfg["vpt"] == {"tokens": 10, "depth": "deep"}
-    assert cfg["distill"] == {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5}
+    assert cfg.lora.to_dict() == {"rank": 8, "alpha": 16.0, "dropout": 0.0,
+                                  "targets": ["qkv", "proj"]}  # fmt: skip
+    assert cfg.vpt.to_dict() == {"tokens": 10, "depth": "deep"}
+    assert cfg.distill.to_dict() == {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5}
 
 
 def test_deit_teacher_from_a_model_file(tmp_path):

@@ -61,8 +61,8 @@ def test_config_validation(tmp_path):
     p.write_text("taxonomy: t.json\nmodel: {preset: vit_nano, overrides: {depth: 2}}\n")
     (tmp_path / "t.json").write_text("{}")
     cfg = load_config(p)
-    assert cfg["taxonomy"] == str(tmp_path / "t.json")  # found next to the config
-    assert cfg["model"]["overrides"] == {"depth": 2} and cfg["optim"]["epochs"] == 10
+    assert cfg.taxonomy == str(tmp_path / "t.json")  # found next to the config
+    assert cfg.model.overrides == {"depth": 2} and cfg.optim.epochs == 10
     p.write_text("- a\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(p)
@@ -75,7 +75,7 @@ def test_shipped_configs_parse(name):
     if not path.is_file():
         pytest.skip(f"{path} not written")
     cfg = load_config(path)
-    assert cfg["method"] in ("ce", "grafit", "transfg")
+    assert cfg.method in ("ce", "grafit", "transfg")
 
 
 def test_train_predict_evaluate_grafit(tmp_path):
@@ -117,7 +117,7 @@ def test_grafit_nce_instance_loss_is_nt_xent_without_a_target(tmp_path):
     trains, checkpoints and resumes."""
     import torch.nn.functional as F
 
-    from taxovit.training.methods.objectives import Grafit
+    from taxovit.training.methods.grafit import Grafit
     from taxovit.training.parts.network import build_online
     from taxovit.training.run.distributed import Dist
 

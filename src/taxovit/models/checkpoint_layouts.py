@@ -57,8 +57,8 @@ class Converted(NamedTuple):
     source: str
     dropped: list[str]
     num_heads: int | None = None
-    #: a ``taxovit train`` checkpoint's backbone settings (``patch_size``, ``stride``,
-    #: ``stem``, ``img_size``, ``in_chans``): what its weights alone leave open
+    #: the model description a ``taxovit train`` checkpoint carries
+    #: (:meth:`~taxovit.models.VisionTransformer.describe`): what its weights leave open
     run_model: dict[str, Any] | None = None
 
 
@@ -132,7 +132,7 @@ def convert(sd: Mapping[str, Tensor], source: str | None = None) -> Converted:
 
 
 def _from_network(sd: Mapping[str, Tensor]) -> Converted:
-    """``taxovit.training.network.Network``: the backbone and its classifier heads."""
+    """``taxovit.training.parts.network.Network``: the backbone and its classifier heads."""
     out, dropped = {}, []
     for k, v in sd.items():
         if k.startswith("backbone."):

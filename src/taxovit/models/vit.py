@@ -31,6 +31,7 @@ The layers live in :mod:`taxovit.models.layers`, the presets in :mod:`taxovit.mo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -107,6 +108,15 @@ class VisionTransformer(nn.Module):
         self.distilled = bool(distilled)
         self.no_embed_class = bool(no_embed_class)
         self.num_prefix_tokens = 1 + int(self.distilled) + self.reg_tokens
+        size = [int(v) for v in img_size] if isinstance(img_size, Sequence) else int(img_size)
+        self._layout = {"img_size": size, "patch_size": int(patch_size),
+                        "stride": None if stride is None else int(stride),
+                        "in_chans": self.in_chans, "embed_dim": self.embed_dim,
+                        "depth": self.depth, "num_heads": self.num_heads,
+                        "mlp_ratio": float(mlp_ratio), "qkv_bias": bool(qkv_bias), "stem": stem,
+                        "init_values": self.init_values, "reg_tokens": self.reg_tokens,
+                        "distilled": self.distilled,
+                        "no_embed_class": self.no_embed_class}  # fmt: skip
         self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim, stem)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if distilled else None
@@ -228,6 +238,34 @@ class VisionTransformer(nn.Module):
             cls, dist = self.forward_features_pair(x)
             return (self.head(cls) + self.head_dist(dist)) / 2
         return self.forward_head(self.forward_features(x))
+
+    #: the name of this class in :data:`taxovit.models.ARCHITECTURES`
+    arch = "vit"
+
+    def describe(self) -> dict[str, Any]:
+        """The model's description: its architecture (``arch``) and the constructor
+        arguments that fix its layout (size, patches, stem, tokens; not the head, nor the
+        training-time dropout rates). :func:`~taxovit.models.load_model` rebuilds the model
+        from it; a ``taxovit train`` checkpoint stores its backbone's (``model_description``)."""
+        return {"arch": self.arch, **self._layout}
+
+    def layer_ids(self) -> dict[str, int]:
+        """Parameter name -> layer, for layer-wise LR decay (BEiT, Bao et al. 2022; MAE, He
+        et al. 2022; timm's ``group_matcher``): 0 for the patch embedding and the tokens
+        before the blocks (CLS, position, distillation, register tokens), ``i + 1`` for
+        ``blocks.i``, ``len(blocks) + 1`` for everything after (final norm, heads, and the
+        parts of a subclass such as TransFG's part-selection block)."""
+        top = len(self.blocks) + 1
+        out = {}
+        for name, _ in self.named_parameters():
+            first, _, rest = name.partition(".")
+            if first == "blocks":
+                out[name] = int(rest.partition(".")[0]) + 1
+            elif first in ("patch_embed", "pos_embed") or first.endswith(("token", "tokens")):
+                out[name] = 0
+            else:
+                out[name] = top
+        return out
 
     def no_weight_decay(self) -> set[str]:
         names = {"pos_embed", "cls_token"}

@@ -72,16 +72,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
 
 def read_checkpoint(path: str | os.PathLike) -> Converted:
     """A checkpoint file's state dict converted to our layout (format detected from keys);
-    for a ``taxovit train`` checkpoint also its backbone settings (``run_model``)."""
+    for a ``taxovit train`` checkpoint also the model description it carries
+    (``model_description``, :meth:`~taxovit.models.VisionTransformer.describe`) as
+    ``run_model``. A run checkpoint written before descriptions has none: its weights alone
+    describe it."""
     obj = _read_object(path)
     converted = convert(_unwrap(obj))
-    if _is_run_checkpoint(obj):
-        cfg = obj["config"]
-        model, data = cfg.get("model", {}), cfg.get("data", {})
-        run = {"patch_size": model.get("patch_size"), "stride": model.get("stride"),
-               "stem": model.get("stem", "patch"), "img_size": data.get("img_size"),
-               "in_chans": data.get("in_chans")}  # fmt: skip
-        converted = converted._replace(run_model=run)
+    if _is_run_checkpoint(obj) and isinstance(obj.get("model_description"), dict):
+        converted = converted._replace(run_model=dict(obj["model_description"]))
     return converted
 
 

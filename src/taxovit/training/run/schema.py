@@ -1,165 +1,276 @@
-"""The training config's schema: one rule (type, range, length) per key of ``DEFAULTS``.
+"""The training config as typed sections: each key's default, rule (type, range) and
+one-line doc in one place (:func:`~taxovit.training.run.rules.key`).
 
-:func:`validate` checks a user config against :data:`SCHEMA` and returns the merged,
-normalised config plus *every* problem found (key path and what was expected), so a config
-is reported in one go. Torch-free: the model facts it needs (:data:`PRESET_SIZES`,
-:data:`OVERRIDE_RULES`) are copies that :mod:`taxovit.training.parts.network` checks against
-:mod:`taxovit.models` when it is imported.
+The core sections are here (:class:`DataConfig`, :class:`ModelConfig`, :class:`OptimConfig`,
+:class:`AugmentConfig`, :class:`EvalConfig`, :class:`LogConfig`, and the top-level keys of
+:class:`Config`); each method's section lives in its module
+(:mod:`taxovit.training.methods`), which also checks it. :func:`validate` checks a user
+config and returns the typed :class:`Config` plus *every* problem found (key path and what
+was expected), so a config is reported in one go. Defaults are ours (small CPU runs), not a
+paper's.
+
+Torch-free: the model presets are read from :mod:`taxovit.models.presets` (data).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from taxovit.models.presets import PRESETS
+from taxovit.training.methods import METHODS, method_sections
 from taxovit.training.run.rules import (
     Bad,
     Problem,
     Rule,
+    Section,
     boolean,
     choice,
-    choices_list,
     integer,
+    key,
     mapping,
     number,
     numbers_list,
+    ok,
     one_of,
     path,
     show,
     text,
 )
 
-__all__ = ["METHODS", "OVERRIDE_RULES", "PRESET_SIZES", "SCHEMA", "TRANSFG_ONLY", "Problem",
-           "Rule", "show", "validate"]  # fmt: skip
+__all__ = ["AugmentConfig", "Config", "DataConfig", "EvalConfig", "LogConfig", "ModelConfig",
+           "OVERRIDE_RULES", "OptimConfig", "Problem", "Rule", "default_dict", "describe_keys",
+           "input_keys", "show",
+           "validate"]  # fmt: skip
 
-#: the keys of :data:`taxovit.training.objectives.OBJECTIVES` (checked there)
-METHODS = ("ce", "grafit", "transfg", "linear", "knn", "hierarchy", "lora", "vpt", "deit")
-#: :data:`taxovit.models.vit.PRESETS` as ``name -> (embed_dim, num_heads, depth)``
-PRESET_SIZES: dict[str, tuple[int, int, int]] = {
-    "vit_nano": (32, 2, 3),
-    "vit_micro": (64, 4, 4),
-    "vit_ti": (192, 3, 12),
-    "vit_s": (384, 6, 12),
-    "vit_b": (768, 12, 12),
-    "vit_l": (1024, 16, 24),
-    "vit_h": (1280, 16, 32),
-    "dinov2_s": (384, 6, 12),
-    "dinov2_b": (768, 12, 12),
-    "dinov2_l": (1024, 16, 24),
-    "dinov2_s_reg4": (384, 6, 12),
-    "dinov2_b_reg4": (768, 12, 12),
-    "dinov2_l_reg4": (1024, 16, 24),
-}
 DATA_FORMATS = ("fashion_mnist", "npy", "csv", "imagefolder")
-
-
 _FRACTION = number(0, 1)
 _OPEN_FRACTION = number(0, 1, hi_open=True)
 
-#: every config key's rule; nested dicts are sections (see ``DEFAULTS`` in ``config``)
-SCHEMA: dict[str, Any] = {
-    "seed": integer(0, 2**32 - 1),
-    "deterministic": boolean(),
-    "device": text(r"auto|cpu|cuda(:[0-9]+)?", "auto, cpu, cuda or cuda:N"),
-    "threads": integer(1, null=True),
-    "taxonomy": path(null=True),
-    "train_rank": text(null=True),
-    "method": choice(METHODS),
-    "precision": choice(("auto", "fp32", "bf16")),
-    "out": path(),
-    "data": {
-        "format": choice(DATA_FORMATS),
-        "root": path(null=True),
-        "train": path(null=True),
-        "test": path(null=True),
-        "train_per_class": integer(1, null=True),
-        "test_per_class": integer(1, null=True),
-        "img_size": integer(1),
-        "in_chans": one_of((1, 3), "1 (grey) or 3 (RGB)"),
-        "num_workers": integer(0),
-        "loader": choice(("auto", "memory", "dataloader")),
-    },
-    "model": {
-        "preset": choice((*PRESET_SIZES, "auto")),
-        "patch_size": integer(1),
-        "stride": integer(1, null=True),
-        "pretrained": path(null=True),
-        "stem": choice(("patch", "conv")),
-        "compile": boolean(),
-        "overrides": mapping(),
-    },
-    "grafit": {
-        "views": integer(1),
-        "instance": choice(("byol", "nce")),
-        "tau_inst": number(0, lo_open=True),
-        "lambda_inst": number(0),
-        "lambda_knn": number(0),
-        "lambda_ce": number(0),
-        "sigma": number(0, lo_open=True),
-        "k": integer(1, null=True),
-        "bank_size": integer(0),
-        "proj_hidden": integer(1),
-        "proj_dim": integer(1),
-        "ema": _FRACTION,
-        "ema_end": _FRACTION,
-    },
-    "ce": {"label_smoothing": _OPEN_FRACTION},
-    "transfg": {"label_smoothing": _OPEN_FRACTION},
-    "hierarchy": {
-        "loss": choice(("soft_labels", "hxe", "rank_ce")),
-        "alpha": number(0),
-        "beta": number(0, lo_open=True),
-        "rank_weights": mapping(),
-    },
-    "lora": {
-        "rank": integer(1),
-        "alpha": number(0, lo_open=True),
-        "dropout": _OPEN_FRACTION,
-        "targets": choices_list(("qkv", "proj", "fc1", "fc2")),
-    },
-    "vpt": {"tokens": integer(1), "depth": choice(("shallow", "deep"))},
-    "distill": {
-        "teacher": path(null=True),
-        "kind": choice(("hard", "soft")),
-        "tau": number(0, lo_open=True),
-        "alpha": _FRACTION,
-    },
-    "optim": {
-        "epochs": integer(1),
-        "batch_size": integer(1),
-        "lr": number(0, lo_open=True),
-        "min_lr": number(0),
-        "weight_decay": number(0),
-        "warmup_epochs": number(0),
-        "betas": numbers_list(_OPEN_FRACTION, 2),
-        "grad_clip": number(0, null=True),
-        "ema_weights": number(0, 1, hi_open=True, null=True),
-        "layer_decay": number(0, 1, lo_open=True, null=True),
-        "freeze_epochs": integer(0),
-    },
-    "augment": {
-        "enabled": boolean(),
-        "crop_scale": numbers_list(number(0, 1, lo_open=True), 2, ordered=True),
-        "hflip": _FRACTION,
-        "color_jitter": number(0),
-        "erasing": _FRACTION,
-        "mean": numbers_list(number(), null=True),
-        "std": numbers_list(number(0, lo_open=True), null=True),
-    },
-    "eval": {
-        "every": integer(0),
-        "knn_k": integer(1),
-        "temperature": number(0, lo_open=True),
-        "train_max": integer(1, null=True),
-        "test_max": integer(1, null=True),
-        "batch_size": integer(1),
-    },
-    "log": {"progress": boolean()},
-}
+
+@dataclass
+class DataConfig(Section):
+    """``data:``, the training and test splits."""
+
+    name = "data"
+    format: str = key("fashion_mnist", choice(DATA_FORMATS),
+                      "fashion_mnist | npy | csv | imagefolder")
+    root: str | None = key(None, path(null=True), "fashion_mnist: folder with the idx files",
+                           input_file=True)
+    train: str | None = key(None, path(null=True), "npy: .npz or folder of images.npy + "
+                            "labels.npy; csv: manifest; imagefolder: folder", input_file=True)
+    test: str | None = key(None, path(null=True), "the test split, as data.train",
+                           input_file=True)
+    train_per_class: int | None = key(None, integer(1, null=True),
+                                      "keep only the first N training images of each class")
+    test_per_class: int | None = key(None, integer(1, null=True), "the same for the test split")
+    img_size: int = key(28, integer(1), "image side the network sees (pixels)")
+    in_chans: int = key(1, one_of((1, 3), "1 (grey) or 3 (RGB)"), "image channels")
+    num_workers: int = key(0, integer(0), "DataLoader worker processes")
+    loader: str = key("auto", choice(("auto", "memory", "dataloader")),
+                      "auto (memory when the split is in memory) | memory | dataloader")
+
+
+@dataclass
+class ModelConfig(Section):
+    """``model:``, the backbone."""
+
+    name = "model"
+    preset: str = key("vit_micro", choice((*PRESETS, "auto")),
+                      "a taxovit.models preset, or auto (the architecture of model.pretrained)")
+    patch_size: int = key(4, integer(1), "patch side (pixels)")
+    stride: int | None = key(None, integer(1, null=True), "patch stride; null = patch_size")
+    pretrained: str | None = key(None, path(null=True),
+                                 "local checkpoint for taxovit.models.load_pretrained",
+                                 input_file=True)
+    stem: str = key("patch", choice(("patch", "conv")),
+                    "patch (one strided conv) | conv (small conv stem, then patchify)")
+    compile: bool = key(False, boolean(), "torch.compile the online network")
+    overrides: dict[str, Any] = key({}, mapping(), "extra build_vit / build_transfg arguments")
+
+
+@dataclass
+class OptimConfig(Section):
+    """``optim:``, AdamW and its schedules."""
+
+    name = "optim"
+    epochs: int = key(10, integer(1), "training epochs")
+    batch_size: int = key(128, integer(1), "global batch (all processes together)")
+    lr: float = key(1e-3, number(0, lo_open=True), "peak learning rate")
+    min_lr: float = key(1e-5, number(0), "learning rate at the end of the cosine")
+    weight_decay: float = key(0.05, number(0), "AdamW weight decay (not on biases, norms)")
+    warmup_epochs: float = key(1.0, number(0), "linear warm-up (epochs, may be fractional)")
+    betas: list[float] = key([0.9, 0.999], numbers_list(_OPEN_FRACTION, 2), "AdamW betas")
+    grad_clip: float | None = key(1.0, number(0, null=True),
+                                  "max gradient norm; null or 0 = off")
+    ema_weights: float | None = key(None, number(0, 1, hi_open=True, null=True),
+                                    "EMA momentum of the weights evaluated/predicted; null = off")
+    layer_decay: float | None = key(None, number(0, 1, lo_open=True, null=True),
+                                    "layer-wise LR decay (BEiT/MAE): lr x decay^(depth + 1 - "
+                                    "layer); null = off")
+    freeze_epochs: int = key(0, integer(0),
+                             "backbone frozen for the first N epochs, then trained; 0 = off")
+
+    def problems(self, bad: set[str]) -> list[Problem]:
+        out = []
+        if ok(bad, "optim.lr", "optim.min_lr") and self.min_lr > self.lr:
+            out.append(Problem("optim.min_lr", f"optim.min_lr: {self.min_lr} is above optim.lr "
+                                               f"{self.lr}"))  # fmt: skip
+        n = self.freeze_epochs
+        if ok(bad, "optim.freeze_epochs", "optim.epochs") and n and n >= self.epochs:
+            out.append(Problem("optim.freeze_epochs", f"optim.freeze_epochs: {n} leaves no "
+                                                      f"epoch with the backbone trained (optim."
+                                                      f"epochs {self.epochs}); expected fewer"))
+        return out
+
+
+@dataclass
+class AugmentConfig(Section):
+    """``augment:``, the training augmentations (and the normalisation of every split)."""
+
+    name = "augment"
+    enabled: bool = key(True, boolean(), "augment the training images")
+    crop_scale: list[float] = key([0.6, 1.0], numbers_list(number(0, 1, lo_open=True), 2,
+                                                           ordered=True),
+                                  "random resized crop: area range")
+    hflip: float = key(0.5, _FRACTION, "horizontal flip probability")
+    color_jitter: float = key(0.0, number(0), "brightness/contrast/saturation strength (RGB)")
+    erasing: float = key(0.0, _FRACTION, "random erasing probability")
+    mean: list[float] | None = key(None, numbers_list(number(), null=True),
+                                   "per channel; null = 0.5")
+    std: list[float] | None = key(None, numbers_list(number(0, lo_open=True), null=True),
+                                  "per channel; null = 0.5")
+
+
+@dataclass
+class EvalConfig(Section):
+    """``eval:``, the kNN evaluation on the fine labels after epochs."""
+
+    name = "eval"
+    every: int = key(1, integer(0), "kNN evaluation every N epochs (0 = never)")
+    knn_k: int = key(20, integer(1), "neighbours that vote")
+    temperature: float = key(0.07, number(0, lo_open=True), "vote weights exp(cos / T)")
+    train_max: int | None = key(5000, integer(1, null=True),
+                                "training images embedded for the kNN evaluation")
+    test_max: int | None = key(2000, integer(1, null=True), "test images evaluated")
+    batch_size: int = key(512, integer(1), "embedding batch")
+
+
+@dataclass
+class LogConfig(Section):
+    """``log:``."""
+
+    name = "log"
+    progress: bool = key(True, boolean(), "progress bar and one line per epoch")
+
+
+#: the core sections, in file order (the methods' sections follow ``model``)
+CORE_SECTIONS: tuple[type[Section], ...] = (DataConfig, ModelConfig, OptimConfig,
+                                            AugmentConfig, EvalConfig, LogConfig)  # fmt: skip
+
+
+@dataclass
+class TopConfig(Section):
+    """The top-level keys."""
+
+    seed: int = key(0, integer(0, 2**32 - 1), "seed of every random stream")
+    deterministic: bool = key(False, boolean(),
+                              "torch.use_deterministic_algorithms + cuDNN deterministic")
+    device: str = key("auto", text(r"auto|cpu|cuda(:[0-9]+)?", "auto, cpu, cuda or cuda:N"),
+                      "auto | cpu | cuda | cuda:N")
+    threads: int | None = key(None, integer(1, null=True),
+                              "torch CPU threads (null = torch's default)")
+    taxonomy: str | None = key(None, path(null=True), "path to the taxonomy file (required)",
+                               input_file=True)
+    train_rank: str | None = key(None, text(null=True),
+                                 "rank whose labels are trained on; null = the dataset's own")
+    method: str = key("grafit", choice(tuple(METHODS)),
+                      "the training method (taxovit.training.methods)")
+    precision: str = key("auto", choice(("auto", "fp32", "bf16")),
+                         "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16")
+    out: str = key("runs/taxovit", path(), "output folder")
+
+
+class Config:
+    """A checked training config: the top-level keys and every section as attributes
+    (``cfg.optim.lr``, ``cfg.grafit.views``); :meth:`to_dict` is what a checkpoint stores."""
+
+    def __init__(self, top: TopConfig, sections: dict[str, Section]) -> None:
+        self.__dict__.update(top.to_dict())
+        self._top, self._sections = top, sections
+        self.__dict__.update(sections)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_"):
+            setattr(self._top, name, value)
+        object.__setattr__(self, name, value)
+
+    @property
+    def method_class(self) -> Any:
+        """The class of ``method`` (:data:`taxovit.training.methods.METHODS`)."""
+        return METHODS[self.method]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self._top.to_dict()
+        out.update({name: s.to_dict() for name, s in self._sections.items()})
+        return out
+
+    def get(self, dotted: str) -> Any:
+        """The value at ``dotted`` (``"optim.lr"``)."""
+        obj: Any = self
+        for part in dotted.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def set(self, dotted: str, value: Any) -> None:
+        """Set the value at ``dotted``."""
+        *sections, last = dotted.split(".")
+        obj: Any = self
+        for part in sections:
+            obj = getattr(obj, part)
+        setattr(obj, last, value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Config({self.to_dict()!r})"
+
+
+def _section_classes() -> dict[str, type[Section]]:
+    """Section name -> class, in file order."""
+    first, rest = CORE_SECTIONS[:2], CORE_SECTIONS[2:]
+    return {s.name: s for s in (*first, *method_sections(), *rest)}
+
+
+def input_keys() -> tuple[str, ...]:
+    """Dotted keys of every input file or folder (``key(..., input_file=True)``)."""
+    top = tuple(TopConfig.input_files())
+    return top + tuple(f"{n}.{k}" for n, cls in _section_classes().items()
+                       for k in cls.input_files())  # fmt: skip
+
+
+def describe_keys() -> list[tuple[str, Any, str, str]]:
+    """``(dotted key, default, expected, doc)`` of every key, in file order: the reference
+    of the config (each key's default, type and range, and doc, from its one definition)."""
+    out = []
+    defaults = default_dict()
+    for where, cls in (("", TopConfig), *((n + ".", c) for n, c in _section_classes().items())):
+        values = defaults[where[:-1]] if where else defaults
+        out += [(where + k, values[k], rule.expected, doc) for k, rule, doc in cls.rules()]
+    return out
+
+
+def default_dict() -> dict[str, Any]:
+    """Every key with its default (the ``DEFAULTS`` mapping)."""
+    return Config(TopConfig(), {n: cls() for n, cls in _section_classes().items()}).to_dict()
+
 
 #: ``model.overrides``: the ViT / TransFG constructor arguments a config may set (the others
-#: come from ``data`` and ``model``); TransFG-only ones are marked in :data:`TRANSFG_ONLY`
+#: come from ``data`` and ``model``); the ones of one architecture only are in :data:`ARCH_ONLY`
 OVERRIDE_RULES: dict[str, Rule] = {
     "embed_dim": integer(1),
     "depth": integer(1),
@@ -177,150 +288,120 @@ OVERRIDE_RULES: dict[str, Rule] = {
     "rollout": choice(("chain", "reference")),
     "rollout_chunk_elems": integer(1, null=True),
 }
-TRANSFG_ONLY = ("rollout", "rollout_chunk_elems")
+#: architecture -> the :data:`OVERRIDE_RULES` only it takes
+ARCH_ONLY: dict[str, tuple[str, ...]] = {"transfg": ("rollout", "rollout_chunk_elems")}
+_ARCH_NAMES = {"vit": "ViT", "transfg": "TransFG"}
 
 
 # ------------------------------------------------------------------------------ validation
-def validate(user: Mapping[str, Any], defaults: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    """``defaults`` updated by ``user``, normalised; and every problem, in key order."""
+def validate(user: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
+    """The defaults updated by ``user``, typed and normalised; and every problem, in order."""
     problems: list[Problem] = []
-    cfg = _merge(defaults, SCHEMA, user, "", problems)
+    top = _merge(TopConfig, {k: v for k, v in user.items() if not _is_section(k)}, "",
+                 problems, known=_known())  # fmt: skip
+    sections = {}
+    for name, cls in _section_classes().items():
+        value = user.get(name)
+        if value is not None and not isinstance(value, Mapping):
+            problems.append(Problem(name, f"{name!r} must be a mapping, got {show(value)}"))
+            value = None
+        sections[name] = _merge(cls, value or {}, name + ".", problems)
+    cfg = Config(top, sections)
     bad = {p.path for p in problems}
-    for check in (_check_required, _check_model, _check_data, _check_augment, _check_optim,
-                  _check_hierarchy):  # fmt: skip
-        problems += check(cfg, bad)
+    problems += _check_required(cfg, bad) + _check_model(cfg, bad) + _check_data(cfg, bad)
+    problems += _check_augment(cfg, bad)
+    for section in sections.values():
+        problems += section.problems(bad)
+    if ok(bad, "method"):
+        problems += cfg.method_class.check(cfg, bad)
     return cfg, problems
 
 
-def _merge(base: dict[str, Any], schema: dict[str, Any], upd: Mapping[str, Any], where: str,
-           problems: list[Problem]) -> dict[str, Any]:  # fmt: skip
-    out = copy.deepcopy(base)
-    for key, value in upd.items():
-        key_path = f"{where}{key}"
-        if not isinstance(key, str) or key not in schema:
-            known = ", ".join(sorted(schema))
-            problems.append(Problem(key_path, f"unknown key {key_path!r} (known: {known})"))
-            continue
-        rule = schema[key]
-        if isinstance(rule, dict):
-            if value is None:
-                continue
-            if not isinstance(value, Mapping):
-                problems.append(Problem(key_path, f"{key_path!r} must be a mapping, got "
-                                                  f"{show(value)}"))  # fmt: skip
-                continue
-            out[key] = _merge(base[key], rule, value, key_path + ".", problems)
+def _known() -> list[str]:
+    return [*(f.name for f in dataclasses.fields(TopConfig)), *_section_classes()]
+
+
+def _is_section(name: Any) -> bool:
+    return isinstance(name, str) and name in _section_classes()
+
+
+def _merge(cls: type[Section], upd: Mapping[str, Any], where: str, problems: list[Problem],
+           known: list[str] | None = None) -> Any:  # fmt: skip
+    """An instance of ``cls`` with the keys of ``upd`` checked by their rules (a bad value
+    keeps the default and is a problem)."""
+    rules = {name: rule for name, rule, _ in cls.rules()}
+    values = {}
+    for k, value in upd.items():
+        key_path = f"{where}{k}"
+        if not isinstance(k, str) or k not in rules:
+            names = ", ".join(sorted(known or rules))
+            problems.append(Problem(key_path, f"unknown key {key_path!r} (known: {names})"))
             continue
         try:
-            out[key] = rule.clean(value)
+            values[k] = copy.deepcopy(rules[k].clean(value))
         except Bad:
-            problems.append(Problem(key_path, f"{key_path}: expected {rule.expected}, got "
+            problems.append(Problem(key_path, f"{key_path}: expected {rules[k].expected}, got "
                                               f"{show(value)}"))  # fmt: skip
-    return out
+    return cls(**values)
 
 
-def _ok(bad: set[str], *paths: str) -> bool:
-    """None of ``paths`` (nor a section above them) had a problem of its own."""
-    return not any(p == b or p.startswith(b + ".") for p in paths for b in bad)
-
-
-def _check_hierarchy(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    """``hierarchy.rank_weights``: rank name -> a number >= 0 (the ranks are checked against
-    the taxonomy when training starts)."""
-    out = []
-    for rank, w in cfg["hierarchy"]["rank_weights"].items():
-        where = f"hierarchy.rank_weights.{rank}"
-        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
-            out.append(Problem(where, f"{where}: expected a number >= 0, got {show(w)}"))
-    return out
-
-
-def _check_required(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    out = []
-    if cfg["taxonomy"] is None and _ok(bad, "taxonomy"):
-        out.append(Problem("taxonomy", "taxonomy: required (the path to the taxonomy file)"))
-    views = cfg["grafit"]["views"]
-    if cfg["method"] == "grafit" and views < 2 and _ok(bad, "method", "grafit.views"):
-        out.append(Problem("grafit.views", f"grafit.views: must be >= 2 for method grafit "
-                                           f"(instance loss), got {views}"))  # fmt: skip
-    teacher = cfg["distill"]["teacher"]
-    if cfg["method"] == "deit" and teacher is None and _ok(bad, "method", "distill.teacher"):
-        out.append(Problem("distill.teacher", "distill.teacher: required for method deit (a "
-                                              "taxovit training checkpoint or a model file "
-                                              "trained on the same classes)"))  # fmt: skip
-    return out
-
-
-def _check_model(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    """``model.overrides`` keys and values, and the resulting architecture."""
-    m, out = cfg["model"], []
-    if not _ok(bad, "model.overrides", "method"):
-        return out
-    transfg = cfg["method"] == "transfg"
-    allowed = [k for k in OVERRIDE_RULES if transfg or k not in TRANSFG_ONLY]
-    for key, value in m["overrides"].items():
-        where = f"model.overrides.{key}"
-        if key not in allowed:
-            out.append(Problem(where, f"{where}: not an argument of the "
-                                      f"{'TransFG' if transfg else 'ViT'} model (allowed: "
-                                      f"{', '.join(allowed)})"))  # fmt: skip
-            continue
-        try:
-            m["overrides"][key] = OVERRIDE_RULES[key].clean(value)
-        except Bad:
-            out.append(Problem(where, f"{where}: expected {OVERRIDE_RULES[key].expected}, "
-                                      f"got {show(value)}"))  # fmt: skip
-    if out or not _ok(bad, "model.preset"):
-        return out
-    if m["preset"] == "auto":
-        return _check_auto(m, bad)
-    size = dict(zip(("embed_dim", "num_heads", "depth"), PRESET_SIZES[m["preset"]], strict=True))
-    size.update({k: v for k, v in m["overrides"].items() if k in size})
-    if size["embed_dim"] % size["num_heads"]:
-        out.append(Problem("model.overrides", f"model: embed_dim {size['embed_dim']} is not "
-                                              f"divisible by num_heads {size['num_heads']}"))
-    if transfg and size["depth"] < 2:
-        out.append(Problem("model.overrides.depth",
-                           "model.overrides.depth: method transfg needs depth >= 2"))
-    return out
-
-
-def _check_auto(m: dict[str, Any], bad: set[str]) -> list[Problem]:
-    """``model.preset: auto`` reads the architecture from ``model.pretrained``: required."""
-    if m["pretrained"] is None and _ok(bad, "model.pretrained"):
-        return [Problem("model.pretrained", "model.pretrained: required with model.preset auto "
-                                            "(the checkpoint the architecture is read from)")]
+def _check_required(cfg: Config, bad: set[str]) -> list[Problem]:
+    if cfg.taxonomy is None and ok(bad, "taxonomy"):
+        return [Problem("taxonomy", "taxonomy: required (the path to the taxonomy file)")]
     return []
 
 
-def _check_data(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    d, m, out = cfg["data"], cfg["model"], []
-    for key in ("patch_size", "stride"):
-        v = m[key]
-        if v is not None and _ok(bad, f"model.{key}", "data.img_size") and v > d["img_size"]:
-            out.append(Problem(f"model.{key}", f"model.{key}: {v} is larger than "
-                                               f"data.img_size {d['img_size']}"))  # fmt: skip
+def _check_model(cfg: Config, bad: set[str]) -> list[Problem]:
+    """``model.overrides`` keys and values for the method's architecture, and the
+    resulting width / heads."""
+    m, out = cfg.model, []
+    if not ok(bad, "model.overrides", "method"):
+        return out
+    arch = cfg.method_class.arch
+    others = {k for a, keys in ARCH_ONLY.items() if a != arch for k in keys}
+    allowed = [k for k in OVERRIDE_RULES if k not in others]
+    for name, value in m.overrides.items():
+        where = f"model.overrides.{name}"
+        if name not in allowed:
+            out.append(Problem(where, f"{where}: not an argument of the {_ARCH_NAMES[arch]} "
+                                      f"model (allowed: {', '.join(allowed)})"))  # fmt: skip
+            continue
+        try:
+            m.overrides[name] = OVERRIDE_RULES[name].clean(value)
+        except Bad:
+            out.append(Problem(where, f"{where}: expected {OVERRIDE_RULES[name].expected}, "
+                                      f"got {show(value)}"))  # fmt: skip
+    if out or not ok(bad, "model.preset"):
+        return out
+    if m.preset == "auto":
+        if m.pretrained is None and ok(bad, "model.pretrained"):
+            out.append(Problem("model.pretrained", "model.pretrained: required with model."
+                                                   "preset auto (the checkpoint the "
+                                                   "architecture is read from)"))  # fmt: skip
+        return out
+    size = PRESETS[m.preset]._asdict()
+    size.update({k: v for k, v in m.overrides.items() if k in size})
+    if size["embed_dim"] % size["num_heads"]:
+        out.append(Problem("model.overrides", f"model: embed_dim {size['embed_dim']} is not "
+                                              f"divisible by num_heads {size['num_heads']}"))
     return out
 
 
-def _check_augment(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    a, n, out = cfg["augment"], cfg["data"]["in_chans"], []
-    for key in ("mean", "std"):
-        v = a[key]
-        if v is not None and _ok(bad, f"augment.{key}", "data.in_chans") and len(v) != n:
-            out.append(Problem(f"augment.{key}", f"augment.{key}: expected {n} value(s), one "
-                                                 f"per channel (data.in_chans), got {len(v)}"))
+def _check_data(cfg: Config, bad: set[str]) -> list[Problem]:
+    d, m, out = cfg.data, cfg.model, []
+    for name in ("patch_size", "stride"):
+        v = getattr(m, name)
+        if v is not None and ok(bad, f"model.{name}", "data.img_size") and v > d.img_size:
+            out.append(Problem(f"model.{name}", f"model.{name}: {v} is larger than "
+                                                f"data.img_size {d.img_size}"))  # fmt: skip
     return out
 
 
-def _check_optim(cfg: dict[str, Any], bad: set[str]) -> list[Problem]:
-    o, out = cfg["optim"], []
-    if _ok(bad, "optim.lr", "optim.min_lr") and o["min_lr"] > o["lr"]:
-        out.append(Problem("optim.min_lr", f"optim.min_lr: {o['min_lr']} is above optim.lr "
-                                           f"{o['lr']}"))  # fmt: skip
-    n = o["freeze_epochs"]
-    if _ok(bad, "optim.freeze_epochs", "optim.epochs") and n and n >= o["epochs"]:
-        out.append(Problem("optim.freeze_epochs", f"optim.freeze_epochs: {n} leaves no epoch "
-                                                  f"with the backbone trained (optim.epochs "
-                                                  f"{o['epochs']}); expected fewer"))  # fmt: skip
+def _check_augment(cfg: Config, bad: set[str]) -> list[Problem]:
+    a, n, out = cfg.augment, cfg.data.in_chans, []
+    for name in ("mean", "std"):
+        v = getattr(a, name)
+        if v is not None and ok(bad, f"augment.{name}", "data.in_chans") and len(v) != n:
+            out.append(Problem(f"augment.{name}", f"augment.{name}: expected {n} value(s), one "
+                                                  f"per channel (data.in_chans), got {len(v)}"))
     return out
