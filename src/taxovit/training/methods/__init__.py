@@ -22,7 +22,7 @@ from taxovit.training.methods.transfg import TransFG
 from taxovit.training.methods.vpt import VisualPromptTuning
 from taxovit.training.run.rules import Section
 
-__all__ = ["METHODS", "Method", "beside_files", "method_sections"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "beside_files", "method_sections"]
 
 #: ``method:`` -> its class
 METHODS: dict[str, type[Method]] = {
@@ -36,6 +36,9 @@ METHODS: dict[str, type[Method]] = {
     "vpt": VisualPromptTuning,
     "deit": DeiTDistillation,
 }
+
+#: the method of a config without ``method:``
+DEFAULT_METHOD = "grafit"
 
 
 def method_sections() -> list[type[Section]]:

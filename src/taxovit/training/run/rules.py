@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Bad", "Problem", "Rule", "Section", "boolean", "choice", "choices_list", "integer",
+__all__ = ["Bad", "KeyOf", "Problem", "Rule", "Section", "boolean", "choice", "choices_list", "integer",
            "key", "mapping", "number", "numbers_list", "ok", "one_of", "path", "show",
            "text"]  # fmt: skip
 
@@ -134,6 +134,23 @@ def choice(options: tuple[str, ...], *, null: bool = False) -> Rule:
         return v
 
     return _nullable(Rule("one of " + ", ".join(options), clean), null)
+
+
+class KeyOf:
+    """A rule (like :class:`Rule`) accepting a key of ``table``, read when it checks: a
+    registry filled after the rule is made (a new training method) is honoured."""
+
+    def __init__(self, table: Mapping[str, Any]) -> None:
+        self.table = table
+
+    @property
+    def expected(self) -> str:
+        return "one of " + ", ".join(self.table)
+
+    def clean(self, v: Any) -> str:
+        if not isinstance(v, str) or v not in self.table:
+            raise Bad
+        return v
 
 
 def one_of(values: tuple[int, ...], expected: str) -> Rule:

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taxovit.models.presets import PRESETS
-from taxovit.training.methods import METHODS, method_sections
+from taxovit.models.presets import ARCH_ONLY_ARGUMENTS, ARCH_TITLES, PRESETS
+from taxovit.training.methods import DEFAULT_METHOD, METHODS, method_sections
 from taxovit.training.run.rules import (
     Bad,
+    KeyOf,
     Problem,
     Rule,
     Section,
@@ -187,7 +188,7 @@ class TopConfig(Section):
                                input_file=True)
     train_rank: str | None = key(None, text(null=True),
                                  "rank whose labels are trained on; null = the dataset's own")
-    method: str = key("grafit", choice(tuple(METHODS)),
+    method: str = key(DEFAULT_METHOD, KeyOf(METHODS),
                       "the training method (taxovit.training.methods)")
     precision: str = key("auto", choice(("auto", "fp32", "bf16")),
                          "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16")
@@ -270,7 +271,8 @@ def default_dict() -> dict[str, Any]:
 
 
 #: ``model.overrides``: the ViT / TransFG constructor arguments a config may set (the others
-#: come from ``data`` and ``model``); the ones of one architecture only are in :data:`ARCH_ONLY`
+#: come from ``data`` and ``model``); the ones of one architecture only are
+#: :data:`taxovit.models.presets.ARCH_ONLY_ARGUMENTS`
 OVERRIDE_RULES: dict[str, Rule] = {
     "embed_dim": integer(1),
     "depth": integer(1),
@@ -288,9 +290,6 @@ OVERRIDE_RULES: dict[str, Rule] = {
     "rollout": choice(("chain", "reference")),
     "rollout_chunk_elems": integer(1, null=True),
 }
-#: architecture -> the :data:`OVERRIDE_RULES` only it takes
-ARCH_ONLY: dict[str, tuple[str, ...]] = {"transfg": ("rollout", "rollout_chunk_elems")}
-_ARCH_NAMES = {"vit": "ViT", "transfg": "TransFG"}
 
 
 # ------------------------------------------------------------------------------ validation
@@ -358,12 +357,12 @@ def _check_model(cfg: Config, bad: set[str]) -> list[Problem]:
     if not ok(bad, "model.overrides", "method"):
         return out
     arch = cfg.method_class.arch
-    others = {k for a, keys in ARCH_ONLY.items() if a != arch for k in keys}
+    others = {k for a, keys in ARCH_ONLY_ARGUMENTS.items() if a != arch for k in keys}
     allowed = [k for k in OVERRIDE_RULES if k not in others]
     for name, value in m.overrides.items():
         where = f"model.overrides.{name}"
         if name not in allowed:
-            out.append(Problem(where, f"{where}: not an argument of the {_ARCH_NAMES[arch]} "
+            out.append(Problem(where, f"{where}: not an argument of the {ARCH_TITLES[arch]} "
                                       f"model (allowed: {', '.join(allowed)})"))  # fmt: skip
             continue
         try:
