@@ -49,7 +49,7 @@ def test_override_rules_are_the_model_constructors_arguments():
 
     from taxovit.models import ARCHITECTURES, PRESETS
     from taxovit.models.presets import ARCH_ONLY_ARGUMENTS
-    from taxovit.training.run.schema import OVERRIDE_RULES
+    from taxovit.training.run.validate import OVERRIDE_RULES
 
     set_by_config = {"self", "args", "kwargs", "img_size", "patch_size", "stride", "in_chans",
                      "num_classes", "stem"}  # fmt: skip

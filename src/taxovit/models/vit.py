@@ -108,15 +108,6 @@ class VisionTransformer(nn.Module):
         self.distilled = bool(distilled)
         self.no_embed_class = bool(no_embed_class)
         self.num_prefix_tokens = 1 + int(self.distilled) + self.reg_tokens
-        size = [int(v) for v in img_size] if isinstance(img_size, Sequence) else int(img_size)
-        self._layout = {"img_size": size, "patch_size": int(patch_size),
-                        "stride": None if stride is None else int(stride),
-                        "in_chans": self.in_chans, "embed_dim": self.embed_dim,
-                        "depth": self.depth, "num_heads": self.num_heads,
-                        "mlp_ratio": float(mlp_ratio), "qkv_bias": bool(qkv_bias), "stem": stem,
-                        "init_values": self.init_values, "reg_tokens": self.reg_tokens,
-                        "distilled": self.distilled,
-                        "no_embed_class": self.no_embed_class}  # fmt: skip
         self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim, stem)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if distilled else None
@@ -247,7 +238,19 @@ class VisionTransformer(nn.Module):
         arguments that fix its layout (size, patches, stem, tokens; not the head, nor the
         training-time dropout rates). :func:`~taxovit.models.load_model` rebuilds the model
         from it; a ``taxovit train`` checkpoint stores its backbone's (``model_description``)."""
-        return {"arch": self.arch, **self._layout}
+        pe, block = self.patch_embed, self.blocks[0]
+        side = pe.img_size[0] if pe.img_size[0] == pe.img_size[1] else list(pe.img_size)
+        return {
+            "arch": self.arch, "img_size": side, "patch_size": pe.patch_size,
+            "stride": None if pe.stride == pe.patch_size else pe.stride,
+            "in_chans": self.in_chans, "embed_dim": self.embed_dim, "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_ratio": block.mlp.fc1.out_features / self.embed_dim,
+            "qkv_bias": block.attn.qkv.bias is not None,
+            "stem": "patch" if isinstance(pe.stem, nn.Identity) else "conv",
+            "init_values": self.init_values, "reg_tokens": self.reg_tokens,
+            "distilled": self.distilled, "no_embed_class": self.no_embed_class,
+        }  # fmt: skip
 
     def layer_ids(self) -> dict[str, int]:
         """Parameter name -> layer, for layer-wise LR decay (BEiT, Bao et al. 2022; MAE, He

@@ -17,7 +17,8 @@ from typing import Any
 
 from taxovit.errors import TaxovitError
 from taxovit.training.methods import METHODS
-from taxovit.training.run.schema import Config, Problem, default_dict, input_keys, validate
+from taxovit.training.run.schema import Config, default_dict, input_keys
+from taxovit.training.run.validate import Problem, validate
 from taxovit.training.run.yaml_config import read_yaml
 
 __all__ = ["DEFAULTS", "METHODS", "PATH_KEYS", "Config", "ConfigError", "TrainingDiverged",

@@ -35,7 +35,7 @@ from taxovit.training.run.checkpoint import (
     write_log,
 )
 from taxovit.training.run.config import PATH_KEYS, Config, ConfigError, input_files
-from taxovit.training.run.schema import show
+from taxovit.training.run.rules import show
 
 __all__ = ["RESUMABLE", "RunFolder", "config_differences"]
 

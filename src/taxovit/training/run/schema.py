@@ -4,9 +4,8 @@ one-line doc in one place (:func:`~taxovit.training.run.rules.key`).
 The core sections are here (:class:`DataConfig`, :class:`ModelConfig`, :class:`OptimConfig`,
 :class:`AugmentConfig`, :class:`EvalConfig`, :class:`LogConfig`, and the top-level keys of
 :class:`Config`); each method's section lives in its module
-(:mod:`taxovit.training.methods`), which also checks it. :func:`validate` checks a user
-config and returns the typed :class:`Config` plus *every* problem found (key path and what
-was expected), so a config is reported in one go. Defaults are ours (small CPU runs), not a
+(:mod:`taxovit.training.methods`), which also checks it; :mod:`taxovit.training.run.validate`
+checks a user config into a :class:`Config`. Defaults are ours (small CPU runs), not a
 paper's.
 
 Torch-free: the model presets are read from :mod:`taxovit.models.presets` (data).
@@ -14,19 +13,14 @@ Torch-free: the model presets are read from :mod:`taxovit.models.presets` (data)
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taxovit.models.presets import ARCH_ONLY_ARGUMENTS, ARCH_TITLES, PRESETS
+from taxovit.models.presets import PRESETS
 from taxovit.training.methods import DEFAULT_METHOD, METHODS, method_sections
 from taxovit.training.run.rules import (
-    Bad,
     KeyOf,
     Problem,
-    Rule,
     Section,
     boolean,
     choice,
@@ -38,14 +32,12 @@ from taxovit.training.run.rules import (
     ok,
     one_of,
     path,
-    show,
     text,
 )
 
 __all__ = ["AugmentConfig", "Config", "DataConfig", "EvalConfig", "LogConfig", "ModelConfig",
-           "OVERRIDE_RULES", "OptimConfig", "Problem", "Rule", "default_dict", "describe_keys",
-           "input_keys", "show",
-           "validate"]  # fmt: skip
+           "OptimConfig", "Section", "TopConfig", "default_dict", "describe_keys",
+           "input_keys", "section_classes"]  # fmt: skip
 
 DATA_FORMATS = ("fashion_mnist", "npy", "csv", "imagefolder")
 _FRACTION = number(0, 1)
@@ -241,7 +233,7 @@ class Config:
         return f"Config({self.to_dict()!r})"
 
 
-def _section_classes() -> dict[str, type[Section]]:
+def section_classes() -> dict[str, type[Section]]:
     """Section name -> class, in file order."""
     first, rest = CORE_SECTIONS[:2], CORE_SECTIONS[2:]
     return {s.name: s for s in (*first, *method_sections(), *rest)}
@@ -250,7 +242,7 @@ def _section_classes() -> dict[str, type[Section]]:
 def input_keys() -> tuple[str, ...]:
     """Dotted keys of every input file or folder (``key(..., input_file=True)``)."""
     top = tuple(TopConfig.input_files())
-    return top + tuple(f"{n}.{k}" for n, cls in _section_classes().items()
+    return top + tuple(f"{n}.{k}" for n, cls in section_classes().items()
                        for k in cls.input_files())  # fmt: skip
 
 
@@ -259,7 +251,7 @@ def describe_keys() -> list[tuple[str, Any, str, str]]:
     of the config (each key's default, type and range, and doc, from its one definition)."""
     out = []
     defaults = default_dict()
-    for where, cls in (("", TopConfig), *((n + ".", c) for n, c in _section_classes().items())):
+    for where, cls in (("", TopConfig), *((n + ".", c) for n, c in section_classes().items())):
         values = defaults[where[:-1]] if where else defaults
         out += [(where + k, values[k], rule.expected, doc) for k, rule, doc in cls.rules()]
     return out
@@ -267,140 +259,4 @@ def describe_keys() -> list[tuple[str, Any, str, str]]:
 
 def default_dict() -> dict[str, Any]:
     """Every key with its default (the ``DEFAULTS`` mapping)."""
-    return Config(TopConfig(), {n: cls() for n, cls in _section_classes().items()}).to_dict()
-
-
-#: ``model.overrides``: the ViT / TransFG constructor arguments a config may set (the others
-#: come from ``data`` and ``model``); the ones of one architecture only are
-#: :data:`taxovit.models.presets.ARCH_ONLY_ARGUMENTS`
-OVERRIDE_RULES: dict[str, Rule] = {
-    "embed_dim": integer(1),
-    "depth": integer(1),
-    "num_heads": integer(1),
-    "mlp_ratio": number(0, lo_open=True),
-    "qkv_bias": boolean(),
-    "drop_rate": _OPEN_FRACTION,
-    "attn_drop_rate": _OPEN_FRACTION,
-    "drop_path_rate": _OPEN_FRACTION,
-    "attention": choice(("sdpa", "explicit")),
-    "init_values": number(0, lo_open=True, null=True),
-    "reg_tokens": integer(0),
-    "distilled": boolean(),
-    "no_embed_class": boolean(),
-    "rollout": choice(("chain", "reference")),
-    "rollout_chunk_elems": integer(1, null=True),
-}
-
-
-# ------------------------------------------------------------------------------ validation
-def validate(user: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
-    """The defaults updated by ``user``, typed and normalised; and every problem, in order."""
-    problems: list[Problem] = []
-    top = _merge(TopConfig, {k: v for k, v in user.items() if not _is_section(k)}, "",
-                 problems, known=_known())  # fmt: skip
-    sections = {}
-    for name, cls in _section_classes().items():
-        value = user.get(name)
-        if value is not None and not isinstance(value, Mapping):
-            problems.append(Problem(name, f"{name!r} must be a mapping, got {show(value)}"))
-            value = None
-        sections[name] = _merge(cls, value or {}, name + ".", problems)
-    cfg = Config(top, sections)
-    bad = {p.path for p in problems}
-    problems += _check_required(cfg, bad) + _check_model(cfg, bad) + _check_data(cfg, bad)
-    problems += _check_augment(cfg, bad)
-    for section in sections.values():
-        problems += section.problems(bad)
-    if ok(bad, "method"):
-        problems += cfg.method_class.check(cfg, bad)
-    return cfg, problems
-
-
-def _known() -> list[str]:
-    return [*(f.name for f in dataclasses.fields(TopConfig)), *_section_classes()]
-
-
-def _is_section(name: Any) -> bool:
-    return isinstance(name, str) and name in _section_classes()
-
-
-def _merge(cls: type[Section], upd: Mapping[str, Any], where: str, problems: list[Problem],
-           known: list[str] | None = None) -> Any:  # fmt: skip
-    """An instance of ``cls`` with the keys of ``upd`` checked by their rules (a bad value
-    keeps the default and is a problem)."""
-    rules = {name: rule for name, rule, _ in cls.rules()}
-    values = {}
-    for k, value in upd.items():
-        key_path = f"{where}{k}"
-        if not isinstance(k, str) or k not in rules:
-            names = ", ".join(sorted(known or rules))
-            problems.append(Problem(key_path, f"unknown key {key_path!r} (known: {names})"))
-            continue
-        try:
-            values[k] = copy.deepcopy(rules[k].clean(value))
-        except Bad:
-            problems.append(Problem(key_path, f"{key_path}: expected {rules[k].expected}, got "
-                                              f"{show(value)}"))  # fmt: skip
-    return cls(**values)
-
-
-def _check_required(cfg: Config, bad: set[str]) -> list[Problem]:
-    if cfg.taxonomy is None and ok(bad, "taxonomy"):
-        return [Problem("taxonomy", "taxonomy: required (the path to the taxonomy file)")]
-    return []
-
-
-def _check_model(cfg: Config, bad: set[str]) -> list[Problem]:
-    """``model.overrides`` keys and values for the method's architecture, and the
-    resulting width / heads."""
-    m, out = cfg.model, []
-    if not ok(bad, "model.overrides", "method"):
-        return out
-    arch = cfg.method_class.arch
-    others = {k for a, keys in ARCH_ONLY_ARGUMENTS.items() if a != arch for k in keys}
-    allowed = [k for k in OVERRIDE_RULES if k not in others]
-    for name, value in m.overrides.items():
-        where = f"model.overrides.{name}"
-        if name not in allowed:
-            out.append(Problem(where, f"{where}: not an argument of the {ARCH_TITLES[arch]} "
-                                      f"model (allowed: {', '.join(allowed)})"))  # fmt: skip
-            continue
-        try:
-            m.overrides[name] = OVERRIDE_RULES[name].clean(value)
-        except Bad:
-            out.append(Problem(where, f"{where}: expected {OVERRIDE_RULES[name].expected}, "
-                                      f"got {show(value)}"))  # fmt: skip
-    if out or not ok(bad, "model.preset"):
-        return out
-    if m.preset == "auto":
-        if m.pretrained is None and ok(bad, "model.pretrained"):
-            out.append(Problem("model.pretrained", "model.pretrained: required with model."
-                                                   "preset auto (the checkpoint the "
-                                                   "architecture is read from)"))  # fmt: skip
-        return out
-    size = PRESETS[m.preset]._asdict()
-    size.update({k: v for k, v in m.overrides.items() if k in size})
-    if size["embed_dim"] % size["num_heads"]:
-        out.append(Problem("model.overrides", f"model: embed_dim {size['embed_dim']} is not "
-                                              f"divisible by num_heads {size['num_heads']}"))
-    return out
-
-
-def _check_data(cfg: Config, bad: set[str]) -> list[Problem]:
-    d, m, out = cfg.data, cfg.model, []
-    for name in ("patch_size", "stride"):
-        v = getattr(m, name)
-        if v is not None and ok(bad, f"model.{name}", "data.img_size") and v > d.img_size:
-            out.append(Problem(f"model.{name}", f"model.{name}: {v} is larger than "
-                                                f"data.img_size {d.img_size}"))  # fmt: skip
-    return out
-
-
-def _check_augment(cfg: Config, bad: set[str]) -> list[Problem]:
-    a, n, out = cfg.augment, cfg.data.in_chans, []
-    for name in ("mean", "std"):
-        v = getattr(a, name)
-        if v is not None and ok(bad, f"augment.{name}", "data.in_chans") and len(v) != n:
-            out.append(Problem(f"augment.{name}", f"augment.{name}: expected {n} value(s), one "
-                                                  f"per channel (data.in_chans), got {len(v)}"))
-    return out
+    return Config(TopConfig(), {n: cls() for n, cls in section_classes().items()}).to_dict()
