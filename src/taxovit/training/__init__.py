@@ -1,13 +1,18 @@
 """The training wing: ``taxovit train`` and ``taxovit predict`` (imports torch).
 
-``import taxovit`` never imports this package. Data flows one way:
+``import taxovit`` never imports this package. Its sub-packages: ``run`` (the config, the
+set-up, the loop, the checkpoint, the run folder, ``predict``), ``data`` (splits and
+loaders), ``methods`` (one module per training method and the registry,
+:data:`~taxovit.training.methods.METHODS`) and ``parts`` (the network and the parts and
+losses the methods assemble). Data flows one way:
 :mod:`~taxovit.training.run.config` -> :mod:`~taxovit.training.data.splits` ->
-:mod:`~taxovit.training.parts.network` -> :mod:`~taxovit.training.methods.objectives` ->
+:mod:`~taxovit.training.parts.network` + the method (:mod:`taxovit.training.methods`) ->
 :mod:`~taxovit.training.run.loop` -> :mod:`~taxovit.training.run.checkpoint`;
 :mod:`~taxovit.training.run.predict` reads a checkpoint without the loop.
-See :mod:`taxovit.training.run.loop` for what a run writes and the methods.
+See :mod:`taxovit.training.run.loop` for what a run writes.
 
-The config (``taxovit.training.run.config``) is torch-free; ``train`` is imported from
+The config (``taxovit.training.run.config``, typed sections of
+:mod:`~taxovit.training.run.schema`) and the method classes are torch-free to import; ``train`` is imported from
 :mod:`~taxovit.training.run.loop` on first use, and prediction is
 ``from taxovit.training.run.predict import predict``.
 """
