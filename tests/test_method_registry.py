@@ -73,6 +73,8 @@ def test_a_toy_method_trains_resumes_saves_beside_and_predicts(tmp_path, toy):
     assert (tmp_path / "full" / "toy.txt").read_text() == "hi after 4 steps\n"
     ck = torch.load(full["checkpoint"], weights_only=True)
     assert ck["toy_steps"] == 4 and "gain" in ck["model"] and ck["config"]["toy"]["note"] == "hi"
+    assert ck["toy_sizes"] == [28, 14]  # its own views: multi-crop on the in-memory path
+    assert float(ck["model"]["gain"]) != 1.0  # trained through its own forward
     train(cfg, out=tmp_path / "half", stop_after_epoch=1)
     resumed = train(cfg, out=tmp_path / "half", resume=True)
     again = torch.load(resumed["checkpoint"], weights_only=True)

@@ -22,9 +22,10 @@ global random stream (saved in checkpoints: ``--resume`` continues exactly).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -147,10 +148,16 @@ def augment_batch(x: Tensor, aug: AugmentConfig, img_size: int) -> Tensor:
 class MemoryLoader:
     """A loader over an in-memory split: ``(x, fine, coarse, index)`` batches of this
     process's share of each global batch, augmented on ``device`` (``views`` > 1:
-    ``x`` is ``(b, views, C, H, W)``). It is its own sampler (:meth:`set_epoch`)."""
+    ``x`` is ``(b, views, C, H, W)``). It is its own sampler (:meth:`set_epoch`).
+
+    ``make_views(x, augment)`` (a method's
+    :meth:`~taxovit.training.methods.base.Method.make_views`) makes the views of each uint8
+    batch instead: ``augment(x, img_size=None, crop_scale=None)`` is the config's
+    augmentation, at another size or crop scale when given (multi-crop)."""
 
     def __init__(self, cfg: Config, samples: SampleSet, space: LabelSpace, views: int,
-                 rank: int, world: int, device: torch.device) -> None:  # fmt: skip
+                 rank: int, world: int, device: torch.device,
+                 make_views: Callable[..., Any] | None = None) -> None:  # fmt: skip
         d = cfg.data
         self.aug, self.img_size, self.views = cfg.augment, int(d.img_size), int(views)
         self.images = images_tensor(samples.images, int(d.in_chans)).to(device)
@@ -161,6 +168,15 @@ class MemoryLoader:
         self.local = self.global_batch // world
         self.rank, self.seed, self.epoch = rank, int(cfg.seed), 0
         self.device = device
+        self.make_views = make_views
+
+    def augment(self, x: Tensor, img_size: int | None = None,
+                crop_scale: list[float] | None = None) -> Tensor:  # fmt: skip
+        """The config's augmentation of uint8 ``x``, at ``img_size`` / ``crop_scale`` when
+        given."""
+        aug = self.aug if crop_scale is None else dataclasses.replace(self.aug,
+                                                                      crop_scale=crop_scale)
+        return augment_batch(x, aug, self.img_size if img_size is None else int(img_size))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -168,14 +184,16 @@ class MemoryLoader:
     def __len__(self) -> int:
         return len(self.fine) // self.global_batch
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[tuple[Any, Tensor, Tensor, Tensor]]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         perm = torch.randperm(len(self.fine), generator=g).to(self.device)
         for s in range(len(self)):
             start = s * self.global_batch + self.rank * self.local
             idx = perm[start : start + self.local]
             x = self.images[idx]
-            if self.views == 1:
+            if self.make_views is not None:
+                out = self.make_views(x, self.augment)
+            elif self.views == 1:
                 out = augment_batch(x, self.aug, self.img_size)
             else:
                 out = torch.stack([augment_batch(x, self.aug, self.img_size)

@@ -87,6 +87,18 @@ class Method:
     def __init__(self, cfg: Config, online: Network, dist: Dist, device: device) -> None:
         self.cfg = cfg
 
+    def make_views(self, x: Tensor, augment: Any) -> Any:
+        """The views of a uint8 batch ``x`` on the in-memory path
+        (:class:`~taxovit.training.data.memory.MemoryLoader`): ``augment(x)`` once, or
+        :attr:`views` times stacked as ``(B, views, C, H, W)``. A method may return other
+        views (a list of tensors: multi-crop), with ``augment(x, img_size=..., crop_scale=...)``.
+        The DataLoader path gives :attr:`views` views of the config's augmentation."""
+        import torch
+
+        if self.views == 1:
+            return augment(x)
+        return torch.stack([augment(x) for _ in range(self.views)], dim=1)
+
     def bind(self, taxonomy: Any, space: Any) -> None:
         """Called once the taxonomy and the training label space are known."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,11 +28,14 @@ class Network(nn.Module):
     ``forward`` returns a dict: ``features`` always, ``logits`` with a head, ``z`` (projector
     output) with a projector, ``p`` (predictor output) with a predictor.
 
-    Fine-tuning add-ons (:data:`ADD_ONS`, by ``method``): ``prompts`` (VPT,
+    Parts a method may add (:meth:`~taxovit.training.methods.base.Method.add_parts`):
+    ``prompts`` (VPT,
     :class:`~taxovit.training.parts.prompts.VisualPrompts`) is the hook of the backbone's
     ``forward_tokens``; ``head_dist`` (DeiT) is a second head on the distillation token of a
     ``distilled`` backbone: then ``logits_cls`` and ``logits_dist`` are the two heads and
-    ``logits`` their average (DeiT's inference, Touvron et al. 2021).
+    ``logits`` their average (DeiT's inference, Touvron et al. 2021); and other forwards in
+    :attr:`forwards` (``model(x, via=name)``, e.g. a masked encoder): called through the
+    model as trained, they run under its DDP / compile wrappers.
     """
 
     def __init__(
@@ -48,6 +52,8 @@ class Network(nn.Module):
         self.predictor = predictor
         self.prompts: nn.Module | None = None
         self.head_dist: nn.Module | None = None
+        #: name -> ``f(network, x) -> dict``: the forwards a method adds
+        self.forwards: dict[str, Callable[[Network, torch.Tensor], dict[str, Any]]] = {}
 
     def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.head_dist is not None:
@@ -68,7 +74,9 @@ class Network(nn.Module):
         return {name: inner.get(name, 0 if name.startswith("prompts.") else top)
                 for name, _ in self.named_parameters()}  # fmt: skip
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, via: str | None = None) -> dict[str, Any]:
+        if via is not None:  # a forward the method added
+            return self.forwards[via](self, x)
         out = self._features(x)
         feats = out["features"]
         if self.head is not None and "logits" not in out:

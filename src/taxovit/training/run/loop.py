@@ -171,7 +171,7 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     precision = str(run.cfg.precision)
     reporter.start_epoch(epoch + 1, run.epochs, run.steps_per_epoch)
     for x, _fine, coarse, idx in run.loader:
-        x = x.to(device, non_blocking=True)
+        x = _to(x, device)
         coarse = coarse.to(device, non_blocking=True)
         run.method.see_batch(idx)
         with runtime.autocast(device, precision):
@@ -228,6 +228,13 @@ def save(run: Run, row: dict[str, Any]) -> None:
     save_checkpoint(checkpoint, run.ckpt_path)
     run.method.save_beside(run.online, run.out_dir, checkpoint["label_space"])
     append_log(run.log_path, row)  # a kill before this line: --resume rewrites the log
+
+
+def _to(x: Any, device: Any) -> Any:
+    """A batch of views on ``device``: a tensor, or a list of tensors (multi-crop)."""
+    if isinstance(x, list | tuple):
+        return [v.to(device, non_blocking=True) for v in x]
+    return x.to(device, non_blocking=True)
 
 
 def _validation_metric(taxonomy: str, run: Run) -> Any:

@@ -112,7 +112,8 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
     freeze = FreezeSchedule(online, int(cfg.optim.freeze_epochs))
 
     # -- data loader, optimiser and LR schedule
-    sampler, loader = build_loader(cfg, train_set, space, method.views, d, device)
+    sampler, loader = build_loader(cfg, train_set, space, method.views, d, device,
+                                   make_views=method.make_views)  # fmt: skip
     optimizer, scheduler = build_optimizer(cfg.optim, online, len(loader))
     run = Run(cfg, d, device, folder, space, sampler, loader, online, online,
               method, optimizer, scheduler, freeze=freeze)  # fmt: skip
@@ -152,10 +153,12 @@ def build_loader(
     views: int,
     d: Dist,
     device: torch.device,
+    make_views: Any = None,
 ) -> tuple[Any, Any]:
     """The augmented training set, split over the processes (``optim.batch_size`` is global):
-    a :class:`~taxovit.training.data.memory.MemoryLoader` (``data.loader``), else a
-    ``DistributedSampler`` and a ``DataLoader``."""
+    a :class:`~taxovit.training.data.memory.MemoryLoader` (``data.loader``; the views of
+    ``make_views``, the method's), else a ``DistributedSampler`` and a ``DataLoader``
+    (``views`` views)."""
     dc = cfg.data
     global_batch = int(cfg.optim.batch_size)
     if global_batch % d.world:
@@ -167,7 +170,7 @@ def build_loader(
             f"optim.batch_size {global_batch} is larger than the training set ({len(train_set)})"
         )
     if use_memory(dc, train_set):
-        loader = MemoryLoader(cfg, train_set, space, views, d.rank, d.world, device)
+        loader = MemoryLoader(cfg, train_set, space, views, d.rank, d.world, device, make_views)
         return loader, loader
     in_chans = int(dc.in_chans)
     tf = build_transform(cfg.augment, int(dc.img_size), in_chans, train=True)
