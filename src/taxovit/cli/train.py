@@ -40,7 +40,7 @@ def train_command(
 ) -> None:
     r"""Train a ViT on the training rank of a taxonomy (methods: ce, grafit, transfg, hierarchy, linear, knn, lora, vpt, deit).
 
-    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, trainable parameters, peak memory, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key and its default: taxovit.training.run.config.DEFAULTS.
+    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, trainable parameters, peak memory, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key with its default, range and doc: taxovit.training.run.schema.describe_keys().
 
     The whole config, its input files, the data and OUT are checked before anything is written. An OUT that already holds a run is never replaced unless --overwrite is given; --resume continues it.
 
