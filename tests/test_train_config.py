@@ -245,3 +245,14 @@ def test_reading_a_config_does_not_import_torch(tmp_path):
     code = ("import sys; from taxovit.training.run.config import load_config; "
             f"load_config({str(p)!r}); sys.exit('torch' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_typed_config_sets_and_reads_dotted_keys_and_refuses_unknown_ones():
+    cfg = merge_config({"taxonomy": "t.json", "optim": {"lr": 0.5}})
+    assert cfg.get("optim.lr") == 0.5 and cfg.optim.lr == 0.5
+    cfg.set("data.root", "/d")
+    cfg.out = "runs/x"
+    assert cfg.to_dict()["data"]["root"] == "/d" and cfg.to_dict()["out"] == "runs/x"
+    with pytest.raises(AttributeError, match="no key 'outt'"):
+        cfg.outt = "typo"
+    assert merge_config(cfg) == cfg  # a Config merges like its mapping

@@ -13,6 +13,7 @@ Torch-free: the model presets are read from :mod:`taxovit.models.presets` (data)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,8 +198,14 @@ class Config:
         self.__dict__.update(sections)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_"):
+        if name.startswith("_"):
+            pass
+        elif name in self._sections:
+            self._sections[name] = value
+        elif name in {f.name for f in dataclasses.fields(self._top)}:
             setattr(self._top, name, value)
+        else:
+            raise AttributeError(f"the training config has no key {name!r}")
         object.__setattr__(self, name, value)
 
     @property
