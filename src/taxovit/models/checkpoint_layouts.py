@@ -51,7 +51,7 @@ FORMATS = ("timm", "taxovit", "torchvision", "dinov2", "google_npz")
 class Converted(NamedTuple):
     """A state dict in our layout, where it came from, what was dropped on purpose, the
     head count when the file states it (Google's per-head kernels), and a taxovit run's
-    backbone settings."""
+    model description."""
 
     state_dict: dict[str, Tensor]
     source: str
