@@ -159,14 +159,14 @@ class MemoryLoader:
                  rank: int, world: int, device: torch.device,
                  make_views: Callable[..., Any] | None = None) -> None:  # fmt: skip
         d = cfg.data
-        self.aug, self.img_size, self.views = cfg.augment, int(d.img_size), int(views)
-        self.images = images_tensor(samples.images, int(d.in_chans)).to(device)
+        self.aug, self.img_size, self.views = cfg.augment, d.img_size, int(views)
+        self.images = images_tensor(samples.images, d.in_chans).to(device)
         fine = torch.as_tensor(samples.fine, dtype=torch.long)
         self.fine = fine.to(device)
         self.coarse = torch.as_tensor(space.fine_to_train, dtype=torch.long)[fine].to(device)
-        self.global_batch = int(cfg.optim.batch_size)
+        self.global_batch = cfg.optim.batch_size
         self.local = self.global_batch // world
-        self.rank, self.seed, self.epoch = rank, int(cfg.seed), 0
+        self.rank, self.seed, self.epoch = rank, cfg.seed, 0
         self.device = device
         self.make_views = make_views
 

@@ -78,7 +78,7 @@ class DeiTDistillation(Method):
         d = self.cfg.distill
         out = model(x)
         ce = cross_entropy(out["logits_cls"], labels, self.cfg.ce)
-        kd = distillation_loss(out["logits_dist"].float(), self.teacher(x), str(d.kind),
-                               float(d.tau))  # fmt: skip
-        alpha = float(d.alpha)
+        kd = distillation_loss(out["logits_dist"].float(), self.teacher(x), d.kind,
+                               d.tau)  # fmt: skip
+        alpha = d.alpha
         return {"loss": (1 - alpha) * ce + alpha * kd, "ce": ce.detach(), "kd": kd.detach()}

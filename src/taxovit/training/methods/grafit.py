@@ -73,7 +73,7 @@ class Grafit(Method):
 
     @classmethod
     def has_head(cls, section: GrafitConfig) -> bool:
-        return float(section.lambda_ce) > 0
+        return section.lambda_ce > 0
 
     @classmethod
     def resume_entries(cls, section: GrafitConfig) -> tuple[str, ...]:
@@ -82,9 +82,9 @@ class Grafit(Method):
     @classmethod
     def add_parts(cls, net: Any, section: GrafitConfig, num_classes: int) -> None:
         g = section
-        net.projector = projector_mlp(net.backbone.embed_dim, int(g.proj_hidden), int(g.proj_dim))
+        net.projector = projector_mlp(net.backbone.embed_dim, g.proj_hidden, g.proj_dim)
         if g.instance == "byol":  # nce compares projections directly
-            net.predictor = projector_mlp(int(g.proj_dim), int(g.proj_hidden), int(g.proj_dim))
+            net.predictor = projector_mlp(g.proj_dim, g.proj_hidden, g.proj_dim)
 
     def __init__(self, cfg: Any, online: Any, dist: Any, device: Any) -> None:
         from taxovit.training.parts import losses
@@ -92,15 +92,13 @@ class Grafit(Method):
         super().__init__(cfg, online, dist, device)
         g = cfg.grafit
         self.dist = dist
-        self.views = int(g.views)
-        self.weights = losses.GrafitLossWeights(
-            float(g.lambda_inst), float(g.lambda_knn), float(g.lambda_ce), float(g.sigma),
-            None if g.k is None else int(g.k),
-        )  # fmt: skip
-        self.momentum = (float(g.ema), float(g.ema_end))
-        self.tau_inst = float(g.tau_inst)
+        self.views = g.views
+        self.weights = losses.GrafitLossWeights(g.lambda_inst, g.lambda_knn, g.lambda_ce,
+                                                g.sigma, g.k)  # fmt: skip
+        self.momentum = (g.ema, g.ema_end)
+        self.tau_inst = g.tau_inst
         self.target = _ema_target(online).to(device) if g.instance == "byol" else None
-        self.bank = losses.MemoryBank(int(g.bank_size), int(g.proj_dim), device)
+        self.bank = losses.MemoryBank(g.bank_size, g.proj_dim, device)
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
         import torch

@@ -61,9 +61,9 @@ class HierarchyLoss(Method):
         logits = model(x)["logits"]
         h = self.cfg.hierarchy
         if h.loss == "soft_labels":
-            loss = hl.soft_label_loss(logits, labels, self.tables, float(h.beta))
+            loss = hl.soft_label_loss(logits, labels, self.tables, h.beta)
         elif h.loss == "hxe":
-            loss = hl.hxe_loss(logits, labels, self.tables, float(h.alpha))
+            loss = hl.hxe_loss(logits, labels, self.tables, h.alpha)
         else:
             loss = hl.rank_ce_loss(logits, labels, self.tables, self.weights)
         return {"loss": loss, h.loss: loss.detach()}

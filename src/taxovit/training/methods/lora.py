@@ -41,8 +41,8 @@ class LoRA(LinearProbe):
         from taxovit.training.parts.lora import apply_lora, lora_modules
 
         if not lora_modules(net):
-            apply_lora(net.backbone, int(section.rank), float(section.alpha),
-                       float(section.dropout), list(section.targets))  # fmt: skip
+            apply_lora(net.backbone, section.rank, section.alpha,
+                       section.dropout, list(section.targets))  # fmt: skip
 
     @classmethod
     def for_predict(cls, net: Any) -> None:

@@ -46,6 +46,6 @@ class TransFG(Method):
         from taxovit.models import transfg_loss
 
         out = model(x)
-        smoothing = float(self.cfg.transfg.label_smoothing)
+        smoothing = self.cfg.transfg.label_smoothing
         return {"loss": transfg_loss(out["logits"], out["features"], labels,
                                      label_smoothing=smoothing)}  # fmt: skip

@@ -39,8 +39,8 @@ class VisualPromptTuning(LinearProbe):
 
         if net.prompts is None:
             b = net.backbone
-            net.prompts = VisualPrompts(int(section.tokens), b.embed_dim, len(b.blocks),
-                                        str(section.depth), int(b.num_prefix_tokens),
+            net.prompts = VisualPrompts(section.tokens, b.embed_dim, len(b.blocks),
+                                        section.depth, int(b.num_prefix_tokens),
                                         b.patch_embed.patch_size, b.in_chans)  # fmt: skip
 
     def save_beside(self, online: Any, folder: Any, label_space: dict[str, Any]) -> None:

@@ -81,7 +81,7 @@ def load_teacher(cfg: Config, space: Any, device: torch.device) -> Teacher:
     run's size: one ConfigError naming the key when it cannot be read or does not fit."""
     from taxovit.training.run.checkpoint import FORMAT, load_checkpoint
 
-    path = str(cfg.distill.teacher)
+    path = cfg.distill.teacher
     try:
         obj = load_checkpoint(path)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
@@ -113,7 +113,7 @@ def _check_head(model: nn.Module, n: int, path: str) -> None:
 
 def _check_output(teacher: Teacher, d: DataConfig, n: int, device: torch.device,
                   path: str) -> None:  # fmt: skip
-    probe = torch.zeros(1, int(d.in_chans), int(d.img_size), int(d.img_size), device=device)
+    probe = torch.zeros(1, d.in_chans, d.img_size, d.img_size, device=device)
     try:
         shape = tuple(teacher(probe).shape)
     except (RuntimeError, ValueError) as exc:

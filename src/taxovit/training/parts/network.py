@@ -94,9 +94,9 @@ def _backbone(cfg: Config, pretrained: bool = True) -> nn.Module:
     if m.preset == "auto":
         return _backbone_from_file(m, d, method.arch)
     backbone = build_model(
-        method.arch, m.preset, num_classes=0, img_size=int(d.img_size),
-        patch_size=int(m.patch_size), stride=m.stride, in_chans=int(d.in_chans),
-        stem=str(m.stem), **(m.overrides or {}), **method.backbone_args,
+        method.arch, m.preset, num_classes=0, img_size=d.img_size,
+        patch_size=m.patch_size, stride=m.stride, in_chans=d.in_chans,
+        stem=m.stem, **(m.overrides or {}), **method.backbone_args,
     )  # fmt: skip
     if pretrained and m.pretrained:
         try:
@@ -122,10 +122,10 @@ def _backbone_from_file(m: ModelConfig, d: DataConfig, arch: str) -> nn.Module:
     ``predict``): its shapes define the architecture."""
     extra = dict(m.overrides or {})
     if m.stride is not None:
-        extra["stride"] = int(m.stride)
+        extra["stride"] = m.stride
     try:
-        return load_model(m.pretrained, num_classes=0, arch=arch, img_size=int(d.img_size),
-                          in_chans=int(d.in_chans), **extra)  # fmt: skip
+        return load_model(m.pretrained, num_classes=0, arch=arch, img_size=d.img_size,
+                          in_chans=d.in_chans, **extra)  # fmt: skip
     except _LOAD_ERRORS as exc:
         raise _load_error(m.pretrained, exc) from None
 

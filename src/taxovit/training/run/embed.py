@@ -30,12 +30,12 @@ def embed_samples(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """L2-normalised backbone CLS features (CPU, float32) of ``samples`` with the eval
     transform, and the head's logits when ``with_logits``."""
-    precision = str(cfg.precision)
+    precision = cfg.precision
     was_training = network.training
     network.eval()
     feats, logits = [], []
     for x in _batches(samples, space, cfg.data, cfg.augment,
-                      batch_size or int(cfg.eval.batch_size)):  # fmt: skip
+                      batch_size or cfg.eval.batch_size):  # fmt: skip
         with autocast(device, precision):
             out = network(x.to(device, non_blocking=True))
         feats.append(F.normalize(out["features"].float(), dim=1).cpu())
@@ -50,15 +50,15 @@ def _batches(samples: SampleSet, space: LabelSpace, d: DataConfig, aug: AugmentC
     """Eval-transformed image batches of ``samples``: tensor ops on an in-memory split
     (``data.loader``), else a ``DataLoader`` with the ``transforms.v2`` eval transform."""
     if use_memory(d, samples):
-        images = images_tensor(samples.images, int(d.in_chans))
+        images = images_tensor(samples.images, d.in_chans)
         for start in range(0, len(images), batch_size):
-            yield normalize(images[start : start + batch_size], aug, int(d.img_size))
+            yield normalize(images[start : start + batch_size], aug, d.img_size)
         return
-    tf = build_transform(aug, int(d.img_size), int(d.in_chans), train=False)
-    ds = make_dataset(samples, space, tf, views=1, in_chans=int(d.in_chans))
+    tf = build_transform(aug, d.img_size, d.in_chans, train=False)
+    ds = make_dataset(samples, space, tf, views=1, in_chans=d.in_chans)
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch_size, shuffle=False,
-        num_workers=int(d.num_workers), generator=torch.Generator(),
+        num_workers=d.num_workers, generator=torch.Generator(),
     )  # fmt: skip  (its own generator: evaluating never moves the training's random streams)
     for x, *_ in loader:
         yield x
@@ -80,8 +80,8 @@ def knn_metrics(
     db, _ = embed_samples(online, train_s, space, cfg, device)
     q, _ = embed_samples(online, test_s, space, cfg, device)
     scores = knn_classify(q, db, torch.from_numpy(train_s.fine), len(space.fine_names),
-                          k=int(cfg.eval.knn_k),
-                          temperature=float(cfg.eval.temperature))  # fmt: skip
+                          k=cfg.eval.knn_k,
+                          temperature=cfg.eval.temperature)  # fmt: skip
     target = torch.from_numpy(test_s.fine)
     out = {"knn_top1_fine": float((scores.argmax(dim=1) == target).float().mean())}
     if metric is not None:

@@ -112,7 +112,7 @@ def train(
         reporter = ConsoleReporter() if show else SilentReporter()
 
     d = Dist()
-    device = runtime.resolve_device(str(cfg.device), d.local_rank)
+    device = runtime.resolve_device(cfg.device, d.local_rank)
     rank_reporter = reporter if d.main else SilentReporter()
     # process-wide torch settings changed by the config are restored afterwards
     with runtime.torch_settings_restored():
@@ -129,7 +129,7 @@ def train(
 def run_epochs(run: Run, stop_after_epoch: int | None, reporter: Reporter) -> dict[str, Any]:
     """Train, evaluate and save epoch by epoch; the summary :func:`train` returns."""
     cfg, epochs = run.cfg, run.epochs
-    every = int(cfg.eval.every)
+    every = cfg.eval.every
     last_epoch = epochs if stop_after_epoch is None else min(epochs, int(stop_after_epoch))
     history: list[dict[str, Any]] = []
     run.model.train()
@@ -168,7 +168,7 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     sums: dict[str, float] = {}
     t0 = time.perf_counter()
     n_images = 0
-    precision = str(run.cfg.precision)
+    precision = run.cfg.precision
     reporter.start_epoch(epoch + 1, run.epochs, run.steps_per_epoch)
     for x, _fine, coarse, idx in run.loader:
         x = _to(x, device)
@@ -179,7 +179,7 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
         run.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         if o.grad_clip:
-            nn.utils.clip_grad_norm_(run.online.parameters(), float(o.grad_clip))
+            nn.utils.clip_grad_norm_(run.online.parameters(), o.grad_clip)
         logged = {k: d.all_reduce_mean(v.detach().float()) for k, v in parts.items()}
         value = float(logged["loss"])
         if not math.isfinite(value):
@@ -189,10 +189,10 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
         run.step += 1
         run.method.after_step(run.online, run.step, run.steps_per_epoch * run.epochs)
         if run.ema is not None:
-            ema_update(run.ema, run.online, float(o.ema_weights), run.step)
+            ema_update(run.ema, run.online, o.ema_weights, run.step)
         for k, v in logged.items():
             sums[k] = sums.get(k, 0.0) + float(v)
-        n_images += int(o.batch_size)
+        n_images += o.batch_size
         reporter.step(value)
     elapsed = time.perf_counter() - t0
     row: dict[str, Any] = {"epoch": epoch + 1, "step": run.step}

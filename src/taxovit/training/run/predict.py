@@ -163,5 +163,5 @@ def _knn_scores(
     q, _ = embed_samples(online, samples, space, cfg, device, batch_size)
     return knn_classify(
         q, db, torch.from_numpy(train_samples.fine), len(space.fine_names), k=k,
-        temperature=float(cfg.eval.temperature),
+        temperature=cfg.eval.temperature,
     ).numpy()  # fmt: skip

@@ -85,7 +85,7 @@ class Run:
 
     @property
     def epochs(self) -> int:
-        return int(self.cfg.optim.epochs)
+        return self.cfg.optim.epochs
 
     @property
     def steps_per_epoch(self) -> int:
@@ -96,20 +96,20 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
           reporter: Reporter) -> Run:  # fmt: skip
     """Everything before the first epoch, in order (the order fixes the random streams)."""
     # -- runtime
-    runtime.set_deterministic(bool(cfg.deterministic))
+    runtime.set_deterministic(cfg.deterministic)
     if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
+        torch.set_num_threads(cfg.threads)
 
     # -- data: the training split and its label space
     tax = load_taxonomy(cfg.taxonomy)
     train_set, space = load_split(cfg.data, "train", tax, cfg.train_rank)
 
     # -- network and method: identical initialisation on every process
-    runtime.seed_all(int(cfg.seed))
+    runtime.seed_all(cfg.seed)
     online = build_online(cfg, len(space.train_names)).to(device)
     method = cfg.method_class(cfg, online, d, device)
     method.bind(tax, space)
-    freeze = FreezeSchedule(online, int(cfg.optim.freeze_epochs))
+    freeze = FreezeSchedule(online, cfg.optim.freeze_epochs)
 
     # -- data loader, optimiser and LR schedule
     sampler, loader = build_loader(cfg, train_set, space, method.views, d, device,
@@ -125,7 +125,7 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
         restore(run, folder.checkpoint)
         run.log_rows = list(folder.log_rows)
     else:
-        runtime.seed_all(int(cfg.seed) + d.rank)  # different augmentations on every process
+        runtime.seed_all(cfg.seed + d.rank)  # different augmentations on every process
 
     # -- the model as trained: compiled, DDP-wrapped (after loading: DDP broadcasts rank 0)
     if cfg.model.compile:
@@ -137,7 +137,7 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
         )  # fmt: skip
 
     # -- kNN evaluation sets (main process only)
-    if int(cfg.eval.every) > 0 and d.main:
+    if cfg.eval.every > 0 and d.main:
         run.knn_sets = knn_eval_sets(cfg, tax, train_set, reporter)
 
     # -- every input is read: only now is the output folder touched
@@ -160,7 +160,7 @@ def build_loader(
     ``make_views``, the method's), else a ``DistributedSampler`` and a ``DataLoader``
     (``views`` views)."""
     dc = cfg.data
-    global_batch = int(cfg.optim.batch_size)
+    global_batch = cfg.optim.batch_size
     if global_batch % d.world:
         raise ConfigError(
             f"optim.batch_size {global_batch} is not divisible by {d.world} processes"
@@ -172,16 +172,16 @@ def build_loader(
     if use_memory(dc, train_set):
         loader = MemoryLoader(cfg, train_set, space, views, d.rank, d.world, device, make_views)
         return loader, loader
-    in_chans = int(dc.in_chans)
-    tf = build_transform(cfg.augment, int(dc.img_size), in_chans, train=True)
+    in_chans = dc.in_chans
+    tf = build_transform(cfg.augment, dc.img_size, in_chans, train=True)
     dataset = make_dataset(train_set, space, tf, views=views, in_chans=in_chans)
     sampler = torch.utils.data.DistributedSampler(
-        dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=int(cfg.seed),
+        dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed,
         drop_last=True,
     )  # fmt: skip
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=global_batch // d.world, sampler=sampler, drop_last=True,
-        num_workers=int(dc.num_workers), pin_memory=device.type == "cuda",
+        num_workers=dc.num_workers, pin_memory=device.type == "cuda",
     )  # fmt: skip
     return sampler, loader
 
@@ -193,13 +193,13 @@ def build_optimizer(
     schedule: linear warm-up, then cosine to ``optim.min_lr``. With ``optim.layer_decay``
     each group's LR is ``optim.lr`` times its ``lr_scale`` (layer-wise LR decay,
     :func:`~taxovit.training.parts.network.param_groups`); the schedule multiplies every group's."""
-    total_steps = steps_per_epoch * int(o.epochs)
-    warmup_steps = int(round(float(o.warmup_epochs) * steps_per_epoch))
-    groups = param_groups(online, float(o.weight_decay), o.layer_decay)
+    total_steps = steps_per_epoch * o.epochs
+    warmup_steps = int(round(o.warmup_epochs * steps_per_epoch))
+    groups = param_groups(online, o.weight_decay, o.layer_decay)
     for g in groups:
-        g["lr"] = float(o.lr) * g["lr_scale"]
-    optimizer = torch.optim.AdamW(groups, lr=float(o.lr), betas=tuple(o.betas))
-    min_ratio = float(o.min_lr) / float(o.lr)
+        g["lr"] = o.lr * g["lr_scale"]
+    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
+    min_ratio = o.min_lr / o.lr
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(total_steps, warmup_steps, min_ratio)
     )

@@ -98,7 +98,7 @@ def _nullable(rule: Rule, null: bool) -> Rule:
 
 def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
            hi_open: bool = False, null: bool = False, integer: bool = False) -> Rule:  # fmt: skip
-    """A finite number (``integer``: an int; never a bool) within the bounds."""
+    """A finite number within the bounds, as a float (``integer``: an int; never a bool)."""
 
     def clean(v: Any) -> int | float:
         x = _number(v)
@@ -108,7 +108,7 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
             raise Bad
         if hi is not None and (x >= hi if hi_open else x > hi):
             raise Bad
-        return x
+        return x if integer else float(x)
 
     what = "an integer" if integer else "a number"
     return _nullable(Rule(what + _range_text(lo, hi, lo_open, hi_open), clean), null)
