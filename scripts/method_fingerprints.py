@@ -70,6 +70,19 @@ RUNS: dict[str, tuple[dict[str, Any], bool]] = {
     "deit": ({"method": "deit", "distill": {"kind": "soft"}}, False),
     "ce_freeze_dataloader": ({"method": "ce", "optim": {"epochs": 3, "freeze_epochs": 1},
                               "data": {"loader": "dataloader"}}, True),
+    "ce_conv_stem_smoothing": ({"method": "ce", "model": {"stem": "conv", "patch_size": 4},
+                                "ce": {"label_smoothing": 0.1},
+                                "augment": {"erasing": 0.5}}, False),
+    "grafit_bf16_views3": ({"method": "grafit", "precision": "bf16",
+                            "grafit": {"views": 3, "k": 5}}, False),
+    "hierarchy_soft_labels": ({"method": "hierarchy", "train_rank": "class",
+                               "hierarchy": {"loss": "soft_labels"}}, False),
+    "lora_dropout_fc": ({"method": "lora", "lora": {"rank": 2, "dropout": 0.2,
+                                                    "targets": ["fc1", "fc2", "proj"]}}, True),
+    "vpt_shallow": ({"method": "vpt", "vpt": {"tokens": 2, "depth": "shallow"}}, True),
+    "deit_hard": ({"method": "deit"}, False),
+    "transfg_dataloader": ({"method": "transfg", "data": {"loader": "dataloader"},
+                            "transfg": {"label_smoothing": 0.1}}, False),
 }
 
 
@@ -148,8 +161,8 @@ def run_all(names: list[str]) -> dict[str, Any]:
             if from_pre:
                 extra["model"] = {"preset": "vit_nano", "patch_size": 7,
                                   "pretrained": pre["checkpoint"]}
-            if name == "deit":
-                extra["distill"] = {**changes["distill"], "teacher": pre["checkpoint"]}
+            if name.startswith("deit"):
+                extra["distill"] = {**changes.get("distill", {}), "teacher": pre["checkpoint"]}
                 extra["train_rank"] = "class"
             res = train(_config(changes, **extra), out=t / name)
             csv = t / f"{name}.csv"
