@@ -1,4 +1,4 @@
-"""Training: cross-entropy, Grafit (coarse-to-fine, Touvron et al. ICCV 2021) and TransFG.
+"""Training: the loop every method (:mod:`taxovit.training.methods`) runs in.
 
 ``taxovit train --config FILE`` reads a YAML config (see ``configs/*.yaml``; every key and its
 default is in :data:`taxovit.training.run.config.DEFAULTS`), trains on the *training rank* of the
