@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from taxovit.training.config import merge_config
-from taxovit.training.loop import train
-from taxovit.training.network import build_online, param_groups
+from taxovit.training.parts.network import build_online, param_groups
+from taxovit.training.run.config import merge_config
+from taxovit.training.run.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,22 +40,22 @@ def config(args: argparse.Namespace) -> dict:
     })  # fmt: skip
 
 
-def loop_rate(cfg: dict) -> float:
+def loop_rate(cfg) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         res = train(cfg, out=Path(tmp) / "run")
     return float(res["history"][-1]["images_per_s"])
 
 
-def bare_rate(cfg: dict, steps: int) -> float:
+def bare_rate(cfg, steps: int) -> float:
     torch.manual_seed(0)
-    device = torch.device("cuda" if cfg["device"] in ("cuda", "auto") and
+    device = torch.device("cuda" if cfg.device in ("cuda", "auto") and
                           torch.cuda.is_available() else "cpu")  # fmt: skip
     net = build_online(cfg, 10).to(device)
     opt = torch.optim.AdamW(param_groups(net, 0.05), lr=1e-3)
-    b, s = int(cfg["optim"]["batch_size"]), int(cfg["data"]["img_size"])
-    x = torch.randn(b, int(cfg["data"]["in_chans"]), s, s, device=device)
+    b, s = int(cfg.optim.batch_size), int(cfg.data.img_size)
+    x = torch.randn(b, int(cfg.data.in_chans), s, s, device=device)
     y = torch.randint(0, 10, (b,), device=device)
-    bf16 = cfg["precision"] == "bf16" or (cfg["precision"] == "auto" and device.type == "cuda")
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     for i in range(steps + 2):  # two warm-up steps
         if i == 2:
             t0 = time.perf_counter()

@@ -104,8 +104,8 @@ def score_file(preds: Path, taxonomy: str) -> dict:
 
 def train_run(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dict:
     """Train (or reuse) ``arm`` with ``seed``; predict the test split with its head."""
-    from taxovit.training.loop import train
-    from taxovit.training.predict import predict
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.predict import predict
 
     cfg, out = config(arm, seed, args), cache / f"{arm}-s{seed}"
     ckpt, done = out / "checkpoint.pt", out / "done.json"

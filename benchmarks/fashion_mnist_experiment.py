@@ -64,9 +64,9 @@ def res_log(out: Path) -> list[dict]:
 
 
 def arm_config(arm: str, seed: int, args: argparse.Namespace) -> dict:
-    from taxovit.training.config import load_config
+    from taxovit.training.run.config import load_config
 
-    cfg = load_config(REPO / "configs" / f"fashion_mnist_{arm}.yaml")
+    cfg = load_config(REPO / "configs" / f"fashion_mnist_{arm}.yaml").to_dict()
     cfg["seed"] = seed
     cfg["log"]["progress"] = False
     if args.data_root:
@@ -90,8 +90,8 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace) -> dict:
 
 
 def run_one(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dict:
-    from taxovit.training.loop import train
-    from taxovit.training.predict import predict
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.predict import predict
 
     cfg = arm_config(arm, seed, args)
     out = cache / f"{arm}-s{seed}"
@@ -158,10 +158,10 @@ def baselines(cfg: dict, args: argparse.Namespace, cache: Path) -> list[dict]:
     import torch
 
     from taxovit.taxonomy import load_taxonomy
-    from taxovit.training.data import load_split
-    from taxovit.training.embed import embed_samples
-    from taxovit.training.neighbors import knn_classify
-    from taxovit.training.network import build_online
+    from taxovit.training.data.splits import load_split
+    from taxovit.training.parts.network import build_online
+    from taxovit.training.run.embed import embed_samples
+    from taxovit.training.run.neighbors import knn_classify
 
     tax = load_taxonomy(cfg["taxonomy"])
     train_s, space = load_split(cfg["data"], "train", tax, cfg["train_rank"])

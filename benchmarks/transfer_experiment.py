@@ -66,7 +66,7 @@ ARMS = {
 def write_splits(cache: Path, root: str) -> dict[str, Path]:
     """``.npz`` files (``data.format: npy``) of the source and target splits."""
     from taxovit.taxonomy import load_taxonomy
-    from taxovit.training.data import fashion_mnist_fine_names, load_fashion_mnist
+    from taxovit.training.data.splits import fashion_mnist_fine_names, load_fashion_mnist
 
     tax = load_taxonomy(REPO / "taxonomies" / "fashion_mnist.json")
     names = np.asarray(fashion_mnist_fine_names(tax))
@@ -84,9 +84,9 @@ def write_splits(cache: Path, root: str) -> dict[str, Path]:
 
 # ------------------------------------------------------------------------------ runs
 def base_config(seed: int, threads: int | None) -> dict:
-    from taxovit.training.config import load_config
+    from taxovit.training.run.config import load_config
 
-    cfg = load_config(REPO / "configs" / "fashion_mnist_ce_fine.yaml")
+    cfg = load_config(REPO / "configs" / "fashion_mnist_ce_fine.yaml").to_dict()
     cfg.update(seed=seed, threads=threads, train_rank="class")
     cfg["log"]["progress"] = False
     cfg["eval"]["every"] = 0
@@ -122,11 +122,11 @@ def len_classes(npz: Path) -> int:
 
 def train_and_score(name: str, cfg: dict, out: Path, knn: int | None) -> dict:
     """Train (or reuse a finished run), predict the test split, evaluate; one table row."""
-    from taxovit.training.config import merge_config
-    from taxovit.training.loop import train
-    from taxovit.training.predict import predict
+    from taxovit.training.run.config import merge_config
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.predict import predict
 
-    cfg = merge_config(cfg)
+    cfg = merge_config(cfg).to_dict()
     ckpt, done = out / "checkpoint.pt", out / "row.json"
     if done.is_file():
         return json.loads(done.read_text())

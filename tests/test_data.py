@@ -7,7 +7,7 @@ import pytest
 
 from taxovit import load_taxonomy
 from taxovit.errors import InputError, TaxovitError
-from taxovit.training.data import (
+from taxovit.training.data.splits import (
     FASHION_MNIST_CLASSES,
     LabelSpace,
     fashion_mnist_fine_names,
@@ -17,6 +17,7 @@ from taxovit.training.data import (
     read_manifest,
     scan_image_folder,
 )
+from taxovit.training.run.schema import AugmentConfig, DataConfig
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "tests" / "data" / "fashion-mnist-mini"
@@ -110,7 +111,7 @@ def test_fashion_label_space(tmp_path):
 
 def test_load_split_fashion_subset(tmp_path):
     tax = load_taxonomy(fashion_taxonomy_path(tmp_path))
-    cfg = {"format": "fashion_mnist", "root": str(MINI), "train_per_class": 5}
+    cfg = DataConfig(format="fashion_mnist", root=str(MINI), train_per_class=5)
     s, space = load_split(cfg, "train", tax, "group")
     assert len(s) == 50 and np.bincount(s.fine).tolist() == [5] * 10
     assert s.ids[0].startswith("train-")
@@ -172,7 +173,7 @@ def test_csv_and_imagefolder_splits(tmp_path):
     m.write_text("path,label\n" + "".join(f"{p},{lab}\n" for p, lab in rows))
     t = tmp_path / "test.csv"
     t.write_text(f"path,label\n{rows[1][0]},Bag\n")
-    cfg = {"format": "csv", "train": str(m), "test": str(t)}
+    cfg = DataConfig(format="csv", train=str(m), test=str(t))
     s, space = load_split(cfg, "train", tax, "group")
     assert set(space.fine_names) == {"Coat", "Bag", "Sandal"}
     assert len(s) == 4 and s.paths is not None
@@ -189,12 +190,12 @@ def test_csv_and_imagefolder_splits(tmp_path):
 @pytest.mark.torch
 def test_dataset_views_and_transforms(tmp_path):
     torch = pytest.importorskip("torch")
-    from taxovit.training.data import build_transform, make_dataset
+    from taxovit.training.data.splits import build_transform, make_dataset
 
     tax = load_taxonomy(fashion_taxonomy_path(tmp_path))
-    cfg = {"format": "fashion_mnist", "root": str(MINI), "train_per_class": 2}
+    cfg = DataConfig(format="fashion_mnist", root=str(MINI), train_per_class=2)
     s, space = load_split(cfg, "train", tax, "group")
-    aug = {"crop_scale": [0.5, 1.0], "hflip": 0.5, "mean": [0.3], "std": [0.35]}
+    aug = AugmentConfig(crop_scale=[0.5, 1.0], hflip=0.5, mean=[0.3], std=[0.35])
     ds = make_dataset(s, space, build_transform(aug, 28, 1, train=True), views=3, in_chans=1)
     x, fine, coarse, i = ds[0]
     assert x.shape == (3, 1, 28, 28) and x.dtype == torch.float32
@@ -208,6 +209,6 @@ def test_dataset_views_and_transforms(tmp_path):
     rows = _write_pngs(tmp_path / "tr", ["Coat", "Bag"])
     m = tmp_path / "m.csv"
     m.write_text("path,label\n" + "".join(f"{p},{lab}\n" for p, lab in rows))
-    ps, pspace = load_split({"format": "csv", "train": str(m)}, "train", tax, "group")
-    pds = make_dataset(ps, pspace, build_transform({}, 16, 3, train=True), views=2)
+    ps, pspace = load_split(DataConfig(format="csv", train=str(m)), "train", tax, "group")
+    pds = make_dataset(ps, pspace, build_transform(AugmentConfig(), 16, 3, train=True), views=2)
     assert pds[1][0].shape == (2, 3, 16, 16)

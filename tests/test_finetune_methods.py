@@ -9,11 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training import runtime  # noqa: E402
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
-from taxovit.training.network import build_online, param_groups  # noqa: E402
-from taxovit.training.predict import predict  # noqa: E402
+from taxovit.training.parts.network import build_online, param_groups  # noqa: E402
+from taxovit.training.run import runtime  # noqa: E402
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
+from taxovit.training.run.predict import predict  # noqa: E402
 
 pytestmark = pytest.mark.torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,7 +44,7 @@ def _model(path):
 def _initial(cfg):
     """The online network exactly as ``setup`` initialises it (same seed, same draws)."""
     full = merge_config(cfg)
-    runtime.seed_all(int(full["seed"]))
+    runtime.seed_all(int(full.seed))
     return build_online(full, N_GROUPS)
 
 
@@ -78,12 +78,12 @@ def test_layer_decay_scales_each_layer_and_keeps_no_weight_decay():
 
 
 def test_layer_decay_reaches_the_optimiser(tmp_path):
-    from taxovit.training.prepare import build_optimizer
+    from taxovit.training.run.prepare import build_optimizer
 
     cfg = merge_config(_cfg(tmp_path, optim={"layer_decay": 0.5, "warmup_epochs": 0}))
     net = build_online(cfg, N_GROUPS)
-    opt, _ = build_optimizer(cfg, net, steps_per_epoch=2)
-    lrs = sorted({round(g["lr"] / cfg["optim"]["lr"], 6) for g in opt.param_groups})
+    opt, _ = build_optimizer(cfg.optim, net, steps_per_epoch=2)
+    lrs = sorted({round(g["lr"] / cfg.optim.lr, 6) for g in opt.param_groups})
     assert lrs == [0.0625, 0.125, 0.25, 0.5, 1.0]
 
 
@@ -112,7 +112,7 @@ def test_freeze_schedule_trains_the_head_first_then_everything_and_resumes(tmp_p
 
 def test_freeze_and_decay_keys_are_checked():
     cfg = merge_config({"taxonomy": "t"})
-    assert cfg["optim"]["layer_decay"] is None and cfg["optim"]["freeze_epochs"] == 0
+    assert cfg.optim.layer_decay is None and cfg.optim.freeze_epochs == 0
     for optim, fragment in [
         ({"layer_decay": 0}, "optim.layer_decay: expected null or a number in (0, 1], got 0"),
         ({"layer_decay": 1.5}, "optim.layer_decay: expected null or a number in (0, 1]"),
@@ -126,7 +126,7 @@ def test_freeze_and_decay_keys_are_checked():
 
 # ------------------------------------------------------------------- reporting
 def test_every_epoch_reports_parameters_memory_and_speed(tmp_path):
-    from taxovit.training.progress import epoch_line
+    from taxovit.training.run.progress import epoch_line
 
     res = train(_cfg(tmp_path, method="linear"), out=tmp_path / "lin")
     (row,) = _rows(res)
@@ -140,7 +140,7 @@ def test_every_epoch_reports_parameters_memory_and_speed(tmp_path):
 
 # ------------------------------------------------------------------- LoRA
 def test_lora_linear_is_the_base_at_init_and_merges_exactly():
-    from taxovit.training.lora import LoRALinear, merge_lora
+    from taxovit.training.parts.lora import LoRALinear, merge_lora
 
     torch.manual_seed(0)
     base = torch.nn.Linear(6, 9)
@@ -158,7 +158,7 @@ def test_lora_linear_is_the_base_at_init_and_merges_exactly():
 
 
 def test_lora_targets_attention_and_optionally_the_mlp():
-    from taxovit.training.lora import LoRALinear
+    from taxovit.training.parts.lora import LoRALinear
 
     cfg = merge_config({"taxonomy": "t", "method": "lora", "model": {"preset": "vit_nano",
                         "patch_size": 7}, "lora": {"rank": 2, "targets": ["qkv", "proj", "fc1"]}})
@@ -170,8 +170,8 @@ def test_lora_targets_attention_and_optionally_the_mlp():
 
 
 def test_lora_trains_adapters_and_head_only_ships_them_and_predicts_merged(tmp_path):
-    from taxovit.training.adapters import load_adapters
-    from taxovit.training.lora import merge_lora
+    from taxovit.training.parts.lora import merge_lora
+    from taxovit.training.run.adapters import load_adapters
 
     cfg = _cfg(tmp_path, method="lora", train_rank="class", epochs=2,
                lora={"rank": 2, "alpha": 4.0, "dropout": 0.1, "targets": ["qkv", "proj", "fc2"]},
@@ -189,7 +189,7 @@ def test_lora_trains_adapters_and_head_only_ships_them_and_predicts_merged(tmp_p
     shipped = torch.load(tmp_path / "run" / "adapters.pt", weights_only=True)
     assert set(shipped["tensors"]) == {k for k in trained if "lora_" in k or k.startswith("head.")}
     plain = merge_config({**cfg, "method": "ce"})
-    runtime.seed_all(int(plain["seed"]))
+    runtime.seed_all(int(plain.seed))
     base = build_online(plain, 10)  # the same base backbone: the seed's initialisation
     load_adapters(base, tmp_path / "run" / "adapters.pt")
     full = build_online(merge_config(cfg), 10)
@@ -224,11 +224,11 @@ def _scores(path):
 def _unmerged_scores(cfg, state):
     """Softmax of the unmerged network on the test split, through the eval transform."""
     from taxovit.taxonomy import load_taxonomy
-    from taxovit.training.data import load_split
-    from taxovit.training.embed import embed_samples
+    from taxovit.training.data.splits import load_split
+    from taxovit.training.run.embed import embed_samples
 
     full = merge_config(cfg)
-    samples, space = load_split(full["data"], "test", load_taxonomy(full["taxonomy"]), "class")
+    samples, space = load_split(full.data, "test", load_taxonomy(full.taxonomy), "class")
     net = build_online(full, 10)
     net.load_state_dict(state)
     _, logits = embed_samples(net, samples, space, full, torch.device("cpu"), with_logits=True)
@@ -238,7 +238,7 @@ def _unmerged_scores(cfg, state):
 # ------------------------------------------------------------------- VPT
 @pytest.mark.parametrize("depth", ["shallow", "deep"])
 def test_prompts_enter_after_the_prefix_tokens(depth):
-    from taxovit.training.prompts import VisualPrompts
+    from taxovit.training.parts.prompts import VisualPrompts
 
     vp = VisualPrompts(tokens=3, dim=4, depth=2, kind=depth, prefix=2, patch=7, in_chans=1)
     x = torch.arange(2 * 6 * 4, dtype=torch.float32).reshape(2, 6, 4)
@@ -269,10 +269,10 @@ def test_vpt_trains_prompts_and_head_only(tmp_path, depth):
     assert set(shipped["tensors"]) == {"prompts.tokens", "head.weight", "head.bias"}
     assert predict(res["checkpoint"], tmp_path / "p.csv")["classifier"] == "head"
     # the shipped prompts and head on the base model give the run's outputs
-    from taxovit.training.adapters import load_adapters
+    from taxovit.training.run.adapters import load_adapters
 
     plain = merge_config({**cfg, "method": "ce"})
-    runtime.seed_all(int(plain["seed"]))
+    runtime.seed_all(int(plain.seed))
     base = build_online(plain, 10)
     assert base.prompts is None
     load_adapters(base, tmp_path / "run" / "adapters.pt")
@@ -296,7 +296,7 @@ def test_vpt_changes_the_cls_feature_and_zero_prompts_do_not_vanish():
 
 # ------------------------------------------------------------------- DeiT distillation
 def test_distillation_losses_follow_the_paper():
-    from taxovit.training.distill import distillation_loss
+    from taxovit.training.parts.distill import distillation_loss
 
     torch.manual_seed(0)
     s, t = torch.randn(5, 4), torch.randn(5, 4)
@@ -357,14 +357,14 @@ def _predict_cli(checkpoint, out):
 
 
 def test_deit_teacher_runs_frozen_in_eval_mode(tmp_path, teacher_run):
-    from taxovit.training.distill import load_teacher
+    from taxovit.training.parts.distill import load_teacher
 
     cfg = merge_config(_cfg(tmp_path, method="deit", train_rank="class",
                             distill={"teacher": teacher_run}))  # fmt: skip
     from taxovit.taxonomy import load_taxonomy
-    from taxovit.training.data import load_split
+    from taxovit.training.data.splits import load_split
 
-    _, space = load_split(cfg["data"], "train", load_taxonomy(cfg["taxonomy"]), "class")
+    _, space = load_split(cfg.data, "train", load_taxonomy(cfg.taxonomy), "class")
     teacher = load_teacher(cfg, space, torch.device("cpu"))
     teacher.train()
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
@@ -419,9 +419,10 @@ def test_method_keys_are_checked():
             merge_config({"taxonomy": "t", **user})
         assert fragment in str(e.value)
     cfg = merge_config({"taxonomy": "t"})
-    assert cfg["lora"] == {"rank": 8, "alpha": 16.0, "dropout": 0.0, "targets": ["qkv", "proj"]}
-    assert cfg["vpt"] == {"tokens": 10, "depth": "deep"}
-    assert cfg["distill"] == {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5}
+    assert cfg.lora.to_dict() == {"rank": 8, "alpha": 16.0, "dropout": 0.0,
+                                  "targets": ["qkv", "proj"]}  # fmt: skip
+    assert cfg.vpt.to_dict() == {"tokens": 10, "depth": "deep"}
+    assert cfg.distill.to_dict() == {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5}
 
 
 def test_deit_teacher_from_a_model_file(tmp_path):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training.hierarchy_losses import (  # noqa: E402
+from taxovit.training.parts.hierarchy_losses import (  # noqa: E402
     HierarchyTables,
     hxe_loss,
     rank_ce_loss,

@@ -11,9 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
-from taxovit.training.predict import predict  # noqa: E402
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
+from taxovit.training.run.predict import predict  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import tiny_config  # noqa: E402

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from taxovit.training.losses import (  # noqa: E402
+from taxovit.training.parts.losses import (  # noqa: E402
     GrafitLossWeights,
     grafit_loss,
     instance_loss,

@@ -19,8 +19,8 @@ from taxovit.models import (  # noqa: E402
     read_safetensors,
     save_safetensors,
 )
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.network import build_online  # noqa: E402
+from taxovit.training.parts.network import build_online  # noqa: E402
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
 
 SMALL = {"embed_dim": 128, "depth": 2, "num_heads": 2}  # head width 64: the inference rule
 
@@ -342,12 +342,13 @@ def test_config_preset_auto(tmp_path):
                                    atol=1e-5, rtol=0)  # fmt: skip
     with pytest.raises(ConfigError, match="model.pretrained: required with model.preset auto"):
         merge_config({"taxonomy": "t", "model": {"preset": "auto"}})
-    torch.save({"config": cfg, "model": net.state_dict()}, tmp_path / "run.pt")  # a taxovit run
+    torch.save({"config": cfg.to_dict(), "model_description": net.backbone.describe(),
+                "model": net.state_dict()}, tmp_path / "run.pt")  # a taxovit run
     again = load_model(tmp_path / "run.pt", num_classes=4)
     x = _images(56)
     torch.testing.assert_close(again(x), net(x)["logits"], atol=1e-5, rtol=0)
     (tmp_path / "bad.safetensors").write_bytes(b"\x01")
-    cfg["model"]["pretrained"] = str(tmp_path / "bad.safetensors")
+    cfg.model.pretrained = str(tmp_path / "bad.safetensors")
     with pytest.raises(ConfigError, match=r"model.pretrained .*bad\.safetensors: cannot load it"):
         build_online(cfg, 4)
 
@@ -382,13 +383,14 @@ def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path, model):
     The run's config gives what the weights leave open: a conv stem's patch size, the stride."""
     from types import SimpleNamespace
 
-    from taxovit.training.predict import _network
+    from taxovit.training.run.predict import _network
 
     cfg = merge_config({"taxonomy": "t", "method": "ce", "data": {"img_size": 28, "in_chans": 1},
                         "model": {"preset": "vit_micro", **model}})  # fmt: skip
     online, ema = (_randomise(build_online(cfg, 4), seed) for seed in (0, 1))
     space = SimpleNamespace(train_names=["a", "b", "c", "d"])
-    ck = {"config": cfg, "label_space": {"train_names": space.train_names},
+    ck = {"config": cfg.to_dict(), "model_description": online.backbone.describe(),
+          "label_space": {"train_names": space.train_names},
           "model": online.state_dict(), "model_ema": ema.state_dict()}  # fmt: skip
     torch.save(ck, tmp_path / "run.pt")
     x = _images(28, chans=1)

@@ -247,3 +247,29 @@ def test_load_deit_distilled_keeps_cls(tmp_path):
     assert ours.pos_embed.shape == (1, 17, 32)
     torch.testing.assert_close(ours.pos_embed[:, 1:], tm.pos_embed[:, 2:])
     torch.testing.assert_close(ours.pos_embed[:, :1], tm.pos_embed[:, :1])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"stem": "conv", "stride": 2, "patch_size": 4},
+    {"img_size": (32, 24), "distilled": True, "reg_tokens": 2, "init_values": 1e-5,
+     "mlp_ratio": 3.0, "qkv_bias": False, "no_embed_class": True},
+])  # fmt: skip
+def test_describe_rebuilds_the_same_layout_and_layer_ids_cover_every_parameter(kwargs):
+    from taxovit.models import ARCHITECTURES, build_model
+
+    for arch in ("vit", "transfg"):
+        if arch == "transfg" and (kwargs.get("distilled") or kwargs.get("reg_tokens")):
+            continue  # TransFG selects parts after the CLS token only
+        kw = {"img_size": 28, "patch_size": 7, "in_chans": 1, **kwargs}
+        model = build_model(arch, "vit_nano", num_classes=0, **kw)
+        desc = model.describe()
+        assert desc["arch"] == arch
+        again = ARCHITECTURES[desc.pop("arch")](num_classes=0, **desc)
+        shapes = {k: v.shape for k, v in model.state_dict().items()}
+        assert {k: v.shape for k, v in again.state_dict().items()} == shapes
+        assert again.describe() == model.describe()
+        layers = model.layer_ids()
+        assert set(layers) == {n for n, _ in model.named_parameters()}
+        assert layers["cls_token"] == layers["patch_embed.proj.weight"] == 0
+        assert layers["blocks.0.attn.qkv.weight"] == 1
+        assert layers["blocks.2.mlp.fc2.weight"] == 3 and layers["norm.weight"] == 4

@@ -3,8 +3,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training import neighbors  # noqa: E402
-from taxovit.training.neighbors import NeighborIndex, available_backends, knn_search  # noqa: E402
+from taxovit.training.run import neighbors  # noqa: E402
+from taxovit.training.run.neighbors import NeighborIndex, available_backends, knn_search  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -116,7 +116,7 @@ def test_errors():
 
 
 def test_knn_classify_weighted_vote():
-    from taxovit.training.neighbors import knn_classify
+    from taxovit.training.run.neighbors import knn_classify
 
     db = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], np.float32)
     labels = np.array([0, 1, 2])

@@ -9,13 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from taxovit.errors import InputError  # noqa: E402
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.data import (  # noqa: E402
+from taxovit.training.data.splits import (  # noqa: E402
     fashion_mnist_fine_names,
     load_fashion_mnist,
     load_split,
     read_arrays,
 )
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
+from taxovit.training.run.schema import DataConfig  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -52,16 +53,16 @@ def test_npz_with_names_matches_the_idx_reader(tmp_path):
     from taxovit.taxonomy import load_taxonomy
 
     cfg = _npy_config(tmp_path, "x", "y")
-    tax = load_taxonomy(cfg["taxonomy"])
+    tax = load_taxonomy(cfg.taxonomy)
     names = np.asarray(fashion_mnist_fine_names(tax))
     for split in ("train", "test"):
         images, labels = _mini_arrays(split)
         _write_npz(tmp_path / f"{split}.npz", images, names[labels])
-    cfg["data"].update(train=str(tmp_path / "train.npz"), test=str(tmp_path / "test.npz"))
-    idx_cfg = {"format": "fashion_mnist", "root": str(MINI), "train_per_class": 4,
-               "test_per_class": 2}  # fmt: skip
+    cfg.data.train, cfg.data.test = str(tmp_path / "train.npz"), str(tmp_path / "test.npz")
+    idx_cfg = DataConfig(format="fashion_mnist", root=str(MINI), train_per_class=4,
+                         test_per_class=2)  # fmt: skip
     for split in ("train", "test"):
-        got, space = load_split(cfg["data"], split, tax, "group")
+        got, space = load_split(cfg.data, split, tax, "group")
         ref, ref_space = load_split(idx_cfg, split, tax, "group")
         assert sorted(space.fine_names) == sorted(ref_space.fine_names)  # names: node-id order
         assert [space.fine_names[i] for i in got.fine] == [ref_space.fine_names[i] for i in ref.fine]
@@ -72,10 +73,10 @@ def test_integer_labels_use_label_index_and_folder_layout(tmp_path):
     from taxovit.taxonomy import load_taxonomy
 
     cfg = _npy_config(tmp_path, "x", "y")
-    tax = load_taxonomy(cfg["taxonomy"])
+    tax = load_taxonomy(cfg.taxonomy)
     images, labels = _mini_arrays("train")
     folder = _write_folder(tmp_path / "train", images, labels)
-    got, space = load_split({"format": "npy", "train": str(folder)}, "train", tax, None)
+    got, space = load_split(DataConfig(format="npy", train=str(folder)), "train", tax, None)
     names = fashion_mnist_fine_names(tax)
     assert [space.fine_names[i] for i in got.fine] == [names[i] for i in labels]
     assert got.images.shape == images.shape
@@ -86,8 +87,8 @@ def test_train_predict_evaluate_from_npz(tmp_path):
     from typer.testing import CliRunner
 
     from taxovit.cli import app
-    from taxovit.training.loop import train
-    from taxovit.training.predict import predict
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.predict import predict
 
     for split in ("train", "test"):
         _write_npz(tmp_path / f"{split}.npz", *_mini_arrays(split))
@@ -97,7 +98,7 @@ def test_train_predict_evaluate_from_npz(tmp_path):
     r = predict(res["checkpoint"], tmp_path / "p.csv")
     assert r["rows"] == 20 and r["classifier"] == "head"
     out = CliRunner().invoke(app, ["evaluate", str(tmp_path / "p.csv"), "--taxonomy",
-                                   str(cfg["taxonomy"]), "--format", "json"])  # fmt: skip
+                                   str(cfg.taxonomy), "--format", "json"])  # fmt: skip
     assert out.exit_code == 0, out.output
 
 
@@ -135,12 +136,12 @@ def test_bad_files_and_folders(tmp_path):
 
 
 def test_config_names_missing_npy_inputs(tmp_path):
-    from taxovit.training.config import check_files
+    from taxovit.training.run.config import check_files
 
     cfg = _npy_config(tmp_path, tmp_path / "nope.npz", tmp_path / "nope2.npz")
     with pytest.raises(ConfigError, match="data.train: file or folder not found"):
         check_files(cfg)
-    cfg["data"]["train"] = None
+    cfg.data.train = None
     with pytest.raises(ConfigError, match="data.train: required for data.format npy"):
         check_files(cfg)
 
@@ -150,7 +151,7 @@ def test_unknown_string_labels_are_named(tmp_path):
     from taxovit.taxonomy import load_taxonomy
 
     cfg = _npy_config(tmp_path, "x", "y")
-    tax = load_taxonomy(cfg["taxonomy"])
+    tax = load_taxonomy(cfg.taxonomy)
     _write_npz(tmp_path / "t.npz", np.zeros((2, 4, 4), np.uint8), np.array(["Coat", "Parka"]))
     with pytest.raises(TaxovitError, match="Parka"):
-        load_split({"format": "npy", "train": str(tmp_path / "t.npz")}, "train", tax, None)
+        load_split(DataConfig(format="npy", train=str(tmp_path / "t.npz")), "train", tax, None)

@@ -165,7 +165,7 @@ def checkpoint(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from test_train import tiny_config
 
-    from taxovit.training.loop import train
+    from taxovit.training.run.loop import train
 
     tmp = tmp_path_factory.mktemp("ce")
     torch.set_num_threads(1)

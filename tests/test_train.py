@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training import losses  # noqa: E402
-from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
+from taxovit.training.parts import losses  # noqa: E402
+from taxovit.training.run.config import ConfigError, TrainingDiverged, load_config, merge_config  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -61,8 +61,8 @@ def test_config_validation(tmp_path):
     p.write_text("taxonomy: t.json\nmodel: {preset: vit_nano, overrides: {depth: 2}}\n")
     (tmp_path / "t.json").write_text("{}")
     cfg = load_config(p)
-    assert cfg["taxonomy"] == str(tmp_path / "t.json")  # found next to the config
-    assert cfg["model"]["overrides"] == {"depth": 2} and cfg["optim"]["epochs"] == 10
+    assert cfg.taxonomy == str(tmp_path / "t.json")  # found next to the config
+    assert cfg.model.overrides == {"depth": 2} and cfg.optim.epochs == 10
     p.write_text("- a\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(p)
@@ -75,7 +75,7 @@ def test_shipped_configs_parse(name):
     if not path.is_file():
         pytest.skip(f"{path} not written")
     cfg = load_config(path)
-    assert cfg["method"] in ("ce", "grafit", "transfg")
+    assert cfg.method in ("ce", "grafit", "transfg")
 
 
 def test_train_predict_evaluate_grafit(tmp_path):
@@ -93,13 +93,13 @@ def test_train_predict_evaluate_grafit(tmp_path):
     )
     assert ck["epoch"] == 2 and ck["bank"]["filled"] == 80
 
-    from taxovit.training.predict import predict
+    from taxovit.training.run.predict import predict
 
     out = tmp_path / "preds.csv"
     r = predict(res["checkpoint"], out, split="test", knn=5)
     assert r["classifier"] == "knn" and r["rows"] == 20
     table = read_csv(out)
-    from taxovit.training.data import FASHION_MNIST_CLASSES
+    from taxovit.training.data.splits import FASHION_MNIST_CLASSES
 
     assert table[0] == ["id", "y_true", "y_pred"] + [f"score_{c}" for c in FASHION_MNIST_CLASSES]
     assert len(table) == 21
@@ -117,9 +117,9 @@ def test_grafit_nce_instance_loss_is_nt_xent_without_a_target(tmp_path):
     trains, checkpoints and resumes."""
     import torch.nn.functional as F
 
-    from taxovit.training.distributed import Dist
-    from taxovit.training.network import build_online
-    from taxovit.training.objectives import Grafit
+    from taxovit.training.methods.grafit import Grafit
+    from taxovit.training.parts.network import build_online
+    from taxovit.training.run.distributed import Dist
 
     cfg = merge_config(tiny_config(tmp_path, grafit={"instance": "nce", "tau_inst": 0.5,
                                                      "lambda_knn": 0.0}))  # fmt: skip
@@ -164,7 +164,7 @@ def _evaluate(preds, taxonomy):
 def test_ce_on_fine_classes_predicts_with_head(tmp_path):
     cfg = tiny_config(tmp_path, method="ce", train_rank="class", optim={"epochs": 1})
     res = train(cfg, out=tmp_path / "run")
-    from taxovit.training.predict import predict
+    from taxovit.training.run.predict import predict
 
     r = predict(res["checkpoint"], tmp_path / "p.csv")
     assert r["classifier"] == "head"

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxovit.training.config import (
+from taxovit.training.run.config import (
     DEFAULTS,
     ConfigError,
     check_files,
     load_config,
     merge_config,
 )
-from taxovit.training.schema import SCHEMA, Rule
+from taxovit.training.run.schema import Config, describe_keys
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "tests" / "data" / "fashion-mnist-mini"
@@ -38,12 +38,16 @@ def _leaves(d, prefix=""):
             yield f"{prefix}{k}", v
 
 
-def test_schema_covers_every_default_and_accepts_it():
-    assert [k for k, _ in _leaves(SCHEMA)] == [k for k, _ in _leaves(DEFAULTS)]
-    for key, rule in _leaves(SCHEMA):
-        assert isinstance(rule, Rule), key
+def test_every_key_has_one_definition_with_default_rule_and_doc():
+    described = describe_keys()
+    assert [k for k, *_ in described] == [k for k, _ in _leaves(DEFAULTS)]
+    assert [d for _, d, *_ in described] == [v for _, v in _leaves(DEFAULTS)]
+    for key, _, expected, doc in described:
+        assert expected and doc, key
     cfg = merge_config({"taxonomy": "t.json"})
-    assert cfg == {**DEFAULTS, "taxonomy": "t.json"}
+    assert isinstance(cfg, Config)
+    assert cfg.to_dict() == {**DEFAULTS, "taxonomy": "t.json"}
+    assert cfg.optim.lr == DEFAULTS["optim"]["lr"] and cfg.grafit.views == 2
 
 
 @pytest.mark.parametrize(
@@ -112,7 +116,7 @@ def test_each_bad_value_names_its_key_and_what_was_expected(user, fragment):
 def test_transfg_accepts_its_own_overrides():
     cfg = merge_config({"taxonomy": "t", "method": "transfg",
                         "model": {"overrides": {"rollout": "reference", "depth": 2}}})  # fmt: skip
-    assert cfg["model"]["overrides"] == {"rollout": "reference", "depth": 2}
+    assert cfg.model.overrides == {"rollout": "reference", "depth": 2}
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
@@ -161,8 +165,8 @@ def test_duplicated_yaml_keys_are_errors(tmp_path, text, fragment):
 def test_exponent_numbers_are_numbers_and_yaml_errors_are_located(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("taxonomy: t.json\noptim: {lr: 1e-3, min_lr: 1E-6, weight_decay: 5.0e-2}\n")
-    o = load_config(p)["optim"]
-    assert (o["lr"], o["min_lr"], o["weight_decay"]) == (1e-3, 1e-6, 5e-2)
+    o = load_config(p).optim
+    assert (o.lr, o.min_lr, o.weight_decay) == (1e-3, 1e-6, 5e-2)
     p.write_text("taxonomy: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(p)
@@ -175,7 +179,7 @@ def test_messages_show_plain_values_never_numpy_reprs():
     assert "array(" not in msg and "np." not in msg and "float32" not in msg
     # numpy scalars that are in range become plain python numbers
     cfg = merge_config({"taxonomy": "t", "optim": {"epochs": np.int64(3), "lr": np.float32(0.5)}})
-    assert type(cfg["optim"]["epochs"]) is int and type(cfg["optim"]["lr"]) is float
+    assert type(cfg.optim.epochs) is int and type(cfg.optim.lr) is float
 
 
 _values = st.one_of(
@@ -200,7 +204,7 @@ def test_any_value_is_accepted_or_a_config_error(pairs):
     except ConfigError as exc:
         assert "Traceback" not in str(exc)
     else:  # a clean config is clean again
-        assert merge_config(cfg) == cfg
+        assert merge_config(cfg.to_dict()) == cfg
 
 
 def test_files_are_checked_only_when_asked(tmp_path):
@@ -208,7 +212,7 @@ def test_files_are_checked_only_when_asked(tmp_path):
     p.write_text("taxonomy: nowhere.json\ndata: {root: /no/such/folder}\n"
                  "model: {pretrained: missing.pt}\n")  # fmt: skip
     cfg = load_config(p)  # types and ranges only
-    assert cfg["data"]["root"] == "/no/such/folder"
+    assert cfg.data.root == "/no/such/folder"
     msg = str(pytest.raises(ConfigError, load_config, p, files=True).value)
     assert "3 problems" in msg
     assert "line 1: taxonomy: file not found: nowhere.json" in msg
@@ -230,14 +234,25 @@ def test_files_are_checked_only_when_asked(tmp_path):
 @pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "configs").glob("*.yaml")))
 def test_shipped_configs_validate_and_find_their_files(name):
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
-    cfg["data"]["root"] = str(MINI)  # the Debian package may be absent here
-    cfg["taxonomy"] = str(REPO / cfg["taxonomy"])  # relative to the repository
+    cfg.data.root = str(MINI)  # the Debian package may be absent here
+    cfg.taxonomy = str(REPO / cfg.taxonomy)  # relative to the repository
     check_files(cfg, splits=("train", "test"))
 
 
 def test_reading_a_config_does_not_import_torch(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("taxonomy: t.json\n")
-    code = ("import sys; from taxovit.training.config import load_config; "
+    code = ("import sys; from taxovit.training.run.config import load_config; "
             f"load_config({str(p)!r}); sys.exit('torch' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_typed_config_sets_and_reads_dotted_keys_and_refuses_unknown_ones():
+    cfg = merge_config({"taxonomy": "t.json", "optim": {"lr": 0.5}})
+    assert cfg.get("optim.lr") == 0.5 and cfg.optim.lr == 0.5
+    cfg.set("data.root", "/d")
+    cfg.out = "runs/x"
+    assert cfg.to_dict()["data"]["root"] == "/d" and cfg.to_dict()["out"] == "runs/x"
+    with pytest.raises(AttributeError, match="no key 'outt'"):
+        cfg.outt = "typo"
+    assert merge_config(cfg) == cfg  # a Config merges like its mapping

@@ -17,10 +17,10 @@ from typer.testing import CliRunner  # noqa: E402
 
 from taxovit.cli import app  # noqa: E402
 from taxovit.errors import TaxovitError  # noqa: E402
-from taxovit.training import loop  # noqa: E402
-from taxovit.training.config import ConfigError  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
-from taxovit.training.predict import predict  # noqa: E402
+from taxovit.training.run import loop  # noqa: E402
+from taxovit.training.run.config import ConfigError  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
+from taxovit.training.run.predict import predict  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import tiny_config  # noqa: E402

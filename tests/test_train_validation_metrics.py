@@ -14,8 +14,8 @@ pytest.importorskip("torchmetrics")
 
 import taxovit  # noqa: E402
 from taxovit.predictions import read_predictions  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
-from taxovit.training.predict import predict  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
+from taxovit.training.run.predict import predict  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import tiny_config  # noqa: E402

@@ -1,6 +1,7 @@
 """The recipe's parts: the in-memory data path, the conv stem, precision, EMA of the weights,
 the frozen-backbone read-outs (linear, knn) and torch.compile."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training.config import ConfigError, merge_config  # noqa: E402
-from taxovit.training.loop import train  # noqa: E402
-from taxovit.training.predict import predict  # noqa: E402
+from taxovit.training.run.config import ConfigError, merge_config  # noqa: E402
+from taxovit.training.run.loop import train  # noqa: E402
+from taxovit.training.run.predict import predict  # noqa: E402
 
 pytestmark = pytest.mark.torch
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,36 +23,36 @@ FULL = Path("/usr/share/datasets/fashion-mnist")
 
 def _space_and_set(tmp_path, per_class=4):
     from taxovit.taxonomy import load_taxonomy
-    from taxovit.training.data import load_split
+    from taxovit.training.data.splits import load_split
 
     cfg = merge_config(tiny_config(tmp_path, data={"train_per_class": per_class}))
-    samples, space = load_split(cfg["data"], "train", load_taxonomy(cfg["taxonomy"]), "group")
+    samples, space = load_split(cfg.data, "train", load_taxonomy(cfg.taxonomy), "group")
     return cfg, samples, space
 
 
 # ------------------------------------------------------------------------------ config keys
 def test_new_keys_have_defaults_and_are_checked():
     cfg = merge_config({"taxonomy": "x"})
-    assert cfg["data"]["loader"] == "auto" and cfg["model"]["stem"] == "patch"
-    assert cfg["precision"] == "auto" and cfg["optim"]["ema_weights"] is None
+    assert cfg.data.loader == "auto" and cfg.model.stem == "patch"
+    assert cfg.precision == "auto" and cfg.optim.ema_weights is None
     with pytest.raises(ConfigError) as e:
         merge_config({"taxonomy": "x", "data": {"loader": "fast"}, "model": {"stem": "cnn"},
                       "precision": "fp16", "optim": {"ema_weights": 1.0}})  # fmt: skip
     for key in ("data.loader", "model.stem", "precision", "optim.ema_weights"):
         assert key in str(e.value)
     for method in ("linear", "knn"):
-        assert merge_config({"taxonomy": "x", "method": method})["method"] == method
+        assert merge_config({"taxonomy": "x", "method": method}).method == method
 
 
 # ------------------------------------------------------------------------------ memory path
 def test_memory_loader_shares_the_global_batches(tmp_path):
-    from taxovit.training.memory import MemoryLoader
+    from taxovit.training.data.memory import MemoryLoader
 
     cfg, samples, space = _space_and_set(tmp_path)
     cpu = torch.device("cpu")
     one = MemoryLoader(cfg, samples, space, 1, 0, 1, cpu)
     two = [MemoryLoader(cfg, samples, space, 1, r, 2, cpu) for r in range(2)]
-    assert len(one) == len(two[0]) == len(samples) // cfg["optim"]["batch_size"]
+    assert len(one) == len(two[0]) == len(samples) // cfg.optim.batch_size
     for epoch in (0, 1):
         for ld in (one, *two):
             ld.set_epoch(epoch)
@@ -64,31 +65,33 @@ def test_memory_loader_shares_the_global_batches(tmp_path):
     one.set_epoch(1)
     assert not torch.equal(first, next(iter(one))[3])  # a new permutation every epoch
     x, fine, coarse, idx = next(iter(one))
-    assert x.shape == (cfg["optim"]["batch_size"], 1, 28, 28) and x.dtype == torch.float32
+    assert x.shape == (cfg.optim.batch_size, 1, 28, 28) and x.dtype == torch.float32
     assert torch.equal(coarse, torch.as_tensor(space.fine_to_train)[fine])
     assert torch.equal(fine, torch.as_tensor(samples.fine)[idx])
 
 
 def test_memory_views_and_eval_transform_match_the_dataloader_path(tmp_path):
-    from taxovit.training.data import build_transform
-    from taxovit.training.memory import MemoryLoader, augment_batch, images_tensor, normalize
+    from taxovit.training.data.memory import MemoryLoader, augment_batch, images_tensor, normalize
+    from taxovit.training.data.splits import build_transform
 
     cfg, samples, space = _space_and_set(tmp_path)
     views = MemoryLoader(cfg, samples, space, 3, 0, 1, torch.device("cpu"))
     x = next(iter(views))[0]
     assert x.shape == (20, 3, 1, 28, 28) and not torch.equal(x[:, 0], x[:, 1])
-    aug = dict(cfg["augment"], mean=[0.3], std=[0.4])
+    aug = dataclasses.replace(cfg.augment, mean=[0.3], std=[0.4])
     imgs = images_tensor(samples.images[:5], 1)
     tf = build_transform(aug, 28, 1, train=False)
     ref = torch.stack([tf(im) for im in samples.images[:5]])
     torch.testing.assert_close(normalize(imgs, aug, 28), ref)
-    torch.testing.assert_close(augment_batch(imgs, dict(aug, enabled=False), 28), ref)
-    out = augment_batch(imgs, dict(aug, erasing=1.0, crop_scale=[0.3, 1.0]), 32)
+    torch.testing.assert_close(augment_batch(imgs, dataclasses.replace(aug, enabled=False), 28),
+                               ref)  # fmt: skip
+    out = augment_batch(imgs, dataclasses.replace(aug, erasing=1.0, crop_scale=[0.3, 1.0]), 32)
     assert out.shape == (5, 1, 32, 32) and torch.isfinite(out).all()
     assert (out == 0).any()  # an erased rectangle in every image
     rgb = images_tensor(samples.images[:2], 3)
     assert rgb.shape == (2, 3, 28, 28)
-    assert augment_batch(rgb, dict(aug, mean=None, std=None, color_jitter=0.4), 28).shape[1] == 3
+    rgb_aug = dataclasses.replace(aug, mean=None, std=None, color_jitter=0.4)
+    assert augment_batch(rgb, rgb_aug, 28).shape[1] == 3
 
 
 def test_memory_and_dataloader_paths_both_train(tmp_path):
@@ -100,14 +103,14 @@ def test_memory_and_dataloader_paths_both_train(tmp_path):
 
 
 def test_memory_loader_refused_for_files(tmp_path):
-    from taxovit.training.data import SampleSet
-    from taxovit.training.memory import use_memory
+    from taxovit.training.data.memory import use_memory
+    from taxovit.training.data.splits import SampleSet
 
     files = SampleSet(["a"], np.zeros(1, dtype=np.int64), paths=["a.png"])
     cfg = merge_config({"taxonomy": "x", "data": {"loader": "memory"}})
     with pytest.raises(ConfigError, match="data.loader"):
-        use_memory(cfg, files)
-    assert not use_memory(merge_config({"taxonomy": "x"}), files)
+        use_memory(cfg.data, files)
+    assert not use_memory(merge_config({"taxonomy": "x"}).data, files)
 
 
 # ------------------------------------------------------------------------------ model options
@@ -138,7 +141,7 @@ def test_conv_stem_ema_and_bf16_train_and_predict(tmp_path):
 
 
 def test_bf16_autocast_on_cpu_is_the_cuda_code_path():
-    from taxovit.training.runtime import autocast
+    from taxovit.training.run.runtime import autocast
 
     lin = torch.nn.Linear(4, 4)
     cpu = torch.device("cpu")
@@ -154,10 +157,11 @@ def test_shipped_gpu_config_runs_on_the_cpu_through_the_same_paths(tmp_path):
     (one epoch of 40 images), the widths and compile (tested apart, slow): Grafit on the groups,
     the memory loader, random erasing and bf16 autocast (precision auto is bf16 on CUDA; forced
     here so that the CPU takes the same code path); then predict and evaluate its output."""
-    from taxovit.training.config import load_config
+    from taxovit.training.run.config import load_config
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "fashion_mnist_gpu.yaml")
     small = tiny_config(tmp_path)
+    cfg = cfg.to_dict()
     cfg["taxonomy"], cfg["data"] = small["taxonomy"], {**cfg["data"], **small["data"]}
     cfg["model"].update(compile=False, preset="vit_nano")
     cfg["grafit"].update(bank_size=64, proj_hidden=32, proj_dim=16)
@@ -198,15 +202,16 @@ def test_linear_probe_trains_only_the_head(tmp_path):
 def test_linear_probe_runs_the_backbone_once_with_augmentation_off(tmp_path, monkeypatch, loader):
     """Augmentation off: the first epoch stores the frozen features, later epochs train the
     head on them without a backbone pass; the weights equal those of the uncached run."""
-    from taxovit.training import objectives
+    from taxovit.training.methods import linear as objectives
+    from taxovit.training.parts import network
 
     path, _ = _pretrained(tmp_path)
     cfg = tiny_config(tmp_path, method="linear", train_rank="class", optim={"epochs": 3},
                       model={"pretrained": str(path)}, augment={"enabled": False},
                       data={"loader": loader}, eval={"every": 0})  # fmt: skip
     calls = []
-    forward = objectives.Network.forward
-    monkeypatch.setattr(objectives.Network, "forward",
+    forward = network.Network.forward
+    monkeypatch.setattr(network.Network, "forward",
                         lambda self, x: calls.append(len(x)) or forward(self, x))  # fmt: skip
     cached = train(cfg, out=tmp_path / "cached")
     assert sum(calls) == 40  # 40 training images, each through the backbone once

@@ -40,7 +40,7 @@ def train_command(
 ) -> None:
     r"""Train a ViT on the training rank of a taxonomy (methods: ce, grafit, transfg, hierarchy, linear, knn, lora, vpt, deit).
 
-    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, trainable parameters, peak memory, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key and its default: taxovit.training.config.DEFAULTS.
+    Writes OUT/checkpoint.pt after every epoch (atomically) and OUT/log.jsonl (one line per epoch: loss parts, images/s, trainable parameters, peak memory, kNN top-1 on the fine labels). A NaN/inf loss stops the run and keeps the last good checkpoint. Every config key with its default, range and doc: taxovit.training.run.schema.describe_keys().
 
     The whole config, its input files, the data and OUT are checked before anything is written. An OUT that already holds a run is never replaced unless --overwrite is given; --resume continues it.
 
@@ -55,8 +55,8 @@ def train_command(
       torchrun --nproc_per_node 8 $(which taxovit) train \
         -c configs/fashion_mnist_gpu.yaml
     """
-    from taxovit.training.loop import train
-    from taxovit.training.progress import ConsoleReporter, SilentReporter
+    from taxovit.training.run.loop import train
+    from taxovit.training.run.progress import ConsoleReporter, SilentReporter
 
     reporter = ConsoleReporter() if progress else SilentReporter()
     result = train(config, out=out, resume=resume, overwrite=overwrite, reporter=reporter)
@@ -117,7 +117,7 @@ def predict_command(
 
       taxovit evaluate preds.csv --taxonomy taxonomies/fashion_mnist.json
     """
-    from taxovit.training.predict import predict
+    from taxovit.training.run.predict import predict
 
     r = predict(
         checkpoint, out, split=split, knn=knn, device=device, batch_size=batch_size,

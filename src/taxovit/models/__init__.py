@@ -1,48 +1,37 @@
 """Vision Transformer backbones and TransFG (training side: imports torch).
 
-``import taxovit`` never imports this package; the evaluation path stays torch-free.
+``import taxovit`` never imports this package; the evaluation path stays torch-free. The
+names below are imported on first use, so :mod:`taxovit.models.presets` (the sizes and
+layouts as data) can be read without importing torch (the training config does).
 """
 
-from taxovit.models.from_checkpoint import load_model
-from taxovit.models.registry import ARCHITECTURES, build_model, build_transfg, build_vit
-from taxovit.models.safetensors_io import read_safetensors, save_safetensors
-from taxovit.models.transfg import (
-    TransFG,
-    contrastive_loss,
-    select_parts,
-    select_parts_reference,
-    transfg_loss,
-)
-from taxovit.models.vit import (
-    PRESET_LAYOUTS,
-    PRESETS,
-    VisionTransformer,
-    ViTLayout,
-    ViTPreset,
-    resample_pos_embed,
-)
-from taxovit.models.weights import LoadReport, load_pretrained, read_checkpoint
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ARCHITECTURES",
-    "PRESETS",
-    "PRESET_LAYOUTS",
-    "LoadReport",
-    "TransFG",
-    "ViTLayout",
-    "ViTPreset",
-    "VisionTransformer",
-    "build_model",
-    "build_transfg",
-    "build_vit",
-    "contrastive_loss",
-    "load_model",
-    "load_pretrained",
-    "read_checkpoint",
-    "read_safetensors",
-    "resample_pos_embed",
-    "save_safetensors",
-    "select_parts",
-    "select_parts_reference",
-    "transfg_loss",
-]
+#: public name -> the submodule that defines it
+_WHERE = {
+    "load_model": "from_checkpoint",
+    "ARCHITECTURES": "registry", "build_model": "registry", "build_transfg": "registry",
+    "build_vit": "registry",
+    "read_safetensors": "safetensors_io", "save_safetensors": "safetensors_io",
+    "TransFG": "transfg", "contrastive_loss": "transfg", "select_parts": "transfg",
+    "select_parts_reference": "transfg", "transfg_loss": "transfg",
+    "PRESET_LAYOUTS": "presets", "PRESETS": "presets", "ViTLayout": "presets",
+    "ViTPreset": "presets",
+    "VisionTransformer": "vit", "resample_pos_embed": "vit",
+    "LoadReport": "weights", "load_pretrained": "weights", "read_checkpoint": "weights",
+}  # fmt: skip
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(f"taxovit.models.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'taxovit.models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

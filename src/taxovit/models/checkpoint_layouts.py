@@ -51,14 +51,14 @@ FORMATS = ("timm", "taxovit", "torchvision", "dinov2", "google_npz")
 class Converted(NamedTuple):
     """A state dict in our layout, where it came from, what was dropped on purpose, the
     head count when the file states it (Google's per-head kernels), and a taxovit run's
-    backbone settings."""
+    model description."""
 
     state_dict: dict[str, Tensor]
     source: str
     dropped: list[str]
     num_heads: int | None = None
-    #: a ``taxovit train`` checkpoint's backbone settings (``patch_size``, ``stride``,
-    #: ``stem``, ``img_size``, ``in_chans``): what its weights alone leave open
+    #: the model description a ``taxovit train`` checkpoint carries
+    #: (:meth:`~taxovit.models.VisionTransformer.describe`): what its weights leave open
     run_model: dict[str, Any] | None = None
 
 
@@ -132,7 +132,7 @@ def convert(sd: Mapping[str, Tensor], source: str | None = None) -> Converted:
 
 
 def _from_network(sd: Mapping[str, Tensor]) -> Converted:
-    """``taxovit.training.network.Network``: the backbone and its classifier heads."""
+    """``taxovit.training.parts.network.Network``: the backbone and its classifier heads."""
     out, dropped = {}, []
     for k, v in sd.items():
         if k.startswith("backbone."):

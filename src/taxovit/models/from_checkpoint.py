@@ -13,9 +13,11 @@ What the weights say (after conversion to our layout, :mod:`~taxovit.models.chec
   without one entry per prefix token (see :func:`~taxovit.models.weights.pos_embed_layout`);
   ``img_size = g * patch``.
 
-A ``taxovit train`` checkpoint also holds its config: its ``model.patch_size``, ``stride``
-and ``stem`` and ``data.img_size``/``in_chans`` are taken from there (a convolutional stem
-hides the patch size from the weights).
+A ``taxovit train`` checkpoint also carries its backbone's description
+(``model_description``, :meth:`~taxovit.models.VisionTransformer.describe`): the
+architecture is taken from there (a convolutional stem hides the patch size from the
+weights, an overlapping stride the image size). A run checkpoint written before descriptions
+is read from its weights like any other file.
 
 The number of heads is not in the weights of fused-qkv layouts. Rule: Google ``.npz`` files
 state it (per-head kernels); otherwise ``embed_dim // 64``, the head width of ViT, DeiT and
@@ -70,11 +72,13 @@ def infer_architecture(ckpt: Converted, num_heads: int | None = None) -> dict[st
     if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
         raise ValueError(f"patch embedding weight of shape {tuple(w.shape)}: expected a square "
                          "(D, C, p, p) kernel")  # fmt: skip
-    run = ckpt.run_model or {}
-    if any(k.startswith("patch_embed.stem.") for k in sd) and not run:
+    if ckpt.run_model:  # a taxovit run: its description
+        desc = {k: v for k, v in ckpt.run_model.items() if k != "arch"}
+        return {**desc, **({"num_heads": int(num_heads)} if num_heads else {})}
+    if any(k.startswith("patch_embed.stem.") for k in sd):
         raise ValueError("checkpoints with a convolutional stem (other than taxovit runs, "
-                         "whose config states the patch size): build the model yourself "
-                         "(stem='conv') and use load_pretrained")  # fmt: skip
+                         "whose model description states the patch size): build the model "
+                         "yourself (stem='conv') and use load_pretrained")  # fmt: skip
     embed_dim, in_chans, patch = (int(v) for v in w.shape[:3])
     blocks = {int(m.group(1)) for k in sd if (m := _BLOCK.match(k))}
     if not blocks or blocks != set(range(len(blocks))):
@@ -84,13 +88,8 @@ def infer_architecture(ckpt: Converted, num_heads: int | None = None) -> dict[st
     n_pos_prefix, side = pos_embed_layout(sd)
     hidden = _need(sd, "blocks.0.mlp.fc1.weight").shape[0]
     heads = num_heads or ckpt.num_heads or infer_num_heads(embed_dim, depth)
-    if run:  # a taxovit run: its config, not the kernel, gives patch, stride, stem, image
-        patch, in_chans = int(run["patch_size"]), int(run["in_chans"])
-        arch = {"img_size": int(run["img_size"]), "stride": run["stride"], "stem": run["stem"]}
-    else:
-        arch = {"img_size": side * patch}
     return {
-        **arch, "patch_size": patch, "in_chans": in_chans,
+        "img_size": side * patch, "patch_size": patch, "in_chans": in_chans,
         "embed_dim": embed_dim, "depth": depth, "num_heads": int(heads),
         "mlp_ratio": hidden / embed_dim, "qkv_bias": "blocks.0.attn.qkv.bias" in sd,
         "init_values": _LAYER_SCALE_INIT if "blocks.0.ls1.gamma" in sd else None,

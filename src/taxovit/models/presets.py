@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["PRESETS", "PRESET_LAYOUTS", "ViTLayout", "ViTPreset", "preset_config"]
+__all__ = ["ARCH_ONLY_ARGUMENTS", "ARCH_TITLES", "PRESETS", "PRESET_LAYOUTS", "ViTLayout",
+           "ViTPreset", "preset_config"]  # fmt: skip
+
+#: architecture (:data:`taxovit.models.ARCHITECTURES`) -> its title in messages
+ARCH_TITLES = {"vit": "ViT", "transfg": "TransFG"}
+#: architecture -> the constructor arguments only it takes (beyond the ViT's)
+ARCH_ONLY_ARGUMENTS: dict[str, tuple[str, ...]] = {"transfg": ("rollout", "rollout_chunk_elems")}
 
 
 class ViTPreset(NamedTuple):

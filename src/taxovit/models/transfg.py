@@ -133,6 +133,8 @@ class TransFG(VisionTransformer):
     ``last_part_indices`` holds the ``(B, H)`` selection of the latest forward pass.
     """
 
+    arch = "transfg"
+
     def __init__(
         self,
         *args,

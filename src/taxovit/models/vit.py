@@ -31,6 +31,7 @@ The layers live in :mod:`taxovit.models.layers`, the presets in :mod:`taxovit.mo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -228,6 +229,46 @@ class VisionTransformer(nn.Module):
             cls, dist = self.forward_features_pair(x)
             return (self.head(cls) + self.head_dist(dist)) / 2
         return self.forward_head(self.forward_features(x))
+
+    #: the name of this class in :data:`taxovit.models.ARCHITECTURES`
+    arch = "vit"
+
+    def describe(self) -> dict[str, Any]:
+        """The model's description: its architecture (``arch``) and the constructor
+        arguments that fix its layout (size, patches, stem, tokens; not the head, nor the
+        training-time dropout rates). :func:`~taxovit.models.load_model` rebuilds the model
+        from it; a ``taxovit train`` checkpoint stores its backbone's (``model_description``)."""
+        pe, block = self.patch_embed, self.blocks[0]
+        side = pe.img_size[0] if pe.img_size[0] == pe.img_size[1] else list(pe.img_size)
+        return {
+            "arch": self.arch, "img_size": side, "patch_size": pe.patch_size,
+            "stride": None if pe.stride == pe.patch_size else pe.stride,
+            "in_chans": self.in_chans, "embed_dim": self.embed_dim, "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_ratio": block.mlp.fc1.out_features / self.embed_dim,
+            "qkv_bias": block.attn.qkv.bias is not None,
+            "stem": "patch" if isinstance(pe.stem, nn.Identity) else "conv",
+            "init_values": self.init_values, "reg_tokens": self.reg_tokens,
+            "distilled": self.distilled, "no_embed_class": self.no_embed_class,
+        }  # fmt: skip
+
+    def layer_ids(self) -> dict[str, int]:
+        """Parameter name -> layer, for layer-wise LR decay (BEiT, Bao et al. 2022; MAE, He
+        et al. 2022; timm's ``group_matcher``): 0 for the patch embedding and the tokens
+        before the blocks (CLS, position, distillation, register tokens), ``i + 1`` for
+        ``blocks.i``, ``len(blocks) + 1`` for everything after (final norm, heads, and the
+        parts of a subclass such as TransFG's part-selection block)."""
+        top = len(self.blocks) + 1
+        out = {}
+        for name, _ in self.named_parameters():
+            first, _, rest = name.partition(".")
+            if first == "blocks":
+                out[name] = int(rest.partition(".")[0]) + 1
+            elif first in ("patch_embed", "pos_embed") or first.endswith(("token", "tokens")):
+                out[name] = 0
+            else:
+                out[name] = top
+        return out
 
     def no_weight_decay(self) -> set[str]:
         names = {"pos_embed", "cls_token"}

@@ -22,8 +22,8 @@ from taxovit.models.checkpoint_layouts import Converted, convert, detect_format
 from taxovit.models.safetensors_io import read_safetensors
 from taxovit.models.vit import VisionTransformer, resample_pos_embed
 
-__all__ = ["LoadReport", "apply_checkpoint", "convert_state_dict", "detect_format",
-           "load_pretrained", "pos_embed_layout", "read_checkpoint", "read_state_dict"]  # fmt: skip
+__all__ = ["LoadReport", "apply_checkpoint", "detect_format", "load_pretrained",
+           "pos_embed_layout", "read_checkpoint"]  # fmt: skip
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
 _STRIP_PREFIXES = ("module.", "_orig_mod.")
@@ -65,29 +65,17 @@ def _read_object(path: str | os.PathLike) -> Any:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
-    """The tensors of a checkpoint file, unwrapped (see :func:`_unwrap`), in the file's names."""
-    return _unwrap(_read_object(path))
-
-
 def read_checkpoint(path: str | os.PathLike) -> Converted:
     """A checkpoint file's state dict converted to our layout (format detected from keys);
-    for a ``taxovit train`` checkpoint also its backbone settings (``run_model``)."""
+    for a ``taxovit train`` checkpoint also the model description it carries
+    (``model_description``, :meth:`~taxovit.models.VisionTransformer.describe`) as
+    ``run_model``. A run checkpoint written before descriptions has none: its weights alone
+    describe it."""
     obj = _read_object(path)
     converted = convert(_unwrap(obj))
-    if _is_run_checkpoint(obj):
-        cfg = obj["config"]
-        model, data = cfg.get("model", {}), cfg.get("data", {})
-        run = {"patch_size": model.get("patch_size"), "stride": model.get("stride"),
-               "stem": model.get("stem", "patch"), "img_size": data.get("img_size"),
-               "in_chans": data.get("in_chans")}  # fmt: skip
-        converted = converted._replace(run_model=run)
+    if _is_run_checkpoint(obj) and isinstance(obj.get("model_description"), dict):
+        converted = converted._replace(run_model=dict(obj["model_description"]))
     return converted
-
-
-def convert_state_dict(sd: dict[str, Tensor], source: str) -> dict[str, Tensor]:
-    """Rename keys of a ``source`` checkpoint to our (timm) layout."""
-    return convert(sd, source).state_dict
 
 
 def _unwrap(obj) -> dict[str, Tensor]:

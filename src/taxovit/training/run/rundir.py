@@ -25,8 +25,8 @@ from typing import Any
 
 from taxovit._outputs import OutputPlan
 from taxovit.errors import TaxovitError
-from taxovit.training.adapters import ADAPTERS_NAME
-from taxovit.training.checkpoint import (
+from taxovit.training.methods import beside_files
+from taxovit.training.run.checkpoint import (
     CHECKPOINT_NAME,
     LOG_NAME,
     read_log,
@@ -34,8 +34,8 @@ from taxovit.training.checkpoint import (
     remove_temporaries,
     write_log,
 )
-from taxovit.training.config import PATH_KEYS, ConfigError, input_files
-from taxovit.training.schema import show
+from taxovit.training.run.config import PATH_KEYS, Config, ConfigError, input_files
+from taxovit.training.run.rules import show
 
 __all__ = ["RESUMABLE", "RunFolder", "config_differences"]
 
@@ -73,9 +73,9 @@ def _resumable(key: str) -> bool:
     return any(key == p or (p.endswith(".*") and key.startswith(p[:-1])) for p in RESUMABLE)
 
 
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def config_differences(old: Config, new: Config) -> list[str]:
     """``"key: checkpoint A, now B"`` for every key outside :data:`RESUMABLE` that differs."""
-    a, b = _flatten(old), _flatten(new)
+    a, b = _flatten(old.to_dict()), _flatten(new.to_dict())
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key, _UNSET), b.get(key, _UNSET)
@@ -104,7 +104,7 @@ class RunFolder:
         return self.path / LOG_NAME
 
     @classmethod
-    def check(cls, cfg: dict[str, Any], option: str, config_file: str | None, resume: bool,
+    def check(cls, cfg: Config, option: str, config_file: str | None, resume: bool,
               overwrite: bool) -> RunFolder:  # fmt: skip
         """Check where the run goes (module docstring); nothing is created or changed."""
         if resume and overwrite:
@@ -112,27 +112,27 @@ class RunFolder:
                                "continues the run in the folder, --overwrite replaces it")
         inputs = {"--config": config_file, **input_files(cfg)}
         plan = OutputPlan(inputs)
-        folder = cls(plan.folder(option, cfg["out"]), resume, plan)
-        for name in (CHECKPOINT_NAME, LOG_NAME, ADAPTERS_NAME):
+        folder = cls(plan.folder(option, cfg.out), resume, plan)
+        for name in (CHECKPOINT_NAME, LOG_NAME, *beside_files()):
             plan.file(option, folder.path / name, stdout_ok=False)
         if resume:
             folder._check_resume(cfg)
         elif not overwrite and any(p.exists() or p.is_symlink()
                                    for p in (folder.ckpt_path, folder.log_path)):  # fmt: skip
             raise TaxovitError(
-                f"{option} {cfg['out']} already holds a training run ({CHECKPOINT_NAME} or "
+                f"{option} {cfg.out} already holds a training run ({CHECKPOINT_NAME} or "
                 f"{LOG_NAME}); nothing was changed. Use --resume to continue it, another "
                 "--out for a new run, or --overwrite to replace it"
             )
         return folder
 
-    def _check_resume(self, cfg: dict[str, Any]) -> None:
+    def _check_resume(self, cfg: Config) -> None:
         if not self.ckpt_path.is_file():
             raise TaxovitError(f"--resume: no checkpoint at {self.ckpt_path}")
         ck, old, _ = read_run_checkpoint(self.ckpt_path, "--resume")
-        needed = ["epoch", "step", "optimizer", "scheduler", "rng"]
-        byol = old["method"] == "grafit" and old["grafit"].get("instance", "byol") == "byol"
-        missing = [k for k in needed + (["target"] if byol else []) if ck.get(k) is None]
+        needed = ["epoch", "step", "optimizer", "scheduler", "rng",
+                  *old.method_class.resume_entries(old.method_class.own(old))]  # fmt: skip
+        missing = [k for k in needed if ck.get(k) is None]
         if missing:
             raise TaxovitError(f"--resume {self.ckpt_path}: incomplete checkpoint, no "
                                f"{', '.join(missing)} entry; it can predict but not resume")
@@ -145,8 +145,8 @@ class RunFolder:
                 "replace this one with --overwrite"
             )
         done = int(ck.get("epoch", 0))
-        if cfg["optim"]["epochs"] < done:
-            raise ConfigError(f"--resume: optim.epochs is {cfg['optim']['epochs']} but "
+        if cfg.optim.epochs < done:
+            raise ConfigError(f"--resume: optim.epochs is {cfg.optim.epochs} but "
                               f"{self.ckpt_path} has already trained {done} epochs")  # fmt: skip
         rows = ck.get("log")
         self.log_rows = list(rows) if isinstance(rows, list) else read_log(self.log_path, done)
@@ -159,5 +159,5 @@ class RunFolder:
         if self.resume:
             write_log(self.log_path, self.log_rows)
             return
-        for p in (self.ckpt_path, self.log_path, self.path / ADAPTERS_NAME):
+        for p in (self.ckpt_path, self.log_path, *(self.path / n for n in beside_files())):
             p.unlink(missing_ok=True)

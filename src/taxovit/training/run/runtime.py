@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from taxovit.training.config import ConfigError
+from taxovit.training.run.config import ConfigError
 
 __all__ = [
     "autocast",

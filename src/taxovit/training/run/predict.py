@@ -10,12 +10,13 @@ Two classifiers:
   labels. This is how a model trained on coarse labels (Grafit, or cross-entropy on coarse)
   is read out at the fine level.
 * **the classifier head** (``knn=None``) when the model has one *and* it was trained on the
-  fine classes; otherwise the kNN classifier with ``eval.knn_k`` neighbours is used. A DeiT
-  run (``method: deit``) averages its two heads, as the paper infers; a LoRA run's adapters
-  are merged into the weights first (:func:`~taxovit.training.lora.merge_lora`).
+  fine classes; otherwise the kNN classifier with ``eval.knn_k`` neighbours is used. The
+  method prepares its network first (:meth:`~taxovit.training.methods.base.Method.for_predict`:
+  a LoRA run's adapters are merged into the weights; a DeiT network averages its two heads,
+  as the paper infers).
 
 Everything is checked before any embedding is computed: the options, the checkpoint
-(:func:`~taxovit.training.checkpoint.read_run_checkpoint`: a foreign file, missing entries,
+(:func:`~taxovit.training.run.checkpoint.read_run_checkpoint`: a foreign file, missing entries,
 non-finite weights, weights that do not fit its config), the input files and ``--out``
 (:class:`~taxovit._outputs.OutputPlan`: never an input, never a folder; ``-`` is standard
 output). The CSV is written all at once at the end.
@@ -35,14 +36,13 @@ from taxovit._outputs import Output, OutputPlan
 from taxovit.errors import TaxovitError
 from taxovit.predictions.writers import choose_format, encode, truth_csv
 from taxovit.taxonomy import load_taxonomy
-from taxovit.training.checkpoint import load_weights, read_run_checkpoint
-from taxovit.training.config import ConfigError, check_files, input_files
-from taxovit.training.data import LabelSpace, SampleSet, load_split
-from taxovit.training.embed import embed_samples
-from taxovit.training.lora import merge_lora
-from taxovit.training.neighbors import knn_classify
-from taxovit.training.network import Network, build_online, has_head
-from taxovit.training.runtime import resolve_device
+from taxovit.training.data.splits import LabelSpace, SampleSet, load_split
+from taxovit.training.parts.network import Network, build_online
+from taxovit.training.run.checkpoint import load_weights, read_run_checkpoint
+from taxovit.training.run.config import Config, ConfigError, check_files, input_files
+from taxovit.training.run.embed import embed_samples
+from taxovit.training.run.neighbors import knn_classify
+from taxovit.training.run.runtime import resolve_device
 
 __all__ = ["predict"]
 
@@ -86,14 +86,16 @@ def predict(
     _check_options(split, knn, batch_size)
     dev = _device(device)
     ck, cfg, space = read_run_checkpoint(checkpoint, "--checkpoint")
-    cfg["distill"]["teacher"] = None  # a distilled run's teacher is for training only
+    method = cfg.method_class
+    for key in method.training_inputs:  # e.g. a distilled run's teacher
+        cfg.set(key, None)
     if data_root is not None:
         if not os.path.isdir(data_root):
             raise TaxovitError(f"--data-root {os.fspath(data_root)}: folder not found")
-        cfg["data"]["root"] = os.fspath(data_root)
+        cfg.data.root = os.fspath(data_root)
     fine = space.fine_names
     fmt, top_k = choose_format(fmt, fine, top_k, out)
-    head_is_fine = has_head(cfg) and list(space.train_names) == list(fine)
+    head_is_fine = method.has_head(method.own(cfg)) and list(space.train_names) == list(fine)
     use_knn = knn is not None or not head_is_fine
     check_files(cfg, f"--checkpoint {checkpoint} (its config)",
                 splits=(split, "train") if use_knn and split != "train" else (split,))  # fmt: skip
@@ -101,8 +103,8 @@ def predict(
     targets = _outputs(plan, out, fmt, truth_out)
 
     online = _network(ck, cfg, space, checkpoint).to(dev).eval()
-    tax = load_taxonomy(cfg["taxonomy"])
-    samples, split_space = load_split(cfg["data"], split, tax, cfg["train_rank"])
+    tax = load_taxonomy(cfg.taxonomy)
+    samples, split_space = load_split(cfg.data, split, tax, cfg.train_rank)
     if split_space.fine_names != space.fine_names:
         raise TaxovitError(
             f"the {split!r} split's classes differ from the ones the checkpoint was trained on"
@@ -113,8 +115,8 @@ def predict(
         scores = torch.softmax(logits, dim=1).numpy()
         # train_names are in fine order when the head is fine (LabelSpace keeps that order)
     else:
-        k = int(knn if knn is not None else cfg["eval"]["knn_k"])
-        train_samples, _ = load_split(cfg["data"], "train", tax, cfg["train_rank"])
+        k = int(knn if knn is not None else cfg.eval.knn_k)
+        train_samples, _ = load_split(cfg.data, "train", tax, cfg.train_rank)
         scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
     y_true = [fine[i] for i in samples.fine]
     contents = [encode(fmt, samples.ids, y_true, list(fine), scores, top_k, out),
@@ -125,12 +127,13 @@ def predict(
             "rows": len(samples), "accuracy": acc}  # fmt: skip
 
 
-def _network(ck: dict[str, Any], cfg: dict[str, Any], space: Any, checkpoint: Any) -> Any:
+def _network(ck: dict[str, Any], cfg: Config, space: Any, checkpoint: Any) -> Any:
     """The run's network with its weights: the EMA of the weights when the run kept one
-    (``optim.ema_weights``); LoRA adapters folded into the weights (same outputs)."""
+    (``optim.ema_weights``), prepared by its method (e.g. LoRA adapters folded into the
+    weights: same outputs)."""
     online = build_online(cfg, len(space.train_names), pretrained=False)
     load_weights(online, ck.get("model_ema") or ck["model"], f"--checkpoint {checkpoint}")
-    merge_lora(online)
+    cfg.method_class.for_predict(online)
     return online
 
 
@@ -149,7 +152,7 @@ def _knn_scores(
     train_samples: SampleSet,
     samples: SampleSet,
     space: LabelSpace,
-    cfg: dict[str, Any],
+    cfg: Config,
     device: torch.device,
     batch_size: int | None,
     k: int,
@@ -160,5 +163,5 @@ def _knn_scores(
     q, _ = embed_samples(online, samples, space, cfg, device, batch_size)
     return knn_classify(
         q, db, torch.from_numpy(train_samples.fine), len(space.fine_names), k=k,
-        temperature=float(cfg["eval"]["temperature"]),
+        temperature=cfg.eval.temperature,
     ).numpy()  # fmt: skip

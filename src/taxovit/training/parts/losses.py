@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "MemoryBank",
     "GrafitLossWeights",
     "grafit_loss",
     "instance_loss",
@@ -199,3 +201,40 @@ def grafit_loss(
         ce = inst.new_zeros(())
     total = weights.lambda_inst * inst + weights.lambda_knn * knn + weights.lambda_ce * ce
     return {"loss": total, "inst": inst.detach(), "knn": knn.detach(), "ce": ce.detach()}
+
+
+class MemoryBank:
+    """FIFO queue of recent target embeddings with their training-rank labels."""
+
+    def __init__(self, size: int, dim: int, device: torch.device | str = "cpu") -> None:
+        self.size = int(size)
+        self.feats = torch.zeros(self.size, dim, device=device)
+        self.labels = torch.full((self.size,), -1, dtype=torch.long, device=device)
+        self.ptr = 0
+        self.filled = 0
+
+    def enqueue(self, feats: Tensor, labels: Tensor) -> None:
+        if self.size == 0:
+            return
+        feats = feats.detach().float()[-self.size :]
+        labels = labels[-self.size :]
+        n = feats.shape[0]
+        idx = (torch.arange(n, device=self.feats.device) + self.ptr) % self.size
+        self.feats[idx] = feats.to(self.feats.device)
+        self.labels[idx] = labels.to(self.labels.device)
+        self.ptr = (self.ptr + n) % self.size
+        self.filled = min(self.size, self.filled + n)
+
+    def get(self) -> tuple[Tensor, Tensor]:
+        if self.filled < self.size:
+            return self.feats[: self.filled], self.labels[: self.filled]
+        return self.feats, self.labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"feats": self.feats.cpu(), "labels": self.labels.cpu(), "ptr": self.ptr,
+                "filled": self.filled}  # fmt: skip
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.feats.copy_(sd["feats"])
+        self.labels.copy_(sd["labels"])
+        self.ptr, self.filled = int(sd["ptr"]), int(sd["filled"])

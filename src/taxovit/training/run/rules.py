@@ -1,21 +1,26 @@
 """Value rules for the training config: each checks a type and a range, normalises the value
-(numpy scalars become python numbers, paths become strings) and says what it expected.
+(numpy scalars become python numbers, paths become strings) and says what it expected; and
+:func:`key`, one config key (default, rule and one-line doc) as a dataclass field of a
+:class:`Section`.
 
-Torch-free. Used by :mod:`taxovit.training.schema`.
+Torch-free. Used by :mod:`taxovit.training.run.schema` and the methods' config sections.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import numbers
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["Bad", "Problem", "Rule", "boolean", "choice", "integer", "mapping", "number",
-           "numbers_list", "one_of", "path", "show", "text", "choices_list"]  # fmt: skip
+__all__ = ["Bad", "KeyOf", "Problem", "Rule", "Section", "boolean", "choice", "choices_list", "integer",
+           "key", "mapping", "number", "numbers_list", "ok", "one_of", "path", "show",
+           "text"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,12 @@ class Problem:
 
     path: str
     text: str
+
+
+def ok(bad: set[str], *paths: str) -> bool:
+    """None of ``paths`` (nor a section above them) is among the key paths ``bad`` (those
+    that already have a problem: a check across keys skips them)."""
+    return not any(p == b or p.startswith(b + ".") for p in paths for b in bad)
 
 
 class Bad(Exception):
@@ -87,7 +98,7 @@ def _nullable(rule: Rule, null: bool) -> Rule:
 
 def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
            hi_open: bool = False, null: bool = False, integer: bool = False) -> Rule:  # fmt: skip
-    """A finite number (``integer``: an int; never a bool) within the bounds."""
+    """A finite number within the bounds, as a float (``integer``: an int; never a bool)."""
 
     def clean(v: Any) -> int | float:
         x = _number(v)
@@ -97,7 +108,7 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
             raise Bad
         if hi is not None and (x >= hi if hi_open else x > hi):
             raise Bad
-        return x
+        return x if integer else float(x)
 
     what = "an integer" if integer else "a number"
     return _nullable(Rule(what + _range_text(lo, hi, lo_open, hi_open), clean), null)
@@ -123,6 +134,23 @@ def choice(options: tuple[str, ...], *, null: bool = False) -> Rule:
         return v
 
     return _nullable(Rule("one of " + ", ".join(options), clean), null)
+
+
+class KeyOf:
+    """A rule (like :class:`Rule`) accepting a key of ``table``, read when it checks: a
+    registry filled after the rule is made (a new training method) is honoured."""
+
+    def __init__(self, table: Mapping[str, Any]) -> None:
+        self.table = table
+
+    @property
+    def expected(self) -> str:
+        return "one of " + ", ".join(self.table)
+
+    def clean(self, v: Any) -> str:
+        if not isinstance(v, str) or v not in self.table:
+            raise Bad
+        return v
 
 
 def one_of(values: tuple[int, ...], expected: str) -> Rule:
@@ -196,3 +224,42 @@ def mapping() -> Rule:
         return dict(v)
 
     return Rule("a mapping", clean)
+
+
+# ------------------------------------------------------------------------- typed sections
+def key(default: Any, rule: Rule, doc: str, *, input_file: bool = False) -> Any:
+    """One config key as a dataclass field: its ``default``, its ``rule`` (type and range)
+    and a one-line ``doc`` (lists and mappings are copied for every instance);
+    ``input_file``: a path the run reads (checked to exist, never written)."""
+    meta = {"rule": rule, "doc": doc, "input_file": input_file}
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+class Section:
+    """Base of a config section: a dataclass whose fields are :func:`key` fields (or nested
+    sections). ``name`` is the section's key in the YAML file."""
+
+    name: ClassVar[str] = ""
+
+    @classmethod
+    def rules(cls) -> Iterator[tuple[str, Rule, str]]:
+        """``(key, rule, doc)`` of every key of the section, in order."""
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            yield f.name, f.metadata["rule"], f.metadata["doc"]
+
+    @classmethod
+    def input_files(cls) -> list[str]:
+        """The keys of the section that name input files (``key(..., input_file=True)``)."""
+        return [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.metadata["input_file"]]  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as the plain mapping a checkpoint stores."""
+        return copy.deepcopy({f.name: getattr(self, f.name)
+                              for f in dataclasses.fields(self)})  # type: ignore[arg-type]
+
+    def problems(self, bad: set[str]) -> list[Problem]:
+        """Checks across the keys of this section (``bad``: key paths already wrong)."""
+        return []

@@ -1,48 +1,37 @@
-"""Training: cross-entropy, Grafit (coarse-to-fine, Touvron et al. ICCV 2021) and TransFG.
+"""Training: the loop every method (:mod:`taxovit.training.methods`) runs in.
 
 ``taxovit train --config FILE`` reads a YAML config (see ``configs/*.yaml``; every key and its
-default is in :data:`taxovit.training.config.DEFAULTS`), trains on the *training rank* of the
+default is in :data:`taxovit.training.run.config.DEFAULTS`), trains on the *training rank* of the
 taxonomy (e.g. the coarse ``group`` rank of Fashion-MNIST) and writes into the output folder:
 
 ``checkpoint.pt``
-    written atomically after every epoch: online model, EMA target, optimiser, scheduler,
-    RNG states (python, numpy, torch, per process), memory bank, label space, config, epoch,
-    and the log rows of every epoch so far.
-``adapters.pt``
-    (``lora``, ``vpt``) what was trained, alone (:mod:`taxovit.training.adapters`).
+    written atomically after every epoch: online model, its EMA (``optim.ema_weights``),
+    the method's state (Grafit: EMA target, memory bank), optimiser, scheduler, RNG states
+    (python, numpy, torch, per process), label space, config, the model description
+    (the backbone's :meth:`~taxovit.models.VisionTransformer.describe`, which
+    :func:`taxovit.models.load_model` reads), epoch, and the log rows of every epoch so far.
+files of the method
+    written beside it by every save (``lora``, ``vpt``: ``adapters.pt``, what was trained,
+    alone: :mod:`taxovit.training.run.adapters`).
 ``log.jsonl``
     one JSON object per epoch: loss and its parts, learning rate (of the top layer's group),
-    images/s, trainable parameters, peak memory (:mod:`taxovit.training.resources`: CUDA's
+    images/s, trainable parameters, peak memory (:mod:`taxovit.training.run.resources`: CUDA's
     peak allocation on a GPU, the process's peak RSS on the CPU; ``peak_mem_kind`` says
     which), and the kNN top-1 accuracy on the *fine* labels (train embeddings vs test embeddings). ``--resume``
-    rewrites it from the checkpoint's rows (see :mod:`taxovit.training.checkpoint`).
+    rewrites it from the checkpoint's rows (see :mod:`taxovit.training.run.checkpoint`).
 
 Before anything is written the whole config (with its input files), the output folder
-(:mod:`taxovit.training.rundir`: an existing run needs ``--resume`` or ``--overwrite``;
+(:mod:`taxovit.training.run.rundir`: an existing run needs ``--resume`` or ``--overwrite``;
 ``--resume`` needs the same config) and the data are checked.
 
-Methods (``method:``; one class each in :mod:`taxovit.training.objectives`):
-
-``ce``
-    cross-entropy on the training-rank labels (a linear head on the CLS feature).
-``grafit``
-    online network = backbone + projector ``g`` + predictor ``q``; EMA target = backbone +
-    projector. Loss ``λ_inst·L_inst + λ_knn·L_knn (+ λ_ce·CE)`` at the training rank; the kNN
-    loss also uses a memory bank of recent target embeddings with their coarse labels. The
-    defaults (``grafit:`` section) are ours, not the paper's exact hyper-parameters.
-``transfg``
-    :class:`~taxovit.models.TransFG` with cross-entropy + its contrastive loss.
-``linear`` / ``knn``
-    read-outs of a frozen (``model.pretrained``) backbone: a linear head trained with
-    cross-entropy, or no training at all (the checkpoint is for ``taxovit predict --knn``).
-``lora`` / ``vpt`` / ``deit``
-    fine-tuning a pretrained ViT: LoRA adapters or visual prompts on a frozen backbone
-    (only they and the head train), or DeiT distillation from ``distill.teacher``. Any method
-    may also use ``optim.layer_decay`` and ``optim.freeze_epochs``
-    (:mod:`taxovit.training.freeze`).
+Methods (``method:``): one module each in :mod:`taxovit.training.methods` (``ce``, ``grafit``,
+``transfg``, ``linear``, ``knn``, ``hierarchy``, ``lora``, ``vpt``, ``deit``), each with its
+config section, network parts, loss and what it saves; this module never names one. Any
+method may also use ``optim.layer_decay`` and ``optim.freeze_epochs``
+(:mod:`taxovit.training.run.freeze`).
 
 An in-memory split is augmented batch-wise on the device (``data.loader``,
-:mod:`taxovit.training.memory`); ``precision`` chooses the autocast, ``optim.ema_weights`` an
+:mod:`taxovit.training.data.memory`); ``precision`` chooses the autocast, ``optim.ema_weights`` an
 EMA of the weights that the kNN evaluation and ``taxovit predict`` use.
 
 Distributed data parallel: launch with ``torchrun --nproc_per_node N -m taxovit.cli train
@@ -51,9 +40,9 @@ Grafit kNN loss uses the embeddings of the whole global batch as candidates, so 
 compute the same loss as one process on the same global batch.
 
 :func:`train` runs the labelled setup sections of
-:func:`~taxovit.training.prepare.setup`, then per epoch :func:`train_one_epoch`, the kNN
+:func:`~taxovit.training.run.prepare.setup`, then per epoch :func:`train_one_epoch`, the kNN
 evaluation and :func:`save`. Progress goes to a
-:class:`~taxovit.training.progress.Reporter`; nothing is printed here.
+:class:`~taxovit.training.run.progress.Reporter`; nothing is printed here.
 
 This module imports torch; ``import taxovit`` never imports it.
 """
@@ -68,17 +57,16 @@ from typing import Any
 
 import torch.nn as nn
 
-from taxovit.training import runtime
-from taxovit.training.adapters import ADAPTERS_NAME, save_adapters
-from taxovit.training.checkpoint import FORMAT, append_log, save_checkpoint
-from taxovit.training.config import ConfigError, TrainingDiverged, load_config, merge_config
-from taxovit.training.distributed import Dist
-from taxovit.training.embed import knn_metrics
-from taxovit.training.network import ema_update
-from taxovit.training.prepare import Run, setup
-from taxovit.training.progress import ConsoleReporter, Reporter, SilentReporter
-from taxovit.training.resources import count_parameters, peak_memory, reset_peak_memory
-from taxovit.training.rundir import RunFolder
+from taxovit.training.parts.network import ema_update
+from taxovit.training.run import runtime
+from taxovit.training.run.checkpoint import FORMAT, append_log, save_checkpoint
+from taxovit.training.run.config import ConfigError, TrainingDiverged, load_config, merge_config
+from taxovit.training.run.distributed import Dist
+from taxovit.training.run.embed import knn_metrics
+from taxovit.training.run.prepare import Run, setup
+from taxovit.training.run.progress import ConsoleReporter, Reporter, SilentReporter
+from taxovit.training.run.resources import count_parameters, peak_memory, reset_peak_memory
+from taxovit.training.run.rundir import RunFolder
 
 __all__ = ["Run", "train", "train_one_epoch"]
 
@@ -99,12 +87,12 @@ def train(
     ``out`` overrides ``config["out"]``. A folder that already holds a run is refused unless
     ``resume`` (continue from ``out/checkpoint.pt`` exactly where it stopped: same RNG
     streams, scheduler, bank; the config must be the checkpoint's, up to
-    :data:`~taxovit.training.rundir.RESUMABLE`) or ``overwrite`` (replace it, once training
+    :data:`~taxovit.training.run.rundir.RESUMABLE`) or ``overwrite`` (replace it, once training
     is about to start). ``stop_after_epoch`` ends the run after that many epochs without
     changing the schedule (used to test that a resumed run equals an uninterrupted one).
 
     Progress goes to ``reporter``; without one, to a
-    :class:`~taxovit.training.progress.ConsoleReporter` when ``progress`` (default: the
+    :class:`~taxovit.training.run.progress.ConsoleReporter` when ``progress`` (default: the
     config's ``log.progress``) is true, else nowhere.
 
     Returns ``{"out", "checkpoint", "log", "epochs_done", "history"}``.
@@ -114,17 +102,17 @@ def train(
     else:
         cfg, config_file = merge_config(config, files=True), None
     if out is not None:
-        cfg["out"] = os.fspath(out)
+        cfg.out = os.fspath(out)
     if stop_after_epoch is not None and int(stop_after_epoch) < 1:
         raise ConfigError(f"stop_after_epoch must be >= 1, got {stop_after_epoch}")
     folder = RunFolder.check(cfg, "--out" if out is not None else "out", config_file, resume,
                              overwrite)  # fmt: skip
     if reporter is None:
-        show = cfg["log"]["progress"] if progress is None else progress
+        show = cfg.log.progress if progress is None else progress
         reporter = ConsoleReporter() if show else SilentReporter()
 
     d = Dist()
-    device = runtime.resolve_device(str(cfg["device"]), d.local_rank)
+    device = runtime.resolve_device(cfg.device, d.local_rank)
     rank_reporter = reporter if d.main else SilentReporter()
     # process-wide torch settings changed by the config are restored afterwards
     with runtime.torch_settings_restored():
@@ -141,11 +129,11 @@ def train(
 def run_epochs(run: Run, stop_after_epoch: int | None, reporter: Reporter) -> dict[str, Any]:
     """Train, evaluate and save epoch by epoch; the summary :func:`train` returns."""
     cfg, epochs = run.cfg, run.epochs
-    every = int(cfg["eval"]["every"])
+    every = cfg.eval.every
     last_epoch = epochs if stop_after_epoch is None else min(epochs, int(stop_after_epoch))
     history: list[dict[str, Any]] = []
     run.model.train()
-    metric = _validation_metric(cfg, run) if run.knn_sets is not None else None
+    metric = _validation_metric(cfg.taxonomy, run) if run.knn_sets is not None else None
     for epoch in range(run.start_epoch, last_epoch):
         row = train_one_epoch(run, epoch, reporter)
         if run.knn_sets is not None and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
@@ -168,8 +156,8 @@ def run_epochs(run: Run, stop_after_epoch: int | None, reporter: Reporter) -> di
 def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     """One pass over the training set (``epoch`` counts from 0); the epoch's log row
     without the kNN accuracy. Raises :class:`TrainingDiverged` on a non-finite loss."""
-    d, device, o = run.dist, run.device, run.cfg["optim"]
-    if not run.objective.trains:  # a read-out without training (method knn)
+    d, device, o = run.dist, run.device, run.cfg.optim
+    if not run.method.trains:  # a read-out without training (method knn)
         return {"epoch": epoch + 1, "step": run.step, "loss": 0.0, "lr": 0.0,
                 "images_per_s": 0.0, "time_s": 0.0, "trainable_params": 0,
                 **peak_memory(device)}  # fmt: skip
@@ -180,18 +168,18 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     sums: dict[str, float] = {}
     t0 = time.perf_counter()
     n_images = 0
-    precision = str(run.cfg["precision"])
+    precision = run.cfg.precision
     reporter.start_epoch(epoch + 1, run.epochs, run.steps_per_epoch)
     for x, _fine, coarse, idx in run.loader:
-        x = x.to(device, non_blocking=True)
+        x = _to(x, device)
         coarse = coarse.to(device, non_blocking=True)
-        run.objective.see_batch(idx)
+        run.method.see_batch(idx)
         with runtime.autocast(device, precision):
-            parts = run.objective.loss(run.model, x, coarse)
+            parts = run.method.loss(run.model, x, coarse)
         run.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
-        if o["grad_clip"]:
-            nn.utils.clip_grad_norm_(run.online.parameters(), float(o["grad_clip"]))
+        if o.grad_clip:
+            nn.utils.clip_grad_norm_(run.online.parameters(), o.grad_clip)
         logged = {k: d.all_reduce_mean(v.detach().float()) for k, v in parts.items()}
         value = float(logged["loss"])
         if not math.isfinite(value):
@@ -199,12 +187,12 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
         run.optimizer.step()
         run.scheduler.step()
         run.step += 1
-        run.objective.after_step(run.online, run.step, run.steps_per_epoch * run.epochs)
+        run.method.after_step(run.online, run.step, run.steps_per_epoch * run.epochs)
         if run.ema is not None:
-            ema_update(run.ema, run.online, float(o["ema_weights"]), run.step)
+            ema_update(run.ema, run.online, o.ema_weights, run.step)
         for k, v in logged.items():
             sums[k] = sums.get(k, 0.0) + float(v)
-        n_images += int(o["batch_size"])
+        n_images += o.batch_size
         reporter.step(value)
     elapsed = time.perf_counter() - t0
     row: dict[str, Any] = {"epoch": epoch + 1, "step": run.step}
@@ -224,12 +212,13 @@ def save(run: Run, row: dict[str, Any]) -> None:
         return
     checkpoint = {
         "format": FORMAT,
-        "config": run.cfg,
+        "config": run.cfg.to_dict(),
         "epoch": row["epoch"],
         "step": run.step,
         "model": run.online.state_dict(),
+        "model_description": run.online.backbone.describe(),  # for taxovit.models.load_model
         "model_ema": None if run.ema is None else run.ema.state_dict(),
-        **run.objective.state_dict(),  # Grafit: "target" and "bank"
+        **run.method.state_dict(),  # Grafit: "target" and "bank"
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "rng": rngs,
@@ -237,17 +226,22 @@ def save(run: Run, row: dict[str, Any]) -> None:
         "log": run.log_rows,
     }
     save_checkpoint(checkpoint, run.ckpt_path)
-    if run.objective.adapters:  # lora / vpt: the small file of what was trained
-        save_adapters(run.online, run.cfg, checkpoint["label_space"],
-                      run.out_dir / ADAPTERS_NAME)  # fmt: skip
+    run.method.save_beside(run.online, run.out_dir, checkpoint["label_space"])
     append_log(run.log_path, row)  # a kill before this line: --resume rewrites the log
 
 
-def _validation_metric(cfg: dict[str, Any], run: Run) -> Any:
+def _to(x: Any, device: Any) -> Any:
+    """A batch of views on ``device``: a tensor, or a list of tensors (multi-crop)."""
+    if isinstance(x, list | tuple):
+        return [v.to(device, non_blocking=True) for v in x]
+    return x.to(device, non_blocking=True)
+
+
+def _validation_metric(taxonomy: str, run: Run) -> Any:
     """Hierarchical metrics of the kNN read-out on the fine classes (main process only: no
     synchronisation, the other processes do not evaluate)."""
     from taxovit.integrations.torchmetrics import TaxonomyMetrics
     from taxovit.taxonomy import load_taxonomy
 
-    return TaxonomyMetrics(load_taxonomy(cfg["taxonomy"]), run.space.fine_names,
+    return TaxonomyMetrics(load_taxonomy(taxonomy), run.space.fine_names,
                            top_k=(1,), sync_on_compute=False)  # fmt: skip

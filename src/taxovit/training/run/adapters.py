@@ -22,6 +22,7 @@ from torch import nn
 
 from taxovit._atomic import atomic_write
 from taxovit.errors import TaxovitError
+from taxovit.training.run.config import Config
 
 __all__ = ["ADAPTERS_FORMAT", "ADAPTERS_NAME", "adapter_state_dict", "load_adapters",
            "save_adapters"]  # fmt: skip
@@ -35,18 +36,19 @@ def adapter_state_dict(network: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in network.named_parameters() if p.requires_grad}
 
 
-def save_adapters(network: nn.Module, cfg: dict[str, Any], label_space: dict[str, Any],
+def save_adapters(network: nn.Module, cfg: Config, label_space: dict[str, Any],
                   path: str | os.PathLike[str]) -> None:  # fmt: skip
-    """Write ``network``'s trainable tensors and the method's settings to ``path``."""
-    method = cfg["method"]
-    obj = {"format": ADAPTERS_FORMAT, "method": method, "settings": dict(cfg[method]),
-           "model": dict(cfg["model"]), "label_space": label_space,
-           "tensors": adapter_state_dict(network)}  # fmt: skip
+    """Write ``network``'s trainable tensors and the method's settings (its config
+    section) to ``path``."""
+    own = cfg.method_class.own(cfg)
+    obj = {"format": ADAPTERS_FORMAT, "method": cfg.method,
+           "settings": {} if own is None else own.to_dict(), "model": cfg.model.to_dict(),
+           "label_space": label_space, "tensors": adapter_state_dict(network)}  # fmt: skip
     atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
 
 
 def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
-    from taxovit.training.checkpoint import load_checkpoint
+    from taxovit.training.run.checkpoint import load_checkpoint
 
     obj = load_checkpoint(path)
     if not isinstance(obj, dict) or obj.get("format") != ADAPTERS_FORMAT:
@@ -55,25 +57,30 @@ def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
     return obj
 
 
-def _add_structure(network: nn.Module, method: str, settings: dict[str, Any],
+def _add_structure(path: Any, network: nn.Module, method: Any, settings: Any,
                    num_classes: int) -> None:  # fmt: skip
-    """Give a plain network the LoRA layers / prompts of ``settings`` when it lacks them."""
-    from taxovit.training.lora import lora_modules
-    from taxovit.training.network import ADD_ONS
+    """Give a plain network the parts (LoRA layers, prompts) of the method's ``settings``
+    when it lacks them (:meth:`~taxovit.training.methods.base.Method.add_parts`)."""
+    from taxovit.training.methods import METHODS
 
-    has = bool(lora_modules(network)) if method == "lora" else network.prompts is not None
-    if not has:
-        ADD_ONS[method](network, {method: settings}, num_classes)
+    cls = METHODS.get(method) if isinstance(method, str) else None
+    if cls is None or cls.section is None or not isinstance(settings, dict):
+        raise TaxovitError(f"{path}: the adapters are of an unknown method {method!r}")
+    try:
+        section = cls.section(**settings)
+    except TypeError:
+        raise TaxovitError(f"{path}: malformed {method} settings") from None
+    cls.add_parts(network, section, num_classes)
 
 
 def load_adapters(network: nn.Module, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Put the adapters of ``path`` on ``network`` (a :class:`~taxovit.training.network.Network`
+    """Put the adapters of ``path`` on ``network`` (a :class:`~taxovit.training.parts.network.Network`
     on the base backbone the run started from), adding the LoRA layers or prompts when it has
     none; returns the file's entries. Every tensor must fit: one clear error otherwise."""
     obj = _read(path)
     tensors = obj["tensors"]
     head = tensors.get("head.weight")
-    _add_structure(network, obj["method"], obj["settings"],
+    _add_structure(path, network, obj.get("method"), obj.get("settings"),
                    int(head.shape[0]) if head is not None else 0)  # fmt: skip
     ours = network.state_dict()
     bad = [f"{k} {tuple(v.shape)}" for k, v in tensors.items()

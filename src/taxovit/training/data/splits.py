@@ -18,7 +18,7 @@ a dataset built with ``views=T`` returns ``T`` independently augmented views per
 Grafit's instance loss).
 
 The file readers (idx files, manifests, image folders) live in
-:mod:`taxovit.training.readers` (numpy only) and are re-exported here; the torch parts are
+:mod:`taxovit.training.data.readers` (numpy only) and are re-exported here; the torch parts are
 imported lazily.
 """
 
@@ -27,12 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from taxovit.errors import TaxovitError
-from taxovit.training.readers import (
+from taxovit.training.data.readers import (
     IMAGE_EXTENSIONS,
     load_fashion_mnist,
     read_arrays,
@@ -40,6 +40,9 @@ from taxovit.training.readers import (
     read_manifest,
     scan_image_folder,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from taxovit.training.run.schema import AugmentConfig, DataConfig
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -190,39 +193,39 @@ def _per_class_subset(labels: np.ndarray, n: int | None) -> np.ndarray:
 
 
 def load_split(
-    data_cfg: dict[str, Any], split: str, tax: Any, train_rank: str | None
+    data: DataConfig, split: str, tax: Any, train_rank: str | None
 ) -> tuple[SampleSet, LabelSpace]:
     """Load ``split`` (``train``/``test``) as described by the ``data`` section of a config.
 
     The label space is defined by the training split (its fine classes, ordered by taxonomy
     node id), so train and test agree on the class order.
     """
-    fmt = data_cfg.get("format", "fashion_mnist")
-    per_class = data_cfg.get(f"{split}_per_class")
+    fmt = data.format
+    per_class = getattr(data, f"{split}_per_class")
     if fmt == "fashion_mnist":
-        images, labels = load_fashion_mnist(data_cfg["root"], split)
+        images, labels = load_fashion_mnist(data.root, split)
         keep = _per_class_subset(labels, per_class)
         space = LabelSpace.from_taxonomy(tax, fashion_mnist_fine_names(tax), train_rank)
         ids = [f"{split}-{i:05d}" for i in keep]
         return SampleSet(ids, labels[keep], images=images[keep]), space
     if fmt == "npy":
-        return _array_split(data_cfg, split, tax, train_rank)
+        return _array_split(data, split, tax, train_rank)
     if fmt not in ("csv", "imagefolder"):
         raise TaxovitError(f"unknown data format {fmt!r} (fashion_mnist, npy, csv, imagefolder)")
 
     def rows_of(which: str) -> list[tuple[str, str]]:
-        src = data_cfg.get(which)
+        src = getattr(data, which)
         if src is None:
             raise TaxovitError(f"data.{which} is required for data.format={fmt!r}")
         return read_manifest(src) if fmt == "csv" else scan_image_folder(src)
 
     train_rows = rows_of("train")
-    fine_names = _named_classes([lab for _, lab in train_rows], tax, data_cfg["train"])
+    fine_names = _named_classes([lab for _, lab in train_rows], tax, data.train)
     space = LabelSpace.from_taxonomy(tax, fine_names, train_rank)
     rows = train_rows if split == "train" else rows_of(split)
-    fine = _label_codes(np.array([lab for _, lab in rows]), fine_names, data_cfg[split])
+    fine = _label_codes(np.array([lab for _, lab in rows]), fine_names, getattr(data, split))
     keep = _per_class_subset(fine, per_class)
-    root = Path(data_cfg[split])
+    root = Path(getattr(data, split))
     ids = []
     for i in keep:
         path = Path(rows[i][0])
@@ -234,24 +237,24 @@ def load_split(
 
 
 def _array_split(
-    data_cfg: dict[str, Any], split: str, tax: Any, train_rank: str | None
+    data: DataConfig, split: str, tax: Any, train_rank: str | None
 ) -> tuple[SampleSet, LabelSpace]:
     """``data.format: npy``: ``data.train``/``data.test`` are :func:`read_arrays` sources."""
     for which in {"train", split}:
-        if data_cfg.get(which) is None:
+        if getattr(data, which) is None:
             raise TaxovitError(f"data.{which} is required for data.format='npy'")
-    images, labels = read_arrays(data_cfg[split])
-    train_labels = labels if split == "train" else read_arrays(data_cfg["train"])[1]
+    images, labels = read_arrays(getattr(data, split))
+    train_labels = labels if split == "train" else read_arrays(data.train)[1]
     if train_labels.dtype.kind in "iu":  # label i is class i (label_index order)
         fine_names = indexed_names(tax, int(train_labels.max()) + 1)
         if labels.min() < 0 or labels.max() >= len(fine_names):
             raise TaxovitError(
-                f"{data_cfg[split]}: label indices outside 0..{len(fine_names) - 1}")
+                f"{getattr(data, split)}: label indices outside 0..{len(fine_names) - 1}")
         fine = labels.astype(np.int64)
     else:
-        fine_names = _named_classes(train_labels.tolist(), tax, data_cfg["train"])
-        fine = _label_codes(labels, fine_names, data_cfg[split])
-    keep = _per_class_subset(fine, data_cfg.get(f"{split}_per_class"))
+        fine_names = _named_classes(train_labels.tolist(), tax, data.train)
+        fine = _label_codes(labels, fine_names, getattr(data, split))
+    keep = _per_class_subset(fine, getattr(data, f"{split}_per_class"))
     ids = [f"{split}-{i:0{len(str(len(fine)))}d}" for i in keep]
     space = LabelSpace.from_taxonomy(tax, fine_names, train_rank)
     return SampleSet(ids, fine[keep], images=np.asarray(images[keep])), space
@@ -278,30 +281,30 @@ def _label_codes(labels: np.ndarray, fine_names: Sequence[str], where: Any) -> n
 
 
 # ------------------------------------------------------------------------------ torch side
-def build_transform(aug: dict[str, Any], img_size: int, in_chans: int, train: bool) -> Any:
+def build_transform(aug: AugmentConfig, img_size: int, in_chans: int, train: bool) -> Any:
     """A ``torchvision.transforms.v2`` pipeline: uint8 image (HWC/HW array or PIL) -> float CHW.
 
-    ``aug`` keys (all optional): ``enabled`` (False: train == eval transform), ``crop_scale``
-    ``[lo, hi]`` for RandomResizedCrop, ``hflip`` probability, ``color_jitter`` strength
-    (RGB only), ``erasing`` probability, ``mean``/``std`` per channel.
+    ``aug``: ``enabled`` (False: train == eval transform), ``crop_scale`` ``[lo, hi]`` for
+    RandomResizedCrop, ``hflip`` probability, ``color_jitter`` strength (RGB only),
+    ``erasing`` probability, ``mean``/``std`` per channel.
     """
     import torch
     from torchvision.transforms import v2
 
-    mean = list(aug.get("mean") or [0.5] * in_chans)
-    std = list(aug.get("std") or [0.5] * in_chans)
+    mean = list(aug.mean or [0.5] * in_chans)
+    std = list(aug.std or [0.5] * in_chans)
     ops: list[Any] = [v2.ToImage()]
-    if train and aug.get("enabled", True):
-        lo, hi = aug.get("crop_scale", (0.6, 1.0))
+    if train and aug.enabled:
+        lo, hi = aug.crop_scale
         ops.append(v2.RandomResizedCrop(img_size, scale=(float(lo), float(hi)), antialias=True))
-        if aug.get("hflip", 0.5):
-            ops.append(v2.RandomHorizontalFlip(float(aug.get("hflip", 0.5))))
-        cj = float(aug.get("color_jitter", 0.0))
+        if aug.hflip:
+            ops.append(v2.RandomHorizontalFlip(float(aug.hflip)))
+        cj = float(aug.color_jitter)
         if cj > 0 and in_chans == 3:
             ops.append(v2.ColorJitter(cj, cj, cj))
         ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
-        if float(aug.get("erasing", 0.0)) > 0:
-            ops.append(v2.RandomErasing(float(aug["erasing"])))
+        if float(aug.erasing) > 0:
+            ops.append(v2.RandomErasing(float(aug.erasing)))
     else:
         ops += [
             v2.Resize(img_size, antialias=True),

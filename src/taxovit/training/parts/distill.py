@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taxovit.errors import TaxovitError
-from taxovit.training.config import ConfigError
+from taxovit.training.run.config import Config, ConfigError
+from taxovit.training.run.schema import DataConfig
 
 __all__ = ["Teacher", "distillation_loss", "load_teacher"]
 
@@ -57,13 +58,14 @@ class Teacher(nn.Module):
         return (out["logits"] if self.run_network else out).float()
 
 
-def _run_teacher(path: str, cfg: dict[str, Any], space: Any) -> Teacher:
-    from taxovit.training.checkpoint import load_weights, read_run_checkpoint
-    from taxovit.training.network import build_online, has_head
+def _run_teacher(path: str, space: Any) -> Teacher:
+    from taxovit.training.parts.network import build_online
+    from taxovit.training.run.checkpoint import load_weights, read_run_checkpoint
 
     ck, tcfg, tspace = read_run_checkpoint(path, "distill.teacher")
-    if not has_head(tcfg):
-        raise ConfigError(f"distill.teacher {path}: its method {tcfg['method']} has no "
+    method = tcfg.method_class
+    if not method.has_head(method.own(tcfg)):
+        raise ConfigError(f"distill.teacher {path}: its method {tcfg.method} has no "
                           "classifier head to distil from")  # fmt: skip
     if list(tspace.train_names) != list(space.train_names):
         raise ConfigError(f"distill.teacher {path}: trained on other classes "
@@ -74,16 +76,16 @@ def _run_teacher(path: str, cfg: dict[str, Any], space: Any) -> Teacher:
     return Teacher(net, run_network=True)
 
 
-def load_teacher(cfg: dict[str, Any], space: Any, device: torch.device) -> Teacher:
+def load_teacher(cfg: Config, space: Any, device: torch.device) -> Teacher:
     """The teacher of ``distill.teacher`` on ``device``, checked on one blank image of the
     run's size: one ConfigError naming the key when it cannot be read or does not fit."""
-    from taxovit.training.checkpoint import FORMAT, load_checkpoint
+    from taxovit.training.run.checkpoint import FORMAT, load_checkpoint
 
-    path = str(cfg["distill"]["teacher"])
+    path = cfg.distill.teacher
     try:
         obj = load_checkpoint(path)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
-            teacher = _run_teacher(path, cfg, space)
+            teacher = _run_teacher(path, space)
         else:
             from taxovit.models import load_model
 
@@ -96,7 +98,7 @@ def load_teacher(cfg: dict[str, Any], space: Any, device: torch.device) -> Teach
         msg = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"distill.teacher {path}: cannot load it: {msg}") from None
     teacher.to(device)
-    _check_output(teacher, cfg, len(space.train_names), device, path)
+    _check_output(teacher, cfg.data, len(space.train_names), device, path)
     return teacher
 
 
@@ -109,17 +111,15 @@ def _check_head(model: nn.Module, n: int, path: str) -> None:
                           f"run's {n} training classes (a teacher must predict them)")
 
 
-def _check_output(teacher: Teacher, cfg: dict[str, Any], n: int, device: torch.device,
+def _check_output(teacher: Teacher, d: DataConfig, n: int, device: torch.device,
                   path: str) -> None:  # fmt: skip
-    d = cfg["data"]
-    probe = torch.zeros(1, int(d["in_chans"]), int(d["img_size"]), int(d["img_size"]),
-                        device=device)  # fmt: skip
+    probe = torch.zeros(1, d.in_chans, d.img_size, d.img_size, device=device)
     try:
         shape = tuple(teacher(probe).shape)
     except (RuntimeError, ValueError) as exc:
         msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(f"distill.teacher {path}: cannot run on this run's images "
-                          f"({d['in_chans']} x {d['img_size']} x {d['img_size']}): {msg}") from None
+                          f"({d.in_chans} x {d.img_size} x {d.img_size}): {msg}") from None
     if shape != (1, n):
         raise ConfigError(f"distill.teacher {path}: gives {shape[-1]} outputs per image; this "
                           f"run has {n} training classes")  # fmt: skip

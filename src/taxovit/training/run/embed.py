@@ -8,11 +8,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from taxovit.training.data import LabelSpace, SampleSet, build_transform, make_dataset
-from taxovit.training.memory import images_tensor, normalize, use_memory
-from taxovit.training.neighbors import knn_classify
-from taxovit.training.network import Network
-from taxovit.training.runtime import autocast
+from taxovit.training.data.memory import images_tensor, normalize, use_memory
+from taxovit.training.data.splits import LabelSpace, SampleSet, build_transform, make_dataset
+from taxovit.training.parts.network import Network
+from taxovit.training.run.neighbors import knn_classify
+from taxovit.training.run.runtime import autocast
+from taxovit.training.run.schema import AugmentConfig, Config, DataConfig
 
 __all__ = ["embed_samples", "knn_metrics"]
 
@@ -22,18 +23,19 @@ def embed_samples(
     network: Network,
     samples: SampleSet,
     space: LabelSpace,
-    cfg: dict[str, Any],
+    cfg: Config,
     device: torch.device,
     batch_size: int | None = None,
     with_logits: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """L2-normalised backbone CLS features (CPU, float32) of ``samples`` with the eval
     transform, and the head's logits when ``with_logits``."""
-    precision = str(cfg.get("precision", "auto"))
+    precision = cfg.precision
     was_training = network.training
     network.eval()
     feats, logits = [], []
-    for x in _batches(samples, space, cfg, batch_size or int(cfg["eval"]["batch_size"])):
+    for x in _batches(samples, space, cfg.data, cfg.augment,
+                      batch_size or cfg.eval.batch_size):  # fmt: skip
         with autocast(device, precision):
             out = network(x.to(device, non_blocking=True))
         feats.append(F.normalize(out["features"].float(), dim=1).cpu())
@@ -43,22 +45,20 @@ def embed_samples(
     return torch.cat(feats), (torch.cat(logits) if logits else None)
 
 
-def _batches(samples: SampleSet, space: LabelSpace, cfg: dict[str, Any],
+def _batches(samples: SampleSet, space: LabelSpace, d: DataConfig, aug: AugmentConfig,
              batch_size: int) -> Iterator[torch.Tensor]:  # fmt: skip
     """Eval-transformed image batches of ``samples``: tensor ops on an in-memory split
     (``data.loader``), else a ``DataLoader`` with the ``transforms.v2`` eval transform."""
-    d = cfg["data"]
-    if use_memory(cfg, samples):
-        images = images_tensor(samples.images, int(d["in_chans"]))
+    if use_memory(d, samples):
+        images = images_tensor(samples.images, d.in_chans)
         for start in range(0, len(images), batch_size):
-            yield normalize(images[start : start + batch_size], cfg["augment"],
-                            int(d["img_size"]))  # fmt: skip
+            yield normalize(images[start : start + batch_size], aug, d.img_size)
         return
-    tf = build_transform(cfg["augment"], int(d["img_size"]), int(d["in_chans"]), train=False)
-    ds = make_dataset(samples, space, tf, views=1, in_chans=int(d["in_chans"]))
+    tf = build_transform(aug, d.img_size, d.in_chans, train=False)
+    ds = make_dataset(samples, space, tf, views=1, in_chans=d.in_chans)
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch_size, shuffle=False,
-        num_workers=int(d["num_workers"]), generator=torch.Generator(),
+        num_workers=d.num_workers, generator=torch.Generator(),
     )  # fmt: skip  (its own generator: evaluating never moves the training's random streams)
     for x, *_ in loader:
         yield x
@@ -68,7 +68,7 @@ def knn_metrics(
     online: Network,
     sets: tuple[SampleSet, SampleSet],
     space: LabelSpace,
-    cfg: dict[str, Any],
+    cfg: Config,
     device: torch.device,
     metric: Any | None = None,
 ) -> dict[str, float]:
@@ -80,8 +80,8 @@ def knn_metrics(
     db, _ = embed_samples(online, train_s, space, cfg, device)
     q, _ = embed_samples(online, test_s, space, cfg, device)
     scores = knn_classify(q, db, torch.from_numpy(train_s.fine), len(space.fine_names),
-                          k=int(cfg["eval"]["knn_k"]),
-                          temperature=float(cfg["eval"]["temperature"]))  # fmt: skip
+                          k=cfg.eval.knn_k,
+                          temperature=cfg.eval.temperature)  # fmt: skip
     target = torch.from_numpy(test_s.fine)
     out = {"knn_top1_fine": float((scores.argmax(dim=1) == target).float().mean())}
     if metric is not None:

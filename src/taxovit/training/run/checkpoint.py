@@ -21,8 +21,8 @@ import torch
 
 from taxovit._atomic import atomic_write, atomic_write_text
 from taxovit.errors import TaxovitError
-from taxovit.training.config import merge_config
-from taxovit.training.data import LabelSpace
+from taxovit.training.data.splits import LabelSpace
+from taxovit.training.run.config import Config, merge_config
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "LOG_NAME", "append_log", "load_checkpoint",
            "load_weights", "read_log", "read_run_checkpoint", "remove_temporaries",
@@ -65,7 +65,7 @@ def _kind(obj: Any) -> str:
 
 def read_run_checkpoint(
     path: str | os.PathLike[str], option: str = "--checkpoint"
-) -> tuple[dict[str, Any], dict[str, Any], LabelSpace]:
+) -> tuple[dict[str, Any], Config, LabelSpace]:
     """``(checkpoint, config, label space)`` of a checkpoint written by ``taxovit train``,
     checked: the entries predict needs, a valid config, finite weights."""
     where = f"{option} {path}"
@@ -150,7 +150,9 @@ def read_log(path: str | os.PathLike[str], last_epoch: int) -> list[dict[str, An
 def remove_temporaries(folder: Path) -> None:
     """Remove what a killed run left of its atomic writes (``.checkpoint.pt.*.tmp``,
     ``.log.jsonl.*.tmp``, ``.adapters.pt.*.tmp``)."""
-    for name in (CHECKPOINT_NAME, LOG_NAME, "adapters.pt"):
+    from taxovit.training.methods import beside_files
+
+    for name in (CHECKPOINT_NAME, LOG_NAME, *beside_files()):
         for tmp in folder.glob(f".{name}.*.tmp"):
             if tmp.is_file() and not tmp.is_symlink():
                 tmp.unlink(missing_ok=True)

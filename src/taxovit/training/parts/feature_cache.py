@@ -19,9 +19,10 @@ from torch import Tensor, nn
 __all__ = ["FeatureCache", "features_are_fixed"]
 
 
-def features_are_fixed(cfg: dict[str, Any], backbone: nn.Module, world: int) -> bool:
-    """Whether each training image's feature is the same in every epoch (see the module)."""
-    if cfg["augment"]["enabled"] or world > 1:
+def features_are_fixed(augment: Any, backbone: nn.Module, world: int) -> bool:
+    """Whether each training image's feature is the same in every epoch (see the module);
+    ``augment``: the config's :class:`~taxovit.training.run.schema.AugmentConfig`."""
+    if augment.enabled or world > 1:
         return False
     for m in backbone.modules():
         p = getattr(m, "p", None)  # nn.Dropout* and DropPath keep their probability in .p

@@ -37,13 +37,19 @@ class SilentReporter(Reporter):
     """Reports nothing."""
 
 
+#: log-row keys that are not parts of a method's loss
+_NOT_PARTS = {"epoch", "step", "loss", "lr", "images_per_s", "time_s", "trainable_params",
+              "peak_mem_mb", "peak_mem_kind"}  # fmt: skip
+
+
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
     """``epoch 3/10  loss 1.2345  inst ...  812 img/s  5,130 trainable  peak RSS 612 MiB
-    kNN top-1 (fine) 0.4000`` (the peak is CUDA's allocation on a GPU, the RSS on a CPU)."""
+    kNN top-1 (fine) 0.4000``: the loss and every part the method logged (in its order),
+    the peak is CUDA's allocation on a GPU, the RSS on a CPU."""
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['loss']:.4f}"]
-    for k in ("inst", "knn", "ce", "kd"):
-        if k in row:
-            parts.append(f"{k} {row[k]:.4f}")
+    for k, v in row.items():
+        if k not in _NOT_PARTS and not k.startswith("knn_") and isinstance(v, int | float):
+            parts.append(f"{k} {v:.4f}")
     parts.append(f"{row['images_per_s']:.0f} img/s")
     if "trainable_params" in row:
         parts.append(f"{row['trainable_params']:,} trainable")

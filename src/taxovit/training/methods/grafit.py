@@ -1,0 +1,188 @@
+"""``method: grafit`` (Touvron et al., ICCV 2021): coarse-to-fine learning,
+``lambda_inst L_inst + lambda_knn L_knn (+ lambda_ce CE)`` at the training rank.
+
+The network gets a projector ``g`` and, for the instance loss ``byol``, a predictor ``q``
+(:func:`projector_mlp`); ``byol`` (the paper's) compares the predictor against an EMA target
+network (backbone + projector) that this method owns and keeps in the checkpoint
+(``target``), ``nce`` is the kNN loss with each image its own class at temperature
+``tau_inst`` (its other views positive, the rest of the global batch negative; no target).
+A memory bank of recent target (nce: detached online) embeddings with their training-rank
+labels (``bank``) adds kNN candidates. The kNN loss uses the embeddings of the whole global
+batch as candidates, so N processes compute the same loss as one process on the same global
+batch. The losses are :mod:`taxovit.training.parts.losses`; the defaults are ours, not the
+paper's exact hyper-parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taxovit.training.methods.base import Method
+from taxovit.training.run.rules import Problem, Section, choice, integer, key, number, ok
+
+__all__ = ["Grafit", "GrafitConfig", "projector_mlp"]
+
+_FRACTION = number(0, 1)
+
+
+@dataclass
+class GrafitConfig(Section):
+    """``grafit:``."""
+
+    name = "grafit"
+    views: int = key(2, integer(1), "augmented views per image (>= 2)")
+    instance: str = key("byol", choice(("byol", "nce")),
+                        "instance loss: byol (predictor + EMA target) | nce (in-batch kNN)")
+    tau_inst: float = key(0.2, number(0, lo_open=True), "nce: temperature")
+    lambda_inst: float = key(1.0, number(0), "weight of the instance loss")
+    lambda_knn: float = key(1.0, number(0), "weight of the kNN loss")
+    lambda_ce: float = key(0.0, number(0), "weight of a cross-entropy head (0 = no head)")
+    sigma: float = key(0.1, number(0, lo_open=True), "kNN loss temperature")
+    k: int | None = key(None, integer(1, null=True), "kNN loss neighbours; null = all")
+    bank_size: int = key(4096, integer(0), "memory bank entries (0 = none)")
+    proj_hidden: int = key(512, integer(1), "projector / predictor hidden width")
+    proj_dim: int = key(128, integer(1), "projection width")
+    ema: float = key(0.99, _FRACTION, "EMA momentum at step 0, cosine-increased to ema_end")
+    ema_end: float = key(1.0, _FRACTION, "EMA momentum at the last step")
+
+
+def projector_mlp(d_in: int, hidden: int, d_out: int) -> Any:
+    """Linear-LayerNorm-GELU-Linear: Grafit's projector ``g`` and predictor ``q``."""
+    from torch import nn
+
+    # LayerNorm rather than BatchNorm: per-sample, so data-parallel runs match one process.
+    return nn.Sequential(
+        nn.Linear(d_in, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, d_out)
+    )
+
+
+class Grafit(Method):
+    """Grafit's instance and kNN losses (module docstring)."""
+
+    name = "grafit"
+    section = GrafitConfig
+
+    @classmethod
+    def check(cls, cfg: Any, bad: set[str]) -> list[Problem]:
+        views = cfg.grafit.views
+        if views < 2 and ok(bad, "grafit.views"):
+            return [Problem("grafit.views", f"grafit.views: must be >= 2 for method grafit "
+                                            f"(instance loss), got {views}")]  # fmt: skip
+        return []
+
+    @classmethod
+    def has_head(cls, section: GrafitConfig) -> bool:
+        return section.lambda_ce > 0
+
+    @classmethod
+    def resume_entries(cls, section: GrafitConfig) -> tuple[str, ...]:
+        return ("target",) if section.instance == "byol" else ()
+
+    @classmethod
+    def add_parts(cls, net: Any, section: GrafitConfig, num_classes: int) -> None:
+        g = section
+        net.projector = projector_mlp(net.backbone.embed_dim, g.proj_hidden, g.proj_dim)
+        if g.instance == "byol":  # nce compares projections directly
+            net.predictor = projector_mlp(g.proj_dim, g.proj_hidden, g.proj_dim)
+
+    def __init__(self, cfg: Any, online: Any, dist: Any, device: Any) -> None:
+        from taxovit.training.parts import losses
+
+        super().__init__(cfg, online, dist, device)
+        g = cfg.grafit
+        self.dist = dist
+        self.views = g.views
+        self.weights = losses.GrafitLossWeights(g.lambda_inst, g.lambda_knn, g.lambda_ce,
+                                                g.sigma, g.k)  # fmt: skip
+        self.momentum = (g.ema, g.ema_end)
+        self.tau_inst = g.tau_inst
+        self.target = _ema_target(online).to(device) if g.instance == "byol" else None
+        self.bank = losses.MemoryBank(g.bank_size, g.proj_dim, device)
+
+    def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
+        import torch
+        import torch.nn.functional as F
+
+        from taxovit.training.parts import losses
+
+        # x is (B, T, C, H, W); stack the views view-major
+        b, t = x.shape[:2]
+        xs = x.transpose(0, 1).reshape(t * b, *x.shape[2:])
+        ys = labels.repeat(t)
+        out = model(xs)
+        z = out["z"].float()
+        if self.target is not None:  # byol: the predictor against the EMA target's views
+            with torch.no_grad():
+                tz = self.target(xs)["z"].float()
+            inst = losses.instance_loss(list(out["p"].float().split(b)), list(tz.split(b)))
+        else:  # nce: the kNN loss with each image its own class (its other views positive)
+            tz = z.detach()
+            image = (torch.arange(b, device=z.device) + self.dist.rank * b).repeat(t)
+            inst = self._knn_loss(z, image, self.dist.gather(image), self.tau_inst, bank=False)
+        all_y = self.dist.gather(ys)
+        knn = self._knn_loss(z, ys, all_y, self.weights.sigma)
+        w = self.weights
+        total = w.lambda_inst * inst + w.lambda_knn * knn
+        parts = {"inst": inst.detach(), "knn": knn.detach()}
+        if w.lambda_ce > 0:
+            ce = F.cross_entropy(out["logits"].float(), ys)
+            total = total + w.lambda_ce * ce
+            parts["ce"] = ce.detach()
+        parts["loss"] = total
+        self.bank.enqueue(self.dist.gather(tz), all_y)
+        return parts
+
+    def _knn_loss(self, z: Any, ys: Any, all_y: Any, sigma: float, bank: bool = True) -> Any:
+        """kNN loss of this process's anchors against the global batch (and the bank)."""
+        from taxovit.training.parts import losses
+
+        d = self.dist
+        bank_feats, bank_labels = self.bank.get() if bank else (None, None)
+        terms, valid = losses.knn_loss_terms(
+            z, ys, sigma, bank_feats, bank_labels, self.weights.k if bank else None,
+            candidates=d.gather_with_grad(z), candidate_labels=all_y,
+            self_offset=d.rank * z.shape[0],
+        )  # fmt: skip
+        n_valid = d.all_reduce_sum(valid.sum().float())
+        if float(n_valid) > 0:
+            # the per-process sum over the global count, x world size: DDP averages gradients
+            return terms.sum() / n_valid * d.world
+        return z.sum() * 0.0
+
+    def after_step(self, online: Any, step: int, total_steps: int) -> None:
+        import torch
+
+        from taxovit.training.run.schedule import ema_momentum
+
+        if self.target is None:
+            return
+        m = ema_momentum(*self.momentum, step, total_steps)
+        t_params = dict(self.target.named_parameters())
+        with torch.no_grad():
+            for name, p in online.named_parameters():
+                tp = t_params.get(name)
+                if tp is not None:
+                    tp.lerp_(p.detach(), 1.0 - m)
+
+    def state_dict(self) -> dict[str, Any]:
+        target = None if self.target is None else self.target.state_dict()
+        return {"target": target, "bank": self.bank.state_dict()}
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        if self.target is not None:
+            self.target.load_state_dict(checkpoint["target"])
+        if checkpoint.get("bank") is not None:
+            self.bank.load_state_dict(checkpoint["bank"])
+
+
+def _ema_target(online: Any) -> Any:
+    """A frozen copy of ``online``'s backbone and projector: the EMA target network."""
+    import copy
+
+    from taxovit.training.parts.network import Network
+
+    target = Network(copy.deepcopy(online.backbone), None, copy.deepcopy(online.projector))
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
