@@ -51,6 +51,12 @@ PlotOpt = Annotated[Path | None, typer.Option(
     "--plot", help="Write PNG plots to this folder: accuracy per rank, mistake "
     "severity histogram, confusion matrix at a rank.",
 )]  # fmt: skip
+HtmlOpt = Annotated[Path | None, typer.Option(
+    "--html", help="Also write a self-contained interactive HTML report to this file (opens "
+    "offline: taxonomy sunburst by recall, click a taxon for its classes, confusions and "
+    "most-confused pairs). Needs the [report] extra: pip install 'taxovit[report]'.",
+    show_default=False,
+)]  # fmt: skip
 PlotRankOpt = Annotated[str | None, typer.Option(
     "--plot-rank", help="Rank for the confusion-matrix plot (default: the finest "
     "rank with at most 40 taxa).",
@@ -140,6 +146,7 @@ def evaluate(
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
     scores: ScoresOpt = ScoreKind.probs,
+    html: HtmlOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -150,6 +157,8 @@ def evaluate(
       taxovit evaluate preds.csv -t birds.json --format json -o report.json --bootstrap 1000
 
       taxovit evaluate preds.csv -t birds.json --per-class classes.csv --plot plots/
+
+      taxovit evaluate preds.csv -t birds.json --bootstrap 1000 --html report.html
 
       taxovit evaluate out.csv -t tax.csv --true-col label --pred-col guess --score-prefix p_
 
@@ -164,6 +173,11 @@ def evaluate(
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
+    if html is not None:  # the [report] extra is checked before any input is read
+        from taxovit.report_html.page import require_report_extra
+
+        require_report_extra()
+        outs["html"] = plan.file("--html", html)
     from taxovit.predictions import prefetch
 
     # a long Parquet file is read beside the taxonomy (not when the taxonomy is sure to fail)
@@ -241,6 +255,11 @@ def _contents(report, tax, outs, plots, format, plot_rank, inputs) -> tuple[dict
 
         for name, png in draw_plots(report, tax, plot_rank).items():
             contents[plots[name]] = png
+    if outs.get("html") is not None:
+        from taxovit.report_html import evaluation_html
+
+        with status("writing the HTML report"):
+            contents[outs["html"]] = evaluation_html(report, tax, inputs)
     stdout_text = None
     if outs["report"] is not None:
         contents[outs["report"]] = render(report, format.value, {"input": inputs})
@@ -255,10 +274,12 @@ def _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text) 
 
     if stdout_text is not None:
         sys.stdout.write(stdout_text)
-    elif outs["report"] is None:
+    elif outs["report"] is None and getattr(outs.get("html"), "kind", None) != "stdout":
         out_console.print(build_table(report, title=f"{preds.name}: "))
     if plot_dir is not None:
         err_console.print(f"wrote {n_plots} plots to {plot_dir}")
     if outs["report"] is not None and outs["report"].kind != "stdout":
         err_console.print(f"wrote {format.value} report to {outs['report'].shown}")
+    if outs.get("html") is not None and outs["html"].kind != "stdout":
+        err_console.print(f"wrote HTML report to {outs['html'].shown}")
 
