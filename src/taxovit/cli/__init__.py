@@ -1,4 +1,4 @@
-"""The ``taxovit`` command line: ``evaluate``, ``compare``, ``decide``,
+"""The ``taxovit`` command line: ``evaluate``, ``compare``, ``leaderboard``, ``decide``,
 ``taxonomy info|validate|convert``, ``train``, ``predict``.
 
 The commands only parse options, call the library and print. Every input problem is one
@@ -138,5 +138,6 @@ def main() -> None:
 from taxovit.cli import compare as _compare  # noqa: E402, F401
 from taxovit.cli import decide as _decide  # noqa: E402, F401
 from taxovit.cli import evaluate as _evaluate  # noqa: E402, F401
+from taxovit.cli import leaderboard as _leaderboard  # noqa: E402, F401
 from taxovit.cli import taxonomy as _taxonomy  # noqa: E402, F401
 from taxovit.cli import train as _train  # noqa: E402, F401

@@ -13,6 +13,7 @@ from taxovit.cli.evaluate import (
     AddRootOpt,
     CiOpt,
     FormatOpt,
+    HtmlOpt,
     IdColOpt,
     LabelAttrOpt,
     OutputFormat,
@@ -56,6 +57,7 @@ def compare(
     add_root: AddRootOpt = False,
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Compare two models on the same samples: every metric for A and B, B − A with a paired
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
@@ -72,6 +74,8 @@ def compare(
 
       taxovit compare a_top5.csv b_long.parquet -t tax.json --truth solution.csv
 
+      taxovit compare a.csv b.csv -t birds.json --html compare.html
+
     A and B may be in any format taxovit evaluate reads (wide CSV or Parquet, top-k
     submissions, long CSV/Parquet, .npz), even two different ones.
     """
@@ -84,6 +88,7 @@ def compare(
 
     plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy, "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
+    html_out = _html_output(plan, html)
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
@@ -91,11 +96,29 @@ def compare(
     pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
     with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
-    if out is not None:
-        plan.write({out: render_comparison(result, format.value)})
-        if out.kind != "stdout":
-            err_console.print(f"wrote {format.value} comparison to {out.shown}")
-    elif format is OutputFormat.table:
+    contents = {out: render_comparison(result, format.value)} if out is not None else {}
+    if html_out is not None:
+        from taxovit.report_html import comparison_page
+
+        meta = {"file A": a, "file B": b, "taxonomy": taxonomy}
+        contents[html_out] = comparison_page(result, (a.name, b.name), meta)
+    plan.write(contents)
+    for o, what in ((out, f"{format.value} comparison"), (html_out, "HTML comparison")):
+        if o is not None and o.kind != "stdout":
+            err_console.print(f"wrote {what} to {o.shown}")
+    if out is not None or (html_out is not None and html_out.kind == "stdout"):
+        return
+    if format is OutputFormat.table:
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
     else:
         sys.stdout.write(render_comparison(result, format.value))
+
+
+def _html_output(plan, html):
+    """The --html output, declared after the [report] extra is checked."""
+    if html is None:
+        return None
+    from taxovit.report_html.page import require_report_extra
+
+    require_report_extra()
+    return plan.file("--html", html)

@@ -13,6 +13,7 @@ TX.fmt = function (v, digits) {
   if (v === null || v === undefined || (typeof v === "number" && !isFinite(v))) return "—";
   if (typeof v !== "number") return String(v);
   if (Number.isInteger(v)) return v.toLocaleString("en-US");
+  if (v !== 0 && Math.abs(v) < 1e-4) return v.toExponential(2);
   return v.toFixed(digits === undefined ? 4 : digits);
 };
 TX.esc = function (s) {
@@ -86,7 +87,7 @@ TX.table = function (host, columns, rows, opts) {
         const td = TX.el("td", {class: numeric[j] ? "num" : ""});
         if (cell instanceof Node) td.append(cell);
         else if (cell !== null) td.textContent = cell;
-        else if (fraction[j] && typeof v === "number" && !(Number.isInteger(v) && Math.abs(v) >= 2)) td.textContent = v.toFixed(opts.digits || 4);
+        else if (fraction[j] && typeof v === "number" && !(Number.isInteger(v) && Math.abs(v) >= 2) && !(v !== 0 && Math.abs(v) < 1e-4)) td.textContent = v.toFixed(opts.digits || 4);
         else td.textContent = TX.fmt(v, opts.digits);
         row.append(td);
       });

@@ -13,7 +13,7 @@ from typing import Any
 
 from taxovit.errors import ArgumentError
 
-__all__ = ["comparison_html", "evaluation_html", "leaderboard_html", "require_report_extra"]
+__all__ = ["evaluation_html", "render_page", "require_report_extra"]
 
 HERE = Path(__file__).parent
 
@@ -87,13 +87,3 @@ def evaluation_html(report, taxonomy, inputs: dict[str, Any], title: str | None 
     name = Path(str(inputs.get("predictions", "predictions"))).name
     title = title or f"taxovit report: {name}"
     return render_page("evaluate.html.j2", "evaluate.js", page_data(report, taxonomy, inputs, title), title)
-
-
-def comparison_html(data: dict[str, Any]) -> str:
-    """The page of a comparison of two models (:func:`.compare_data.comparison_data`)."""
-    return render_page("compare.html.j2", "compare.js", data, data["title"])
-
-
-def leaderboard_html(data: dict[str, Any]) -> str:
-    """The page of a leaderboard (:meth:`taxovit.evaluation.leaderboard.Leaderboard.to_dict`)."""
-    return render_page("leaderboard.html.j2", "leaderboard.js", data, data["title"])

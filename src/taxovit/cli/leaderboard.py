@@ -1,0 +1,165 @@
+"""``taxovit leaderboard RUN... --taxonomy T``: many models on the same samples, ranked."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from taxovit.cli import app, err_console, handle_errors, out_console, rich_console, status
+from taxovit.cli.evaluate import (
+    AddRootOpt,
+    CiOpt,
+    FormatOpt,
+    HtmlOpt,
+    IdColOpt,
+    LabelAttrOpt,
+    OutputFormat,
+    OutputOpt,
+    PredColOpt,
+    ScorePrefixOpt,
+    SeedOpt,
+    TaxonomyOpt,
+    TopKOpt,
+    TrueColOpt,
+    TruthOpt,
+)
+from taxovit.errors import InputError
+from taxovit.evaluation.arguments import MAX_BOOTSTRAP
+
+RunsArg = Annotated[list[Path], typer.Argument(
+    help="Two or more predictions files over the same ids and y_true (any format taxovit "
+    "evaluate reads), or saved JSON reports (taxovit evaluate -f json: ranked, not tested).",
+    show_default=False,
+)]  # fmt: skip
+MetricOpt = Annotated[list[str] | None, typer.Option(
+    "--metric", "-m", help="A metric key to show (repeat; the first ranks and is tested): "
+    "accuracy, f1_macro, hierarchical_f1_micro, mistake_severity, top5_accuracy, "
+    "per_rank/genus/accuracy, ... [default: accuracy, f1_macro, hierarchical_f1_micro, "
+    "mistake_severity]", show_default=False,
+)]  # fmt: skip
+BootstrapOpt = Annotated[int, typer.Option(
+    "--bootstrap", "-b", min=0, max=MAX_BOOTSTRAP, help="Paired resamples for the intervals "
+    "and the tests (0 = values only).",
+)]  # fmt: skip
+
+
+def _load(path: Path, labels, truth, cols) -> object:
+    """A saved JSON report (a .json file), or predictions in any format."""
+    from taxovit.predictions import read_any
+
+    if path.suffix.lower() != ".json":
+        return read_any(path, labels, truth=truth, **cols)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read it: {exc}", file=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno}); "
+                         "expected a report of taxovit evaluate -f json", file=str(path)) from None  # fmt: skip
+    if not isinstance(report, dict):
+        raise InputError("not a taxovit JSON report (expected an object)", file=str(path))
+    return report
+
+
+def _names(runs: list[Path]) -> list[str]:
+    stems = [p.stem for p in runs]
+    return [s if stems.count(s) == 1 else str(p) for s, p in zip(stems, runs, strict=True)]
+
+
+@app.command()
+@handle_errors
+def leaderboard(
+    runs: RunsArg,
+    taxonomy: TaxonomyOpt,
+    metric: MetricOpt = None,
+    format: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    html: HtmlOpt = None,
+    bootstrap: BootstrapOpt = 1000,
+    ci: CiOpt = 0.95,
+    seed: SeedOpt = 0,
+    true_col: TrueColOpt = "y_true",
+    pred_col: PredColOpt = "y_pred",
+    id_col: IdColOpt = "id",
+    score_prefix: ScorePrefixOpt = "score_",
+    top_k: TopKOpt = [1, 5],  # noqa: B006  (typer reads the default from here)
+    add_root: AddRootOpt = False,
+    truth: TruthOpt = None,
+    label_attr: LabelAttrOpt = None,
+) -> None:
+    """Rank many models on the same samples: one row per model, each metric with its
+    bootstrap interval, paired tests against the best model with Holm's correction, and
+    tiers of models not significantly different.
+
+    [bold]Examples[/]
+
+      taxovit leaderboard runs/*.csv --taxonomy taxonomies/birds.json
+
+      taxovit leaderboard a.csv b.parquet c.json -t birds.json -m mistake_severity -m accuracy
+
+      taxovit leaderboard runs/*.csv -t birds.json -f markdown -o board.md --html board.html
+
+    Ranked by the first --metric (its direction: lower is better for mistake severity,
+    LCA height, calibration errors, ...). Each model is tested against the best on that
+    metric by a paired bootstrap (the same resampled rows for every model); the p-values
+    are adjusted with Holm's correction for the number of comparisons.
+    """
+    from taxovit._outputs import OutputPlan
+    from taxovit.evaluation.arguments import check_top_k
+    from taxovit.evaluation.leaderboard import DEFAULT_METRICS
+    from taxovit.evaluation.leaderboard import leaderboard as run_board
+    from taxovit.evaluation.leaderboard_render import build_leaderboard_table, render_leaderboard
+    from taxovit.predictions import label_map
+    from taxovit.taxonomy import load_taxonomy
+
+    inputs = {f"run {i + 1}": p for i, p in enumerate(runs)}
+    plan = OutputPlan({**inputs, "--taxonomy": taxonomy, "--truth": truth})
+    out = plan.file("--output", output) if output is not None else None
+    html_out = None
+    if html is not None:
+        from taxovit.report_html.page import require_report_extra
+
+        require_report_extra()
+        html_out = plan.file("--html", html)
+    top = check_top_k(top_k)
+    tax = load_taxonomy(taxonomy, add_root=add_root)
+    labels = label_map(tax, label_attr)
+    cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
+    loaded = []
+    with status("reading the runs"):
+        for path in runs:
+            loaded.append(_load(path, labels, truth, cols))
+    board = _run(run_board, list(zip(_names(runs), loaded, strict=True)), tax,
+                 list(metric or DEFAULT_METRICS), bootstrap, ci, seed, top)  # fmt: skip
+    contents = {}
+    if out is not None:
+        contents[out] = render_leaderboard(board, format.value)
+    if html_out is not None:
+        from taxovit.report_html.pages import leaderboard_page
+
+        contents[html_out] = leaderboard_page(board, {"taxonomy": str(taxonomy)})
+    plan.write(contents)
+    if out is None and (html_out is None or html_out.kind != "stdout"):
+        if format is OutputFormat.table:
+            out_console.print(build_leaderboard_table(board))
+        else:
+            sys.stdout.write(render_leaderboard(board, format.value))
+    for o, what in ((out, f"{format.value} leaderboard"), (html_out, "HTML leaderboard")):
+        if o is not None and o.kind != "stdout":
+            err_console.print(f"wrote {what} to {o.shown}")
+
+
+def _run(run_board, runs, tax, metrics, bootstrap, ci, seed, top):
+    """The leaderboard with a progress bar over the models and the resamples."""
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    columns = ("[progress.description]{task.description}", BarColumn(),
+               "{task.completed}/{task.total}", TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=rich_console(err_console), transient=True) as progress:
+        task = progress.add_task("models, then resamples", total=len(runs) + bootstrap)
+        return run_board(runs, tax, metrics=metrics, bootstrap=bootstrap, ci=ci, seed=seed,
+                         top_k=top, progress=lambda k: progress.advance(task, k))  # fmt: skip
