@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from taxovit._side import side_thread
 from taxovit.errors import ArgumentError, InputError
 from taxovit.evaluation.bootstrap import (
     Layout,
@@ -117,19 +118,29 @@ def paired_draws(contexts: Sequence[tuple[Any, Any]], keys: Sequence[str], b: in
     rng = np.random.default_rng(seed)
     parts: list[list[dict[str, NDArray]]] = [[] for _ in contexts]
     drawn = np.empty((n, _CHUNK))
-    for start in range(0, b, _CHUNK):
-        size = min(_CHUNK, b - start)
-        for r in range(size):  # the rows resample r draws, counted per sample
-            drawn[:, r] = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        for (units, to_units, layout), out in zip(models, parts, strict=True):
-            wu_t = to_units @ drawn[:, :size]  # units x resamples, C order (no copies below)
-            sums = wu_t.T @ units.X
-            got = metrics_from_stats(layout, lambda name, s=sums, c=units.cols: s[:, c[name]],
-                                     _counts(units, wu_t, need))  # fmt: skip
-            out.append({k: got[k] for k in keys})
-        if progress is not None:
-            progress(size)
+    with side_thread(n * len(models)) as submit:  # half of the models in a second thread
+        for start in range(0, b, _CHUNK):
+            size = min(_CHUNK, b - start)
+            for r in range(size):  # the rows resample r draws, counted per sample
+                drawn[:, r] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+            side = {i: submit(_resampled, models[i], drawn[:, :size], keys, need)
+                    for i in range(1, len(models), 2)}  # fmt: skip
+            for i in range(0, len(models), 2):
+                parts[i].append(_resampled(models[i], drawn[:, :size], keys, need))
+            for i, fut in side.items():
+                parts[i].append(fut.result())
+            if progress is not None:
+                progress(size)
     return [{k: np.concatenate([p[k] for p in ps]) for k in keys} for ps in parts]
+
+
+def _resampled(model, drawn: NDArray, keys: Sequence[str], need: set[str]) -> dict[str, NDArray]:
+    """``keys`` of one model for a chunk of resamples (``drawn``: samples x resamples)."""
+    units, to_units, layout = model
+    wu_t = to_units @ drawn  # units x resamples, C order (no copies below)
+    sums = wu_t.T @ units.X
+    got = metrics_from_stats(layout, lambda name: sums[:, units.cols[name]], _counts(units, wu_t, need))
+    return {k: got[k] for k in keys}
 
 
 def _counts(units, wu_t: NDArray, need: set[str]) -> Callable[[str], tuple]:
@@ -255,6 +266,10 @@ def leaderboard(
             notes.append(f"{name}: a saved report, ranked on its values but not tested (no per-sample data)")
         if progress is not None:
             progress(1)
+    for key in keys:
+        if all(m.values[key] is None for m in models):
+            raise ArgumentError(f"--metric {key}: none of the runs gives it (score-based metrics "
+                                "need score columns; top-k needs k candidates)")  # fmt: skip
     if bootstrap > 0 and resampled:
         draws = paired_draws([c for _, c in resampled], keys, bootstrap, seed, progress)
         for (model, _), d in zip(resampled, draws, strict=True):
