@@ -167,6 +167,13 @@ def test_report_in_headless_chromium(tmp_path: Path, birds) -> None:
         assert len(rows) == expected < before
         assert all(r.find_elements(By.TAG_NAME, "td")[0].text in laridae for r in rows)
         assert driver.find_element(By.CSS_SELECTOR, "#confusion .main-svg")  # its matrix drawn
+        # a click on a header sorts the table (numbers, descending first)
+        header = next(h for h in driver.find_elements(By.CSS_SELECTOR, "#subtree th") if h.text == "recall")
+        col = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#subtree th")].index("recall")
+        header.click()
+        values = [float(r.find_elements(By.TAG_NAME, "td")[col].text)
+                  for r in driver.find_elements(By.CSS_SELECTOR, "#subtree tbody tr")]  # fmt: skip
+        assert values == sorted(values, reverse=True) and values[0] > values[-1]
         shots = Path(os.environ.get("TAXOVIT_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         assert driver.save_screenshot(str(shots / "report_laridae.png"))
@@ -178,3 +185,33 @@ def test_report_in_headless_chromium(tmp_path: Path, birds) -> None:
 def test_shipped_example_ids_unique() -> None:
     df = pd.read_csv(EXAMPLE, usecols=["id"])
     assert df["id"].is_unique and np.all(df["id"].str.startswith("cub_"))
+
+
+@needs_report
+def test_compare_and_leaderboard_pages(tmp_path: Path) -> None:
+    worse = tmp_path / "worse.csv"
+    df = pd.read_csv(EXAMPLE, usecols=["id", "y_true", "y_pred"])
+    df.loc[::5, "y_pred"] = df["y_true"].to_numpy()[::-1][::5]
+    df.to_csv(worse, index=False)
+    cmp_html, board_html = tmp_path / "cmp.html", tmp_path / "board.html"
+    res = _run("compare", EXAMPLE, worse, "-t", BIRDS, "-b", "100", "--html", cmp_html, "-f", "json", "-o", tmp_path / "c.json")
+    assert res.exit_code == 0, res.output
+    res = _run("leaderboard", EXAMPLE, worse, "-t", BIRDS, "-b", "100", "--html", board_html)
+    assert res.exit_code == 0, res.output
+    assert "Holm" in board_html.read_text() and "worse.csv" in cmp_html.read_text()
+    assert not (tmp_path / "c.json").read_text().startswith("<")
+    if BROWSER is not None:
+        pytest.skip(BROWSER)
+    from selenium.webdriver.common.by import By
+
+    driver = browser.start(1200, 900)
+    try:
+        for page, table in ((cmp_html, "comparison"), (board_html, "board")):
+            browser.open_page(driver, page)
+            assert [e for e in browser.console(driver) if e["level"] == "SEVERE"] == []
+            assert driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
+            assert driver.find_elements(By.CSS_SELECTOR, ".main-svg")  # its charts drawn
+        # the leaderboard: one interval chart per metric, two models in each
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#forest .js-plotly-plot")) == 4
+    finally:
+        driver.quit()

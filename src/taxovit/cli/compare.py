@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, status
+from taxovit.cli._html import html_output
 from taxovit.cli.evaluate import (
     AddRootOpt,
     CiOpt,
@@ -74,8 +75,6 @@ def compare(
 
       taxovit compare a_top5.csv b_long.parquet -t tax.json --truth solution.csv
 
-      taxovit compare a.csv b.csv -t birds.json --html compare.html
-
     A and B may be in any format taxovit evaluate reads (wide CSV or Parquet, top-k
     submissions, long CSV/Parquet, .npz), even two different ones.
     """
@@ -88,7 +87,7 @@ def compare(
 
     plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy, "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
-    html_out = _html_output(plan, html)
+    html_out = html_output(plan, html)
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
@@ -96,17 +95,7 @@ def compare(
     pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
     with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
-    contents = {out: render_comparison(result, format.value)} if out is not None else {}
-    if html_out is not None:
-        from taxovit.report_html import comparison_page
-
-        meta = {"file A": a, "file B": b, "taxonomy": taxonomy}
-        contents[html_out] = comparison_page(result, (a.name, b.name), meta)
-    plan.write(contents)
-    for o, what in ((out, f"{format.value} comparison"), (html_out, "HTML comparison")):
-        if o is not None and o.kind != "stdout":
-            err_console.print(f"wrote {what} to {o.shown}")
-    if out is not None or (html_out is not None and html_out.kind == "stdout"):
+    if _write(plan, {"report": out, "html": html_out}, result, format.value, (a, b, taxonomy)):
         return
     if format is OutputFormat.table:
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
@@ -114,11 +103,19 @@ def compare(
         sys.stdout.write(render_comparison(result, format.value))
 
 
-def _html_output(plan, html):
-    """The --html output, declared after the [report] extra is checked."""
-    if html is None:
-        return None
-    from taxovit.report_html.page import require_report_extra
+def _write(plan, outs, result, format: str, files) -> bool:
+    """Write --output and --html (all or nothing); True when standard output got one."""
+    from taxovit.evaluation.compare_render import render_comparison
 
-    require_report_extra()
-    return plan.file("--html", html)
+    contents = {outs["report"]: render_comparison(result, format)} if outs["report"] else {}
+    if outs["html"] is not None:
+        from taxovit.report_html import comparison_page
+
+        a, b, taxonomy = files
+        meta = {"file A": a, "file B": b, "taxonomy": taxonomy}
+        contents[outs["html"]] = comparison_page(result, (a.name, b.name), meta)
+    plan.write(contents)
+    for o, what in ((outs["report"], f"{format} comparison"), (outs["html"], "HTML comparison")):
+        if o is not None and o.kind != "stdout":
+            err_console.print(f"wrote {what} to {o.shown}")
+    return any(o is not None and (o is outs["report"] or o.kind == "stdout") for o in outs.values())

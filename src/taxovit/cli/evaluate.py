@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, rich_console, status
+from taxovit.cli._html import html_output
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
 
@@ -158,8 +159,6 @@ def evaluate(
 
       taxovit evaluate preds.csv -t birds.json --per-class classes.csv --plot plots/
 
-      taxovit evaluate preds.csv -t birds.json --bootstrap 1000 --html report.html
-
       taxovit evaluate out.csv -t tax.csv --true-col label --pred-col guess --score-prefix p_
 
     Definitions of every metric: shared/docs/metrics.md (README: "Metrics").
@@ -171,13 +170,9 @@ def evaluate(
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth})
     outs = {"report": plan.file("--output", output) if output is not None else None,
-            "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
+            "per_class": plan.file("--per-class", per_class) if per_class is not None else None,
+            "html": html_output(plan, html)}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
-    if html is not None:  # the [report] extra is checked before any input is read
-        from taxovit.report_html.page import require_report_extra
-
-        require_report_extra()
-        outs["html"] = plan.file("--html", html)
     from taxovit.predictions import prefetch
 
     # a long Parquet file is read beside the taxonomy (not when the taxonomy is sure to fail)

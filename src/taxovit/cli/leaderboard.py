@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, rich_console, status
+from taxovit.cli._html import html_output
 from taxovit.cli.evaluate import (
     AddRootOpt,
     CiOpt,
@@ -111,51 +112,58 @@ def leaderboard(
     from taxovit._outputs import OutputPlan
     from taxovit.evaluation.arguments import check_top_k
     from taxovit.evaluation.leaderboard import DEFAULT_METRICS
-    from taxovit.evaluation.leaderboard import leaderboard as run_board
     from taxovit.evaluation.leaderboard_render import build_leaderboard_table, render_leaderboard
-    from taxovit.predictions import label_map
     from taxovit.taxonomy import load_taxonomy
 
-    inputs = {f"run {i + 1}": p for i, p in enumerate(runs)}
-    plan = OutputPlan({**inputs, "--taxonomy": taxonomy, "--truth": truth})
-    out = plan.file("--output", output) if output is not None else None
-    html_out = None
-    if html is not None:
-        from taxovit.report_html.page import require_report_extra
-
-        require_report_extra()
-        html_out = plan.file("--html", html)
+    plan = OutputPlan({**{f"run {i + 1}": p for i, p in enumerate(runs)}, "--taxonomy": taxonomy,
+                       "--truth": truth})  # fmt: skip
+    outs = {"report": plan.file("--output", output) if output is not None else None,
+            "html": html_output(plan, html)}  # fmt: skip
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
-    labels = label_map(tax, label_attr)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
-    loaded = []
-    with status("reading the runs"):
-        for path in runs:
-            loaded.append(_load(path, labels, truth, cols))
-    board = _run(run_board, list(zip(_names(runs), loaded, strict=True)), tax,
-                 list(metric or DEFAULT_METRICS), bootstrap, ci, seed, top)  # fmt: skip
-    contents = {}
-    if out is not None:
-        contents[out] = render_leaderboard(board, format.value)
-    if html_out is not None:
-        from taxovit.report_html.pages import leaderboard_page
+    loaded = _read_runs(runs, tax, label_attr, truth, cols)
+    board = _run(loaded, tax, list(metric or DEFAULT_METRICS), bootstrap, ci, seed, top)
+    if _write(plan, outs, board, format.value, taxonomy):
+        return
+    if format is OutputFormat.table:
+        out_console.print(build_leaderboard_table(board))
+    else:
+        sys.stdout.write(render_leaderboard(board, format.value))
 
-        contents[html_out] = leaderboard_page(board, {"taxonomy": str(taxonomy)})
+
+def _read_runs(runs: list[Path], tax, label_attr, truth, cols) -> list[tuple[str, object]]:
+    """(name, predictions or saved report) of every run; names are the file stems (the
+    paths where two stems are equal)."""
+    from taxovit.predictions import label_map
+
+    labels = label_map(tax, label_attr)
+    with status("reading the runs"):
+        loaded = [_load(path, labels, truth, cols) for path in runs]
+    return list(zip(_names(runs), loaded, strict=True))
+
+
+def _write(plan, outs, board, format: str, taxonomy) -> bool:
+    """Write --output and --html (all or nothing); True when standard output got one."""
+    from taxovit.evaluation.leaderboard_render import render_leaderboard
+
+    contents = {outs["report"]: render_leaderboard(board, format)} if outs["report"] else {}
+    if outs["html"] is not None:
+        from taxovit.report_html import leaderboard_page
+
+        contents[outs["html"]] = leaderboard_page(board, {"taxonomy": str(taxonomy)})
     plan.write(contents)
-    if out is None and (html_out is None or html_out.kind != "stdout"):
-        if format is OutputFormat.table:
-            out_console.print(build_leaderboard_table(board))
-        else:
-            sys.stdout.write(render_leaderboard(board, format.value))
-    for o, what in ((out, f"{format.value} leaderboard"), (html_out, "HTML leaderboard")):
+    for o, what in ((outs["report"], f"{format} leaderboard"), (outs["html"], "HTML leaderboard")):
         if o is not None and o.kind != "stdout":
             err_console.print(f"wrote {what} to {o.shown}")
+    return any(o is not None and (o is outs["report"] or o.kind == "stdout") for o in outs.values())
 
 
-def _run(run_board, runs, tax, metrics, bootstrap, ci, seed, top):
-    """The leaderboard with a progress bar over the models and the resamples."""
+def _run(runs, tax, metrics, bootstrap, ci, seed, top):
+    """The leaderboard with a progress bar over the models, then the resamples."""
     from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    from taxovit.evaluation.leaderboard import leaderboard as run_board
 
     columns = ("[progress.description]{task.description}", BarColumn(),
                "{task.completed}/{task.total}", TimeRemainingColumn())  # fmt: skip
