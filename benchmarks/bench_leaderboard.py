@@ -83,7 +83,10 @@ def main() -> None:
           f"(load {os.getloadavg()[0]:.1f}: on an idle machine wall is about CPU / 1.5-2)")
     print(f"floor: reading the {a.models} files      {floor:7.1f} s   ratio {ours / floor:.1f}x")
     print(f"peer: resample_draws per model      {peer:7.1f} s   (2 models timed, scaled; {peer / ours:.1f}x ours)")
-    print(f"target < 60 s: {'met' if ours < 60 else 'NOT met'}")
+    # on a shared machine the wall time measures the other users too; the CPU time of the
+    # command bounds its wall time on an idle one (it uses at most 2 threads)
+    print(f"target < 60 s: wall {'met' if ours < 60 else 'NOT met'}, "
+          f"CPU {'met' if cpu < 60 else 'NOT met'} (idle 2 cores: wall <= CPU)")
 
 
 if __name__ == "__main__":

@@ -215,3 +215,27 @@ def test_compare_and_leaderboard_pages(tmp_path: Path) -> None:
         assert len(driver.find_elements(By.CSS_SELECTOR, "#forest .js-plotly-plot")) == 4
     finally:
         driver.quit()
+
+
+@needs_report
+@pytest.mark.skipif(BROWSER is not None, reason=BROWSER or "")
+def test_dag_and_unranked_pages_load(tmp_path: Path) -> None:
+    """A DAG (no sunburst: tables only) and a tree without ranks, no scores: no errors."""
+    from selenium.webdriver.common.by import By
+
+    from taxovit.report_html import evaluation_html
+
+    dag = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "x"), ("B", "x"), ("A", "y"), ("B", "z")])
+    tree = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "x"), ("A", "y"), ("B", "z")])
+    y_true, y_pred = ["x", "y", "z", "z", "y"], ["x", "x", "y", "A", "y"]
+    driver = browser.start(1200, 900)
+    try:
+        for name, tax, slices in (("dag", dag, 0), ("tree", tree, 6)):
+            page = tmp_path / f"{name}.html"
+            page.write_text(evaluation_html(evaluate(y_true, y_pred, tax), tax, {"predictions": name}))
+            browser.open_page(driver, page)
+            assert [e for e in browser.console(driver) if e["level"] == "SEVERE"] == []
+            assert len(driver.find_elements(By.CSS_SELECTOR, "#sunburst g.slice")) == slices
+            assert driver.find_elements(By.CSS_SELECTOR, "#pairs-table tbody tr")
+    finally:
+        driver.quit()

@@ -96,11 +96,11 @@ def confused_pairs(report: EvaluationReport, taxonomy: Taxonomy,
     t, p, w = t[order], p[order], w[order]
     ix = taxonomy.index
     per_true = np.bincount(report.components.y_true, minlength=ix.n)
-    lca = ix.lca(t, p) if t.size else t
-    below = np.full(t.size, -1)
+    lca, below = np.full(t.size, -1), np.full(t.size, -1)  # a DAG's LCA is not unique
+    lca_depth = ix.pair_stats(t, p).lca_depth if t.size else t
     if taxonomy.is_tree and t.size:
-        anc = _ancestor_table(taxonomy)
-        below = anc[np.minimum(ix.depth[lca] + 1, ix.max_depth), t]
+        lca = ix.lca(t, p)
+        below = _ancestor_table(taxonomy)[np.minimum(ix.depth[lca] + 1, ix.max_depth), t]
     names = np.asarray(taxonomy.nodes, dtype=object)
     out = []
     for k in range(t.size):
@@ -108,8 +108,9 @@ def confused_pairs(report: EvaluationReport, taxonomy: Taxonomy,
         rank = None if b < 0 else (ix.rank_names[ix.rank_of[b]] if ix.rank_of[b] >= 0
                                    else f"depth {ix.depth[b]}")  # fmt: skip
         out.append({"true": names[t[k]], "predicted": names[p[k]], "count": int(w[k]),
-                    "share": float(w[k] / per_true[t[k]]), "lca": names[lca[k]],
-                    "split_rank": rank, "coarser": bool(lca[k] == p[k]),
+                    "share": float(w[k] / per_true[t[k]]),
+                    "lca": names[lca[k]] if lca[k] >= 0 else f"depth {lca_depth[k]}",
+                    "split_rank": rank, "coarser": bool(lca_depth[k] == ix.depth[p[k]]),
                     "t": int(t[k]), "p": int(p[k])})  # fmt: skip
     return out
 

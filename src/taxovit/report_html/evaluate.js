@@ -186,7 +186,17 @@
     TX.sections(document.getElementById("sections"), D.sections);
     const notes = document.getElementById("notes");
     for (const [k, v] of Object.entries(D.notes)) notes.append(TX.el("li", {}, k + ": " + v));
-    if (!T) document.getElementById("explorer-note").textContent = "The taxonomy is a DAG: the explorer needs a tree; the tables hold every figure.";
+    if (!T) {  // a DAG: no sunburst (a taxon may sit under two parents); the tables remain
+      const sec = document.getElementById("explorer-section");
+      sec.innerHTML = "";
+      sec.append(TX.el("h2", {}, "Most-confused pairs, with the rank at which they split"));
+      sec.append(TX.el("p", {class: "muted small"}, "The taxonomy is a DAG: the sunburst and the subtree views need a tree."));
+      const div = TX.el("div", {id: "pairs-table"});
+      sec.append(div);
+      TX.table(div, ["true", "predicted", "count", "share of true", "LCA", "split at", "kind"],
+        D.confused.map(c => [c.true, c.predicted, c.count, c.share, c.lca, c.split_rank, c.coarser ? "coarser (abstained)" : "other taxon"]),
+        {limit: 100, name: "confused"});
+    }
   }
 
   function charts() {
