@@ -30,3 +30,14 @@ def test_per_rank_table_fits_80_columns(bootstrap: int) -> None:
     if bootstrap:
         assert "CI" in rank_part
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+
+
+def test_calibration_errors_are_lower_is_better() -> None:
+    from taxovit.evaluation.compare_render import _verdict
+    from taxovit.evaluation.metric_info import metric_info
+
+    worse = {"diff": 0.1, "ci": [0.05, 0.15]}
+    for key in ("ece", "ece_adaptive", "brier", "nll", "per_rank/genus/ece", "mistake_severity"):
+        assert str(_verdict(key, worse)) == "worse"
+        assert metric_info(key).higher_is_better is False
+    assert str(_verdict("accuracy", worse)) == "better" and metric_info("accuracy").higher_is_better

@@ -239,3 +239,47 @@ def test_dag_and_unranked_pages_load(tmp_path: Path) -> None:
             assert driver.find_elements(By.CSS_SELECTOR, "#pairs-table tbody tr")
     finally:
         driver.quit()
+
+
+@needs_report
+def test_html_to_standard_output() -> None:
+    res = _run("evaluate", EXAMPLE, "-t", BIRDS, "--html", "-")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.lstrip().startswith("<!DOCTYPE html>") and "Flat (labels" not in res.stdout
+
+
+@pytest.mark.slow
+@needs_report
+@pytest.mark.skipif(BROWSER is not None, reason=BROWSER or "")
+def test_ten_thousand_classes_stay_usable(tmp_path: Path) -> None:
+    """10,000 classes: the sunburst draws three rings at a time, the subtree table its 300
+    largest classes; the page loads and answers a click (times: bench_report_html.py)."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import synthetic_predictions, synthetic_tree
+
+    from taxovit.report_html import evaluation_html
+
+    tax = synthetic_tree()
+    t, p = synthetic_predictions(tax, 30_000, seed=0)
+    page = tmp_path / "large.html"
+    page.write_text(evaluation_html(evaluate(t, p, tax), tax, {"predictions": "synthetic"}))
+    assert page.stat().st_size < 8_000_000
+    driver = browser.start(1400, 1000)
+    try:
+        assert browser.open_page(driver, page) < 30
+        assert [e for e in browser.console(driver) if e["level"] == "SEVERE"] == []
+        drawn = len(driver.find_elements(By.CSS_SELECTOR, "#sunburst g.slice"))
+        assert 4 < drawn < 1000  # three rings of 13,575 taxa
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#subtree tbody tr")) == 300
+        t0 = time.perf_counter()
+        driver.execute_script("document.querySelector('#sunburst g.slice:nth-of-type(2)')"
+                              ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        while driver.find_element(By.ID, "node-name").text == "L0_0":
+            assert time.perf_counter() - t0 < 10
+            time.sleep(0.05)
+    finally:
+        driver.quit()

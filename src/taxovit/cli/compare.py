@@ -65,7 +65,7 @@ def compare(
 
     A difference is [bold]significant[/] when its interval excludes 0; the last column then
     says whether B is better or worse (lower is better for mistakes, LCA height, severity,
-    depth distance, tree-induced error and hierarchical distance@k).
+    depth distance, tree-induced error, hierarchical distance@k, ECE, Brier score, NLL).
 
     [bold]Examples[/]
 

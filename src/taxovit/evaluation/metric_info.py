@@ -28,7 +28,6 @@ def _labels() -> dict[str, str]:
     return dict(FLAT_ROWS + HIER_ROWS + CAL_ROWS)
 
 
-_LOWER_SCORES = ("ece", "brier", "nll")  # calibration: an error, lower is better
 _PER_RANK_LABELS = {"n_samples": "samples", "accuracy": "accuracy", "precision_macro":
                     "precision (macro)", "recall_macro": "recall (macro)", "f1_macro":
                     "F1 (macro)", "top1_accuracy": "top-1 (marginals)", "ece": "ECE (marginals)"}  # fmt: skip
@@ -53,7 +52,7 @@ def metric_info(key: str) -> MetricInfo:
     from taxovit.evaluation.compare_render import LOWER_IS_BETTER
 
     name = key.rsplit("/", 1)[-1]
-    higher = not (name.startswith(LOWER_IS_BETTER) or name.startswith(_LOWER_SCORES))
+    higher = not name.startswith(LOWER_IS_BETTER)
     if key.startswith("per_rank/") and key.count("/") == 2:
         rank = key.split("/")[1]
         return MetricInfo(f"{rank} {_PER_RANK_LABELS.get(name) or _label(name)}", higher)
