@@ -53,9 +53,10 @@ PlotOpt = Annotated[Path | None, typer.Option(
     "severity histogram, confusion matrix at a rank.",
 )]  # fmt: skip
 HtmlOpt = Annotated[Path | None, typer.Option(
-    "--html", help="Also write a self-contained interactive HTML report to this file (opens "
-    "offline: taxonomy sunburst by recall, click a taxon for its classes, confusions and "
-    "most-confused pairs). Needs the [report] extra: pip install 'taxovit[report]'.",
+    "--html", help="Also write a self-contained interactive HTML report to this file ('-': "
+    "standard output); it opens offline (evaluate: the taxonomy as a sunburst coloured by "
+    "recall, click a taxon for its classes, confusions and most-confused pairs). Needs the "
+    "\\[report] extra: pip install 'taxovit\\[report]'.",
     show_default=False,
 )]  # fmt: skip
 PlotRankOpt = Annotated[str | None, typer.Option(

@@ -39,8 +39,8 @@ RunsArg = Annotated[list[Path], typer.Argument(
 MetricOpt = Annotated[list[str] | None, typer.Option(
     "--metric", "-m", help="A metric key to show (repeat; the first ranks and is tested): "
     "accuracy, f1_macro, hierarchical_f1_micro, mistake_severity, top5_accuracy, "
-    "per_rank/genus/accuracy, ... [default: accuracy, f1_macro, hierarchical_f1_micro, "
-    "mistake_severity]", show_default=False,
+    "per_rank/genus/accuracy, ... Default: accuracy, f1_macro, hierarchical_f1_micro, "
+    "mistake_severity.", show_default=False,
 )]  # fmt: skip
 BootstrapOpt = Annotated[int, typer.Option(
     "--bootstrap", "-b", min=0, max=MAX_BOOTSTRAP, help="Paired resamples for the intervals "
