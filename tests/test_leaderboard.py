@@ -144,3 +144,21 @@ def test_paired_draws_in_two_threads_are_the_same() -> None:
         full = resample_draws(ctx, inputs, 60, 1)
         for k in keys:
             np.testing.assert_allclose(d[k], full[k])
+
+
+def test_saved_reports_only_and_their_sample_counts(runs, tmp_path: Path) -> None:
+    reports = []
+    for k, f in enumerate(runs[2:]):
+        reports.append(tmp_path / f"r{k}.json")
+        assert _run("evaluate", f, "-t", BIRDS, "-f", "json", "-o", reports[-1]).exit_code == 0
+    res = _run("leaderboard", *reports, "-t", BIRDS, "-f", "json")
+    assert res.exit_code == 0, res.output
+    board = json.loads(res.stdout)
+    assert [r["model"] for r in board["rows"]] == ["r0", "r1"] and board["test"]["against"] is None
+    assert "No tests" in board["explanation"] and "not tested" in " ".join(board["notes"])
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(runs[0]).iloc[:-3].to_csv(fewer, index=False)
+    small = tmp_path / "small.json"
+    assert _run("evaluate", fewer, "-t", BIRDS, "-f", "json", "-o", small).exit_code == 0
+    res = _run("leaderboard", reports[0], small, "-t", BIRDS)
+    assert res.exit_code == 2 and "small.json" in res.output and "397" in res.output

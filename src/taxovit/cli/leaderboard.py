@@ -63,7 +63,7 @@ def _load(path: Path, labels, truth, cols) -> object:
                          "expected a report of taxovit evaluate -f json", file=str(path)) from None  # fmt: skip
     if not isinstance(report, dict):
         raise InputError("not a taxovit JSON report (expected an object)", file=str(path))
-    return report
+    return {**report, "path": str(path)}
 
 
 def _names(runs: list[Path]) -> list[str]:
@@ -151,7 +151,8 @@ def _write(plan, outs, board, format: str, taxonomy) -> bool:
     if outs["html"] is not None:
         from taxovit.report_html import leaderboard_page
 
-        contents[outs["html"]] = leaderboard_page(board, {"taxonomy": str(taxonomy)})
+        contents[outs["html"]] = leaderboard_page(board, {"taxonomy": str(taxonomy), **{
+            r["model"]: r["source"] for r in board.rows}})  # fmt: skip
     plan.write(contents)
     for o, what in ((outs["report"], f"{format} leaderboard"), (outs["html"], "HTML leaderboard")):
         if o is not None and o.kind != "stdout":

@@ -105,8 +105,9 @@ def paired_draws(contexts: Sequence[tuple[Any, Any]], keys: Sequence[str], b: in
     models on the same samples: the draws of :func:`~taxovit.evaluation.core.resample_draws`
     (same seed, same rows), drawn once for every model."""
     if any(_is_score_key(k) for k in keys):  # recomputed on each resample's rows
-        return [{k: v for k, v in resample_draws(ctx, inp, b, seed).items() if k in keys}
-                for ctx, inp in contexts]  # fmt: skip  (no progress: one model at a time)
+        share = None if progress is None else (lambda k: progress(k / len(contexts)))
+        return [{k: v for k, v in resample_draws(ctx, inp, b, seed, share).items() if k in keys}
+                for ctx, inp in contexts]  # fmt: skip
     import scipy.sparse as sp
 
     n = contexts[0][0].comp.y_true.size
@@ -244,7 +245,8 @@ def leaderboard(
     top_k: Sequence[int] = DEFAULT_TOP_K,
     progress: Callable[[int], None] | None = None,
 ) -> Leaderboard:
-    """Rank ``runs`` (``(name, predictions or saved JSON report dict)``) on ``metrics``
+    """Rank ``runs`` (``(name, predictions or saved JSON report dict)``; a report's optional
+    ``"path"`` names its file in errors) on ``metrics``
     (module docstring). Prediction runs must hold the same ids and truths as the first one
     (:func:`~taxovit.evaluation.compare.align`); ``progress(k)`` is called with each model
     evaluated (k = 1) and each chunk of resamples done (k = its size)."""
@@ -253,6 +255,7 @@ def leaderboard(
         raise ArgumentError(f"a leaderboard needs at least 2 runs, got {len(runs)}")
     first = next((r for _, r in runs if isinstance(r, Predictions)), None)
     models, notes, resampled = [], [], []
+    n_expected = None if first is None else len(first)
     for name, run in runs:
         if isinstance(run, Predictions):
             aligned = run if run is first else align(first, run)
@@ -261,7 +264,8 @@ def leaderboard(
             resampled.append((model, context))
         else:
             source = str(run.get("input", {}).get("predictions", name)) if isinstance(run.get("input"), dict) else name
-            _check_samples(run, first, name)
+            _check_samples(run, n_expected, str(run.get("path", name)))
+            n_expected = run["metrics"].get("n_samples") if n_expected is None else n_expected
             models.append(_from_report(name, run, source, keys))
             notes.append(f"{name}: a saved report, ranked on its values but not tested (no per-sample data)")
         if progress is not None:
@@ -286,13 +290,14 @@ def leaderboard(
                                     "method": "paired percentile"}, test, notes)  # fmt: skip
 
 
-def _check_samples(report: dict[str, Any], first: Predictions | None, name: str) -> None:
+def _check_samples(report: dict[str, Any], n_expected: int | None, name: str) -> None:
+    """A saved report: a ``metrics`` object over as many samples as the other runs."""
     if not isinstance(report.get("metrics"), dict):
         raise InputError("not a taxovit JSON report (no 'metrics' object); expected the "
                          "output of taxovit evaluate -f json or a predictions file", file=name)  # fmt: skip
     n = report["metrics"].get("n_samples")
-    if first is not None and n != len(first):
-        raise InputError(f"a report of {n} samples, but the predictions hold {len(first):,}; "
+    if n_expected is not None and n != n_expected:
+        raise InputError(f"a report of {n} samples, but the other runs hold {n_expected:,}; "
                          "expected the same samples", file=name)  # fmt: skip
 
 

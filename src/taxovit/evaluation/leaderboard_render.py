@@ -29,6 +29,9 @@ def explanation(lb: Leaderboard) -> str:
                  f"{t['comparisons']} comparisons; significant when the adjusted p < "
                  f"{t['alpha']:g}. Tier: models not significantly different from the tier's "
                  f"leader; intervals: {b['ci']:.0%} percentile.")  # fmt: skip
+    elif b["resamples"]:
+        text += (" No tests: no run has per-sample data (saved reports only); the intervals "
+                 "are the reports' own.")  # fmt: skip
     else:
         text += " No bootstrap (--bootstrap 0): no intervals, no tests."
     return text
