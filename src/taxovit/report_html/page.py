@@ -84,6 +84,7 @@ def evaluation_html(report, taxonomy, inputs: dict[str, Any], title: str | None 
     """The page of one evaluation (:class:`~taxovit.evaluation.EvaluationReport`)."""
     from taxovit.report_html.data import page_data
 
-    name = Path(str(inputs.get("predictions", "predictions"))).name
+    source = str(inputs.get("predictions", "predictions"))
+    name = "standard input" if source == "-" else Path(source).name
     title = title or f"taxovit report: {name}"
     return render_page("evaluate.html.j2", "evaluate.js", page_data(report, taxonomy, inputs, title), title)
