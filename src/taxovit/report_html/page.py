@@ -21,12 +21,19 @@ HERE = Path(__file__).parent
 def require_report_extra(option: str = "--html") -> None:
     """Raise :class:`ArgumentError` naming the ``[report]`` extra if plotly or jinja2 is
     missing (checked before any input is read)."""
-    missing = [m for m in ("plotly", "jinja2") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("plotly", "jinja2") if not _installed(m)]
     if missing:
         raise ArgumentError(
             f"{option} needs the [report] extra ({', '.join(missing)} not installed): "
             "pip install 'taxovit[report]' (or: pip install plotly jinja2)"
         )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module blocked in sys.modules (None) or broken
+        return False
 
 
 @cache
