@@ -26,7 +26,8 @@ def explanation(lb: Leaderboard) -> str:
         text += (f" Paired bootstrap tests ({b['resamples']:,} resamples drawing the same rows for "
                  f"every model, two-sided) of each model against the best, {t['against']}, on "
                  f"{info.label}; p-values adjusted with Holm's correction for "
-                 f"{t['comparisons']} comparisons; significant when the adjusted p < "
+                 f"{t['comparisons']} comparison{'s' if t['comparisons'] != 1 else ''}; "
+                 "significant when the adjusted p < "
                  f"{t['alpha']:g}. Tier: models not significantly different from the tier's "
                  f"leader; intervals: {b['ci']:.0%} percentile.")  # fmt: skip
     elif b["resamples"]:
