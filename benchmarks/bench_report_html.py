@@ -33,6 +33,9 @@ from taxovit.report_html import evaluation_html  # noqa: E402
 from taxovit.report_html.page import render_page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the floor: the same page frame, plotly.js inflated and one empty plot
+FLOOR_JS = """TX.start(() => {}, () => Plotly.newPlot(document.body.appendChild(
+  document.createElement("div")), [], {}, TX.plotConfig));"""
 
 
 def _birds() -> tuple[str, float]:
@@ -85,7 +88,7 @@ def main() -> None:
     skip = browser.browser_or_skip_reason()
     birds, t_birds = _birds()
     large, t_large, classes = _large(a.n)
-    floor_page = render_page("floor.html.j2", "floor.js", {"title": "floor"}, "floor")
+    floor_page = render_page("base.html.j2", "", {"title": "floor"}, "floor", js=FLOOR_JS)
     with tempfile.TemporaryDirectory() as d:
         rows = []
         for name, html, build in (("birds example (200 classes, 400 samples, B=200)", birds, t_birds),

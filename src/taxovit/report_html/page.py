@@ -66,12 +66,14 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(template: str, script: str, data: dict[str, Any], title: str) -> str:
-    """One page: ``template`` (jinja2, extends base.html.j2) with its ``script`` and data."""
+def render_page(template: str, script: str, data: dict[str, Any], title: str, *,
+                js: str | None = None) -> str:  # fmt: skip
+    """One page: ``template`` (jinja2, extends base.html.j2) with its ``script`` (a file of
+    this package, or the code ``js``) and its data."""
     import taxovit
 
     gz, plotly_version = _plotly_gz()
-    js = (HERE / script).read_text(encoding="utf-8")
+    js = (HERE / script).read_text(encoding="utf-8") if js is None else js
     return _environment().get_template(template).render(
         title=title, data=data, version=taxovit.__version__, plotly_version=plotly_version,
         date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
