@@ -26,6 +26,7 @@ MAX_CONFUSED_PAIRS = 2000
 #: report (slices, long-tail buckets, abstention curves, ...) is shown as a generic table
 KNOWN_SECTIONS = ("metrics", "per_rank", "confidence_intervals", "bootstrap", "taxonomy", "notes")
 CARD_KEYS = ("accuracy", "top1_accuracy", "hierarchical_f1_micro", "mistake_severity", "ece")
+_CARD_LABELS = {"ece": "calibration error (ECE)"}  # a card has room for a short label
 
 
 def _num(v: Any) -> float | int | None:
@@ -185,7 +186,7 @@ def cards(d: dict[str, Any]) -> list[dict[str, Any]]:
         if m.get(key) is None:
             continue
         info = metric_info(key)
-        out.append({"key": key, "label": info.label, "value": _num(m[key]), "ci": cis.get(key),
+        out.append({"key": key, "label": _CARD_LABELS.get(key, info.label), "value": _num(m[key]), "ci": cis.get(key),
                     "higher_is_better": info.higher_is_better})  # fmt: skip
     return out
 
