@@ -218,6 +218,8 @@ def test_compare_and_leaderboard_pages(tmp_path: Path) -> None:
             assert [e for e in browser.console(driver) if e["level"] == "SEVERE"] == []
             assert driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
             assert driver.find_elements(By.CSS_SELECTOR, ".main-svg")  # its charts drawn
+            if page == cmp_html:  # B − A recall of every birds taxon
+                assert len(driver.find_elements(By.CSS_SELECTOR, "#diff-sunburst g.slice")) == 374
         # the leaderboard: one interval chart per metric, two models in each
         assert len(driver.find_elements(By.CSS_SELECTOR, "#forest .js-plotly-plot")) == 4
     finally:
@@ -290,3 +292,21 @@ def test_ten_thousand_classes_stay_usable(tmp_path: Path) -> None:
             time.sleep(0.05)
     finally:
         driver.quit()
+
+
+def test_recall_difference_by_hand() -> None:
+    from taxovit.predictions import Predictions
+    from taxovit.report_html.pages import recall_difference
+
+    tax, _ = _tiny()
+    ids = np.array([f"s{i}" for i in range(6)], dtype=object)
+    t = tax.ids(["a1", "a1", "a1", "a2", "b1", "b1"])
+    a = Predictions(ids, t, tax.ids(["a1", "a2", "A", "a2", "a1", "b1"]), np.zeros(0, np.int64), None, "a")
+    order = np.arange(6)[::-1]  # B in another row order: aligned by id
+    b = Predictions(ids[order], t[order], tax.ids(["a1", "a1", "a1", "a2", "b1", "b1"])[order],
+                    np.zeros(0, np.int64), None, "b")  # fmt: skip
+    d = recall_difference(a, b, tax)
+    at = dict(zip(d["name"], range(len(d["name"])), strict=True))
+    assert d["recall_a"][at["B"]] == 0.5 and d["recall_b"][at["B"]] == 1.0
+    assert d["recall_a"][at["a1"]] == pytest.approx(1 / 3) and d["recall_b"][at["a1"]] == 1.0
+    assert d["support"][at["r"]] == 6

@@ -95,7 +95,7 @@ def compare(
     pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
     with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
-    if _write(plan, {"report": out, "html": html_out}, result, format.value, (a, b, taxonomy)):
+    if _write(plan, {"report": out, "html": html_out}, result, format.value, (a, b, taxonomy, pa, pb, tax)):
         return
     if format is OutputFormat.table:
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
@@ -109,11 +109,12 @@ def _write(plan, outs, result, format: str, files) -> bool:
 
     contents = {outs["report"]: render_comparison(result, format)} if outs["report"] else {}
     if outs["html"] is not None:
-        from taxovit.report_html import comparison_page
+        from taxovit.report_html.pages import comparison_page, recall_difference
 
-        a, b, taxonomy = files
+        a, b, taxonomy, pa, pb, tax = files
         meta = {"file A": a, "file B": b, "taxonomy": taxonomy}
-        contents[outs["html"]] = comparison_page(result, (a.name, b.name), meta)
+        tree = recall_difference(pa, pb, tax)
+        contents[outs["html"]] = comparison_page(result, (a.name, b.name), meta, tree)
     plan.write(contents)
     for o, what in ((outs["report"], f"{format} comparison"), (outs["html"], "HTML comparison")):
         if o is not None and o.kind != "stdout":

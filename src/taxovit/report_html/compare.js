@@ -26,7 +26,27 @@
       ranks.map(([r, v]) => [r, v.a_only, v.b_only, v.p]), {name: "mcnemar"});
   }
 
+  /* B − A recall per taxon: a diverging brown-white-teal scale (BrBG: readable with
+     colour-blindness; in grey the hover and the table carry the sign). */
+  function diffSunburst() {
+    const T = D.tree, div = document.getElementById("diff-sunburst");
+    if (!T) { document.getElementById("tree-section").remove(); return; }
+    const diff = T.id.map((_, i) => T.recall_b[i] - T.recall_a[i]);
+    const span = Math.max(0.05, ...diff.map(Math.abs));
+    Plotly.newPlot(div, [{
+      type: "sunburst", ids: T.id.map(String), labels: T.name, parents: T.parent.map(p => (p >= 0 ? String(p) : "")),
+      values: T.support, branchvalues: "total", sort: false, maxdepth: T.id.length > 1500 ? 3 : -1,
+      marker: {colors: diff, cmin: -span, cmax: span, cmid: 0, showscale: true, line: {width: 0.5, color: "#999"},
+               colorscale: [[0, "#8c510a"], [0.25, "#d8b365"], [0.5, "#f7f7f7"], [0.75, "#5ab4ac"], [1, "#01665e"]],
+               colorbar: {title: {text: "B − A recall"}, thickness: 12, len: 0.6}},
+      customdata: T.id.map((_, i) => [T.rank[i], TX.fmt(T.recall_a[i], 3), TX.fmt(T.recall_b[i], 3), TX.fmt(diff[i], 3)]),
+      hovertemplate: "<b>%{label}</b> %{customdata[0]}<br>support %{value}<br>recall A %{customdata[1]} · B %{customdata[2]}<br>B − A %{customdata[3]}<extra></extra>",
+      insidetextorientation: "radial",
+    }], {margin: {t: 6, l: 6, r: 6, b: 6}, font: {size: 11}}, TX.plotConfig);
+  }
+
   function charts() {
+    diffSunburst();
     const t = D.table, c = name => t.columns.indexOf(name);
     const rows = t.rows.filter(r => r[c("ci_low")] !== null && !String(r[c("metric")]).startsWith("per_rank/") && !String(r[c("metric")]).startsWith("n_")
       && !String(r[c("metric")]).startsWith("tree_induced_error_sum"));

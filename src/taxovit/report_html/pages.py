@@ -8,7 +8,7 @@ from typing import Any
 from taxovit.evaluation.metric_info import metric_info
 from taxovit.report_html.page import render_page
 
-__all__ = ["comparison_page", "leaderboard_page"]
+__all__ = ["comparison_page", "leaderboard_page", "recall_difference"]
 
 
 def _meta(meta: dict[str, Any]) -> dict[str, str]:
@@ -39,8 +39,32 @@ def leaderboard_page(board, meta: dict[str, Any]) -> str:
 HEADLINE = ("accuracy", "top1_accuracy", "hierarchical_f1_micro", "mistake_severity", "ece")
 
 
-def comparison_page(cmp, names: tuple[str, str], meta: dict[str, Any]) -> str:
-    """The HTML page of a :class:`~taxovit.evaluation.compare.Comparison` of A and B."""
+def recall_difference(a, b, taxonomy) -> dict[str, Any] | None:
+    """Per taxon with samples (trees): support, recall of A and of B (predictions ``a``,
+    ``b`` on the same samples, ``b`` aligned to ``a``), for the page's difference sunburst."""
+    if not taxonomy.is_tree:
+        return None
+    import numpy as np
+
+    from taxovit.evaluation import evaluate
+    from taxovit.evaluation.compare import align
+    from taxovit.report_html.data import node_stats
+
+    b = align(a, b)
+    sa, sb = (node_stats(evaluate(p.y_true, p.y_pred, taxonomy, top_k=(1,)), taxonomy) for p in (a, b))
+    keep = np.flatnonzero(sa["support"] > 0)
+    r = lambda x: [round(float(v), 6) for v in x[keep]]  # noqa: E731
+    return {"id": keep.tolist(), "name": taxonomy.names(keep),
+            "parent": taxonomy.index.parent[keep].tolist(),
+            "rank": [x or "" for x in taxonomy.ranks_of(keep)],
+            "support": sa["support"][keep].astype(int).tolist(),
+            "recall_a": r(sa["recall"]), "recall_b": r(sb["recall"])}  # fmt: skip
+
+
+def comparison_page(cmp, names: tuple[str, str], meta: dict[str, Any],
+                    tree: dict[str, Any] | None = None) -> str:  # fmt: skip
+    """The HTML page of a :class:`~taxovit.evaluation.compare.Comparison` of A and B
+    (``tree``: :func:`recall_difference`, for the sunburst of B − A recall per taxon)."""
     from taxovit.evaluation.compare_render import comparison_frame
     from taxovit.evaluation.render import _clean
 
@@ -62,5 +86,5 @@ def comparison_page(cmp, names: tuple[str, str], meta: dict[str, Any]) -> str:
     data = {"title": title, "names": list(names), "meta": _meta(meta), "cards": cards,
             "table": _table(frame), "mcnemar": d["mcnemar"],
             "per_rank_mcnemar": {r: v.get("mcnemar") for r, v in d["per_rank"].items()},
-            "bootstrap": d["bootstrap"]}  # fmt: skip
+            "bootstrap": d["bootstrap"], "tree": tree}  # fmt: skip
     return render_page("compare.html.j2", "compare.js", data, title)
