@@ -1,4 +1,4 @@
-"""The ``taxovit`` command line: ``evaluate``, ``compare``, ``decide``,
+"""The ``taxovit`` command line: ``evaluate``, ``compare``, ``leaderboard``, ``decide``,
 ``taxonomy info|validate|convert``, ``train``, ``predict``.
 
 The commands only parse options, call the library and print. Every input problem is one
@@ -104,7 +104,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` to stderr; return the exit (status 2) to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message's brackets ("taxovit[report]") are text
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -135,5 +137,6 @@ def main() -> None:
 from taxovit.cli import compare as _compare  # noqa: E402, F401
 from taxovit.cli import decide as _decide  # noqa: E402, F401
 from taxovit.cli import evaluate as _evaluate  # noqa: E402, F401
+from taxovit.cli import leaderboard as _leaderboard  # noqa: E402, F401
 from taxovit.cli import taxonomy as _taxonomy  # noqa: E402, F401
 from taxovit.cli import train as _train  # noqa: E402, F401

@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, status
+from taxovit.cli._html import html_output
 from taxovit.cli.evaluate import (
     AddRootOpt,
     CiOpt,
     FormatOpt,
+    HtmlOpt,
     IdColOpt,
     LabelAttrOpt,
     OutputFormat,
@@ -56,13 +58,14 @@ def compare(
     add_root: AddRootOpt = False,
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Compare two models on the same samples: every metric for A and B, B − A with a paired
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
 
     A difference is [bold]significant[/] when its interval excludes 0; the last column then
     says whether B is better or worse (lower is better for mistakes, LCA height, severity,
-    depth distance, tree-induced error and hierarchical distance@k).
+    depth distance, tree-induced error, hierarchical distance@k, ECE, Brier score, NLL).
 
     [bold]Examples[/]
 
@@ -84,6 +87,7 @@ def compare(
 
     plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy, "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
+    html_out = html_output(plan, html)
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
@@ -91,11 +95,28 @@ def compare(
     pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
     with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
-    if out is not None:
-        plan.write({out: render_comparison(result, format.value)})
-        if out.kind != "stdout":
-            err_console.print(f"wrote {format.value} comparison to {out.shown}")
-    elif format is OutputFormat.table:
+    if _write(plan, {"report": out, "html": html_out}, result, format.value, (a, b, taxonomy, pa, pb, tax)):
+        return
+    if format is OutputFormat.table:
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
     else:
         sys.stdout.write(render_comparison(result, format.value))
+
+
+def _write(plan, outs, result, format: str, files) -> bool:
+    """Write --output and --html (all or nothing); True when standard output got one."""
+    from taxovit.evaluation.compare_render import render_comparison
+
+    contents = {outs["report"]: render_comparison(result, format)} if outs["report"] else {}
+    if outs["html"] is not None:
+        from taxovit.report_html.pages import comparison_page, recall_difference
+
+        a, b, taxonomy, pa, pb, tax = files
+        meta = {"file A": a, "file B": b, "taxonomy": taxonomy}
+        tree = recall_difference(pa, pb, tax)
+        contents[outs["html"]] = comparison_page(result, (a.name, b.name), meta, tree)
+    plan.write(contents)
+    for o, what in ((outs["report"], f"{format} comparison"), (outs["html"], "HTML comparison")):
+        if o is not None and o.kind != "stdout":
+            err_console.print(f"wrote {what} to {o.shown}")
+    return any(o is not None and (o is outs["report"] or o.kind == "stdout") for o in outs.values())

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, rich_console, status
+from taxovit.cli._html import html_output
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
 
@@ -50,6 +51,13 @@ PerClassOpt = Annotated[Path | None, typer.Option(
 PlotOpt = Annotated[Path | None, typer.Option(
     "--plot", help="Write PNG plots to this folder: accuracy per rank, mistake "
     "severity histogram, confusion matrix at a rank.",
+)]  # fmt: skip
+HtmlOpt = Annotated[Path | None, typer.Option(
+    "--html", help="Also write a self-contained interactive HTML report to this file ('-': "
+    "standard output); it opens offline (evaluate: the taxonomy as a sunburst coloured by "
+    "recall, click a taxon for its classes, confusions and most-confused pairs). Needs the "
+    "\\[report] extra: pip install 'taxovit\\[report]'.",
+    show_default=False,
 )]  # fmt: skip
 PlotRankOpt = Annotated[str | None, typer.Option(
     "--plot-rank", help="Rank for the confusion-matrix plot (default: the finest "
@@ -140,6 +148,7 @@ def evaluate(
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
     scores: ScoresOpt = ScoreKind.probs,
+    html: HtmlOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -162,7 +171,8 @@ def evaluate(
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth})
     outs = {"report": plan.file("--output", output) if output is not None else None,
-            "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
+            "per_class": plan.file("--per-class", per_class) if per_class is not None else None,
+            "html": html_output(plan, html)}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
     from taxovit.predictions import prefetch
 
@@ -241,6 +251,11 @@ def _contents(report, tax, outs, plots, format, plot_rank, inputs) -> tuple[dict
 
         for name, png in draw_plots(report, tax, plot_rank).items():
             contents[plots[name]] = png
+    if outs.get("html") is not None:
+        from taxovit.report_html import evaluation_html
+
+        with status("writing the HTML report"):
+            contents[outs["html"]] = evaluation_html(report, tax, inputs)
     stdout_text = None
     if outs["report"] is not None:
         contents[outs["report"]] = render(report, format.value, {"input": inputs})
@@ -255,10 +270,12 @@ def _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text) 
 
     if stdout_text is not None:
         sys.stdout.write(stdout_text)
-    elif outs["report"] is None:
+    elif outs["report"] is None and getattr(outs.get("html"), "kind", None) != "stdout":
         out_console.print(build_table(report, title=f"{preds.name}: "))
     if plot_dir is not None:
         err_console.print(f"wrote {n_plots} plots to {plot_dir}")
     if outs["report"] is not None and outs["report"].kind != "stdout":
         err_console.print(f"wrote {format.value} report to {outs['report'].shown}")
+    if outs.get("html") is not None and outs["html"].kind != "stdout":
+        err_console.print(f"wrote HTML report to {outs['html'].shown}")
 

@@ -30,7 +30,7 @@ from taxovit.evaluation.report import flatten_metrics
 from taxovit.predictions import Predictions
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["Comparison", "align", "compare", "mcnemar"]
+__all__ = ["Comparison", "align", "compare", "mcnemar", "paired_test"]
 
 
 @dataclass
@@ -90,18 +90,24 @@ def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[
     return {"a_only": a_only, "b_only": b_only, "p": p}
 
 
+def paired_test(da: NDArray, db: NDArray, ci: float) -> tuple[list[float] | None, float | None]:
+    """Percentile ``ci`` interval and two-sided p-value of B − A from paired resamples
+    ``da``, ``db`` (module docstring); ``(None, None)`` when no resample defines both."""
+    d = db - da
+    d = d[~np.isnan(d)]
+    if not d.size:
+        return None, None
+    alpha = (1 - ci) / 2
+    lo, hi = np.quantile(d, [alpha, 1 - alpha])
+    return [float(lo), float(hi)], float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+
+
 def _entry(a: float | None, b: float | None, da, db, ci: float) -> dict[str, Any]:
     if a is None or b is None:
         return {"a": a, "b": b, "diff": None, "ci": None, "p": None}
     entry: dict[str, Any] = {"a": a, "b": b, "diff": b - a, "ci": None, "p": None}
     if da is not None:
-        d = db - da
-        d = d[~np.isnan(d)]
-        if d.size:
-            alpha = (1 - ci) / 2
-            lo, hi = np.quantile(d, [alpha, 1 - alpha])
-            entry["ci"] = [float(lo), float(hi)]
-            entry["p"] = float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+        entry["ci"], entry["p"] = paired_test(da, db, ci)
     return entry
 
 

@@ -44,7 +44,7 @@ def _mcnemar_line(name: str, m: dict[str, Any]) -> str:
 
 #: metrics where a lower value is the better one (the rest: higher is better)
 LOWER_IS_BETTER = ("n_mistakes", "mean_lca_height", "mistake_severity", "mean_lca_depth_distance",
-                   "tree_induced_error", "avg_hierarchical_distance")  # fmt: skip
+                   "tree_induced_error", "avg_hierarchical_distance", "ece", "brier", "nll")  # fmt: skip
 
 
 def _verdict(key: str, e: dict[str, Any]) -> Text:

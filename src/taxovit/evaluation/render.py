@@ -174,18 +174,24 @@ def _rank_table(report: EvaluationReport) -> Table | None:
     from rich.table import Table
 
     marginal = any("top1_accuracy" in r for r in report.per_rank.values())
-    rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-    cols = ["rank", "samples", "accuracy", "precision (macro)", "recall (macro)", "F1 (macro)"]
-    cols += ["top-1 (marginals)", "ECE (marginals)"] if marginal else []
+    ci = bool(report.intervals) and any(f"per_rank/{r}/accuracy" in report.intervals
+                                        for r in report.per_rank)  # fmt: skip
+    # short headers, one padding space: fits 80 columns (the caption spells them out)
+    rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold",
+               padding=(0, 0, 0, 1), caption_justify="left", caption_style="dim",
+               caption="n: samples; P, R, F1: macro averages over the rank's taxa"
+               + ("\ntop-1, ECE: of the rank's marginal probabilities" if marginal else ""))  # fmt: skip
+    cols = ["rank", "n", "accuracy", *(["CI"] if ci else []), "P", "R", "F1"]
+    cols += ["top-1", "ECE"] if marginal else []
     for col in cols:
-        rt.add_column(col, justify="left" if col == "rank" else "right")
+        rt.add_column(col, justify="left" if col == "rank" else "right", no_wrap=col != "rank")
     for rank, r in report.per_rank.items():
-        acc = _fmt(r.get("accuracy"))
-        if report.intervals and f"per_rank/{rank}/accuracy" in report.intervals:
-            lo, hi = report.intervals[f"per_rank/{rank}/accuracy"]
-            acc += f" ({_fmt(lo)}–{_fmt(hi)})"
-        cells = [rank, f"{r['n_samples']:,}", acc, _fmt(r.get("precision_macro")),
-                 _fmt(r.get("recall_macro")), _fmt(r.get("f1_macro"))]  # fmt: skip
+        cells = [rank, f"{r['n_samples']:,}", _fmt(r.get("accuracy"))]
+        if ci:
+            lo_hi = report.intervals.get(f"per_rank/{rank}/accuracy")
+            cells.append(f"{lo_hi[0]:.3f}–{lo_hi[1]:.3f}" if lo_hi else "")
+        cells += [_fmt(r.get("precision_macro")), _fmt(r.get("recall_macro")),
+                  _fmt(r.get("f1_macro"))]  # fmt: skip
         if marginal:
             cells += [_fmt(r.get("top1_accuracy")), _fmt(r.get("ece"))]
         rt.add_row(*cells)
