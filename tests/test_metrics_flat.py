@@ -15,7 +15,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from taxovit.metrics import flat
+from taxovit.metrics import SampleWeights, flat
 from taxovit.metrics.flat import (
     accuracy,
     average_precision,
@@ -115,6 +115,60 @@ def test_prf_from_counts_reweighted_equals_resample(pair, data):
         ours = prf_from_counts(tp, pc - tp, sup - tp, sup, avg)
         ref = precision_recall_fscore_support(t[idx], p[idx], average=avg, zero_division=0)[:3]
         np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+@st.composite
+def ranged_label_pairs(draw):
+    """Labels from one of the ranges the counting kernels choose between: dense small ids,
+    sparse ids below 20,000, negative ids, and ids far apart (the np.unique path)."""
+    lo, hi = draw(st.sampled_from([(0, 9), (0, 19_999), (-50, 50), (0, 2**40)]))
+    pool = draw(st.lists(st.integers(lo, hi), min_size=1, max_size=12, unique=True))
+    n = draw(st.integers(1, 60))
+    t = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    p = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    return np.array(t, dtype=np.int64), np.array(p, dtype=np.int64)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ranged_label_pairs(), st.booleans())
+def test_counting_kernels_equal_sklearn(pair, force_unique):
+    """Both counting kernels (bincount over the id range, np.unique) give scikit-learn's
+    P/R/F1, per class and averaged, zero-division cases included (a class only predicted
+    or only true)."""
+    t, p = pair
+    old = flat._BINCOUNT_SPAN
+    flat._BINCOUNT_SPAN = -(2**62) if force_unique else old
+    try:
+        labels, tp, fp, fn, sup = confusion_counts(t, p)
+        averaged = {a: precision_recall_f1(t, p, a) for a in ("micro", "macro", "weighted")}
+    finally:
+        flat._BINCOUNT_SPAN = old
+    np.testing.assert_array_equal(labels, np.union1d(t, p))
+    np.testing.assert_array_equal(tp + fn, [np.sum(t == c) for c in labels])
+    np.testing.assert_array_equal(tp + fp, [np.sum(p == c) for c in labels])
+    np.testing.assert_array_equal(tp, [np.sum((t == c) & (p == c)) for c in labels])
+    for avg, ours in averaged.items():
+        ref = precision_recall_fscore_support(t, p, average=avg, zero_division=0)[:3]
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ranged_label_pairs(), st.data())
+def test_weighted_counts_equal_repeated_rows(pair, data):
+    """Integer sample weights in counts_from_codes = the rows repeated in confusion_counts."""
+    t, p = pair
+    n = t.shape[0]
+    w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.float64)
+    labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
+    got = flat.counts_from_codes(inv[:n], inv[n:], labels.size, SampleWeights(w, n))
+    rep = np.repeat(np.arange(n), w.astype(np.int64))
+    if rep.size == 0:
+        return
+    lab_r, *counts = confusion_counts(t[rep], p[rep])
+    at = np.searchsorted(labels, lab_r)
+    for g, r in zip(got, counts, strict=True):
+        np.testing.assert_array_equal(g[at], r)
+        assert g.sum() == r.sum()
 
 
 def test_confusion_counts_sparse_large_labels():

@@ -1,8 +1,9 @@
 """Flat (taxonomy-agnostic) classification metrics over integer label arrays.
 
 Every function here is pure and vectorised with numpy (no Python loop over samples).  Labels
-are non-negative integers (taxonomy node ids); they may be sparse and large, so nothing
-allocates an array of size ``max(label)``: labels are compressed with
+are integers (taxonomy node ids); they may be sparse and large, so nothing allocates an
+array of size ``max(label)`` unless that range is small next to the number of samples (then
+``np.bincount`` over the range counts without sorting); otherwise labels are compressed with
 ``np.unique(..., return_inverse=True)`` over the labels actually seen.
 
 Conventions follow ``docs/metrics.md`` (the project's normative spec); where it is silent we
@@ -47,6 +48,9 @@ APAverage = Literal["macro", "weighted", "micro", "macro_present"]
 # Work on row/column blocks of about this many matrix elements, so that temporaries stay
 # O(block) in memory whatever n and C are.
 _BLOCK_ELEMS = 1 << 22
+# confusion_counts counts by bincount over the label range when it spans at most this many
+# values more than twice the number of samples (memory O(n + range)); np.unique otherwise.
+_BINCOUNT_SPAN = 1 << 20
 
 
 # ----------------------------------------------------------------------------- label metrics
@@ -72,13 +76,32 @@ def confusion_counts(
     Returns ``(labels, tp, fp, fn, support)``: ``labels`` is the sorted union of the labels
     seen in ``y_true`` or ``y_pred``; for class ``c``, ``tp = #{y_true = y_pred = c}``,
     ``fp = #{y_pred = c} - tp``, ``fn = #{y_true = c} - tp`` and ``support = #{y_true = c}``.
-    Memory is O(n + number of distinct labels), whatever the label values.
+    Memory is O(n + number of distinct labels), whatever the label values: when the labels
+    span at most ``2 n + 2**20`` values they are counted by ``np.bincount`` over that range
+    (no sort), otherwise compressed by ``np.unique`` first.
     """
     t, p = check_pair(y_true, y_pred)
+    lo = min(int(t.min()), int(p.min()))
+    span = max(int(t.max()), int(p.max())) - lo + 1
+    if span <= _BINCOUNT_SPAN + 2 * t.shape[0]:
+        return _counts_by_bincount(t, p, lo, span)
     labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
     n = t.shape[0]
     tp, fp, fn, support = counts_from_codes(inv[:n], inv[n:], labels.shape[0])
     return labels.astype(np.int64), tp, fp, fn, support
+
+
+def _counts_by_bincount(t: NDArray[np.int64], p: NDArray[np.int64], lo: int, span: int) -> tuple:
+    """:func:`confusion_counts` of labels in ``[lo, lo + span)``: three bincounts over the
+    value range, then the labels present (no sort; O(n + span))."""
+    if lo:
+        t, p = t - lo, p - lo
+    support = np.bincount(t, minlength=span)
+    predicted = np.bincount(p, minlength=span)
+    tp = np.bincount(t[t == p], minlength=span)
+    present = np.flatnonzero(support | predicted)
+    tp, support = tp[present], support[present]
+    return present + lo, tp, predicted[present] - tp, support - tp, support
 
 
 def counts_from_codes(
