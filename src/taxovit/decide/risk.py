@@ -12,7 +12,16 @@ of all C classes cost O(n × nodes) and no C × C matrix is built. On a DAG (whe
 not unique) the risk is ``p @ Cᵀ`` with C built in blocks of rows (kept whole only up to
 4,096 classes).
 
-Ties: the lower risk, then the higher probability, then the earlier score column.
+Rows need not sum to 1: every function here divides each row by its sum first (a negative,
+non-finite or all-zero row is an :class:`~taxovit.errors.ArgumentError`), so the tree and DAG
+paths give the dense ``(p / Σp) @ Cᵀ`` on any input.
+
+The decision's ranking (:func:`crm_scores`): the classes by increasing expected cost, rounded
+to :data:`RISK_DECIMALS` decimals so that mathematically equal costs tie whatever the order of
+summation; ties go to the later score column. That is scikit-learn's top-k rule applied to the
+scores ``−cost`` (:func:`taxovit.metrics.flat.top_k_columns`), so ``taxovit evaluate`` ranks
+the scores that ``taxovit decide`` writes exactly as the decision does, and the decision
+(:func:`crm_predict`) is their first column.
 """
 
 from __future__ import annotations
@@ -20,11 +29,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from taxovit.decide.probabilities import to_probabilities
 from taxovit.decide.tree import TreeLayers
 from taxovit.errors import ArgumentError
+from taxovit.metrics.flat import top_k_columns
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["COSTS", "cost_matrix", "crm_predict", "expected_costs"]
+__all__ = ["COSTS", "RISK_DECIMALS", "cost_matrix", "crm_predict", "crm_scores", "expected_costs"]
+
+#: expected costs are compared after rounding to this many decimals (costs are tree distances,
+#: so this is far above the float error of any summation order and far below a real difference)
+RISK_DECIMALS = 9
 
 COSTS = ("lca_height", "depth_distance", "tree_induced_error")
 #: DAG path: a cost block or a chunk of rows holds about this many floats (32 MB)
@@ -69,18 +84,31 @@ def _tree_risks_t(layers: TreeLayers, probs_t, taxonomy: Taxonomy, cost: str):
     return f_k * (1 - 2 * probs_t) + (f_of[ids] @ probs_t)[None, :] - 2 * risk
 
 
+def _normalised(probs: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each row divided by its sum; a non-finite, negative or all-zero row is refused."""
+    s = np.asarray(probs, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(s).all(axis=1)) if s.ndim == 2 else []
+    if len(bad):
+        raise ArgumentError(f"row {bad[0]} has a score that is not a finite number")
+    return to_probabilities(s, "probs")
+
+
 def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
             cost: str):  # fmt: skip
-    """``(row slice, probs_t, risk_t)`` chunk by chunk: class-major ``(classes, rows)``."""
+    """``(row slice, risk_t)`` chunk by chunk: class-major ``(classes, rows)``, from the rows
+    of ``probs`` divided by their sums."""
     _check_cost(cost)
     ids = np.asarray(score_ids, dtype=np.int64)
+    probs = _normalised(probs)
+    if probs.shape[1] != ids.size:
+        raise ArgumentError(f"{probs.shape[1]} score columns for {ids.size} score_ids")
     if taxonomy.is_tree:
         layers = TreeLayers(taxonomy, ids)
         step = layers.rows_per_chunk()
         for lo in range(0, probs.shape[0], step):
             rows = slice(lo, lo + step)
             probs_t = np.ascontiguousarray(probs[rows].T)
-            yield rows, probs_t, _tree_risks_t(layers, probs_t, taxonomy, cost)
+            yield rows, _tree_risks_t(layers, probs_t, taxonomy, cost)
         return
     step = max(1, DAG_BLOCK_ELEMS // max(ids.size, 1))  # rows of C per block
 
@@ -93,28 +121,45 @@ def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: 
     for lo in range(0, probs.shape[0], step):
         rows = slice(lo, lo + step)
         probs_t = np.ascontiguousarray(probs[rows].T)
-        yield rows, probs_t, np.concatenate([blk @ probs_t for blk in cached or blocks()])
+        yield rows, np.concatenate([blk @ probs_t for blk in cached or blocks()])
 
 
 def expected_costs(
     probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.float64]:
-    """``(n, C)``: the expected cost ``Σ_j C(k, j) p(j | x)`` of predicting each class k."""
-    out = np.empty_like(probs)
-    for rows, _, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+    """``(n, C)``: the expected cost ``Σ_j C(k, j) p(j | x)`` of predicting each class k, with
+    ``p`` each row of ``probs`` divided by its sum."""
+    out = np.empty(np.shape(probs), dtype=np.float64)
+    for rows, risk_t in _chunks(probs, score_ids, taxonomy, cost):
         out[rows] = risk_t.T
     return out
+
+
+def _scores_of(risk: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The decision scores ``−round(cost, RISK_DECIMALS)`` (``+ 0.0``: no ``-0.0``)."""
+    return -np.round(risk, RISK_DECIMALS) + 0.0
+
+
+def crm_scores(
+    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+    cost: str = "lca_height",
+) -> NDArray[np.float64]:
+    """``(n, C)``: the CRM decision's scores, ``−expected cost`` rounded to
+    :data:`RISK_DECIMALS` decimals. Ranking them with scikit-learn's top-k rule (higher first,
+    ties to the later column: :func:`~taxovit.metrics.flat.top_k_columns`) orders the classes
+    as Karthik et al. (2021) report CRM's top-k and hierarchical distance@k; the first is
+    :func:`crm_predict`'s choice."""
+    return _scores_of(expected_costs(probs, score_ids, taxonomy, cost))
 
 
 def crm_predict(
     probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.int64]:
-    """The column of the minimum-risk class of each row (ties as the module docstring)."""
-    out = np.empty(probs.shape[0], dtype=np.int64)
-    for rows, probs_t, risk_t in _chunks(probs, score_ids, taxonomy, cost):
-        best = risk_t.min(axis=0)
-        tied = risk_t <= best + 1e-12 * np.maximum(1.0, np.abs(best))
-        out[rows] = np.argmax(np.where(tied, probs_t, -np.inf), axis=0)  # first most probable
+    """The column of the minimum-risk class of each row: the first column of the ranking of
+    :func:`crm_scores` (ties as the module docstring says)."""
+    out = np.empty(np.shape(probs)[0], dtype=np.int64)
+    for rows, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+        out[rows] = top_k_columns(_scores_of(risk_t.T), 1)[:, 0]
     return out
