@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from taxovit.metrics import SampleWeights, flat
+from taxovit.metrics import SampleWeights, _ap, flat
 from taxovit.metrics.flat import (
     accuracy,
     average_precision,
@@ -27,6 +28,26 @@ from taxovit.metrics.flat import (
 )
 
 SETTINGS = settings(max_examples=100, deadline=None)
+
+try:
+    import numba  # noqa: F401
+
+    HAS_NUMBA = True
+except ImportError:
+    HAS_NUMBA = False
+#: the average-precision kernels (taxovit.metrics._ap), each checked against scikit-learn
+KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA,
+                                                                  reason="numba not installed"))]
+
+
+@contextlib.contextmanager
+def ap_kernel(name):
+    old = _ap.KERNEL
+    _ap.KERNEL = name
+    try:
+        yield
+    finally:
+        _ap.KERNEL = old
 
 
 @st.composite
@@ -268,12 +289,14 @@ def sk_ap(t, s, average):
         return average_precision_score(y, s, average=average)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @settings(max_examples=80, deadline=None)
 @given(score_problems())
-def test_average_precision_equals_sklearn(problem):
+def test_average_precision_equals_sklearn(kernel, problem):
     t, s = problem
     for avg in (None, "macro", "weighted", "micro"):
-        ours = average_precision(t, s, avg)
+        with ap_kernel(kernel):
+            ours = average_precision(t, s, avg)
         ref = sk_ap(t, s, avg)
         np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10, err_msg=str(avg))
     per = average_precision(t, s, None)
@@ -285,16 +308,50 @@ def test_average_precision_equals_sklearn(problem):
         assert mp is None
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @settings(max_examples=40, deadline=None)
 @given(score_problems(min_c=2), st.integers(0, 10**6))
-def test_average_precision_continuous_scores(problem, seed):
+def test_average_precision_continuous_scores(kernel, problem, seed):
     t, _ = problem
     rng = np.random.default_rng(seed)
     s = rng.random((t.shape[0], 5))
     s[:, 0] = np.round(s[:, 0], 1)  # some ties
     t = np.where(t >= 5, -1, t)
     for avg in ("macro", "weighted", "micro"):
-        assert average_precision(t, s, avg) == pytest.approx(sk_ap(t, s, avg), abs=1e-10)
+        with ap_kernel(kernel):
+            ours = average_precision(t, s, avg)
+        assert ours == pytest.approx(sk_ap(t, s, avg), abs=1e-10)
+
+
+@st.composite
+def many_positive_columns(draw):
+    """Columns with many distinct, clustered or extreme positive scores: the numba kernel's
+    grid cells then hold several thresholds, or one cell all of them."""
+    n = draw(st.integers(2, 120))
+    c = draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["uniform", "clustered", "extreme", "integers"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "uniform":
+        s = rng.random((n, c))
+    elif kind == "clustered":  # most scores within 1e-12 of 0.5, a few far away
+        s = 0.5 + rng.integers(0, 50, (n, c)) * 1e-14
+        s[rng.random((n, c)) < 0.1] = 7.0
+    elif kind == "extreme":
+        s = rng.choice([-1e308, -1.0, 0.0, 5e-324, 1e-300, 1.0, 1e308], (n, c))
+    else:
+        s = rng.integers(-3, 4, (n, c)).astype(np.float64)
+    t = rng.integers(-1, c, n)
+    return t, s
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@settings(max_examples=60, deadline=None)
+@given(many_positive_columns())
+def test_average_precision_kernels_on_hard_scores(kernel, problem):
+    t, s = problem
+    with ap_kernel(kernel):
+        ours = average_precision(t, s, None)
+    np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
 
 
 def test_average_precision_small_cases():
@@ -319,7 +376,23 @@ def test_average_precision_blocks(monkeypatch):
     rng = np.random.default_rng(1)
     s = rng.integers(0, 4, size=(300, 9)).astype(float)
     t = rng.integers(-1, 9, size=300)
+    monkeypatch.setattr(_ap, "KERNEL", "numpy")
     ref = [average_precision(t, s, a) for a in (None, "micro")]
     monkeypatch.setattr(flat, "_BLOCK_ELEMS", 50)
+    monkeypatch.setattr(_ap, "BLOCK_ELEMS", 50)
     np.testing.assert_array_equal(average_precision(t, s, None), ref[0])
     assert average_precision(t, s, "micro") == pytest.approx(ref[1], abs=1e-12)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_numba_kernel_over_several_column_blocks():
+    """More columns than one parallel task takes (COLUMN_BLOCK), some without positives."""
+    from taxovit.metrics import _ap_numba
+
+    rng = np.random.default_rng(2)
+    c = 2 * _ap_numba.COLUMN_BLOCK + 7
+    s = np.round(rng.random((400, c)), 2)
+    t = np.where(rng.random(400) < 0.2, -1, rng.integers(0, c - 5, 400))
+    with ap_kernel("numba"):
+        ours = average_precision(t, s, None)
+    np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from taxovit.metrics._ap import ap_from_ranks, column_ap
 from taxovit.metrics._common import (
     SampleWeights,
     check_pair,
@@ -308,42 +309,8 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
 # ----------------------------------------------------------------------------- average precision
 
 
-def _ap_from_ranks(pos_ge: NDArray[np.float64], rank_ge: NDArray[np.float64], n_pos: int) -> float:
-    # AP = Σ_thresholds (R_n - R_{n-1}) P_n.  All positives sharing a tie group contribute
-    # to the same threshold, whose precision is (#positives >= s) / (#items >= s); so
-    # AP = (1/P) Σ_{positives i} pos_ge(i) / rank_ge(i).
-    return float(np.sum(pos_ge / rank_ge) / n_pos)
-
-
-def _column_ap(
-    s: NDArray[np.float64], t: NDArray[np.int64]
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Per-column AP and positive counts."""
-    n, c = s.shape
-    has = np.flatnonzero(t >= 0)
-    pcol = t[has]
-    pscore = s[has, pcol]
-    n_pos = np.bincount(pcol, minlength=c).astype(np.int64)
-    ap = np.zeros(c, dtype=np.float64)
-    # positives grouped by column, ascending score within a column
-    order = np.lexsort((pscore, pcol))
-    pcol = pcol[order]
-    pscore = pscore[order]
-    starts = np.concatenate([[0], np.cumsum(n_pos)])
-    present = np.flatnonzero(n_pos)
-    step = max(1, _BLOCK_ELEMS // max(n, 1))
-    for b in range(0, present.size, step):
-        cols = present[b : b + step]
-        blk = np.ascontiguousarray(s[:, cols].T)  # (len(cols), n)
-        blk.sort(axis=1)
-        for j, col in enumerate(cols):
-            lo, hi = starts[col], starts[col + 1]
-            ps = pscore[lo:hi]
-            # #items with score >= s, #positives with score >= s (ties count as >=)
-            rank_ge = n - np.searchsorted(blk[j], ps, side="left")
-            pos_ge = (hi - lo) - np.searchsorted(ps, ps, side="left")
-            ap[col] = _ap_from_ranks(pos_ge.astype(np.float64), rank_ge.astype(np.float64), hi - lo)
-    return ap, n_pos
+_ap_from_ranks = ap_from_ranks
+_column_ap = column_ap  # per-column AP and positive counts: numba or numpy kernel (_ap.py)
 
 
 def _micro_ap(s: NDArray[np.float64], t: NDArray[np.int64]) -> float:
@@ -384,10 +351,12 @@ def average_precision(
     Source: docs/metrics.md ``map_*``; equals scikit-learn
     ``average_precision_score(Y, scores, average=...)`` (non-interpolated, step-wise).
 
-    Implementation: for each column with positives, its scores are sorted once (in blocks of
-    columns) and the positives located with ``np.searchsorted``; columns without positives
-    cost nothing.  micro sorts the matrix in row blocks and sums the counts.  O(n·C log n)
-    time, O(block) extra memory.
+    Implementation (:mod:`taxovit.metrics._ap`): with numba installed (``taxovit[fast]``),
+    one compiled pass over the matrix counts, per column, the rows at or above each
+    positive's score, on all cores (O(n·C)); without it, each column with positives is sorted
+    once (in blocks of columns) and the positives located with ``np.searchsorted``
+    (O(n·C log n)). Columns without positives cost nothing.  micro sorts the matrix in row
+    blocks and sums the counts.  O(block) extra memory besides the counts.
     """
     s = check_scores(scores)
     n, c = s.shape
