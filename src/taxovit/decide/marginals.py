@@ -55,7 +55,12 @@ def rank_marginals(
     probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy, rank: str
 ) -> RankMarginals:
     """Marginals at ``rank`` on a tree: each class adds its probability to its ancestor at
-    the rank (classes coarser than the rank add nothing)."""
+    the rank (classes coarser than the rank add nothing).
+
+    ``nodes`` are the rank's nodes that some class reaches, in increasing node id (the
+    taxonomy's node order). Ranked with scikit-learn's rule
+    (:func:`taxovit.metrics.flat.top_k_columns`, as the report's per-rank ``top{k}_accuracy``
+    ranks them), equal marginals go to the later column: the higher node id."""
     anc = taxonomy.index.ancestor_at_rank(np.asarray(score_ids, dtype=np.int64), rank)
     has = anc >= 0
     nodes, col = np.unique(anc[has], return_inverse=True)
