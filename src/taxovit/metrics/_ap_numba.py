@@ -11,8 +11,9 @@ columns split between the cores. Each element is placed by a uniform grid over
 ``[thr_first, thr_last]`` (a few cells per threshold) and then compared with the thresholds
 of its own cell only, which is exact: the cell index is monotone in the score, so every
 threshold in an earlier cell is below the score and every threshold in a later cell above it.
-The cell is computed without a branch on the data (a clamp), so most elements cost a
-multiply, two table reads and at most a comparison or two.
+The cells of a row's block of columns are computed first without a branch (a clamp, which
+the compiler vectorises), then each element reads two table entries and compares itself with
+the thresholds of its cell, if any (about 8 ns an element on one core of the 2-core machine).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: grid cells per threshold of a column
-GRID_FACTOR = 4
+#: grid cells per threshold of a column, and at most per column (the tables stay O(8 n))
+GRID_FACTOR = 8
+MAX_CELLS = 1 << 12
 #: columns per task of the parallel loop
 COLUMN_BLOCK = 64
 
@@ -37,14 +39,14 @@ def _grid(off, thr):  # pragma: no cover - compiled
     for col in range(c):
         a, b = off[col], off[col + 1]
         if b - a >= 2:
-            g = GRID_FACTOR * (b - a)
+            g = min(GRID_FACTOR * (b - a), MAX_CELLS)
             step = g / (thr[b - 1] - thr[a])
             if np.isfinite(step) and step > 0:  # else one cell (inv 1): a plain scan, exact
                 cells[col], inv[col] = g, step
     goff = np.zeros(c + 1, np.int64)
     for col in range(c):
         goff[col + 1] = goff[col] + cells[col] + 2
-    lut = np.zeros(goff[c], np.int64)
+    lut = np.zeros(goff[c], np.int32)
     for col in range(c):
         a, b, g0 = off[col], off[col + 1], goff[col]
         for k in range(a, b):
@@ -68,22 +70,29 @@ def bucket_counts(s, off, thr):  # pragma: no cover - compiled
     """``counts[off[c] + c + b]`` for ``b`` in ``0..m_c`` (see the module docstring)."""
     n, c = s.shape
     cells, inv, goff, lut = _grid(off, thr)
+    first = np.zeros(c)  # first threshold of each column (0 when it has none: cell 1, empty)
+    for col in range(c):
+        if off[col + 1] > off[col]:
+            first[col] = thr[off[col]]
     counts = np.zeros(off[c] + c, np.int64)
     for blk in prange((c + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
-        c0 = blk * COLUMN_BLOCK
-        c1 = min(c, c0 + COLUMN_BLOCK)
+        c0, c1 = blk * COLUMN_BLOCK, min(c, (blk + 1) * COLUMN_BLOCK)
         h0 = off[c0] + c0
         h = np.zeros(off[c1] + c1 - h0, np.int64)
+        cell = np.empty(c1 - c0, np.int64)
+        t0, step, g = first[c0:c1].copy(), inv[c0:c1].copy(), cells[c0:c1].copy()
+        g0, a0 = goff[c0:c1].copy(), off[c0:c1].copy()
+        hb = off[c0:c1] + np.arange(c0, c1) - h0
         for i in range(n):
-            for col in range(c0, c1):
-                a = off[col]
-                if a == off[col + 1]:
-                    continue
-                x = s[i, col]
-                j = goff[col] + _cell(x, thr[a], inv[col], cells[col])
-                k, hi = lut[j], lut[j + 1]
-                while k < hi and thr[a + k] <= x:
-                    k += 1
-                h[a + col - h0 + k] += 1
+            row = s[i, c0:c1]
+            for j in range(c1 - c0):  # the cells: no branch, vectorised by the compiler
+                cell[j] = _cell(row[j], t0[j], step[j], g[j])
+            for j in range(c1 - c0):  # the thresholds of that cell, if any
+                k, hi = lut[g0[j] + cell[j]], lut[g0[j] + cell[j] + 1]
+                if k < hi:
+                    x, a = row[j], a0[j]
+                    while k < hi and thr[a + k] <= x:
+                        k += 1
+                h[hb[j] + k] += 1
         counts[h0 : h0 + h.size] = h
     return counts
