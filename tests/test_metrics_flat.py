@@ -396,3 +396,16 @@ def test_numba_kernel_over_several_column_blocks():
     with ap_kernel("numba"):
         ours = average_precision(t, s, None)
     np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
+
+
+def test_numpy_kernel_in_two_threads():
+    """A matrix large enough for the numpy kernel's second thread gives scikit-learn's AP."""
+    from taxovit._side import PARALLEL_MIN
+
+    rng = np.random.default_rng(3)
+    n, c = 3000, 2 * (PARALLEL_MIN // 3000) + 4
+    s = np.round(rng.random((n, c)), 2)
+    t = rng.integers(-1, c, n)
+    with ap_kernel("numpy"):
+        ours = average_precision(t, s, None)
+    np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
