@@ -409,3 +409,18 @@ def test_numpy_kernel_in_two_threads():
     with ap_kernel("numpy"):
         ours = average_precision(t, s, None)
     np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_numba_kernel_from_several_threads():
+    """Calls from several threads at once give each caller its own right answer (without
+    the kernel's lock, numba's workqueue layer, used when neither OpenMP nor TBB is there,
+    would abort the process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    problems = [(rng.integers(-1, 30, 500), np.round(rng.random((500, 30)), 2)) for _ in range(6)]
+    with ap_kernel("numba"), ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: average_precision(p[0], p[1], None), problems))
+    for (t, s), ours in zip(problems, got, strict=True):
+        np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)

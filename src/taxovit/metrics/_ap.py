@@ -18,6 +18,8 @@ without positives cost nothing in either.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,6 +29,7 @@ __all__ = ["BLOCK_ELEMS", "KERNEL", "ap_from_ranks", "column_ap", "kernel"]
 KERNEL: str | None = None
 #: the numpy kernel sorts blocks of columns of about this many elements
 BLOCK_ELEMS = 1 << 22
+_NUMBA_LOCK = threading.Lock()
 
 
 def kernel() -> str:
@@ -112,7 +115,8 @@ def _counted(s: NDArray[np.float64], t: NDArray[np.int64]) -> tuple:
     mult = np.diff(np.append(first, pcol.size))  # positives sharing each threshold
     off = np.zeros(c + 1, dtype=np.int64)
     off[1:] = np.cumsum(np.bincount(tcol, minlength=c))
-    counts = bucket_counts(np.ascontiguousarray(s), off, thr)
+    with _NUMBA_LOCK:  # numba's workqueue layer (no OpenMP/TBB) aborts on concurrent calls
+        counts = bucket_counts(np.ascontiguousarray(s), off, thr)
     # column j's buckets 0..m_j sit at off[j] + j ...; threshold q (of column j) is reached
     # by the rows in buckets > q - off[j]
     suffix = np.append(np.cumsum(counts[::-1])[::-1], 0)
