@@ -100,8 +100,9 @@ def test_bad_rows_are_refused_on_every_path() -> None:
                     fn(probs, cols, tax)
         with pytest.raises(ArgumentError, match="row 0 .*summing to 0"):
             crm_predict(np.zeros((1, cols.size)), cols, tax)
-        with pytest.raises(ArgumentError, match=r"shape \(samples, 10\)"):
-            expected_costs(np.full((1, 9), 0.1), cols, tax)
+        for shape in ((1, 9), (10,), ()):
+            with pytest.raises(ArgumentError, match=r"shape \(samples, 10\)"):
+                crm_predict(np.full(shape, 0.1), cols, tax)
 
 
 def slow_walk(tax, probs_row, cols, threshold, min_rank=None):

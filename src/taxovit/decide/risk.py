@@ -106,6 +106,10 @@ def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: 
     if probs.ndim != 2 or probs.shape[1] != ids.size:
         raise ArgumentError(f"probs must have shape (samples, {ids.size}) for {ids.size} "
                             f"score_ids, got {probs.shape}")  # fmt: skip
+    return _chunk_risks(probs, ids, taxonomy, cost)
+
+
+def _chunk_risks(probs, ids, taxonomy: Taxonomy, cost: str):
     if taxonomy.is_tree:
         layers = TreeLayers(taxonomy, ids)
         step = layers.rows_per_chunk()
@@ -133,8 +137,9 @@ def expected_costs(
 ) -> NDArray[np.float64]:
     """``(n, C)``: the expected cost ``Σ_j C(k, j) p(j | x)`` of predicting each class k, with
     ``p`` each row of ``probs`` divided by its sum."""
+    chunks = _chunks(probs, score_ids, taxonomy, cost)
     out = np.empty(np.shape(probs), dtype=np.float64)
-    for rows, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+    for rows, risk_t in chunks:
         out[rows] = risk_t.T
     return out
 
@@ -162,8 +167,9 @@ def crm_predict(
 ) -> NDArray[np.int64]:
     """The column of the minimum-risk class of each row: the first column of the ranking of
     :func:`crm_scores` (ties as the module docstring says)."""
+    chunks = _chunks(probs, score_ids, taxonomy, cost)
     out = np.empty(np.shape(probs)[0], dtype=np.int64)
-    for rows, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+    for rows, risk_t in chunks:
         # = top_k_columns(_scores_of(risk_t.T), 1)[:, 0] (tested), without its partition:
         # the least rounded cost, ties to the last column
         r = np.round(risk_t, RISK_DECIMALS)
