@@ -160,6 +160,48 @@ def test_bad_arguments() -> None:
     assert tax.nodes[confident_ancestor(probs, cols, tax, 0.5, "class")[0]] in tax.leaves
 
 
+def _metrics(runner, app, path, birds) -> dict:
+    import json
+
+    res = runner.invoke(app, ["evaluate", str(path), "-t", str(birds), "-f", "json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)["metrics"]
+
+
+def test_crm_decision_evaluates_as_its_ranking(tmp_path) -> None:
+    """After decide --rule crm, evaluate ranks the candidates by expected cost: Karthik et
+    al.'s distance@1 and @5 on the example (0.480 = the decision's mean LCA height, 1.716);
+    top-1 is the decision itself; --keep-scores and the ancestor rule keep the model's
+    ranking (the numbers of the original file)."""
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    example = ROOT / "examples" / "birds_preds.csv"
+    birds = ROOT / "taxonomies" / "birds.json"
+    runner = CliRunner()
+    paths = {}
+    for name, extra in (("crm", []), ("kept", ["--keep-scores"]),
+                        ("ancestor", ["--rule", "ancestor", "--threshold", "0.5"])):  # fmt: skip
+        paths[name] = tmp_path / f"{name}.csv"
+        res = runner.invoke(app, ["decide", str(example), "-t", str(birds), *extra, "-o",
+                                  str(paths[name])])  # fmt: skip
+        assert res.exit_code == 0, res.output
+    crm = _metrics(runner, app, paths["crm"], birds)
+    assert crm["avg_hierarchical_distance_at_1"] == pytest.approx(0.480, abs=5e-4)
+    assert crm["avg_hierarchical_distance_at_5"] == pytest.approx(1.716, abs=5e-4)
+    assert crm["top1_accuracy"] == crm["accuracy"]
+    assert crm["avg_hierarchical_distance_at_1"] == pytest.approx(crm["mean_lca_height"])
+    assert crm["ece"] is None and crm["map_macro"] is not None
+    original = _metrics(runner, app, example, birds)
+    assert original["avg_hierarchical_distance_at_1"] == pytest.approx(0.2975)  # "0.298"
+    for name in ("kept", "ancestor"):
+        got = _metrics(runner, app, paths[name], birds)
+        for key in ("top1_accuracy", "top5_accuracy", "avg_hierarchical_distance_at_5", "ece"):
+            assert got[key] == original[key]
+    assert _metrics(runner, app, paths["kept"], birds)["accuracy"] == crm["accuracy"]
+
+
 def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
     import pandas as pd
     from typer.testing import CliRunner
@@ -201,44 +243,3 @@ def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
                               "--min-rank", "kingdom", "-o", str(tmp_path / "y.csv")])  # fmt: skip
     assert res.exit_code == 2 and "min_rank" in res.output
 
-
-def _metrics(runner, app, path, birds) -> dict:
-    import json
-
-    res = runner.invoke(app, ["evaluate", str(path), "-t", str(birds), "-f", "json"])
-    assert res.exit_code == 0, res.output
-    return json.loads(res.stdout)["metrics"]
-
-
-def test_crm_decision_evaluates_as_its_ranking(tmp_path) -> None:
-    """After decide --rule crm, evaluate ranks the candidates by expected cost: Karthik et
-    al.'s distance@1 and @5 on the example (0.480 = the decision's mean LCA height, 1.716);
-    top-1 is the decision itself; --keep-scores and the ancestor rule keep the model's
-    ranking (the numbers of the original file)."""
-    from typer.testing import CliRunner
-
-    from taxovit.cli import app
-
-    example = ROOT / "examples" / "birds_preds.csv"
-    birds = ROOT / "taxonomies" / "birds.json"
-    runner = CliRunner()
-    paths = {}
-    for name, extra in (("crm", []), ("kept", ["--keep-scores"]),
-                        ("ancestor", ["--rule", "ancestor", "--threshold", "0.5"])):  # fmt: skip
-        paths[name] = tmp_path / f"{name}.csv"
-        res = runner.invoke(app, ["decide", str(example), "-t", str(birds), *extra, "-o",
-                                  str(paths[name])])  # fmt: skip
-        assert res.exit_code == 0, res.output
-    crm = _metrics(runner, app, paths["crm"], birds)
-    assert crm["avg_hierarchical_distance_at_1"] == pytest.approx(0.480, abs=5e-4)
-    assert crm["avg_hierarchical_distance_at_5"] == pytest.approx(1.716, abs=5e-4)
-    assert crm["top1_accuracy"] == crm["accuracy"]
-    assert crm["avg_hierarchical_distance_at_1"] == pytest.approx(crm["mean_lca_height"])
-    assert crm["ece"] is None and crm["map_macro"] is not None
-    original = _metrics(runner, app, example, birds)
-    assert original["avg_hierarchical_distance_at_1"] == pytest.approx(0.2975)  # "0.298"
-    for name in ("kept", "ancestor"):
-        got = _metrics(runner, app, paths[name], birds)
-        for key in ("top1_accuracy", "top5_accuracy", "avg_hierarchical_distance_at_5", "ece"):
-            assert got[key] == original[key]
-    assert _metrics(runner, app, paths["kept"], birds)["accuracy"] == crm["accuracy"]
