@@ -6,7 +6,8 @@ same result:
 
 * ``"numba"`` (when numba is installed: ``pip install taxovit[fast]``):
   :func:`taxovit.metrics._ap_numba.bucket_counts`, one pass over the matrix in row order,
-  no sort, the columns split between the cores;
+  no sort, the columns split between the cores (micro AP: the matrix as one column,
+  :func:`micro_counted`);
 * ``"numpy"``: each column's scores are sorted (in blocks of columns, half of them in a
   second thread) and the positives located with ``np.searchsorted``.
 
@@ -23,7 +24,7 @@ import threading
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BLOCK_ELEMS", "KERNEL", "ap_from_ranks", "column_ap", "kernel"]
+__all__ = ["BLOCK_ELEMS", "KERNEL", "ap_from_ranks", "column_ap", "kernel", "micro_counted"]
 
 #: ``None``: numba when it imports, else numpy; ``"numpy"`` or ``"numba"`` forces one
 KERNEL: str | None = None
@@ -102,12 +103,29 @@ def _sorted_columns(s, cols_todo, pscore, starts, ap) -> None:
 
 
 def _counted(s: NDArray[np.float64], t: NDArray[np.int64]) -> tuple:
-    """The numba kernel: per column, the distinct positive scores as thresholds, the rows
-    counted by how many thresholds they reach; suffix sums give ``#{items >= threshold}``."""
+    """The numba kernel for every column."""
+    pcol, pscore, n_pos = _positives(s, t)
+    return _by_counts(s, pcol, pscore, n_pos), n_pos
+
+
+def micro_counted(s: NDArray[np.float64], t: NDArray[np.int64]) -> float:
+    """Micro AP (of the flattened matrix) by the numba kernel: the whole matrix as one column."""
+    has = np.flatnonzero(t >= 0)
+    if has.size == 0:
+        return 0.0
+    pscore = np.sort(s[has, t[has]])
+    n_pos = np.array([has.size], dtype=np.int64)
+    flat = np.ascontiguousarray(s).reshape(-1, 1)
+    return float(_by_counts(flat, np.zeros(has.size, np.int64), pscore, n_pos)[0])
+
+
+def _by_counts(s, pcol, pscore, n_pos) -> NDArray[np.float64]:
+    """Per-column AP from the positives sorted by (column, score): their distinct scores are
+    the thresholds, the rows counted by how many thresholds they reach; suffix sums give
+    ``#{items >= threshold}``."""
     from taxovit.metrics._ap_numba import bucket_counts
 
     c = s.shape[1]
-    pcol, pscore, n_pos = _positives(s, t)
     new = np.ones(pcol.size, dtype=bool)
     new[1:] = (pcol[1:] != pcol[:-1]) | (pscore[1:] != pscore[:-1])
     first = np.flatnonzero(new)
@@ -125,5 +143,4 @@ def _counted(s: NDArray[np.float64], t: NDArray[np.int64]) -> tuple:
     msuffix = np.append(np.cumsum(mult[::-1])[::-1], 0)
     pos_ge = msuffix[: thr.size] - msuffix[off[1:][tcol]]
     total = np.bincount(tcol, weights=mult * (pos_ge / rank_ge), minlength=c)
-    ap = np.divide(total, n_pos, out=np.zeros(c), where=n_pos > 0)
-    return ap, n_pos
+    return np.divide(total, n_pos, out=np.zeros(c), where=n_pos > 0)

@@ -21,9 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: grid cells per threshold of a column, and at most per column (the tables stay O(8 n))
+#: grid cells per threshold of a column (the tables hold 8 entries per positive at most)
 GRID_FACTOR = 8
-MAX_CELLS = 1 << 12
 #: columns per task of the parallel loop
 COLUMN_BLOCK = 64
 
@@ -39,7 +38,7 @@ def _grid(off, thr):  # pragma: no cover - compiled
     for col in range(c):
         a, b = off[col], off[col + 1]
         if b - a >= 2:
-            g = min(GRID_FACTOR * (b - a), MAX_CELLS)
+            g = GRID_FACTOR * (b - a)
             step = g / (thr[b - 1] - thr[a])
             if np.isfinite(step) and step > 0:  # else one cell (inv 1): a plain scan, exact
                 cells[col], inv[col] = g, step

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from taxovit.metrics._ap import ap_from_ranks, column_ap
+from taxovit.metrics._ap import ap_from_ranks, column_ap, kernel, micro_counted
 from taxovit.metrics._common import (
     SampleWeights,
     check_pair,
@@ -314,6 +314,8 @@ _column_ap = column_ap  # per-column AP and positive counts: numba or numpy kern
 
 
 def _micro_ap(s: NDArray[np.float64], t: NDArray[np.int64]) -> float:
+    if kernel() == "numba":
+        return micro_counted(s, t)
     n, c = s.shape
     has = np.flatnonzero(t >= 0)
     if has.size == 0:
@@ -355,8 +357,9 @@ def average_precision(
     one compiled pass over the matrix counts, per column, the rows at or above each
     positive's score, on all cores (O(n·C)); without it, each column with positives is sorted
     once (in blocks of columns) and the positives located with ``np.searchsorted``
-    (O(n·C log n)). Columns without positives cost nothing.  micro sorts the matrix in row
-    blocks and sums the counts.  O(block) extra memory besides the counts.
+    (O(n·C log n)). Columns without positives cost nothing.  micro: the compiled kernel on the
+    matrix as one column, or without numba the matrix sorted in row blocks and the counts
+    summed.  O(block) extra memory besides the counts.
     """
     s = check_scores(scores)
     n, c = s.shape
