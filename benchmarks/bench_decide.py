@@ -22,6 +22,8 @@ from _common import machine  # noqa: E402
 
 import taxovit  # noqa: E402
 from taxovit.decide import confident_ancestor, cost_matrix, crm_predict  # noqa: E402
+from taxovit.decide.risk import RISK_DECIMALS  # noqa: E402
+from taxovit.metrics.flat import top_k_columns  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +45,7 @@ def main() -> None:
     c = cost_matrix(cols, tax, "lca_height")
     risk = probs @ c.T
     t_dense = time.perf_counter() - t0
-    best = risk.min(1, keepdims=True)
-    tied = risk <= best + 1e-12 * np.maximum(1.0, np.abs(best))
-    dense_pred = np.argmax(np.where(tied, probs, -np.inf), axis=1)
+    dense_pred = top_k_columns(-np.round(risk, RISK_DECIMALS), 1)[:, 0]  # crm_predict's ties
     t0 = time.perf_counter()
     confident_ancestor(probs, cols, tax, 0.9)
     t_anc = time.perf_counter() - t0

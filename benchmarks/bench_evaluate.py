@@ -5,8 +5,10 @@
 
 Sections: (1) 1 M predictions on a 10k-leaf 7-level tree: the full report without scores, and
 its parts against scikit-learn (flat), hiclass (hierarchical P/R/F) and networkx (LCA);
-(2) the same on the iNaturalist taxonomy; (3) mAP and top-k on 100k samples × 1000 score
-columns against scikit-learn; (4) `taxovit evaluate` end to end on a 1 M-row CSV.
+(2) the same on the iNaturalist taxonomy; (3) accuracy + P/R/F1 on 1 M integer labels of
+1,000 classes, dense ids and sparse ids below 20,000, against scikit-learn (`--only flat`);
+(4) mAP and top-k on 100k samples × 1000 score columns against scikit-learn; (5) `taxovit
+evaluate` end to end on a 1 M-row CSV.
 Peers that would take minutes run on a subsample and are scaled linearly (noted).
 Ratio = peer time / taxovit time.
 """
@@ -37,6 +39,13 @@ from taxovit.metrics import (  # noqa: E402
     precision_recall_f1,
     top_k_accuracy,
 )
+
+try:  # the average-precision kernels; absent in a tree from before them (a "before" run)
+    from taxovit.metrics import _ap
+except ImportError:
+    _ap = None
+
+AVERAGES = ("micro", "macro", "weighted")
 
 
 def label_paths(tax: Taxonomy) -> np.ndarray:
@@ -101,6 +110,46 @@ def section_report(tax: Taxonomy, label: str, n: int, sub: int, peers: bool) -> 
     print(row("LCA height per sample", wl, peer, f"networkx Tarjan LCA alone, {k:,} scaled"))
 
 
+def flat_labels(n: int, c: int, id_range: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` integer labels of ``c`` classes whose ids are drawn below ``id_range`` (dense ids
+    0..c-1 when ``id_range == c``): 60 % right, the rest any class."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(c) if id_range == c else np.sort(rng.choice(id_range, c, replace=False))
+    t = ids[rng.integers(0, c, n)]
+    p = np.where(rng.random(n) < 0.6, t, ids[rng.integers(0, c, n)])
+    return t, p
+
+
+def _flat(values: list) -> np.ndarray:
+    """[accuracy, (p, r, f), ...] as one float array."""
+    return np.array([values[0], *(v for prf in values[1:] for v in prf)], dtype=np.float64)
+
+
+def section_flat(n: int, c: int = 1000, sparse_range: int = 20_000) -> None:
+    """accuracy + P/R/F1 micro/macro/weighted on integer labels against scikit-learn, with
+    equal values, for dense ids 0..c-1 and for c sparse ids below ``sparse_range``."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    print(f"\nflat label metrics: {n:,} integer labels, {c:,} classes")
+    print(f"{'':<44} {'taxovit':>11}  {'peer':>11}  {'ratio':>9}")
+    for name, id_range in (("dense ids", c), (f"sparse ids < {sparse_range:,}", sparse_range)):
+        t, p = flat_labels(n, c, id_range)
+
+        def ours(t=t, p=p):
+            return [accuracy(t, p)] + [precision_recall_f1(t, p, a) for a in AVERAGES]
+
+        def sk(t=t, p=p):
+            return [accuracy_score(t, p)] + [
+                precision_recall_fscore_support(t, p, average=a, zero_division=0)[:3]
+                for a in AVERAGES
+            ]
+
+        wo, _, mine = timed(ours, repeat=3)
+        ws, _, theirs = timed(sk)
+        assert np.allclose(_flat(mine), _flat(theirs), rtol=0, atol=1e-12), (mine, theirs)
+        print(row(f"accuracy + P/R/F1, {name}", wo, ws, "scikit-learn; equal"))
+
+
 def section_map(n: int, c: int, seed: int = 0) -> None:
     from sklearn.metrics import average_precision_score, top_k_accuracy_score
 
@@ -113,12 +162,23 @@ def section_map(n: int, c: int, seed: int = 0) -> None:
     print(f"{'':<44} {'taxovit':>11}  {'peer':>11}  {'ratio':>9}")
     y = np.zeros((n, c), dtype=np.int8)
     y[np.arange(n), true_col] = 1
-    wo, _, mine = timed(lambda: average_precision(true_col, scores, "macro"))
+    kernel = _ap.kernel() if _ap else "numpy"  # _ap: None in a tree from before the kernels
+    t0 = time.perf_counter()
+    average_precision(true_col[:64], scores[:64], "macro")  # numba: load (or compile) once
+    warm = time.perf_counter() - t0
+    wo, co, mine = timed(lambda: average_precision(true_col, scores, "macro"), repeat=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ws, _, theirs = timed(lambda: average_precision_score(y, scores, average="macro"))
     assert abs(mine - theirs) < 1e-9, (mine, theirs)
-    print(row("mAP (macro)", wo, ws, "scikit-learn average_precision_score; equal"))
+    print(row(f"mAP (macro), {kernel} kernel", wo, ws, "scikit-learn average_precision_score; "
+              "equal", f"cpu {co:.2f} s; first call {warm:.2f} s"))  # fmt: skip
+    if _ap and kernel != "numpy":
+        _ap.KERNEL = "numpy"
+        wn, _, other = timed(lambda: average_precision(true_col, scores, "macro"))
+        _ap.KERNEL = None
+        assert abs(other - theirs) < 1e-9, (other, theirs)
+        print(row("mAP (macro), numpy kernel", wn, ws, "scikit-learn, same run; equal"))
     wo, _, mine = timed(lambda: top_k_accuracy(true_col, scores, 5))
     ws, _, theirs = timed(lambda: top_k_accuracy_score(true_col, scores, k=5, labels=np.arange(c)))
     assert abs(mine - theirs) < 1e-12
@@ -154,7 +214,7 @@ def main() -> None:
     ap.add_argument("--map-rows", type=int, default=100_000)
     ap.add_argument("--map-cols", type=int, default=1000)
     ap.add_argument("--no-inat", action="store_true")
-    ap.add_argument("--only", choices=["report", "map", "cli", "inat"], default=None)
+    ap.add_argument("--only", choices=["report", "flat", "map", "cli", "inat"], default=None)
     args = ap.parse_args()
     print(f"bench_evaluate · {time.strftime('%Y-%m-%d')} · {machine()}")
     tree = synthetic_tree()
@@ -165,6 +225,8 @@ def main() -> None:
 
         inat = load_taxonomy(load_inat_edges(infraspecific=True))
         section_report(inat, "iNaturalist taxonomy", args.n, args.peer_subsample, peers=False)
+    if args.only in (None, "flat"):
+        section_flat(args.n)
     if args.only in (None, "map"):
         section_map(args.map_rows, args.map_cols)
     if args.only in (None, "cli"):

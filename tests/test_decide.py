@@ -16,10 +16,12 @@ from taxovit.decide import (
     confident_ancestor,
     cost_matrix,
     crm_predict,
+    crm_scores,
     expected_costs,
     node_marginals,
 )
 from taxovit.errors import ArgumentError
+from taxovit.metrics.flat import top_k_columns
 
 sys.path.insert(0, str(Path(__file__).parent))
 from strategies import taxonomies  # noqa: E402
@@ -52,10 +54,55 @@ def test_crm_tie_rule(prob, cost) -> None:
     tax, cols, probs = prob
     dense = np.round(probs @ cost_matrix(cols, tax, cost).T, 9)
     pred = crm_predict(probs, cols, tax, cost)
+    ranking = top_k_columns(crm_scores(probs, cols, tax, cost), cols.size)
     for i in range(probs.shape[0]):
-        # lower risk, then higher probability, then the earlier column
-        expected = min(range(cols.size), key=lambda k: (dense[i, k], -round(probs[i, k], 12), k))
-        assert pred[i] == expected
+        # lower risk (9 decimals), then the later column: the whole ranking, and its first
+        expected = sorted(range(cols.size), key=lambda k: (dense[i, k], -k))
+        assert ranking[i].tolist() == expected
+        assert pred[i] == expected[0]
+
+
+@st.composite
+def unnormalised(draw, dag=None):
+    """Rows scaled by arbitrary positive factors (and some zero entries)."""
+    tax, cols, probs = draw(scored(dag=dag))
+    scale = np.array(draw(st.lists(st.sampled_from([1e-3, 0.5, 1.0, 3.0, 250.0]),
+                                   min_size=probs.shape[0], max_size=probs.shape[0])))  # fmt: skip
+    raw = np.where(probs > 2e-3, probs, 0.0) * scale[:, None]  # the 1e-3 floor becomes zeros
+    raw[raw.sum(axis=1) == 0, 0] = 1.0
+    return tax, cols, raw
+
+
+@given(unnormalised(), st.sampled_from(COSTS))
+@settings(max_examples=80, deadline=None)
+def test_unnormalised_rows_give_the_dense_result(prob, cost) -> None:
+    """Trees and DAGs: rows are divided by their sums on every path, so the expected costs
+    are the dense product of the normalised rows and the decision is the dense one."""
+    tax, cols, raw = prob
+    probs = raw / raw.sum(axis=1, keepdims=True)
+    dense = probs @ cost_matrix(cols, tax, cost).T
+    assert np.allclose(expected_costs(raw, cols, tax, cost), dense, atol=1e-9)
+    rounded = np.round(dense, 9)
+    expected = [max(range(cols.size), key=lambda k: (-rounded[i, k], k)) for i in range(len(raw))]
+    assert crm_predict(raw, cols, tax, cost).tolist() == expected
+    np.testing.assert_array_equal(crm_scores(raw, cols, tax, cost), -rounded + 0.0)
+
+
+def test_bad_rows_are_refused_on_every_path() -> None:
+    for name in ("fashion_mnist.json", "imagenet1k_tree.json"):
+        tax = taxovit.load_taxonomy(ROOT / "taxonomies" / name)
+        cols = np.asarray(tax.ids(tax.leaves))[:10]
+        for bad, why in ((-0.1, "negative"), (np.nan, "finite"), (np.inf, "finite")):
+            probs = np.full((3, cols.size), 0.1)
+            probs[2, 4] = bad
+            for fn in (crm_predict, expected_costs, crm_scores):
+                with pytest.raises(ArgumentError, match=f"row 2 .*{why}"):
+                    fn(probs, cols, tax)
+        with pytest.raises(ArgumentError, match="row 0 .*summing to 0"):
+            crm_predict(np.zeros((1, cols.size)), cols, tax)
+        for shape in ((1, 9), (10,), ()):
+            with pytest.raises(ArgumentError, match=r"shape \(samples, 10\)"):
+                crm_predict(np.full(shape, 0.1), cols, tax)
 
 
 def slow_walk(tax, probs_row, cols, threshold, min_rank=None):
@@ -113,6 +160,48 @@ def test_bad_arguments() -> None:
     assert tax.nodes[confident_ancestor(probs, cols, tax, 0.5, "class")[0]] in tax.leaves
 
 
+def _metrics(runner, app, path, birds) -> dict:
+    import json
+
+    res = runner.invoke(app, ["evaluate", str(path), "-t", str(birds), "-f", "json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)["metrics"]
+
+
+def test_crm_decision_evaluates_as_its_ranking(tmp_path) -> None:
+    """After decide --rule crm, evaluate ranks the candidates by expected cost: Karthik et
+    al.'s distance@1 and @5 on the example (0.480 = the decision's mean LCA height, 1.716);
+    top-1 is the decision itself; --keep-scores and the ancestor rule keep the model's
+    ranking (the numbers of the original file)."""
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    example = ROOT / "examples" / "birds_preds.csv"
+    birds = ROOT / "taxonomies" / "birds.json"
+    runner = CliRunner()
+    paths = {}
+    for name, extra in (("crm", []), ("kept", ["--keep-scores"]),
+                        ("ancestor", ["--rule", "ancestor", "--threshold", "0.5"])):  # fmt: skip
+        paths[name] = tmp_path / f"{name}.csv"
+        res = runner.invoke(app, ["decide", str(example), "-t", str(birds), *extra, "-o",
+                                  str(paths[name])])  # fmt: skip
+        assert res.exit_code == 0, res.output
+    crm = _metrics(runner, app, paths["crm"], birds)
+    assert crm["avg_hierarchical_distance_at_1"] == pytest.approx(0.480, abs=5e-4)
+    assert crm["avg_hierarchical_distance_at_5"] == pytest.approx(1.716, abs=5e-4)
+    assert crm["top1_accuracy"] == crm["accuracy"]
+    assert crm["avg_hierarchical_distance_at_1"] == pytest.approx(crm["mean_lca_height"])
+    assert crm["ece"] is None and crm["map_macro"] is not None
+    original = _metrics(runner, app, example, birds)
+    assert original["avg_hierarchical_distance_at_1"] == pytest.approx(0.2975)  # "0.298"
+    for name in ("kept", "ancestor"):
+        got = _metrics(runner, app, paths[name], birds)
+        for key in ("top1_accuracy", "top5_accuracy", "avg_hierarchical_distance_at_5", "ece"):
+            assert got[key] == original[key]
+    assert _metrics(runner, app, paths["kept"], birds)["accuracy"] == crm["accuracy"]
+
+
 def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
     import pandas as pd
     from typer.testing import CliRunner
@@ -128,12 +217,20 @@ def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
     before = pd.read_csv(example, dtype=str, keep_default_na=False)
     after = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(after.columns) == list(before.columns)
-    assert after.drop(columns="y_pred").equals(before.drop(columns="y_pred"))
+    assert after[["id", "y_true"]].equals(before[["id", "y_true"]])
     tax = taxovit.load_taxonomy(birds)
     cols = np.asarray(tax.ids([c[len("score_"):] for c in before.columns[3:]]))
-    probs = before.iloc[:, 3:].to_numpy(float)
-    probs /= probs.sum(1, keepdims=True)
+    probs = before.iloc[:, 3:].to_numpy(float)  # rows sum to 1 +- 1e-3: decide normalises
     assert after["y_pred"].tolist() == tax.names(cols[crm_predict(probs, cols, tax)])
+    # the score columns hold the decision's scores, exactly (9 decimals)
+    np.testing.assert_array_equal(after.iloc[:, 3:].to_numpy(float), crm_scores(probs, cols, tax))
+    kept = tmp_path / "kept.csv"
+    res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "--keep-scores", "-o",
+                              str(kept)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    kept_df = pd.read_csv(kept, dtype=str, keep_default_na=False)
+    assert kept_df.drop(columns="y_pred").equals(before.drop(columns="y_pred"))
+    assert kept_df["y_pred"].equals(after["y_pred"])
     res = runner.invoke(app, ["evaluate", str(out), "-t", str(birds), "-f", "json"])
     assert res.exit_code == 0
     res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "-o", str(example)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from taxovit.metrics import flat
+from taxovit.metrics import SampleWeights, _ap, flat
 from taxovit.metrics.flat import (
     accuracy,
     average_precision,
@@ -27,6 +28,26 @@ from taxovit.metrics.flat import (
 )
 
 SETTINGS = settings(max_examples=100, deadline=None)
+
+try:
+    import numba  # noqa: F401
+
+    HAS_NUMBA = True
+except ImportError:
+    HAS_NUMBA = False
+#: the average-precision kernels (taxovit.metrics._ap), each checked against scikit-learn
+KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA,
+                                                                  reason="numba not installed"))]
+
+
+@contextlib.contextmanager
+def ap_kernel(name):
+    old = _ap.KERNEL
+    _ap.KERNEL = name
+    try:
+        yield
+    finally:
+        _ap.KERNEL = old
 
 
 @st.composite
@@ -115,6 +136,60 @@ def test_prf_from_counts_reweighted_equals_resample(pair, data):
         ours = prf_from_counts(tp, pc - tp, sup - tp, sup, avg)
         ref = precision_recall_fscore_support(t[idx], p[idx], average=avg, zero_division=0)[:3]
         np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+@st.composite
+def ranged_label_pairs(draw):
+    """Labels from one of the ranges the counting kernels choose between: dense small ids,
+    sparse ids below 20,000, negative ids, and ids far apart (the np.unique path)."""
+    lo, hi = draw(st.sampled_from([(0, 9), (0, 19_999), (-50, 50), (0, 2**40)]))
+    pool = draw(st.lists(st.integers(lo, hi), min_size=1, max_size=12, unique=True))
+    n = draw(st.integers(1, 60))
+    t = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    p = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    return np.array(t, dtype=np.int64), np.array(p, dtype=np.int64)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ranged_label_pairs(), st.booleans())
+def test_counting_kernels_equal_sklearn(pair, force_unique):
+    """Both counting kernels (bincount over the id range, np.unique) give scikit-learn's
+    P/R/F1, per class and averaged, zero-division cases included (a class only predicted
+    or only true)."""
+    t, p = pair
+    old = flat._BINCOUNT_SPAN
+    flat._BINCOUNT_SPAN = -(2**62) if force_unique else old
+    try:
+        labels, tp, fp, fn, sup = confusion_counts(t, p)
+        averaged = {a: precision_recall_f1(t, p, a) for a in ("micro", "macro", "weighted")}
+    finally:
+        flat._BINCOUNT_SPAN = old
+    np.testing.assert_array_equal(labels, np.union1d(t, p))
+    np.testing.assert_array_equal(tp + fn, [np.sum(t == c) for c in labels])
+    np.testing.assert_array_equal(tp + fp, [np.sum(p == c) for c in labels])
+    np.testing.assert_array_equal(tp, [np.sum((t == c) & (p == c)) for c in labels])
+    for avg, ours in averaged.items():
+        ref = precision_recall_fscore_support(t, p, average=avg, zero_division=0)[:3]
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ranged_label_pairs(), st.data())
+def test_weighted_counts_equal_repeated_rows(pair, data):
+    """Integer sample weights in counts_from_codes = the rows repeated in confusion_counts."""
+    t, p = pair
+    n = t.shape[0]
+    w = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.float64)
+    labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
+    got = flat.counts_from_codes(inv[:n], inv[n:], labels.size, SampleWeights(w, n))
+    rep = np.repeat(np.arange(n), w.astype(np.int64))
+    if rep.size == 0:
+        return
+    lab_r, *counts = confusion_counts(t[rep], p[rep])
+    at = np.searchsorted(labels, lab_r)
+    for g, r in zip(got, counts, strict=True):
+        np.testing.assert_array_equal(g[at], r)
+        assert g.sum() == r.sum()
 
 
 def test_confusion_counts_sparse_large_labels():
@@ -214,12 +289,14 @@ def sk_ap(t, s, average):
         return average_precision_score(y, s, average=average)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @settings(max_examples=80, deadline=None)
 @given(score_problems())
-def test_average_precision_equals_sklearn(problem):
+def test_average_precision_equals_sklearn(kernel, problem):
     t, s = problem
     for avg in (None, "macro", "weighted", "micro"):
-        ours = average_precision(t, s, avg)
+        with ap_kernel(kernel):
+            ours = average_precision(t, s, avg)
         ref = sk_ap(t, s, avg)
         np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10, err_msg=str(avg))
     per = average_precision(t, s, None)
@@ -231,16 +308,50 @@ def test_average_precision_equals_sklearn(problem):
         assert mp is None
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @settings(max_examples=40, deadline=None)
 @given(score_problems(min_c=2), st.integers(0, 10**6))
-def test_average_precision_continuous_scores(problem, seed):
+def test_average_precision_continuous_scores(kernel, problem, seed):
     t, _ = problem
     rng = np.random.default_rng(seed)
     s = rng.random((t.shape[0], 5))
     s[:, 0] = np.round(s[:, 0], 1)  # some ties
     t = np.where(t >= 5, -1, t)
     for avg in ("macro", "weighted", "micro"):
-        assert average_precision(t, s, avg) == pytest.approx(sk_ap(t, s, avg), abs=1e-10)
+        with ap_kernel(kernel):
+            ours = average_precision(t, s, avg)
+        assert ours == pytest.approx(sk_ap(t, s, avg), abs=1e-10)
+
+
+@st.composite
+def many_positive_columns(draw):
+    """Columns with many distinct, clustered or extreme positive scores: the numba kernel's
+    grid cells then hold several thresholds, or one cell all of them."""
+    n = draw(st.integers(2, 120))
+    c = draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["uniform", "clustered", "extreme", "integers"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "uniform":
+        s = rng.random((n, c))
+    elif kind == "clustered":  # most scores within 1e-12 of 0.5, a few far away
+        s = 0.5 + rng.integers(0, 50, (n, c)) * 1e-14
+        s[rng.random((n, c)) < 0.1] = 7.0
+    elif kind == "extreme":
+        s = rng.choice([-1e308, -1.0, 0.0, 5e-324, 1e-300, 1.0, 1e308], (n, c))
+    else:
+        s = rng.integers(-3, 4, (n, c)).astype(np.float64)
+    t = rng.integers(-1, c, n)
+    return t, s
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@settings(max_examples=60, deadline=None)
+@given(many_positive_columns())
+def test_average_precision_kernels_on_hard_scores(kernel, problem):
+    t, s = problem
+    with ap_kernel(kernel):
+        ours = average_precision(t, s, None)
+    np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
 
 
 def test_average_precision_small_cases():
@@ -265,7 +376,51 @@ def test_average_precision_blocks(monkeypatch):
     rng = np.random.default_rng(1)
     s = rng.integers(0, 4, size=(300, 9)).astype(float)
     t = rng.integers(-1, 9, size=300)
+    monkeypatch.setattr(_ap, "KERNEL", "numpy")
     ref = [average_precision(t, s, a) for a in (None, "micro")]
     monkeypatch.setattr(flat, "_BLOCK_ELEMS", 50)
+    monkeypatch.setattr(_ap, "BLOCK_ELEMS", 50)
     np.testing.assert_array_equal(average_precision(t, s, None), ref[0])
     assert average_precision(t, s, "micro") == pytest.approx(ref[1], abs=1e-12)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_numba_kernel_over_several_column_blocks():
+    """More columns than one parallel task takes (COLUMN_BLOCK), some without positives."""
+    from taxovit.metrics import _ap_numba
+
+    rng = np.random.default_rng(2)
+    c = 2 * _ap_numba.COLUMN_BLOCK + 7
+    s = np.round(rng.random((400, c)), 2)
+    t = np.where(rng.random(400) < 0.2, -1, rng.integers(0, c - 5, 400))
+    with ap_kernel("numba"):
+        ours = average_precision(t, s, None)
+    np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
+
+
+def test_numpy_kernel_in_two_threads():
+    """A matrix large enough for the numpy kernel's second thread gives scikit-learn's AP."""
+    from taxovit._side import PARALLEL_MIN
+
+    rng = np.random.default_rng(3)
+    n, c = 3000, 2 * (PARALLEL_MIN // 3000) + 4
+    s = np.round(rng.random((n, c)), 2)
+    t = rng.integers(-1, c, n)
+    with ap_kernel("numpy"):
+        ours = average_precision(t, s, None)
+    np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_numba_kernel_from_several_threads():
+    """Calls from several threads at once give each caller its own right answer (without
+    the kernel's lock, numba's workqueue layer, used when neither OpenMP nor TBB is there,
+    would abort the process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    problems = [(rng.integers(-1, 30, 500), np.round(rng.random((500, 30)), 2)) for _ in range(6)]
+    with ap_kernel("numba"), ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: average_precision(p[0], p[1], None), problems))
+    for (t, s), ours in zip(problems, got, strict=True):
+        np.testing.assert_allclose(ours, sk_ap(t, s, None), rtol=0, atol=1e-10)

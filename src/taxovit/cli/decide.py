@@ -58,9 +58,21 @@ def decide(
     id_col: IdColOpt = "id",
     score_prefix: ScorePrefixOpt = "score_",
     add_root: AddRootOpt = False,
+    keep_scores: Annotated[bool, typer.Option("--keep-scores", help="crm: keep the model's "
+                                              "scores instead of writing the decision's "
+                                              "(-expected cost).")] = False,  # fmt: skip
 ) -> None:
-    """Decide from the scores: write the same predictions file with y_pred replaced (the
-    scores are kept), ready for [bold]taxovit evaluate[/].
+    """Decide from the scores: write the same predictions file with y_pred replaced, ready
+    for [bold]taxovit evaluate[/].
+
+    [bold]What is ranked.[/] With crm the score columns become the decision's scores,
+    -(expected cost) rounded to 9 decimals, so evaluate's top{k}_accuracy and
+    avg_hierarchical_distance_at_{k} describe the candidates ordered by expected cost (as
+    Karthik et al. report them; ties: the later column, evaluate's rule) and y_pred is the
+    first of them; the calibration keys are then null (the scores are not probabilities).
+    --keep-scores keeps the model's scores instead (top-k, distance@k, mAP and calibration
+    then describe the model). The ancestor rule picks one node, not an order of the classes:
+    it always keeps the scores. The input file is never changed.
 
     [bold]crm[/]: conditional risk minimisation (Karthik et al. 2021), the class with the
     least expected cost Σ_j C(k, j) p(j | x). [bold]ancestor[/]: from the root, step to the
@@ -90,19 +102,34 @@ def decide(
     if data.scores is None:
         raise ArgumentError(f"{preds}: no {score_prefix}<class> columns; decide needs scores")
     probs = to_probabilities(data.scores, scores.value)
-    chosen = _decide(rule, probs, data.score_labels, tax, cost, threshold, min_rank)
+    chosen, ranking = _decide(rule, probs, data.score_labels, tax, cost, threshold, min_rank)
     raw = pd.read_csv(preds, dtype=str, keep_default_na=False, na_filter=False)
     raw[pred_col] = tax.names(chosen)
-    plan.write({out: raw.to_csv(index=False, lineterminator="\n")})
+    if ranking is not None and not keep_scores:
+        _put_scores(raw, ranking, (id_col, true_col, pred_col))
+    plan.write({out: raw.to_csv(index=False, lineterminator="\n", float_format="%.9f")})
     changed = int(np.count_nonzero(np.asarray(chosen) != data.y_pred))
     err_console.print(f"{rule.value}: {changed:,} of {len(data):,} predictions changed"
                       + ("" if out.kind == "stdout" else f"; wrote {out.shown}"))  # fmt: skip
 
 
 def _decide(rule: Rule, probs, cols, tax, cost: Cost, threshold: float, min_rank: str | None):
-    """Node id chosen for each row by ``rule``."""
-    from taxovit.decide import confident_ancestor, crm_predict
+    """Node id chosen for each row by ``rule``, and the decision's ranking scores (crm: the
+    negated expected costs, whose first column by evaluate's rule is the choice; the ancestor
+    rule: None, the model's scores stay)."""
+    from taxovit.decide import confident_ancestor, crm_scores
+    from taxovit.metrics.flat import top_k_columns
 
     if rule is Rule.crm:
-        return cols[crm_predict(probs, cols, tax, cost.value)]
-    return confident_ancestor(probs, cols, tax, threshold, min_rank)
+        ranking = crm_scores(probs, cols, tax, cost.value)
+        return cols[top_k_columns(ranking, 1)[:, 0]], ranking
+    return confident_ancestor(probs, cols, tax, threshold, min_rank), None
+
+
+def _put_scores(raw, ranking, label_cols: tuple[str, str, str]) -> None:
+    """Replace the score columns of ``raw`` (every column but the id and label columns, in
+    file order, as the reader takes them) by ``ranking``; written with 9 decimals, which
+    hold the rounded costs exactly, so ties read back as ties."""
+    names = [c for c in raw.columns if c not in label_cols]
+    for j, name in enumerate(names):
+        raw[name] = ranking[:, j]

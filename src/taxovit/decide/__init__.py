@@ -5,14 +5,15 @@ score columns under the node (the node itself included).
 
 * :func:`to_probabilities` — probabilities from ``probs`` or ``logits``;
 * :func:`rank_marginals`, :func:`node_marginals` — marginals over taxonomy nodes;
-* :func:`crm_predict`, :func:`expected_costs` — conditional risk minimisation;
+* :func:`crm_predict`, :func:`expected_costs`, :func:`crm_scores` — conditional risk
+  minimisation (rows are divided by their sums first), and the decision's ranking scores;
 * :func:`confident_ancestor` — the deepest ancestor whose marginal clears a threshold.
 """
 
 from taxovit.decide.ancestor import confident_ancestor
 from taxovit.decide.marginals import RankMarginals, node_marginals, rank_marginals
 from taxovit.decide.probabilities import SCORE_KINDS, to_probabilities
-from taxovit.decide.risk import COSTS, cost_matrix, crm_predict, expected_costs
+from taxovit.decide.risk import COSTS, cost_matrix, crm_predict, crm_scores, expected_costs
 
 __all__ = [
     "COSTS",
@@ -21,6 +22,7 @@ __all__ = [
     "confident_ancestor",
     "cost_matrix",
     "crm_predict",
+    "crm_scores",
     "expected_costs",
     "node_marginals",
     "rank_marginals",

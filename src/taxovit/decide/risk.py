@@ -12,7 +12,16 @@ of all C classes cost O(n × nodes) and no C × C matrix is built. On a DAG (whe
 not unique) the risk is ``p @ Cᵀ`` with C built in blocks of rows (kept whole only up to
 4,096 classes).
 
-Ties: the lower risk, then the higher probability, then the earlier score column.
+Rows need not sum to 1: every function here divides each row by its sum first (a negative,
+non-finite or all-zero row is an :class:`~taxovit.errors.ArgumentError`), so the tree and DAG
+paths give the dense ``(p / Σp) @ Cᵀ`` on any input.
+
+The decision's ranking (:func:`crm_scores`): the classes by increasing expected cost, rounded
+to :data:`RISK_DECIMALS` decimals so that mathematically equal costs tie whatever the order of
+summation; ties go to the later score column. That is scikit-learn's top-k rule applied to the
+scores ``−cost`` (:func:`taxovit.metrics.flat.top_k_columns`), so ``taxovit evaluate`` ranks
+the scores that ``taxovit decide`` writes exactly as the decision does, and the decision
+(:func:`crm_predict`) is their first column.
 """
 
 from __future__ import annotations
@@ -24,7 +33,11 @@ from taxovit.decide.tree import TreeLayers
 from taxovit.errors import ArgumentError
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["COSTS", "cost_matrix", "crm_predict", "expected_costs"]
+__all__ = ["COSTS", "RISK_DECIMALS", "cost_matrix", "crm_predict", "crm_scores", "expected_costs"]
+
+#: expected costs are compared after rounding to this many decimals (costs are tree distances,
+#: so this is far above the float error of any summation order and far below a real difference)
+RISK_DECIMALS = 9
 
 COSTS = ("lca_height", "depth_distance", "tree_induced_error")
 #: DAG path: a cost block or a chunk of rows holds about this many floats (32 MB)
@@ -107,18 +120,40 @@ def _tree_risks_t(layers: TreeLayers, probs_t, taxonomy: Taxonomy, cost: str):
     return f_k * (1 - 2 * probs_t) + (f_of[ids] @ probs_t)[None, :] - 2 * risk
 
 
+def _normalised_t(probs: NDArray[np.float64], rows: slice) -> NDArray[np.float64]:
+    """Rows ``rows`` of ``probs``, each divided by its sum, class-major ``(classes, rows)``;
+    a non-finite, negative or all-zero row is refused (named by its index in ``probs``)."""
+    p_t = np.array(probs[rows].T, dtype=np.float64, order="C")
+    total = p_t.sum(axis=0)
+    for bad, why in ((~np.isfinite(total), "has a score that is not a finite number"),
+                     ((p_t < 0).any(axis=0), "has a negative score; probabilities must be >= 0"),
+                     (total <= 0, "has scores summing to 0; expected probabilities")):  # fmt: skip
+        if bad.any():
+            raise ArgumentError(f"row {rows.start + int(np.argmax(bad))} {why}")
+    p_t /= total
+    return p_t
+
+
 def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
             cost: str):  # fmt: skip
-    """``(row slice, probs_t, risk_t)`` chunk by chunk: class-major ``(classes, rows)``."""
+    """``(row slice, risk_t)`` chunk by chunk: class-major ``(classes, rows)``, from the rows
+    of ``probs`` divided by their sums."""
     _check_cost(cost)
     ids = np.asarray(score_ids, dtype=np.int64)
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[1] != ids.size:
+        raise ArgumentError(f"probs must have shape (samples, {ids.size}) for {ids.size} "
+                            f"score_ids, got {probs.shape}")  # fmt: skip
+    return _chunk_risks(probs, ids, taxonomy, cost)
+
+
+def _chunk_risks(probs, ids, taxonomy: Taxonomy, cost: str):
     if taxonomy.is_tree:
         layers = TreeLayers(taxonomy, ids)
         step = layers.rows_per_chunk()
         for lo in range(0, probs.shape[0], step):
             rows = slice(lo, lo + step)
-            probs_t = np.ascontiguousarray(probs[rows].T)
-            yield rows, probs_t, _tree_risks_t(layers, probs_t, taxonomy, cost)
+            yield rows, _tree_risks_t(layers, _normalised_t(probs, rows), taxonomy, cost)
         return
     step = max(1, DAG_BLOCK_ELEMS // max(ids.size, 1))  # rows of C per block
 
@@ -130,15 +165,16 @@ def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: 
     cached = list(blocks()) if ids.size**2 <= 4 * DAG_BLOCK_ELEMS else None
     for lo in range(0, probs.shape[0], step):
         rows = slice(lo, lo + step)
-        probs_t = np.ascontiguousarray(probs[rows].T)
-        yield rows, probs_t, np.concatenate([blk @ probs_t for blk in cached or blocks()])
+        probs_t = _normalised_t(probs, rows)
+        yield rows, np.concatenate([blk @ probs_t for blk in cached or blocks()])
 
 
 def expected_costs(
     probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.float64]:
-    """The expected cost ``R(k) = Σ_j C(k, j) p(j | x)`` of predicting each class k.
+    """The expected cost ``R(k) = Σ_j C(k, j) p(j | x)`` of predicting each class k, with
+    ``p`` each row of ``probs`` divided by its sum.
 
     On a tree computed from node marginals along each class's root path (no C × C matrix);
     on a DAG from :func:`cost_matrix` in blocks. See the module docstring.
@@ -182,10 +218,28 @@ def expected_costs(
     array([[1.1, 1.1, 1.2],
            [0.4, 0.9, 1.8]])
     """
-    out = np.empty_like(probs)
-    for rows, _, risk_t in _chunks(probs, score_ids, taxonomy, cost):
+    chunks = _chunks(probs, score_ids, taxonomy, cost)
+    out = np.empty(np.shape(probs), dtype=np.float64)
+    for rows, risk_t in chunks:
         out[rows] = risk_t.T
     return out
+
+
+def _scores_of(risk: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The decision scores ``−round(cost, RISK_DECIMALS)`` (``+ 0.0``: no ``-0.0``)."""
+    return -np.round(risk, RISK_DECIMALS) + 0.0
+
+
+def crm_scores(
+    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+    cost: str = "lca_height",
+) -> NDArray[np.float64]:
+    """``(n, C)``: the CRM decision's scores, ``−expected cost`` rounded to
+    :data:`RISK_DECIMALS` decimals. Ranking them with scikit-learn's top-k rule (higher first,
+    ties to the later column: :func:`~taxovit.metrics.flat.top_k_columns`) orders the classes
+    as Karthik et al. (2021) report CRM's top-k and hierarchical distance@k; the first is
+    :func:`crm_predict`'s choice."""
+    return _scores_of(expected_costs(probs, score_ids, taxonomy, cost))
 
 
 def crm_predict(
@@ -194,8 +248,9 @@ def crm_predict(
 ) -> NDArray[np.int64]:
     """Conditional risk minimisation: the column of the least expected cost of each row.
 
-    ``argmin_k Σ_j C(k, j) p(j | x)`` (:func:`expected_costs`); ties go to the higher
-    probability, then the earlier column. Unlike the arg-max, it prefers a class whose
+    ``argmin_k Σ_j C(k, j) p(j | x)`` (:func:`expected_costs`): the first column of the
+    ranking of :func:`crm_scores`, so ties (equal costs at 9 decimals) go to the later
+    column, as ``taxovit evaluate`` ranks the scores ``decide --rule crm`` writes. Unlike the arg-max, it prefers a class whose
     likely alternatives are close to it in the taxonomy.
 
     Parameters
@@ -225,7 +280,8 @@ def crm_predict(
 
     Examples
     --------
-    In the first row the arg-max is ``b1`` (0.4), but 0.6 of the mass lies under ``A``:
+    In the first row the arg-max is ``b1`` (0.4), but 0.6 of the mass lies under ``A``
+    (``a1`` and ``a2`` tie; the later column wins):
 
     >>> import numpy as np
     >>> from taxovit import Taxonomy
@@ -236,11 +292,14 @@ def crm_predict(
     >>> probs = np.array([[0.3, 0.3, 0.4], [0.7, 0.2, 0.1]])
     >>> from taxovit.decide import crm_predict
     >>> tax.names(ids[crm_predict(probs, ids, tax)])
-    ['a1', 'a1']
+    ['a2', 'a1']
     """
-    out = np.empty(probs.shape[0], dtype=np.int64)
-    for rows, probs_t, risk_t in _chunks(probs, score_ids, taxonomy, cost):
-        best = risk_t.min(axis=0)
-        tied = risk_t <= best + 1e-12 * np.maximum(1.0, np.abs(best))
-        out[rows] = np.argmax(np.where(tied, probs_t, -np.inf), axis=0)  # first most probable
+    chunks = _chunks(probs, score_ids, taxonomy, cost)
+    out = np.empty(np.shape(probs)[0], dtype=np.int64)
+    for rows, risk_t in chunks:
+        # = top_k_columns(_scores_of(risk_t.T), 1)[:, 0] (tested), without its partition:
+        # the least rounded cost, ties to the last column
+        r = np.round(risk_t, RISK_DECIMALS)
+        last = np.argmax(r[::-1] == r.min(axis=0), axis=0)
+        out[rows] = r.shape[0] - 1 - last
     return out

@@ -1,8 +1,9 @@
 """Flat (taxonomy-agnostic) classification metrics over integer label arrays.
 
 Every function here is pure and vectorised with numpy (no Python loop over samples).  Labels
-are non-negative integers (taxonomy node ids); they may be sparse and large, so nothing
-allocates an array of size ``max(label)``: labels are compressed with
+are integers (taxonomy node ids); they may be sparse and large, so nothing allocates an
+array of size ``max(label)`` unless that range is small next to the number of samples (then
+``np.bincount`` over the range counts without sorting); otherwise labels are compressed with
 ``np.unique(..., return_inverse=True)`` over the labels actually seen.
 
 Conventions follow ``docs/metrics.md`` (the project's normative spec); where it is silent we
@@ -22,6 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from taxovit.metrics._ap import ap_from_ranks, column_ap, kernel, micro_counted
 from taxovit.metrics._common import (
     SampleWeights,
     check_pair,
@@ -47,6 +49,9 @@ APAverage = Literal["macro", "weighted", "micro", "macro_present"]
 # Work on row/column blocks of about this many matrix elements, so that temporaries stay
 # O(block) in memory whatever n and C are.
 _BLOCK_ELEMS = 1 << 22
+# confusion_counts counts by bincount over the label range when it spans at most this many
+# values more than twice the number of samples (memory O(n + range)); np.unique otherwise.
+_BINCOUNT_SPAN = 1 << 20
 
 
 # ----------------------------------------------------------------------------- label metrics
@@ -72,13 +77,32 @@ def confusion_counts(
     Returns ``(labels, tp, fp, fn, support)``: ``labels`` is the sorted union of the labels
     seen in ``y_true`` or ``y_pred``; for class ``c``, ``tp = #{y_true = y_pred = c}``,
     ``fp = #{y_pred = c} - tp``, ``fn = #{y_true = c} - tp`` and ``support = #{y_true = c}``.
-    Memory is O(n + number of distinct labels), whatever the label values.
+    Memory is O(n + number of distinct labels), whatever the label values: when the labels
+    span at most ``2 n + 2**20`` values they are counted by ``np.bincount`` over that range
+    (no sort), otherwise compressed by ``np.unique`` first.
     """
     t, p = check_pair(y_true, y_pred)
+    lo = min(int(t.min()), int(p.min()))
+    span = max(int(t.max()), int(p.max())) - lo + 1
+    if span <= _BINCOUNT_SPAN + 2 * t.shape[0]:
+        return _counts_by_bincount(t, p, lo, span)
     labels, inv = np.unique(np.concatenate([t, p]), return_inverse=True)
     n = t.shape[0]
     tp, fp, fn, support = counts_from_codes(inv[:n], inv[n:], labels.shape[0])
     return labels.astype(np.int64), tp, fp, fn, support
+
+
+def _counts_by_bincount(t: NDArray[np.int64], p: NDArray[np.int64], lo: int, span: int) -> tuple:
+    """:func:`confusion_counts` of labels in ``[lo, lo + span)``: three bincounts over the
+    value range, then the labels present (no sort; O(n + span))."""
+    if lo:
+        t, p = t - lo, p - lo
+    support = np.bincount(t, minlength=span)
+    predicted = np.bincount(p, minlength=span)
+    tp = np.bincount(t[t == p], minlength=span)
+    present = np.flatnonzero(support | predicted)
+    tp, support = tp[present], support[present]
+    return present + lo, tp, predicted[present] - tp, support - tp, support
 
 
 def counts_from_codes(
@@ -285,45 +309,13 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
 # ----------------------------------------------------------------------------- average precision
 
 
-def _ap_from_ranks(pos_ge: NDArray[np.float64], rank_ge: NDArray[np.float64], n_pos: int) -> float:
-    # AP = Σ_thresholds (R_n - R_{n-1}) P_n.  All positives sharing a tie group contribute
-    # to the same threshold, whose precision is (#positives >= s) / (#items >= s); so
-    # AP = (1/P) Σ_{positives i} pos_ge(i) / rank_ge(i).
-    return float(np.sum(pos_ge / rank_ge) / n_pos)
-
-
-def _column_ap(
-    s: NDArray[np.float64], t: NDArray[np.int64]
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Per-column AP and positive counts."""
-    n, c = s.shape
-    has = np.flatnonzero(t >= 0)
-    pcol = t[has]
-    pscore = s[has, pcol]
-    n_pos = np.bincount(pcol, minlength=c).astype(np.int64)
-    ap = np.zeros(c, dtype=np.float64)
-    # positives grouped by column, ascending score within a column
-    order = np.lexsort((pscore, pcol))
-    pcol = pcol[order]
-    pscore = pscore[order]
-    starts = np.concatenate([[0], np.cumsum(n_pos)])
-    present = np.flatnonzero(n_pos)
-    step = max(1, _BLOCK_ELEMS // max(n, 1))
-    for b in range(0, present.size, step):
-        cols = present[b : b + step]
-        blk = np.ascontiguousarray(s[:, cols].T)  # (len(cols), n)
-        blk.sort(axis=1)
-        for j, col in enumerate(cols):
-            lo, hi = starts[col], starts[col + 1]
-            ps = pscore[lo:hi]
-            # #items with score >= s, #positives with score >= s (ties count as >=)
-            rank_ge = n - np.searchsorted(blk[j], ps, side="left")
-            pos_ge = (hi - lo) - np.searchsorted(ps, ps, side="left")
-            ap[col] = _ap_from_ranks(pos_ge.astype(np.float64), rank_ge.astype(np.float64), hi - lo)
-    return ap, n_pos
+_ap_from_ranks = ap_from_ranks
+_column_ap = column_ap  # per-column AP and positive counts: numba or numpy kernel (_ap.py)
 
 
 def _micro_ap(s: NDArray[np.float64], t: NDArray[np.int64]) -> float:
+    if kernel() == "numba":
+        return micro_counted(s, t)
     n, c = s.shape
     has = np.flatnonzero(t >= 0)
     if has.size == 0:
@@ -361,10 +353,13 @@ def average_precision(
     Source: docs/metrics.md ``map_*``; equals scikit-learn
     ``average_precision_score(Y, scores, average=...)`` (non-interpolated, step-wise).
 
-    Implementation: for each column with positives, its scores are sorted once (in blocks of
-    columns) and the positives located with ``np.searchsorted``; columns without positives
-    cost nothing.  micro sorts the matrix in row blocks and sums the counts.  O(n·C log n)
-    time, O(block) extra memory.
+    Implementation (:mod:`taxovit.metrics._ap`): with numba installed (``taxovit[fast]``),
+    one compiled pass over the matrix counts, per column, the rows at or above each
+    positive's score, on all cores (O(n·C)); without it, each column with positives is sorted
+    once (in blocks of columns) and the positives located with ``np.searchsorted``
+    (O(n·C log n)). Columns without positives cost nothing.  micro: the compiled kernel on the
+    matrix as one column, or without numba the matrix sorted in row blocks and the counts
+    summed.  O(block) extra memory besides the counts.
     """
     s = check_scores(scores)
     n, c = s.shape
