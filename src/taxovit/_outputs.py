@@ -6,7 +6,7 @@ the rules users rely on (README, "Your files are safe"):
 * ``-`` is standard output.
 * An output never resolves to one of the command's inputs or to another of its outputs
   (same real path, or the same file through a hard link).
-* A directory is never an output file. An existing character device or FIFO (``/dev/null``,
+* A directory is never an output file, nor is a path that names one (``newdir/``, ``x/.``). An existing character device or FIFO (``/dev/null``,
   a named pipe, ``/dev/stdout`` through its symlink) is written through, never replaced by a
   regular file. A symlink to a regular file keeps the link: its target is replaced.
 * Missing parent folders are created, but only once every output is known to be valid; the
@@ -48,6 +48,15 @@ class Output:
     shown: str  # the path as the user gave it
     target: Path  # where the bytes go (a symlink resolved)
     kind: str
+
+
+_SEPS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
+
+def _names_folder(shown: str) -> bool:
+    """A path that can only name a folder: it ends with a separator, or its last part is
+    ``.`` or ``..`` (``Path`` would drop them and write a file in their place)."""
+    return shown.endswith(_SEPS) or os.path.basename(shown) in (".", "..")
 
 
 def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
@@ -115,6 +124,9 @@ class OutputPlan:
             return out
         if not shown:
             raise OutputError(f"{option}: empty path")
+        if _names_folder(shown):
+            raise OutputError(f"{option} {shown}: names a folder (a path ending in "
+                              f"{os.sep!r}, '.' or '..'); expected a file path")
         p = Path(shown)
         try:
             mode = os.stat(p).st_mode

@@ -80,9 +80,9 @@ def compare(
     from taxovit.evaluation.compare import compare as run_compare
     from taxovit.evaluation.compare_render import build_comparison_table, render_comparison
     from taxovit.predictions import label_map, read_any
-    from taxovit.taxonomy import load_taxonomy
+    from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
-    plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy, "--truth": truth})
+    plan = OutputPlan({"file A": a, "file B": b, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)

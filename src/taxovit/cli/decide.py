@@ -41,7 +41,7 @@ def decide(
     preds: Annotated[Path, typer.Argument(help="Predictions CSV with score_<class> columns.",
                                           show_default=False)],  # fmt: skip
     taxonomy: TaxonomyOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the new file "
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the new file "
                                          "('-': standard output).", show_default=False)],  # fmt: skip
     rule: Annotated[Rule, typer.Option("--rule", help="crm: the class of least expected cost; "
                                        "ancestor: the deepest node whose marginal clears "
@@ -80,9 +80,9 @@ def decide(
     from taxovit.decide import to_probabilities
     from taxovit.errors import ArgumentError
     from taxovit.predictions import read_predictions
-    from taxovit.taxonomy import load_taxonomy
+    from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
-    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy})
+    plan = OutputPlan({"predictions file": preds, **taxonomy_inputs("--taxonomy", taxonomy)})
     out = plan.file("--output", output)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     data = read_predictions(preds, tax.name_to_id, id_col=id_col, true_col=true_col,

@@ -179,6 +179,8 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
     for key, table in spec.rank_from.items():
         if key in out:
             mapped = pd.Series(out[key], dtype=object).map(table).to_numpy(dtype=object)
+            if (pd.isna(mapped) & ~pd.isna(out[key])).any():
+                return None  # a value that names no rank: the row-by-row reader says where
             out["rank"] = np.where(pd.isna(mapped), out.get("rank", None), mapped)
     return out
 

@@ -303,7 +303,10 @@ def check_files(
 def input_files(cfg: dict[str, Any]) -> dict[str, str]:
     """The existing input files and folders of ``cfg`` by config key (for an OutputPlan:
     no output may overwrite one of them)."""
+    from taxovit.taxonomy.io import taxonomy_inputs
+
     out = {k: get_key(cfg, k) for k in PATH_KEYS if get_key(cfg, k) is not None}
+    out.update(taxonomy_inputs("taxonomy", out.get("taxonomy")))
     if cfg["data"]["format"] == "fashion_mnist" and cfg["data"]["root"] is not None:
         for split in _IDX:
             for what in ("images", "labels"):
