@@ -88,7 +88,7 @@ def compare(
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
     labels = label_map(tax, label_attr)
-    pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
+    pa, pb = (read_any(f, labels, truth=truth, truth_optional=True, **cols) for f in (a, b))
     with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
     if out is not None:

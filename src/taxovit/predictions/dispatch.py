@@ -27,6 +27,7 @@ from taxovit.predictions.sources import PARQUET_MAGIC, Source, header_of, open_s
 
 if TYPE_CHECKING:
     from taxovit.predictions.long_parquet import Reading
+    from taxovit.predictions.truth import Truth
 
 __all__ = ["Prefetched", "detect_format", "prefetch", "read_any"]
 
@@ -102,13 +103,17 @@ def read_any(
     pred_col: str = PRED_COL,
     score_prefix: str = SCORE_PREFIX,
     prefetched: Prefetched | None = None,
+    truth_optional: bool = False,
 ) -> Predictions:
     """Read a predictions file in any supported format (see the module docstring).
 
     ``name_to_id`` maps labels to node ids (``taxonomy.name_to_id``, or
     :func:`~taxovit.predictions.labels.attribute_labels` for ``--label-attr``); ``truth`` is
     a truth file (:mod:`~taxovit.predictions.truth`); the column options apply to the wide
-    layout; ``prefetched``: the same file's reads, started by :func:`prefetch`. Raises
+    layout; ``prefetched``: the same file's reads, started by :func:`prefetch`;
+    ``truth_optional`` (``taxovit compare`` of a file with true labels and one without): a
+    file with its own true labels is read with them, and ``truth`` must agree with them (same
+    ids, same labels) instead of being refused. Raises
     :class:`~taxovit.errors.InputError` naming the file, the line (or row or index) and the
     column of the first problem; ``ArgumentError`` for a missing or unwanted ``truth``.
     """
@@ -119,12 +124,52 @@ def read_any(
     else:
         src = open_source(path, f"{cols.id},{cols.true},{cols.pred}")
         fmt = detect_format(src, cols.pred)
+    if truth is not None and truth_optional and _has_own_truth(src, fmt):
+        from taxovit.predictions.truth import read_truth
+
+        pred = _read(src, fmt, name_to_id, None, cols, reading)
+        _check_agrees(pred, read_truth(truth, name_to_id))
+        return pred
     _truth_for(fmt, src, truth)
     t = None
     if truth is not None:
         from taxovit.predictions.truth import read_truth
 
         t = read_truth(truth, name_to_id)
+    return _read(src, fmt, name_to_id, t, cols, reading)
+
+
+def _has_own_truth(src: Source, fmt: str) -> bool:
+    if fmt == "topk":
+        return False
+    if fmt.startswith("long-"):
+        from taxovit.predictions.long_reader import long_columns
+
+        return "y_true" in long_columns(src, *header_of(src))
+    return True
+
+
+def _check_agrees(pred: Predictions, t: Truth) -> None:
+    """The truth file holds exactly ``pred``'s ids, each with ``pred``'s true label."""
+    import numpy as np
+    import pandas as pd
+
+    from taxovit.predictions.tables import fail_at
+
+    pos = pd.Index(t.ids).get_indexer(pred.ids)
+    if (pos < 0).any() or len(t.ids) != len(pred.ids):
+        missing = [s for s, p in zip(pred.ids.tolist(), pos.tolist(), strict=True) if p < 0]
+        raise ArgumentError(f"--truth {t.path}: it does not hold the same ids as {pred.path}"
+                            + (f" (e.g. {missing[0]!r} is missing)" if missing else ""))  # fmt: skip
+    differ = np.flatnonzero(t.y_true[pos] != pred.y_true)
+    if differ.size:
+        i = int(differ[0])
+        fail_at(t.table, int(pos[i]), t.id_col, f"id {pred.ids[i]!r}: its true label differs "
+                f"from the y_true in {pred.path}; expected the same ground truth")  # fmt: skip
+
+
+def _read(src: Source, fmt: str, name_to_id: Mapping[str, int], t: Truth | None, cols: Columns,
+          reading: Reading | None) -> Predictions:  # fmt: skip
     if fmt == "csv":
         from taxovit.predictions.csv_reader import read_wide_csv
 
