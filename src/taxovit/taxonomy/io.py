@@ -128,6 +128,15 @@ def detect_format(path: str | os.PathLike[str], text: str | None = None) -> str:
     return _detect(p, read_text(p) if text is None else text)[0]
 
 
+def _check_json_named(p: Path, data: bytes) -> None:
+    """A ``.json`` file is JSON: other text in it is an error, never read as a CSV format."""
+    start = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+    if start not in (b"{", b"["):
+        raise InputError(f"a .json file must hold a JSON object (nested or node-link); it starts "
+                         f"with {data.lstrip()[:12]!r} (pass --format to read another format)",
+                         file=str(p), row=1)  # fmt: skip
+
+
 def _head(data: bytes) -> str | None:
     """The first 64 KiB as text (whole lines), or None if they are not plain UTF-8 CSV."""
     head = data[: 1 << 16]
@@ -183,6 +192,8 @@ def load_taxonomy(
         raise ValueError(f"unknown taxonomy format {format!r}; choose one of {', '.join(READ_FORMATS)}")
     try:
         data = read_bytes(p)
+        if format is None and p.suffix.lower() == ".json":
+            _check_json_named(p, data)
         tax = _load_fast(p, data, format, add_root)
         if tax is not None:
             return tax
