@@ -258,13 +258,18 @@ def test_load_model_raises_the_projects_error_naming_the_file(tmp_path):
     deep = b'{"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     (tmp_path / "deep.safetensors").write_bytes(struct.pack("<Q", len(deep)) + deep)
     _huge_storage(tmp_path / "huge.pt")
+    torch.save({"a": torch.zeros(3)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    raw = (tmp_path / "legacy.pt").read_bytes()  # the pre-1.6 format: declares 2**48 floats
+    (tmp_path / "legacy_huge.pt").write_bytes(raw.replace(b"K\x03Ntq\x07Q", b"\x8a\x06" + bytes(5) + b"\x10Ntq\x07Q", 1))
     torch.save({"a": torch.zeros(3)}, tmp_path / "unrelated.pt")
-    for name in ("text.pt", "evil.pt", "deep.safetensors", "huge.pt", "unrelated.pt"):
+    for name in ("text.pt", "evil.pt", "deep.safetensors", "huge.pt", "legacy_huge.pt", "unrelated.pt"):
         with pytest.raises(ModelFileError) as info:
             load_model(tmp_path / name)
         err = info.value
         assert isinstance(err, TaxovitError) and isinstance(err, ValueError)
         assert name in str(err) and "weights_only" not in str(err), str(err)
+    with pytest.raises(ModelFileError, match="its tensors declare .* bytes but the file has"):
+        load_model(tmp_path / "legacy_huge.pt")  # refused before torch allocates
 
 
 def test_a_text_file_as_a_checkpoint_leaks_no_python_internals(tmp_path):
