@@ -67,6 +67,20 @@ def test_nabirds_classes_txt_is_an_input_of_every_command(nab, tmp_path):
     assert taxonomy_inputs("t", BIRDS) == {"t": str(BIRDS)}  # JSON: no companion
 
 
+def test_inputs_found_after_the_outputs_are_checked_too(tmp_path):
+    """predict learns of its images from the data file, after --out is declared."""
+    from taxovit._outputs import OutputError, OutputPlan
+
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "img" / name).write_bytes(b"png")
+    plan = OutputPlan({})
+    plan.file("--out", tmp_path / "img" / "b.png")
+    plan.add_inputs("an image", [str(tmp_path / "img" / "a.png")])
+    with pytest.raises(OutputError, match=r"--out .*b\.png is the same file as an image"):
+        plan.add_inputs("an image", [str(tmp_path / "img" / ".." / "img" / "b.png")])
+
+
 # ----------------------------------------------------------------- outputs naming folders
 @pytest.mark.parametrize("dst", ["newdir/", "newdir/.", "x/..", "./"])
 def test_an_output_path_naming_a_folder_is_refused(tmp_path, monkeypatch, dst):

@@ -102,6 +102,17 @@ class OutputPlan:
                 for key in _keys(Path(path)):
                     self._taken.setdefault(key, f"{what} {path}")
 
+    def add_inputs(self, what: str, paths: list[str]) -> None:
+        """Inputs a command learns of after declaring its outputs (the images a data file
+        lists): one that is a declared output file is refused. Only paths named like an
+        output are looked up, so a million images cost one set lookup each."""
+        names = {o.target.name: o for o in self._outputs if o.kind == "file"}
+        for path in paths:
+            out = names.get(os.path.basename(path))
+            if out is not None and _identity(Path(path))[0] == str(out.target):
+                raise OutputError(f"{out.option} {out.shown} is the same file as {what} {path}; "
+                                  "choose another output path")  # fmt: skip
+
     def _claim(self, path: Path, who: str) -> None:
         for key in _keys(path):
             if key in self._taken:
