@@ -182,6 +182,11 @@ def test_decide_refuses_an_option_its_rule_does_not_use(tmp_path, args, option):
     assert not out.exists()
 
 
+def test_standard_input_is_read_once_by_compare():
+    for args in (["-", "-"], ["-", EXAMPLE, "--truth", "-"]):
+        one_error(cli("compare", *args, "-t", BIRDS, "-b", "0"), "standard input can be read once")
+
+
 # ----------------------------------------------------------------- binary headers: .npz
 def _npy(shape: str, descr: str = "<f8", data: bytes = b"") -> bytes:
     h = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}".encode()

@@ -74,8 +74,10 @@ def prefetch(path: str | os.PathLike[str], pred_col: str = PRED_COL) -> Prefetch
     cannot start on (missing, unreadable, another format, standard input) gives None, and
     :func:`read_any` reports its problems in their usual order."""
     spath = os.fspath(path)
+    if spath == "-":
+        return None  # standard input: read once, by read_any
     try:
-        with open(spath, "rb") as fh:  # not "-" (standard input), nor a CSV read twice
+        with open(spath, "rb") as fh:  # nor a CSV read twice
             if fh.read(4) != PARQUET_MAGIC:
                 return None
     except OSError:
