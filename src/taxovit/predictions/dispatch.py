@@ -16,13 +16,13 @@ own true labels refuse it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from taxovit.errors import ArgumentError, TaxovitError
+from taxovit.errors import ArgumentError, InputError, TaxovitError
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL, Predictions
-from taxovit.predictions.csv_layout import Columns
+from taxovit.predictions.csv_layout import Columns, shorten
 from taxovit.predictions.sources import PARQUET_MAGIC, Source, header_of, open_source
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from taxovit.predictions.truth import Truth
 
 __all__ = ["Prefetched", "detect_format", "prefetch", "read_any"]
+
+T = TypeVar("T")
 
 
 def detect_format(src: Source, pred_col: str = PRED_COL) -> str:
@@ -129,16 +131,32 @@ def read_any(
     if truth is not None and truth_optional and _has_own_truth(src, fmt):
         from taxovit.predictions.truth import read_truth
 
-        pred = _read(src, fmt, name_to_id, None, cols, reading)
-        _check_agrees(pred, read_truth(truth, name_to_id))
+        pred = _guarded(src.shown, _read, src, fmt, name_to_id, None, cols, reading)
+        _check_agrees(pred, _guarded(os.fspath(truth), read_truth, truth, name_to_id))
         return pred
     _truth_for(fmt, src, truth)
     t = None
     if truth is not None:
         from taxovit.predictions.truth import read_truth
 
-        t = read_truth(truth, name_to_id)
-    return _read(src, fmt, name_to_id, t, cols, reading)
+        t = _guarded(os.fspath(truth), read_truth, truth, name_to_id)
+    return _guarded(src.shown, _read, src, fmt, name_to_id, t, cols, reading)
+
+
+def _guarded(shown: str, read: Callable[..., T], *args: Any) -> T:
+    """``read(*args)``; Arrow's errors on corrupt data, which it decodes lazily (dictionary
+    indices out of range, text that is not UTF-8), become one message naming the file."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    errors = (UnicodeDecodeError,) + ((pa.ArrowException,) if pa is not None else ())
+    try:
+        return read(*args)
+    except TaxovitError:
+        raise
+    except errors as exc:
+        raise InputError(f"cannot read the data ({shorten(str(exc))}); the file is corrupt "
+                         "(Parquet pages that do not decode)", file=shown) from None
 
 
 def _has_own_truth(src: Source, fmt: str) -> bool:
