@@ -129,12 +129,17 @@ def _check_ancestor(tax, taxonomy: Path, min_rank: str | None) -> None:
 def _read_once(preds: Path, tax, cols):
     """The file's bytes (read once: '-' and pipes work) and its predictions."""
     from taxovit.errors import ArgumentError
-    from taxovit.predictions.csv_layout import FileContext, load_bytes
+    from taxovit.predictions.csv_layout import FileContext, _read_file, check_bytes
     from taxovit.predictions.csv_reader import read_wide_csv
 
     spath = str(preds)
     ctx = FileContext("<stdin>" if spath == "-" else spath)
-    data = load_bytes(ctx, spath, cols)
+    data = _read_file(ctx, spath)  # once: '-' and pipes work
+    if data.startswith((b"PAR1", b"PK\x03\x04")):
+        kind = "a Parquet file" if data.startswith(b"PAR1") else "an .npz archive"
+        raise ctx.error(f"{kind}; decide reads and writes a wide CSV (id,y_true,y_pred,"
+                        f"{cols.score_prefix}<class>...)")  # fmt: skip
+    data = check_bytes(ctx, data, f"{cols.id},{cols.true},{cols.pred}")
     pred = read_wide_csv(ctx, spath, data, tax.name_to_id, cols)
     if pred.scores is None:
         raise ArgumentError(f"{ctx.path}: no {cols.score_prefix}<class> columns; decide needs scores")
