@@ -63,7 +63,6 @@ def test_fuzz_taxonomy_readers(tmp_path_factory, name, data):
                folder, before)  # fmt: skip
     check_rule(cli("taxonomy", "convert", path, path.parent / "classes.txt", "--to", "edges"),
                [path.name, "classes.txt"], folder, before)  # fmt: skip
-    assert digest([folder]) == before or not name.startswith("nab/")
 
 
 # ----------------------------------------------------------------- predictions readers

@@ -77,7 +77,7 @@ def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
             buf = bytearray(nbytes)
             if fh.readinto(buf) != nbytes:
                 raise EOFError("the member ends early")
-    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
         raise NpyError(f"cannot be read ({str(exc)[:160]}); the file is truncated or "
                        "corrupt") from None  # fmt: skip
     return _array(buf, shape, fortran, dtype)

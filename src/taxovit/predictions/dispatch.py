@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from taxovit.errors import ArgumentError, InputError, TaxovitError
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL, Predictions
-from taxovit.predictions.csv_layout import Columns, shorten
+from taxovit.predictions.csv_layout import Columns
 from taxovit.predictions.sources import PARQUET_MAGIC, Source, header_of, open_source
 
 if TYPE_CHECKING:
@@ -154,9 +154,26 @@ def _guarded(shown: str, read: Callable[..., T], *args: Any) -> T:
         return read(*args)
     except TaxovitError:
         raise
-    except errors as exc:
-        raise InputError(f"cannot read the data ({shorten(str(exc))}); the file is corrupt "
+    except (*errors, IndexError) as exc:
+        if isinstance(exc, IndexError) and not _corrupt_parquet(shown, args):
+            raise  # not the file's fault: a bug to report
+        raise InputError(f"cannot read the data ({type(exc).__name__}); the file is corrupt "
                          "(Parquet pages that do not decode)", file=shown) from None
+
+
+def _corrupt_parquet(shown: str, args: tuple) -> bool:
+    """Whether the Parquet file read by ``args`` (a Source, or a path) fails Arrow's full
+    validation (dictionary indices in range, UTF-8 text): only checked after an IndexError,
+    so good files pay nothing."""
+    src = next((a for a in args if isinstance(a, Source)), None)
+    try:
+        from taxovit.predictions.parquet_reader import read_columns
+
+        src = src or open_source(shown)
+        read_columns(src, None).validate(full=True)  # as the readers read it: text as dictionaries
+    except Exception:  # noqa: BLE001  (any failure: the data is corrupt)
+        return True
+    return False
 
 
 def _has_own_truth(src: Source, fmt: str) -> bool:
