@@ -76,7 +76,6 @@ def compare(
     submissions, long CSV/Parquet, .npz), even two different ones.
     """
     from taxovit._outputs import OutputPlan
-    from taxovit.errors import ArgumentError
     from taxovit.evaluation.arguments import check_top_k
     from taxovit.evaluation.compare import compare as run_compare
     from taxovit.evaluation.compare_render import build_comparison_table, render_comparison
@@ -85,10 +84,7 @@ def compare(
 
     plan = OutputPlan({"file A": a, "file B": b, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
-    stdin = [what for what, f in (("A", a), ("B", b), ("--truth", truth)) if f is not None and str(f) == "-"]
-    if len(stdin) > 1:
-        raise ArgumentError(f"{' and '.join(stdin)} are both '-': standard input can be read once")
-    top = check_top_k(top_k)
+    top = _stdin_once(a, b, truth) or check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
     labels = label_map(tax, label_attr)
@@ -103,3 +99,12 @@ def compare(
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
     else:
         sys.stdout.write(render_comparison(result, format.value))
+
+
+def _stdin_once(a, b, truth) -> None:
+    """At most one of A, B and --truth is '-' (standard input is read once)."""
+    from taxovit.errors import ArgumentError
+
+    stdin = [what for what, f in (("A", a), ("B", b), ("--truth", truth)) if f is not None and str(f) == "-"]
+    if len(stdin) > 1:
+        raise ArgumentError(f"{' and '.join(stdin)} are both '-': standard input can be read once")

@@ -78,8 +78,6 @@ def decide(
 
       taxovit decide preds.csv -t birds.json --rule ancestor --threshold 0.8 -o safe.csv
     """
-    import numpy as np
-
     from taxovit._outputs import OutputPlan
     from taxovit.predictions.csv_layout import Columns
     from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
@@ -95,10 +93,8 @@ def decide(
     probs = _probabilities(ctx, data, pred, cols, scores)
     chosen = _decide(rule, probs, pred.score_labels, tax, cost or Cost.lca_height,
                      0.9 if threshold is None else threshold, min_rank)  # fmt: skip
-    raw = _raw_table(data)
-    raw[pred_col] = tax.names(chosen)
-    plan.write({out: raw.to_csv(index=False, lineterminator="\n")})
-    changed = int(np.count_nonzero(np.asarray(chosen) != pred.y_pred))
+    plan.write({out: _rewritten(data, pred_col, tax.names(chosen))})
+    changed = int((chosen != pred.y_pred).sum())
     err_console.print(f"{rule.value}: {changed:,} of {len(pred):,} predictions changed"
                       + ("" if out.kind == "stdout" else f"; wrote {out.shown}"))  # fmt: skip
 
@@ -178,12 +174,15 @@ def _fail_row(ctx, data: bytes, cols, row: int, j: int, pred, message: str):
     table.check(problems)
 
 
-def _raw_table(data: bytes):
+def _rewritten(data: bytes, pred_col: str, names: list[str]) -> str:
+    """The file's text (from the bytes read once) with ``pred_col`` replaced by ``names``."""
     import io
 
     import pandas as pd
 
-    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
+    raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
+    raw[pred_col] = names
+    return raw.to_csv(index=False, lineterminator="\n")
 
 
 def _decide(rule: Rule, probs, cols, tax, cost: Cost, threshold: float, min_rank: str | None):
