@@ -109,6 +109,8 @@ def test_inat_rank_level_that_names_no_rank_is_an_error(tmp_path):
     good = "parent_taxon_id,taxon_id,rank_level,leaf_class_id,name\n,1,70,,Animalia\n"
     p.write_text(good + "1,2,ten,0,Foo\n1,3,10,1,Bar\n")
     one_error(cli("taxonomy", "validate", p), "line 3", "'rank_level'", "'ten' is not a rank level")
+    p.write_text(good + "1,2,10,x,Foo\n1,3,10,1,Bar\n")
+    one_error(cli("taxonomy", "validate", p), "line 3", "'leaf_class_id'", "'x' is not a whole number")
     p.write_text(good + "1,2,33.5,0,Foo\n1,3,10.0,1,Bar\n")  # iNat's zoosubsection; 10.0 = 10
     from taxovit import load_taxonomy
 

@@ -31,6 +31,7 @@ from taxovit.taxonomy.readers import Rows
 __all__ = ["INAT_RANK_LEVELS", "SPECS", "Columns", "TableSpec", "read_edge_table", "table_columns"]
 
 INTEGER = re.compile(r"^(-?[0-9]+)\.0+$")
+WHOLE = re.compile(r"-?[0-9]+", re.ASCII)
 #: iNaturalist rank levels (``rank_level``) and their rank names
 INAT_RANK_LEVELS = {
     "100": "stateofmatter", "70": "kingdom", "67": "subkingdom", "60": "phylum",
@@ -203,14 +204,15 @@ def _take_row(b: _Builder, row: list[str], line: int, cols: Columns, spec: Table
 def _check_rank_from(new: dict[str, str], cols: Columns, spec: TableSpec, path: Path, line: int) -> None:
     """A value that should name the rank (iNaturalist's ``rank_level``) but names none is
     an error, never a rank silently missing."""
-    for key, table in spec.rank_from.items():
-        if key in new and new[key] not in table:
+    for key in dict.fromkeys([*spec.rank_from, *spec.integers]):
+        table = spec.rank_from.get(key)
+        bad = key in new and (new[key] not in table if table else not WHOLE.fullmatch(new[key]))
+        if bad:
             column = next((cols.header[i] for i, a in cols.attrs if a == key), key)
-            raise InputError(
-                f"{key} {new[key][:40]!r} is not a rank level; expected one of "
-                f"{', '.join(table)} (or an empty cell)",
-                file=str(path), row=line, column=column,
-            )  # fmt: skip
+            what = f"not a rank level; expected one of {', '.join(table)}" if table else \
+                "not a whole number; expected an integer"  # fmt: skip
+            raise InputError(f"{key} {new[key][:40]!r} is {what} (or an empty cell)",
+                             file=str(path), row=line, column=column)  # fmt: skip
 
 
 def read_edge_table(rows: Rows, path: Path, add_root: bool, spec: TableSpec = SPECS["edges"]) -> Taxonomy:
