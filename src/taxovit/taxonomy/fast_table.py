@@ -166,9 +166,10 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
         values = df[i].str.strip() if key == "rank" or spec.ids else df[i]
         if key in spec.integers:
             values = values.str.replace(INTEGER.pattern, r"\1", regex=True)
-            if key not in spec.rank_from and not values[values != ""].str.fullmatch(r"-?[0-9]+").all():
-                return None  # not a whole number: the row-by-row reader says where
         filled = (values != "").to_numpy(dtype=bool)
+        if key in spec.integers and key not in spec.rank_from and \
+                not values[filled].str.fullmatch(r"-?[0-9]+").all():  # fmt: skip
+            return None  # not a whole number: the row-by-row reader says where
         if not unique and not _agree(child[filled], values[filled], n):
             return None  # a conflict: the row-by-row reader names both lines
         col = np.full(n, None, dtype=object)
