@@ -336,6 +336,8 @@ def test_cli_messages_name_options_as_typed(tmp_path):
     msg = one_error(cli("evaluate", EXAMPLE, "-t", BIRDS, "--id-col", "y_true"), "--id-col", "--true-col")
     assert "id_col" not in msg
     one_error(cli("decide", EXAMPLE, "-t", BIRDS, "--true-col", "", "-o", tmp_path / "o.csv"), "--true-col is empty")
+    (tmp_path / "top_k.csv").write_bytes(EXAMPLE.read_bytes())  # a file name is left alone
+    one_error(cli("evaluate", tmp_path / "top_k.csv", "-t", BIRDS, "--truth", EXAMPLE), "top_k.csv (csv)")
 
 
 # ----------------------------------------------------------------- compare: formats may differ

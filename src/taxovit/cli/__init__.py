@@ -124,7 +124,8 @@ def as_typed(message: str) -> str:
     for param in ctx.command.params if ctx is not None else ():
         name, opts = param.name, [o for o in param.opts if o.startswith("--")]
         if name and opts:
-            pattern = rf"(?<![\w-]){name}(?![\w-])" if "_" in name else rf"(?<![\w-]){name}="
+            # a whole word, not part of a path or file name (``data/top_k.csv``)
+            pattern = rf"(?<![\w\-/.]){name}(?![\w\-/]|\.\w)" if "_" in name else rf"(?<![\w\-/.]){name}="
             message = re.sub(pattern, opts[0] + ("" if "_" in name else " "), message)
     return message
 
