@@ -172,6 +172,16 @@ def test_decide_score_errors_name_file_line_column_and_scores(tmp_path):
         warnings.simplefilter("error")  # no numpy overflow warning
         res = cli("decide", big, "-t", BIRDS, "--scores", "logits", "-o", tmp_path / "o.csv")
     assert res.exit_code == 0 and "Warning" not in res.output, res.output
+    df.loc[3, df.columns[6]] = "1e308"  # probabilities whose sum overflows: scaled first
+    df.to_csv(big, index=False)
+    from taxovit.decide import to_probabilities
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = cli("decide", big, "-t", BIRDS, "-o", tmp_path / "o.csv")
+        probs = to_probabilities(np.array([[1e308, 1e308, 0.0], [0.2, 0.3, 0.5]]))
+    assert res.exit_code == 0, res.output
+    assert probs[0].tolist() == [0.5, 0.5, 0.0] and probs[1].tolist() == [0.2, 0.3, 0.5]
 
 
 @pytest.mark.parametrize(("args", "option"), [(["--min-rank", "family"], "--min-rank"),

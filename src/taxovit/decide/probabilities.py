@@ -33,9 +33,14 @@ def to_probabilities(scores: ArrayLike, kind: str = "probs") -> NDArray[np.float
     if bad.size:
         raise ArgumentError(f"row {bad[0]} has a negative score; probabilities must be >= 0 "
                             "(use kind='logits' for logits)")  # fmt: skip
-    top = s.max(axis=1, keepdims=True)
-    zero = np.flatnonzero(~(top[:, 0] > 0))
+    with np.errstate(over="ignore"):
+        total = s.sum(axis=1, keepdims=True)
+    zero = np.flatnonzero(total[:, 0] <= 0)
     if zero.size:
         raise ArgumentError(f"row {zero[0]} has scores summing to 0; expected probabilities")
-    s = s / top  # scaled first: a sum of scores near 1e308 would overflow
-    return s / s.sum(axis=1, keepdims=True)
+    huge = ~np.isfinite(total[:, 0])  # scores near 1e308 whose sum overflows: scaled first
+    if huge.any():
+        s = s.copy()
+        s[huge] /= s[huge].max(axis=1, keepdims=True)
+        total[huge] = s[huge].sum(axis=1, keepdims=True)
+    return s / total
