@@ -369,3 +369,27 @@ def test_compare_a_topk_submission_with_a_wide_file(tmp_path):
     wrong.to_csv(tmp_path / "wrong.csv", index=False)
     one_error(cli("compare", EXAMPLE, sub, "-t", BIRDS, "--truth", tmp_path / "wrong.csv", "-b", "0"),
               "wrong.csv, line 6", "differs from the y_true")  # fmt: skip
+
+
+def test_an_npz_whose_header_declares_an_unknown_zip_version(tmp_path):
+    """zipfile raises NotImplementedError for it: one located message on every reader."""
+    buf = tmp_path / "ok.npz"
+    np.savez(buf, images=np.zeros((2, 2, 2), np.uint8), labels=np.array(["a", "b"]),
+             scores=np.zeros((2, 1)))  # fmt: skip
+    data = bytearray(buf.read_bytes())
+    at = data.index(b"PK\x01\x02")  # the first central directory entry
+    data[at + 6 : at + 8] = (109).to_bytes(2, "little")  # "version needed to extract": 10.9
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(data))
+    from taxovit.training.readers import read_arrays
+
+    with pytest.raises(TaxovitError, match=r"bad\.npz"):
+        read_arrays(bad)
+    tax = tmp_path / "t.json"
+    tax.write_text(json.dumps({"name": "r", "children": [{"name": "a"}, {"name": "b"}]}))
+    one_error(cli("evaluate", bad, "-t", tax), "bad.npz")
+    if pytest.importorskip("torch"):
+        from taxovit.models import load_model
+
+        with pytest.raises(ModelFileError, match=r"bad\.npz"):
+            load_model(bad)

@@ -17,10 +17,13 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["MAX_RATIO", "NpyError", "load_npy", "read_member"]
+__all__ = ["MAX_RATIO", "ZIP_ERRORS", "NpyError", "load_npy", "read_member"]
 
 #: deflate expands at most ~1032:1; a member declaring more than this is corrupt
 MAX_RATIO = 1100
+#: what ``zipfile`` (and ``numpy.load`` through it) raises on a corrupt archive: a damaged
+#: header can also declare an unknown zip version or compression (NotImplementedError)
+ZIP_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
 class NpyError(ValueError):
@@ -77,7 +80,7 @@ def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
             buf = bytearray(nbytes)
             if fh.readinto(buf) != nbytes:
                 raise EOFError("the member ends early")
-    except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
+    except ZIP_ERRORS as exc:
         raise NpyError(f"cannot be read ({str(exc)[:160]}); the file is truncated or "
                        "corrupt") from None  # fmt: skip
     return _array(buf, shape, fortran, dtype)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,14 +47,14 @@ class LoadReport:
 def _read_npz(path: str) -> dict[str, Tensor]:
     import numpy as np
 
-    from taxovit._npy import read_member
+    from taxovit._npy import ZIP_ERRORS, read_member
 
     try:
         with np.load(path, allow_pickle=False) as f:
             if not isinstance(f, np.lib.npyio.NpzFile):
                 raise ValueError("it holds one array, not an archive")
             return {k: torch.from_numpy(np.ascontiguousarray(read_member(f.zip, k))) for k in f.files}
-    except (zipfile.BadZipFile, EOFError, OSError, TypeError, ValueError) as e:
+    except (TypeError, ValueError, *ZIP_ERRORS) as e:
         raise ModelFileError(f"cannot read it as a NumPy .npz archive: {e}", file=path) from None
 
 

@@ -10,13 +10,12 @@ arrays are refused (they would need pickle). The archive is read lazily, one arr
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from taxovit._npy import NpyError, read_member
+from taxovit._npy import ZIP_ERRORS, NpyError, read_member
 from taxovit.predictions.cells import Problems, check_ids, check_labels, first
 from taxovit.predictions.contract import Predictions
 from taxovit.predictions.csv_layout import FileContext, shorten
@@ -105,7 +104,7 @@ def read_npz(src: Source, name_to_id: Mapping[str, int]) -> Predictions:
     ctx = src.context()
     try:
         archive = np.load(src.binary(), allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, *ZIP_ERRORS) as exc:
         raise ctx.error(f"not a readable .npz archive ({shorten(str(exc))}); expected arrays "
                         "saved with numpy.savez") from None  # fmt: skip
     if not isinstance(archive, np.lib.npyio.NpzFile):

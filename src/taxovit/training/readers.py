@@ -11,12 +11,11 @@ import csv
 import gzip
 import math
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from taxovit._npy import load_npy, read_member
+from taxovit._npy import ZIP_ERRORS, load_npy, read_member
 from taxovit.errors import InputError
 
 __all__ = [
@@ -125,7 +124,7 @@ def read_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("no such file or folder", file=str(p))
     try:
         images, labels = _array_files(p)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, *ZIP_ERRORS) as exc:
         raise InputError(f"cannot read it as numpy arrays: {exc}", file=str(p)) from None
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise InputError(f"'images' must be uint8 (N, H, W) or (N, H, W, C); got "
