@@ -393,3 +393,14 @@ def test_an_npz_whose_header_declares_an_unknown_zip_version(tmp_path):
 
         with pytest.raises(ModelFileError, match=r"bad\.npz"):
             load_model(bad)
+
+
+def test_an_npz_member_declaring_more_than_the_archive_holds(tmp_path):
+    p = _archive(tmp_path / "p.npz", _npy("(20000, 20000)", data=bytes(64)))
+    data = bytearray(p.read_bytes())
+    at = data.index(b"PK\x01\x02")  # scores.npy's central directory entry: 4 GB declared
+    data[at + 20 : at + 28] = (4_000_000_000).to_bytes(4, "little") * 2
+    p.write_bytes(bytes(data))
+    tax = tmp_path / "t.json"
+    tax.write_text(json.dumps({"name": "r", "children": [{"name": "Mallard"}, {"name": "Gadwall"}]}))
+    one_error(cli("evaluate", p, "-t", tax), "p.npz", "declares 4,000,000,000 bytes", "corrupt")

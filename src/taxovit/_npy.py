@@ -64,6 +64,17 @@ def _array(buf: Any, shape: tuple[int, ...], fortran: bool, dtype: np.dtype) -> 
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
+def _archive_size(zf: zipfile.ZipFile) -> int:
+    """The archive's size in bytes: a member's declared compressed size cannot exceed it."""
+    fp = zf.fp
+    if fp is None:
+        return 0
+    pos = fp.tell()
+    end = fp.seek(0, os.SEEK_END)
+    fp.seek(pos)
+    return end
+
+
 def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
     """The array ``key`` of an ``.npz`` archive (member ``key.npy``), checked first."""
     name = f"{key}.npy" if f"{key}.npy" in zf.NameToInfo else key
@@ -71,7 +82,7 @@ def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
         raise NpyError(f"member {name[:80]!r} is not a .npy array; expected {key[:80]}.npy as "
                        "numpy.savez writes it")  # fmt: skip
     info = zf.getinfo(name)
-    if info.file_size > MAX_RATIO * info.compress_size + (1 << 16):
+    if info.compress_size > _archive_size(zf) or info.file_size > MAX_RATIO * info.compress_size + (1 << 16):
         raise NpyError(f"member {name[:80]!r} declares {info.file_size:,} bytes from "
                        f"{info.compress_size:,} compressed; the archive is corrupt")  # fmt: skip
     try:
