@@ -264,4 +264,4 @@ def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
     assert res.exit_code == 2 and "needs scores" in res.output and not (tmp_path / "x.csv").exists()
     res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "--rule", "ancestor",
                               "--min-rank", "kingdom", "-o", str(tmp_path / "y.csv")])  # fmt: skip
-    assert res.exit_code == 2 and "min_rank" in res.output
+    assert res.exit_code == 2 and "--min-rank" in res.output

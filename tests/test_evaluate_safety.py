@@ -149,7 +149,7 @@ def test_read_only_folder_is_an_error(work: Path) -> None:
         ([EXAMPLE, "-t", "missing.json"], "not found"),
         ([EXAMPLE, "-t", BIRDS, "--seed", "-1"], "--seed"),
         ([EXAMPLE, "-t", BIRDS, "--bootstrap", "1000000000"], "--bootstrap"),
-        ([EXAMPLE, "-t", BIRDS, "--top-k", "0"], "top_k"),
+        ([EXAMPLE, "-t", BIRDS, "--top-k", "0"], "--top-k value must be at least 1"),
         ([EXAMPLE, "-t", BIRDS, "--pred-col", "y_true"], "must differ"),
         ([EXAMPLE, "-t", BIRDS, "--id-col", "y_pred"], "must differ"),
         ([EXAMPLE, "-t", BIRDS, "--plot-rank", "kingdom"], "not a rank"),

@@ -143,7 +143,10 @@ def test_choose_format_defaults_and_refusals() -> None:
     small, big = [f"c{i}" for i in range(W.DEFAULT_MAX_CLASSES)], [f"c{i}" for i in range(10_000)]
     assert W.choose_format(None, small, None) == ("csv", None)
     assert W.choose_format("topk", small, None) == ("topk", W.DEFAULT_TOPK)
-    assert W.choose_format("topk", ["a", "b"], 9) == ("topk", 2)
+    assert W.choose_format("topk", ["a", "b"], None) == ("topk", 2)  # the default 5, capped
+    for fmt in ("topk", "long"):  # an explicit K beyond the classes is refused, not capped
+        with pytest.raises(ArgumentError, match=r"--top-k 9: the model has 2 classes"):
+            W.choose_format(fmt, ["a", "b"], 9)
     assert W.choose_format("long", big, 10) == ("long", 10)
     assert W.choose_format("csv", big, None) == ("csv", None)  # asked for: written
     with pytest.raises(ArgumentError) as e:

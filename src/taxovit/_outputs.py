@@ -6,7 +6,7 @@ the rules users rely on (README, "Your files are safe"):
 * ``-`` is standard output.
 * An output never resolves to one of the command's inputs or to another of its outputs
   (same real path, or the same file through a hard link).
-* A directory is never an output file. An existing character device or FIFO (``/dev/null``,
+* A directory is never an output file, nor is a path that names one (``newdir/``, ``x/.``). An existing character device or FIFO (``/dev/null``,
   a named pipe, ``/dev/stdout`` through its symlink) is written through, never replaced by a
   regular file. A symlink to a regular file keeps the link: its target is replaced.
 * Missing parent folders are created, but only once every output is known to be valid; the
@@ -48,6 +48,15 @@ class Output:
     shown: str  # the path as the user gave it
     target: Path  # where the bytes go (a symlink resolved)
     kind: str
+
+
+_SEPS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
+
+def _names_folder(shown: str) -> bool:
+    """A path that can only name a folder: it ends with a separator, or its last part is
+    ``.`` or ``..`` (``Path`` would drop them and write a file in their place)."""
+    return shown.endswith(_SEPS) or os.path.basename(shown) in (".", "..")
 
 
 def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
@@ -93,6 +102,17 @@ class OutputPlan:
                 for key in _keys(Path(path)):
                     self._taken.setdefault(key, f"{what} {path}")
 
+    def add_inputs(self, what: str, paths: list[str]) -> None:
+        """Inputs a command learns of after declaring its outputs (the images a data file
+        lists): one that is a declared output file is refused. Only paths named like an
+        output are looked up, so a million images cost one set lookup each."""
+        names = {o.target.name: o for o in self._outputs if o.kind == "file"}
+        for path in paths:
+            out = names.get(os.path.basename(path))
+            if out is not None and _identity(Path(path))[0] == str(out.target):
+                raise OutputError(f"{out.option} {out.shown} is the same file as {what} {path}; "
+                                  "choose another output path")  # fmt: skip
+
     def _claim(self, path: Path, who: str) -> None:
         for key in _keys(path):
             if key in self._taken:
@@ -115,6 +135,9 @@ class OutputPlan:
             return out
         if not shown:
             raise OutputError(f"{option}: empty path")
+        if _names_folder(shown):
+            raise OutputError(f"{option} {shown}: names a folder (a path ending in "
+                              f"{os.sep!r}, '.' or '..'); expected a file path")
         p = Path(shown)
         try:
             mode = os.stat(p).st_mode

@@ -53,3 +53,9 @@ class InputError(TaxovitError):
         if self.column is not None:
             where.append(f"column {self.column!r}")
         return (", ".join(where) + ": " if where else "") + self.message
+
+
+class ModelFileError(InputError, ValueError):
+    """A model or checkpoint file that cannot be read safely (foreign, truncated, a header
+    that does not fit the file, objects that would need pickle). Names the file; a
+    ``ValueError`` too, so Python callers can catch either."""

@@ -13,6 +13,7 @@ import builtins
 import contextlib
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,13 +24,13 @@ tune_process()  # before numpy is imported: memory settings of a one-shot comman
 
 import typer  # noqa: E402
 
-from taxovit.errors import TaxovitError  # noqa: E402
+from taxovit.errors import ArgumentError, TaxovitError  # noqa: E402
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
-    "app", "err_console", "fail", "handle_errors", "main", "out_console", "rich_console", "status",
+    "app", "as_typed", "err_console", "fail", "handle_errors", "main", "out_console", "rich_console", "status",
     "taxonomy_app",
 ]  # fmt: skip
 
@@ -110,13 +111,36 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def as_typed(message: str) -> str:
+    """``message`` of the library's :class:`~taxovit.errors.ArgumentError`, with each Python
+    argument name of the running command (``top_k``, ``min_rank``) written as the option the
+    user typed (``--top-k``, ``--min-rank``). Names without an underscore are common words
+    and are kept, except as ``name=``."""
+    try:
+        from typer._click.globals import get_current_context  # typer >= 0.29 vendors click
+    except ImportError:  # pragma: no cover
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    for param in ctx.command.params if ctx is not None else ():
+        name, opts = param.name, [o for o in param.opts if o.startswith("--")]
+        if name and opts:
+            # a whole word, not part of a path or file name (``data/top_k.csv``)
+            pattern = rf"(?<![\w\-/.]){name}(?![\w\-/]|\.\w)" if "_" in name else rf"(?<![\w\-/.]){name}="
+            message = re.sub(pattern, opts[0] + ("" if "_" in name else " "), message)
+    return message
+
+
 def handle_errors(command: F) -> F:
-    """Run ``command``; a :class:`TaxovitError` (bad input) becomes :func:`fail`."""
+    """Run ``command``; a :class:`TaxovitError` (bad input) becomes :func:`fail`, an
+    :class:`~taxovit.errors.ArgumentError` naming the options as typed (:func:`as_typed`)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except ArgumentError as exc:
+            raise fail(as_typed(str(exc))) from None
         except TaxovitError as exc:
             raise fail(str(exc)) from None
 

@@ -83,16 +83,16 @@ def compare(
     from taxovit.evaluation.compare import compare as run_compare
     from taxovit.evaluation.compare_render import build_comparison_table, render_comparison
     from taxovit.predictions import label_map, read_any
-    from taxovit.taxonomy import load_taxonomy
+    from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
-    plan = OutputPlan({"file A": a, "file B": b, "--taxonomy": taxonomy, "--truth": truth})
+    plan = OutputPlan({"file A": a, "file B": b, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
     out = plan.file("--output", output) if output is not None else None
     html_out = html_output(plan, html)
-    top = check_top_k(top_k)
+    top = _stdin_once(a, b, truth) or check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
     labels = label_map(tax, label_attr)
-    pa, pb = (read_any(f, labels, truth=truth, **cols) for f in (a, b))
+    pa, pb = (read_any(f, labels, truth=truth, truth_optional=True, **cols) for f in (a, b))
     with status(f"comparing ({bootstrap:,} paired resamples)"):
         result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
     if _write(plan, {"report": out, "html": html_out}, result, format.value, (a, b, taxonomy, pa, pb, tax)):
@@ -120,3 +120,12 @@ def _write(plan, outs, result, format: str, files) -> bool:
         if o is not None and o.kind != "stdout":
             err_console.print(f"wrote {what} to {o.shown}")
     return any(o is not None and (o is outs["report"] or o.kind == "stdout") for o in outs.values())
+
+
+def _stdin_once(a, b, truth) -> None:
+    """At most one of A, B and --truth is '-' (standard input is read once)."""
+    from taxovit.errors import ArgumentError
+
+    stdin = [what for what, f in (("A", a), ("B", b), ("--truth", truth)) if f is not None and str(f) == "-"]
+    if len(stdin) > 1:
+        raise ArgumentError(f"{' and '.join(stdin)} are both '-': standard input can be read once")

@@ -42,9 +42,9 @@ TaxonomyOpt = Annotated[Path, typer.Option(
     "CSV/TSV or node-link JSON; detected from the file).", show_default=False,
 )]  # fmt: skip
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Report format.")]
-OutputOpt = Annotated[Path | None, typer.Option(
+OutputOpt = Annotated[str | None, typer.Option(  # str: keeps a trailing "/"
     "--output", "-o", help="Write the report to this file instead of stdout.")]  # fmt: skip
-PerClassOpt = Annotated[Path | None, typer.Option(
+PerClassOpt = Annotated[str | None, typer.Option(
     "--per-class", help="Write the per-class table (support, P, R, F1, AP, mistake "
     "severity per true class) to this CSV.",
 )]  # fmt: skip
@@ -166,10 +166,10 @@ def evaluate(
     Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
     from taxovit._outputs import OutputPlan
-    from taxovit.taxonomy import load_taxonomy
+    from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
     # every output location is checked before any input is read or anything written
-    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth})
+    plan = OutputPlan({"predictions file": preds, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None,
             "html": html_output(plan, html)}

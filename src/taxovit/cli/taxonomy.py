@@ -105,7 +105,7 @@ def taxonomy_validate(
 def taxonomy_convert(
     src: Annotated[Path, typer.Argument(help="Input taxonomy (format detected).",
                                         show_default=False)],  # fmt: skip
-    dst: Annotated[Path, typer.Argument(help="Output file.", show_default=False)],
+    dst: Annotated[str, typer.Argument(help="Output file.", show_default=False)],  # str: keeps a "/"
     to: Annotated[TaxonomyFormat | None, typer.Option(
         "--to", help="Output format (default from the extension: .json nested, .csv/.tsv edges)."
     )] = None,  # fmt: skip
@@ -132,9 +132,10 @@ def taxonomy_convert(
       taxovit taxonomy convert imagenet1k.json imagenet.json --to node-link
     """
     from taxovit._outputs import OutputError, OutputPlan
-    from taxovit.taxonomy.io import FORMATS, format_for_path, taxonomy_text
+    from taxovit.errors import TaxonomyError
+    from taxovit.taxonomy.io import FORMATS, format_for_path, taxonomy_inputs, taxonomy_text
 
-    plan = OutputPlan({"input taxonomy": src})
+    plan = OutputPlan(taxonomy_inputs("input taxonomy", src, fmt_in and fmt_in.value))
     out = plan.file("DST", dst)
     if to is not None:
         fmt = to.value
@@ -146,7 +147,12 @@ def taxonomy_convert(
                 f"DST {dst}: cannot tell the format from the name (.json: nested, .csv/.tsv: "
                 f"edges); pass --to ({', '.join(FORMATS)})"
             ) from None
-    text = taxonomy_text(_load(src, add_root, fmt_in, qualify_names), fmt, dst)  # type: ignore[arg-type]
+    tax = _load(src, add_root, fmt_in, qualify_names)
+    try:
+        text = taxonomy_text(tax, fmt, dst)  # type: ignore[arg-type]
+    except TaxonomyError as exc:
+        how = "--to" if to is not None else "format from the extension:"
+        raise OutputError(f"DST {dst} ({how} {fmt}): cannot write {src} as {fmt}: {exc}") from None
     plan.write({out: text})
     if out.kind != "stdout":
         out_console.print(f"wrote {dst}")

@@ -79,7 +79,7 @@ def predict_command(
         readable=True,
     ),  # fmt: skip
     split: str = typer.Option("test", "--split", help="Split to classify: test or train."),
-    out: Path = typer.Option(
+    out: str = typer.Option(  # str, not Path: keeps a trailing "/" (a folder, refused)
         ..., "--out", "-o", help="Predictions file to write ('-': standard output)."
     ),
     knn: int | None = typer.Option(
@@ -99,7 +99,7 @@ def predict_command(
         "parquet (wide) or npz. Default: csv up to 1,000 classes, else refused."),  # fmt: skip
     top_k: int | None = typer.Option(None, "--top-k", "-k", help="Labels per image: topk "
                                      "(default 5), long (default all)."),  # fmt: skip
-    truth_out: Path | None = typer.Option(None, "--truth-out", help="With --format topk: write "
+    truth_out: str | None = typer.Option(None, "--truth-out", help="With --format topk: write "
         "the true labels (id,expected) here, for 'taxovit evaluate --truth'."),  # fmt: skip
 ) -> None:
     r"""Classify a split with a trained model; write the predictions CSV for evaluate.

@@ -47,7 +47,8 @@ def to_probabilities(scores: ArrayLike, kind: str = "probs") -> NDArray[np.float
     if s.ndim != 2 or s.shape[1] == 0:
         raise ArgumentError(f"scores must be a (samples, classes) matrix, got shape {s.shape}")
     if kind == "logits":
-        z = s - s.max(axis=1, keepdims=True)
+        with np.errstate(over="ignore"):  # 1e308 - (-1e308): -inf, whose exp is 0
+            z = s - s.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
     if kind != "probs":
@@ -56,8 +57,14 @@ def to_probabilities(scores: ArrayLike, kind: str = "probs") -> NDArray[np.float
     if bad.size:
         raise ArgumentError(f"row {bad[0]} has a negative score; probabilities must be >= 0 "
                             "(use kind='logits' for logits)")  # fmt: skip
-    total = s.sum(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        total = s.sum(axis=1, keepdims=True)
     zero = np.flatnonzero(total[:, 0] <= 0)
     if zero.size:
         raise ArgumentError(f"row {zero[0]} has scores summing to 0; expected probabilities")
+    huge = ~np.isfinite(total[:, 0])  # scores near 1e308 whose sum overflows: scaled first
+    if huge.any():
+        s = s.copy()
+        s[huge] /= s[huge].max(axis=1, keepdims=True)
+        total[huge] = s[huge].sum(axis=1, keepdims=True)
     return s / total

@@ -34,6 +34,7 @@ from typing import Any
 
 from torch import Tensor
 
+from taxovit.errors import ModelFileError
 from taxovit.models.checkpoint_layouts import Converted
 from taxovit.models.registry import ARCHITECTURES
 from taxovit.models.vit import PRESETS, VisionTransformer
@@ -115,7 +116,9 @@ def load_model(
     ``num_heads``: see the module docstring. ``arch``: ``"vit"`` or ``"transfg"``.
     ``overrides`` are further constructor arguments (``img_size`` (position embedding then
     resampled), ``in_chans`` (patch kernel adapted), ``drop_path_rate``, ``attention``,
-    ``stride``...). Raises ``ValueError``/``KeyError`` naming the file on a bad checkpoint.
+    ``stride``...). Raises :class:`~taxovit.errors.ModelFileError` (a ``TaxovitError`` and a
+    ``ValueError``) naming the file on a bad or unsafe checkpoint (``FileNotFoundError`` when
+    there is none).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
@@ -126,6 +129,9 @@ def load_model(
         cfg.update(overrides)
         model = ARCHITECTURES[arch](num_classes=num_classes, **cfg)
         apply_checkpoint(model, ckpt, strict=True, path=path)
-    except ValueError as e:
-        raise e if path in str(e) else ValueError(f"{path}: {e}") from None
+    except ModelFileError:
+        raise
+    except (ValueError, KeyError, RuntimeError) as e:  # the file does not describe a model
+        text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        raise ModelFileError(text.removeprefix(f"{path}: "), file=path) from None
     return model

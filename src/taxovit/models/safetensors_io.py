@@ -21,6 +21,8 @@ from typing import BinaryIO
 import torch
 from torch import Tensor
 
+from taxovit.errors import ModelFileError
+
 __all__ = ["DTYPES", "read_safetensors", "save_safetensors"]
 
 #: safetensors dtype code -> torch dtype (the codes this reader and writer support)
@@ -40,8 +42,8 @@ _CODES = {v: k for k, v in DTYPES.items()}
 _MAX_HEADER = 100 * 2**20  # the reference implementation's limit
 
 
-def _bad(path: str, why: str) -> ValueError:
-    return ValueError(f"{path}: not a valid safetensors file: {why}")
+def _bad(path: str, why: str) -> ModelFileError:
+    return ModelFileError(f"not a valid safetensors file: {why}", file=path)
 
 
 def _header(fh: BinaryIO, size: int, path: str) -> tuple[dict, int]:
@@ -55,6 +57,8 @@ def _header(fh: BinaryIO, size: int, path: str) -> tuple[dict, int]:
         header = json.loads(fh.read(n).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"header is not JSON ({e})") from None
+    except RecursionError:
+        raise _bad(path, "header nests lists or objects too deeply") from None
     if not isinstance(header, dict):
         raise _bad(path, "header is not a JSON object")
     return header, 8 + n
@@ -95,7 +99,8 @@ def _from_bytes(raw: bytearray, dtype: torch.dtype, shape: list) -> Tensor:
 def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
     """All tensors of a ``.safetensors`` file (CPU, in their stored dtype), read one at a time.
 
-    Raises ``ValueError`` naming the file when it is truncated or malformed."""
+    Raises :class:`~taxovit.errors.ModelFileError` (a ``ValueError``) naming the file when
+    it is truncated or malformed."""
     path = os.fspath(path)
     out = {}
     with open(path, "rb") as fh:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from taxovit.errors import ModelFileError
 from taxovit.models.checkpoint_layouts import Converted, convert, detect_format
 from taxovit.models.safetensors_io import read_safetensors
+from taxovit.models.torch_files import load_torch_file
 from taxovit.models.vit import VisionTransformer, resample_pos_embed
 
 __all__ = ["LoadReport", "apply_checkpoint", "detect_format", "load_pretrained",
@@ -46,11 +47,15 @@ class LoadReport:
 def _read_npz(path: str) -> dict[str, Tensor]:
     import numpy as np
 
+    from taxovit._npy import ZIP_ERRORS, read_member
+
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: torch.from_numpy(np.ascontiguousarray(f[k])) for k in f.files}
-    except (zipfile.BadZipFile, EOFError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read it as a NumPy .npz archive: {e}") from None
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise ValueError("it holds one array, not an archive")
+            return {k: torch.from_numpy(np.ascontiguousarray(read_member(f.zip, k))) for k in f.files}
+    except (TypeError, ValueError, *ZIP_ERRORS) as e:
+        raise ModelFileError(f"cannot read it as a NumPy .npz archive: {e}", file=path) from None
 
 
 def _read_object(path: str | os.PathLike) -> Any:
@@ -62,7 +67,7 @@ def _read_object(path: str | os.PathLike) -> Any:
         return _read_npz(path)
     if path.endswith(".safetensors"):
         return read_safetensors(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_torch_file(path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> Converted:

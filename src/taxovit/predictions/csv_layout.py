@@ -113,15 +113,15 @@ class Columns:
     score_prefix: str = SCORE_PREFIX
 
     def __post_init__(self) -> None:
-        names = {"id column": self.id, "true-label column": self.true,
-                 "predicted-label column": self.pred}  # fmt: skip
-        for what, name in names.items():
+        names = {"id_col": ("id", self.id), "true_col": ("true-label", self.true),
+                 "pred_col": ("predicted-label", self.pred)}  # fmt: skip
+        for arg, (what, name) in names.items():
             if not name:
-                raise ArgumentError(f"the {what} name is empty")
-        if len(set(names.values())) < 3:
+                raise ArgumentError(f"{arg} is empty; expected the name of the {what} column")
+        if len({name for _, name in names.values()}) < 3:
             raise ArgumentError(
-                f"the id, true-label and predicted-label columns must differ; got "
-                f"{self.id!r}, {self.true!r} and {self.pred!r}"
+                f"id_col, true_col and pred_col name the id, true-label and predicted-label "
+                f"columns, which must differ; got {self.id!r}, {self.true!r} and {self.pred!r}"
             )
 
     @property

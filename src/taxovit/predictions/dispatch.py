@@ -16,19 +16,22 @@ own true labels refuse it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from taxovit.errors import ArgumentError, TaxovitError
+from taxovit.errors import ArgumentError, InputError, TaxovitError
 from taxovit.predictions.contract import ID_COL, PRED_COL, SCORE_PREFIX, TRUE_COL, Predictions
 from taxovit.predictions.csv_layout import Columns
 from taxovit.predictions.sources import PARQUET_MAGIC, Source, header_of, open_source
 
 if TYPE_CHECKING:
     from taxovit.predictions.long_parquet import Reading
+    from taxovit.predictions.truth import Truth
 
 __all__ = ["Prefetched", "detect_format", "prefetch", "read_any"]
+
+T = TypeVar("T")
 
 
 def detect_format(src: Source, pred_col: str = PRED_COL) -> str:
@@ -73,8 +76,10 @@ def prefetch(path: str | os.PathLike[str], pred_col: str = PRED_COL) -> Prefetch
     cannot start on (missing, unreadable, another format, standard input) gives None, and
     :func:`read_any` reports its problems in their usual order."""
     spath = os.fspath(path)
+    if spath == "-":
+        return None  # standard input: read once, by read_any
     try:
-        with open(spath, "rb") as fh:  # not "-" (standard input), nor a CSV read twice
+        with open(spath, "rb") as fh:  # nor a CSV read twice
             if fh.read(4) != PARQUET_MAGIC:
                 return None
     except OSError:
@@ -102,13 +107,17 @@ def read_any(
     pred_col: str = PRED_COL,
     score_prefix: str = SCORE_PREFIX,
     prefetched: Prefetched | None = None,
+    truth_optional: bool = False,
 ) -> Predictions:
     """Read a predictions file in any supported format (see the module docstring).
 
     ``name_to_id`` maps labels to node ids (``taxonomy.name_to_id``, or
     :func:`~taxovit.predictions.labels.attribute_labels` for ``--label-attr``); ``truth`` is
     a truth file (:mod:`~taxovit.predictions.truth`); the column options apply to the wide
-    layout; ``prefetched``: the same file's reads, started by :func:`prefetch`. Raises
+    layout; ``prefetched``: the same file's reads, started by :func:`prefetch`;
+    ``truth_optional`` (``taxovit compare`` of a file with true labels and one without): a
+    file with its own true labels is read with them, and ``truth`` must agree with them (same
+    ids, same labels) instead of being refused. Raises
     :class:`~taxovit.errors.InputError` naming the file, the line (or row or index) and the
     column of the first problem; ``ArgumentError`` for a missing or unwanted ``truth``.
     """
@@ -119,12 +128,85 @@ def read_any(
     else:
         src = open_source(path, f"{cols.id},{cols.true},{cols.pred}")
         fmt = detect_format(src, cols.pred)
+    if truth is not None and truth_optional and _has_own_truth(src, fmt):
+        from taxovit.predictions.truth import read_truth
+
+        pred = _guarded(src.shown, _read, src, fmt, name_to_id, None, cols, reading)
+        _check_agrees(pred, _guarded(os.fspath(truth), read_truth, truth, name_to_id))
+        return pred
     _truth_for(fmt, src, truth)
     t = None
     if truth is not None:
         from taxovit.predictions.truth import read_truth
 
-        t = read_truth(truth, name_to_id)
+        t = _guarded(os.fspath(truth), read_truth, truth, name_to_id)
+    return _guarded(src.shown, _read, src, fmt, name_to_id, t, cols, reading)
+
+
+def _guarded(shown: str, read: Callable[..., T], *args: Any) -> T:
+    """``read(*args)``; Arrow's errors on corrupt data, which it decodes lazily (dictionary
+    indices out of range, text that is not UTF-8), become one message naming the file."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    errors = (UnicodeDecodeError,) + ((pa.ArrowException,) if pa is not None else ())
+    try:
+        return read(*args)
+    except TaxovitError:
+        raise
+    except (*errors, IndexError) as exc:
+        if isinstance(exc, IndexError) and not _corrupt_parquet(shown, args):
+            raise  # not the file's fault: a bug to report
+        raise InputError(f"cannot read the data ({type(exc).__name__}); the file is corrupt "
+                         "(Parquet pages that do not decode)", file=shown) from None
+
+
+def _corrupt_parquet(shown: str, args: tuple) -> bool:
+    """Whether the Parquet file read by ``args`` (a Source, or a path) fails Arrow's full
+    validation (dictionary indices in range, UTF-8 text): only checked after an IndexError,
+    so good files pay nothing."""
+    src = next((a for a in args if isinstance(a, Source)), None)
+    try:
+        from taxovit.predictions.parquet_reader import read_columns
+
+        src = src or open_source(shown)
+        read_columns(src, None).validate(full=True)  # as the readers read it: text as dictionaries
+    except Exception:  # noqa: BLE001  (any failure: the data is corrupt)
+        return True
+    return False
+
+
+def _has_own_truth(src: Source, fmt: str) -> bool:
+    if fmt == "topk":
+        return False
+    if fmt.startswith("long-"):
+        from taxovit.predictions.long_reader import long_columns
+
+        return "y_true" in long_columns(src, *header_of(src))
+    return True
+
+
+def _check_agrees(pred: Predictions, t: Truth) -> None:
+    """The truth file holds exactly ``pred``'s ids, each with ``pred``'s true label."""
+    import numpy as np
+    import pandas as pd
+
+    from taxovit.predictions.tables import fail_at
+
+    pos = pd.Index(t.ids).get_indexer(pred.ids)
+    if (pos < 0).any() or len(t.ids) != len(pred.ids):
+        missing = [s for s, p in zip(pred.ids.tolist(), pos.tolist(), strict=True) if p < 0]
+        raise ArgumentError(f"--truth {t.path}: it does not hold the same ids as {pred.path}"
+                            + (f" (e.g. {missing[0]!r} is missing)" if missing else ""))  # fmt: skip
+    differ = np.flatnonzero(t.y_true[pos] != pred.y_true)
+    if differ.size:
+        i = int(differ[0])
+        fail_at(t.table, int(pos[i]), t.id_col, f"id {pred.ids[i]!r}: its true label differs "
+                f"from the y_true in {pred.path}; expected the same ground truth")  # fmt: skip
+
+
+def _read(src: Source, fmt: str, name_to_id: Mapping[str, int], t: Truth | None, cols: Columns,
+          reading: Reading | None) -> Predictions:  # fmt: skip
     if fmt == "csv":
         from taxovit.predictions.csv_reader import read_wide_csv
 

@@ -25,6 +25,7 @@ from taxovit.predictions.cells import label_lut
 from taxovit.predictions.parquet_reader import (
     ParquetTable,
     arrow_compute,
+    is_text,
     numbers,
     parquet_schema,
     read_columns,
@@ -145,13 +146,9 @@ def _plain_schema(pa: Any, schema: Any, header: list[str], names: Mapping[str, s
         return False
     types = {f.name: f.type for f in schema}
 
-    def text_or_int(t: Any) -> bool:
-        t = t.value_type if pa.types.is_dictionary(t) else t
-        return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
-
     roles = [names[r] for r in ("id", "label", "y_true") if r in names]
     s = types[names["score"]]
-    return all(text_or_int(types[c]) for c in roles) and (pa.types.is_floating(s) or pa.types.is_integer(s))
+    return all(is_text(pa, types[c]) for c in roles) and (pa.types.is_floating(s) or pa.types.is_integer(s))
 
 
 def _ends(chunks: list[np.ndarray]) -> np.ndarray:
@@ -228,6 +225,8 @@ class _Scores:
         values = [numbers(c) for c in col.chunks if len(c)]
         if not all(np.isfinite(v).all() for v in values):
             return None
+        if any(v.dtype.kind in "iu" and (np.abs(v, dtype=np.float64) > 2.0**53).any() for v in values):
+            return None  # integers a float64 cannot hold exactly: the general reader rounds them
         return cls(values, _ends(values))
 
     def rises(self) -> np.ndarray:

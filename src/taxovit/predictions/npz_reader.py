@@ -10,12 +10,12 @@ arrays are refused (they would need pickle). The archive is read lazily, one arr
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from taxovit._npy import ZIP_ERRORS, NpyError, read_member
 from taxovit.predictions.cells import Problems, check_ids, check_labels, first
 from taxovit.predictions.contract import Predictions
 from taxovit.predictions.csv_layout import FileContext, shorten
@@ -29,13 +29,11 @@ _TEXT = "a string or integer array"
 
 
 def _load(ctx: FileContext, archive: Any, key: str) -> np.ndarray:
+    """The array ``key``, its header checked against the member's size first."""
     try:
-        return archive[key]
-    except ValueError as exc:  # an object array needs allow_pickle
-        raise ctx.error(f"cannot be read without pickle ({shorten(str(exc))}); expected "
-                        "numbers or strings", column=key) from None  # fmt: skip
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ctx.error(f"cannot be read ({shorten(str(exc))})", column=key) from None
+        return read_member(archive.zip, key)
+    except NpyError as exc:
+        raise ctx.error(str(exc), column=key) from None
 
 
 def _shape(ctx: FileContext, arr: np.ndarray, key: str, shape: tuple, kinds: str, what: str) -> None:
@@ -106,7 +104,7 @@ def read_npz(src: Source, name_to_id: Mapping[str, int]) -> Predictions:
     ctx = src.context()
     try:
         archive = np.load(src.binary(), allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, *ZIP_ERRORS) as exc:
         raise ctx.error(f"not a readable .npz archive ({shorten(str(exc))}); expected arrays "
                         "saved with numpy.savez") from None  # fmt: skip
     if not isinstance(archive, np.lib.npyio.NpzFile):

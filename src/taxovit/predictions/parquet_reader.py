@@ -58,6 +58,24 @@ def _guarded(src: Any, read: Any) -> Any:
                         "as written by pyarrow or pandas") from None  # fmt: skip
 
 
+#: what a label or id column may hold, for messages
+TEXT_TYPES = "a string type (string, large_string, string_view) or an integer type"
+
+
+def is_text(pa: Any, t: Any) -> bool:
+    """A label or id column's type: any Arrow string or integer type (dictionary-encoded
+    too), each read exactly as text."""
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+            or pa.types.is_string_view(t))  # fmt: skip
+
+
+def is_number(pa: Any, t: Any) -> bool:
+    """A score column's type: floats, integers or decimals (read as the nearest float64, as
+    a CSV number is)."""
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)
+
+
 def read_columns(src: Any, columns: list[str] | None, numbers: frozenset[str] = frozenset()) -> Any:
     """``columns`` of the file (None: all) as an Arrow table, the text columns but ``numbers``
     dictionary-encoded, one dictionary per row group (Parquet stores text so: each distinct
@@ -109,8 +127,8 @@ class ParquetTable:
         pa, _, _ = _pyarrow(self.ctx)
         col = self._column(column)
         t = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)):
-            raise self.ctx.error(f"column has type {col.type}; expected strings (or integers)",
+        if not is_text(pa, t):
+            raise self.ctx.error(f"column has type {col.type}; expected {TEXT_TYPES}",
                                  column=column)  # fmt: skip
         return col
 
@@ -153,10 +171,11 @@ class ParquetTable:
         out = None if len(columns) == 1 else np.empty((self.n, len(columns)), dtype=np.float64)
         for j, name in enumerate(columns):
             col = self._column(name)
-            if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            if not is_number(pa, col.type):
                 raise self.ctx.error(f"score column has type {col.type}; expected a number "
-                                     "type (float or integer)", column=name)  # fmt: skip
-            vals = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                                     "type (float, integer or decimal)", column=name)  # fmt: skip
+            # beyond 2**53 an integer becomes the nearest float64, as a CSV number does
+            vals = pc.cast(col, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
             bad = ~np.isfinite(vals)
             if col.null_count:
                 null = pc.is_null(col).to_numpy(zero_copy_only=False)

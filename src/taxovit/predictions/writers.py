@@ -253,7 +253,11 @@ def choose_format(fmt: str | None, class_names: Sequence[str], top_k: int | None
             raise ArgumentError(f"--format topk: class {bad[0]!r} contains a space, which a "
                                 "top-k submission cannot hold (labels are separated by "
                                 "spaces); choose --format long --top-k K")  # fmt: skip
-        return fmt, min(top_k or DEFAULT_TOPK, c)
+    if top_k is not None and top_k > c:
+        raise ArgumentError(f"--top-k {top_k}: the model has {c:,} classes, so a row can list "
+                            f"at most {c:,}; expected --top-k {c:,} or less")  # fmt: skip
+    if fmt == "topk":
+        return fmt, min(top_k or DEFAULT_TOPK, c)  # the default 5, fewer with fewer classes
     return fmt, top_k
 
 

@@ -9,6 +9,7 @@ from taxovit.taxonomy.io import (
     dumps_taxonomy,
     load_taxonomy,
     save_taxonomy,
+    taxonomy_inputs,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "dumps_taxonomy",
     "load_taxonomy",
     "save_taxonomy",
+    "taxonomy_inputs",
 ]

@@ -31,11 +31,13 @@ from taxovit.taxonomy.readers import Rows
 __all__ = ["INAT_RANK_LEVELS", "SPECS", "Columns", "TableSpec", "read_edge_table", "table_columns"]
 
 INTEGER = re.compile(r"^(-?[0-9]+)\.0+$")
+WHOLE = re.compile(r"-?[0-9]+", re.ASCII)
 #: iNaturalist rank levels (``rank_level``) and their rank names
 INAT_RANK_LEVELS = {
     "100": "stateofmatter", "70": "kingdom", "67": "subkingdom", "60": "phylum",
     "57": "subphylum", "53": "superclass", "50": "class", "47": "subclass", "45": "infraclass",
-    "43": "superorder", "40": "order", "37": "suborder", "35": "infraorder",
+    "44": "subterclass", "43": "superorder", "40": "order", "37": "suborder",
+    "35": "infraorder", "34.5": "parvorder", "34": "zoosection", "33.5": "zoosubsection",
     "33": "superfamily", "32": "epifamily", "30": "family", "27": "subfamily",
     "26": "supertribe", "25": "tribe", "24": "subtribe", "20": "genus", "15": "subgenus",
     "13": "section", "12": "subsection", "11": "complex", "10": "species",
@@ -156,6 +158,7 @@ class _Builder:
         self.attrs: dict[str, dict[str, str]] = {}
         self.attr_line: dict[str, int] = {}
         self.child_line: dict[str, int] = {}
+        self.synonym_line: dict[str, int] = {}  # a synonym row's id -> its line
 
     def node(self, name: str) -> int:
         i = self.id_of.get(name)
@@ -178,6 +181,7 @@ def _take_row(b: _Builder, row: list[str], line: int, cols: Columns, spec: Table
             file=str(path), row=line, column=cols.header[cols.child],
         )  # fmt: skip
     if cols.synonym is not None and row[cols.synonym].strip() not in ("", child):
+        b.synonym_line.setdefault(child, line)
         return  # a synonym: not a node of the taxonomy
     if spec.ids and child in b.child_line:
         raise InputError(
@@ -192,7 +196,23 @@ def _take_row(b: _Builder, row: list[str], line: int, cols: Columns, spec: Table
     else:
         b.node(child)  # a declared parentless node (the root)
     if cols.attrs or spec.rank_from:
-        _merge_attrs(b.attrs, b.attr_line, child, _row_attrs(row, cols, spec), (path, line, cols))
+        new = _row_attrs(row, cols, spec)
+        _check_rank_from(new, cols, spec, path, line)
+        _merge_attrs(b.attrs, b.attr_line, child, new, (path, line, cols))
+
+
+def _check_rank_from(new: dict[str, str], cols: Columns, spec: TableSpec, path: Path, line: int) -> None:
+    """A value that should name the rank (iNaturalist's ``rank_level``) but names none is
+    an error, never a rank silently missing."""
+    for key in dict.fromkeys([*spec.rank_from, *spec.integers]):
+        table = spec.rank_from.get(key)
+        bad = key in new and (new[key] not in table if table else not WHOLE.fullmatch(new[key]))
+        if bad:
+            column = next((cols.header[i] for i, a in cols.attrs if a == key), key)
+            what = f"not a rank level; expected one of {', '.join(table)}" if table else \
+                "not a whole number; expected an integer"  # fmt: skip
+            raise InputError(f"{key} {new[key][:40]!r} is {what} (or an empty cell)",
+                             file=str(path), row=line, column=column)  # fmt: skip
 
 
 def read_edge_table(rows: Rows, path: Path, add_root: bool, spec: TableSpec = SPECS["edges"]) -> Taxonomy:
@@ -218,6 +238,13 @@ def read_edge_table(rows: Rows, path: Path, add_root: bool, spec: TableSpec = SP
 
 def _check_parents_declared(b: _Builder, cols: Columns, spec: TableSpec, path: Path) -> None:
     for p, line in zip(b.parents, b.lines, strict=True):
+        if b.nodes[p] in b.synonym_line:
+            raise InputError(
+                f"{cols.header[cols.parent]} {b.nodes[p]!r} is a synonym (line "
+                f"{b.synonym_line[b.nodes[p]]} names an accepted taxon for it); a parent must "
+                "be the id of an accepted taxon",
+                file=str(path), row=line, column=cols.header[cols.parent],
+            )  # fmt: skip
         if b.nodes[p] not in b.child_line:
             raise InputError(
                 f"{cols.header[cols.parent]} {b.nodes[p]!r} is not the {spec.child_what} of "

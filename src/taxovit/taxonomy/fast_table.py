@@ -167,6 +167,9 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
         if key in spec.integers:
             values = values.str.replace(INTEGER.pattern, r"\1", regex=True)
         filled = (values != "").to_numpy(dtype=bool)
+        if key in spec.integers and key not in spec.rank_from and \
+                not values[filled].str.fullmatch(r"-?[0-9]+").all():  # fmt: skip
+            return None  # not a whole number: the row-by-row reader says where
         if not unique and not _agree(child[filled], values[filled], n):
             return None  # a conflict: the row-by-row reader names both lines
         col = np.full(n, None, dtype=object)
@@ -179,6 +182,8 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
     for key, table in spec.rank_from.items():
         if key in out:
             mapped = pd.Series(out[key], dtype=object).map(table).to_numpy(dtype=object)
+            if (pd.isna(mapped) & ~pd.isna(out[key])).any():
+                return None  # a value that names no rank: the row-by-row reader says where
             out["rank"] = np.where(pd.isna(mapped), out.get("rank", None), mapped)
     return out
 

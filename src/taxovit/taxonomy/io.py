@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from taxovit._outputs import OutputPlan
-from taxovit.errors import InputError, TaxonomyError
+from taxovit.errors import InputError, TaxonomyError, TaxovitError
 from taxovit.taxonomy.edge_table import SPECS, read_edge_table
 from taxovit.taxonomy.fast_table import read_table_fast
 from taxovit.taxonomy.graph import Taxonomy
@@ -63,6 +63,7 @@ from taxovit.taxonomy.text_formats import (
     LINEAGE_COLUMNS,
     looks_like_lineage,
     looks_like_nabirds,
+    nabirds_names_file,
     read_lineage,
     read_nabirds,
 )
@@ -70,7 +71,7 @@ from taxovit.taxonomy.text_input import csv_delimiter, csv_rows, read_bytes, rea
 from taxovit.taxonomy.writers import FORMATS, Format, dumps_taxonomy
 
 __all__ = ["FORMATS", "_loads_iteratively", "parse_json", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "READ_FORMATS", "detect_format",
-           "dumps_taxonomy", "format_for_path", "load_taxonomy", "save_taxonomy"]  # fmt: skip
+           "dumps_taxonomy", "format_for_path", "load_taxonomy", "save_taxonomy", "taxonomy_inputs"]  # fmt: skip
 
 
 
@@ -160,6 +161,15 @@ def detect_format(path: str | os.PathLike[str], text: str | None = None) -> str:
     """
     p = Path(path)
     return _detect(p, read_text(p) if text is None else text)[0]
+
+
+def _check_json_named(p: Path, data: bytes) -> None:
+    """A ``.json`` file is JSON: other text in it is an error, never read as a CSV format."""
+    start = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+    if start not in (b"{", b"["):
+        raise InputError(f"a .json file must hold a JSON object (nested or node-link); it starts "
+                         f"with {data.lstrip()[:12]!r} (pass --format to read another format)",
+                         file=str(p), row=1)  # fmt: skip
 
 
 def _head(data: bytes) -> str | None:
@@ -262,6 +272,8 @@ def load_taxonomy(
         raise ValueError(f"unknown taxonomy format {format!r}; choose one of {', '.join(READ_FORMATS)}")
     try:
         data = read_bytes(p)
+        if format is None and p.suffix.lower() == ".json":
+            _check_json_named(p, data)
         tax = _load_fast(p, data, format, add_root)
         if tax is not None:
             return tax
@@ -273,6 +285,33 @@ def load_taxonomy(
         return _read(format, text, obj, p, add_root, qualify_names)
     except TaxonomyError as exc:
         raise TaxonomyError(f"{p}: {exc}") from None
+
+
+def taxonomy_inputs(
+    what: str, path: str | os.PathLike[str] | None, format: str | None = None
+) -> dict[str, str]:
+    """Every file :func:`load_taxonomy` reads for ``path``, by what it is (for an
+    :class:`~taxovit._outputs.OutputPlan`): the file, and a NABirds ``hierarchy.txt``'s
+    ``classes.txt``. A file that cannot be read is left to the loader to report."""
+    if path is None or os.fspath(path) == "-":
+        return {what: path} if path is not None else {}
+    p = Path(path)
+    found = {what: os.fspath(path)}
+    if format not in (None, "nabirds"):
+        return found
+    if format is None:
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(1 << 16)
+            text = head[: head.rfind(b"\n") + 1 or None].decode("utf-8-sig", "replace")
+            if text.lstrip().startswith(("{", "[")) or _csv_format(p, text) != "nabirds":
+                return found
+        except (OSError, TaxovitError):
+            return found
+    names = nabirds_names_file(p)
+    if names is not None:
+        found[f"{what}'s names ({names.name})"] = os.fspath(names)
+    return found
 
 
 # ----------------------------------------------------------------- saving

@@ -27,7 +27,8 @@ from taxovit.taxonomy.graph import Taxonomy
 from taxovit.taxonomy.rank_columns import Cell, build_paths
 from taxovit.taxonomy.text_input import csv_rows, read_text
 
-__all__ = ["LINEAGE_COLUMNS", "looks_like_lineage", "looks_like_nabirds", "read_lineage", "read_nabirds"]
+__all__ = ["LINEAGE_COLUMNS", "looks_like_lineage", "looks_like_nabirds", "nabirds_names_file",
+           "read_lineage", "read_nabirds"]  # fmt: skip
 
 LINEAGE_COLUMNS = ("taxon", "taxonomy", "lineage", "classification")
 RANK_PREFIX = {"d": "domain", "k": "kingdom", "p": "phylum", "c": "class", "o": "order",
@@ -35,6 +36,7 @@ RANK_PREFIX = {"d": "domain", "k": "kingdom", "p": "phylum", "c": "class", "o": 
 _PREFIX = re.compile(r"([a-zA-Z])__(.*)", re.S)
 _PREFIXED = re.compile(r"(^|[;|]\s*)[a-zA-Z]__")
 _NABIRDS_LINE = re.compile(r"\d+ \d+")
+_NABIRDS_ID = re.compile(r"[0-9]+", re.ASCII)
 
 
 def looks_like_lineage(cell: str) -> bool:
@@ -46,9 +48,11 @@ def looks_like_lineage(cell: str) -> bool:
 
 
 def looks_like_nabirds(lines: list[str]) -> bool:
-    """Every one of the first (non-empty) lines is ``<integer> <integer>``."""
-    lines = [ln.strip() for ln in lines if ln.strip()]
-    return bool(lines) and all(_NABIRDS_LINE.fullmatch(ln) for ln in lines)
+    """The first non-empty line is ``<integer> <integer>``: the file is then read as
+    NABirds, and a later line that is not such a pair is an error naming it (never a
+    switch to another format)."""
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    return bool(_NABIRDS_LINE.fullmatch(first))
 
 
 def _lineage_rows(text: str, path: Path) -> tuple[list[tuple[int, list[str]]], str | None]:
@@ -108,10 +112,17 @@ def read_lineage(text: str, path: Path, add_root: bool, qualify_names: bool = Fa
     return build_paths(paths(), path, qualify_names)
 
 
+def nabirds_names_file(path: Path) -> Path | None:
+    """``classes.txt`` beside a NABirds ``hierarchy.txt``, read with it (an input of any
+    command that reads the hierarchy), or None if there is none."""
+    classes = path.with_name("classes.txt")
+    return None if classes == path or not classes.is_file() else classes
+
+
 def _read_classes(path: Path) -> dict[str, str]:
     """``classes.txt`` beside ``hierarchy.txt``: id -> name (empty if there is none)."""
-    classes = path.with_name("classes.txt")
-    if classes == path or not classes.is_file():
+    classes = nabirds_names_file(path)
+    if classes is None:
         return {}
     names: dict[str, tuple[str, int]] = {}
     for i, line in enumerate(read_text(classes).splitlines(), 1):
@@ -139,6 +150,10 @@ def read_nabirds(text: str, path: Path, add_root: bool) -> Taxonomy:
         cells = line.split()
         if len(cells) != 2:
             raise InputError(f"expected '<child id> <parent id>', found {len(cells)} fields", file=str(path), row=i)
+        for what, c in zip(("child id", "parent id"), cells, strict=True):
+            if not _NABIRDS_ID.fullmatch(c):
+                raise InputError(f"{what} {c[:40]!r} is not an integer; expected "
+                                 "'<child id> <parent id>'", file=str(path), row=i)  # fmt: skip
         for c in (cells[1], cells[0]):
             if c not in id_of:
                 id_of[c] = len(nodes)

@@ -27,8 +27,10 @@ def _attr_keys(tax: Taxonomy, reserved: tuple[str, ...], format: str) -> list[st
         keys.update(dict.fromkeys(data))
     clash = [k for k in reserved if k in keys]
     if clash:
+        keyed = " (a taxonomy keyed by id, e.g. Darwin Core, iNaturalist or NABirds, names its " \
+            "nodes so; write edges or node-link instead)" if clash[0] == "name" else ""
         raise TaxonomyError(
-            f"a node has an attribute named {clash[0]!r}, which {format} uses for the structure; "
+            f"a node has an attribute named {clash[0]!r}, which {format} uses for the structure{keyed}; "
             "rename the attribute"
         )
     return list(keys)
@@ -112,6 +114,13 @@ def _ranks_text(tax: Taxonomy, delimiter: str) -> str:
     if not tax.is_tree:
         raise TaxonomyError("a rank-column file can only hold a tree; this taxonomy is a DAG")
     g = tax.graph
+    named = next((n for n in tax.nodes if "name" in g.nodes[n]), None)
+    if named is not None:
+        raise TaxonomyError(
+            f"the nodes are keyed by id with a 'name' attribute (e.g. {named!r} is "
+            f"{g.nodes[named]['name']!r:.60}); a rank-column file holds one cell per taxon and "
+            "would keep the ids and lose the names; write edges or node-link instead"
+        )
     ranks = tax.rank_names
     unranked = [n for n in tax.nodes if n != tax.root and g.nodes[n].get("rank") is None]
     if unranked:

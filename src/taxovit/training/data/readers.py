@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
+from taxovit._npy import ZIP_ERRORS, load_npy, read_member
 from taxovit.errors import InputError
 
 __all__ = [
@@ -54,7 +56,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if len(raw) < header:
         raise InputError("truncated idx header", file=str(p))
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)  # Python ints: no overflow
     if len(raw) - header != count * dtype.itemsize:
         raise InputError(
             f"idx payload has {len(raw) - header} bytes, expected {count * dtype.itemsize} "
@@ -96,8 +98,7 @@ def _array_files(p: Path) -> tuple[np.ndarray, np.ndarray]:
         absent = [f.name for f in found.values() if not f.is_file()]
         if absent:
             raise InputError(f"folder lacks {' and '.join(absent)}", file=str(p))
-        return (np.load(found["images"], mmap_mode="r", allow_pickle=False),
-                np.load(found["labels"], allow_pickle=False))  # fmt: skip
+        return load_npy(found["images"], mmap=True), load_npy(found["labels"])  # headers checked
     loaded = np.load(p, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise InputError("expected a .npz archive with arrays 'images' and 'labels' "
@@ -107,7 +108,7 @@ def _array_files(p: Path) -> tuple[np.ndarray, np.ndarray]:
         if absent:
             raise InputError(f"archive lacks the array(s) {absent}; it has {z.files}",
                              file=str(p))  # fmt: skip
-        return z["images"], z["labels"]
+        return read_member(z.zip, "images"), read_member(z.zip, "labels")
 
 
 def read_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +124,7 @@ def read_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("no such file or folder", file=str(p))
     try:
         images, labels = _array_files(p)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, *ZIP_ERRORS) as exc:
         raise InputError(f"cannot read it as numpy arrays: {exc}", file=str(p)) from None
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise InputError(f"'images' must be uint8 (N, H, W) or (N, H, W, C); got "

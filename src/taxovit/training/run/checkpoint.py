@@ -47,12 +47,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     if not p.is_file():
         raise TaxovitError(f"checkpoint not found: {p}")
-    try:
-        return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file (UnpicklingError, EOFError...)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise TaxovitError(f"{p}: cannot read checkpoint, not a file written by "
-                           f"'taxovit train' ({first})") from None  # fmt: skip
+    from taxovit.models.torch_files import load_torch_file
+
+    return load_torch_file(p)
 
 
 def _kind(obj: Any) -> str:

@@ -197,7 +197,10 @@ def check_files(
 def input_files(cfg: Config) -> dict[str, str]:
     """The existing input files and folders of ``cfg`` by config key (for an OutputPlan:
     no output may overwrite one of them)."""
+    from taxovit.taxonomy.io import taxonomy_inputs
+
     out = {k: cfg.get(k) for k in PATH_KEYS if cfg.get(k) is not None}
+    out.update(taxonomy_inputs("taxonomy", out.get("taxonomy")))
     if cfg.data.format == "fashion_mnist" and cfg.data.root is not None:
         for split in _IDX:
             for what in ("images", "labels"):

@@ -105,6 +105,7 @@ def predict(
     online = _network(ck, cfg, space, checkpoint).to(dev).eval()
     tax = load_taxonomy(cfg.taxonomy)
     samples, split_space = load_split(cfg.data, split, tax, cfg.train_rank)
+    plan.add_inputs(f"an image of the {split!r} split", samples.paths or [])
     if split_space.fine_names != space.fine_names:
         raise TaxovitError(
             f"the {split!r} split's classes differ from the ones the checkpoint was trained on"
@@ -117,6 +118,7 @@ def predict(
     else:
         k = int(knn if knn is not None else cfg.eval.knn_k)
         train_samples, _ = load_split(cfg.data, "train", tax, cfg.train_rank)
+        plan.add_inputs("an image of the 'train' split", train_samples.paths or [])
         scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
     y_true = [fine[i] for i in samples.fine]
     contents = [encode(fmt, samples.ids, y_true, list(fine), scores, top_k, out),
