@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from taxovit.errors import ArgumentError
 from taxovit.metrics._common import SampleWeights, dense_codes, node_ids, safe_divide
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts, top_k_columns
+from taxovit.metrics.table import value_of
 from taxovit.taxonomy import Taxonomy
 
 __all__ = [
@@ -125,20 +126,15 @@ def hprf_from_components(
 ) -> tuple[float, float, float]:
     """Hierarchical P/R/F1 (see :func:`hierarchical_precision_recall_f1`) from the
     per-sample set sizes in ``c``, weighted by ``w`` (default 1 each)."""
-    inter, size_true, size_pred = c.inter, c.size_true, c.size_pred
-    w = SampleWeights(None, inter.size) if w is None else w
-    if average == "micro":
-        si = w.dot(inter)
-        hp = float(safe_divide(si, w.dot(size_pred)))
-        hr = float(safe_divide(si, w.dot(size_true)))
-        return hp, hr, float(safe_divide(2 * hp * hr, hp + hr))
-    if average == "macro":
-        total = w.total
-        hp_i = safe_divide(inter, size_pred)
-        hr_i = safe_divide(inter, size_true)
-        hf_i = safe_divide(2 * inter, size_pred + size_true)  # = 2·hPᵢ·hRᵢ/(hPᵢ+hRᵢ), 0 when inter=0
-        return tuple(float(safe_divide(w.dot(x), total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
-    raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+    if average not in ("micro", "macro"):
+        raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+    w = SampleWeights(None, c.inter.size) if w is None else w
+    cols = {"inter": c.inter, "size_true": c.size_true, "size_pred": c.size_pred,
+            "hp": safe_divide(c.inter, c.size_pred), "hr": safe_divide(c.inter, c.size_true),
+            "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true)}  # fmt: skip
+    sums = {name: w.dot(x) for name, x in cols.items()} | {"one": w.total}
+    keys = [f"hierarchical_{m}_{average}" for m in ("precision", "recall", "f1")]
+    return tuple(value_of(key, sums) for key in keys)  # type: ignore[return-value]
 
 
 def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
@@ -152,10 +148,22 @@ def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDAr
 
 
 def mistake_severity(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> float | None:
-    """Mean of :func:`lca_height` over mistakes only; ``None`` when there are none."""
+    """Mean of :func:`lca_height` over mistakes only; ``None`` when there are none.
+
+    ``Σ_i d_i / #{i : y_pred_i ≠ y_true_i}`` with ``d_i`` the LCA height (0 when right), the
+    metric table's ``mistake_severity`` row (Bertinetto et al. 2020, "Making Better
+    Mistakes").
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges([("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"),
+    ...                            ("B", "b1"), ("B", "b2")])
+    >>> mistake_severity(["a1", "a1", "a2", "b1"], ["a1", "a2", "b1", "b1"], tax)
+    1.5
+    """
     c = components(y_true, y_pred, taxonomy)
-    wrong = ~c.correct
-    return float(c.d[wrong].mean()) if wrong.any() else None
+    return value_of("mistake_severity", {"d": c.d.sum(), "wrong": np.count_nonzero(~c.correct)})
 
 
 def lca_depth(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
@@ -208,8 +216,8 @@ def per_level_from_components(
     out = {}
     for level in range(1, c.max_depth + 1):
         mask = true_depth >= level
-        hits = mask & (c.lca_depth >= level)
-        out[str(level)] = float(safe_divide(w.dot(hits), w.dot(mask)))
+        sums = {f"level_mask/{level}": w.dot(mask), f"level_hit/{level}": w.dot(mask & (c.lca_depth >= level))}
+        out[str(level)] = value_of(f"per_level_accuracy/{level}", sums)
     return out
 
 
