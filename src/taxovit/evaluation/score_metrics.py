@@ -7,6 +7,12 @@ stream, merge and resample exactly. mAP and ``ece_adaptive`` need every score (a
 sort): computed on the whole set only, no bootstrap interval, and in streaming only with
 ``keep_scores=True``.
 
+Per rank (on a tree) the marginals ``P(node | x)`` of the rank's nodes are the score
+columns, in increasing node id; their top-k uses :func:`taxovit.metrics.top_k_columns`, so
+tied marginals are broken by node id, **the higher id first** (scikit-learn's rule for tied
+scores: the later column first). A truth no score class reaches has marginal 0 (its Brier
+term ``(0 − 1)²`` counts, its log loss is ``−log eps``).
+
 * ``map_*``: one-vs-rest average precision over the score columns.
 * ``ece`` (15 equal-width bins), ``ece_adaptive`` (15 equal-mass bins), ``brier``, ``nll``:
   calibration of the class probabilities (:mod:`taxovit.metrics.calibration`); the scores
