@@ -208,3 +208,18 @@ def test_declared_direction_holds_on_a_better_and_a_worse_model() -> None:
     assert {"accuracy", "mistake_severity", "ece", "brier", "nll", "map_macro", "ece_adaptive",
             "per_rank/{rank}/accuracy", "top{k}_accuracy", "tree_induced_error_sum",
             "mean_lca_depth", "per_level_accuracy/{level}"} <= strict  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ docs
+def test_readme_metric_list_is_the_table_and_the_cli_prints_it() -> None:
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- metric-table -->\n", 1)[1].split("<!-- /metric-table -->", 1)[0]
+    assert block == table.markdown()  # regenerate: taxovit metrics --markdown
+    res = CliRunner().invoke(app, ["metrics", "--markdown"])
+    assert res.exit_code == 0 and res.stdout == table.markdown()
+    res = CliRunner().invoke(app, ["metrics"])
+    assert res.exit_code == 0 and "mistake_severity" in res.stdout

@@ -61,8 +61,12 @@ def compare(
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
 
     A difference is [bold]significant[/] when its interval excludes 0; the last column then
-    says whether B is better or worse (lower is better for mistakes, LCA height, severity,
-    depth distance, tree-induced error and hierarchical distance@k).
+    says whether B is better or worse, by the metric's direction in the metric table
+    ([bold]taxovit metrics[/] lists every key with its direction).
+
+    Only sums of per-sample statistics are resampled: every metric gets an interval except
+    mAP and ece_adaptive, which need every score (ece, brier, nll and the per-rank marginal
+    top-k and calibration are sums, so they get one).
 
     [bold]Examples[/]
 

@@ -196,7 +196,9 @@ def evaluate_point(
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table
         ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
-    stats = statistics_of(ctx, inputs)
+    stats = ctx.statistics = statistics_of(ctx, inputs)
+    if inputs is not None:
+        inputs.forget_marginals()  # (n x nodes) per rank: in the statistics now
     point, per_rank = nest_metrics(compute(stats.layout, batch_of_one(stats.point_sums()), stats.rows))
     report = EvaluationReport(
         metrics=point,
@@ -241,4 +243,5 @@ def resample_draws(
     seed draw the same rows (paired)."""
     from taxovit.evaluation.bootstrap import bootstrap_draws  # only with --bootstrap
 
-    return bootstrap_draws(statistics_of(ctx, inputs, rows=False), b, seed, progress)
+    st = ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
+    return bootstrap_draws(st, b, seed, progress)

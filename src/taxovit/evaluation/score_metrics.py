@@ -104,6 +104,10 @@ class ScoreInputs:
             self._marginals[rank] = marg if marg.nodes.size else None
         return self._marginals[rank]
 
+    def forget_marginals(self) -> None:
+        """Free the cached marginals (``n x nodes`` per rank)."""
+        self._marginals = {}
+
     def rows(self, idx: NDArray[np.int64]) -> ScoreInputs:
         out = object.__new__(ScoreInputs)
         out.__dict__.update(self.__dict__)

@@ -107,6 +107,7 @@ class Statistics:
     confusions: dict[str, Confusion]
     binned: dict[str, Binned] = field(default_factory=dict)
     rows: dict[str, Any] | None = None
+    terms: dict[str, CalibrationTerms] = field(default_factory=dict)  # "" and "/<rank>"
 
     @property
     def n(self) -> int:
@@ -172,15 +173,16 @@ def _add_probability_stats(st: Statistics, inputs: ScoreInputs) -> None:
     """Calibration terms of the probabilities, and per rank of its marginals: the Brier and
     log-loss terms, the ECE's per-bin sums, the marginal top-k hits."""
     n = st.n
-    _add_calibration(st, "", calibration_terms(inputs.probs, inputs.true_col), None, n)
+    st.terms[""] = calibration_terms(inputs.probs, inputs.true_col)
+    _add_calibration(st, "", st.terms[""], None, n)
     for rank in st.layout.scored_ranks:
         marg = inputs.marginals(rank)
         keep, col = rank_truth(inputs, rank, marg.nodes)
-        p = marg.probs[keep]
         hits = {k: np.zeros(n, dtype=bool) for k in st.layout.top_k}
         if keep.any():
-            terms = calibration_terms(p, col)
+            p = marg.probs[keep] if not keep.all() else marg.probs
             top = top_k_columns(p, max(st.layout.top_k))
+            terms = st.terms[f"/{rank}"] = calibration_terms(p, col, top1=top[:, 0])
             for k, hit in hits.items():
                 hit[keep] = (top[:, :k] == col[:, None]).any(axis=1)
         else:  # no truth reaches the rank: every sum is 0 (the values are null)
@@ -215,24 +217,29 @@ def statistics_of(ctx: SampleContext, inputs: ScoreInputs | None, rows: bool = T
         st.columns["n_probs"] = np.ones(st.n)
         _add_probability_stats(st, inputs)
     if rows:
-        st.rows = row_metrics(inputs, ctx.column_ap) if inputs is not None else {}
+        st.rows = row_metrics(inputs, ctx.column_ap, st.terms) if inputs is not None else {}
     return st
 
 
-def row_metrics(inputs: ScoreInputs, ap: NDArray[np.float64] | None = None) -> dict[str, Any]:
+def row_metrics(inputs: ScoreInputs, ap: NDArray[np.float64] | None = None,
+                terms: dict[str, CalibrationTerms] | None = None) -> dict[str, Any]:  # fmt: skip
     """The row metrics (mAP, ``ece_adaptive`` flat and per rank) of every score in
-    ``inputs``; ``ap``: the per-column AP when already computed."""
+    ``inputs``; ``ap``: the per-column AP and ``terms`` the calibration terms (``""``,
+    ``"/<rank>"``) when already computed."""
     out = map_metrics(inputs.true_col, inputs.scores, ap)
     if inputs.probs is None:
         return out
-    out["ece_adaptive"] = _adaptive(calibration_terms(inputs.probs, inputs.true_col))
+    terms = {} if terms is None else terms
+    out["ece_adaptive"] = _adaptive(terms.get("") or calibration_terms(inputs.probs, inputs.true_col))
     for rank in inputs.ranks:
         marg = inputs.marginals(rank)
         if marg is None:
             continue
         keep, col = rank_truth(inputs, rank, marg.nodes)
-        ece = _adaptive(calibration_terms(marg.probs[keep], col)) if keep.any() else None
-        out[f"per_rank/{rank}/ece_adaptive"] = ece
+        got = terms.get(f"/{rank}")
+        if got is None and keep.any():
+            got = calibration_terms(marg.probs[keep], col)
+        out[f"per_rank/{rank}/ece_adaptive"] = None if got is None else _adaptive(got)
     return out
 
 

@@ -79,12 +79,17 @@ def adaptive_bins(conf: NDArray[np.float64], n_bins: int = N_BINS) -> NDArray[np
     return below * n_bins // max(n, 1)
 
 
-def calibration_terms(probs: ArrayLike, true_col: ArrayLike, n_bins: int = N_BINS) -> CalibrationTerms:
-    """The :class:`CalibrationTerms` of row-stochastic ``probs`` and ``true_col``."""
+def calibration_terms(probs: ArrayLike, true_col: ArrayLike, n_bins: int = N_BINS,
+                      top1: NDArray[np.int64] | None = None) -> CalibrationTerms:  # fmt: skip
+    """The :class:`CalibrationTerms` of row-stochastic ``probs`` and ``true_col``
+    (``top1``: each row's arg-max column by :func:`top_k_columns`, if already known)."""
     p = check_scores(probs)
     t = check_true_col(true_col, p.shape[0], p.shape[1])
     rows = np.arange(p.shape[0])
-    top = top_k_columns(p, 1)[:, 0] if p.shape[1] else np.full(p.shape[0], -2)
+    if top1 is not None:
+        top = top1
+    else:
+        top = top_k_columns(p, 1)[:, 0] if p.shape[1] else np.full(p.shape[0], -2)
     has = t >= 0
     p_true = np.where(has, p[rows, np.where(has, t, 0)], 0.0) if p.shape[1] else np.zeros(t.size)
     conf = p[rows, top] if p.shape[1] else np.zeros(t.size)

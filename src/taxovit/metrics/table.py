@@ -360,3 +360,28 @@ def value_of(key: str, sums: dict[str, Any]) -> float | None:
 
     v = float(row.evaluate(batch_of_one, **params)[0])
     return None if np.isnan(v) else v
+
+
+# ----------------------------------------------------------------------------- documentation
+
+
+def describe() -> list[dict[str, str]]:
+    """One dict per row (key, label, better, needs, statistics, interval): what
+    ``taxovit metrics`` prints and the README's metric list is generated from."""
+    out = []
+    for row in _ALL:
+        interval = ("percentile bootstrap of the sums" if row.resample
+                    else "none: needs every score (no sum over samples)")  # fmt: skip
+        out.append({"key": row.key, "label": row.label, "better": row.direction,
+                    "needs": ", ".join(row.needs), "statistics": ", ".join(row.stats),
+                    "interval": interval})  # fmt: skip
+    return out
+
+
+def markdown() -> str:
+    """The table as Markdown (the README's block between ``<!-- metric-table -->`` marks)."""
+    cols = ("key", "label", "better", "needs", "interval")
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for d in describe():
+        lines.append("| " + " | ".join(f"`{d[c]}`" if c == "key" else d[c] for c in cols) + " |")
+    return "\n".join(lines) + "\n"
