@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from taxovit.errors import InputError
-from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, resample_draws
+from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, paired_resample_draws
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.predictions import Predictions
 from taxovit.taxonomy import Taxonomy
@@ -133,9 +133,9 @@ def compare(
     reports = [report for report, _, _ in evaluated]
     ctxs = [ctx for _, ctx, _ in evaluated]
     draws: list[dict[str, NDArray] | None] = [None, None]
-    if bootstrap > 0:  # the same seed: both models' resamples draw the same rows
-        draws = [resample_draws(ctx, inputs, bootstrap, seed, progress if i == 0 else None)
-                 for i, (_, ctx, inputs) in enumerate(evaluated)]  # fmt: skip
+    if bootstrap > 0:  # both models' resamples draw the same rows, once
+        draws = paired_resample_draws([(ctx, inputs) for _, ctx, inputs in evaluated],
+                                      bootstrap, seed, progress)  # fmt: skip
     flat = [flatten_metrics({**r.metrics, "per_rank": r.per_rank}) for r in reports]
     metrics: dict[str, dict[str, Any]] = {}
     per_rank: dict[str, dict[str, Any]] = {r: {} for r in reports[0].per_rank}

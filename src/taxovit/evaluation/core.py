@@ -41,7 +41,8 @@ from taxovit.metrics.hierarchical import label_pair
 from taxovit.metrics.table import compute
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "evaluate_point", "resample_draws"]
+__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "evaluate_point", "paired_resample_draws",
+           "resample_draws"]
 
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 SCORE_KEYS = (*MAP_KEYS, *CALIBRATION_KEYS)
@@ -240,8 +241,18 @@ def resample_draws(
     """Every sum-decomposable metric of ``b`` seeded resamples, ``{flat key: (b,) values}``
     (NaN for mAP and ``ece_adaptive``) through
     :func:`~taxovit.evaluation.bootstrap.bootstrap_draws`. Two contexts resampled with one
-    seed draw the same rows (paired)."""
-    from taxovit.evaluation.bootstrap import bootstrap_draws  # only with --bootstrap
+    seed draw the same rows (paired; :func:`paired_resample_draws` draws them once)."""
+    return paired_resample_draws([(ctx, inputs)], b, seed, progress)[0]
 
-    st = ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
-    return bootstrap_draws(st, b, seed, progress)
+
+def paired_resample_draws(
+    evaluated: Sequence[tuple[SampleContext, ScoreInputs | None]], b: int, seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, NDArray[np.float64]]]:
+    """:func:`resample_draws` of several models on the same samples, the rows of each
+    resample drawn once (:func:`~taxovit.evaluation.bootstrap.paired_draws`)."""
+    from taxovit.evaluation.bootstrap import paired_draws  # only with --bootstrap
+
+    sts = [ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
+           for ctx, inputs in evaluated]  # fmt: skip
+    return paired_draws(sts, b, seed, progress)
