@@ -191,3 +191,55 @@ def test_streaming_calibration_without_keeping_scores() -> None:
     assert got["brier"] == pytest.approx(brier_score(probs, y), rel=1e-12)
     assert got["nll"] == pytest.approx(log_loss(probs, y), rel=1e-12)
     assert got["ece_adaptive"] is None and got["map_macro"] is None  # need keep_scores=True
+
+
+def test_ece_of_ranked_candidates_with_probabilities() -> None:
+    tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
+    rng = np.random.default_rng(0)
+    classes = tax.ids(sorted(tax.leaves)[:40])
+    probs = rng.random((80, 40)) ** 4
+    probs /= probs.sum(axis=1, keepdims=True)
+    y = rng.choice(classes, 80)
+    from taxovit.metrics import top_k_columns
+
+    top = top_k_columns(probs, 3)
+    ranked, rs = classes[top], np.take_along_axis(probs, top, axis=1)
+    full = taxovit.evaluate(y, ranked[:, 0], tax, probs, score_labels=classes, bootstrap=40)
+    rep = taxovit.evaluate(y, ranked[:, 0], tax, ranked=ranked, ranked_scores=rs, bootstrap=40)
+    for key in ("ece", "ece_adaptive"):
+        assert rep.metrics[key] == pytest.approx(full.metrics[key], rel=1e-12), key
+        assert key not in rep.notes
+    assert rep.intervals["ece"] == pytest.approx(full.intervals["ece"], rel=1e-12)
+    assert rep.metrics["brier"] is None and "brier" in rep.notes  # needs every class
+    bad = taxovit.evaluate(y, ranked[:, 0], tax, ranked=ranked, ranked_scores=rs * 3)
+    assert bad.metrics["ece"] is None and "not probabilities" in bad.notes["ece"]
+    with pytest.raises(taxovit.errors.ArgumentError, match="shape"):
+        taxovit.evaluate(y, ranked[:, 0], tax, ranked=ranked, ranked_scores=rs[:, :2])
+
+
+def test_ece_of_a_long_top_k_file_end_to_end(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+    from taxovit.metrics import top_k_columns
+
+    tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
+    rng = np.random.default_rng(2)
+    names = np.array(sorted(tax.leaves)[:30])
+    probs = rng.random((50, 30)) ** 6
+    probs /= probs.sum(axis=1, keepdims=True)
+    truth = rng.choice(names, 50)
+    top = top_k_columns(probs, 4)
+    rows = ["id,label,score,y_true"]
+    for i in range(50):
+        rows += [f"s{i},{names[j]},{float(probs[i, j])!r},{truth[i]}" for j in top[i][::-1]]  # any order
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["evaluate", str(path), "-t", str(ROOT / "taxonomies" / "birds.json"),
+                                   "-f", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)["metrics"]
+    want = expected_calibration_error(probs, [list(names).index(x) for x in truth])
+    assert got["ece"] == pytest.approx(want, rel=1e-12) and got["brier"] is None

@@ -155,7 +155,7 @@ def report_of(tax, path, truth=None, bootstrap=0, names=None):
     labels = data.score_labels if data.scores is not None else None
     report = taxovit.evaluate(data.y_true, data.y_pred, tax, data.scores, score_labels=labels,
                               ranked=data.ranked, notes=data.notes, top_k=TOP_K,
-                              bootstrap=bootstrap)  # fmt: skip
+                              bootstrap=bootstrap, ranked_scores=data.ranked_scores)  # fmt: skip
     return data, report
 
 

@@ -69,7 +69,7 @@ class Units:
 
 
 def _signature_units(st: Statistics) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    if st.layout.probs:  # calibration terms are per sample: every sample is a unit
+    if st.layout.probs or st.layout.confidence:  # per-sample calibration: every sample a unit
         idx = np.arange(st.n)
         return idx, idx
     flat = st.confusions[""]

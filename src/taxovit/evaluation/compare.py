@@ -75,8 +75,9 @@ def align(a: Predictions, b: Predictions) -> Predictions:
         )
     scores = None if b.scores is None else b.scores[order]
     ranked = None if b.ranked is None else b.ranked[order]
+    rs = None if b.ranked_scores is None else b.ranked_scores[order]
     return Predictions(a.ids, y_true, b.y_pred[order], b.score_labels, scores, b.path, ranked,
-                       dict(b.notes), b.format)  # fmt: skip
+                       dict(b.notes), b.format, rs)  # fmt: skip
 
 
 def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[str, Any]:
@@ -129,6 +130,7 @@ def compare(
             pred.y_true, pred.y_pred, taxonomy, scores,
             score_labels=pred.score_labels if scores is not None else None,
             ranked=pred.ranked if scores is None else None, notes=pred.notes, top_k=top_k,
+            ranked_scores=pred.ranked_scores if scores is None else None,
         ))  # fmt: skip
     reports = [report for report, _, _ in evaluated]
     ctxs = [ctx for _, ctx, _ in evaluated]

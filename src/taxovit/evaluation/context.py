@@ -55,6 +55,7 @@ class SampleContext:
     column_ap: NDArray[np.float64] | None = None  # per score column, point estimate
     ranked: NDArray[np.int64] | None = None  # (n, K) node ids, best first, -1 padding
     statistics: Any = None  # the per-sample statistics of the point estimate, for resampling
+    ranked_conf: NDArray[np.float64] | None = None  # the first candidate's probability (ECE)
 
     @property
     def labels(self) -> NDArray[np.int64]:

@@ -134,6 +134,7 @@ def evaluate(
     *,
     score_labels: ArrayLike | None = None,
     ranked: ArrayLike | None = None,
+    ranked_scores: ArrayLike | None = None,
     top_k: Sequence[int] = DEFAULT_TOP_K,
     bootstrap: int = 0,
     ci: float = 0.95,
@@ -150,7 +151,10 @@ def evaluate(
     top-k, mAP, distance@k, calibration and per-rank marginals
     (:mod:`~taxovit.evaluation.score_metrics`; ``score_kind`` ``probs`` or ``logits``).
     ``ranked``: instead, the K best candidates per sample, ``(n, K)`` node ids, best first,
-    ``-1`` padding; top-k and distance@k for k <= K. ``notes``: more reasons for null keys.
+    ``-1`` padding; top-k and distance@k for k <= K; with ``ranked_scores`` (``(n, K)``,
+    their probabilities: in [0, 1], at most 1 per row) also ``ece`` and ``ece_adaptive`` of
+    the first candidate's probability (Brier and log loss need every class's).
+    ``notes``: more reasons for null keys.
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -169,7 +173,7 @@ def evaluate(
         raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
-        top_k=top_k, notes=notes, score_kind=score_kind,
+        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
@@ -189,11 +193,13 @@ def evaluate_point(
     top_k: Sequence[int] = DEFAULT_TOP_K,
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
+    ranked_scores: ArrayLike | None = None,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
+    notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table
         ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
@@ -211,6 +217,26 @@ def evaluate_point(
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
     return report, ctx, inputs
+
+
+def _ranked_confidence(ctx: SampleContext, ranked_scores: ArrayLike | None) -> dict[str, str]:
+    """Set ``ctx.ranked_conf`` from the candidates' scores when they are probabilities (each
+    in [0, 1], a row's listed ones summing to at most 1); otherwise a note for the ECE."""
+    if ranked_scores is None:
+        return {}
+    if ctx.ranked is None:
+        raise ArgumentError("ranked_scores need ranked candidates")
+    rs = np.asarray(ranked_scores, dtype=np.float64)
+    if rs.shape != ctx.ranked.shape:
+        raise ArgumentError(f"ranked_scores has shape {rs.shape}, ranked {ctx.ranked.shape}")
+    listed = np.where(ctx.ranked >= 0, rs, 0.0)
+    if not np.isfinite(listed).all():
+        raise ArgumentError("ranked_scores must be finite")
+    if (listed < 0).any() or (listed > 1).any() or (listed.sum(axis=1) > 1 + 1e-6).any():
+        why = "the candidates' scores are not probabilities (each in [0, 1], summing to <= 1)"
+        return dict.fromkeys(("ece", "ece_adaptive"), why)
+    ctx.ranked_conf = listed[:, 0]
+    return {}
 
 
 def _probability_note(inputs: ScoreInputs | None) -> dict[str, str]:

@@ -32,6 +32,7 @@ from taxovit.metrics.calibration import (
     adaptive_bins,
     binned_ece,
     calibration_terms,
+    uniform_bins,
 )
 
 __all__ = ["Binned", "Confusion", "Layout", "Statistics", "batch_of_one", "row_metrics",
@@ -53,6 +54,7 @@ class Layout:
     scored: bool = False
     probs: bool = False
     scored_ranks: tuple[str, ...] = ()
+    confidence: bool = False  # top-1 probabilities of ranked candidates (ece only)
 
     @classmethod
     def of(cls, ctx: SampleContext, inputs: ScoreInputs | None = None) -> Layout:
@@ -216,9 +218,25 @@ def statistics_of(ctx: SampleContext, inputs: ScoreInputs | None, rows: bool = T
     if inputs is not None and inputs.probs is not None:
         st.columns["n_probs"] = np.ones(st.n)
         _add_probability_stats(st, inputs)
+    elif ctx.ranked_conf is not None:  # a top-K file whose scores are probabilities
+        _add_ranked_confidence(st, ctx)
     if rows:
         st.rows = row_metrics(inputs, ctx.column_ap, st.terms) if inputs is not None else {}
+        if "" in st.terms and inputs is None:
+            st.rows["ece_adaptive"] = _adaptive(st.terms[""])
     return st
+
+
+def _add_ranked_confidence(st: Statistics, ctx: SampleContext) -> None:
+    """ECE statistics of ranked candidates with probabilities: the first candidate's score is
+    the confidence, right when it is the truth (Brier and log loss need every class)."""
+    conf = np.asarray(ctx.ranked_conf, dtype=np.float64)
+    correct = ctx.ranked[:, 0] == ctx.comp.y_true
+    zeros = np.zeros(conf.size)
+    st.terms[""] = CalibrationTerms(conf, correct, zeros, zeros, uniform_bins(conf))
+    st.binned["ece_conf"] = Binned(st.terms[""].bin, conf, N_BINS + 1)
+    st.binned["ece_acc"] = Binned(st.terms[""].bin, correct.astype(np.float64), N_BINS + 1)
+    st.layout = replace(st.layout, confidence=True)
 
 
 def row_metrics(inputs: ScoreInputs, ap: NDArray[np.float64] | None = None,

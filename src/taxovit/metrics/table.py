@@ -38,8 +38,10 @@ __all__ = ["METRICS", "RANK_METRICS", "Metric", "compute", "direction", "expand"
 
 HIGHER, LOWER, NEITHER = "higher", "lower", "neither"
 #: what a row needs: labels only, the k best candidates (scores or a ranked top-K file), a
-#: score for every class (probabilities for calibration), a tree (not a DAG)
+#: score for every class (probabilities for calibration), the top-1 probability (full
+#: probabilities, or a top-K file whose scores are probabilities), a tree (not a DAG)
 LABELS, CANDIDATES, SCORES, PROBS, TREE = "labels", "candidates", "scores", "probabilities", "tree"
+CONFIDENCE = "top-1 probability"
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,9 @@ def _score_rows() -> list[Metric]:
     rows = [Metric(key, shown, HIGHER, s, ("rows",), _from_rows, _FLAT, resample=False)
             for key, shown in maps]  # fmt: skip
     return rows + [
-        Metric("ece", "expected calibration error (15 bins)", LOWER, p,
+        Metric("ece", "expected calibration error (15 bins)", LOWER, (CONFIDENCE,),
                ("ece_conf", "ece_acc", "one"), _ece, _CAL),
-        Metric("ece_adaptive", "expected calibration error (adaptive)", LOWER, p, ("rows",),
+        Metric("ece_adaptive", "expected calibration error (adaptive)", LOWER, (CONFIDENCE,), ("rows",),
                _from_rows, _CAL, resample=False),
         Metric("brier", "Brier score", LOWER, p, ("brier", "one"), _ratio, _CAL),
         Metric("nll", "negative log-likelihood", LOWER, p, ("nll", "one"), _ratio, _CAL),
@@ -301,6 +303,8 @@ def _available(row: Metric, layout: Any, params: dict[str, Any]) -> bool:
         return params["rank"] in layout.scored_ranks
     if "k" in params and CANDIDATES in row.needs:
         return params["k"] in layout.hit_ks
+    if CONFIDENCE in row.needs:
+        return layout.probs or layout.confidence
     return (SCORES not in row.needs or layout.scored) and (PROBS not in row.needs or layout.probs)
 
 
