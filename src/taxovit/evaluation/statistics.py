@@ -182,7 +182,7 @@ def _add_probability_stats(st: Statistics, inputs: ScoreInputs) -> None:
         keep, col = rank_truth(inputs, rank, marg.nodes)
         hits = {k: np.zeros(n, dtype=bool) for k in st.layout.top_k}
         if keep.any():
-            p = marg.probs[keep] if not keep.all() else marg.probs
+            p = marg.probs[keep]  # C-ordered (the sums in the order of the point estimate)
             top = top_k_columns(p, max(st.layout.top_k))
             terms = st.terms[f"/{rank}"] = calibration_terms(p, col, top1=top[:, 0])
             for k, hit in hits.items():

@@ -268,7 +268,7 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
             (blk == st) & (cols > tc[:, None]), axis=1
         )
         hits += int(np.count_nonzero(has & (rank < k)))
-    return hits / n
+    return value_of(f"top{k}_accuracy", {f"hits/{k}": hits, "one": n})
 
 
 # ----------------------------------------------------------------------------- average precision

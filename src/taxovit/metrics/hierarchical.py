@@ -188,7 +188,8 @@ def tree_induced_error(
     tie = components(y_true, y_pred, taxonomy).tie
     if reduce == "none":
         return tie
-    return float(tie.mean()) if reduce == "mean" else float(tie.sum())
+    key = "tree_induced_error_mean" if reduce == "mean" else "tree_induced_error_sum"
+    return value_of(key, {"tie": tie.sum(), "one": tie.size})
 
 
 def per_level_accuracy(
@@ -312,7 +313,8 @@ def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, f
         return res | {key: 0.0 for key in _RANK_KEYS}
     # a too-coarse prediction is nobody's false positive
     tp, fp, fn, support = counts_from_codes(codes.it, codes.ip, codes.k, w, codes.has_pred)
-    res["accuracy"] = w.mean(codes.correct)
+    res["accuracy"] = value_of("per_rank/r/accuracy", {"rank_correct/r": w.dot(codes.correct),
+                                                       "rank_keep/r": w.total})  # fmt: skip
     for avg in ("macro", "weighted"):
         pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
         res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
@@ -342,7 +344,8 @@ def avg_hierarchical_distance_at_k(
     Bertinetto et al. 2020. The top-k columns by score use the same tie rule as
     :func:`taxovit.metrics.flat.top_k_accuracy`; k is capped at the number of columns.
     """
-    return float(hierarchical_distance_at_k(y_true, scores, score_labels, taxonomy, k).mean())
+    d = hierarchical_distance_at_k(y_true, scores, score_labels, taxonomy, k)
+    return value_of(f"avg_hierarchical_distance_at_{k}", {f"hdist/{k}": d.sum(), "one": d.size})
 
 
 def hierarchical_distance_at_k(
