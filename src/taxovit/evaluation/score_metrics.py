@@ -91,6 +91,7 @@ class ScoreInputs:
             self.note = f"the scores are not probabilities ({exc})"
         self.ranks = list(taxonomy.rank_names) if taxonomy.is_tree else []
         self._marginals: dict[str, Any] = {}
+        self._probs_f: NDArray[np.float64] | None = None
 
     def marginals(self, rank: str) -> Any:
         """The rank's marginal probabilities (:func:`taxovit.decide.rank_marginals`), made once;
@@ -100,20 +101,22 @@ class ScoreInputs:
         if rank not in self._marginals:
             from taxovit.decide import rank_marginals
 
-            marg = rank_marginals(self.probs, self.score_ids, self.taxonomy, rank)
+            if self._probs_f is None:  # (C x n) C-contiguous for the sparse product: no copy
+                self._probs_f = np.asfortranarray(self.probs)  # of the (n x C) per rank
+            marg = rank_marginals(self._probs_f, self.score_ids, self.taxonomy, rank)
             self._marginals[rank] = marg if marg.nodes.size else None
         return self._marginals[rank]
 
     def forget_marginals(self) -> None:
         """Free the cached marginals (``n x nodes`` per rank)."""
-        self._marginals = {}
+        self._marginals, self._probs_f = {}, None
 
     def rows(self, idx: NDArray[np.int64]) -> ScoreInputs:
         out = object.__new__(ScoreInputs)
         out.__dict__.update(self.__dict__)
         out.true_ids, out.true_col, out.scores = self.true_ids[idx], self.true_col[idx], self.scores[idx]
         out.probs = None if self.probs is None else self.probs[idx]
-        out._marginals = {}
+        out._marginals, out._probs_f = {}, None
         return out
 
 

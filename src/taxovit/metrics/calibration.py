@@ -3,7 +3,9 @@
 All take row-stochastic ``probs`` ``(n, C)`` (see :func:`taxovit.decide.to_probabilities`)
 and ``true_col``, the column of each sample's true class (``-1``: the truth has no column,
 so its probability is 0). The prediction is the arg-max column with taxovit's top-k tie
-rule (:func:`taxovit.metrics.flat.top_k_columns`); its probability is the confidence.
+rule (:func:`taxovit.metrics.flat.top_k_columns`: among tied maxima the highest column);
+its probability is the confidence. The per-sample terms (:func:`calibration_terms`) are
+summed into the metric table's ``ece``, ``brier`` and ``nll`` rows.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.metrics._common import check_scores, check_true_col
-from taxovit.metrics.flat import top_k_columns
 from taxovit.metrics.table import value_of
 
 __all__ = [
@@ -41,10 +42,8 @@ def confidence_and_correct(
     probs: ArrayLike, true_col: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """The top-1 probability of each row and whether the top-1 column is the true one."""
-    p = check_scores(probs)
-    t = check_true_col(true_col, p.shape[0], p.shape[1])
-    top = top_k_columns(p, 1)[:, 0]
-    return p[np.arange(p.shape[0]), top], top == t
+    terms = calibration_terms(probs, true_col)
+    return terms.confidence, terms.correct
 
 
 class CalibrationTerms(NamedTuple):
@@ -88,8 +87,10 @@ def calibration_terms(probs: ArrayLike, true_col: ArrayLike, n_bins: int = N_BIN
     rows = np.arange(p.shape[0])
     if top1 is not None:
         top = top1
+    elif p.shape[1]:  # top_k_columns(p, 1): the highest column among the row's maxima
+        top = p.shape[1] - 1 - np.argmax(p[:, ::-1], axis=1)
     else:
-        top = top_k_columns(p, 1)[:, 0] if p.shape[1] else np.full(p.shape[0], -2)
+        top = np.full(p.shape[0], -2)
     has = t >= 0
     p_true = np.where(has, p[rows, np.where(has, t, 0)], 0.0) if p.shape[1] else np.zeros(t.size)
     conf = p[rows, top] if p.shape[1] else np.zeros(t.size)
