@@ -243,3 +243,16 @@ def test_ece_of_a_long_top_k_file_end_to_end(tmp_path) -> None:
     got = json.loads(res.stdout)["metrics"]
     want = expected_calibration_error(probs, [list(names).index(x) for x in truth])
     assert got["ece"] == pytest.approx(want, rel=1e-12) and got["brier"] is None
+
+
+@given(st.integers(0, 2**31), st.integers(1, 30), st.integers(1, 9))
+@settings(max_examples=50, deadline=None)
+def test_confidence_uses_the_top_k_tie_rule(seed, n, c) -> None:
+    from taxovit.metrics import top_k_columns
+    from taxovit.metrics.calibration import calibration_terms
+
+    p = np.random.default_rng(seed).integers(0, 3, size=(n, c)).astype(float) + 1e-3  # ties
+    p /= p.sum(axis=1, keepdims=True)
+    top = top_k_columns(p, 1)[:, 0]
+    terms = calibration_terms(p, top)
+    assert terms.correct.all() and (terms.confidence == p[np.arange(n), top]).all()

@@ -61,12 +61,8 @@ def compare(
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
 
     A difference is [bold]significant[/] when its interval excludes 0; the last column then
-    says whether B is better or worse, by the metric's direction in the metric table
-    ([bold]taxovit metrics[/] lists every key with its direction).
-
-    Only sums of per-sample statistics are resampled: every metric gets an interval except
-    mAP and ece_adaptive, which need every score (ece, brier, nll and the per-rank marginal
-    top-k and calibration are sums, so they get one).
+    says if B is better or worse, by the metric's direction ([bold]taxovit metrics[/]);
+    mAP and ece_adaptive need every score and get no interval (the rest are resampled sums).
 
     [bold]Examples[/]
 

@@ -212,7 +212,7 @@ def evaluate_point(
         per_rank=per_rank,
         taxonomy=taxonomy.summary(),
         notes=_null_notes(ctx, top_k, point, {**_probability_note(inputs), **(notes or {})}),
-        reliability=None if inputs is None else reliability_bins(inputs),
+        reliability=None if inputs is None else reliability_bins(inputs, stats.terms.get("")),
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )

@@ -47,6 +47,8 @@ __all__ = [
 
 MAP_KEYS = ("map_macro", "map_weighted", "map_micro", "map_macro_present")
 CALIBRATION_KEYS = ("ece", "ece_adaptive", "brier", "nll")
+#: elements per block of rows of the marginals (16 MB of float64)
+_MARGINAL_BLOCK = 1 << 21
 
 
 def map_metrics(
@@ -91,32 +93,45 @@ class ScoreInputs:
             self.note = f"the scores are not probabilities ({exc})"
         self.ranks = list(taxonomy.rank_names) if taxonomy.is_tree else []
         self._marginals: dict[str, Any] = {}
-        self._probs_f: NDArray[np.float64] | None = None
 
     def marginals(self, rank: str) -> Any:
-        """The rank's marginal probabilities (:func:`taxovit.decide.rank_marginals`), made once;
-        ``None`` without probabilities or when no score class reaches the rank."""
-        if self.probs is None:
+        """The rank's marginal probabilities (:func:`taxovit.decide.rank_marginals`), made once
+        for every rank; ``None`` without probabilities or when no score class reaches it."""
+        if self.probs is None or rank not in self.ranks:
             return None
-        if rank not in self._marginals:
-            from taxovit.decide import rank_marginals
+        if not self._marginals:
+            self._marginals = self._blocked_marginals()
+        return self._marginals.get(rank)
 
-            if self._probs_f is None:  # (C x n) C-contiguous for the sparse product: no copy
-                self._probs_f = np.asfortranarray(self.probs)  # of the (n x C) per rank
-            marg = rank_marginals(self._probs_f, self.score_ids, self.taxonomy, rank)
-            self._marginals[rank] = marg if marg.nodes.size else None
-        return self._marginals[rank]
+    def _blocked_marginals(self) -> dict[str, Any]:
+        """:func:`taxovit.decide.rank_marginals` of every rank, in blocks of rows: each block
+        is copied Fortran-ordered once (the sparse product then reads it as a C-contiguous
+        (C x rows) matrix instead of copying all (n x C) per rank); the same values."""
+        from taxovit.decide import rank_marginals
+        from taxovit.decide.marginals import RankMarginals
+
+        n, c = self.probs.shape
+        step = max(1, _MARGINAL_BLOCK // max(c, 1))
+        out: dict[str, Any] = {}
+        for lo in range(0, n, step):
+            block = np.asfortranarray(self.probs[lo : lo + step])
+            for rank in self.ranks:
+                marg = rank_marginals(block, self.score_ids, self.taxonomy, rank)
+                if rank not in out:
+                    out[rank] = RankMarginals(rank, marg.nodes, np.empty((n, marg.nodes.size)))
+                out[rank].probs[lo : lo + step] = marg.probs
+        return {r: (m if m.nodes.size else None) for r, m in out.items()}
 
     def forget_marginals(self) -> None:
         """Free the cached marginals (``n x nodes`` per rank)."""
-        self._marginals, self._probs_f = {}, None
+        self._marginals = {}
 
     def rows(self, idx: NDArray[np.int64]) -> ScoreInputs:
         out = object.__new__(ScoreInputs)
         out.__dict__.update(self.__dict__)
         out.true_ids, out.true_col, out.scores = self.true_ids[idx], self.true_col[idx], self.scores[idx]
         out.probs = None if self.probs is None else self.probs[idx]
-        out._marginals, out._probs_f = {}, None
+        out._marginals = {}
         return out
 
 
@@ -140,13 +155,16 @@ def rank_truth(inp: ScoreInputs, rank: str, nodes: NDArray[np.int64]) -> tuple[N
     return keep, np.where(nodes[pos] == truth[keep], pos, -1)
 
 
-def reliability_bins(inp: ScoreInputs) -> dict[str, list[float]] | None:
-    """Per equal-width bin: mean confidence, accuracy and count (the reliability diagram)."""
+def reliability_bins(inp: ScoreInputs, terms: Any = None) -> dict[str, list[float]] | None:
+    """Per equal-width bin: mean confidence, accuracy and count (the reliability diagram);
+    ``terms``: the probabilities' :class:`~taxovit.metrics.calibration.CalibrationTerms`,
+    if already computed."""
     if inp.probs is None:
         return None
-    from taxovit.metrics.calibration import confidence_and_correct
+    from taxovit.metrics.calibration import calibration_terms
 
-    conf, correct = confidence_and_correct(inp.probs, inp.true_col)
+    terms = calibration_terms(inp.probs, inp.true_col) if terms is None else terms
+    conf, correct = terms.confidence, terms.correct
     bins = uniform_bins(conf)
     count = np.bincount(bins, minlength=N_BINS + 1).astype(float)
     mean_conf = np.bincount(bins, weights=conf, minlength=N_BINS + 1) / np.maximum(count, 1)

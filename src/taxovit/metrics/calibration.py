@@ -78,6 +78,17 @@ def adaptive_bins(conf: NDArray[np.float64], n_bins: int = N_BINS) -> NDArray[np
     return below * n_bins // max(n, 1)
 
 
+def _last_argmax(p: NDArray[np.float64]) -> NDArray[np.int64]:
+    """``top_k_columns(p, 1)[:, 0]``: the highest column among each row's maxima (one
+    argmax pass; the rows with a tied maximum looked at again)."""
+    rows = np.arange(p.shape[0])
+    top = np.argmax(p, axis=1)
+    tied = np.flatnonzero(np.count_nonzero(p == p[rows, top][:, None], axis=1) > 1)
+    if tied.size:
+        top[tied] = p.shape[1] - 1 - np.argmax(p[tied, ::-1], axis=1)
+    return top
+
+
 def calibration_terms(probs: ArrayLike, true_col: ArrayLike, n_bins: int = N_BINS,
                       top1: NDArray[np.int64] | None = None) -> CalibrationTerms:  # fmt: skip
     """The :class:`CalibrationTerms` of row-stochastic ``probs`` and ``true_col``
@@ -87,8 +98,8 @@ def calibration_terms(probs: ArrayLike, true_col: ArrayLike, n_bins: int = N_BIN
     rows = np.arange(p.shape[0])
     if top1 is not None:
         top = top1
-    elif p.shape[1]:  # top_k_columns(p, 1): the highest column among the row's maxima
-        top = p.shape[1] - 1 - np.argmax(p[:, ::-1], axis=1)
+    elif p.shape[1]:
+        top = _last_argmax(p)
     else:
         top = np.full(p.shape[0], -2)
     has = t >= 0
