@@ -134,7 +134,7 @@ def build_units(st: Statistics) -> Units:
 
 def resample_metrics(units: Units, wu: NDArray) -> dict[str, NDArray]:
     """The table's values for each row of unit weights ``wu`` (b x U); every count and bin
-    sum is one product with A (fastest when ``wu.T`` is C-contiguous, as drawn)."""
+    sum is one product with A."""
     sums = wu @ units.X
     all_counts = units.A @ np.ascontiguousarray(wu.T)
 
@@ -146,13 +146,11 @@ def resample_metrics(units: Units, wu: NDArray) -> dict[str, NDArray]:
     return compute(units.layout, get)
 
 
-def draw_counts(idx: NDArray[np.int64], unit_of: NDArray[np.int64], u: int) -> NDArray[np.float64]:
-    """Draw counts per unit of the resamples ``idx`` (size x n drawn rows), ``(size, U)``: a
-    view of a C-contiguous ``(U, size)`` array (what ``A @ wu.T`` reads), one bincount."""
-    size = idx.shape[0]
-    units = idx if unit_of.size == u and u == idx.shape[1] and _is_identity(unit_of) else unit_of[idx]
-    flat = units * size + np.arange(size)[:, None]
-    return np.bincount(flat.ravel(), minlength=u * size).astype(np.float64).reshape(u, size).T
+def draw_counts(idx: NDArray[np.int64], unit_of: NDArray[np.int64], u: int,
+                identity: bool) -> NDArray[np.float64]:  # fmt: skip
+    """Draw counts per unit of one resample drawing rows ``idx`` (``identity``: every
+    sample is its own unit); a bincount into U counters, which stay in the CPU cache."""
+    return np.bincount(idx if identity else unit_of[idx], minlength=u).astype(np.float64)
 
 
 def _is_identity(unit_of: NDArray[np.int64]) -> bool:
@@ -177,17 +175,22 @@ def paired_draws(
 ) -> list[dict[str, NDArray[np.float64]]]:
     """:func:`bootstrap_draws` of several models over the same samples, each resample's
     rows drawn once for all (paired): resample r draws ``rng.integers(0, n, n)``, the r-th
-    such draw of ``default_rng(seed)`` (a chunk of resamples is one call: the same numbers)."""
+    such draw of ``default_rng(seed)``."""
     all_units = [build_units(st) for st in sts]
     n = sts[0].n
     rng = np.random.default_rng(seed)
     chunk = max(1, min(b, _CHUNK_ELEMS // max(max(u.n_units for u in all_units), 1)))
     parts: list[list[dict[str, NDArray]]] = [[] for _ in sts]
+    same = [u.n_units == n and _is_identity(u.unit_of) for u in all_units]
     for start in range(0, b, chunk):
         size = min(chunk, b - start)
-        idx = rng.integers(0, n, size=(size, n))
-        for units, out in zip(all_units, parts, strict=True):
-            out.append(resample_metrics(units, draw_counts(idx, units.unit_of, units.n_units)))
+        wus = [np.empty((size, units.n_units)) for units in all_units]
+        for r in range(size):
+            idx = rng.integers(0, n, size=n)
+            for units, wu, ident in zip(all_units, wus, same, strict=True):
+                wu[r] = draw_counts(idx, units.unit_of, units.n_units, ident)
+        for units, wu, out in zip(all_units, wus, parts, strict=True):
+            out.append(resample_metrics(units, wu))
         if progress is not None:
             progress(size)
     return [{k: np.concatenate([p[k] for p in out]) for k in out[0]} for out in parts]
