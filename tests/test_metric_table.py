@@ -226,3 +226,13 @@ def test_readme_metric_list_is_the_table_and_the_cli_prints_it() -> None:
     assert res.exit_code == 0 and res.stdout == table.markdown()
     res = CliRunner().invoke(app, ["metrics"])
     assert res.exit_code == 0 and "mistake_severity" in res.stdout
+
+
+@pytest.mark.parametrize("module", ["flat", "hierarchical", "calibration", "table"])
+def test_the_metric_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"taxovit.metrics.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0

@@ -57,7 +57,12 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of exact matches: ``mean([y_true == y_pred])``.
 
     Source: docs/metrics.md key ``accuracy``; equals scikit-learn ``accuracy_score``.
-    Raises ``ValueError`` on empty input.
+    Raises ``ValueError`` on empty input. The value is the metric table's ``accuracy`` row.
+
+    Examples
+    --------
+    >>> accuracy([1, 2, 3, 3], [1, 2, 3, 4])
+    0.75
     """
     t, p = check_pair(y_true, y_pred)
     return value_of("accuracy", {"correct": np.count_nonzero(t == p), "one": t.shape[0]})
@@ -244,7 +249,14 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
     Source: docs/metrics.md ``top{1,5}_accuracy``; equals scikit-learn
     ``top_k_accuracy_score(y_true, scores, k=k, labels=range(C))`` for C >= 3 (for C = 2
     scikit-learn switches to a binary threshold rule; we keep the ranking rule).
-    O(n·C) time, O(block) extra memory, no sort.
+    O(n·C) time, O(block) extra memory, no sort. The value is the table's
+    ``top{k}_accuracy`` row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> top_k_accuracy([0, 1, 2], np.array([[.5, .3, .2], [.5, .3, .2], [.5, .3, .2]]), 2)
+    0.6666666666666666
     """
     s = check_scores(scores)
     n, c = s.shape

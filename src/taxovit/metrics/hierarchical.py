@@ -183,7 +183,16 @@ def tree_induced_error(
 ) -> float | NDArray[np.int64]:
     """Tree-induced error (Dekel, Keshet & Singer 2004): edges on the path y_pred — y_true.
 
-    In a DAG: min over c in CA(a, b) of sp(c→a) + sp(c→b), shortest directed paths.
+    In a DAG: min over c in CA(a, b) of sp(c→a) + sp(c→b), shortest directed paths. The
+    mean and sum are the table's ``tree_induced_error_{mean,sum}`` rows.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges([("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"),
+    ...                            ("B", "b1"), ("B", "b2")])
+    >>> tree_induced_error(["a1", "a1", "a2", "b1"], ["a1", "a2", "b1", "b1"], tax)
+    1.5
     """
     tie = components(y_true, y_pred, taxonomy).tie
     if reduce == "none":
