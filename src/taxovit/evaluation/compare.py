@@ -9,7 +9,9 @@ and at every rank) also the exact McNemar test.
   The interval is the percentile interval of the resampled differences; the p-value is
   ``min(1, 2 · min(P*(Δ ≤ 0), P*(Δ ≥ 0)))`` over the resamples (Efron & Tibshirani 1993,
   ch. 15-16: the smallest two-sided level at which the percentile interval excludes 0).
-  Identical predictions give Δ = 0 in every resample and p = 1.
+  Identical predictions give Δ = 0 in every resample and p = 1. Only sums of per-sample
+  statistics are resampled (:mod:`taxovit.metrics.table`): mAP and ``ece_adaptive``, which
+  need every score, get no interval and no p-value.
 * **McNemar's exact test** (McNemar 1947; Edwards' exact form): of the discordant samples,
   ``a_only`` are right only for A and ``b_only`` only for B; under "equally accurate" each
   discordant sample is A's with probability 1/2, so p is the two-sided binomial test of
