@@ -138,19 +138,22 @@ def resample_metrics(units: Units, wu: NDArray) -> dict[str, NDArray]:
     sums = wu @ units.X
     all_counts = units.A @ np.ascontiguousarray(wu.T)
 
-    def get(name: str) -> NDArray:
-        if name in units.cols:
-            return sums[:, units.cols[name]]
-        return all_counts[units.count_rows[name]].T
+    got: dict[str, NDArray] = {}
+
+    def get(name: str) -> NDArray:  # one array per name: P, R and F1 share their counts
+        if name not in got:
+            got[name] = (sums[:, units.cols[name]] if name in units.cols
+                         else all_counts[units.count_rows[name]].T)  # fmt: skip
+        return got[name]
 
     return compute(units.layout, get)
 
 
 def draw_counts(idx: NDArray[np.int64], unit_of: NDArray[np.int64], u: int,
-                identity: bool) -> NDArray[np.float64]:  # fmt: skip
+                identity: bool) -> NDArray[np.int64]:  # fmt: skip
     """Draw counts per unit of one resample drawing rows ``idx`` (``identity``: every
     sample is its own unit); a bincount into U counters, which stay in the CPU cache."""
-    return np.bincount(idx if identity else unit_of[idx], minlength=u).astype(np.float64)
+    return np.bincount(idx if identity else unit_of[idx], minlength=u)  # cast on assignment
 
 
 def _is_identity(unit_of: NDArray[np.int64]) -> bool:

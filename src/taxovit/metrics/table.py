@@ -117,8 +117,20 @@ def prf_rows(tp: NDArray, pred: NDArray, sup: NDArray, average: str) -> tuple[ND
     return tuple(safe_divide((x * weights).sum(1), total) for x in per_class)
 
 
+#: the last prf_rows call: precision, recall and F1 rows read the same count arrays one
+#: after the other, so each computes all three once (the arrays are held, compared by identity)
+_PRF_LAST: list = [None, None]
+
+
 def _prf(which: int, average: str) -> Callable[..., NDArray]:
-    return lambda tp, pred, sup: prf_rows(tp, pred, sup, average)[which]
+    def value(tp: NDArray, pred: NDArray, sup: NDArray) -> NDArray:
+        key, result = _PRF_LAST
+        if key is None or not (key[0] is tp and key[1] is pred and key[2] is sup and key[3] == average):
+            result = prf_rows(tp, pred, sup, average)
+            _PRF_LAST[:] = [(tp, pred, sup, average), result]
+        return result[which]
+
+    return value
 
 
 def _hf_micro(inter: NDArray, size_pred: NDArray, size_true: NDArray) -> NDArray:
@@ -130,11 +142,6 @@ def _ece(conf: NDArray, acc: NDArray, n: NDArray) -> NDArray:
     """``Σ_b |acc_b − conf_b| / n`` from the per-bin sums of the correctness and confidence
     (Guo et al. 2017; Naeini et al. 2015)."""
     return _ratio(np.sum(np.abs(np.atleast_2d(acc) - np.atleast_2d(conf)), axis=1), n)
-
-
-def _scored_ratio(num: NDArray, den: NDArray) -> NDArray:
-    """A per-rank score metric: ``null`` where no sample's truth reaches the rank."""
-    return _ratio_or_null(num, den)
 
 
 def _from_rows(rows: Any, key: str) -> NDArray:
@@ -235,15 +242,15 @@ def _rank_rows() -> list[Metric]:
                                ("tp/{rank}", "pred/{rank}", "sup/{rank}"), _prf(i, avg), _RANK))  # fmt: skip
     return rows + [
         Metric(pr + "top{k}_accuracy", "top-{k} (marginals)", HIGHER, sr,
-               ("rank_hits/{rank}/{k}", "rank_keep/{rank}"), _scored_ratio, _RANK),
+               ("rank_hits/{rank}/{k}", "rank_keep/{rank}"), _ratio_or_null, _RANK),
         Metric(pr + "ece", "ECE (marginals)", LOWER, sr,
                ("ece_conf/{rank}", "ece_acc/{rank}", "rank_keep/{rank}"), _ece_or_null, _RANK),
         Metric(pr + "ece_adaptive", "adaptive ECE (marginals)", LOWER, sr, ("rows",),
                _from_rows, _RANK, resample=False),
         Metric(pr + "brier", "Brier score (marginals)", LOWER, sr,
-               ("brier/{rank}", "rank_keep/{rank}"), _scored_ratio, _RANK),
+               ("brier/{rank}", "rank_keep/{rank}"), _ratio_or_null, _RANK),
         Metric(pr + "nll", "NLL (marginals)", LOWER, sr, ("nll/{rank}", "rank_keep/{rank}"),
-               _scored_ratio, _RANK),
+               _ratio_or_null, _RANK),
     ]  # fmt: skip
 
 
