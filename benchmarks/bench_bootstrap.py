@@ -22,8 +22,9 @@ from _common import machine, synthetic_predictions, synthetic_tree  # noqa: E402
 
 from taxovit.evaluation.bootstrap import bootstrap_draws  # noqa: E402
 from taxovit.evaluation.context import build_context  # noqa: E402
-from taxovit.evaluation.core import _weighted_metrics  # noqa: E402
-from taxovit.metrics import SampleWeights, components  # noqa: E402
+from taxovit.evaluation.statistics import batch_of_one, statistics_of  # noqa: E402
+from taxovit.metrics import components  # noqa: E402
+from taxovit.metrics.table import compute  # noqa: E402
 
 
 def main() -> None:
@@ -41,15 +42,16 @@ def main() -> None:
         ids = np.asarray(tax.ids(tax.leaves[:100]))
         scores = np.random.default_rng(1).random((a.n, ids.size))
     ctx = build_context(components(t, p, tax), tax, scores, ids, (1, 5))
+    st = statistics_of(ctx, None, rows=False)
 
     t0 = time.perf_counter()
-    draws = bootstrap_draws(ctx, a.b, seed=0)
+    draws = bootstrap_draws(st, a.b, seed=0)
     ours = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     for _ in range(a.loop):
         w = np.bincount(rng.integers(0, a.n, a.n), minlength=a.n).astype(np.float64)
-        _weighted_metrics(ctx, SampleWeights(w, a.n))
+        compute(st.layout, batch_of_one(st.weighted_sums(w)))
     loop = (time.perf_counter() - t0) / a.loop * a.b
     print(f"n={a.n:,} B={a.b:,} scores={a.scores} keys={len(draws)}")
     print(f"vectorised bootstrap  {ours:8.2f} s   ({ours / a.b * 1e3:.1f} ms per resample)")

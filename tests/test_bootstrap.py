@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from taxovit import evaluate
 from taxovit.evaluation.bootstrap import build_units, resample_metrics
 from taxovit.evaluation.context import build_context
-from taxovit.evaluation.core import _weighted_metrics
-from taxovit.evaluation.report import flatten_metrics
-from taxovit.metrics import SampleWeights, components
+from taxovit.evaluation.score_metrics import ScoreInputs
+from taxovit.evaluation.statistics import batch_of_one, statistics_of
+from taxovit.metrics import components
+from taxovit.metrics.table import compute
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_evaluation import problems  # noqa: E402
@@ -28,20 +29,24 @@ def test_matrix_equals_the_one_at_a_time_loop(prob, use_scores, seed) -> None:
     comp = components(t, p, tax)
     ctx = build_context(comp, tax, scores if use_scores else None,
                         tax.ids(cols) if use_scores else None, (1, 2, 5))  # fmt: skip
-    units = build_units(ctx)
+    inputs = None
+    if use_scores:
+        inputs = ScoreInputs(tax, ctx.comp.y_true, ctx.true_col, ctx.scores, ctx.score_ids, (1, 2, 5))
+    st = statistics_of(ctx, inputs, rows=False)
+    units = build_units(st)
     rng = np.random.default_rng(seed)
     w = rng.integers(0, 4, size=(7, t.size)).astype(np.float64)  # any weights, zeros too
     wu = np.stack([np.bincount(units.unit_of, weights=row, minlength=units.n_units) for row in w])
-    batch = resample_metrics(units, ctx, wu)
-    for r in range(w.shape[0]):
-        loop = flatten_metrics(_weighted_metrics(ctx, SampleWeights(w[r], t.size)))
+    batch = resample_metrics(units, wu)
+    for r in range(w.shape[0]):  # the one-at-a-time definition: sums weighted per sample
+        loop = compute(st.layout, batch_of_one(st.weighted_sums(w[r])))
         assert list(loop) == list(batch)  # same keys, same order
         for key, value in loop.items():
             got = batch[key][r]
-            if value is None:
+            if np.isnan(value[0]):
                 assert np.isnan(got), key
             else:
-                assert got == pytest.approx(value, rel=1e-12, abs=1e-12), key
+                assert got == pytest.approx(value[0], rel=1e-12, abs=1e-12), key
 
 
 def test_units_are_few_without_scores() -> None:
@@ -52,7 +57,7 @@ def test_units_are_few_without_scores() -> None:
     tax = synthetic_tree()
     t, p = synthetic_predictions(tax, 50_000, seed=1)
     ctx = build_context(components(t, p, tax), tax, None, None, (1, 5))
-    units = build_units(ctx)
+    units = build_units(statistics_of(ctx, None, rows=False))
     assert units.n_units < 0.8 * t.size
     r = evaluate(t[:2000], p[:2000], tax, bootstrap=50, seed=int(rng.integers(100)))
     assert r.intervals["accuracy"][0] <= r.metrics["accuracy"] <= r.intervals["accuracy"][1]

@@ -123,3 +123,136 @@ def test_score_kinds_and_non_probabilities() -> None:
     boot = taxovit.evaluate(t, t, tax, probs, score_labels=leaves, bootstrap=20)
     lo, hi = boot.intervals["ece"]
     assert lo <= boot.metrics["ece"] <= hi or lo == hi
+
+
+# ----------------------------------------------------------------------------- exactness (issue 23)
+def _coarse_tree():
+    return taxovit.Taxonomy.from_edges([("root", "g"), ("g", "a"), ("g", "b"), ("root", "c")],
+                                       ranks={"g": "genus", "c": "genus", "a": "species",
+                                              "b": "species"})  # fmt: skip
+
+
+def test_brier_counts_a_truth_without_a_score_column() -> None:
+    # root -> g -> {a, b}, root -> c; columns a, b, c; y_true = g (no column): its (0 - 1)^2
+    assert brier_score(np.array([[1.0, 0.0, 0.0]]), [-1]) == 2.0
+    assert brier_score(np.array([[0.5, 0.5, 0.0]]), [-1]) == 1.5
+    tax = _coarse_tree()
+    rep = taxovit.evaluate(["g", "g"], ["a", "a"], tax, np.array([[1.0, 0, 0], [0.5, 0.5, 0]]),
+                           score_labels=["a", "b", "c"])  # fmt: skip
+    assert rep.metrics["brier"] == pytest.approx(1.75)
+    # per rank: the genus marginals are (g: 1, c: 0) and (g: 1, c: 0): right, brier 0
+    assert rep.per_rank["genus"]["brier"] == pytest.approx(0.0)
+    # a species truth no score class reaches (columns a, c only): b's (0 - 1)^2 counts
+    rep = taxovit.evaluate(["b"], ["a"], tax, np.array([[0.5, 0.5]]), score_labels=["a", "c"])
+    assert rep.metrics["brier"] == pytest.approx(0.25 + 0.25 + 1.0)
+    assert rep.per_rank["species"]["brier"] == pytest.approx(0.25 + 1.0)  # marginals (a: .5)
+
+
+def test_adaptive_ece_does_not_depend_on_the_row_order_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    conf = np.r_[np.full(20, 0.7), rng.uniform(0.4, 1.0, 40), np.full(15, 1.0)]
+    probs = np.column_stack([conf, 1 - conf])
+    y = (rng.random(conf.size) > conf).astype(int)  # right with probability conf
+    values = []
+    for _ in range(20):
+        order = rng.permutation(conf.size)
+        values.append(expected_calibration_error(probs[order], y[order], binning="adaptive"))
+    assert max(values) - min(values) < 1e-12  # the same bins: only summation order differs
+    # tied confidences are never split: one bin holds all of a tie group
+    from taxovit.metrics.calibration import adaptive_bins
+
+    bins = adaptive_bins(conf)
+    for c in (0.7, 1.0):
+        assert np.unique(bins[conf == c]).size == 1
+
+
+def test_per_rank_ties_are_broken_by_node_id() -> None:
+    tax = _coarse_tree()  # genus marginals g = a + b, c: equal 0.5 / 0.5 on the first row
+    ids = tax.ids(["g", "c"])
+    high = "g" if ids[0] > ids[1] else "c"
+    low = "c" if high == "g" else "g"
+    probs = np.array([[0.25, 0.25, 0.5]])
+    rep = taxovit.evaluate([high], ["a"], tax, probs, score_labels=["a", "b", "c"], top_k=(1,))
+    assert rep.per_rank["genus"]["top1_accuracy"] == 1.0  # the higher node id ranks first
+    rep = taxovit.evaluate([low], ["a"], tax, probs, score_labels=["a", "b", "c"], top_k=(1,))
+    assert rep.per_rank["genus"]["top1_accuracy"] == 0.0
+
+
+def test_streaming_calibration_without_keeping_scores() -> None:
+    probs, y = _problem(3, 300, 6)
+    tax = taxovit.Taxonomy.from_edges([("root", f"c{i}") for i in range(6)])
+    names = [f"c{i}" for i in range(6)]
+    ev = taxovit.StreamingEvaluator(tax, score_labels=names)  # keep_scores=False
+    for lo in range(0, 300, 70):
+        ev.update(np.array(names)[y[lo:lo + 70]], np.array(names)[probs[lo:lo + 70].argmax(1)],
+                  probs[lo:lo + 70])  # fmt: skip
+    got = ev.compute().metrics
+    assert got["ece"] == pytest.approx(expected_calibration_error(probs, y), rel=1e-12)
+    assert got["brier"] == pytest.approx(brier_score(probs, y), rel=1e-12)
+    assert got["nll"] == pytest.approx(log_loss(probs, y), rel=1e-12)
+    assert got["ece_adaptive"] is None and got["map_macro"] is None  # need keep_scores=True
+
+
+def test_ece_of_ranked_candidates_with_probabilities() -> None:
+    tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
+    rng = np.random.default_rng(0)
+    classes = tax.ids(sorted(tax.leaves)[:40])
+    probs = rng.random((80, 40)) ** 4
+    probs /= probs.sum(axis=1, keepdims=True)
+    y = rng.choice(classes, 80)
+    from taxovit.metrics import top_k_columns
+
+    top = top_k_columns(probs, 3)
+    ranked, rs = classes[top], np.take_along_axis(probs, top, axis=1)
+    full = taxovit.evaluate(y, ranked[:, 0], tax, probs, score_labels=classes, bootstrap=40)
+    rep = taxovit.evaluate(y, ranked[:, 0], tax, ranked=ranked, ranked_scores=rs, bootstrap=40)
+    for key in ("ece", "ece_adaptive"):
+        assert rep.metrics[key] == pytest.approx(full.metrics[key], rel=1e-12), key
+        assert key not in rep.notes
+    assert rep.intervals["ece"] == pytest.approx(full.intervals["ece"], rel=1e-12)
+    assert rep.metrics["brier"] is None and "brier" in rep.notes  # needs every class
+    bad = taxovit.evaluate(y, ranked[:, 0], tax, ranked=ranked, ranked_scores=rs * 3)
+    assert bad.metrics["ece"] is None and "not probabilities" in bad.notes["ece"]
+    with pytest.raises(taxovit.errors.ArgumentError, match="shape"):
+        taxovit.evaluate(y, ranked[:, 0], tax, ranked=ranked, ranked_scores=rs[:, :2])
+
+
+def test_ece_of_a_long_top_k_file_end_to_end(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+    from taxovit.metrics import top_k_columns
+
+    tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
+    rng = np.random.default_rng(2)
+    names = np.array(sorted(tax.leaves)[:30])
+    probs = rng.random((50, 30)) ** 6
+    probs /= probs.sum(axis=1, keepdims=True)
+    truth = rng.choice(names, 50)
+    top = top_k_columns(probs, 4)
+    rows = ["id,label,score,y_true"]
+    for i in range(50):
+        rows += [f"s{i},{names[j]},{float(probs[i, j])!r},{truth[i]}" for j in top[i][::-1]]  # any order
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["evaluate", str(path), "-t", str(ROOT / "taxonomies" / "birds.json"),
+                                   "-f", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)["metrics"]
+    want = expected_calibration_error(probs, [list(names).index(x) for x in truth])
+    assert got["ece"] == pytest.approx(want, rel=1e-12) and got["brier"] is None
+
+
+@given(st.integers(0, 2**31), st.integers(1, 30), st.integers(1, 9))
+@settings(max_examples=50, deadline=None)
+def test_confidence_uses_the_top_k_tie_rule(seed, n, c) -> None:
+    from taxovit.metrics import top_k_columns
+    from taxovit.metrics.calibration import calibration_terms
+
+    p = np.random.default_rng(seed).integers(0, 3, size=(n, c)).astype(float) + 1e-3  # ties
+    p /= p.sum(axis=1, keepdims=True)
+    top = top_k_columns(p, 1)[:, 0]
+    terms = calibration_terms(p, top)
+    assert terms.correct.all() and (terms.confidence == p[np.arange(n), top]).all()

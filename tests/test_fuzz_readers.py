@@ -187,7 +187,7 @@ def test_fuzz_load_model(tmp_path_factory, name, data):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_training_arrays(tmp_path_factory, data):
-    from taxovit.training.readers import read_arrays
+    from taxovit.training.data.readers import read_arrays
 
     buf = io.BytesIO()
     np.savez(buf, images=np.zeros((3, 4, 4), np.uint8), labels=np.array(LEAVES))

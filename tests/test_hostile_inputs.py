@@ -305,7 +305,7 @@ def test_load_model_raises_the_projects_error_naming_the_file(tmp_path):
 
 def test_a_text_file_as_a_checkpoint_leaks_no_python_internals(tmp_path):
     pytest.importorskip("torch")
-    from taxovit.training.checkpoint import load_checkpoint
+    from taxovit.training.run.checkpoint import load_checkpoint
 
     (tmp_path / "teacher.pt").write_text("not a checkpoint\n")
     with pytest.raises(TaxovitError, match=r"teacher\.pt: cannot read checkpoint") as info:
@@ -381,7 +381,7 @@ def test_an_npz_whose_header_declares_an_unknown_zip_version(tmp_path):
     data[at + 6 : at + 8] = (109).to_bytes(2, "little")  # "version needed to extract": 10.9
     bad = tmp_path / "bad.npz"
     bad.write_bytes(bytes(data))
-    from taxovit.training.readers import read_arrays
+    from taxovit.training.data.readers import read_arrays
 
     with pytest.raises(TaxovitError, match=r"bad\.npz"):
         read_arrays(bad)

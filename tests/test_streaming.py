@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taxovit import evaluate
-from taxovit.evaluation.core import SCORE_KEYS
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.evaluation.streaming import StreamingEvaluator
+from taxovit.metrics import table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_evaluation import problems  # noqa: E402
@@ -52,12 +52,14 @@ def test_streaming_equals_batch(prob, use_scores, keep, data) -> None:
         merged.merge(part)
     batch = evaluate(t, p, tax, scores if use_scores else None,
                      score_labels=cols if use_scores else None, top_k=(1, 3))  # fmt: skip
-    if use_scores and not keep:  # mAP and calibration need every score: kept or absent
-        for key in SCORE_KEYS:
-            batch.metrics[key] = None
-        for rank in batch.per_rank.values():
-            for key in [k for k in rank if k.startswith("top") or k in SCORE_KEYS]:
-                del rank[key]
+    if use_scores and not keep:  # only mAP and ece_adaptive need every score (the table's
+        for key in batch.metrics:  # rows without resample); ece, brier, nll are sums
+            if key != "per_level_accuracy" and not table.lookup(key)[0].resample:
+                batch.metrics[key] = None
+        for rank, entries in batch.per_rank.items():
+            for key in entries:
+                if not table.lookup(f"per_rank/{rank}/{key}")[0].resample:
+                    entries[key] = None
     _same(one.compute(), batch)
     _same(merged.compute(), batch)
 

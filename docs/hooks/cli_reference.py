@@ -74,4 +74,10 @@ def option_table(path: str) -> str:
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """Option tables for ``<!-- cli: ... -->``; the metric table (``taxovit metrics
+    --markdown``, from :mod:`taxovit.metrics.table`) for ``<!-- metric-table -->``."""
+    if "<!-- metric-table -->" in markdown:
+        from taxovit.metrics.table import markdown as metric_table
+
+        markdown = markdown.replace("<!-- metric-table -->", metric_table())
     return _MARK.sub(lambda m: option_table(m.group(1)), markdown)

@@ -17,6 +17,7 @@ from taxovit.errors import InputError, TaxonomyError, TaxovitError
 
 if TYPE_CHECKING:
     from taxovit.evaluation import EvaluationReport, evaluate
+    from taxovit.evaluation.streaming import StreamingEvaluator
     from taxovit.taxonomy import Taxonomy, load_taxonomy, save_taxonomy
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "EvaluationReport": "taxovit.evaluation",
     "evaluate": "taxovit.evaluation",
+    "StreamingEvaluator": "taxovit.evaluation.streaming",
     "Taxonomy": "taxovit.taxonomy",
     "load_taxonomy": "taxovit.taxonomy",
     "save_taxonomy": "taxovit.taxonomy",
@@ -50,6 +52,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "EvaluationReport",
     "InputError",
+    "StreamingEvaluator",
     "Taxonomy",
     "TaxonomyError",
     "TaxovitError",

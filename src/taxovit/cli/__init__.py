@@ -162,5 +162,6 @@ from taxovit.cli import compare as _compare  # noqa: E402, F401
 from taxovit.cli import decide as _decide  # noqa: E402, F401
 from taxovit.cli import evaluate as _evaluate  # noqa: E402, F401
 from taxovit.cli import leaderboard as _leaderboard  # noqa: E402, F401
+from taxovit.cli import metrics as _metrics  # noqa: E402, F401
 from taxovit.cli import taxonomy as _taxonomy  # noqa: E402, F401
 from taxovit.cli import train as _train  # noqa: E402, F401

@@ -64,8 +64,8 @@ def compare(
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
 
     A difference is [bold]significant[/] when its interval excludes 0; the last column then
-    says whether B is better or worse (lower is better for mistakes, LCA height, severity,
-    depth distance, tree-induced error, hierarchical distance@k, ECE, Brier score, NLL).
+    says if B is better or worse, by the metric's direction ([bold]taxovit metrics[/]);
+    mAP and ece_adaptive need every score and get no interval (the rest are resampled sums).
 
     [bold]Examples[/]
 

@@ -223,6 +223,7 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
     kwargs: dict[str, Any] = dict(
         score_labels=data.score_labels if data.scores is not None else None,
         ranked=data.ranked if data.scores is None else None, notes=data.notes,
+        ranked_scores=data.ranked_scores if data.scores is None else None,
         top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind,
     )  # fmt: skip
     if bootstrap <= 0:

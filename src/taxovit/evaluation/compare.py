@@ -9,7 +9,9 @@ and at every rank) also the exact McNemar test.
   The interval is the percentile interval of the resampled differences; the p-value is
   ``min(1, 2 · min(P*(Δ ≤ 0), P*(Δ ≥ 0)))`` over the resamples (Efron & Tibshirani 1993,
   ch. 15-16: the smallest two-sided level at which the percentile interval excludes 0).
-  Identical predictions give Δ = 0 in every resample and p = 1.
+  Identical predictions give Δ = 0 in every resample and p = 1. Only sums of per-sample
+  statistics are resampled (:mod:`taxovit.metrics.table`): mAP and ``ece_adaptive``, which
+  need every score, get no interval and no p-value.
 * **McNemar's exact test** (McNemar 1947; Edwards' exact form): of the discordant samples,
   ``a_only`` are right only for A and ``b_only`` only for B; under "equally accurate" each
   discordant sample is A's with probability 1/2, so p is the two-sided binomial test of
@@ -25,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from taxovit.errors import InputError
-from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, resample_draws
+from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, paired_resample_draws
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.predictions import Predictions
 from taxovit.taxonomy import Taxonomy
@@ -75,8 +77,9 @@ def align(a: Predictions, b: Predictions) -> Predictions:
         )
     scores = None if b.scores is None else b.scores[order]
     ranked = None if b.ranked is None else b.ranked[order]
+    rs = None if b.ranked_scores is None else b.ranked_scores[order]
     return Predictions(a.ids, y_true, b.y_pred[order], b.score_labels, scores, b.path, ranked,
-                       dict(b.notes), b.format)  # fmt: skip
+                       dict(b.notes), b.format, rs)  # fmt: skip
 
 
 def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[str, Any]:
@@ -135,13 +138,14 @@ def compare(
             pred.y_true, pred.y_pred, taxonomy, scores,
             score_labels=pred.score_labels if scores is not None else None,
             ranked=pred.ranked if scores is None else None, notes=pred.notes, top_k=top_k,
+            ranked_scores=pred.ranked_scores if scores is None else None,
         ))  # fmt: skip
     reports = [report for report, _, _ in evaluated]
     ctxs = [ctx for _, ctx, _ in evaluated]
     draws: list[dict[str, NDArray] | None] = [None, None]
-    if bootstrap > 0:  # the same seed: both models' resamples draw the same rows
-        draws = [resample_draws(ctx, inputs, bootstrap, seed, progress if i == 0 else None)
-                 for i, (_, ctx, inputs) in enumerate(evaluated)]  # fmt: skip
+    if bootstrap > 0:  # both models' resamples draw the same rows, once
+        draws = paired_resample_draws([(ctx, inputs) for _, ctx, inputs in evaluated],
+                                      bootstrap, seed, progress)  # fmt: skip
     flat = [flatten_metrics({**r.metrics, "per_rank": r.per_rank}) for r in reports]
     metrics: dict[str, dict[str, Any]] = {}
     per_rank: dict[str, dict[str, Any]] = {r: {} for r in reports[0].per_rank}

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from taxovit.evaluation.compare import Comparison
 from taxovit.evaluation.render import RENDER_FORMATS, _clean, _fmt
+from taxovit.metrics.table import LOWER, NEITHER, direction
 
 __all__ = ["comparison_frame", "render_comparison"]
 
@@ -42,15 +43,11 @@ def _mcnemar_line(name: str, m: dict[str, Any]) -> str:
             f"p = {m['p']:.4g}")  # fmt: skip
 
 
-#: metrics where a lower value is the better one (the rest: higher is better)
-LOWER_IS_BETTER = ("n_mistakes", "mean_lca_height", "mistake_severity", "mean_lca_depth_distance",
-                   "tree_induced_error", "avg_hierarchical_distance", "ece", "brier", "nll")  # fmt: skip
-
-
 def _verdict(key: str, e: dict[str, Any]) -> Text:
-    if not _significant(e):
+    """B better or worse, by the direction of the key's row in the metric table."""
+    if not _significant(e) or direction(key) == NEITHER:
         return Text("")
-    better = (e["diff"] < 0) == key.split("/")[-1].startswith(LOWER_IS_BETTER)
+    better = (e["diff"] < 0) == (direction(key) == LOWER)
     return Text("better" if better else "worse", style="bold green" if better else "bold red")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +54,8 @@ class SampleContext:
     score_ids: NDArray[np.int64] | None = None
     column_ap: NDArray[np.float64] | None = None  # per score column, point estimate
     ranked: NDArray[np.int64] | None = None  # (n, K) node ids, best first, -1 padding
+    statistics: Any = None  # the per-sample statistics of the point estimate, for resampling
+    ranked_conf: NDArray[np.float64] | None = None  # the first candidate's probability (ECE)
 
     @property
     def labels(self) -> NDArray[np.int64]:

@@ -1,10 +1,11 @@
 """``taxovit.evaluate``: every metric of ``docs/metrics.md`` in one report.
 
 Data flow: label arrays (+ optional scores) -> per-sample context computed once over the
-compiled index (:mod:`taxovit.evaluation.context`) -> scalar metrics as weighted statistics
-of that context. The point estimate uses weight 1 per sample; a bootstrap resample uses the
-number of times each sample was drawn, so the confidence intervals come from exactly the
-same code as the point estimates.
+compiled index (:mod:`taxovit.evaluation.context`) -> per-sample statistics
+(:mod:`taxovit.evaluation.statistics`) -> their sums -> every key's value by its row of the
+metric table (:mod:`taxovit.metrics.table`). The point estimate sums with weight 1 per
+sample; a bootstrap resample with the number of times each sample was drawn, so the
+confidence intervals come from exactly the same code as the point estimates.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from taxovit._side import side_thread
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import (
     MAX_BOOTSTRAP,
@@ -26,83 +26,26 @@ from taxovit.evaluation.arguments import (
     check_top_k,
 )
 from taxovit.evaluation.context import SampleContext, as_ranked, context_of_ids
-from taxovit.evaluation.report import EvaluationReport, per_class_table
+from taxovit.evaluation.report import EvaluationReport, nest_metrics, per_class_table
 from taxovit.evaluation.score_metrics import (
     CALIBRATION_KEYS,
     MAP_KEYS,
     ScoreInputs,
     reliability_bins,
     score_inputs,
-    score_metrics,
 )
-from taxovit.metrics import SampleWeights, check_scores, node_ids
-from taxovit.metrics.flat import average_precision, counts_from_codes, prf_from_counts
-from taxovit.metrics.hierarchical import (
-    hprf_from_components,
-    label_pair,
-    per_level_from_components,
-    rank_scores,
-)
+from taxovit.evaluation.statistics import batch_of_one, statistics_of
+from taxovit.metrics import check_scores, node_ids
+from taxovit.metrics.flat import average_precision
+from taxovit.metrics.hierarchical import label_pair
+from taxovit.metrics.table import compute
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "evaluate_point", "resample_draws"]
+__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "evaluate_point", "paired_resample_draws",
+           "resample_draws"]
 
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 SCORE_KEYS = (*MAP_KEYS, *CALIBRATION_KEYS)
-
-
-def _flat_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
-    c = ctx.comp
-    n_wrong = w.dot(~c.correct)
-    m: dict[str, Any] = {"n_samples": int(round(w.total)), "n_mistakes": int(round(n_wrong))}
-    m["accuracy"] = w.mean(c.correct)
-    tp, fp, fn, support = counts_from_codes(ctx.inv_t, ctx.inv_p, ctx.n_labels, w)
-    for avg in ("micro", "macro", "weighted"):
-        p, r, f = prf_from_counts(tp, fp, fn, support, avg)
-        m[f"precision_{avg}"], m[f"recall_{avg}"], m[f"f1_{avg}"] = p, r, f
-    return m
-
-
-def _hierarchical_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
-    c = ctx.comp
-    wrong = ~c.correct
-    n_wrong = w.dot(wrong)
-    m: dict[str, Any] = {}
-    for avg in ("micro", "macro"):
-        hp, hr, hf = hprf_from_components(c, avg, w)
-        m[f"hierarchical_precision_{avg}"] = hp
-        m[f"hierarchical_recall_{avg}"] = hr
-        m[f"hierarchical_f1_{avg}"] = hf
-    m["mean_lca_height"] = w.mean(c.d)
-    m["mistake_severity"] = float(w.take(wrong).dot(c.d[wrong]) / n_wrong) if n_wrong > 0 else None
-    m["mistake_severity_depth"] = (
-        float(w.take(wrong).dot(ctx.depth_distance[wrong]) / n_wrong) if n_wrong > 0 else None
-    )
-    m["mean_lca_depth"] = w.mean(c.lca_depth)
-    m["mean_lca_depth_distance"] = w.mean(ctx.depth_distance)
-    m["tree_induced_error_mean"] = w.mean(c.tie)
-    m["tree_induced_error_sum"] = w.dot(c.tie)
-    m["per_level_accuracy"] = (
-        per_level_from_components(c, ctx.true_depth, w) if ctx.is_tree else None
-    )
-    return m
-
-
-def _weighted_metrics(ctx: SampleContext, w: SampleWeights) -> dict[str, Any]:
-    """All metrics except mAP as weighted statistics (unit weights give the plain values).
-    The per-rank scores are computed beside the others, in a second thread for a large input
-    (:func:`taxovit._side.side_thread`)."""
-    with side_thread(ctx.comp.y_true.size) as submit:
-        per_rank = submit(lambda: {r: rank_scores(c, w) for r, c in ctx.ranks.items()})
-        m = _flat_metrics(ctx, w) | _hierarchical_metrics(ctx, w)
-        for kk in ctx.top_k:  # from the scores or the ranked candidates (k <= K only)
-            has = kk in ctx.hits
-            top, dist, dist_depth = _top_k_keys(kk)
-            m[top] = w.mean(ctx.hits[kk]) if has else None
-            m[dist] = w.mean(ctx.hdist[kk]) if has else None
-            m[dist_depth] = w.mean(ctx.hdist_depth[kk]) if has else None
-        m["per_rank"] = per_rank.result()
-    return m
 
 
 def _as_scores(
@@ -191,6 +134,7 @@ def evaluate(
     *,
     score_labels: ArrayLike | None = None,
     ranked: ArrayLike | None = None,
+    ranked_scores: ArrayLike | None = None,
     top_k: Sequence[int] = DEFAULT_TOP_K,
     bootstrap: int = 0,
     ci: float = 0.95,
@@ -207,7 +151,10 @@ def evaluate(
     top-k, mAP, distance@k, calibration and per-rank marginals
     (:mod:`~taxovit.evaluation.score_metrics`; ``score_kind`` ``probs`` or ``logits``).
     ``ranked``: instead, the K best candidates per sample, ``(n, K)`` node ids, best first,
-    ``-1`` padding; top-k and distance@k for k <= K. ``notes``: more reasons for null keys.
+    ``-1`` padding; top-k and distance@k for k <= K; with ``ranked_scores`` (``(n, K)``,
+    their probabilities: in [0, 1], at most 1 per row) also ``ece`` and ``ece_adaptive`` of
+    the first candidate's probability (Brier and log loss need every class's).
+    ``notes``: more reasons for null keys.
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -226,7 +173,7 @@ def evaluate(
         raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
-        top_k=top_k, notes=notes, score_kind=score_kind,
+        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
@@ -246,46 +193,50 @@ def evaluate_point(
     top_k: Sequence[int] = DEFAULT_TOP_K,
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
+    ranked_scores: ArrayLike | None = None,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
-    point = _weighted_metrics(ctx, SampleWeights(None, ctx.comp.y_true.size))
-    per_rank = point.pop("per_rank")
-    inputs = _add_score_metrics(ctx, taxonomy, score_kind, point, per_rank)
+    notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
+    inputs = score_inputs(ctx, taxonomy, score_kind)
+    if inputs is not None:  # kept for the per-class table
+        ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
+    stats = ctx.statistics = statistics_of(ctx, inputs)
+    if inputs is not None:
+        inputs.forget_marginals()  # (n x nodes) per rank: in the statistics now
+    point, per_rank = nest_metrics(compute(stats.layout, batch_of_one(stats.point_sums()), stats.rows))
     report = EvaluationReport(
         metrics=point,
         per_rank=per_rank,
         taxonomy=taxonomy.summary(),
         notes=_null_notes(ctx, top_k, point, {**_probability_note(inputs), **(notes or {})}),
-        reliability=None if inputs is None else reliability_bins(inputs),
+        reliability=None if inputs is None else reliability_bins(inputs, stats.terms.get("")),
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
     return report, ctx, inputs
 
 
-def _add_score_metrics(ctx: SampleContext, taxonomy: Taxonomy, score_kind: str, point: dict,
-                       per_rank: dict) -> ScoreInputs | None:  # fmt: skip
-    """mAP and calibration into the point estimate (``None`` keys without scores)."""
-    inputs = score_inputs(ctx, taxonomy, score_kind)
-    if inputs is None:
-        point.update(dict.fromkeys(SCORE_KEYS))
-        return None
-    ctx.column_ap = average_precision(ctx.true_col, ctx.scores, None)
-    _merge_flat(point, per_rank, score_metrics(inputs, ctx.column_ap))
-    return inputs
-
-
-def _merge_flat(point: dict, per_rank: dict, flat: dict[str, Any]) -> None:
-    """Put flat keys into the report's dicts (``per_rank/<rank>/<key>`` into per_rank)."""
-    for key, value in flat.items():
-        if key.startswith("per_rank/"):
-            _, rank, name = key.split("/", 2)
-            per_rank.setdefault(rank, {})[name] = value
-        else:
-            point[key] = value
+def _ranked_confidence(ctx: SampleContext, ranked_scores: ArrayLike | None) -> dict[str, str]:
+    """Set ``ctx.ranked_conf`` from the candidates' scores when they are probabilities (each
+    in [0, 1], a row's listed ones summing to at most 1); otherwise a note for the ECE."""
+    if ranked_scores is None:
+        return {}
+    if ctx.ranked is None:
+        raise ArgumentError("ranked_scores need ranked candidates")
+    rs = np.asarray(ranked_scores, dtype=np.float64)
+    if rs.shape != ctx.ranked.shape:
+        raise ArgumentError(f"ranked_scores has shape {rs.shape}, ranked {ctx.ranked.shape}")
+    listed = np.where(ctx.ranked >= 0, rs, 0.0)
+    if not np.isfinite(listed).all():
+        raise ArgumentError("ranked_scores must be finite")
+    if (listed < 0).any() or (listed > 1).any() or (listed.sum(axis=1) > 1 + 1e-6).any():
+        why = "the candidates' scores are not probabilities (each in [0, 1], summing to <= 1)"
+        return dict.fromkeys(("ece", "ece_adaptive"), why)
+    ctx.ranked_conf = listed[:, 0]
+    return {}
 
 
 def _probability_note(inputs: ScoreInputs | None) -> dict[str, str]:
@@ -300,9 +251,9 @@ def _bootstrap(
 ) -> dict[str, tuple[float, float]]:
     """Percentile intervals from ``b`` resamples of the n samples, drawn with replacement.
 
-    Each resample is the same weighted statistic as the point estimate, with the draw counts
-    as weights; :mod:`taxovit.evaluation.bootstrap` computes a chunk of resamples at once
-    (mAP and calibration, which need every score, are recomputed on the drawn rows).
+    Each resample is the metric table's value of the statistics' sums weighted by the draw
+    counts (:mod:`taxovit.evaluation.bootstrap` computes a chunk of resamples at once). mAP
+    and ``ece_adaptive``, which need every score, get no interval.
     """
     from taxovit.evaluation.bootstrap import percentile_intervals  # only with --bootstrap
 
@@ -313,10 +264,21 @@ def resample_draws(
     ctx: SampleContext, inputs: ScoreInputs | None, b: int, seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
-    """Every metric of ``b`` seeded resamples, ``{flat key: (b,) values}``: the sums through
-    :func:`~taxovit.evaluation.bootstrap.bootstrap_draws`, the score metrics recomputed on
-    each resample's rows. Two contexts resampled with one seed draw the same rows (paired)."""
-    from taxovit.evaluation.bootstrap import bootstrap_draws  # only with --bootstrap
+    """Every sum-decomposable metric of ``b`` seeded resamples, ``{flat key: (b,) values}``
+    (NaN for mAP and ``ece_adaptive``) through
+    :func:`~taxovit.evaluation.bootstrap.bootstrap_draws`. Two contexts resampled with one
+    seed draw the same rows (paired; :func:`paired_resample_draws` draws them once)."""
+    return paired_resample_draws([(ctx, inputs)], b, seed, progress)[0]
 
-    per_rows = None if inputs is None else (lambda idx: score_metrics(inputs.rows(idx)))
-    return bootstrap_draws(ctx, b, seed, progress, per_rows)
+
+def paired_resample_draws(
+    evaluated: Sequence[tuple[SampleContext, ScoreInputs | None]], b: int, seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, NDArray[np.float64]]]:
+    """:func:`resample_draws` of several models on the same samples, the rows of each
+    resample drawn once (:func:`~taxovit.evaluation.bootstrap.paired_draws`)."""
+    from taxovit.evaluation.bootstrap import paired_draws  # only with --bootstrap
+
+    sts = [ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
+           for ctx, inputs in evaluated]  # fmt: skip
+    return paired_draws(sts, b, seed, progress)

@@ -16,11 +16,9 @@
 * **Saved reports.** A JSON report (``taxovit evaluate -f json``) gives its values and its
   own intervals; it has no per-sample data, so it is ranked but never tested or tiered.
 
-Resampling is the public machinery of :mod:`taxovit.evaluation.bootstrap`
-(:func:`~taxovit.evaluation.bootstrap.build_units`,
-:func:`~taxovit.evaluation.bootstrap.metrics_from_stats`): the same seeded draws as
-``evaluate --bootstrap``, with the per-class counts taken only for the metrics asked for;
-score-based metrics (mAP, calibration) use :func:`~taxovit.evaluation.core.resample_draws`.
+Resampling is :func:`taxovit.evaluation.core.paired_resample_draws`, the machinery of
+``evaluate --bootstrap`` and ``compare`` (the same seeded draws; the metric table's values of
+the resampled sums).
 """
 
 from __future__ import annotations
@@ -33,16 +31,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from taxovit._side import side_thread
 from taxovit.errors import ArgumentError, InputError
-from taxovit.evaluation.bootstrap import (
-    Layout,
-    build_units,
-    metrics_from_stats,
-    percentile_intervals,
-)
+from taxovit.evaluation.bootstrap import percentile_intervals
 from taxovit.evaluation.compare import align, paired_test
-from taxovit.evaluation.core import DEFAULT_TOP_K, SCORE_KEYS, evaluate_point, resample_draws
+from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, paired_resample_draws
 from taxovit.evaluation.metric_info import metric_info
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.predictions import Predictions
@@ -51,8 +43,6 @@ from taxovit.taxonomy import Taxonomy
 __all__ = ["DEFAULT_METRICS", "Leaderboard", "holm", "leaderboard"]
 
 DEFAULT_METRICS = ("accuracy", "f1_macro", "hierarchical_f1_micro", "mistake_severity")
-_COUNT_METRICS = ("precision_", "recall_", "f1_")  # need per-class counts in each resample
-_CHUNK = 50  # resamples drawn at once (a chunk x n count matrix)
 
 
 @dataclass
@@ -83,85 +73,15 @@ def holm(p: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def _needs_counts(keys: Sequence[str]) -> set[str]:
-    """The count suffixes ("" flat, "/rank") the asked metrics need."""
-    out = set()
-    for key in keys:
-        name = key.rsplit("/", 1)[-1]
-        if name.startswith(_COUNT_METRICS):
-            out.add("" if not key.startswith("per_rank/") else "/" + key.split("/")[1])
-    return out
-
-
-def _is_score_key(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    return name in SCORE_KEYS or name.startswith(("ece", "brier", "nll", "map_")) or (
-        key.startswith("per_rank/") and name.startswith("top"))  # fmt: skip
-
-
 def paired_draws(contexts: Sequence[tuple[Any, Any]], keys: Sequence[str], b: int, seed: int,
                  progress: Callable[[int], None] | None = None) -> list[dict[str, NDArray]]:  # fmt: skip
     """``{key: (b,) resampled values}`` of ``keys`` for each ``(ctx, score inputs)`` of
     models on the same samples: the draws of :func:`~taxovit.evaluation.core.resample_draws`
-    (same seed, same rows), drawn once for every model."""
-    if any(_is_score_key(k) for k in keys):  # recomputed on each resample's rows
-        share = None if progress is None else (lambda k: progress(k / len(contexts)))
-        return [{k: v for k, v in resample_draws(ctx, inp, b, seed, share).items() if k in keys}
-                for ctx, inp in contexts]  # fmt: skip
-    import scipy.sparse as sp
-
-    n = contexts[0][0].comp.y_true.size
-    need, models = _needs_counts(keys), []
-    for ctx, _ in contexts:
-        units = build_units(ctx)
-        to_units = sp.csr_matrix((np.ones(n), (units.unit_of, np.arange(n))), shape=(units.n_units, n))
-        models.append((units, to_units, Layout.of(ctx)))
-    rng = np.random.default_rng(seed)
-    parts: list[list[dict[str, NDArray]]] = [[] for _ in contexts]
-    drawn = np.empty((n, _CHUNK))
-    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
-
-    # half of the models in a second thread; one BLAS thread each (no oversubscription:
-    # measured 5-20 % less wall and CPU time than OpenBLAS's own threads beside ours)
-    with side_thread(n * len(models)) as submit, threadpool_limits(1, "blas"):
-        for start in range(0, b, _CHUNK):
-            size = min(_CHUNK, b - start)
-            for r in range(size):  # the rows resample r draws, counted per sample
-                drawn[:, r] = np.bincount(rng.integers(0, n, size=n), minlength=n)
-            side = {i: submit(_resampled, models[i], drawn[:, :size], keys, need)
-                    for i in range(1, len(models), 2)}  # fmt: skip
-            for i in range(0, len(models), 2):
-                parts[i].append(_resampled(models[i], drawn[:, :size], keys, need))
-            for i, fut in side.items():
-                parts[i].append(fut.result())
-            if progress is not None:
-                progress(size)
-    return [{k: np.concatenate([p[k] for p in ps]) for k in keys} for ps in parts]
-
-
-def _resampled(model, drawn: NDArray, keys: Sequence[str], need: set[str]) -> dict[str, NDArray]:
-    """``keys`` of one model for a chunk of resamples (``drawn``: samples x resamples)."""
-    units, to_units, layout = model
-    wu_t = to_units @ drawn  # units x resamples, C order (no copies below)
-    sums = wu_t.T @ units.X
-    got = metrics_from_stats(layout, lambda name: sums[:, units.cols[name]], _counts(units, wu_t, need))
-    return {k: got[k] for k in keys}
-
-
-def _counts(units, wu_t: NDArray, need: set[str]) -> Callable[[str], tuple]:
-    """Per-class (tp, fp, fn, support) of the suffixes in ``need``, from the unit weights
-    ``wu_t`` (units x resamples); a one-class zero stand-in for the others (their metrics
-    are not asked for and are dropped)."""
-
-    def counts(suffix: str) -> tuple:
-        if suffix not in need:
-            z = np.zeros((wu_t.shape[1], 1))
-            return z, z, z, z
-        got = {k: (units.A[units.count_rows[f"{k}{suffix}"]] @ wu_t).T for k in ("sup", "tp", "pred")}
-        tp = got["tp"]
-        return tp, got["pred"] - tp, got["sup"] - tp, got["sup"]
-
-    return counts
+    (same seed, same rows), each resample's rows drawn once for every model
+    (:func:`~taxovit.evaluation.core.paired_resample_draws`). mAP and ``ece_adaptive`` need
+    every score: their draws are NaN (no interval, no test)."""
+    draws = paired_resample_draws(contexts, b, seed, progress)
+    return [{k: d[k] for k in keys} for d in draws]
 
 
 @dataclass

@@ -101,7 +101,9 @@ def _accuracy_plot(report: EvaluationReport) -> tuple[str, bytes] | None:
     ax.bar_label(bars, fmt="%.3f", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy")
+    from taxovit.metrics.table import label  # the metric table's labels
+
+    ax.set_ylabel(label("accuracy"))
     ax.set_title("Accuracy per " + xlabel)
     return "accuracy_per_rank.png", _png(fig)
 
@@ -118,7 +120,10 @@ def _severity_plot(report: EvaluationReport) -> tuple[str, bytes]:
     ax.set_xlabel("height of LCA(true, predicted)")
     ax.set_ylabel("mistakes")
     sev = report.metrics.get("mistake_severity")
-    ax.set_title(f"Mistake severity (mean {sev:.3f})" if sev is not None else "No mistakes")
+    from taxovit.metrics.table import label  # the metric table's labels
+
+    shown = label("mistake_severity").capitalize()
+    ax.set_title(f"{shown} (mean {sev:.3f})" if sev is not None else "No mistakes")
     return "mistake_severity.png", _png(fig)
 
 

@@ -12,6 +12,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from taxovit.evaluation.report import EvaluationReport
+from taxovit.metrics import table as metric_table
 
 if TYPE_CHECKING:  # rich is imported by the table view only (not for JSON, CSV, markdown)
     from rich.console import Group
@@ -20,44 +21,17 @@ if TYPE_CHECKING:  # rich is imported by the table view only (not for JSON, CSV,
 
 RENDER_FORMATS = ("table", "json", "csv", "markdown")
 
-# Display order and labels for the table view; keys are those of docs/metrics.md.
-FLAT_ROWS = [
-    ("accuracy", "accuracy"),
-    ("precision_micro", "precision (micro)"),
-    ("precision_macro", "precision (macro)"),
-    ("precision_weighted", "precision (weighted)"),
-    ("recall_macro", "recall (macro)"),
-    ("recall_weighted", "recall (weighted)"),
-    ("f1_macro", "F1 (macro)"),
-    ("f1_weighted", "F1 (weighted)"),
-    ("map_macro", "mAP (macro)"),
-    ("map_macro_present", "mAP (macro, classes present)"),
-    ("map_weighted", "mAP (weighted)"),
-    ("map_micro", "mAP (micro)"),
-]
-HIER_ROWS = [
-    ("hierarchical_precision_micro", "hier. precision (micro)"),
-    ("hierarchical_recall_micro", "hier. recall (micro)"),
-    ("hierarchical_f1_micro", "hier. F1 (micro)"),
-    ("hierarchical_precision_macro", "hier. precision (macro)"),
-    ("hierarchical_recall_macro", "hier. recall (macro)"),
-    ("hierarchical_f1_macro", "hier. F1 (macro)"),
-    ("mean_lca_height", "mean LCA height"),
-    ("mistake_severity", "mistake severity"),
-    ("mistake_severity_depth", "mistake severity (D − depth of LCA)"),
-    ("mean_lca_depth", "mean LCA depth"),
-    ("mean_lca_depth_distance", "mean LCA depth distance"),
-    ("tree_induced_error_mean", "tree-induced error (mean)"),
-    ("tree_induced_error_sum", "tree-induced error (sum)"),
-]
+
+def _rows(group: str) -> list[tuple[str, str]]:
+    """(key, label) of the table view's section ``group``, from the metric table; families
+    (``top{k}_accuracy``) are expanded by :func:`build_table`."""
+    return [(m.key, m.label) for m in metric_table.METRICS if m.group == group and m.shown and not m.params]
 
 
-CAL_ROWS = [
-    ("ece", "expected calibration error (15 bins)"),
-    ("ece_adaptive", "expected calibration error (adaptive)"),
-    ("brier", "Brier score"),
-    ("nll", "negative log-likelihood"),
-]
+# Display order and labels for the table view: the metric table's (taxovit.metrics.table)
+FLAT_ROWS = _rows("flat")
+HIER_ROWS = _rows("hierarchical")
+CAL_ROWS = _rows("calibration")
 CAL_KEYS = tuple(k for k, _ in CAL_ROWS)
 
 
@@ -137,12 +111,12 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
         int(k[3:-9]) for k in m if k.startswith("top") and k.endswith("_accuracy") and m[k] is not None
     )
     flat_rows = list(FLAT_ROWS)
-    for k in reversed(ks):
-        flat_rows.insert(1, (f"top{k}_accuracy", f"top-{k} accuracy"))
     hier_rows = list(HIER_ROWS)
+    for k in reversed(ks):  # the k-families, labelled by the table
+        flat_rows.insert(1, (f"top{k}_accuracy", metric_table.label(f"top{k}_accuracy")))
     for k in ks:
-        hier_rows.append((f"avg_hierarchical_distance_at_{k}", f"avg. hier. distance @{k}"))
-        hier_rows.append((f"avg_hierarchical_distance_at_{k}_depth", f"avg. hier. distance @{k} (D − depth)"))
+        for key in (f"avg_hierarchical_distance_at_{k}", f"avg_hierarchical_distance_at_{k}_depth"):
+            hier_rows.append((key, metric_table.label(key)))
     head = Text(
         f"{title}{m['n_samples']:,} samples, {m['n_mistakes']:,} mistakes · "
         f"{report.taxonomy['kind']} of {report.taxonomy['nodes']:,} nodes, depth "

@@ -12,12 +12,13 @@ import numpy as np
 from taxovit.evaluation.context import SampleContext
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts
 from taxovit.metrics.hierarchical import HierarchicalComponents
+from taxovit.metrics.table import lookup
 from taxovit.taxonomy import Taxonomy
 
 if TYPE_CHECKING:  # pandas is imported where it is used (the Parquet path needs none)
     import pandas as pd
 
-__all__ = ["EvaluationReport", "flatten_metrics", "metric_group", "per_class_table"]
+__all__ = ["EvaluationReport", "flatten_metrics", "metric_group", "nest_metrics", "per_class_table"]
 
 
 @dataclass
@@ -98,16 +99,35 @@ def flatten_metrics(m: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-_FLAT_PREFIXES = ("n_", "accuracy", "precision_", "recall_", "f1_", "top", "map_")
-
-
 def metric_group(key: str) -> str:
-    """``flat``, ``hierarchical`` or ``rank``: the table a flat metric key belongs to."""
-    if key.startswith("per_rank/"):
-        return "rank"
-    if key.startswith(_FLAT_PREFIXES):
-        return "flat"
-    return "hierarchical"
+    """``flat``, ``hierarchical`` or ``rank``: the table a flat metric key belongs to (its
+    row's group in :mod:`taxovit.metrics.table`; calibration keys are ``flat``)."""
+    group = lookup(key)[0].group
+    return "flat" if group == "calibration" else group
+
+
+def _scalar(key: str, v: float) -> Any:
+    if np.isnan(v):
+        return None
+    return int(v) if lookup(key)[0].integer else float(v)
+
+
+def nest_metrics(flat: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The report's ``metrics`` and ``per_rank`` dicts from the table's flat keys and values
+    (``(1,)`` arrays or floats; NaN: ``None``), e.g. ``per_level_accuracy/2`` and
+    ``per_rank/genus/accuracy``: the inverse of :func:`flatten_metrics`."""
+    metrics: dict[str, Any] = {}
+    per_rank: dict[str, dict[str, Any]] = {}
+    for key, v in flat.items():
+        parts = key.split("/")
+        value = None if key == "per_level_accuracy" else _scalar(key, float(np.ravel(v)[0]))
+        if parts[0] == "per_rank":
+            per_rank.setdefault(parts[1], {})[parts[2]] = value
+        elif parts[0] == "per_level_accuracy" and len(parts) == 2:
+            metrics.setdefault("per_level_accuracy", {})[parts[1]] = value
+        else:
+            metrics[key] = value
+    return metrics, per_rank
 
 
 def per_class_table(ctx: SampleContext, taxonomy: Taxonomy) -> pd.DataFrame:
@@ -122,6 +142,8 @@ def per_class_table(ctx: SampleContext, taxonomy: Taxonomy) -> pd.DataFrame:
     wrong = ~c.correct
     n_mis = np.bincount(inv_t[wrong], minlength=k)
     sev_sum = np.bincount(inv_t[wrong], weights=c.d[wrong], minlength=k)
+    per_class = {"d": sev_sum, "wrong": n_mis}  # each class as one "weighting" of the table's row
+    severity = lookup("mistake_severity")[0].evaluate(per_class.__getitem__)
     table = pd.DataFrame(
         {
             "support": support,
@@ -130,7 +152,7 @@ def per_class_table(ctx: SampleContext, taxonomy: Taxonomy) -> pd.DataFrame:
             "recall": rec,
             "f1": f1,
             "n_mistakes": n_mis,
-            "mistake_severity": np.where(n_mis > 0, sev_sum / np.maximum(n_mis, 1), np.nan),
+            "mistake_severity": severity,
             "rank": taxonomy.ranks_of(labels),
             "depth": taxonomy.index.depth[labels],
         },

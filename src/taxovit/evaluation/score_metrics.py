@@ -1,8 +1,17 @@
-"""The metrics that need every score of a sample: mAP, calibration, and per-rank top-k and
-calibration from marginal probabilities.
+"""The scores of an evaluation: :class:`ScoreInputs` (probabilities and per-rank marginals,
+made once), the mAP keys, and the reliability diagram's bins.
 
-They are not sums over samples, so a bootstrap resample recomputes them on its drawn rows
-(and streaming evaluation needs ``keep_scores``).
+``ece``, ``brier``, ``nll`` and the per-rank marginal top-k and calibration are sums of
+per-sample terms (:mod:`taxovit.evaluation.statistics`, :mod:`taxovit.metrics.table`): they
+stream, merge and resample exactly. mAP and ``ece_adaptive`` need every score (a ranking, a
+sort): computed on the whole set only, no bootstrap interval, and in streaming only with
+``keep_scores=True``.
+
+Per rank (on a tree) the marginals ``P(node | x)`` of the rank's nodes are the score
+columns, in increasing node id; their top-k uses :func:`taxovit.metrics.top_k_columns`, so
+tied marginals are broken by node id, **the higher id first** (scikit-learn's rule for tied
+scores: the later column first). A truth no score class reaches has marginal 0 (its Brier
+term ``(0 − 1)²`` counts, its log loss is ``−log eps``).
 
 * ``map_*``: one-vs-rest average precision over the score columns.
 * ``ece`` (15 equal-width bins), ``ece_adaptive`` (15 equal-mass bins), ``brier``, ``nll``:
@@ -22,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from taxovit.errors import ArgumentError
-from taxovit.metrics import average_precision, top_k_columns
-from taxovit.metrics.calibration import brier_score, expected_calibration_error, log_loss
+from taxovit.metrics import average_precision
+from taxovit.metrics.calibration import N_BINS, uniform_bins
 from taxovit.taxonomy import Taxonomy
 
 __all__ = [
@@ -32,13 +41,14 @@ __all__ = [
     "ScoreInputs",
     "map_metrics",
     "reliability_bins",
+    "rank_truth",
     "score_inputs",
-    "score_metrics",
 ]
 
 MAP_KEYS = ("map_macro", "map_weighted", "map_micro", "map_macro_present")
 CALIBRATION_KEYS = ("ece", "ece_adaptive", "brier", "nll")
-N_BINS = 15
+#: elements per block of rows of the marginals (16 MB of float64)
+_MARGINAL_BLOCK = 1 << 21
 
 
 def map_metrics(
@@ -65,15 +75,6 @@ def map_metrics(
     }
 
 
-def _calibration(probs: NDArray[np.float64], true_col: NDArray[np.int64]) -> dict[str, float]:
-    return {
-        "ece": expected_calibration_error(probs, true_col, N_BINS),
-        "ece_adaptive": expected_calibration_error(probs, true_col, N_BINS, "adaptive"),
-        "brier": brier_score(probs, true_col),
-        "nll": log_loss(probs, true_col),
-    }
-
-
 class ScoreInputs:
     """The rows' truth (node ids and score columns) and scores, with the probabilities
     derived once; :meth:`rows` selects a resample."""
@@ -91,12 +92,46 @@ class ScoreInputs:
         except ArgumentError as exc:
             self.note = f"the scores are not probabilities ({exc})"
         self.ranks = list(taxonomy.rank_names) if taxonomy.is_tree else []
+        self._marginals: dict[str, Any] = {}
+
+    def marginals(self, rank: str) -> Any:
+        """The rank's marginal probabilities (:func:`taxovit.decide.rank_marginals`), made once
+        for every rank; ``None`` without probabilities or when no score class reaches it."""
+        if self.probs is None or rank not in self.ranks:
+            return None
+        if not self._marginals:
+            self._marginals = self._blocked_marginals()
+        return self._marginals.get(rank)
+
+    def _blocked_marginals(self) -> dict[str, Any]:
+        """:func:`taxovit.decide.rank_marginals` of every rank, in blocks of rows: each block
+        is copied Fortran-ordered once (the sparse product then reads it as a C-contiguous
+        (C x rows) matrix instead of copying all (n x C) per rank); the same values."""
+        from taxovit.decide import rank_marginals
+        from taxovit.decide.marginals import RankMarginals
+
+        n, c = self.probs.shape
+        step = max(1, _MARGINAL_BLOCK // max(c, 1))
+        out: dict[str, Any] = {}
+        for lo in range(0, n, step):
+            block = np.asfortranarray(self.probs[lo : lo + step])
+            for rank in self.ranks:
+                marg = rank_marginals(block, self.score_ids, self.taxonomy, rank)
+                if rank not in out:
+                    out[rank] = RankMarginals(rank, marg.nodes, np.empty((n, marg.nodes.size)))
+                out[rank].probs[lo : lo + step] = marg.probs
+        return {r: (m if m.nodes.size else None) for r, m in out.items()}
+
+    def forget_marginals(self) -> None:
+        """Free the cached marginals (``n x nodes`` per rank)."""
+        self._marginals = {}
 
     def rows(self, idx: NDArray[np.int64]) -> ScoreInputs:
         out = object.__new__(ScoreInputs)
         out.__dict__.update(self.__dict__)
         out.true_ids, out.true_col, out.scores = self.true_ids[idx], self.true_col[idx], self.scores[idx]
         out.probs = None if self.probs is None else self.probs[idx]
+        out._marginals = {}
         return out
 
 
@@ -108,45 +143,29 @@ def score_inputs(ctx: Any, taxonomy: Taxonomy, score_kind: str = "probs") -> Sco
                        ctx.top_k, score_kind)  # fmt: skip
 
 
-def _rank_metrics(inp: ScoreInputs, rank: str) -> dict[str, Any]:
-    from taxovit.decide import rank_marginals
-
-    marg = rank_marginals(inp.probs, inp.score_ids, inp.taxonomy, rank)
+def rank_truth(inp: ScoreInputs, rank: str, nodes: NDArray[np.int64]) -> tuple[NDArray, NDArray]:
+    """The samples whose truth has an ancestor at ``rank`` (``keep``) and, for those, the
+    column of that ancestor among the marginals' ``nodes`` (``-1``: no score class reaches
+    it, so its probability is 0)."""
     truth = inp.taxonomy.index.ancestor_at_rank(inp.true_ids, rank)
     keep = truth >= 0
-    out: dict[str, Any] = {}
-    if not keep.any() or marg.nodes.size == 0:
-        return {f"top{k}_accuracy": None for k in inp.top_k} | dict.fromkeys(CALIBRATION_KEYS)
-    p = marg.probs[keep]
-    pos = np.searchsorted(marg.nodes, truth[keep])
-    pos_c = np.minimum(pos, marg.nodes.size - 1)
-    col = np.where(marg.nodes[pos_c] == truth[keep], pos_c, -1)  # -1: no class reaches it
-    top = top_k_columns(p, max(inp.top_k))
-    for k in inp.top_k:
-        out[f"top{k}_accuracy"] = float(np.mean((top[:, :k] == col[:, None]).any(axis=1)))
-    return out | _calibration(p, col)
+    if nodes.size == 0:
+        return keep, np.full(int(keep.sum()), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(nodes, truth[keep]), nodes.size - 1)
+    return keep, np.where(nodes[pos] == truth[keep], pos, -1)
 
 
-def score_metrics(inp: ScoreInputs, ap: NDArray[np.float64] | None = None) -> dict[str, Any]:
-    """The flat keys of the module docstring (``per_rank/<rank>/<key>`` for ranks)."""
-    out = map_metrics(inp.true_col, inp.scores, ap)
-    if inp.probs is None:
-        return out | dict.fromkeys(CALIBRATION_KEYS)
-    out |= _calibration(inp.probs, inp.true_col)
-    for rank in inp.ranks:
-        for key, value in _rank_metrics(inp, rank).items():
-            out[f"per_rank/{rank}/{key}"] = value
-    return out
-
-
-def reliability_bins(inp: ScoreInputs) -> dict[str, list[float]] | None:
-    """Per equal-width bin: mean confidence, accuracy and count (the reliability diagram)."""
+def reliability_bins(inp: ScoreInputs, terms: Any = None) -> dict[str, list[float]] | None:
+    """Per equal-width bin: mean confidence, accuracy and count (the reliability diagram);
+    ``terms``: the probabilities' :class:`~taxovit.metrics.calibration.CalibrationTerms`,
+    if already computed."""
     if inp.probs is None:
         return None
-    from taxovit.metrics.calibration import confidence_and_correct
+    from taxovit.metrics.calibration import calibration_terms
 
-    conf, correct = confidence_and_correct(inp.probs, inp.true_col)
-    bins = np.searchsorted(np.linspace(0, 1, N_BINS + 1), conf, side="right") - 1
+    terms = calibration_terms(inp.probs, inp.true_col) if terms is None else terms
+    conf, correct = terms.confidence, terms.correct
+    bins = uniform_bins(conf)
     count = np.bincount(bins, minlength=N_BINS + 1).astype(float)
     mean_conf = np.bincount(bins, weights=conf, minlength=N_BINS + 1) / np.maximum(count, 1)
     acc = np.bincount(bins, weights=correct.astype(float), minlength=N_BINS + 1) / np.maximum(count, 1)

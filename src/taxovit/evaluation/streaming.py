@@ -1,11 +1,16 @@
 """Streaming evaluation: ``update`` batch by batch, ``merge`` partial states, ``compute``.
 
-The state is what every metric is made of (see :mod:`taxovit.evaluation.bootstrap`): the
-sums of the per-sample columns (a few dozen numbers) and per-class counts indexed by node
-id (flat labels: 3 × nodes; each rank: 3 × its nodes). It is independent of the number of
-samples, and :meth:`StreamingEvaluator.compute` gives every key of :func:`taxovit.evaluate`
-on the concatenated batches, exactly for counts and to rounding for means. mAP needs all
-scores and is kept only with ``keep_scores=True`` (O(samples)); otherwise it is ``None``.
+The state is what every metric of the table (:mod:`taxovit.metrics.table`) is a function of:
+the sums of the per-sample statistics (:mod:`taxovit.evaluation.statistics`; a few dozen
+numbers), per-class counts indexed by node id (flat labels: 3 × nodes; each rank: 3 × its
+nodes) and, with scores, the ECE's per-bin sums. It is independent of the number of samples;
+:meth:`StreamingEvaluator.merge` adds two states, so it is associative and commutative (any
+chunking, any merge order gives the same state, to floating-point rounding of the sums).
+:meth:`StreamingEvaluator.compute` gives every key of :func:`taxovit.evaluate` on the
+concatenated batches: exactly for counts, to rounding for means. With scores that are
+probabilities that includes ``ece``, ``brier``, ``nll`` and, per rank, the marginal top-k
+and calibration; only mAP and ``ece_adaptive`` need every score, kept with
+``keep_scores=True`` (O(samples) memory), otherwise ``None``.
 """
 
 from __future__ import annotations
@@ -18,12 +23,19 @@ from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import as_taxonomy, check_top_k
-from taxovit.evaluation.bootstrap import Layout, metrics_from_stats, per_sample_columns
 from taxovit.evaluation.context import build_context
-from taxovit.evaluation.core import DEFAULT_TOP_K, SCORE_KEYS
-from taxovit.evaluation.report import EvaluationReport
-from taxovit.evaluation.score_metrics import ScoreInputs, score_metrics
+from taxovit.evaluation.core import DEFAULT_TOP_K
+from taxovit.evaluation.report import EvaluationReport, nest_metrics
+from taxovit.evaluation.score_metrics import ScoreInputs, score_inputs
+from taxovit.evaluation.statistics import (
+    Confusion,
+    Layout,
+    batch_of_one,
+    row_metrics,
+    statistics_of,
+)
 from taxovit.metrics import check_scores, components, node_ids
+from taxovit.metrics.table import compute
 
 __all__ = ["StreamingEvaluator"]
 
@@ -32,13 +44,22 @@ class StreamingEvaluator:
     """Accumulate predictions in batches; :meth:`compute` returns an EvaluationReport.
 
     ``score_labels``: the class (node name or id) of each score column, fixed for the whole
-    stream; give it to pass ``scores`` to :meth:`update` (top-k accuracy, distance@k, and
-    mAP with ``keep_scores``).
+    stream; give it to pass ``scores`` to :meth:`update`: top-k accuracy, distance@k and,
+    when the scores are probabilities (``score_kind="probs"``, rows divided by their sums, or
+    ``"logits"``, softmax), ``ece``, ``brier``, ``nll`` and per rank the marginal top-k and
+    calibration. ``keep_scores=True`` also keeps every score for mAP and ``ece_adaptive``.
+
+    >>> ev = StreamingEvaluator(taxonomy)                 # doctest: +SKIP
+    >>> for t, p in batches:                              # doctest: +SKIP
+    ...     ev.update(t, p)
+    >>> ev.compute().metrics["mistake_severity"]          # doctest: +SKIP
     """
 
     def __init__(self, taxonomy: Any, top_k: Sequence[int] = DEFAULT_TOP_K,
-                 keep_scores: bool = False, score_labels: ArrayLike | None = None) -> None:  # fmt: skip
+                 keep_scores: bool = False, score_labels: ArrayLike | None = None,
+                 score_kind: str = "probs") -> None:  # fmt: skip
         self.taxonomy = as_taxonomy(taxonomy)
+        self.score_kind = score_kind
         self.top_k = check_top_k(top_k)
         self.keep_scores = bool(keep_scores)
         self.score_ids = (None if score_labels is None
@@ -82,35 +103,47 @@ class StreamingEvaluator:
             s = check_scores(scores, n_rows=comp.y_true.size)
         ctx = build_context(comp, self.taxonomy, s, self.score_ids if s is not None else None,
                             self.top_k)  # fmt: skip
-        layout = Layout.of(ctx)
+        inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
+        st = statistics_of(ctx, inputs, rows=False)
+        layout = st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
         if self._layout is not None and layout.hit_ks != self._layout.hit_ks:
             raise ArgumentError("give scores with every batch or with none")
         self._layout = layout
-        cols = per_sample_columns(ctx, np.arange(comp.y_true.size))
-        for name, col in cols.items():
+        for name, col in st.columns.items():
             self.sums[name] = self.sums.get(name, 0.0) + float(col.sum())
+        for name, b in st.binned.items():
+            self._add_array(name, b.sums())
         self._add_counts(comp.y_true, comp.y_pred)
         if self.keep_scores and s is not None and ctx.true_col is not None:
             self._kept.append((comp.y_true, ctx.true_col, s))
 
-    def _add(self, name: str, ids: NDArray[np.int64], size: int) -> None:
-        got = np.bincount(ids, minlength=size).astype(np.float64)
-        self.counts[name] = self.counts.get(name, np.zeros(size)) + got
+    def _probe_layout(self, ctx: Any) -> Layout:
+        """The layout of a scored batch whose scores are not probabilities: the same keys as
+        a batch of probabilities (calibration is then null, :meth:`compute`)."""
+        ones = np.ones((1, self.score_ids.size))
+        probe = ScoreInputs(self.taxonomy, ctx.comp.y_true[:1], ctx.true_col[:1], ones,
+                            self.score_ids, self.top_k)  # fmt: skip
+        return Layout.of(ctx, probe)
+
+    def _add_array(self, name: str, got: NDArray) -> None:
+        self.counts[name] = self.counts.get(name, np.zeros(got.size)) + got
 
     def _add_counts(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> None:
+        """Per-class counts by node id (flat) and by position among the rank's nodes."""
         n = self.taxonomy.index.n
-        self._add("sup", t, n)
-        self._add("tp", t[t == p], n)
-        self._add("pred", p, n)
+        for name, got in Confusion(None, t, p, n, None).counts().items():
+            self._add_array(name, np.asarray(got, dtype=np.float64))
         ix = self.taxonomy.index
         for r, pos in self._rank_pos.items():
             size = int(pos.max(initial=-1)) + 1
             tr, pr = (np.where(a >= 0, pos[np.maximum(a, 0)], -1)
                       for a in (ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r)))  # fmt: skip
             keep = tr >= 0
-            self._add(f"sup/{r}", tr[keep], size)
-            self._add(f"tp/{r}", tr[keep & (tr == pr)], size)
-            self._add(f"pred/{r}", pr[keep & (pr >= 0)], size)
+            # a prediction too coarse for the rank: code ``size``, never a truth, never counted
+            p_code = np.where(pr[keep] >= 0, pr[keep], size)
+            conf = Confusion(keep, tr[keep], p_code, size + 1, pr[keep] >= 0)
+            for name, got in conf.counts().items():
+                self._add_array(f"{name}/{r}", np.asarray(got, dtype=np.float64))
 
     def merge(self, other: StreamingEvaluator) -> StreamingEvaluator:
         """Add another evaluator's state (same taxonomy and options) into this one."""
@@ -131,54 +164,20 @@ class StreamingEvaluator:
         """The report of everything seen so far (no per-class table, no intervals)."""
         if self._layout is None or self.sums.get("one", 0) == 0:
             raise ArgumentError("no samples: call update() first")
-
-        def s(name: str) -> NDArray:
-            return np.array([self.sums[name]])
-
-        def counts(suffix: str) -> tuple:
-            sup, tp, pred = (self.counts[f"{n}{suffix}"][None, :] for n in ("sup", "tp", "pred"))
-            return tp, pred - tp, sup - tp, sup
-
-        flat = {k: v[0] for k, v in metrics_from_stats(self._layout, s, counts).items()}
-        metrics, per_rank = _nest(flat)
-        for key, value in self._score_metrics().items():
-            if key.startswith("per_rank/"):
-                _, rank, name = key.split("/", 2)
-                per_rank[rank][name] = value
-            else:
-                metrics[key] = value
+        layout = self._layout
+        if layout.probs and self.sums.get("n_probs", 0.0) != self.sums["one"]:
+            layout = layout.without_probs()  # some batch's scores were not probabilities
+        state = {**self.sums, **self.counts}
+        flat = compute(layout, batch_of_one(state), self._row_metrics())
+        metrics, per_rank = nest_metrics(flat)
         return EvaluationReport(metrics=metrics, per_rank=per_rank,
                                 taxonomy=self.taxonomy.summary())  # fmt: skip
 
-    def _score_metrics(self) -> dict[str, Any]:
-        """mAP and calibration (flat and per rank) of the kept scores."""
+    def _row_metrics(self) -> dict[str, Any]:
+        """mAP and ``ece_adaptive`` (flat and per rank) of the kept scores (none kept: null)."""
         if not self._kept:
-            return dict.fromkeys(SCORE_KEYS)
+            return {}
         true_ids, true_col, scores = (np.concatenate(part) for part in zip(*self._kept, strict=True))
         inputs = ScoreInputs(self.taxonomy, true_ids, true_col, scores, self.score_ids,
-                             self.top_k)  # fmt: skip
-        return score_metrics(inputs)
-
-
-_COUNT_KEYS = ("n_samples", "n_mistakes")
-
-
-def _value(key: str, v: float) -> Any:
-    if np.isnan(v):
-        return None
-    return int(v) if key.split("/")[-1] in _COUNT_KEYS else float(v)
-
-
-def _nest(flat: dict[str, float]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The report's nested dicts from flat keys (``per_level_accuracy/2``, ``per_rank/r/k``)."""
-    metrics: dict[str, Any] = {}
-    per_rank: dict[str, dict[str, Any]] = {}
-    for key, v in flat.items():
-        parts = key.split("/")
-        if parts[0] == "per_rank":
-            per_rank.setdefault(parts[1], {})[parts[2]] = _value(key, v)
-        elif parts[0] == "per_level_accuracy" and len(parts) == 2:
-            metrics.setdefault("per_level_accuracy", {})[parts[1]] = _value(key, v)
-        else:
-            metrics[key] = _value(key, v)
-    return metrics, per_rank
+                             self.top_k, self.score_kind)  # fmt: skip
+        return row_metrics(inputs)

@@ -71,7 +71,8 @@ class TaxonomyMetrics(Metric):
         self._ev.reset()
         self._ev.update(self.class_ids[t], self.class_ids[p], scores)
         sums = np.array([self._ev.sums.get(n, 0.0) for n in self._sum_names])
-        counts = np.concatenate([self._ev.counts[k] for k in self._count_sizes])
+        counts = np.concatenate([self._ev.counts.get(k, np.zeros(size))  # no scores: no ECE bins
+                                 for k, size in self._count_sizes.items()])  # fmt: skip
         self.sums += torch.from_numpy(sums).to(self.sums.device)
         self.counts += torch.from_numpy(counts).to(self.counts.device)
         if scores is not None:

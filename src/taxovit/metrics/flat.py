@@ -31,6 +31,7 @@ from taxovit.metrics._common import (
     check_true_col,
     safe_divide,
 )
+from taxovit.metrics.table import value_of
 
 __all__ = [
     "accuracy",
@@ -61,10 +62,15 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of exact matches: ``mean([y_true == y_pred])``.
 
     Source: docs/metrics.md key ``accuracy``; equals scikit-learn ``accuracy_score``.
-    Raises ``ValueError`` on empty input.
+    Raises ``ValueError`` on empty input. The value is the metric table's ``accuracy`` row.
+
+    Examples
+    --------
+    >>> accuracy([1, 2, 3, 3], [1, 2, 3, 4])
+    0.75
     """
     t, p = check_pair(y_true, y_pred)
-    return float(np.count_nonzero(t == p) / t.shape[0])
+    return value_of("accuracy", {"correct": np.count_nonzero(t == p), "one": t.shape[0]})
 
 
 def confusion_counts(
@@ -149,8 +155,14 @@ def prf_from_counts(
     labels present).  Source: docs/metrics.md; scikit-learn
     ``precision_recall_fscore_support(zero_division=0)``.
 
-    Returns ``(precision, recall, f1)`` as floats, or, with ``average=None``, the per-class
+    Returns ``(precision, recall, f1)`` as floats (the metric table's ``precision_<average>``
+    rows, :func:`taxovit.metrics.table.prf_rows`), or, with ``average=None``, the per-class
     arrays ``(precision, recall, f1, support)`` (all classes, seen or not).
+
+    Examples
+    --------
+    >>> prf_from_counts([1, 0, 1], [0, 1, 1], [1, 1, 0], average="macro")  # doctest: +ELLIPSIS
+    (0.5, 0.5, 0.444...)
     """
     tp_ = np.asarray(tp, dtype=np.float64)
     fp_ = np.asarray(fp, dtype=np.float64)
@@ -164,28 +176,10 @@ def prf_from_counts(
         # scikit-learn computes F as 2TP / (true_sum + pred_sum) = 2TP / (2TP + FP + FN).
         f1 = safe_divide(2.0 * tp_, (tp_ + fn_) + (tp_ + fp_))
         return prec, rec, f1, sup
-    if average == "micro":
-        tps, fps, fns = tp_.sum(), fp_.sum(), fn_.sum()
-        p = float(safe_divide(np.float64(tps), np.float64(tps + fps)))
-        r = float(safe_divide(np.float64(tps), np.float64(tps + fns)))
-        f = float(safe_divide(np.float64(2.0 * tps), np.float64((tps + fns) + (tps + fps))))
-        return p, r, f
-    if average not in ("macro", "weighted"):
+    if average not in ("micro", "macro", "weighted"):
         raise ValueError(f"average must be 'micro', 'macro', 'weighted' or None, got {average!r}")
-    seen = (tp_ != 0) | (fp_ != 0) | (fn_ != 0)
-    prec, rec, f1, sup = prf_from_counts(tp_[seen], fp_[seen], fn_[seen], sup[seen], None)
-    if prec.size == 0:
-        return 0.0, 0.0, 0.0
-    if average == "macro":
-        return float(np.mean(prec)), float(np.mean(rec)), float(np.mean(f1))
-    total = sup.sum()
-    if total == 0:
-        return 0.0, 0.0, 0.0
-    return (
-        float(np.average(prec, weights=sup)),
-        float(np.average(rec, weights=sup)),
-        float(np.average(f1, weights=sup)),
-    )
+    sums = {"tp": tp_, "pred": tp_ + fp_, "sup": sup if support is not None else tp_ + fn_}
+    return tuple(value_of(f"{m}_{average}", sums) for m in ("precision", "recall", "f1"))
 
 
 def precision_recall_f1(
@@ -279,7 +273,14 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
     Source: docs/metrics.md ``top{1,5}_accuracy``; equals scikit-learn
     ``top_k_accuracy_score(y_true, scores, k=k, labels=range(C))`` for C >= 3 (for C = 2
     scikit-learn switches to a binary threshold rule; we keep the ranking rule).
-    O(n·C) time, O(block) extra memory, no sort.
+    O(n·C) time, O(block) extra memory, no sort. The value is the table's
+    ``top{k}_accuracy`` row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> top_k_accuracy([0, 1, 2], np.array([[.5, .3, .2], [.5, .3, .2], [.5, .3, .2]]), 2)
+    0.6666666666666666
     """
     s = check_scores(scores)
     n, c = s.shape
@@ -303,7 +304,7 @@ def top_k_accuracy(true_col: ArrayLike, scores: ArrayLike, k: int) -> float:
             (blk == st) & (cols > tc[:, None]), axis=1
         )
         hits += int(np.count_nonzero(has & (rank < k)))
-    return hits / n
+    return value_of(f"top{k}_accuracy", {f"hits/{k}": hits, "one": n})
 
 
 # ----------------------------------------------------------------------------- average precision

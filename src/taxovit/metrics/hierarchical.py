@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from taxovit.errors import ArgumentError
 from taxovit.metrics._common import SampleWeights, dense_codes, node_ids, safe_divide
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts, top_k_columns
+from taxovit.metrics.table import value_of
 from taxovit.taxonomy import Taxonomy
 
 __all__ = [
@@ -125,20 +126,15 @@ def hprf_from_components(
 ) -> tuple[float, float, float]:
     """Hierarchical P/R/F1 (see :func:`hierarchical_precision_recall_f1`) from the
     per-sample set sizes in ``c``, weighted by ``w`` (default 1 each)."""
-    inter, size_true, size_pred = c.inter, c.size_true, c.size_pred
-    w = SampleWeights(None, inter.size) if w is None else w
-    if average == "micro":
-        si = w.dot(inter)
-        hp = float(safe_divide(si, w.dot(size_pred)))
-        hr = float(safe_divide(si, w.dot(size_true)))
-        return hp, hr, float(safe_divide(2 * hp * hr, hp + hr))
-    if average == "macro":
-        total = w.total
-        hp_i = safe_divide(inter, size_pred)
-        hr_i = safe_divide(inter, size_true)
-        hf_i = safe_divide(2 * inter, size_pred + size_true)  # = 2·hPᵢ·hRᵢ/(hPᵢ+hRᵢ), 0 when inter=0
-        return tuple(float(safe_divide(w.dot(x), total)) for x in (hp_i, hr_i, hf_i))  # type: ignore[return-value]
-    raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+    if average not in ("micro", "macro"):
+        raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+    w = SampleWeights(None, c.inter.size) if w is None else w
+    cols = {"inter": c.inter, "size_true": c.size_true, "size_pred": c.size_pred,
+            "hp": safe_divide(c.inter, c.size_pred), "hr": safe_divide(c.inter, c.size_true),
+            "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true)}  # fmt: skip
+    sums = {name: w.dot(x) for name, x in cols.items()} | {"one": w.total}
+    keys = [f"hierarchical_{m}_{average}" for m in ("precision", "recall", "f1")]
+    return tuple(value_of(key, sums) for key in keys)  # type: ignore[return-value]
 
 
 def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
@@ -152,10 +148,22 @@ def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDAr
 
 
 def mistake_severity(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> float | None:
-    """Mean of :func:`lca_height` over mistakes only; ``None`` when there are none."""
+    """Mean of :func:`lca_height` over mistakes only; ``None`` when there are none.
+
+    ``Σ_i d_i / #{i : y_pred_i ≠ y_true_i}`` with ``d_i`` the LCA height (0 when right), the
+    metric table's ``mistake_severity`` row (Bertinetto et al. 2020, "Making Better
+    Mistakes").
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges([("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"),
+    ...                            ("B", "b1"), ("B", "b2")])
+    >>> mistake_severity(["a1", "a1", "a2", "b1"], ["a1", "a2", "b1", "b1"], tax)
+    1.5
+    """
     c = components(y_true, y_pred, taxonomy)
-    wrong = ~c.correct
-    return float(c.d[wrong].mean()) if wrong.any() else None
+    return value_of("mistake_severity", {"d": c.d.sum(), "wrong": np.count_nonzero(~c.correct)})
 
 
 def lca_depth(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
@@ -175,12 +183,22 @@ def tree_induced_error(
 ) -> float | NDArray[np.int64]:
     """Tree-induced error (Dekel, Keshet & Singer 2004): edges on the path y_pred — y_true.
 
-    In a DAG: min over c in CA(a, b) of sp(c→a) + sp(c→b), shortest directed paths.
+    In a DAG: min over c in CA(a, b) of sp(c→a) + sp(c→b), shortest directed paths. The
+    mean and sum are the table's ``tree_induced_error_{mean,sum}`` rows.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges([("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"),
+    ...                            ("B", "b1"), ("B", "b2")])
+    >>> tree_induced_error(["a1", "a1", "a2", "b1"], ["a1", "a2", "b1", "b1"], tax)
+    1.5
     """
     tie = components(y_true, y_pred, taxonomy).tie
     if reduce == "none":
         return tie
-    return float(tie.mean()) if reduce == "mean" else float(tie.sum())
+    key = "tree_induced_error_mean" if reduce == "mean" else "tree_induced_error_sum"
+    return value_of(key, {"tie": tie.sum(), "one": tie.size})
 
 
 def per_level_accuracy(
@@ -208,8 +226,8 @@ def per_level_from_components(
     out = {}
     for level in range(1, c.max_depth + 1):
         mask = true_depth >= level
-        hits = mask & (c.lca_depth >= level)
-        out[str(level)] = float(safe_divide(w.dot(hits), w.dot(mask)))
+        sums = {f"level_mask/{level}": w.dot(mask), f"level_hit/{level}": w.dot(mask & (c.lca_depth >= level))}
+        out[str(level)] = value_of(f"per_level_accuracy/{level}", sums)
     return out
 
 
@@ -304,7 +322,8 @@ def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, f
         return res | {key: 0.0 for key in _RANK_KEYS}
     # a too-coarse prediction is nobody's false positive
     tp, fp, fn, support = counts_from_codes(codes.it, codes.ip, codes.k, w, codes.has_pred)
-    res["accuracy"] = w.mean(codes.correct)
+    res["accuracy"] = value_of("per_rank/r/accuracy", {"rank_correct/r": w.dot(codes.correct),
+                                                       "rank_keep/r": w.total})  # fmt: skip
     for avg in ("macro", "weighted"):
         pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
         res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
@@ -334,7 +353,8 @@ def avg_hierarchical_distance_at_k(
     Bertinetto et al. 2020. The top-k columns by score use the same tie rule as
     :func:`taxovit.metrics.flat.top_k_accuracy`; k is capped at the number of columns.
     """
-    return float(hierarchical_distance_at_k(y_true, scores, score_labels, taxonomy, k).mean())
+    d = hierarchical_distance_at_k(y_true, scores, score_labels, taxonomy, k)
+    return value_of(f"avg_hierarchical_distance_at_{k}", {f"hdist/{k}": d.sum(), "one": d.size})
 
 
 def hierarchical_distance_at_k(

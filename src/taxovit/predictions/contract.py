@@ -46,7 +46,9 @@ class Predictions:
     does not score every class) give ``ranked`` instead of ``scores``: ``(n, K)`` int64 node
     ids, best first, ``-1`` padding at the end of a row. ``notes`` maps a metric key to the
     reason the file cannot give it (e.g. ``map_macro``); ``format`` names the detected format
-    (:data:`FORMATS`).
+    (:data:`FORMATS`). ``ranked_scores``: the candidates' scores beside ``ranked`` (0 for
+    padding), when the file gives them (the long format): the ECE when they are
+    probabilities.
     """
 
     ids: np.ndarray
@@ -58,6 +60,7 @@ class Predictions:
     ranked: np.ndarray | None = None
     notes: dict[str, str] = field(default_factory=dict)
     format: str = "csv"
+    ranked_scores: np.ndarray | None = None  # (n, K) float64, the candidates' scores
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

@@ -158,7 +158,7 @@ def _ranking(idc: np.ndarray, score: np.ndarray, groups: tuple) -> np.ndarray | 
 
 
 def _candidates(idc, uid, labels, score, label_text, groups) -> tuple:
-    """(y_pred, scores, score_labels, ranked, notes) from the checked rows."""
+    """(y_pred, scores, score_labels, ranked, notes, ranked_scores) from the checked rows."""
     n_ids, (_, counts, starts) = len(uid), groups
     order = _ranking(idc, score, groups)
     y_pred = labels[starts] if order is None else labels[order[starts]]
@@ -167,17 +167,19 @@ def _candidates(idc, uid, labels, score, label_text, groups) -> tuple:
         labc, _ = first_appearance(*label_text)  # the columns in order of first appearance
         scores = np.empty((n_ids, c), dtype=np.float64)
         scores[idc, labc] = score
-        return y_pred, scores, labels[np.unique(labc, return_index=True)[1]], None, {}
+        return y_pred, scores, labels[np.unique(labc, return_index=True)[1]], None, {}, None
     k = int(counts.max())
     if order is None and (counts == k).all():
-        ranked = labels.reshape(n_ids, k)
+        ranked, ranked_scores = labels.reshape(n_ids, k), score.reshape(n_ids, k)
     else:
         order = np.arange(idc.size) if order is None else order
         ranked = np.full((n_ids, k), -1, dtype=np.int64)
-        ranked[idc[order], np.arange(idc.size) - starts[idc[order]]] = labels[order]
+        ranked_scores = np.zeros((n_ids, k))
+        at = (idc[order], np.arange(idc.size) - starts[idc[order]])
+        ranked[at], ranked_scores[at] = labels[order], score[order]
     x = first(counts < c)  # labels checked, none twice per id, -1 padding only at the end
     return (y_pred, None, np.empty(0, dtype=np.int64), checked_ranked(ranked),
-            _map_notes(uid[x], counts[x], c))  # fmt: skip
+            _map_notes(uid[x], counts[x], c), ranked_scores)  # fmt: skip
 
 
 def _map_notes(some_id: str, listed: int, c: int) -> dict[str, str]:
@@ -229,8 +231,8 @@ def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None,
     else:
         table = load_table(src, header, [names["score"]])
     idc, uid, labels, score, y, first_row, label_text, groups = _check_rows(table, names, name_to_id)
-    y_pred, scores, score_labels, ranked, notes = _candidates(idc, uid, labels, score, label_text,
-                                                              groups)  # fmt: skip
+    y_pred, scores, score_labels, ranked, notes, ranked_scores = _candidates(
+        idc, uid, labels, score, label_text, groups)  # fmt: skip
     if y is not None:
         y_true = y
     else:
@@ -238,4 +240,4 @@ def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None,
         y_true = align_truth(truth, uid, table, names["id"], first_row)
     fmt = "long-parquet" if src.kind == "parquet" else "long-csv"
     return Predictions(uid, y_true, y_pred, score_labels, scores, src.path, ranked=ranked,
-                       notes=notes, format=fmt)  # fmt: skip
+                       notes=notes, format=fmt, ranked_scores=ranked_scores)  # fmt: skip
