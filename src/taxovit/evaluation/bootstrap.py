@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -132,21 +132,27 @@ def build_units(st: Statistics) -> Units:
     return Units(unit_of, rep, X, {n: i for i, n in enumerate(names)}, A, rows, st.layout)
 
 
-def resample_metrics(units: Units, wu: NDArray) -> dict[str, NDArray]:
-    """The table's values for each row of unit weights ``wu`` (b x U); every count and bin
-    sum is one product with A."""
+def resample_metrics(units: Units, wu: NDArray, keys: Any = None) -> dict[str, NDArray]:
+    """The table's values (of ``keys``; ``None``: all) for each row of unit weights ``wu``
+    (b x U); every count and bin sum is one product with A (with ``keys``, only the rows of
+    A that those keys need)."""
     sums = wu @ units.X
-    all_counts = units.A @ np.ascontiguousarray(wu.T)
+    wu_t = np.ascontiguousarray(wu.T)
+    all_counts = units.A @ wu_t if keys is None else None
 
     got: dict[str, NDArray] = {}
 
     def get(name: str) -> NDArray:  # one array per name: P, R and F1 share their counts
         if name not in got:
-            got[name] = (sums[:, units.cols[name]] if name in units.cols
-                         else all_counts[units.count_rows[name]].T)  # fmt: skip
+            if name in units.cols:
+                got[name] = sums[:, units.cols[name]]
+            elif all_counts is not None:
+                got[name] = all_counts[units.count_rows[name]].T
+            else:
+                got[name] = (units.A[units.count_rows[name]] @ wu_t).T
         return got[name]
 
-    return compute(units.layout, get)
+    return compute(units.layout, get, keys=keys)
 
 
 def draw_counts(idx: NDArray[np.int64], unit_of: NDArray[np.int64], u: int,
@@ -175,10 +181,11 @@ def paired_draws(
     b: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    keys: Any = None,
 ) -> list[dict[str, NDArray[np.float64]]]:
     """:func:`bootstrap_draws` of several models over the same samples, each resample's
     rows drawn once for all (paired): resample r draws ``rng.integers(0, n, n)``, the r-th
-    such draw of ``default_rng(seed)``."""
+    such draw of ``default_rng(seed)``. ``keys``: only these metrics (``None``: all)."""
     all_units = [build_units(st) for st in sts]
     n = sts[0].n
     rng = np.random.default_rng(seed)
@@ -193,7 +200,7 @@ def paired_draws(
             for units, wu, ident in zip(all_units, wus, same, strict=True):
                 wu[r] = draw_counts(idx, units.unit_of, units.n_units, ident)
         for units, wu, out in zip(all_units, wus, parts, strict=True):
-            out.append(resample_metrics(units, wu))
+            out.append(resample_metrics(units, wu, keys))
         if progress is not None:
             progress(size)
     return [{k: np.concatenate([p[k] for p in out]) for k in out[0]} for out in parts]

@@ -273,12 +273,13 @@ def resample_draws(
 
 def paired_resample_draws(
     evaluated: Sequence[tuple[SampleContext, ScoreInputs | None]], b: int, seed: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, keys: Any = None,
 ) -> list[dict[str, NDArray[np.float64]]]:
     """:func:`resample_draws` of several models on the same samples, the rows of each
-    resample drawn once (:func:`~taxovit.evaluation.bootstrap.paired_draws`)."""
+    resample drawn once (:func:`~taxovit.evaluation.bootstrap.paired_draws`); ``keys``: only
+    these metrics (``None``: all)."""
     from taxovit.evaluation.bootstrap import paired_draws  # only with --bootstrap
 
     sts = [ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
            for ctx, inputs in evaluated]  # fmt: skip
-    return paired_draws(sts, b, seed, progress)
+    return paired_draws(sts, b, seed, progress, keys)

@@ -80,7 +80,7 @@ def paired_draws(contexts: Sequence[tuple[Any, Any]], keys: Sequence[str], b: in
     (same seed, same rows), each resample's rows drawn once for every model
     (:func:`~taxovit.evaluation.core.paired_resample_draws`). mAP and ``ece_adaptive`` need
     every score: their draws are NaN (no interval, no test)."""
-    draws = paired_resample_draws(contexts, b, seed, progress)
+    draws = paired_resample_draws(contexts, b, seed, progress, keys=set(keys))
     return [{k: d[k] for k in keys} for d in draws]
 
 

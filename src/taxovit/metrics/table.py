@@ -315,12 +315,14 @@ def _available(row: Metric, layout: Any, params: dict[str, Any]) -> bool:
     return (SCORES not in row.needs or layout.scored) and (PROBS not in row.needs or layout.probs)
 
 
-def compute(layout: Any, sums: Callable[[str], NDArray], rows: Any = None) -> dict[str, NDArray]:
+def compute(layout: Any, sums: Callable[[str], NDArray], rows: Any = None,
+            keys: Any = None) -> dict[str, NDArray]:  # fmt: skip
     """Every key of ``layout`` as ``(b,)`` arrays (NaN: ``null``), in report order.
 
     ``sums(name)``: the weighted sums of the statistic ``name`` (module docstring); ``rows``:
-    the values of the row metrics (``None``: NaN, e.g. in a bootstrap resample). Keys a
-    layout cannot have are left out (per-rank score keys without probabilities) or NaN
+    the values of the row metrics (``None``: NaN, e.g. in a bootstrap resample); ``keys``:
+    only these keys (``None``: all; the statistics of the others are never asked for). Keys
+    a layout cannot have are left out (per-rank score keys without probabilities) or NaN
     (score keys without scores; ``per_level_accuracy`` on a DAG)."""
     b = np.shape(sums("one"))[0] if np.ndim(sums("one")) else 1
     nan = np.full(b, np.nan)
@@ -330,13 +332,15 @@ def compute(layout: Any, sums: Callable[[str], NDArray], rows: Any = None) -> di
             out["per_level_accuracy"] = nan  # null on a DAG
         for params in expand(block[0], layout):
             for row in block:
-                out[row.key.format(**params)] = _value(row, layout, params, sums, rows, nan)
+                if keys is None or row.key.format(**params) in keys:
+                    out[row.key.format(**params)] = _value(row, layout, params, sums, rows, nan)
     for rank in layout.ranks:
         for row in RANK_METRICS:
             if PROBS in row.needs and not (layout.probs and layout.is_tree):
                 continue  # no probabilities: the rank's score keys are not in the report
             for params in expand(row, layout, rank):
-                out[row.key.format(**params)] = _value(row, layout, params, sums, rows, nan)
+                if keys is None or row.key.format(**params) in keys:
+                    out[row.key.format(**params)] = _value(row, layout, params, sums, rows, nan)
     return out
 
 
