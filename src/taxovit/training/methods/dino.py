@@ -3,7 +3,7 @@ Transformers*, ICCV 2021): self-distillation with no labels.
 
 A student (backbone + :class:`~taxovit.training.parts.ssl.DinoHead` to ``dino.out_dim``) and a
 teacher, the EMA of the student (momentum cosine from ``dino.momentum`` to 1; kept in the
-checkpoint as ``teacher`` with the centre and the step). Multi-crop: ``dino.global_crops``
+checkpoint as ``teacher``, the centre and the step as ``dino_state``). Multi-crop: ``dino.global_crops``
 views at ``data.img_size`` (crop area ``dino.global_scale``) and ``dino.local_crops`` at
 ``dino.local_size`` (``dino.local_scale``); the teacher sees the global crops, the student
 all of them, and the loss is the cross-entropy between the teacher's centred and sharpened
@@ -102,7 +102,7 @@ class DINO(Method):
 
     @classmethod
     def resume_entries(cls, section: DinoConfig) -> tuple[str, ...]:
-        return ("teacher", "dino_center", "dino_step")
+        return ("teacher", "dino_state")
 
     @classmethod
     def add_parts(cls, net: Any, section: DinoConfig, num_classes: int) -> None:
@@ -170,13 +170,16 @@ class DINO(Method):
         momentum_update(self.teacher, online, ema_momentum(self.s.momentum, 1.0, step, total_steps))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"teacher": self.teacher.state_dict(), "dino_center": self.center,
-                "dino_step": self.step}  # fmt: skip
+        # the centre inside a dict: a top-level tensor would make the checkpoint look like a
+        # bare state dict to the weight readers (taxovit.models.load_model)
+        return {"teacher": self.teacher.state_dict(),
+                "dino_state": {"center": self.center, "step": self.step}}  # fmt: skip
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
         self.teacher.load_state_dict(checkpoint["teacher"])
-        self.center = checkpoint["dino_center"].to(self.center.device)
-        self.step = int(checkpoint["dino_step"])
+        state = checkpoint["dino_state"]
+        self.center = state["center"].to(self.center.device)
+        self.step = int(state["step"])
         self.steps_per_epoch = max(1, self.step // max(1, int(checkpoint.get("epoch", 1))))
 
 

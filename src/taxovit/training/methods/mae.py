@@ -59,6 +59,10 @@ class MAE(Method):
             out.append(Problem("model.stride", "model.stride: method mae reconstructs "
                                "non-overlapping patches: leave it null or equal to "
                                f"model.patch_size, got {stride}"))  # fmt: skip
+        if cfg.model.stem != "patch" and ok(bad, "model.stem"):
+            out.append(Problem("model.stem", "model.stem: method mae needs patch (a conv stem "
+                               "would show each token its masked neighbours' pixels), got "
+                               f"{cfg.model.stem}"))  # fmt: skip
         return out
 
     @classmethod
