@@ -150,13 +150,13 @@ def test_dino_follows_its_centre_temperature_and_momentum_schedules(tmp_path):
     net = build_online(cfg, 5)
     dino = DINO(cfg, net, Dist(), torch.device("cpu"))
     x = [torch.randn(4, 1, 28, 28) for _ in range(2)] + [torch.randn(4, 1, 14, 14)] * 2
-    c0 = dino.center.clone()
+    c0 = dino.term.center.clone()
     with torch.no_grad():
         glob = torch.cat(x[:2])
         t = dino.teacher.dino_head(dino.teacher.backbone.forward_features(glob))
     dino.loss(net, x, None)
-    torch.testing.assert_close(dino.center, 0.9 * c0 + 0.1 * t.mean(0, keepdim=True))
-    torch.testing.assert_close(center_update(c0, t, 0.9), dino.center)
+    torch.testing.assert_close(dino.term.center, 0.9 * c0 + 0.1 * t.mean(0, keepdim=True))
+    torch.testing.assert_close(center_update(c0, t, 0.9), dino.term.center)
     teacher0 = {k: v.clone() for k, v in dino.teacher.named_parameters()}
     with torch.no_grad():
         for p in net.parameters():
@@ -166,9 +166,9 @@ def test_dino_follows_its_centre_temperature_and_momentum_schedules(tmp_path):
     online = dict(net.named_parameters())
     for k, v in dino.teacher.named_parameters():
         torch.testing.assert_close(v, m * teacher0[k] + (1 - m) * online[k].detach())
-    assert dino.temperature() == pytest.approx(0.07)  # warm-up of 1 epoch is over
-    dino.step = 1
-    assert dino.temperature() == pytest.approx(0.04 + 0.03 * 0.5)
+    assert dino.term.temperature() == pytest.approx(0.07)  # warm-up of 1 epoch is over
+    dino.term.step = 1
+    assert dino.term.temperature() == pytest.approx(0.04 + 0.03 * 0.5)
 
 
 def test_dino_teacher_entropy_stays_between_collapse_and_uniform(tmp_path):
@@ -318,3 +318,50 @@ def test_dino_resumes_exactly(tmp_path):
     torch.testing.assert_close(again["dino_state"]["center"], full["dino_state"]["center"])
     for k, v in full["teacher"].items():
         torch.testing.assert_close(again["teacher"][k], v, atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------- Grafit on top
+@pytest.mark.parametrize("instance", ["mocov3", "dino"])
+def test_grafit_instance_terms_from_an_ssl_checkpoint(tmp_path, instance):
+    ssl_run = train(_cfg(tmp_path, "mocov3"), out=tmp_path / "ssl")
+    pretrained = torch.load(ssl_run["checkpoint"], weights_only=True)["model"]
+    over = {"model": {"preset": "auto", "pretrained": str(ssl_run["checkpoint"])},
+            "grafit": {"instance": instance, "out_dim": 32, "views": 3},
+            "dino": {"teacher_temp_epochs": 1.0}, "eval": {"every": 0},
+            "optim": {"epochs": 2}}  # fmt: skip
+    cfg = tiny_config(tmp_path, **over)
+    assert cfg["method"] == "grafit" and cfg["train_rank"] == "group"  # kNN loss: coarse
+    start = build_online(merge_config(cfg), 5)
+    for k, v in start.backbone.state_dict().items():  # it starts from the SSL backbone
+        torch.testing.assert_close(v, pretrained[f"backbone.{k}"])
+    res = train(cfg, out=tmp_path / "g")
+    rows = res["history"]
+    assert all(math.isfinite(r["inst"]) and math.isfinite(r["knn"]) for r in rows)
+    ck = torch.load(res["checkpoint"], weights_only=True)
+    if instance == "dino":
+        assert "dino_head.last" in ck["target"] and ck["grafit_dino"]["step"] == 4
+        assert ck["model"]["dino_head.last"].shape == (32, 16)
+    else:
+        assert "predictor.0.weight" in ck["model"]
+    train(cfg, out=tmp_path / "half", stop_after_epoch=1)
+    again = torch.load(train(cfg, out=tmp_path / "half", resume=True)["checkpoint"],
+                       weights_only=True)  # fmt: skip
+    for k, v in ck["model"].items():
+        torch.testing.assert_close(again["model"][k], v, atol=1e-5, rtol=0)
+
+
+def test_grafit_mocov3_term_is_the_symmetric_infonce(tmp_path):
+    from taxovit.training.methods.grafit import Grafit
+
+    cfg = merge_config(tiny_config(tmp_path, grafit={"instance": "mocov3", "lambda_knn": 0.0}))
+    torch.manual_seed(0)
+    net = build_online(cfg, 5)
+    g = Grafit(cfg, net, Dist(), torch.device("cpu"))
+    x = torch.randn(4, 2, 1, 28, 28)
+    got = g.loss(net, x, torch.tensor([0, 1, 2, 3]))["inst"]
+    xs = x.transpose(0, 1).reshape(8, 1, 28, 28)
+    with torch.no_grad():
+        p1, p2 = net(xs)["p"].split(4)
+        k1, k2 = g.target(xs)["z"].split(4)
+    want = ssl.info_nce(p1, k2, 0.2) + ssl.info_nce(p2, k1, 0.2)
+    torch.testing.assert_close(got, want)

@@ -31,7 +31,7 @@ from typing import Any
 from taxovit.training.methods.base import Method
 from taxovit.training.run.rules import Problem, Section, integer, key, number, numbers_list, ok
 
-__all__ = ["DINO", "DinoConfig", "center_update", "teacher_temperature"]
+__all__ = ["DINO", "DinoConfig", "DinoTerm", "center_update", "teacher_temperature"]
 
 _PROB = number(0, 1)
 _SCALE = numbers_list(number(0, 1, lo_open=True), 2, ordered=True)
@@ -81,6 +81,51 @@ def center_update(center: Any, teacher_out: Any, momentum: float, dist: Any = No
     return center * momentum + mean * (1 - momentum)
 
 
+class DinoTerm:
+    """DINO's loss with its state: the centre (an EMA of the teacher's batch mean) and the
+    step that drives the teacher temperature's warm-up (``dino:`` section ``s``; ``epochs``
+    of training). Used by method ``dino`` and by Grafit's ``instance: dino``."""
+
+    def __init__(self, s: DinoConfig, epochs: int, dist: Any, device: Any) -> None:
+        import torch
+
+        self.s, self.dist, self.epochs = s, dist, max(1, int(epochs))
+        self.center = torch.zeros(1, s.out_dim, device=device)
+        self.step, self.steps_per_epoch = 0, 1
+
+    def temperature(self) -> float:
+        """The teacher temperature at the current step."""
+        s = self.s
+        return teacher_temperature(self.step / self.steps_per_epoch, s.teacher_temp_start,
+                                   s.teacher_temp, s.teacher_temp_epochs)  # fmt: skip
+
+    def __call__(self, student: list[Any], teacher: Any) -> Any:
+        """The loss of the student crops against the teacher's (``teacher``: the first
+        crops, concatenated); then the centre moves towards the teacher's mean."""
+        import torch
+
+        from taxovit.training.parts.ssl import dino_loss
+
+        b = student[0].shape[0]
+        loss = dino_loss(student, list(teacher.split(b)), self.center, self.s.student_temp,
+                         self.temperature())  # fmt: skip
+        with torch.no_grad():
+            self.center = center_update(self.center, teacher, self.s.center_momentum, self.dist)
+        return loss
+
+    def advance(self, step: int, total_steps: int) -> None:
+        self.step = step
+        self.steps_per_epoch = max(1, total_steps // self.epochs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"center": self.center, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any], epoch: int) -> None:
+        self.center = state["center"].to(self.center.device)
+        self.step = int(state["step"])
+        self.steps_per_epoch = max(1, self.step // max(1, int(epoch)))
+
+
 class DINO(Method):
     """DINO (module docstring)."""
 
@@ -113,22 +158,13 @@ class DINO(Method):
         net.forwards["dino"] = _student
 
     def __init__(self, cfg: Any, online: Any, dist: Any, device: Any) -> None:
-        import torch
-
         from taxovit.training.parts.ssl import momentum_copy
 
         super().__init__(cfg, online, dist, device)
-        self.s, self.dist = cfg.dino, dist
+        self.s = cfg.dino
         self.views = self.s.global_crops
         self.teacher = momentum_copy(online, ("backbone", "dino_head")).to(device)
-        self.center = torch.zeros(1, self.s.out_dim, device=device)
-        self.step, self.steps_per_epoch = 0, 1
-
-    def temperature(self) -> float:
-        """The teacher temperature at the current step."""
-        s = self.s
-        return teacher_temperature(self.step / self.steps_per_epoch, s.teacher_temp_start,
-                                   s.teacher_temp, s.teacher_temp_epochs)  # fmt: skip
+        self.term = DinoTerm(self.s, cfg.optim.epochs, dist, device)
 
     def make_views(self, x: Any, augment: Any) -> Any:
         from taxovit.training.parts.ssl import ssl_view
@@ -144,8 +180,6 @@ class DINO(Method):
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
         import torch
 
-        from taxovit.training.parts.ssl import dino_loss
-
         crops = x if isinstance(x, list) else list(x.unbind(1))  # DataLoader: global only
         n_g = self.s.global_crops
         b = crops[0].shape[0]
@@ -155,32 +189,24 @@ class DINO(Method):
             student += list(model(torch.cat(crops[n_g:]), via="dino")["dino"].split(b))
         with torch.no_grad():
             t = self.teacher.dino_head(self.teacher.backbone.forward_features(glob)).float()
-        loss = dino_loss(student, list(t.split(b)), self.center, self.s.student_temp,
-                         self.temperature())  # fmt: skip
-        with torch.no_grad():
-            self.center = center_update(self.center, t, self.s.center_momentum, self.dist)
+        loss = self.term(student, t)
         return {"loss": loss, "dino": loss.detach()}
 
     def after_step(self, online: Any, step: int, total_steps: int) -> None:
         from taxovit.training.parts.ssl import momentum_update
         from taxovit.training.run.schedule import ema_momentum
 
-        self.step = step
-        self.steps_per_epoch = max(1, total_steps // max(1, int(self.cfg.optim.epochs)))
+        self.term.advance(step, total_steps)
         momentum_update(self.teacher, online, ema_momentum(self.s.momentum, 1.0, step, total_steps))
 
     def state_dict(self) -> dict[str, Any]:
         # the centre inside a dict: a top-level tensor would make the checkpoint look like a
         # bare state dict to the weight readers (taxovit.models.load_model)
-        return {"teacher": self.teacher.state_dict(),
-                "dino_state": {"center": self.center, "step": self.step}}  # fmt: skip
+        return {"teacher": self.teacher.state_dict(), "dino_state": self.term.state_dict()}
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
         self.teacher.load_state_dict(checkpoint["teacher"])
-        state = checkpoint["dino_state"]
-        self.center = state["center"].to(self.center.device)
-        self.step = int(state["step"])
-        self.steps_per_epoch = max(1, self.step // max(1, int(checkpoint.get("epoch", 1))))
+        self.term.load_state_dict(checkpoint["dino_state"], checkpoint.get("epoch", 1))
 
 
 def _student(net: Any, x: Any) -> dict[str, Any]:
