@@ -170,7 +170,12 @@ def main() -> None:
     ap.add_argument("--ft-steps", type=int, default=300, help="fine-tuning / scratch steps")
     ap.add_argument("--linear-steps", type=int, default=300)
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks/.cache/ssl")
+    ap.add_argument("--tables-only", action="store_true",
+                    help="print the tables of the rows already measured (an interrupted run)")
     args = ap.parse_args()
+    if args.tables_only:
+        print(tables(_rows(args.cache / "rows.jsonl")) + curves(args.cache))
+        return
     import torch
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -193,10 +198,11 @@ def main() -> None:
               if "=" not in e or e.split("=")[0] == m}  # fmt: skip
     ckpts = {m: pretrain(m, epochs[m], args.cache, args.pretrain_per_class)
              for m in args.methods}  # fmt: skip
-    for tag, train in files.items():
-        if tag != "test":
-            one_level(tag, train, files["test"], ckpts, record, args)
-    table = tables(_rows(rows_path))
+    # the first subset of every level first, then the others: an interrupted run has them all
+    tags = sorted((t for t in files if t != "test"), key=lambda t: (t.split("-s")[-1], t == "all"))
+    for tag in tags:
+        one_level(tag, files[tag], files["test"], ckpts, record, args)
+    table = tables(_rows(rows_path)) + curves(args.cache)
     (args.cache / "table.md").write_text(table)
     print(table)
 
@@ -224,6 +230,21 @@ def one_level(tag: str, train: Path, test: Path, ckpts: dict[str, str], record,
 
 def _rows(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def curves(cache: Path) -> str:
+    """The learning curves: each pretraining epoch's kNN read-out (5,000 labelled training
+    images, 2,000 test images, fine classes) and loss."""
+    out = ["\n#### Learning curves (kNN on 5,000 / 2,000 images after each pretraining epoch)\n",
+           "| method | epoch | images seen | kNN top-1 | loss | epoch seconds |",
+           "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for log in sorted(cache.glob("pretrain-*/log.jsonl")):
+        method = log.parent.name.removeprefix("pretrain-")
+        for r in (json.loads(x) for x in log.read_text().splitlines() if x.strip()):
+            seen = r["step"] * 256
+            out.append(f"| {method} | {r['epoch']} | {seen:,} | {r.get('knn_top1_fine', 0):.3f} "
+                       f"| {r['loss']:.3f} | {r['time_s']:.0f} |")
+    return "\n".join(out) + "\n"
 
 
 def tables(rows: list[dict]) -> str:
