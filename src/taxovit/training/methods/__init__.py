@@ -13,11 +13,14 @@ from __future__ import annotations
 from taxovit.training.methods.base import Method
 from taxovit.training.methods.ce import CrossEntropy
 from taxovit.training.methods.deit import DeiTDistillation
+from taxovit.training.methods.dino import DINO
 from taxovit.training.methods.grafit import Grafit
 from taxovit.training.methods.hierarchy import HierarchyLoss
 from taxovit.training.methods.knn import KnnReadout
 from taxovit.training.methods.linear import LinearProbe
 from taxovit.training.methods.lora import LoRA
+from taxovit.training.methods.mae import MAE
+from taxovit.training.methods.mocov3 import MoCoV3
 from taxovit.training.methods.transfg import TransFG
 from taxovit.training.methods.vpt import VisualPromptTuning
 from taxovit.training.run.rules import Section
@@ -35,6 +38,9 @@ METHODS: dict[str, type[Method]] = {
     "lora": LoRA,
     "vpt": VisualPromptTuning,
     "deit": DeiTDistillation,
+    "mae": MAE,
+    "mocov3": MoCoV3,
+    "dino": DINO,
 }
 
 #: the method of a config without ``method:``

@@ -5,7 +5,14 @@ The network gets a projector ``g`` and, for the instance loss ``byol``, a predic
 (:func:`projector_mlp`); ``byol`` (the paper's) compares the predictor against an EMA target
 network (backbone + projector) that this method owns and keeps in the checkpoint
 (``target``), ``nce`` is the kNN loss with each image its own class at temperature
-``tau_inst`` (its other views positive, the rest of the global batch negative; no target).
+``tau_inst`` (its other views positive, the rest of the global batch negative; no target),
+``mocov3`` is MoCo v3's InfoNCE (:mod:`~taxovit.training.methods.mocov3`) of the predictor
+against the EMA target's projections of the other views at ``tau_inst`` (keys: the global
+batch), and ``dino`` is DINO's self-distillation (:mod:`~taxovit.training.methods.dino`)
+between the views: a DINO head (``grafit.out_dim`` prototypes, ``proj_hidden`` /
+``proj_dim`` wide) on the backbone, its EMA in the target, the temperatures and the centre
+momentum of the ``dino:`` section (state: ``grafit_dino``). A run may start from a
+self-supervised checkpoint (``model.pretrained``: ``mae``, ``mocov3``, ``dino``).
 A memory bank of recent target (nce: detached online) embeddings with their training-rank
 labels (``bank``) adds kNN candidates. The kNN loss uses the embeddings of the whole global
 batch as candidates, so N processes compute the same loss as one process on the same global
@@ -15,6 +22,7 @@ paper's exact hyper-parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +40,11 @@ class GrafitConfig(Section):
 
     name = "grafit"
     views: int = key(2, integer(1), "augmented views per image (>= 2)")
-    instance: str = key("byol", choice(("byol", "nce")),
-                        "instance loss: byol (predictor + EMA target) | nce (in-batch kNN)")
-    tau_inst: float = key(0.2, number(0, lo_open=True), "nce: temperature")
+    instance: str = key("byol", choice(("byol", "nce", "mocov3", "dino")),
+                        "instance loss: byol (predictor + EMA target) | nce (in-batch kNN) | "
+                        "mocov3 (InfoNCE against the EMA target) | dino (self-distillation)")
+    tau_inst: float = key(0.2, number(0, lo_open=True), "nce, mocov3: temperature")
+    out_dim: int = key(1024, integer(1), "dino: prototypes of the DINO head")
     lambda_inst: float = key(1.0, number(0), "weight of the instance loss")
     lambda_knn: float = key(1.0, number(0), "weight of the kNN loss")
     lambda_ce: float = key(0.0, number(0), "weight of a cross-entropy head (0 = no head)")
@@ -77,14 +87,20 @@ class Grafit(Method):
 
     @classmethod
     def resume_entries(cls, section: GrafitConfig) -> tuple[str, ...]:
-        return ("target",) if section.instance == "byol" else ()
+        return {"byol": ("target",), "mocov3": ("target",),
+                "dino": ("target", "grafit_dino")}.get(section.instance, ())  # fmt: skip
 
     @classmethod
     def add_parts(cls, net: Any, section: GrafitConfig, num_classes: int) -> None:
         g = section
         net.projector = projector_mlp(net.backbone.embed_dim, g.proj_hidden, g.proj_dim)
-        if g.instance == "byol":  # nce compares projections directly
+        if g.instance in ("byol", "mocov3"):  # nce compares projections directly
             net.predictor = projector_mlp(g.proj_dim, g.proj_hidden, g.proj_dim)
+        if g.instance == "dino":
+            from taxovit.training.parts.ssl import DinoHead
+
+            net.dino_head = DinoHead(net.backbone.embed_dim, g.proj_hidden, g.proj_dim, g.out_dim)
+            net.forwards["grafit_dino"] = _with_dino
 
     def __init__(self, cfg: Any, online: Any, dist: Any, device: Any) -> None:
         from taxovit.training.parts import losses
@@ -96,26 +112,31 @@ class Grafit(Method):
         self.weights = losses.GrafitLossWeights(g.lambda_inst, g.lambda_knn, g.lambda_ce,
                                                 g.sigma, g.k)  # fmt: skip
         self.momentum = (g.ema, g.ema_end)
-        self.tau_inst = g.tau_inst
-        self.target = _ema_target(online).to(device) if g.instance == "byol" else None
+        self.tau_inst, self.instance = g.tau_inst, g.instance
+        self.target = None if g.instance == "nce" else _ema_target(online).to(device)
+        self.term = None
+        if g.instance == "dino":
+            from taxovit.training.methods.dino import DinoTerm
+
+            self.term = DinoTerm(dataclasses.replace(cfg.dino, out_dim=g.out_dim),
+                                 cfg.optim.epochs, dist, device)  # fmt: skip
         self.bank = losses.MemoryBank(g.bank_size, g.proj_dim, device)
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
         import torch
         import torch.nn.functional as F
 
-        from taxovit.training.parts import losses
-
         # x is (B, T, C, H, W); stack the views view-major
         b, t = x.shape[:2]
         xs = x.transpose(0, 1).reshape(t * b, *x.shape[2:])
         ys = labels.repeat(t)
-        out = model(xs)
+        out = model(xs, via="grafit_dino" if self.term is not None else None)
         z = out["z"].float()
-        if self.target is not None:  # byol: the predictor against the EMA target's views
+        if self.target is not None:
             with torch.no_grad():
-                tz = self.target(xs)["z"].float()
-            inst = losses.instance_loss(list(out["p"].float().split(b)), list(tz.split(b)))
+                tf = self.target.backbone.forward_features(xs)
+                tz = self.target.projector(tf).float()
+            inst = self._target_loss(out, tz, tf, b)
         else:  # nce: the kNN loss with each image its own class (its other views positive)
             tz = z.detach()
             image = (torch.arange(b, device=z.device) + self.dist.rank * b).repeat(t)
@@ -132,6 +153,27 @@ class Grafit(Method):
         parts["loss"] = total
         self.bank.enqueue(self.dist.gather(tz), all_y)
         return parts
+
+    def _target_loss(self, out: Any, tz: Any, tf: Any, b: int) -> Any:
+        """byol, mocov3 or dino: the online views against the target's (``tz`` projections,
+        ``tf`` features, view-major, ``b`` images per view)."""
+        import torch
+
+        from taxovit.training.parts import losses
+        from taxovit.training.parts.ssl import info_nce
+
+        if self.instance == "dino":
+            with torch.no_grad():
+                teacher = self.target.dino_head(tf).float()
+            return self.term(list(out["dino"].float().split(b)), teacher)
+        ps, ks = list(out["p"].float().split(b)), list(tz.split(b))
+        if self.instance == "byol":  # the predictor against the EMA target's other views
+            return losses.instance_loss(ps, ks)
+        d, t = self.dist, len(ps)  # mocov3: every ordered pair of views; t = 2: symmetric
+        keys = [d.gather(k) for k in ks]
+        pairs = [info_nce(ps[i], keys[j], self.tau_inst, d.rank * b)
+                 for i in range(t) for j in range(t) if i != j]  # fmt: skip
+        return sum(pairs) / (t - 1)
 
     def _knn_loss(self, z: Any, ys: Any, all_y: Any, sigma: float, bank: bool = True) -> Any:
         """kNN loss of this process's anchors against the global batch (and the bank)."""
@@ -155,6 +197,8 @@ class Grafit(Method):
 
         from taxovit.training.run.schedule import ema_momentum
 
+        if self.term is not None:
+            self.term.advance(step, total_steps)
         if self.target is None:
             return
         m = ema_momentum(*self.momentum, step, total_steps)
@@ -167,13 +211,18 @@ class Grafit(Method):
 
     def state_dict(self) -> dict[str, Any]:
         target = None if self.target is None else self.target.state_dict()
-        return {"target": target, "bank": self.bank.state_dict()}
+        out = {"target": target, "bank": self.bank.state_dict()}
+        if self.term is not None:
+            out["grafit_dino"] = self.term.state_dict()
+        return out
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
         if self.target is not None:
             self.target.load_state_dict(checkpoint["target"])
         if checkpoint.get("bank") is not None:
             self.bank.load_state_dict(checkpoint["bank"])
+        if self.term is not None:
+            self.term.load_state_dict(checkpoint["grafit_dino"], checkpoint.get("epoch", 1))
 
 
 def _ema_target(online: Any) -> Any:
@@ -183,6 +232,16 @@ def _ema_target(online: Any) -> Any:
     from taxovit.training.parts.network import Network
 
     target = Network(copy.deepcopy(online.backbone), None, copy.deepcopy(online.projector))
+    if getattr(online, "dino_head", None) is not None:  # instance: dino
+        target.dino_head = copy.deepcopy(online.dino_head)
     for p in target.parameters():
         p.requires_grad_(False)
     return target
+
+
+def _with_dino(net: Any, x: Any) -> dict[str, Any]:
+    """The network's usual outputs and the DINO head's on the CLS feature (instance dino)."""
+    net_forward = type(net).forward
+    out = net_forward(net, x)
+    out["dino"] = net.dino_head(out["features"])
+    return out
