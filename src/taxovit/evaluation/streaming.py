@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import as_taxonomy, check_top_k
-from taxovit.evaluation.context import build_context
+from taxovit.evaluation.context import as_ranked, build_context
 from taxovit.evaluation.core import DEFAULT_TOP_K
 from taxovit.evaluation.report import EvaluationReport, nest_metrics
 from taxovit.evaluation.score_metrics import ScoreInputs, score_inputs
@@ -93,16 +93,19 @@ class StreamingEvaluator:
         self._layout, self.sums, self.counts, self._kept = layout, dict(sums), dict(counts), []
 
     # -- accumulate -----------------------------------------------------------------------
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scores: ArrayLike | None = None) -> None:
-        """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``)."""
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scores: ArrayLike | None = None,
+               ranked: ArrayLike | None = None) -> None:  # fmt: skip
+        """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``, or
+        instead ``ranked``: each sample's K best candidates as node ids, -1 padded)."""
         comp = components(y_true, y_pred, self.taxonomy)
         s = None
         if scores is not None:
             if self.score_ids is None:
                 raise ArgumentError("scores need score_labels, given when the evaluator is made")
             s = check_scores(scores, n_rows=comp.y_true.size)
+        r = None if ranked is None else as_ranked(ranked, comp.y_true.size, self.taxonomy.index.n)
         ctx = build_context(comp, self.taxonomy, s, self.score_ids if s is not None else None,
-                            self.top_k)  # fmt: skip
+                            self.top_k, r)  # fmt: skip
         inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
         st = statistics_of(ctx, inputs, rows=False)
         layout = st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
@@ -158,6 +161,19 @@ class StreamingEvaluator:
             self.counts[k] = self.counts.get(k, 0.0) + v
         self._kept += other._kept
         return self
+
+    def to_bytes(self) -> bytes:
+        """The state as versioned plain bytes (:mod:`taxovit.evaluation.state_io`)."""
+        from taxovit.evaluation.state_io import state_to_bytes
+
+        return state_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, taxonomy: Any) -> StreamingEvaluator:
+        """An evaluator on ``taxonomy`` with the state of :meth:`to_bytes` (checked)."""
+        from taxovit.evaluation.state_io import state_from_bytes
+
+        return state_from_bytes(data, taxonomy)
 
     # -- results --------------------------------------------------------------------------
     def compute(self) -> EvaluationReport:
