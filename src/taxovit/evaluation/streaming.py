@@ -133,9 +133,15 @@ class StreamingEvaluator:
 
     def _add_counts(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> None:
         """Per-class counts by node id (flat) and by position among the rank's nodes."""
+        for suffix, conf in self.confusions(t, p):
+            for name, got in conf.counts().items():
+                self._add_array(name + suffix, np.asarray(got, dtype=np.float64))
+
+    def confusions(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> list[tuple[str, Confusion]]:
+        """(name suffix, class codes) of the state's counts: by node id (flat, suffix ``""``)
+        and by position among each rank's nodes (suffix ``/rank``)."""
         n = self.taxonomy.index.n
-        for name, got in Confusion(None, t, p, n, None).counts().items():
-            self._add_array(name, np.asarray(got, dtype=np.float64))
+        out = [("", Confusion(None, t, p, n, None))]
         ix = self.taxonomy.index
         for r, pos in self._rank_pos.items():
             size = int(pos.max(initial=-1)) + 1
@@ -144,9 +150,8 @@ class StreamingEvaluator:
             keep = tr >= 0
             # a prediction too coarse for the rank: code ``size``, never a truth, never counted
             p_code = np.where(pr[keep] >= 0, pr[keep], size)
-            conf = Confusion(keep, tr[keep], p_code, size + 1, pr[keep] >= 0)
-            for name, got in conf.counts().items():
-                self._add_array(f"{name}/{r}", np.asarray(got, dtype=np.float64))
+            out.append((f"/{r}", Confusion(keep, tr[keep], p_code, size + 1, pr[keep] >= 0)))
+        return out
 
     def merge(self, other: StreamingEvaluator) -> StreamingEvaluator:
         """Add another evaluator's state (same taxonomy and options) into this one."""
