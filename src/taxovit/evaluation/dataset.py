@@ -37,9 +37,11 @@ BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 
 
-def dataset_files(path: str | os.PathLike[str]) -> list[str]:
-    """The Parquet files of a folder (``*.parquet``, ``*.parq``, ``*.pq`` at any depth,
+def dataset_files(path: str | os.PathLike[str] | Sequence[str]) -> list[str]:
+    """The Parquet files of a list, a folder (``*.parquet``, ``*.parq``, ``*.pq`` at any depth,
     hive partitions included; hidden and ``_``-prefixed files skipped) or a glob, sorted."""
+    if isinstance(path, (list, tuple)):
+        return [str(f) for f in path]
     p = str(path)
     if Path(p).is_dir():
         files = sorted(str(f) for f in Path(p).rglob("*") if f.is_file()
@@ -88,8 +90,7 @@ def _node_ids(col: Any, name_to_id: Mapping[str, int], file: str, row0: int, col
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(pc.cast(col, pa.string()) if not pa.types.is_string(col.type)
                                    and not pa.types.is_large_string(col.type) else col)  # fmt: skip
-    words = col.dictionary.to_pylist()
-    lut = np.array([name_to_id.get(str(w), -1) for w in words] + [-1], dtype=np.int64)
+    words, lut = _lut(col.dictionary, name_to_id)
     codes = col.indices.fill_null(len(words)).to_numpy(zero_copy_only=False).astype(np.int64)
     ids = lut[codes]
     bad = np.flatnonzero(ids < 0)
@@ -98,6 +99,22 @@ def _node_ids(col: Any, name_to_id: Mapping[str, int], file: str, row0: int, col
         what = "empty" if codes[i] == len(words) else f"{str(words[codes[i]])[:60]!r} is not a node"
         raise RecordError(f"{what} of the taxonomy", file=file, row=row0 + i + 1, column=column)
     return ids
+
+
+_LUTS: list[tuple[Any, Any, list, np.ndarray]] = []
+
+
+def _lut(dictionary: Any, name_to_id: Mapping[str, int]) -> tuple[list, np.ndarray]:
+    """The words of a batch's dictionary and their node ids (-1: unknown; one more -1 for
+    null), reused while batches bring an equal dictionary (a file's usually do)."""
+    for labels, d, words, lut in _LUTS:
+        if labels is name_to_id and len(d) == len(dictionary) and d.equals(dictionary):
+            return words, lut
+    words = dictionary.to_pylist()
+    lut = np.array([name_to_id.get(str(w), -1) for w in words] + [-1], dtype=np.int64)
+    del _LUTS[:-3]  # the last few (label and y_true columns alternate)
+    _LUTS.append((name_to_id, dictionary, words, lut))
+    return words, lut
 
 
 def _floats(col: Any, file: str, row0: int, column: str) -> np.ndarray:
@@ -140,8 +157,13 @@ def _long_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: M
     if diff.size:
         raise RecordError("y_true differs from the first row of this id", file=file,
                           row=row0 + int(diff[0]) + 1, column=c["y_true"])  # fmt: skip
-    order = np.lexsort((np.arange(run.size), -score, run))  # by id, best first, earlier row first
     sizes = np.diff(np.r_[starts, run.size])
+    if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
+        k = int(sizes[0])
+        order = (np.argsort(-score.reshape(-1, k), axis=1, kind="stable")
+                 + starts[:, None]).ravel()  # fmt: skip
+    else:
+        order = np.lexsort((np.arange(run.size), -score, run))  # by id, best first, earlier row first
     rank_in = np.arange(run.size) - starts[run[order]]
     ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
     ranked[run[order], rank_in] = lab[order]
