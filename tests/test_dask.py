@@ -43,13 +43,15 @@ def client():
 
 def test_two_workers_equal_in_memory(client, tmp_path) -> None:
     tax, rows = hand_taxonomy(), long_rows(120)
-    write_parts(rows, tmp_path, list(range(30, 360, 30)))
+    write_parts(rows, tmp_path, list(range(3, 360, 3)))  # 120 files: a 3-level merge tree
     got = tdask.evaluate(tmp_path, tax, top_k=(1, 3), client=client, batch_rows=16)
     _same(got.compute(), in_memory(rows, tax, 3))
     local = evaluate_dataset(tmp_path, tax, top_k=(1, 3), batch_rows=16)
     assert got.counts.keys() == local.counts.keys()
     for k, v in local.counts.items():  # counts: exactly equal
         np.testing.assert_array_equal(got.counts[k], v)
+    assert got.sums == local.sums  # the same merge tree: the float sums bit for bit
+    assert got.compute().metrics == local.compute().metrics
     assert len(client.scheduler_info()["workers"]) == 2
 
 

@@ -148,3 +148,26 @@ def test_cli_output_onto_a_dataset_file_refused(files) -> None:
     assert target.read_bytes() == before
     res = CliRunner().invoke(app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "--per-class", "x.csv"])
     assert res.exit_code == 2 and "--per-class is not available for a dataset" in res.output
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 64, 65, 100])
+def test_tree_merge_groups_like_dask(n) -> None:
+    """TreeMerge's streaming grouping equals the level-by-level reduction of taxovit.dask
+    (each state records the order of its additions)."""
+    from taxovit.evaluation.dataset import FAN_IN, TreeMerge, merge_group
+
+    class Expr:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def merge(self, other: Expr) -> Expr:
+            self.text = f"({self.text}+{other.text})"
+            return self
+
+    items = [Expr(str(i)) for i in range(n)]
+    while len(items) > 1:
+        items = [merge_group(items[i:i + FAN_IN]) for i in range(0, len(items), FAN_IN)]
+    tree = TreeMerge()
+    for i in range(n):
+        tree.add(Expr(str(i)))
+    assert tree.result().text == items[0].text

@@ -23,9 +23,11 @@ from typing import Any
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.dataset import (
+    FAN_IN,
     dataset_files,
     file_state,
     guarded,
+    merge_group,
     new_state,
     schema_spec,
     spec_of,
@@ -84,14 +86,12 @@ def _frame_task(tax: Any, top_k: Sequence[int], label_attr: str | None, score_ki
 
 
 def _merge(tax: Any, *states: bytes) -> bytes:
-    acc = StreamingEvaluator.from_bytes(states[0], tax)
-    for s in states[1:]:
-        acc.merge(StreamingEvaluator.from_bytes(s, tax))
-    return acc.to_bytes()
+    return merge_group([StreamingEvaluator.from_bytes(s, tax) for s in states]).to_bytes()
 
 
-def _tree_reduce(client: Any, futures: list, tax_f: Any, fan_in: int = 8) -> Any:
-    """Merge the states in a tree of ``fan_in``-way merges on the workers."""
+def _tree_reduce(client: Any, futures: list, tax_f: Any, fan_in: int = FAN_IN) -> Any:
+    """Merge the states in a tree of ``fan_in``-way merges on the workers (the tree of
+    :class:`~taxovit.evaluation.dataset.TreeMerge`: the local report, bit for bit)."""
     while len(futures) > 1:
         futures = [client.submit(_merge, tax_f, *futures[i:i + fan_in], pure=False)
                    for i in range(0, len(futures), fan_in)]  # fmt: skip

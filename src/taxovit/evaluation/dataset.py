@@ -273,11 +273,54 @@ def evaluate_dataset(path: str | os.PathLike[str], taxonomy: Any, *, top_k: Sequ
     files = dataset_files(path)
     spec = schema_spec(files)
     labels = label_map(tax, label_attr)
-    ev = new_state(tax, spec, labels, top_k, score_kind)
+    tree = TreeMerge()
     for f in files:  # one file at a time: its own errors, its rows numbered from 1
+        ev = new_state(tax, spec, labels, top_k, score_kind)
         with guarded(f):
-            file_state(ev, [f], spec, labels, batch_rows)
-    return ev
+            tree.add(file_state(ev, [f], spec, labels, batch_rows))
+    return tree.result() or new_state(tax, spec, labels, top_k, score_kind)
+
+
+FAN_IN = 8
+
+
+class TreeMerge:
+    """Merge per-file states in the tree :mod:`taxovit.dask` reduces them in (groups of
+    :data:`FAN_IN` consecutive states, level by level), holding at most ``FAN_IN - 1``
+    states per level: the float sums are then added in the same order, so the local and the
+    Dask report are bit-identical (counts are exact in any order)."""
+
+    def __init__(self) -> None:
+        self.levels: list[list[Any]] = []
+
+    def add(self, state: Any, level: int = 0) -> None:
+        if level == len(self.levels):
+            self.levels.append([])
+        self.levels[level].append(state)
+        if len(self.levels[level]) == FAN_IN:
+            group, self.levels[level] = self.levels[level], []
+            self.add(merge_group(group), level + 1)
+
+    def result(self) -> Any:
+        """The merged state (``None`` when nothing was added)."""
+        level = 0
+        while level < len(self.levels):  # add() may open the next level
+            group = self.levels[level]
+            if level == len(self.levels) - 1 and len(group) <= 1:
+                return group[0] if group else None
+            if group:
+                self.levels[level] = []
+                self.add(merge_group(group), level + 1)
+            level += 1
+        return None
+
+
+def merge_group(states: Sequence[Any]) -> Any:
+    """The first state with the others added in order (the one merge order of every engine)."""
+    acc = states[0]
+    for other in states[1:]:
+        acc.merge(other)
+    return acc
 
 
 class guarded:  # noqa: N801  (a context manager used like a function)
