@@ -94,7 +94,7 @@ class Engine(StrEnum):
 EngineOpt = Annotated[Engine, typer.Option(
     "--engine", help="For a dataset (a folder "
     "or glob of Parquet files): local reads it out of core in this process; dask maps its "
-    "files to states on a Dask cluster (pip install \"taxovit[dask]\").")]  # fmt: skip
+    "files to states on a Dask cluster (pip install \"taxovit\\[dask]\").")]  # fmt: skip
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="With --engine dask: the scheduler's address (tcp://host:8786); "
     "without it a LocalCluster of one worker per core.", show_default=False)]  # fmt: skip
