@@ -11,7 +11,8 @@ that process, and of the Dask workers):
 * scan: a bare ``pyarrow.dataset`` scan of the same four columns (the floor);
 * local: ``taxovit.evaluation.dataset.evaluate_dataset`` (one process, out of core);
 * dask: ``taxovit.dask.evaluate`` on a ``LocalCluster`` of ``--workers`` single-threaded
-  processes (cluster start-up excluded, reported apart); the report must equal local's;
+  processes (cluster start-up and a warm-up run on one file excluded, reported apart: worker
+  imports and the taxonomy's index built once per worker); the report must equal local's;
 * poisson: ``--bootstrap`` Poisson resamples on the first ``--bootstrap-rows`` rows' files.
 
 Prints a Markdown table with rows/s, ratios to the bare scan and peak RSS, and the
@@ -106,13 +107,16 @@ def measure(what: str, folder: str, workers: int, bootstrap: int, files: int | N
         t0 = time.perf_counter()
         client = tdask.local_client(workers)
         start = time.perf_counter() - t0
+        t0 = time.perf_counter()  # first run: worker imports, taxonomy index built per worker
+        tdask.evaluate(paths[:1], tax, top_k=(1, 5), client=client)
+        warm = time.perf_counter() - t0
         t0 = time.perf_counter()
         state = tdask.evaluate(folder, tax, top_k=(1, 5), client=client)
         report = state.compute()
         secs = time.perf_counter() - t0
         wrss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         client.close()
-        out = {"seconds": secs, "startup": start, "rows": int(state.sums["one"]) * K,
+        out = {"seconds": secs, "startup": start, "warm_up": warm, "rows": int(state.sums["one"]) * K,
                "metrics": report.metrics, "worker_peak_mb": max(wrss.values())}  # fmt: skip
     elif what == "poisson":
         from taxovit.evaluation.poisson import evaluate_poisson
@@ -178,7 +182,8 @@ def main() -> None:
             if args.workers:
                 dk = _child("dask", folder, args)
                 same = dk["metrics"] == local["metrics"]
-                print(_line(f"dask LocalCluster {args.workers} workers (start {dk['startup']:.1f} s; "
+                print(_line(f"dask LocalCluster {args.workers} workers (start {dk['startup']:.1f} s, "
+                            f"warm-up on one file {dk['warm_up']:.1f} s; "
                             f"report {'==' if same else '!='} local)", dk, scan, local))  # fmt: skip
                 per_row = dk["seconds"] * args.workers / dk["rows"]  # worker-seconds per row
                 print(f"| extrapolated 1e9 rows, 32 workers | 1,000,000,000 | {per_row * 1e9 / 32:.0f} | | | | |")

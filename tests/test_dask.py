@@ -53,6 +53,8 @@ def test_two_workers_equal_in_memory(client, tmp_path) -> None:
     assert got.sums == local.sums  # the same merge tree: the float sums bit for bit
     assert got.compute().metrics == local.compute().metrics
     assert len(client.scheduler_info()["workers"]) == 2
+    again = tdask.evaluate(tmp_path, tax, top_k=(1, 3), client=client, batch_rows=16)
+    assert again.sums == got.sums  # a second run on the same client (taxonomy scattered anew)
 
 
 def test_dataframe_partitions(client) -> None:

@@ -101,7 +101,8 @@ def _tree_reduce(client: Any, futures: list, tax_f: Any, fan_in: int = FAN_IN) -
 def evaluate(data: Any, taxonomy: Any, *, top_k: Sequence[int] = (1, 5), label_attr: str | None = None,
              client: Any = None, scheduler: str | None = None, retries: int = 2,
              batch_rows: int = 1 << 20, score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
-    """The merged state of a Parquet dataset (folder or glob) or a ``dask.dataframe``.
+    """The merged state of a Parquet dataset (folder, glob or list of files) or a
+    ``dask.dataframe``.
 
     ``client``: a ``distributed.Client``; else ``scheduler`` (an address), else a
     :func:`local_client` sized to the machine, closed at the end. ``.compute()`` of the
@@ -117,8 +118,8 @@ def evaluate(data: Any, taxonomy: Any, *, top_k: Sequence[int] = (1, 5), label_a
 
         client = distributed.Client(scheduler) if scheduler else local_client()
     try:
-        tax_f = client.scatter(tax, broadcast=True)
-        if isinstance(data, (str, os.PathLike)):
+        tax_f = client.scatter(tax, broadcast=True, hash=False)  # a fresh key per run
+        if isinstance(data, (str, os.PathLike, list, tuple)):  # a dataset, or its files
             files = dataset_files(data)
             spec = schema_spec(files)
             futures = client.map(_file_task, [tax_f] * len(files), [spec] * len(files),
