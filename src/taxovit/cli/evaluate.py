@@ -86,6 +86,8 @@ ScoresOpt = Annotated[ScoreKind, typer.Option(
 )]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
+
+
 class Engine(StrEnum):
     local = "local"
     dask = "dask"
@@ -94,7 +96,8 @@ class Engine(StrEnum):
 EngineOpt = Annotated[Engine, typer.Option(
     "--engine", help="For a dataset (a folder "
     "or glob of Parquet files): local reads it out of core in this process; dask maps its "
-    "files to states on a Dask cluster (pip install \"taxovit\\[dask]\").")]  # fmt: skip
+    "files to states on a Dask cluster (pip install \"taxovit\\[dask]\")."
+    " Example: taxovit evaluate 'lake/*.parquet' -t tax.json --engine dask -f json -o r.json")]  # fmt: skip
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="With --engine dask: the scheduler's address (tcp://host:8786); "
     "without it a LocalCluster of one worker per core.", show_default=False)]  # fmt: skip
@@ -167,17 +170,14 @@ def evaluate(
 
       taxovit evaluate out.csv -t tax.csv --true-col label --pred-col guess --score-prefix p_
 
-      taxovit evaluate 'lake/*.parquet' -t tax.json --engine dask --format json -o report.json
-
     Definitions of every metric: shared/docs/metrics.md (README: "Metrics").
     Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
     from taxovit._outputs import OutputPlan
-    from taxovit.cli.evaluate_dataset import is_dataset, run_dataset
     from taxovit.taxonomy import load_taxonomy
 
-    if is_dataset(preds) or engine is not Engine.local or scheduler is not None:
-        return run_dataset(preds, taxonomy, {k: v for k, v in locals().items() if k != "preds"})
+    if _is_dataset(preds, engine, scheduler):  # taxovit.cli.evaluate_dataset
+        return _run_dataset(preds, taxonomy, dict(locals()))
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth})
     outs = {"report": plan.file("--output", output) if output is not None else None,
@@ -198,6 +198,18 @@ def evaluate(
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
     _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+
+
+def _is_dataset(preds: Path, engine: Engine, scheduler: str | None) -> bool:
+    from taxovit.cli.evaluate_dataset import is_dataset
+
+    return is_dataset(preds) or engine is not Engine.local or scheduler is not None
+
+
+def _run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
+    from taxovit.cli.evaluate_dataset import run_dataset
+
+    run_dataset(preds, taxonomy, opts)
 
 
 def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:
