@@ -96,6 +96,21 @@ AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
 
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+EngineOpt = Annotated[Engine, typer.Option(
+    "--engine", help="For a dataset (a folder "
+    "or glob of Parquet files): local reads it out of core in this process; dask maps its "
+    "files to states on a Dask cluster (pip install \"taxovit\\[dask]\")."
+    " Example: taxovit evaluate 'lake/*.parquet' -t tax.json --engine dask -f json -o r.json")]  # fmt: skip
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="With --engine dask: the scheduler's address (tcp://host:8786); "
+    "without it a LocalCluster of one worker per core.", show_default=False)]  # fmt: skip
+
+
 FORMATS_HELP = """\
 [bold]Formats[/] (Parquet and .npz told by their first bytes, then by the columns)
 
@@ -149,6 +164,8 @@ def evaluate(
     label_attr: LabelAttrOpt = None,
     scores: ScoresOpt = ScoreKind.probs,
     html: HtmlOpt = None,
+    engine: EngineOpt = Engine.local,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -168,6 +185,8 @@ def evaluate(
     from taxovit._outputs import OutputPlan
     from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
+    if _is_dataset(preds, engine, scheduler):  # taxovit.cli.evaluate_dataset
+        return _run_dataset(preds, taxonomy, dict(locals()))
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
     outs = {"report": plan.file("--output", output) if output is not None else None,
@@ -189,6 +208,18 @@ def evaluate(
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
     _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+
+
+def _is_dataset(preds: Path, engine: Engine, scheduler: str | None) -> bool:
+    from taxovit.cli.evaluate_dataset import is_dataset
+
+    return is_dataset(preds) or engine is not Engine.local or scheduler is not None
+
+
+def _run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
+    from taxovit.cli.evaluate_dataset import run_dataset
+
+    run_dataset(preds, taxonomy, opts)
 
 
 def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import as_taxonomy, check_top_k
-from taxovit.evaluation.context import build_context
+from taxovit.evaluation.context import as_ranked, build_context
 from taxovit.evaluation.core import DEFAULT_TOP_K
 from taxovit.evaluation.report import EvaluationReport, nest_metrics
 from taxovit.evaluation.score_metrics import ScoreInputs, score_inputs
@@ -93,16 +93,19 @@ class StreamingEvaluator:
         self._layout, self.sums, self.counts, self._kept = layout, dict(sums), dict(counts), []
 
     # -- accumulate -----------------------------------------------------------------------
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scores: ArrayLike | None = None) -> None:
-        """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``)."""
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scores: ArrayLike | None = None,
+               ranked: ArrayLike | None = None) -> None:  # fmt: skip
+        """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``, or
+        instead ``ranked``: each sample's K best candidates as node ids, -1 padded)."""
         comp = components(y_true, y_pred, self.taxonomy)
         s = None
         if scores is not None:
             if self.score_ids is None:
                 raise ArgumentError("scores need score_labels, given when the evaluator is made")
             s = check_scores(scores, n_rows=comp.y_true.size)
+        r = None if ranked is None else as_ranked(ranked, comp.y_true.size, self.taxonomy.index.n)
         ctx = build_context(comp, self.taxonomy, s, self.score_ids if s is not None else None,
-                            self.top_k)  # fmt: skip
+                            self.top_k, r)  # fmt: skip
         inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
         st = statistics_of(ctx, inputs, rows=False)
         layout = st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
@@ -130,9 +133,15 @@ class StreamingEvaluator:
 
     def _add_counts(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> None:
         """Per-class counts by node id (flat) and by position among the rank's nodes."""
+        for suffix, conf in self.confusions(t, p):
+            for name, got in conf.counts().items():
+                self._add_array(name + suffix, np.asarray(got, dtype=np.float64))
+
+    def confusions(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> list[tuple[str, Confusion]]:
+        """(name suffix, class codes) of the state's counts: by node id (flat, suffix ``""``)
+        and by position among each rank's nodes (suffix ``/rank``)."""
         n = self.taxonomy.index.n
-        for name, got in Confusion(None, t, p, n, None).counts().items():
-            self._add_array(name, np.asarray(got, dtype=np.float64))
+        out = [("", Confusion(None, t, p, n, None))]
         ix = self.taxonomy.index
         for r, pos in self._rank_pos.items():
             size = int(pos.max(initial=-1)) + 1
@@ -141,9 +150,8 @@ class StreamingEvaluator:
             keep = tr >= 0
             # a prediction too coarse for the rank: code ``size``, never a truth, never counted
             p_code = np.where(pr[keep] >= 0, pr[keep], size)
-            conf = Confusion(keep, tr[keep], p_code, size + 1, pr[keep] >= 0)
-            for name, got in conf.counts().items():
-                self._add_array(f"{name}/{r}", np.asarray(got, dtype=np.float64))
+            out.append((f"/{r}", Confusion(keep, tr[keep], p_code, size + 1, pr[keep] >= 0)))
+        return out
 
     def merge(self, other: StreamingEvaluator) -> StreamingEvaluator:
         """Add another evaluator's state (same taxonomy and options) into this one."""
@@ -158,6 +166,19 @@ class StreamingEvaluator:
             self.counts[k] = self.counts.get(k, 0.0) + v
         self._kept += other._kept
         return self
+
+    def to_bytes(self) -> bytes:
+        """The state as versioned plain bytes (:mod:`taxovit.evaluation.state_io`)."""
+        from taxovit.evaluation.state_io import state_to_bytes
+
+        return state_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, taxonomy: Any) -> StreamingEvaluator:
+        """An evaluator on ``taxonomy`` with the state of :meth:`to_bytes` (checked)."""
+        from taxovit.evaluation.state_io import state_from_bytes
+
+        return state_from_bytes(data, taxonomy)
 
     # -- results --------------------------------------------------------------------------
     def compute(self) -> EvaluationReport:

@@ -1,0 +1,143 @@
+"""Dask as the distributed engine (``pip install "taxovit[dask]"``).
+
+:func:`evaluate` maps each partition (a Parquet file of a dataset, or a partition of a
+``dask.dataframe``) to an evaluation state (:class:`~taxovit.evaluation.streaming.StreamingEvaluator`,
+sent back as its plain bytes, :mod:`taxovit.evaluation.state_io`) and tree-reduces the states
+with :meth:`~taxovit.evaluation.streaming.StreamingEvaluator.merge`. The taxonomy is scattered
+to the workers once (``client.scatter(..., broadcast=True)``), not sent with each partition.
+Counts are integers held exactly in float64 and the merge adds them, so the report equals the
+single-process one (:func:`taxovit.evaluation.dataset.evaluate_dataset`) exactly for counts,
+and to the rounding of a different summation order for the few float sums (distances).
+
+A long dataframe's ids must not span partitions (partition by id, as a file does).
+A failed task is retried by Dask (``retries``, default 2: a killed worker's partitions run
+again elsewhere; a state is a pure function of its partition, so the report stays exact); an
+input error (:class:`~taxovit.predictions.tables.RecordError`) fails the run with its message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from taxovit.errors import ArgumentError
+from taxovit.evaluation.dataset import (
+    FAN_IN,
+    dataset_files,
+    file_state,
+    guarded,
+    merge_group,
+    new_state,
+    schema_spec,
+    spec_of,
+)
+from taxovit.evaluation.streaming import StreamingEvaluator
+
+__all__ = ["evaluate", "local_client"]
+
+
+def _import() -> tuple[Any, Any]:
+    try:
+        import dask
+        import distributed
+    except ImportError as exc:
+        raise ArgumentError(f'--engine dask needs dask: pip install "taxovit[dask]" ({exc})') from None
+    return dask, distributed
+
+
+def local_client(n_workers: int | None = None) -> Any:
+    """A ``LocalCluster`` of one single-threaded worker process per core (or ``n_workers``)."""
+    _, distributed = _import()
+    n = n_workers or os.cpu_count() or 1
+    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)  # fmt: skip
+    return distributed.Client(cluster)
+
+
+def _file_task(tax: Any, spec: Any, top_k: Sequence[int], label_attr: str | None,
+               score_kind: str, batch_rows: int, file: str) -> bytes:  # fmt: skip
+    from taxovit.predictions.labels import label_map
+
+    labels = label_map(tax, label_attr)
+    ev = new_state(tax, spec, labels, top_k, score_kind)
+    with guarded(file):
+        file_state(ev, [file], spec, labels, batch_rows)
+    return ev.to_bytes()
+
+
+def _frame_task(tax: Any, top_k: Sequence[int], label_attr: str | None, score_kind: str,
+                frame: Any, index: int) -> bytes:  # fmt: skip
+    import pyarrow as pa
+
+    from taxovit.predictions.labels import label_map
+
+    labels = label_map(tax, label_attr)
+    name = f"partition {index}"
+    spec = spec_of(list(frame.columns), name)
+    ev = new_state(tax, spec, labels, top_k, score_kind)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if table.num_rows:
+        from taxovit.evaluation.dataset import _long_batch, _wide_batch
+
+        add = _long_batch if spec.layout == "long" else _wide_batch
+        add(ev, table.combine_chunks().to_batches()[0], spec, labels, name, 0)
+    return ev.to_bytes()
+
+
+def _merge(tax: Any, *states: bytes) -> bytes:
+    return merge_group([StreamingEvaluator.from_bytes(s, tax) for s in states]).to_bytes()
+
+
+def _tree_reduce(client: Any, futures: list, tax_f: Any, fan_in: int = FAN_IN) -> Any:
+    """Merge the states in a tree of ``fan_in``-way merges on the workers (the tree of
+    :class:`~taxovit.evaluation.dataset.TreeMerge`: the local report, bit for bit)."""
+    while len(futures) > 1:
+        futures = [client.submit(_merge, tax_f, *futures[i:i + fan_in], pure=False)
+                   for i in range(0, len(futures), fan_in)]  # fmt: skip
+    return futures[0]
+
+
+def evaluate(data: Any, taxonomy: Any, *, top_k: Sequence[int] = (1, 5), label_attr: str | None = None,
+             client: Any = None, scheduler: str | None = None, retries: int = 2,
+             batch_rows: int = 1 << 20, score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
+    """The merged state of a Parquet dataset (folder, glob or list of files) or a
+    ``dask.dataframe``.
+
+    ``client``: a ``distributed.Client``; else ``scheduler`` (an address), else a
+    :func:`local_client` sized to the machine, closed at the end. ``.compute()`` of the
+    result is the report.
+    """
+    from taxovit.evaluation.arguments import as_taxonomy
+
+    _import()
+    tax = as_taxonomy(taxonomy)
+    own = client is None
+    if own:
+        import distributed
+
+        client = distributed.Client(scheduler) if scheduler else local_client()
+    try:
+        tax_f = client.scatter(tax, broadcast=True, hash=False)  # a fresh key per run
+        if isinstance(data, (str, os.PathLike, list, tuple)):  # a dataset, or its files
+            files = dataset_files(data)
+            spec = schema_spec(files)
+            futures = client.map(_file_task, [tax_f] * len(files), [spec] * len(files),
+                                 [tuple(top_k)] * len(files), [label_attr] * len(files),
+                                 [score_kind] * len(files), [batch_rows] * len(files), files,
+                                 retries=retries, pure=False)  # fmt: skip
+        else:
+            parts = data.to_delayed()
+            frames = client.compute(parts)
+            futures = [client.submit(_frame_task, tax_f, tuple(top_k), label_attr, score_kind,
+                                     f, i, retries=retries, pure=False)
+                       for i, f in enumerate(frames)]  # fmt: skip
+        if not futures:
+            raise ArgumentError("the dataset has no partitions")
+        return StreamingEvaluator.from_bytes(_tree_reduce(client, futures, tax_f).result(), tax)
+    finally:
+        if own:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,340 @@
+"""Evaluate a Parquet *dataset* (a folder, hive partitions allowed, or a glob) out of core.
+
+Record batches are read through :mod:`pyarrow.dataset` with a bounded read-ahead
+(``batch_readahead`` / ``fragment_readahead``) and added to a
+:class:`~taxovit.evaluation.streaming.StreamingEvaluator`, so memory depends on the batch size
+and the taxonomy, not on the number of rows. Two layouts, recognised from the columns (names
+in any case):
+
+* long: ``id, label, score`` and ``y_true``, one row per (sample, candidate); an id's rows
+  lie one after the other in one file (a file is a unit of work; batches of a file are
+  joined at their boundary). ``y_pred`` is the best-scoring label (ties: the earlier row),
+  the candidates best first give top-k and distance@k;
+* wide: ``y_true, y_pred`` and optionally ``score_<label>`` columns (a full score matrix).
+
+Errors name the file, the data row (1-based, within the file) and the column.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taxovit.errors import ArgumentError
+from taxovit.evaluation.streaming import StreamingEvaluator
+from taxovit.predictions.contract import SCORE_PREFIX
+from taxovit.predictions.tables import RecordError
+
+__all__ = ["DatasetSpec", "dataset_files", "evaluate_dataset", "file_state", "spec_of"]
+
+BATCH_ROWS = 1 << 20
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+
+
+def dataset_files(path: str | os.PathLike[str] | Sequence[str]) -> list[str]:
+    """The Parquet files of a list, a folder (``*.parquet``, ``*.parq``, ``*.pq`` at any depth,
+    hive partitions included; hidden and ``_``-prefixed files skipped) or a glob, sorted."""
+    if isinstance(path, (list, tuple)):
+        return [str(f) for f in path]
+    p = str(path)
+    if Path(p).is_dir():
+        files = sorted(str(f) for f in Path(p).rglob("*") if f.is_file()
+                       and f.suffix.lower() in PARQUET_SUFFIXES and not f.name.startswith((".", "_")))  # fmt: skip
+        if not files:
+            raise ArgumentError(f"{p}: is a folder without .parquet files (give a predictions "
+                                "file, or a folder or glob of Parquet files)")  # fmt: skip
+    else:
+        files = sorted(f for f in globmod.glob(p, recursive=True) if Path(f).is_file())
+    if not files:
+        raise ArgumentError(f"{p}: no Parquet files (give a folder of .parquet files or a glob)")
+    return files
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """The layout and the file's column names for each role (``scores``: wide score columns)."""
+
+    layout: str
+    columns: Mapping[str, str]
+    score_columns: tuple[str, ...] = ()
+    score_labels: tuple[str, ...] = ()
+
+
+def spec_of(schema_names: Sequence[str], file: str) -> DatasetSpec:
+    """Recognise the layout from a file's column names (case-insensitive)."""
+    lower = {c.lower(): c for c in schema_names}
+    if {"id", "label", "score"} <= lower.keys():
+        if "y_true" not in lower:
+            raise RecordError("a long dataset needs a y_true column (a truth file is not "
+                              "supported for datasets)", file=file, column="y_true")  # fmt: skip
+        return DatasetSpec("long", {k: lower[k] for k in ("id", "label", "score", "y_true")})
+    if {"y_true", "y_pred"} <= lower.keys():
+        sc = tuple(c for c in schema_names if c.lower().startswith(SCORE_PREFIX))
+        return DatasetSpec("wide", {k: lower[k] for k in ("y_true", "y_pred")}, sc,
+                           tuple(c[len(SCORE_PREFIX):] for c in sc))  # fmt: skip
+    raise RecordError(f"columns {list(schema_names)}: expected id,label,score,y_true (long) "
+                      "or y_true,y_pred[,score_*] (wide)", file=file)  # fmt: skip
+
+
+def _node_ids(col: Any, name_to_id: Mapping[str, int], file: str, row0: int, column: str) -> np.ndarray:
+    """Node ids of a label column (dictionary-encoded once per batch); unknown or null: error."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(pc.cast(col, pa.string()) if not pa.types.is_string(col.type)
+                                   and not pa.types.is_large_string(col.type) else col)  # fmt: skip
+    words, lut = _lut(col.dictionary, name_to_id)
+    codes = col.indices.fill_null(len(words)).to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = lut[codes]
+    bad = np.flatnonzero(ids < 0)
+    if bad.size:
+        i = int(bad[0])
+        what = "empty" if codes[i] == len(words) else f"{str(words[codes[i]])[:60]!r} is not a node"
+        raise RecordError(f"{what} of the taxonomy", file=file, row=row0 + i + 1, column=column)
+    return ids
+
+
+_LUTS: list[tuple[Any, Any, list, np.ndarray]] = []
+
+
+def _lut(dictionary: Any, name_to_id: Mapping[str, int]) -> tuple[list, np.ndarray]:
+    """The words of a batch's dictionary and their node ids (-1: unknown; one more -1 for
+    null), reused while batches bring an equal dictionary (a file's usually do)."""
+    for labels, d, words, lut in _LUTS:
+        if labels is name_to_id and len(d) == len(dictionary) and d.equals(dictionary):
+            return words, lut
+    words = dictionary.to_pylist()
+    lut = np.array([name_to_id.get(str(w), -1) for w in words] + [-1], dtype=np.int64)
+    del _LUTS[:-3]  # the last few (label and y_true columns alternate)
+    _LUTS.append((name_to_id, dictionary, words, lut))
+    return words, lut
+
+
+def _floats(col: Any, file: str, row0: int, column: str) -> np.ndarray:
+    import pyarrow as pa
+
+    try:
+        v = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise RecordError(f"{col.type} is not a number", file=file, column=column) from None
+    bad = np.flatnonzero(~np.isfinite(v))
+    if bad.size:
+        raise RecordError("not a finite number", file=file, row=row0 + int(bad[0]) + 1, column=column)
+    return v
+
+
+def _long_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: Mapping[str, int],
+                file: str, row0: int) -> None:  # fmt: skip
+    """Add the complete ids of a long batch (its rows grouped by id, one after the other)."""
+    import pyarrow.compute as pc
+
+    c = spec.columns
+    idcol = pc.dictionary_encode(batch.column(c["id"]))
+    if idcol.null_count:
+        raise RecordError("empty id", file=file, column=c["id"],
+                          row=row0 + int(np.flatnonzero(idcol.is_null().to_numpy(zero_copy_only=False))[0]) + 1)  # fmt: skip
+    codes = idcol.indices.to_numpy().astype(np.int64)
+    lab = _node_ids(batch.column(c["label"]), labels, file, row0, c["label"])
+    truth = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
+    score = _floats(batch.column(c["score"]), file, row0, c["score"])
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    run = np.cumsum(np.r_[True, codes[1:] != codes[:-1]]) - 1
+    if np.unique(codes[starts]).size != starts.size:
+        seen = np.zeros(int(codes.max()) + 1, bool)
+        for s in starts:  # rare: only on bad input, finds the first id seen again
+            if seen[codes[s]]:
+                raise RecordError("this id's rows are not next to its earlier rows", file=file,
+                                  row=row0 + int(s) + 1, column=c["id"])  # fmt: skip
+            seen[codes[s]] = True
+    diff = np.flatnonzero(truth != truth[starts][run])
+    if diff.size:
+        raise RecordError("y_true differs from the first row of this id", file=file,
+                          row=row0 + int(diff[0]) + 1, column=c["y_true"])  # fmt: skip
+    sizes = np.diff(np.r_[starts, run.size])
+    if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
+        k = int(sizes[0])
+        order = (np.argsort(-score.reshape(-1, k), axis=1, kind="stable")
+                 + starts[:, None]).ravel()  # fmt: skip
+    else:
+        order = np.lexsort((np.arange(run.size), -score, run))  # by id, best first, earlier row first
+    rank_in = np.arange(run.size) - starts[run[order]]
+    ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
+    ranked[run[order], rank_in] = lab[order]
+    srt = np.sort(ranked, axis=1)
+    dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+    if dup.any():
+        i = int(np.flatnonzero(dup.any(axis=1))[0])
+        raise RecordError("the same label twice for this id", file=file,
+                          row=row0 + int(starts[i]) + 1, column=c["label"])  # fmt: skip
+    extra = {}
+    if getattr(ev, "wants_ids", False):  # the Poisson bootstrap hashes the sample ids
+        extra["ids"] = idcol.dictionary.take(codes[starts]).to_numpy(zero_copy_only=False)
+    ev.update(truth[starts], ranked[:, 0], ranked=ranked, **extra)
+
+
+def _wide_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: Mapping[str, int],
+                file: str, row0: int) -> None:  # fmt: skip
+    c = spec.columns
+    t = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
+    p = _node_ids(batch.column(c["y_pred"]), labels, file, row0, c["y_pred"])
+    s = None
+    if spec.score_columns:
+        s = np.column_stack([_floats(batch.column(k), file, row0, k) for k in spec.score_columns])
+    ev.update(t, p, s)
+
+
+def new_state(tax: Any, spec: DatasetSpec, labels: Mapping[str, int], top_k: Sequence[int],
+              score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
+    score_labels = None
+    if spec.score_labels:
+        missing = [k for k, w in zip(spec.score_columns, spec.score_labels, strict=True) if w not in labels]
+        if missing:
+            raise ArgumentError(f"score column {missing[0]!r} names no node of the taxonomy")
+        score_labels = np.array([labels[w] for w in spec.score_labels])
+    return StreamingEvaluator(tax, top_k=top_k, score_labels=score_labels, score_kind=score_kind)
+
+
+def _batches(files: Sequence[str], columns: list[str], batch_rows: int) -> Iterator[tuple[str, Any]]:
+    """(file, record batch) in file order, read ahead by at most one batch and one file."""
+    import pyarrow.dataset as ds
+
+    data = ds.dataset(list(files), format="parquet")
+    scanner = data.scanner(columns=columns, batch_size=batch_rows, batch_readahead=1,
+                           fragment_readahead=1)  # fmt: skip
+    for tagged in scanner.scan_batches():
+        yield tagged.fragment.path, tagged.record_batch
+
+
+def file_state(ev: StreamingEvaluator, files: Sequence[str], spec: DatasetSpec,
+               labels: Mapping[str, int], batch_rows: int = BATCH_ROWS) -> StreamingEvaluator:  # fmt: skip
+    """Add every row of ``files`` to ``ev``; a long file's last id waits for the next batch."""
+    import pyarrow as pa
+
+    columns = list(spec.columns.values()) + list(spec.score_columns)
+    add = _long_batch if spec.layout == "long" else _wide_batch
+    current, row0, tail = None, 0, None
+    for file, batch in _batches(files, columns, batch_rows):
+        if file != current:
+            if tail is not None:
+                add(ev, tail, spec, labels, current, row0)
+            current, row0, tail = file, 0, None
+        if tail is not None:
+            batch = pa.Table.from_batches([tail, batch.cast(tail.schema)]).combine_chunks().to_batches()[0]
+        if batch.num_rows == 0:
+            continue
+        if spec.layout == "long":
+            ids = batch.column(spec.columns["id"])
+            last = ids[batch.num_rows - 1]
+            keep = _tail_start(ids, last)
+            tail = batch.slice(keep)
+            batch = batch.slice(0, keep)
+        if batch.num_rows:
+            add(ev, batch, spec, labels, current, row0)
+            row0 += batch.num_rows
+    if tail is not None and tail.num_rows:
+        add(ev, tail, spec, labels, current, row0)
+    return ev
+
+
+def _tail_start(ids: Any, last: Any) -> int:
+    """The first row of the trailing run of ``last`` in ``ids``."""
+    import pyarrow.compute as pc
+
+    other = np.flatnonzero(~pc.equal(ids, last).fill_null(False).to_numpy(zero_copy_only=False))
+    return int(other[-1]) + 1 if other.size else 0
+
+
+def schema_spec(files: Sequence[str]) -> DatasetSpec:
+    """The layout of the first file; every file must have its columns."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(files[0]).names
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises several kinds on a bad file)
+        raise RecordError(f"not a readable Parquet file ({exc})", file=files[0]) from None
+    return spec_of(names, files[0])
+
+
+def evaluate_dataset(path: str | os.PathLike[str], taxonomy: Any, *, top_k: Sequence[int] = (1, 5),
+                     label_attr: str | None = None, batch_rows: int = BATCH_ROWS,
+                     score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
+    """The state of every row of the dataset at ``path`` (:meth:`compute` gives the report)."""
+    from taxovit.evaluation.arguments import as_taxonomy
+    from taxovit.predictions.labels import label_map
+
+    tax = as_taxonomy(taxonomy)
+    files = dataset_files(path)
+    spec = schema_spec(files)
+    labels = label_map(tax, label_attr)
+    tree = TreeMerge()
+    for f in files:  # one file at a time: its own errors, its rows numbered from 1
+        ev = new_state(tax, spec, labels, top_k, score_kind)
+        with guarded(f):
+            tree.add(file_state(ev, [f], spec, labels, batch_rows))
+    return tree.result() or new_state(tax, spec, labels, top_k, score_kind)
+
+
+FAN_IN = 8
+
+
+class TreeMerge:
+    """Merge per-file states in the tree :mod:`taxovit.dask` reduces them in (groups of
+    :data:`FAN_IN` consecutive states, level by level), holding at most ``FAN_IN - 1``
+    states per level: the float sums are then added in the same order, so the local and the
+    Dask report are bit-identical (counts are exact in any order)."""
+
+    def __init__(self) -> None:
+        self.levels: list[list[Any]] = []
+
+    def add(self, state: Any, level: int = 0) -> None:
+        if level == len(self.levels):
+            self.levels.append([])
+        self.levels[level].append(state)
+        if len(self.levels[level]) == FAN_IN:
+            group, self.levels[level] = self.levels[level], []
+            self.add(merge_group(group), level + 1)
+
+    def result(self) -> Any:
+        """The merged state (``None`` when nothing was added)."""
+        level = 0
+        while level < len(self.levels):  # add() may open the next level
+            group = self.levels[level]
+            if level == len(self.levels) - 1 and len(group) <= 1:
+                return group[0] if group else None
+            if group:
+                self.levels[level] = []
+                self.add(merge_group(group), level + 1)
+            level += 1
+        return None
+
+
+def merge_group(states: Sequence[Any]) -> Any:
+    """The first state with the others added in order (the one merge order of every engine)."""
+    acc = states[0]
+    for other in states[1:]:
+        acc.merge(other)
+    return acc
+
+
+class guarded:  # noqa: N801  (a context manager used like a function)
+    """Turn pyarrow's errors on a file into a RecordError naming it."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        import pyarrow as pa
+
+        if exc is not None and isinstance(exc, (pa.ArrowException, OSError)) and not isinstance(exc, RecordError):
+            raise RecordError(f"cannot read as Parquet ({str(exc)[:200]})", file=self.file) from None
+        return False

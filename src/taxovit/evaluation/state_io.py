@@ -1,0 +1,167 @@
+"""Serialise a :class:`~taxovit.evaluation.streaming.StreamingEvaluator`'s state to bytes.
+
+The state is a few dozen sums and some float64 count arrays (:mod:`taxovit.evaluation.streaming`),
+so the format is plain data, never a pickle::
+
+    b"TXVSTATE" | version: uint16 LE | header length: uint32 LE | header (UTF-8 JSON) | payload
+
+The header names the layout (which keys exist), the taxonomy's node count and ranks, the
+options (top-k, score kind), the names of the sums, and the name and length of every count
+array; the payload is the sums then each count array (float64 little-endian), then the score
+columns' node ids (int64 little-endian). Reading trusts nothing: the magic, the version, the
+header's length and types, every declared length against the bytes present (before any
+array is made), the per-class arrays' lengths against the taxonomy, and finiteness.
+The kept scores of ``keep_scores=True`` (O(samples)) are not serialised: such a state is
+refused, so mAP and ``ece_adaptive`` are never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from taxovit.errors import ArgumentError
+from taxovit.evaluation.statistics import Layout
+
+if TYPE_CHECKING:
+    from taxovit.evaluation.streaming import StreamingEvaluator
+
+__all__ = ["MAGIC", "VERSION", "state_from_bytes", "state_to_bytes"]
+
+MAGIC = b"TXVSTATE"
+VERSION = 1
+_PREFIX = struct.Struct("<8sHI")
+_MAX_HEADER = 1 << 24  # a header is a few kB; more is not a state
+
+
+def state_to_bytes(ev: StreamingEvaluator) -> bytes:
+    """The state of ``ev`` as bytes (see the module docstring)."""
+    if ev._kept:
+        raise ArgumentError("a state with keep_scores=True holds every score and is not "
+                            "serialised; make the evaluator with keep_scores=False")  # fmt: skip
+    sums = sorted(ev.sums)
+    counts = sorted(ev.counts)
+    ids = np.zeros(0, np.int64) if ev.score_ids is None else np.asarray(ev.score_ids, np.int64)
+    header = {
+        "layout": None if ev.layout is None else asdict(ev.layout),
+        "n_nodes": int(ev.taxonomy.index.n),
+        "ranks": list(ev.ranks),
+        "top_k": list(ev.top_k),
+        "score_kind": ev.score_kind,
+        "score_ids": None if ev.score_ids is None else int(ids.size),
+        "sums": sums,
+        "counts": [[k, int(ev.counts[k].size)] for k in counts],
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    parts = [np.array([ev.sums[k] for k in sums], dtype="<f8").tobytes()]
+    parts += [np.asarray(ev.counts[k], dtype="<f8").tobytes() for k in counts]
+    parts.append(ids.astype("<i8").tobytes())
+    return _PREFIX.pack(MAGIC, VERSION, len(head)) + head + b"".join(parts)
+
+
+def _bad(what: str) -> ArgumentError:
+    return ArgumentError(f"not a taxovit evaluation state: {what}")
+
+
+def _header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The checked JSON header and the payload's offset."""
+    if len(data) < _PREFIX.size:
+        raise _bad(f"{len(data)} bytes, shorter than the {_PREFIX.size}-byte prefix")
+    magic, version, size = _PREFIX.unpack_from(data)
+    if magic != MAGIC:
+        raise _bad(f"starts with {magic!r}, expected {MAGIC!r}")
+    if version != VERSION:
+        raise _bad(f"format version {version}, this taxovit reads version {VERSION}")
+    if size > min(_MAX_HEADER, len(data) - _PREFIX.size):
+        raise _bad(f"declares a {size}-byte header, {len(data) - _PREFIX.size} bytes follow")
+    try:
+        header = json.loads(data[_PREFIX.size:_PREFIX.size + size].decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad(f"header is not JSON ({exc})") from None
+    spec = {"layout": (dict, type(None)), "n_nodes": int, "ranks": list, "top_k": list,
+            "score_kind": str, "score_ids": (int, type(None)), "sums": list, "counts": list}  # fmt: skip
+    if not isinstance(header, dict) or set(header) != set(spec):
+        raise _bad(f"header keys {sorted(header) if isinstance(header, dict) else header!r}")
+    for key, kind in spec.items():
+        if not isinstance(header[key], kind) or isinstance(header[key], bool):
+            raise _bad(f"header {key!r} is {header[key]!r}")
+    return header, _PREFIX.size + size
+
+
+def _layout(raw: dict[str, Any] | None) -> Layout | None:
+    if raw is None:
+        return None
+    names = {f.name for f in fields(Layout)}
+    if set(raw) != names:
+        raise _bad(f"layout fields {sorted(raw)}, expected {sorted(names)}")
+    try:
+        return Layout(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    except TypeError as exc:
+        raise _bad(f"layout {raw!r} ({exc})") from None
+
+
+def _expected_size(ev: StreamingEvaluator, name: str) -> int | None:
+    """The length a per-class count array must have on ``ev``'s taxonomy (None: binned sums,
+    whose length the format itself fixes)."""
+    base, _, rank = name.partition("/")
+    if base not in ("tp", "pred", "sup"):
+        return None
+    if not rank:
+        return int(ev.taxonomy.index.n)
+    if rank not in ev._rank_pos:
+        raise _bad(f"counts for rank {rank!r}, which the taxonomy does not have")
+    return int(ev._rank_pos[rank].max(initial=-1)) + 2
+
+
+def _check_lengths(ev: StreamingEvaluator, header: dict[str, Any], payload: int) -> None:
+    counts, sums = header["counts"], header["sums"]
+    if not all(isinstance(s, str) for s in sums) or len(set(sums)) != len(sums):
+        raise _bad("sum names are not distinct strings")
+    for entry in counts:
+        ok = (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+              and isinstance(entry[1], int) and not isinstance(entry[1], bool) and entry[1] >= 0)  # fmt: skip
+        if not ok:
+            raise _bad(f"count entry {entry!r}")
+        want = _expected_size(ev, entry[0])
+        if want is not None and entry[1] != want:
+            raise _bad(f"{entry[0]!r} has {entry[1]} values, the taxonomy needs {want}")
+    n_ids = header["score_ids"] or 0
+    if n_ids < 0:
+        raise _bad(f"{n_ids} score ids")
+    declared = 8 * (len(sums) + sum(e[1] for e in counts) + n_ids)
+    if declared != payload:
+        raise _bad(f"header declares {declared} payload bytes, {payload} are present")
+
+
+def state_from_bytes(data: bytes, taxonomy: Any) -> StreamingEvaluator:
+    """An evaluator on ``taxonomy`` holding the state in ``data`` (from :func:`state_to_bytes`
+    of an evaluator on the same taxonomy)."""
+    from taxovit.evaluation.streaming import StreamingEvaluator
+
+    data = bytes(data)
+    header, start = _header(data)
+    ev = StreamingEvaluator(taxonomy, top_k=header["top_k"], score_kind=header["score_kind"])
+    if header["n_nodes"] != ev.taxonomy.index.n or header["ranks"] != list(ev.ranks):
+        raise _bad(f"made on a taxonomy of {header['n_nodes']} nodes, ranks {header['ranks']}; "
+                   f"this one has {ev.taxonomy.index.n} nodes, ranks {list(ev.ranks)}")  # fmt: skip
+    _check_lengths(ev, header, len(data) - start)
+    values = np.frombuffer(data, dtype="<f8", offset=start,
+                           count=len(header["sums"]) + sum(e[1] for e in header["counts"]))  # fmt: skip
+    if not np.isfinite(values).all():
+        raise _bad("a sum or count is not finite")
+    sums = dict(zip(header["sums"], (float(v) for v in values), strict=False))
+    at, counts = len(header["sums"]), {}
+    for name, size in header["counts"]:
+        counts[name] = values[at:at + size].astype(np.float64)
+        at += size
+    if header["score_ids"] is not None:
+        ids = np.frombuffer(data, dtype="<i8", offset=start + 8 * at).astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= ev.taxonomy.index.n):
+            raise _bad("a score column's node id is outside the taxonomy")
+        ev.score_ids = ids
+    ev.load_state(_layout(header["layout"]), sums, counts)
+    return ev
