@@ -84,6 +84,13 @@ ScoresOpt = Annotated[ScoreKind, typer.Option(
     "--scores", help="What the score columns hold, for calibration and marginals: probs "
     "(non-negative; each row divided by its sum) or logits (softmax).",
 )]  # fmt: skip
+SubsetOpt = Annotated[str | None, typer.Option(
+    "--subset", help="Evaluate only the classes under this node (a clade) or in this "
+    "checklist file (one taxon per line, or a CSV/TSV with a [bold]taxon[/] column; each name "
+    "stands for its subtree): samples whose truth is outside are dropped, score columns "
+    "outside removed and each row renormalised (a row with no mass left: uniform).",
+    show_default=False,
+)]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -140,6 +147,7 @@ def evaluate(
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
     scores: ScoresOpt = ScoreKind.probs,
+    subset: SubsetOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -160,7 +168,8 @@ def evaluate(
     from taxovit.taxonomy import load_taxonomy
 
     # every output location is checked before any input is read or anything written
-    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth})
+    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth,
+                       **_question_inputs(subset=subset)})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
@@ -174,11 +183,24 @@ def evaluate(
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
-    report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value)
+    questions = _questions(tax, subset=subset)
+    report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
     _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+
+
+def _question_inputs(**options: str | None) -> dict[str, Path]:
+    """The option values that name existing files (a --subset may be a node name): inputs."""
+    return {f"--{k}": Path(v) for k, v in options.items() if v is not None and Path(v).is_file()}
+
+
+def _questions(tax, subset) -> dict[str, Any]:
+    """The questions' arguments of ``taxovit.evaluate``, read and checked before evaluating."""
+    from taxovit.evaluation.subset import read_subset
+
+    return {"subset": read_subset(tax, subset)} if subset is not None else {}
 
 
 def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:
@@ -206,7 +228,7 @@ def _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched) -> tuple[An
     return data, inputs
 
 
-def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
+def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind, questions):
     """``taxovit.evaluate`` with a spinner, or a progress bar over the bootstrap resamples."""
     from taxovit.evaluation import evaluate as run
 
@@ -215,6 +237,7 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
         ranked=data.ranked if data.scores is None else None, notes=data.notes,
         ranked_scores=data.ranked_scores if data.scores is None else None,
         top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind,
+        **questions,
     )  # fmt: skip
     if bootstrap <= 0:
         with status("evaluating"):

@@ -142,6 +142,7 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
+    subset: Any = None,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -154,7 +155,9 @@ def evaluate(
     ``-1`` padding; top-k and distance@k for k <= K; with ``ranked_scores`` (``(n, K)``,
     their probabilities: in [0, 1], at most 1 per row) also ``ece`` and ``ece_adaptive`` of
     the first candidate's probability (Brier and log loss need every class's).
-    ``notes``: more reasons for null keys.
+    ``notes``: more reasons for null keys. ``subset``: a node name (its clade), a checklist
+    file or a :class:`~taxovit.evaluation.subset.Subset`: only its classes are evaluated
+    (:mod:`taxovit.evaluation.subset`; the report's ``subset`` section says what was cut).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -171,6 +174,14 @@ def evaluate(
     seed = check_int(seed, "seed", 0)
     if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
         raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
+    cut = None
+    if subset is not None:
+        from taxovit.evaluation.subset import restrict
+
+        cut = restrict(taxonomy, subset, y_true, y_pred, scores, score_labels, ranked,
+                       ranked_scores, score_kind)  # fmt: skip
+        y_true, y_pred, scores, score_labels = cut.y_true, cut.y_pred, cut.scores, cut.score_labels
+        ranked, ranked_scores = cut.ranked, cut.ranked_scores
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
         top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores,
@@ -179,6 +190,8 @@ def evaluate(
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
         report.bootstrap = {"resamples": int(bootstrap), "ci": ci, "seed": seed,
                             "method": "percentile"}  # fmt: skip
+    if cut is not None:
+        report.sections["subset"] = cut.section
     return report
 
 
