@@ -91,6 +91,12 @@ SubsetOpt = Annotated[str | None, typer.Option(
     "outside removed and each row renormalised (a row with no mass left: uniform).",
     show_default=False,
 )]  # fmt: skip
+CostsOpt = Annotated[Path | None, typer.Option(
+    "--costs", help="Cost table CSV [bold]true,predicted,cost[/]: each side '*' or node names "
+    "joined by '|' (a name stands for its subtree); the most specific rule wins (deepest true "
+    "side, then deepest predicted side, then the later line); correct = 0, unmatched "
+    "mistake = 1. Adds cost_mean, cost_total and per-rank cost_mean.", show_default=False,
+)]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -148,6 +154,7 @@ def evaluate(
     label_attr: LabelAttrOpt = None,
     scores: ScoresOpt = ScoreKind.probs,
     subset: SubsetOpt = None,
+    costs: CostsOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -169,7 +176,7 @@ def evaluate(
 
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth,
-                       **_question_inputs(subset=subset)})
+                       **_question_inputs(subset=subset), "--costs": costs})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
@@ -183,7 +190,7 @@ def evaluate(
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
-    questions = _questions(tax, subset=subset)
+    questions = _questions(tax, subset=subset, costs=costs)
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
@@ -196,11 +203,18 @@ def _question_inputs(**options: str | None) -> dict[str, Path]:
     return {f"--{k}": Path(v) for k, v in options.items() if v is not None and Path(v).is_file()}
 
 
-def _questions(tax, subset) -> dict[str, Any]:
+def _questions(tax, subset, costs) -> dict[str, Any]:
     """The questions' arguments of ``taxovit.evaluate``, read and checked before evaluating."""
-    from taxovit.evaluation.subset import read_subset
+    out: dict[str, Any] = {}
+    if subset is not None:
+        from taxovit.evaluation.subset import read_subset
 
-    return {"subset": read_subset(tax, subset)} if subset is not None else {}
+        out["subset"] = read_subset(tax, subset)
+    if costs is not None:
+        from taxovit.evaluation.costs import read_costs
+
+        out["costs"] = read_costs(tax, costs)
+    return out
 
 
 def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:

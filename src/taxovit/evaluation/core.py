@@ -143,6 +143,7 @@ def evaluate(
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
     subset: Any = None,
+    costs: Any = None,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -158,6 +159,9 @@ def evaluate(
     ``notes``: more reasons for null keys. ``subset``: a node name (its clade), a checklist
     file or a :class:`~taxovit.evaluation.subset.Subset`: only its classes are evaluated
     (:mod:`taxovit.evaluation.subset`; the report's ``subset`` section says what was cut).
+    ``costs``: a cost table file (or :class:`~taxovit.evaluation.costs.CostTable`): adds
+    ``cost_mean``, ``cost_total``, per rank ``cost_mean`` and the ``costs`` section
+    (:mod:`taxovit.evaluation.costs`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -184,7 +188,7 @@ def evaluate(
         ranked, ranked_scores = cut.ranked, cut.ranked_scores
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
-        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores,
+        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, costs=costs,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
@@ -207,11 +211,18 @@ def evaluate_point(
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
     ranked_scores: ArrayLike | None = None,
+    costs: Any = None,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
+    cost_table = None
+    if costs is not None:
+        from taxovit.evaluation.costs import as_cost_table
+
+        cost_table = as_cost_table(taxonomy, costs)
+        ctx.costs = cost_table.columns(ctx.comp.y_true, ctx.comp.y_pred, taxonomy, ctx.ranks)
     notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table
@@ -229,6 +240,10 @@ def evaluate_point(
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
+    if cost_table is not None:
+        from taxovit.evaluation.costs import cost_section
+
+        report.sections["costs"] = cost_section(cost_table, point, per_rank)
     return report, ctx, inputs
 
 
