@@ -97,6 +97,14 @@ CostsOpt = Annotated[Path | None, typer.Option(
     "side, then deepest predicted side, then the later line); correct = 0, unmatched "
     "mistake = 1. Adds cost_mean, cost_total and per-rank cost_mean.", show_default=False,
 )]  # fmt: skip
+KnownOpt = Annotated[str | None, typer.Option(
+    "--known", help="The model's classes, for novel taxa (open set): a file (one class per "
+    "line, or a CSV/TSV with a [bold]taxon[/] column) or 'auto' (the score columns). A sample "
+    "whose truth the model cannot name is novel: known/novel metrics, deepest-known-ancestor "
+    "accuracy, and with scores AUROC and FPR@95%TPR. Trees only.", show_default=False,
+)]  # fmt: skip
+UnknownLabelOpt = Annotated[str, typer.Option(
+    "--unknown-label", help="The node a prediction of which means 'unknown' (as does the root).")]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -155,6 +163,8 @@ def evaluate(
     scores: ScoresOpt = ScoreKind.probs,
     subset: SubsetOpt = None,
     costs: CostsOpt = None,
+    known: KnownOpt = None,
+    unknown_label: UnknownLabelOpt = "unknown",
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -176,7 +186,7 @@ def evaluate(
 
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth,
-                       **_question_inputs(subset=subset), "--costs": costs})
+                       **_question_inputs(subset=subset, known=known), "--costs": costs})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
@@ -190,7 +200,7 @@ def evaluate(
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
-    questions = _questions(tax, subset=subset, costs=costs)
+    questions = _questions(tax, subset, costs, known, unknown_label)
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
@@ -203,7 +213,7 @@ def _question_inputs(**options: str | None) -> dict[str, Path]:
     return {f"--{k}": Path(v) for k, v in options.items() if v is not None and Path(v).is_file()}
 
 
-def _questions(tax, subset, costs) -> dict[str, Any]:
+def _questions(tax, subset, costs, known, unknown_label) -> dict[str, Any]:
     """The questions' arguments of ``taxovit.evaluate``, read and checked before evaluating."""
     out: dict[str, Any] = {}
     if subset is not None:
@@ -214,6 +224,11 @@ def _questions(tax, subset, costs) -> dict[str, Any]:
         from taxovit.evaluation.costs import read_costs
 
         out["costs"] = read_costs(tax, costs)
+    if known is not None:
+        from taxovit.evaluation.novel import as_known
+
+        out["known"] = known if known == "auto" else as_known(tax, known, None, unknown_label)
+        out["unknown_label"] = unknown_label
     return out
 
 

@@ -26,6 +26,7 @@ from taxovit.evaluation.arguments import (
     check_top_k,
 )
 from taxovit.evaluation.context import SampleContext, as_ranked, context_of_ids
+from taxovit.evaluation.questions import ask
 from taxovit.evaluation.report import EvaluationReport, nest_metrics, per_class_table
 from taxovit.evaluation.score_metrics import (
     CALIBRATION_KEYS,
@@ -144,6 +145,8 @@ def evaluate(
     score_kind: str = "probs",
     subset: Any = None,
     costs: Any = None,
+    known: Any = None,
+    unknown_label: str = "unknown",
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -161,7 +164,9 @@ def evaluate(
     (:mod:`taxovit.evaluation.subset`; the report's ``subset`` section says what was cut).
     ``costs``: a cost table file (or :class:`~taxovit.evaluation.costs.CostTable`): adds
     ``cost_mean``, ``cost_total``, per rank ``cost_mean`` and the ``costs`` section
-    (:mod:`taxovit.evaluation.costs`).
+    (:mod:`taxovit.evaluation.costs`). ``known``: the model's classes (``"auto"``: the score
+    columns; a file; names): known-vs-novel rows and the ``novel`` section, ``unknown_label``
+    the node that means "unknown" (:mod:`taxovit.evaluation.novel`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -189,6 +194,7 @@ def evaluate(
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
         top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, costs=costs,
+        known=known, unknown_label=unknown_label,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
@@ -212,17 +218,14 @@ def evaluate_point(
     score_kind: str = "probs",
     ranked_scores: ArrayLike | None = None,
     costs: Any = None,
+    known: Any = None,
+    unknown_label: str = "unknown",
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
-    cost_table = None
-    if costs is not None:
-        from taxovit.evaluation.costs import as_cost_table
-
-        cost_table = as_cost_table(taxonomy, costs)
-        ctx.costs = cost_table.columns(ctx.comp.y_true, ctx.comp.y_pred, taxonomy, ctx.ranks)
+    asked = ask(taxonomy, ctx, costs=costs, known=known, unknown_label=unknown_label)
     notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table
@@ -240,10 +243,7 @@ def evaluate_point(
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
-    if cost_table is not None:
-        from taxovit.evaluation.costs import cost_section
-
-        report.sections["costs"] = cost_section(cost_table, point, per_rank)
+    asked.answer(report, ctx, inputs)
     return report, ctx, inputs
 
 

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["section_tables"]
 
-TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs"}
+TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs",
+          "novel": "Novel taxa (open set)"}
 
 
 def _cell(v: Any) -> str:

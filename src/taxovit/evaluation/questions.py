@@ -1,0 +1,55 @@
+"""The optional questions of :func:`taxovit.evaluate` asked of one evaluation context: each
+adds its per-sample statistics to the context (rows of the metric table,
+:mod:`taxovit.metrics.table_questions`) before the statistics are summed, and its section to
+the report after (``costs``: :mod:`taxovit.evaluation.costs`; ``novel``:
+:mod:`taxovit.evaluation.novel`). ``subset`` acts earlier, on the inputs
+(:mod:`taxovit.evaluation.subset`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taxovit.evaluation.context import SampleContext
+from taxovit.taxonomy import Taxonomy
+
+__all__ = ["Asked", "ask"]
+
+
+@dataclass
+class Asked:
+    """The questions asked, parsed (``None``: not asked)."""
+
+    costs: Any = None
+    known: Any = None
+
+    def answer(self, report: Any, ctx: SampleContext, inputs: Any) -> None:
+        """Add each asked question's section to ``report`` (from its computed metrics)."""
+        if self.costs is not None:
+            from taxovit.evaluation.costs import cost_section
+
+            report.sections["costs"] = cost_section(self.costs, report.metrics, report.per_rank)
+        if self.known is not None:
+            from taxovit.evaluation.novel import novel_section
+
+            probs = None if inputs is None else inputs.probs
+            report.sections["novel"] = novel_section(self.known, ctx.questions["novel"], probs,
+                                                     report.metrics)  # fmt: skip
+
+
+def ask(taxonomy: Taxonomy, ctx: SampleContext, *, costs: Any = None, known: Any = None,
+        unknown_label: str = "unknown") -> Asked:  # fmt: skip
+    """Parse the questions and put their per-sample statistics on ``ctx.questions``."""
+    asked = Asked()
+    t, p = ctx.comp.y_true, ctx.comp.y_pred
+    if costs is not None:
+        from taxovit.evaluation.costs import as_cost_table
+
+        asked.costs = as_cost_table(taxonomy, costs)
+        ctx.questions["costs"] = asked.costs.columns(t, p, taxonomy, ctx.ranks)
+    if known is not None:
+        from taxovit.evaluation.novel import as_known, novel_columns
+
+        asked.known = as_known(taxonomy, known, ctx.score_ids, unknown_label)
+        ctx.questions["novel"] = novel_columns(asked.known, t, p, taxonomy)
+    return asked
