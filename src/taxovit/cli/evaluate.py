@@ -105,6 +105,13 @@ KnownOpt = Annotated[str | None, typer.Option(
 )]  # fmt: skip
 UnknownLabelOpt = Annotated[str, typer.Option(
     "--unknown-label", help="The node a prediction of which means 'unknown' (as does the root).")]  # fmt: skip
+TrainCountsOpt = Annotated[Path | None, typer.Option(
+    "--train-counts", help="CSV [bold]class,count[/] of training images per class: many-, "
+    "medium- and few-shot buckets of the test samples' true classes (accuracy, macro "
+    "recall/F1, mistake severity, hier. F1 each).", show_default=False,
+)]  # fmt: skip
+ShotThresholdsOpt = Annotated[tuple[int, int], typer.Option(
+    "--shot-thresholds", min=0, help="LOW HIGH: few-shot < LOW <= medium <= HIGH < many-shot.")]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -165,6 +172,8 @@ def evaluate(
     costs: CostsOpt = None,
     known: KnownOpt = None,
     unknown_label: UnknownLabelOpt = "unknown",
+    train_counts: TrainCountsOpt = None,
+    shot_thresholds: ShotThresholdsOpt = (20, 100),
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -186,7 +195,7 @@ def evaluate(
 
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth,
-                       **_question_inputs(subset=subset, known=known), "--costs": costs})
+                       **_question_inputs(subset=subset, known=known), "--costs": costs, "--train-counts": train_counts})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
@@ -200,7 +209,7 @@ def evaluate(
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
-    questions = _questions(tax, subset, costs, known, unknown_label)
+    questions = _questions(tax, subset, costs, known, unknown_label, train_counts, shot_thresholds)
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
@@ -213,7 +222,7 @@ def _question_inputs(**options: str | None) -> dict[str, Path]:
     return {f"--{k}": Path(v) for k, v in options.items() if v is not None and Path(v).is_file()}
 
 
-def _questions(tax, subset, costs, known, unknown_label) -> dict[str, Any]:
+def _questions(tax, subset, costs, known, unknown_label, train_counts, thresholds) -> dict[str, Any]:
     """The questions' arguments of ``taxovit.evaluate``, read and checked before evaluating."""
     out: dict[str, Any] = {}
     if subset is not None:
@@ -229,6 +238,10 @@ def _questions(tax, subset, costs, known, unknown_label) -> dict[str, Any]:
 
         out["known"] = known if known == "auto" else as_known(tax, known, None, unknown_label)
         out["unknown_label"] = unknown_label
+    if train_counts is not None:
+        from taxovit.evaluation.long_tail import read_train_counts
+
+        out["train_counts"] = read_train_counts(tax, train_counts, thresholds)
     return out
 
 

@@ -22,6 +22,7 @@ class Asked:
 
     costs: Any = None
     known: Any = None
+    train_counts: Any = None
 
     def answer(self, report: Any, ctx: SampleContext, inputs: Any) -> None:
         """Add each asked question's section to ``report`` (from its computed metrics)."""
@@ -35,10 +36,15 @@ class Asked:
             probs = None if inputs is None else inputs.probs
             report.sections["novel"] = novel_section(self.known, ctx.questions["novel"], probs,
                                                      report.metrics)  # fmt: skip
+        if self.train_counts is not None:
+            from taxovit.evaluation.long_tail import long_tail_section
+
+            report.sections["long_tail"] = long_tail_section(self.train_counts, ctx, report.metrics)
 
 
 def ask(taxonomy: Taxonomy, ctx: SampleContext, *, costs: Any = None, known: Any = None,
-        unknown_label: str = "unknown") -> Asked:  # fmt: skip
+        unknown_label: str = "unknown", train_counts: Any = None,
+        shot_thresholds: Any = (20, 100)) -> Asked:  # fmt: skip
     """Parse the questions and put their per-sample statistics on ``ctx.questions``."""
     asked = Asked()
     t, p = ctx.comp.y_true, ctx.comp.y_pred
@@ -52,4 +58,9 @@ def ask(taxonomy: Taxonomy, ctx: SampleContext, *, costs: Any = None, known: Any
 
         asked.known = as_known(taxonomy, known, ctx.score_ids, unknown_label)
         ctx.questions["novel"] = novel_columns(asked.known, t, p, taxonomy)
+    if train_counts is not None:
+        from taxovit.evaluation.long_tail import as_train_counts, long_tail_columns
+
+        asked.train_counts = as_train_counts(taxonomy, train_counts, shot_thresholds)
+        ctx.questions["long_tail"] = long_tail_columns(asked.train_counts, ctx)
     return asked

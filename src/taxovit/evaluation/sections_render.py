@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["section_tables"]
 
-TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs",
+TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs", "long_tail": "Long tail (by training images of the true class)",
           "novel": "Novel taxa (open set)"}
 
 
@@ -24,21 +24,44 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _table(name: str, section: dict[str, Any]) -> Table:
+def _new_table(title: str) -> Table:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=TITLES.get(name, name), box=box.SIMPLE_HEAVY, title_justify="left",
-                  title_style="bold")  # fmt: skip
+    return Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+
+
+def _table(name: str, section: dict[str, Any]) -> list[Table]:
+    """The scalar entries as rows; dict entries sharing their keys (e.g. one per bucket or
+    group) as a grid, a row each; other dicts as one row of ``key value`` pairs."""
+    grid = {k: v for k, v in section.items() if isinstance(v, dict) and v and
+            all(not isinstance(x, dict | list) for x in v.values())}  # fmt: skip
+    by_shape: dict[tuple[str, ...], list[str]] = {}
+    for k, v in grid.items():
+        by_shape.setdefault(tuple(v), []).append(k)
+    shape, members = max(by_shape.items(), key=lambda kv: len(kv[1]), default=((), []))
+    grid = {k: grid[k] for k in members} if len(members) >= 2 else {}
+    table = _new_table(TITLES.get(name, name))
     table.add_column("")
     table.add_column("value", justify="right")
     for key, v in section.items():
+        if key in grid:
+            continue
         if isinstance(v, dict):
             v = ", ".join(f"{k} {_cell(x)}" for k, x in v.items())
         table.add_row(key.replace("_", " "), _cell(v))
-    return table
+    if not grid:
+        return [table]
+    cols = shape
+    g = _new_table("")
+    g.add_column("")
+    for c in cols:
+        g.add_column(c.replace("_", " "), justify="right")
+    for key, v in grid.items():
+        g.add_row(key, *(_cell(v[c]) for c in cols))
+    return [table, g]
 
 
 def section_tables(report: EvaluationReport) -> list[Table]:
-    """A table per section of ``report.sections``, in their order."""
-    return [_table(name, s) for name, s in report.sections.items() if isinstance(s, dict)]
+    """The tables of each section of ``report.sections``, in their order."""
+    return [t for name, s in report.sections.items() if isinstance(s, dict) for t in _table(name, s)]

@@ -213,8 +213,9 @@ def statistics_of(ctx: SampleContext, inputs: ScoreInputs | None, rows: bool = T
     """The statistics of an evaluation context (``inputs``: its scores, if any); ``rows``:
     also compute the row metrics (mAP, ``ece_adaptive``; the point estimate)."""
     st = Statistics(Layout.of(ctx, inputs), _label_columns(ctx), {})
-    for columns in ctx.questions.values():
-        st.columns.update(columns)
+    for columns in ctx.questions.values():  # columns, and per-class sums (Binned)
+        for name, col in columns.items():
+            (st.binned if isinstance(col, Binned) else st.columns)[name] = col
     st.confusions[""] = Confusion(None, ctx.inv_t, ctx.inv_p, ctx.n_labels, None)
     for rank, rc in ctx.ranks.items():
         st.confusions[f"/{rank}"] = Confusion(rc.keep, rc.it, rc.ip, rc.k, rc.has_pred)

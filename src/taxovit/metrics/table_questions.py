@@ -5,6 +5,7 @@ compare; they are in a report only when its question was asked (``layout.questio
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from taxovit.metrics.table import (
     _FLAT,
@@ -20,8 +21,8 @@ from taxovit.metrics.table import (
     _ratio_or_null,
 )
 
-__all__ = ["COST_METRICS", "KNOWN", "NOVEL_METRICS", "QUESTION_METRICS", "QUESTION_ROWS",
-           "RANK_COST_METRICS"]  # fmt: skip
+__all__ = ["COST_METRICS", "KNOWN", "LONG_TAIL_METRICS", "NOVEL_METRICS", "QUESTION_METRICS", "QUESTION_ROWS",
+           "RANK_COST_METRICS", "SHOT_BUCKETS"]  # fmt: skip
 
 #: the keys of a cost table (``costs=``, :mod:`taxovit.evaluation.costs`): only in its reports
 COSTS = "a cost table"
@@ -63,3 +64,52 @@ QUESTION_METRICS: dict[str, tuple[tuple[Metric, ...], tuple[Metric, ...]]] = {
 }
 #: every question row, for lookups and the listing
 QUESTION_ROWS: tuple[Metric, ...] = tuple(r for flat, rank in QUESTION_METRICS.values() for r in flat + rank)
+
+# ----------------------------------------------------------------------------- the long tail
+#: the long-tail buckets of Liu et al. 2019 (thresholds: ``taxovit.evaluation.long_tail``)
+SHOT_BUCKETS = ("many", "medium", "few")
+
+
+def _present_mean(values: NDArray, sup: NDArray) -> NDArray:
+    """Mean of per-class ``values`` over the classes with test samples (``sup > 0``); NaN if none."""
+    sup = np.atleast_2d(sup)
+    present = sup > 0
+    total = np.where(present, np.atleast_2d(values), 0.0).sum(1)
+    return _ratio_or_null(total, present.sum(1))
+
+
+def _recall_macro(tp: NDArray, sup: NDArray) -> NDArray:
+    return _present_mean(_ratio(np.atleast_2d(tp), np.atleast_2d(sup)), sup)
+
+
+def _f1_macro(tp: NDArray, sup: NDArray, pred: NDArray) -> NDArray:
+    tp, sup, pred = (np.atleast_2d(x) for x in (tp, sup, pred))
+    return _present_mean(_ratio(2.0 * tp, sup + pred), sup)
+
+
+def _n_present(sup: NDArray) -> NDArray:
+    return (np.atleast_2d(sup) > 0).sum(1).astype(float)
+
+
+def _shot_rows(b: str) -> tuple[Metric, ...]:
+    s, need = f"lt_{{}}/{b}", (LABELS, TRAIN_COUNTS)
+    return tuple(
+        Metric(f"{b}_shot_{key}", f"{b}-shot {shown}", better, need, tuple(s.format(x) if x != "pred"
+               else "lt_pred" for x in stats), fn, _FLAT, integer=fn in (_count, _n_present))
+        for key, shown, better, stats, fn in (
+            ("n_samples", "samples", NEITHER, ("one",), _count),
+            ("n_classes", "classes (with test samples)", NEITHER, ("sup",), _n_present),
+            ("accuracy", "accuracy", HIGHER, ("correct", "one"), _ratio_or_null),
+            ("recall_macro", "recall (macro)", HIGHER, ("tp", "sup"), _recall_macro),
+            ("f1_macro", "F1 (macro)", HIGHER, ("tp", "sup", "pred"), _f1_macro),
+            ("mistake_severity", "mistake severity", LOWER, ("d", "wrong"), _ratio_or_null),
+            ("hierarchical_f1", "hier. F1 (micro)", HIGHER, ("inter", "size_pred", "size_true"),
+             _hf_micro),
+        )
+    )  # fmt: skip
+
+
+TRAIN_COUNTS = "training counts"
+LONG_TAIL_METRICS: tuple[Metric, ...] = tuple(r for b in SHOT_BUCKETS for r in _shot_rows(b))
+QUESTION_METRICS["long_tail"] = (LONG_TAIL_METRICS, ())
+QUESTION_ROWS += LONG_TAIL_METRICS
