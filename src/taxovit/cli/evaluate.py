@@ -112,6 +112,11 @@ TrainCountsOpt = Annotated[Path | None, typer.Option(
 )]  # fmt: skip
 ShotThresholdsOpt = Annotated[tuple[int, int], typer.Option(
     "--shot-thresholds", min=0, help="LOW HIGH: few-shot < LOW <= medium <= HIGH < many-shot.")]  # fmt: skip
+ConfusedOpt = Annotated[int, typer.Option(
+    "--confused", min=0, help="List the N most frequent (true, predicted) mistakes with their "
+    "count, share of the true class, LCA and the rank where they split (0 = off).")]  # fmt: skip
+ConfusedRankOpt = Annotated[str | None, typer.Option(
+    "--confused-rank", help="Read both labels at this rank for --confused.", show_default=False)]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -174,6 +179,8 @@ def evaluate(
     unknown_label: UnknownLabelOpt = "unknown",
     train_counts: TrainCountsOpt = None,
     shot_thresholds: ShotThresholdsOpt = (20, 100),
+    confused: ConfusedOpt = 0,
+    confused_rank: ConfusedRankOpt = None,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -210,6 +217,7 @@ def evaluate(
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
     questions = _questions(tax, subset, costs, known, unknown_label, train_counts, shot_thresholds)
+    questions |= {"confused": confused, "confused_rank": confused_rank}
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)

@@ -149,6 +149,8 @@ def evaluate(
     unknown_label: str = "unknown",
     train_counts: Any = None,
     shot_thresholds: Sequence[int] = (20, 100),
+    confused: int = 0,
+    confused_rank: str | None = None,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -170,7 +172,8 @@ def evaluate(
     columns; a file; names): known-vs-novel rows and the ``novel`` section, ``unknown_label``
     the node that means "unknown" (:mod:`taxovit.evaluation.novel`). ``train_counts``: training
     images per class (a ``class,count`` file or a mapping): many/medium/few-shot rows split at
-    ``shot_thresholds`` (:mod:`taxovit.evaluation.long_tail`).
+    ``shot_thresholds`` (:mod:`taxovit.evaluation.long_tail`). ``confused=N``: the N most
+    confused pairs, at ``confused_rank`` if given (:mod:`taxovit.evaluation.confused`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -199,7 +202,7 @@ def evaluate(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
         top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, costs=costs,
         known=known, unknown_label=unknown_label, train_counts=train_counts,
-        shot_thresholds=shot_thresholds,
+        shot_thresholds=shot_thresholds, confused=confused, confused_rank=confused_rank,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
@@ -227,13 +230,16 @@ def evaluate_point(
     unknown_label: str = "unknown",
     train_counts: Any = None,
     shot_thresholds: Sequence[int] = (20, 100),
+    confused: int = 0,
+    confused_rank: str | None = None,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
     asked = ask(taxonomy, ctx, costs=costs, known=known, unknown_label=unknown_label,
-                train_counts=train_counts, shot_thresholds=shot_thresholds)  # fmt: skip
+                train_counts=train_counts, shot_thresholds=shot_thresholds, confused=confused,
+                confused_rank=confused_rank)  # fmt: skip
     notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from taxovit.errors import ArgumentError
 from taxovit.evaluation.context import SampleContext
 from taxovit.taxonomy import Taxonomy
 
@@ -20,9 +21,12 @@ __all__ = ["Asked", "ask"]
 class Asked:
     """The questions asked, parsed (``None``: not asked)."""
 
+    taxonomy: Any = None
     costs: Any = None
     known: Any = None
     train_counts: Any = None
+    confused: int = 0
+    confused_rank: str | None = None
 
     def answer(self, report: Any, ctx: SampleContext, inputs: Any) -> None:
         """Add each asked question's section to ``report`` (from its computed metrics)."""
@@ -40,13 +44,25 @@ class Asked:
             from taxovit.evaluation.long_tail import long_tail_section
 
             report.sections["long_tail"] = long_tail_section(self.train_counts, ctx, report.metrics)
+        if self.confused:
+            from taxovit.evaluation.confused import confused_pairs
+
+            report.sections["confused_pairs"] = confused_pairs(
+                self.taxonomy, ctx.comp.y_true, ctx.comp.y_pred, self.confused, list(report.per_rank),
+                self.confused_rank)  # fmt: skip
 
 
 def ask(taxonomy: Taxonomy, ctx: SampleContext, *, costs: Any = None, known: Any = None,
         unknown_label: str = "unknown", train_counts: Any = None,
-        shot_thresholds: Any = (20, 100)) -> Asked:  # fmt: skip
+        shot_thresholds: Any = (20, 100), confused: int = 0,
+        confused_rank: str | None = None) -> Asked:  # fmt: skip
     """Parse the questions and put their per-sample statistics on ``ctx.questions``."""
-    asked = Asked()
+    from taxovit.evaluation.arguments import check_int
+
+    asked = Asked(taxonomy, confused=check_int(confused, "confused", 0), confused_rank=confused_rank)
+    if confused_rank is not None and confused_rank not in taxonomy.index.rank_names:
+        raise ArgumentError(f"confused_rank: unknown rank {confused_rank!r}; this taxonomy has "
+                            f"{', '.join(taxonomy.index.rank_names) or 'no ranks'}")  # fmt: skip
     t, p = ctx.comp.y_true, ctx.comp.y_pred
     if costs is not None:
         from taxovit.evaluation.costs import as_cost_table

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["section_tables"]
 
 TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs", "long_tail": "Long tail (by training images of the true class)",
+          "confused_pairs": "Most-confused pairs",
           "novel": "Novel taxa (open set)"}
 
 
@@ -44,14 +45,16 @@ def _table(name: str, section: dict[str, Any]) -> list[Table]:
     table = _new_table(TITLES.get(name, name))
     table.add_column("")
     table.add_column("value", justify="right")
+    lists = [_list_table(k, v) for k, v in section.items()
+             if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]  # fmt: skip
     for key, v in section.items():
-        if key in grid:
+        if key in grid or (isinstance(v, list) and v and isinstance(v[0], dict)):
             continue
         if isinstance(v, dict):
             v = ", ".join(f"{k} {_cell(x)}" for k, x in v.items())
         table.add_row(key.replace("_", " "), _cell(v))
     if not grid:
-        return [table]
+        return [table, *lists]
     cols = shape
     g = _new_table("")
     g.add_column("")
@@ -59,7 +62,18 @@ def _table(name: str, section: dict[str, Any]) -> list[Table]:
         g.add_column(c.replace("_", " "), justify="right")
     for key, v in grid.items():
         g.add_row(key, *(_cell(v[c]) for c in cols))
-    return [table, g]
+    return [table, g, *lists]
+
+
+def _list_table(name: str, rows: list[dict[str, Any]]) -> Table:
+    """A list of records (e.g. the confused pairs) as a grid, a record per row."""
+    g = _new_table(name.replace("_", " "))
+    cols = list(rows[0])
+    for c in cols:
+        g.add_column(c.replace("_", " "), justify="left" if isinstance(rows[0][c], str) else "right")
+    for r in rows:
+        g.add_row(*("" if r.get(c) is None else _cell(r.get(c)) for c in cols))
+    return g
 
 
 def section_tables(report: EvaluationReport) -> list[Table]:
