@@ -117,6 +117,10 @@ ConfusedOpt = Annotated[int, typer.Option(
     "count, share of the true class, LCA and the rank where they split (0 = off).")]  # fmt: skip
 ConfusedRankOpt = Annotated[str | None, typer.Option(
     "--confused-rank", help="Read both labels at this rank for --confused.", show_default=False)]  # fmt: skip
+AbstentionOpt = Annotated[bool, typer.Option(
+    "--abstention", help="With scores: the risk-coverage curve (accept the most confident "
+    "first) and its AURC, and the confident-ancestor back-off curve (accuracy against depth "
+    "for thresholds 0..1) and its area; --plot draws both.")]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -181,6 +185,7 @@ def evaluate(
     shot_thresholds: ShotThresholdsOpt = (20, 100),
     confused: ConfusedOpt = 0,
     confused_rank: ConfusedRankOpt = None,
+    abstention: AbstentionOpt = False,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -213,11 +218,15 @@ def evaluate(
     with status(f"loading {taxonomy}"):
         tax = load_taxonomy(taxonomy, add_root=add_root)
     plots = _plot_files(plan, tax, taxonomy, plot_dir, plot_rank)
+    if abstention and plot_dir is not None:
+        from taxovit.evaluation.abstention_plots import ABSTENTION_PLOTS
+
+        plots |= {n: plan.file("--plot", plot_dir / n, stdout_ok=False) for n in ABSTENTION_PLOTS}
     cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
             "score_prefix": score_prefix}  # fmt: skip
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
     questions = _questions(tax, subset, costs, known, unknown_label, train_counts, shot_thresholds)
-    questions |= {"confused": confused, "confused_rank": confused_rank}
+    questions |= {"confused": confused, "confused_rank": confused_rank, "abstention": abstention}
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
@@ -313,7 +322,12 @@ def _contents(report, tax, outs, plots, format, plot_rank, inputs) -> tuple[dict
     if plots:
         from taxovit.evaluation.plots import draw_plots
 
-        for name, png in draw_plots(report, tax, plot_rank).items():
+        pngs = draw_plots(report, tax, plot_rank)
+        if "abstention" in report.sections:
+            from taxovit.evaluation.abstention_plots import draw_abstention_plots
+
+            pngs |= draw_abstention_plots(report.sections["abstention"])
+        for name, png in pngs.items():
             contents[plots[name]] = png
     stdout_text = None
     if outs["report"] is not None:

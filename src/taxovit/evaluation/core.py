@@ -151,6 +151,7 @@ def evaluate(
     shot_thresholds: Sequence[int] = (20, 100),
     confused: int = 0,
     confused_rank: str | None = None,
+    abstention: bool = False,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -174,6 +175,7 @@ def evaluate(
     images per class (a ``class,count`` file or a mapping): many/medium/few-shot rows split at
     ``shot_thresholds`` (:mod:`taxovit.evaluation.long_tail`). ``confused=N``: the N most
     confused pairs, at ``confused_rank`` if given (:mod:`taxovit.evaluation.confused`).
+    ``abstention``: risk–coverage and back-off curves (:mod:`taxovit.evaluation.abstention`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -203,6 +205,7 @@ def evaluate(
         top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, costs=costs,
         known=known, unknown_label=unknown_label, train_counts=train_counts,
         shot_thresholds=shot_thresholds, confused=confused, confused_rank=confused_rank,
+        abstention=abstention,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
@@ -232,6 +235,7 @@ def evaluate_point(
     shot_thresholds: Sequence[int] = (20, 100),
     confused: int = 0,
     confused_rank: str | None = None,
+    abstention: bool = False,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
@@ -239,7 +243,7 @@ def evaluate_point(
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
     asked = ask(taxonomy, ctx, costs=costs, known=known, unknown_label=unknown_label,
                 train_counts=train_counts, shot_thresholds=shot_thresholds, confused=confused,
-                confused_rank=confused_rank)  # fmt: skip
+                confused_rank=confused_rank, abstention=abstention)  # fmt: skip
     notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table

@@ -27,6 +27,7 @@ class Asked:
     train_counts: Any = None
     confused: int = 0
     confused_rank: str | None = None
+    abstention: bool = False
 
     def answer(self, report: Any, ctx: SampleContext, inputs: Any) -> None:
         """Add each asked question's section to ``report`` (from its computed metrics)."""
@@ -50,16 +51,23 @@ class Asked:
             report.sections["confused_pairs"] = confused_pairs(
                 self.taxonomy, ctx.comp.y_true, ctx.comp.y_pred, self.confused, list(report.per_rank),
                 self.confused_rank)  # fmt: skip
+        if self.abstention:
+            from taxovit.evaluation.abstention import abstention_section
+
+            probs = None if inputs is None else inputs.probs
+            report.sections["abstention"] = abstention_section(
+                probs, ctx.score_ids, self.taxonomy, ctx.comp.y_true, ctx.comp.y_pred)  # fmt: skip
 
 
 def ask(taxonomy: Taxonomy, ctx: SampleContext, *, costs: Any = None, known: Any = None,
         unknown_label: str = "unknown", train_counts: Any = None,
         shot_thresholds: Any = (20, 100), confused: int = 0,
-        confused_rank: str | None = None) -> Asked:  # fmt: skip
+        confused_rank: str | None = None, abstention: bool = False) -> Asked:  # fmt: skip
     """Parse the questions and put their per-sample statistics on ``ctx.questions``."""
     from taxovit.evaluation.arguments import check_int
 
-    asked = Asked(taxonomy, confused=check_int(confused, "confused", 0), confused_rank=confused_rank)
+    asked = Asked(taxonomy, confused=check_int(confused, "confused", 0), confused_rank=confused_rank,
+                  abstention=bool(abstention))  # fmt: skip
     if confused_rank is not None and confused_rank not in taxonomy.index.rank_names:
         raise ArgumentError(f"confused_rank: unknown rank {confused_rank!r}; this taxonomy has "
                             f"{', '.join(taxonomy.index.rank_names) or 'no ranks'}")  # fmt: skip

@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 __all__ = ["section_tables"]
 
 TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs", "long_tail": "Long tail (by training images of the true class)",
-          "confused_pairs": "Most-confused pairs",
+          "confused_pairs": "Most-confused pairs", "abstention": "Abstention (risk-coverage, back-off)",
           "novel": "Novel taxa (open set)"}
 
 
 def _cell(v: Any) -> str:
+    if isinstance(v, list):
+        return f"{len(v)} points (JSON report)"
     if isinstance(v, float):
         return f"{v:.4f}"
     if isinstance(v, int) and not isinstance(v, bool):
@@ -50,7 +52,9 @@ def _table(name: str, section: dict[str, Any]) -> list[Table]:
     for key, v in section.items():
         if key in grid or (isinstance(v, list) and v and isinstance(v[0], dict)):
             continue
-        if isinstance(v, dict):
+        if isinstance(v, dict) and v and all(isinstance(x, list) for x in v.values()):
+            v = f"{len(next(iter(v.values())))} points of {', '.join(v)} (JSON report)"
+        elif isinstance(v, dict):
             v = ", ".join(f"{k} {_cell(x)}" for k, x in v.items())
         table.add_row(key.replace("_", " "), _cell(v))
     if not grid:
