@@ -121,6 +121,18 @@ AbstentionOpt = Annotated[bool, typer.Option(
     "--abstention", help="With scores: the risk-coverage curve (accept the most confident "
     "first) and its AURC, and the confident-ancestor back-off curve (accuracy against depth "
     "for thresholds 0..1) and its area; --plot draws both.")]  # fmt: skip
+GroupByOpt = Annotated[list[str] | None, typer.Option(
+    "--group-by", help="Slice by this column (repeatable) of the predictions file or of "
+    "--meta: one report per group with its own bootstrap intervals, small groups flagged, "
+    "worst and best group.", show_default=False,
+)]  # fmt: skip
+MetaOpt = Annotated[Path | None, typer.Option(
+    "--meta", help="CSV or Parquet with the id column and the --group-by columns, joined to "
+    "the predictions by id.", show_default=False,
+)]  # fmt: skip
+MinSupportOpt = Annotated[int, typer.Option(
+    "--min-support", min=1, help="Groups with fewer samples are flagged small (and left out "
+    "of worst/best).")]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -186,6 +198,9 @@ def evaluate(
     confused: ConfusedOpt = 0,
     confused_rank: ConfusedRankOpt = None,
     abstention: AbstentionOpt = False,
+    group_by: GroupByOpt = None,
+    meta: MetaOpt = None,
+    min_support: MinSupportOpt = 30,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -207,7 +222,7 @@ def evaluate(
 
     # every output location is checked before any input is read or anything written
     plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth,
-                       **_question_inputs(subset=subset, known=known), "--costs": costs, "--train-counts": train_counts})
+                       **_question_inputs(subset=subset, known=known), "--costs": costs, "--train-counts": train_counts, "--meta": meta})
     outs = {"report": plan.file("--output", output) if output is not None else None,
             "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
     plot_dir = plan.folder("--plot", plot) if plot is not None else None
@@ -227,6 +242,9 @@ def evaluate(
     data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
     questions = _questions(tax, subset, costs, known, unknown_label, train_counts, shot_thresholds)
     questions |= {"confused": confused, "confused_rank": confused_rank, "abstention": abstention}
+    if group_by:
+        questions |= {"groups": _group_columns(preds, meta, id_col, group_by, data.ids),
+                      "min_support": min_support}  # fmt: skip
     report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
     contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
     plan.write(contents)
@@ -237,6 +255,17 @@ def evaluate(
 def _question_inputs(**options: str | None) -> dict[str, Path]:
     """The option values that name existing files (a --subset may be a node name): inputs."""
     return {f"--{k}": Path(v) for k, v in options.items() if v is not None and Path(v).is_file()}
+
+
+def _group_columns(preds, meta, id_col, group_by, ids):
+    """The --group-by columns, from --meta or the predictions file, aligned by id."""
+    from taxovit.errors import ArgumentError
+    from taxovit.evaluation.group_columns import read_group_columns
+
+    source = meta if meta is not None else preds
+    if str(source) == "-":
+        raise ArgumentError("--group-by with predictions on standard input needs --meta FILE")
+    return read_group_columns(source, id_col, list(group_by), ids)
 
 
 def _questions(tax, subset, costs, known, unknown_label, train_counts, thresholds) -> dict[str, Any]:

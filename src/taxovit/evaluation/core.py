@@ -152,6 +152,8 @@ def evaluate(
     confused: int = 0,
     confused_rank: str | None = None,
     abstention: bool = False,
+    groups: Any = None,
+    min_support: int = 30,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -176,6 +178,9 @@ def evaluate(
     ``shot_thresholds`` (:mod:`taxovit.evaluation.long_tail`). ``confused=N``: the N most
     confused pairs, at ``confused_rank`` if given (:mod:`taxovit.evaluation.confused`).
     ``abstention``: risk–coverage and back-off curves (:mod:`taxovit.evaluation.abstention`).
+    ``groups``: grouping columns (a mapping of ``(n,)`` arrays, a DataFrame or one array):
+    one report per group with its own intervals, groups under ``min_support`` samples
+    flagged (:mod:`taxovit.evaluation.slices`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -200,6 +205,7 @@ def evaluate(
                        ranked_scores, score_kind)  # fmt: skip
         y_true, y_pred, scores, score_labels = cut.y_true, cut.y_pred, cut.scores, cut.score_labels
         ranked, ranked_scores = cut.ranked, cut.ranked_scores
+        groups = _cut_groups(groups, cut.keep)
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
         top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, costs=costs,
@@ -213,7 +219,22 @@ def evaluate(
                             "method": "percentile"}  # fmt: skip
     if cut is not None:
         report.sections["subset"] = cut.section
+    if groups is not None:
+        from taxovit.evaluation.slices import evaluate_slices
+
+        report.sections["slices"] = evaluate_slices(
+            taxonomy, y_true, y_pred, scores, score_labels, ranked, ranked_scores, groups, min_support,
+            top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind, notes=notes)  # fmt: skip
     return report
+
+
+def _cut_groups(groups: Any, keep: Any) -> Any:
+    """``groups`` (see :func:`~taxovit.evaluation.slices.as_groups`) at the rows ``keep``."""
+    if groups is None:
+        return None
+    from taxovit.evaluation.slices import as_groups
+
+    return {k: v[keep] for k, v in as_groups(groups, keep.size).items()}
 
 
 def evaluate_point(

@@ -80,6 +80,37 @@ def _list_table(name: str, rows: list[dict[str, Any]]) -> Table:
     return g
 
 
+def _interval_cell(row: dict[str, Any], key: str) -> str:
+    if row.get(key) is None:
+        return ""
+    ci = row.get(f"{key}_ci")
+    return _cell(row[key]) + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
+
+
+def _slice_tables(section: dict[str, Any]) -> list[Table]:
+    """Per grouping column: its groups (intervals beside the values, small groups flagged)
+    and the worst and best group."""
+    from taxovit.evaluation.slices import HEADLINE
+
+    out = []
+    for column, s in section.items():
+        rows = s["summary"]
+        keys = [k for k in HEADLINE if any(r.get(k) is not None for r in rows)]
+        g = _new_table(f"Slices by {column} (groups under {s['min_support']} samples: small)")
+        for c in ("group", "samples", *keys, ""):
+            g.add_column(c.replace("_", " "), justify="left" if c in ("group", "") else "right")
+        for r in rows:
+            g.add_row(r["group"], _cell(r["n_samples"]), *(_interval_cell(r, k) for k in keys),
+                      "small" if r["small"] else "")  # fmt: skip
+        for end in ("worst", "best"):  # per metric: its worst / best group (not small)
+            sp = s["spread"]
+            g.add_row(f"{end} group", "", *(f"{sp[k][end]['group']}: {_cell(sp[k][end]['value'])}"
+                                           if k in sp else "" for k in keys), "", style="italic")  # fmt: skip
+        out.append(g)
+    return out
+
+
 def section_tables(report: EvaluationReport) -> list[Table]:
     """The tables of each section of ``report.sections``, in their order."""
-    return [t for name, s in report.sections.items() if isinstance(s, dict) for t in _table(name, s)]
+    return [t for name, s in report.sections.items() if isinstance(s, dict)
+            for t in (_slice_tables(s) if name == "slices" else _table(name, s))]  # fmt: skip

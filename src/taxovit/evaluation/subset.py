@@ -136,6 +136,7 @@ class Restricted:
     ranked: NDArray[np.int64] | None
     ranked_scores: NDArray[np.float64] | None
     section: dict[str, Any]
+    keep: NDArray[np.bool_]  # the samples kept, over the inputs' rows
 
 
 def _cut_scores(
@@ -204,4 +205,4 @@ def restrict(
         r = as_ranked(ranked, t.size, len(taxonomy.nodes))[keep]
         rs = None if ranked_scores is None else np.asarray(ranked_scores, dtype=np.float64)[keep]
         r, rs = _cut_ranked(r, rs, sub.mask)
-    return Restricted(t[keep], p[keep], s, ids, r, rs, section)
+    return Restricted(t[keep], p[keep], s, ids, r, rs, section, keep)
