@@ -81,7 +81,7 @@ def test_cli_long_tail(tmp_path: Path) -> None:
     counts.write_text("class,count\nMallard,500\nGadwall,30\n")
     runner = CliRunner()
     res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--train-counts",
-                              str(counts), "--shot-thresholds", "10", "200", "-o", str(out), "-f", "json"])  # fmt: skip
+                              str(counts), "--few-below", "10", "--many-above", "200", "-o", str(out), "-f", "json"])  # fmt: skip
     assert res.exit_code == 0, res.output
     s = json.loads(out.read_text())["long_tail"]
     assert s["buckets_defined"]["many"] == "> 200" and s["many"]["n_samples"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -110,8 +111,10 @@ TrainCountsOpt = Annotated[Path | None, typer.Option(
     "medium- and few-shot buckets of the test samples' true classes (accuracy, macro "
     "recall/F1, mistake severity, hier. F1 each).", show_default=False,
 )]  # fmt: skip
-ShotThresholdsOpt = Annotated[tuple[int, int], typer.Option(
-    "--shot-thresholds", min=0, help="LOW HIGH: few-shot < LOW <= medium <= HIGH < many-shot.")]  # fmt: skip
+FewBelowOpt = Annotated[int, typer.Option(
+    "--few-below", min=0, help="--train-counts: classes with fewer training images are few-shot.")]  # fmt: skip
+ManyAboveOpt = Annotated[int, typer.Option(
+    "--many-above", min=0, help="--train-counts: classes with more are many-shot (the rest medium).")]  # fmt: skip
 ConfusedOpt = Annotated[int, typer.Option(
     "--confused", min=0, help="List the N most frequent (true, predicted) mistakes with their "
     "count, share of the true class, LCA and the rank where they split (0 = off).")]  # fmt: skip
@@ -194,7 +197,8 @@ def evaluate(
     known: KnownOpt = None,
     unknown_label: UnknownLabelOpt = "unknown",
     train_counts: TrainCountsOpt = None,
-    shot_thresholds: ShotThresholdsOpt = (20, 100),
+    few_below: FewBelowOpt = 20,
+    many_above: ManyAboveOpt = 100,
     confused: ConfusedOpt = 0,
     confused_rank: ConfusedRankOpt = None,
     abstention: AbstentionOpt = False,
@@ -217,44 +221,49 @@ def evaluate(
     Definitions of every metric: shared/docs/metrics.md (README: "Metrics").
     Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
+    _evaluate_command(SimpleNamespace(**locals()))
+
+
+def _evaluate_command(o: SimpleNamespace) -> None:
+    """The body of ``taxovit evaluate`` (``o``: its options by parameter name)."""
     from taxovit._outputs import OutputPlan
     from taxovit.taxonomy import load_taxonomy
 
     # every output location is checked before any input is read or anything written
-    plan = OutputPlan({"predictions file": preds, "--taxonomy": taxonomy, "--truth": truth,
-                       **_question_inputs(subset=subset, known=known), "--costs": costs, "--train-counts": train_counts, "--meta": meta})
-    outs = {"report": plan.file("--output", output) if output is not None else None,
-            "per_class": plan.file("--per-class", per_class) if per_class is not None else None}
-    plot_dir = plan.folder("--plot", plot) if plot is not None else None
+    plan = OutputPlan({"predictions file": o.preds, "--taxonomy": o.taxonomy, "--truth": o.truth,
+                       **_question_inputs(o)})  # fmt: skip
+    outs = {"report": plan.file("--output", o.output) if o.output is not None else None,
+            "per_class": plan.file("--per-class", o.per_class) if o.per_class is not None else None}
+    plot_dir = plan.folder("--plot", o.plot) if o.plot is not None else None
     from taxovit.predictions import prefetch
 
     # a long Parquet file is read beside the taxonomy (not when the taxonomy is sure to fail)
-    prefetched = prefetch(preds, pred_col) if Path(taxonomy).is_file() else None
-    with status(f"loading {taxonomy}"):
-        tax = load_taxonomy(taxonomy, add_root=add_root)
-    plots = _plot_files(plan, tax, taxonomy, plot_dir, plot_rank)
-    if abstention and plot_dir is not None:
+    prefetched = prefetch(o.preds, o.pred_col) if Path(o.taxonomy).is_file() else None
+    with status(f"loading {o.taxonomy}"):
+        tax = load_taxonomy(o.taxonomy, add_root=o.add_root)
+    plots = _plot_files(plan, tax, o.taxonomy, plot_dir, o.plot_rank)
+    if o.abstention and plot_dir is not None:
         from taxovit.evaluation.abstention_plots import ABSTENTION_PLOTS
 
         plots |= {n: plan.file("--plot", plot_dir / n, stdout_ok=False) for n in ABSTENTION_PLOTS}
-    cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
-            "score_prefix": score_prefix}  # fmt: skip
-    data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
-    questions = _questions(tax, subset, costs, known, unknown_label, train_counts, shot_thresholds)
-    questions |= {"confused": confused, "confused_rank": confused_rank, "abstention": abstention}
-    if group_by:
-        questions |= {"groups": _group_columns(preds, meta, id_col, group_by, data.ids),
-                      "min_support": min_support}  # fmt: skip
-    report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value, questions)
-    contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
+    cols = {"id_col": o.id_col, "true_col": o.true_col, "pred_col": o.pred_col,
+            "score_prefix": o.score_prefix}  # fmt: skip
+    data, inputs = _read(o.preds, o.taxonomy, tax, o.truth, o.label_attr, cols, prefetched)
+    questions = _questions(o, tax, data.ids)
+    report = _run_evaluation(data, tax, o.top_k, o.bootstrap, o.ci, o.seed, o.scores.value, questions)
+    contents, stdout_text = _contents(report, tax, outs, plots, o.format, o.plot_rank, inputs)
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
-    _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+    _print_summary(report, o.preds, o.format, outs, plot_dir, n_plots, stdout_text)
 
 
-def _question_inputs(**options: str | None) -> dict[str, Path]:
-    """The option values that name existing files (a --subset may be a node name): inputs."""
-    return {f"--{k}": Path(v) for k, v in options.items() if v is not None and Path(v).is_file()}
+def _question_inputs(o: SimpleNamespace) -> dict[str, Path]:
+    """The questions' input files (a --subset or --known may be a node name or 'auto')."""
+    files = {"--costs": o.costs, "--train-counts": o.train_counts, "--meta": o.meta}
+    for name, v in (("--subset", o.subset), ("--known", o.known)):
+        if v is not None and Path(v).is_file():
+            files[name] = Path(v)
+    return files
 
 
 def _group_columns(preds, meta, id_col, group_by, ids):
@@ -268,26 +277,30 @@ def _group_columns(preds, meta, id_col, group_by, ids):
     return read_group_columns(source, id_col, list(group_by), ids)
 
 
-def _questions(tax, subset, costs, known, unknown_label, train_counts, thresholds) -> dict[str, Any]:
-    """The questions' arguments of ``taxovit.evaluate``, read and checked before evaluating."""
-    out: dict[str, Any] = {}
-    if subset is not None:
+def _questions(o: SimpleNamespace, tax, ids) -> dict[str, Any]:
+    """The questions' arguments of ``taxovit.evaluate``, their files read and checked."""
+    out: dict[str, Any] = {"confused": o.confused, "confused_rank": o.confused_rank,
+                           "abstention": o.abstention}  # fmt: skip
+    if o.subset is not None:
         from taxovit.evaluation.subset import read_subset
 
-        out["subset"] = read_subset(tax, subset)
-    if costs is not None:
+        out["subset"] = read_subset(tax, o.subset)
+    if o.costs is not None:
         from taxovit.evaluation.costs import read_costs
 
-        out["costs"] = read_costs(tax, costs)
-    if known is not None:
+        out["costs"] = read_costs(tax, o.costs)
+    if o.known is not None:
         from taxovit.evaluation.novel import as_known
 
-        out["known"] = known if known == "auto" else as_known(tax, known, None, unknown_label)
-        out["unknown_label"] = unknown_label
-    if train_counts is not None:
+        out["known"] = o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        out["unknown_label"] = o.unknown_label
+    if o.train_counts is not None:
         from taxovit.evaluation.long_tail import read_train_counts
 
-        out["train_counts"] = read_train_counts(tax, train_counts, thresholds)
+        out["train_counts"] = read_train_counts(tax, o.train_counts, (o.few_below, o.many_above))
+    if o.group_by:
+        out |= {"groups": _group_columns(o.preds, o.meta, o.id_col, o.group_by, ids),
+                "min_support": o.min_support}  # fmt: skip
     return out
 
 

@@ -26,7 +26,7 @@ from taxovit.evaluation.arguments import (
     check_top_k,
 )
 from taxovit.evaluation.context import SampleContext, as_ranked, context_of_ids
-from taxovit.evaluation.questions import ask
+from taxovit.evaluation.questions import Questions, ask
 from taxovit.evaluation.report import EvaluationReport, nest_metrics, per_class_table
 from taxovit.evaluation.score_metrics import (
     CALIBRATION_KEYS,
@@ -143,17 +143,7 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
-    subset: Any = None,
-    costs: Any = None,
-    known: Any = None,
-    unknown_label: str = "unknown",
-    train_counts: Any = None,
-    shot_thresholds: Sequence[int] = (20, 100),
-    confused: int = 0,
-    confused_rank: str | None = None,
-    abstention: bool = False,
-    groups: Any = None,
-    min_support: int = 30,
+    **questions: Any,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -166,21 +156,8 @@ def evaluate(
     ``-1`` padding; top-k and distance@k for k <= K; with ``ranked_scores`` (``(n, K)``,
     their probabilities: in [0, 1], at most 1 per row) also ``ece`` and ``ece_adaptive`` of
     the first candidate's probability (Brier and log loss need every class's).
-    ``notes``: more reasons for null keys. ``subset``: a node name (its clade), a checklist
-    file or a :class:`~taxovit.evaluation.subset.Subset`: only its classes are evaluated
-    (:mod:`taxovit.evaluation.subset`; the report's ``subset`` section says what was cut).
-    ``costs``: a cost table file (or :class:`~taxovit.evaluation.costs.CostTable`): adds
-    ``cost_mean``, ``cost_total``, per rank ``cost_mean`` and the ``costs`` section
-    (:mod:`taxovit.evaluation.costs`). ``known``: the model's classes (``"auto"``: the score
-    columns; a file; names): known-vs-novel rows and the ``novel`` section, ``unknown_label``
-    the node that means "unknown" (:mod:`taxovit.evaluation.novel`). ``train_counts``: training
-    images per class (a ``class,count`` file or a mapping): many/medium/few-shot rows split at
-    ``shot_thresholds`` (:mod:`taxovit.evaluation.long_tail`). ``confused=N``: the N most
-    confused pairs, at ``confused_rank`` if given (:mod:`taxovit.evaluation.confused`).
-    ``abstention``: risk–coverage and back-off curves (:mod:`taxovit.evaluation.abstention`).
-    ``groups``: grouping columns (a mapping of ``(n,)`` arrays, a DataFrame or one array):
-    one report per group with its own intervals, groups under ``min_support`` samples
-    flagged (:mod:`taxovit.evaluation.slices`).
+    ``notes``: more reasons for null keys. ``**questions``: the evaluators' questions (subset,
+    costs, known, train_counts, confused, abstention, groups...: :class:`Questions`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -193,48 +170,28 @@ def evaluate(
     >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
     """
     taxonomy = as_taxonomy(taxonomy)
-    bootstrap = check_int(bootstrap, "bootstrap", 0, MAX_BOOTSTRAP)
-    seed = check_int(seed, "seed", 0)
-    if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
-        raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
-    cut = None
-    if subset is not None:
-        from taxovit.evaluation.subset import restrict
-
-        cut = restrict(taxonomy, subset, y_true, y_pred, scores, score_labels, ranked,
-                       ranked_scores, score_kind)  # fmt: skip
-        y_true, y_pred, scores, score_labels = cut.y_true, cut.y_pred, cut.scores, cut.score_labels
-        ranked, ranked_scores = cut.ranked, cut.ranked_scores
-        groups = _cut_groups(groups, cut.keep)
+    bootstrap, seed = _check_resampling(bootstrap, ci, seed)
+    data = (y_true, y_pred, scores, score_labels, ranked, ranked_scores)
+    q, data, cut = Questions.of(questions).cut(taxonomy, data, score_kind)
+    y_true, y_pred, scores, score_labels, ranked, ranked_scores = data
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
-        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, costs=costs,
-        known=known, unknown_label=unknown_label, train_counts=train_counts,
-        shot_thresholds=shot_thresholds, confused=confused, confused_rank=confused_rank,
-        abstention=abstention,
+        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, questions=q,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
         report.bootstrap = {"resamples": int(bootstrap), "ci": ci, "seed": seed,
                             "method": "percentile"}  # fmt: skip
-    if cut is not None:
-        report.sections["subset"] = cut.section
-    if groups is not None:
-        from taxovit.evaluation.slices import evaluate_slices
-
-        report.sections["slices"] = evaluate_slices(
-            taxonomy, y_true, y_pred, scores, score_labels, ranked, ranked_scores, groups, min_support,
-            top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind, notes=notes)  # fmt: skip
+    q.finish(report, taxonomy, data, cut, dict(top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed,
+                                             score_kind=score_kind, notes=notes))  # fmt: skip
     return report
 
 
-def _cut_groups(groups: Any, keep: Any) -> Any:
-    """``groups`` (see :func:`~taxovit.evaluation.slices.as_groups`) at the rows ``keep``."""
-    if groups is None:
-        return None
-    from taxovit.evaluation.slices import as_groups
-
-    return {k: v[keep] for k, v in as_groups(groups, keep.size).items()}
+def _check_resampling(bootstrap: Any, ci: Any, seed: Any) -> tuple[int, int]:
+    bootstrap = check_int(bootstrap, "bootstrap", 0, MAX_BOOTSTRAP)
+    if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
+        raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
+    return bootstrap, check_int(seed, "seed", 0)
 
 
 def evaluate_point(
@@ -249,22 +206,13 @@ def evaluate_point(
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
     ranked_scores: ArrayLike | None = None,
-    costs: Any = None,
-    known: Any = None,
-    unknown_label: str = "unknown",
-    train_counts: Any = None,
-    shot_thresholds: Sequence[int] = (20, 100),
-    confused: int = 0,
-    confused_rank: str | None = None,
-    abstention: bool = False,
+    questions: Questions | None = None,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
-    asked = ask(taxonomy, ctx, costs=costs, known=known, unknown_label=unknown_label,
-                train_counts=train_counts, shot_thresholds=shot_thresholds, confused=confused,
-                confused_rank=confused_rank, abstention=abstention)  # fmt: skip
+    asked = ask(taxonomy, ctx, questions or Questions())
     notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table
