@@ -140,17 +140,18 @@ class Restricted:
 
 
 def _cut_scores(
-    s: NDArray[np.float64], keep_col: NDArray[np.bool_], score_kind: str
+    s: NDArray[np.float64], rows: NDArray[np.int64], keep_col: NDArray[np.bool_], score_kind: str
 ) -> tuple[NDArray[np.float64], int]:
-    """The kept columns, rows renormalised (probabilities), and the rows with no mass left."""
+    """The kept rows and columns (one gather), rows renormalised (probabilities) in place,
+    and the rows with no mass left."""
     if keep_col.all():  # nothing cut: the scores as given (a row rescaled would change mAP)
-        return s, 0
-    kept = np.ascontiguousarray(s[:, keep_col])
+        return s[rows], 0
+    kept = s[np.ix_(rows, np.flatnonzero(keep_col))]
     if score_kind == "logits":
         return kept, 0
     total = kept.sum(axis=1)
     empty = ~(total > 0)
-    kept[~empty] /= total[~empty, None]
+    np.divide(kept, np.where(empty, 1.0, total)[:, None], out=kept)
     kept[empty] = 1.0 / kept.shape[1]
     return kept, int(empty.sum())
 
@@ -193,7 +194,7 @@ def restrict(
         keep_col = sub.mask[ids]
         if not keep_col.any():
             raise ArgumentError(f"no score column is a class of the subset {sub.spec!r}")
-        s, n_empty = _cut_scores(s[keep], keep_col, score_kind)
+        s, n_empty = _cut_scores(s, np.flatnonzero(keep), keep_col, score_kind)
         ids = ids[keep_col]
         section |= {"n_score_columns_kept": int(keep_col.sum()),
                     "n_score_columns_dropped": int((~keep_col).sum()), "n_rows_no_mass": n_empty,
