@@ -129,3 +129,26 @@ def test_cli_costs(tmp_path: Path) -> None:
     res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs),
                               "-o", str(costs)])  # fmt: skip
     assert res.exit_code == 2 and "Nowhere" in costs.read_text()
+
+
+def test_compare_costs(tmp_path: Path) -> None:
+    from taxovit.evaluation.compare import compare
+    from taxovit.predictions import Predictions
+
+    path = tmp_path / "costs.csv"
+    path.write_text(FUNGICLEF)
+    tax = fungi()
+    t = tax.ids(["A_phalloides", "B_edulis", "A_muscaria", "B_edulis"])
+    ids = np.array(["i0", "i1", "i2", "i3"], dtype=object)
+
+    def preds(names: list[str]) -> Predictions:
+        return Predictions(ids, t, tax.ids(names), np.empty(0, dtype=np.int64), None, None)
+
+    a = preds(["B_edulis", "B_edulis", "A_muscaria", "A_muscaria"])  # 101 + 0 + 0 + 2
+    b = preds(["A_muscaria", "B_edulis", "A_muscaria", "B_edulis"])  # 1 + 0 + 0 + 0
+    c = compare(a, b, tax, bootstrap=50, costs=path)
+    entry = c.metrics["cost_mean"]
+    assert entry["a"] == pytest.approx(103 / 4) and entry["b"] == pytest.approx(1 / 4)
+    assert "ci" in entry
+    with pytest.raises(ValueError, match="not subset"):
+        compare(a, b, tax, bootstrap=0, subset="Amanita")
