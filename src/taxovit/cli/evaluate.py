@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -92,6 +93,57 @@ ScoresOpt = Annotated[ScoreKind, typer.Option(
     "--scores", help="What the score columns hold, for calibration and marginals: probs "
     "(non-negative; each row divided by its sum) or logits (softmax).",
 )]  # fmt: skip
+SubsetOpt = Annotated[str | None, typer.Option(
+    "--subset", help="Evaluate only the classes under this node (a clade) or in this "
+    "checklist file (one taxon per line, or a CSV/TSV with a [bold]taxon[/] column; each name "
+    "stands for its subtree): samples whose truth is outside are dropped, score columns "
+    "outside removed and each row renormalised (a row with no mass left: uniform).",
+    show_default=False,
+)]  # fmt: skip
+CostsOpt = Annotated[Path | None, typer.Option(
+    "--costs", help="Cost table CSV [bold]true,predicted,cost[/]: each side '*' or node names "
+    "joined by '|' (a name stands for its subtree); the most specific rule wins (deepest true "
+    "side, then deepest predicted side, then the later line); correct = 0, unmatched "
+    "mistake = 1. Adds cost_mean, cost_total and per-rank cost_mean.", show_default=False,
+)]  # fmt: skip
+KnownOpt = Annotated[str | None, typer.Option(
+    "--known", help="The model's classes, for novel taxa (open set): a file (one class per "
+    "line, or a CSV/TSV with a [bold]taxon[/] column) or 'auto' (the score columns). A sample "
+    "whose truth the model cannot name is novel: known/novel metrics, deepest-known-ancestor "
+    "accuracy, and with scores AUROC and FPR@95%TPR. Trees only.", show_default=False,
+)]  # fmt: skip
+UnknownLabelOpt = Annotated[str, typer.Option(
+    "--unknown-label", help="The node a prediction of which means 'unknown' (as does the root).")]  # fmt: skip
+TrainCountsOpt = Annotated[Path | None, typer.Option(
+    "--train-counts", help="CSV [bold]class,count[/] of training images per class: many-, "
+    "medium- and few-shot buckets of the test samples' true classes (accuracy, macro "
+    "recall/F1, mistake severity, hier. F1 each).", show_default=False,
+)]  # fmt: skip
+FewBelowOpt = Annotated[int, typer.Option(
+    "--few-below", min=0, help="--train-counts: classes with fewer training images are few-shot.")]  # fmt: skip
+ManyAboveOpt = Annotated[int, typer.Option(
+    "--many-above", min=0, help="--train-counts: classes with more are many-shot (the rest medium).")]  # fmt: skip
+ConfusedOpt = Annotated[int, typer.Option(
+    "--confused", min=0, help="List the N most frequent (true, predicted) mistakes with their "
+    "count, share of the true class, LCA and the rank where they split (0 = off).")]  # fmt: skip
+ConfusedRankOpt = Annotated[str | None, typer.Option(
+    "--confused-rank", help="Read both labels at this rank for --confused.", show_default=False)]  # fmt: skip
+AbstentionOpt = Annotated[bool, typer.Option(
+    "--abstention", help="With scores: the risk-coverage curve (accept the most confident "
+    "first) and its AURC, and the confident-ancestor back-off curve (accuracy against depth "
+    "for thresholds 0..1) and its area; --plot draws both.")]  # fmt: skip
+GroupByOpt = Annotated[list[str] | None, typer.Option(
+    "--group-by", help="Slice by this column (repeatable) of the predictions file or of "
+    "--meta: one report per group with its own bootstrap intervals, small groups flagged, "
+    "worst and best group.", show_default=False,
+)]  # fmt: skip
+MetaOpt = Annotated[Path | None, typer.Option(
+    "--meta", help="CSV or Parquet with the id column and the --group-by columns, joined to "
+    "the predictions by id.", show_default=False,
+)]  # fmt: skip
+MinSupportOpt = Annotated[int, typer.Option(
+    "--min-support", min=1, help="Groups with fewer samples are flagged small (and left out "
+    "of worst/best).")]  # fmt: skip
 AddRootOpt = Annotated[bool, typer.Option(
     "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
 
@@ -166,6 +218,19 @@ def evaluate(
     html: HtmlOpt = None,
     engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
+    subset: SubsetOpt = None,
+    costs: CostsOpt = None,
+    known: KnownOpt = None,
+    unknown_label: UnknownLabelOpt = "unknown",
+    train_counts: TrainCountsOpt = None,
+    few_below: FewBelowOpt = 20,
+    many_above: ManyAboveOpt = 100,
+    confused: ConfusedOpt = 0,
+    confused_rank: ConfusedRankOpt = None,
+    abstention: AbstentionOpt = False,
+    group_by: GroupByOpt = None,
+    meta: MetaOpt = None,
+    min_support: MinSupportOpt = 30,
 ) -> None:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -182,32 +247,90 @@ def evaluate(
     Definitions of every metric: docs/metrics.md (the documentation's "Metrics" page).
     Exit status 2 on bad input (file, line or row, column named); nothing written.
     """
+    _evaluate_command(SimpleNamespace(**locals()))
+
+
+def _evaluate_command(o: SimpleNamespace) -> None:
+    """The body of ``taxovit evaluate`` (``o``: its options by parameter name)."""
     from taxovit._outputs import OutputPlan
     from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
-    if _is_dataset(preds, engine, scheduler):  # taxovit.cli.evaluate_dataset
-        return _run_dataset(preds, taxonomy, dict(locals()))
+    if _is_dataset(o.preds, o.engine, o.scheduler):  # taxovit.cli.evaluate_dataset
+        return _run_dataset(o.preds, o.taxonomy, vars(o))
     # every output location is checked before any input is read or anything written
-    plan = OutputPlan({"predictions file": preds, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
-    outs = {"report": plan.file("--output", output) if output is not None else None,
-            "per_class": plan.file("--per-class", per_class) if per_class is not None else None,
-            "html": html_output(plan, html)}
-    plot_dir = plan.folder("--plot", plot) if plot is not None else None
+    plan = OutputPlan({"predictions file": o.preds, **taxonomy_inputs("--taxonomy", o.taxonomy),
+                       "--truth": o.truth, **_question_inputs(o)})  # fmt: skip
+    outs = {"report": plan.file("--output", o.output) if o.output is not None else None,
+            "per_class": plan.file("--per-class", o.per_class) if o.per_class is not None else None,
+            "html": html_output(plan, o.html)}
+    plot_dir = plan.folder("--plot", o.plot) if o.plot is not None else None
     from taxovit.predictions import prefetch
 
     # a long Parquet file is read beside the taxonomy (not when the taxonomy is sure to fail)
-    prefetched = prefetch(preds, pred_col) if Path(taxonomy).is_file() else None
-    with status(f"loading {taxonomy}"):
-        tax = load_taxonomy(taxonomy, add_root=add_root)
-    plots = _plot_files(plan, tax, taxonomy, plot_dir, plot_rank)
-    cols = {"id_col": id_col, "true_col": true_col, "pred_col": pred_col,
-            "score_prefix": score_prefix}  # fmt: skip
-    data, inputs = _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched)
-    report = _run_evaluation(data, tax, top_k, bootstrap, ci, seed, scores.value)
-    contents, stdout_text = _contents(report, tax, outs, plots, format, plot_rank, inputs)
+    prefetched = prefetch(o.preds, o.pred_col) if Path(o.taxonomy).is_file() else None
+    with status(f"loading {o.taxonomy}"):
+        tax = load_taxonomy(o.taxonomy, add_root=o.add_root)
+    plots = _plot_files(plan, tax, o.taxonomy, plot_dir, o.plot_rank)
+    if o.abstention and plot_dir is not None:
+        from taxovit.evaluation.abstention_plots import ABSTENTION_PLOTS
+
+        plots |= {n: plan.file("--plot", plot_dir / n, stdout_ok=False) for n in ABSTENTION_PLOTS}
+    cols = {"id_col": o.id_col, "true_col": o.true_col, "pred_col": o.pred_col,
+            "score_prefix": o.score_prefix}  # fmt: skip
+    data, inputs = _read(o.preds, o.taxonomy, tax, o.truth, o.label_attr, cols, prefetched)
+    questions = _questions(o, tax, data.ids)
+    report = _run_evaluation(data, tax, o.top_k, o.bootstrap, o.ci, o.seed, o.scores.value, questions)
+    contents, stdout_text = _contents(report, tax, outs, plots, o.format, o.plot_rank, inputs)
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
-    _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text)
+    _print_summary(report, o.preds, o.format, outs, plot_dir, n_plots, stdout_text)
+
+
+def _question_inputs(o: SimpleNamespace) -> dict[str, Path]:
+    """The questions' input files (a --subset or --known may be a node name or 'auto')."""
+    files = {"--costs": o.costs, "--train-counts": o.train_counts, "--meta": o.meta}
+    for name, v in (("--subset", o.subset), ("--known", o.known)):
+        if v is not None and Path(v).is_file():
+            files[name] = Path(v)
+    return files
+
+
+def _group_columns(preds, meta, id_col, group_by, ids):
+    """The --group-by columns, from --meta or the predictions file, aligned by id."""
+    from taxovit.errors import ArgumentError
+    from taxovit.evaluation.group_columns import read_group_columns
+
+    source = meta if meta is not None else preds
+    if str(source) == "-":
+        raise ArgumentError("--group-by with predictions on standard input needs --meta FILE")
+    return read_group_columns(source, id_col, list(group_by), ids)
+
+
+def _questions(o: SimpleNamespace, tax, ids) -> dict[str, Any]:
+    """The questions' arguments of ``taxovit.evaluate``, their files read and checked."""
+    out: dict[str, Any] = {"confused": o.confused, "confused_rank": o.confused_rank,
+                           "abstention": o.abstention}  # fmt: skip
+    if o.subset is not None:
+        from taxovit.evaluation.subset import read_subset
+
+        out["subset"] = read_subset(tax, o.subset)
+    if o.costs is not None:
+        from taxovit.evaluation.costs import read_costs
+
+        out["costs"] = read_costs(tax, o.costs)
+    if o.known is not None:
+        from taxovit.evaluation.novel import as_known
+
+        out["known"] = o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        out["unknown_label"] = o.unknown_label
+    if o.train_counts is not None:
+        from taxovit.evaluation.long_tail import read_train_counts
+
+        out["train_counts"] = read_train_counts(tax, o.train_counts, (o.few_below, o.many_above))
+    if o.group_by:
+        out |= {"groups": _group_columns(o.preds, o.meta, o.id_col, o.group_by, ids),
+                "min_support": o.min_support}  # fmt: skip
+    return out
 
 
 def _is_dataset(preds: Path, engine: Engine, scheduler: str | None) -> bool:
@@ -247,7 +370,7 @@ def _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched) -> tuple[An
     return data, inputs
 
 
-def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
+def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind, questions):
     """``taxovit.evaluate`` with a spinner, or a progress bar over the bootstrap resamples."""
     from taxovit.evaluation import evaluate as run
 
@@ -256,6 +379,7 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind):
         ranked=data.ranked if data.scores is None else None, notes=data.notes,
         ranked_scores=data.ranked_scores if data.scores is None else None,
         top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind,
+        **questions,
     )  # fmt: skip
     if bootstrap <= 0:
         with status("evaluating"):
@@ -281,7 +405,12 @@ def _contents(report, tax, outs, plots, format, plot_rank, inputs) -> tuple[dict
     if plots:
         from taxovit.evaluation.plots import draw_plots
 
-        for name, png in draw_plots(report, tax, plot_rank).items():
+        pngs = draw_plots(report, tax, plot_rank)
+        if "abstention" in report.sections:
+            from taxovit.evaluation.abstention_plots import draw_abstention_plots
+
+            pngs |= draw_abstention_plots(report.sections["abstention"])
+        for name, png in pngs.items():
             contents[plots[name]] = png
     if outs.get("html") is not None:
         from taxovit.report_html import evaluation_html

@@ -14,6 +14,8 @@ __all__ = ["is_dataset", "run_dataset"]
 
 _UNSUPPORTED = {"per_class": "--per-class", "plot": "--plot", "truth": "--truth",
                 "plot_rank": "--plot-rank", "html": "--html"}  # fmt: skip
+_QUESTIONS = {"subset": None, "costs": None, "known": None, "train_counts": None, "meta": None,
+              "group_by": None, "confused": 0, "abstention": False}  # fmt: skip
 
 
 def is_dataset(preds: Path) -> bool:
@@ -31,6 +33,10 @@ def run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
 
     for key, option in _UNSUPPORTED.items():
         if opts.get(key) is not None:
+            raise ArgumentError(f"{option} is not available for a dataset ({preds}); give one file")
+    for key, default in _QUESTIONS.items():  # the evaluators' questions: one file at a time
+        if opts.get(key, default) not in (default, None, [], ()):
+            option = "--" + key.replace("_", "-")
             raise ArgumentError(f"{option} is not available for a dataset ({preds}); give one file")
     opts["engine"] = getattr(opts["engine"], "value", opts["engine"])
     if opts["engine"] != "dask" and opts.get("scheduler"):

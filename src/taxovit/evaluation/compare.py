@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from taxovit.errors import InputError
+from taxovit.errors import ArgumentError, InputError
 from taxovit.evaluation.core import DEFAULT_TOP_K, evaluate_point, paired_resample_draws
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.predictions import Predictions
@@ -124,11 +124,14 @@ def compare(
     ci: float = 0.95,
     seed: int = 0,
     progress=None,
+    **questions: Any,
 ) -> Comparison:
     """Compare predictions ``b`` against ``a`` on the same samples (module docstring).
 
     ``a`` and ``b``: validated predictions (:func:`taxovit.predictions.read_any`, any format);
     ``b`` is aligned to ``a``'s ids first. ``bootstrap=0`` gives A, B and B − A only.
+    ``**questions``: the questions whose figures are metric-table rows (``costs``, ``known``,
+    ``unknown_label``, ``train_counts``, ``shot_thresholds``): compared like every metric.
     """
     b = align(a, b)
     evaluated = []
@@ -139,6 +142,7 @@ def compare(
             score_labels=pred.score_labels if scores is not None else None,
             ranked=pred.ranked if scores is None else None, notes=pred.notes, top_k=top_k,
             ranked_scores=pred.ranked_scores if scores is None else None,
+            questions=_row_questions(questions),
         ))  # fmt: skip
     reports = [report for report, _, _ in evaluated]
     ctxs = [ctx for _, ctx, _ in evaluated]
@@ -167,3 +171,15 @@ def compare(
         per_rank=per_rank,
         bootstrap={"resamples": bootstrap, "ci": ci, "seed": seed, "method": "paired percentile"},
     )
+
+
+def _row_questions(options: dict[str, Any]) -> Any:
+    """The :class:`~taxovit.evaluation.questions.Questions` that ``compare`` takes: those
+    answered by rows of the metric table (the others describe one model, not a difference)."""
+    from taxovit.evaluation.questions import Questions
+
+    allowed = ("costs", "known", "unknown_label", "train_counts", "shot_thresholds")
+    other = [k for k in options if k not in allowed]
+    if other:
+        raise ArgumentError(f"compare() takes the questions {', '.join(allowed)}, not {', '.join(other)}")
+    return Questions.of(options)

@@ -56,6 +56,8 @@ class SampleContext:
     ranked: NDArray[np.int64] | None = None  # (n, K) node ids, best first, -1 padding
     statistics: Any = None  # the per-sample statistics of the point estimate, for resampling
     ranked_conf: NDArray[np.float64] | None = None  # the first candidate's probability (ECE)
+    #: the optional questions' per-sample statistics, {question: {statistic: column}}
+    questions: dict[str, dict[str, NDArray[np.float64]]] = field(default_factory=dict)
 
     @property
     def labels(self) -> NDArray[np.int64]:

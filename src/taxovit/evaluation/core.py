@@ -26,6 +26,7 @@ from taxovit.evaluation.arguments import (
     check_top_k,
 )
 from taxovit.evaluation.context import SampleContext, as_ranked, context_of_ids
+from taxovit.evaluation.questions import Questions, ask
 from taxovit.evaluation.report import EvaluationReport, nest_metrics, per_class_table
 from taxovit.evaluation.score_metrics import (
     CALIBRATION_KEYS,
@@ -142,6 +143,7 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
+    **questions: Any,
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
@@ -154,7 +156,8 @@ def evaluate(
     ``-1`` padding; top-k and distance@k for k <= K; with ``ranked_scores`` (``(n, K)``,
     their probabilities: in [0, 1], at most 1 per row) also ``ece`` and ``ece_adaptive`` of
     the first candidate's probability (Brier and log loss need every class's).
-    ``notes``: more reasons for null keys.
+    ``notes``: more reasons for null keys. ``**questions``: the evaluators' questions (subset,
+    costs, known, train_counts, confused, abstention, groups...: :class:`Questions`).
     ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
     resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
     ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
@@ -167,19 +170,28 @@ def evaluate(
     >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
     """
     taxonomy = as_taxonomy(taxonomy)
-    bootstrap = check_int(bootstrap, "bootstrap", 0, MAX_BOOTSTRAP)
-    seed = check_int(seed, "seed", 0)
-    if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
-        raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
+    bootstrap, seed = _check_resampling(bootstrap, ci, seed)
+    data = (y_true, y_pred, scores, score_labels, ranked, ranked_scores)
+    q, data, cut = Questions.of(questions).cut(taxonomy, data, score_kind)
+    y_true, y_pred, scores, score_labels, ranked, ranked_scores = data
     report, ctx, inputs = evaluate_point(
         y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
-        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores,
+        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, questions=q,
     )  # fmt: skip
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
         report.bootstrap = {"resamples": int(bootstrap), "ci": ci, "seed": seed,
                             "method": "percentile"}  # fmt: skip
+    q.finish(report, taxonomy, data, cut, dict(top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed,
+                                             score_kind=score_kind, notes=notes))  # fmt: skip
     return report
+
+
+def _check_resampling(bootstrap: Any, ci: Any, seed: Any) -> tuple[int, int]:
+    bootstrap = check_int(bootstrap, "bootstrap", 0, MAX_BOOTSTRAP)
+    if bootstrap and not (isinstance(ci, float | int) and 0 < ci < 1):
+        raise ArgumentError(f"ci must lie in (0, 1), got {ci!r}")
+    return bootstrap, check_int(seed, "seed", 0)
 
 
 def evaluate_point(
@@ -194,11 +206,13 @@ def evaluate_point(
     notes: Mapping[str, str] | None = None,
     score_kind: str = "probs",
     ranked_scores: ArrayLike | None = None,
+    questions: Questions | None = None,
 ) -> tuple[EvaluationReport, SampleContext, ScoreInputs | None]:
     """:func:`evaluate` without intervals, with the per-sample context and score inputs the
     report was computed from (to resample them, e.g. :func:`resample_draws`)."""
     taxonomy = as_taxonomy(taxonomy)
     ctx, top_k = _checked_context(y_true, y_pred, taxonomy, scores, score_labels, ranked, top_k)
+    asked = ask(taxonomy, ctx, questions or Questions())
     notes = {**_ranked_confidence(ctx, ranked_scores), **(notes or {})}
     inputs = score_inputs(ctx, taxonomy, score_kind)
     if inputs is not None:  # kept for the per-class table
@@ -216,6 +230,7 @@ def evaluate_point(
         components=ctx.comp,
         _per_class_builder=lambda: per_class_table(ctx, taxonomy),
     )
+    asked.answer(report, ctx, inputs)
     return report, ctx, inputs
 
 

@@ -134,6 +134,10 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
               _rank_table(report), _depth_table(m)):  # fmt: skip
         if t is not None:
             parts.append(t)
+    if report.sections:
+        from taxovit.evaluation.sections_render import section_tables
+
+        parts.extend(section_tables(report))
     if report.notes:
         parts.append(_notes_text(report.notes))
     return Group(*parts)

@@ -44,6 +44,8 @@ class EvaluationReport:
     notes: dict[str, str] = field(default_factory=dict)
     components: HierarchicalComponents | None = field(default=None, repr=False, compare=False)
     reliability: dict[str, list[float]] | None = field(default=None, repr=False, compare=False)
+    #: the answers to optional questions (``subset``, ``costs``, ...), top-level JSON keys
+    sections: dict[str, Any] = field(default_factory=dict)
     _per_class_builder: Callable[[], pd.DataFrame] | None = field(
         default=None, repr=False, compare=False
     )
@@ -70,6 +72,7 @@ class EvaluationReport:
             "bootstrap": self.bootstrap,
             "taxonomy": self.taxonomy,
             "notes": self.notes,
+            **self.sections,
         }
 
     def to_frame(self) -> pd.DataFrame:

@@ -55,13 +55,14 @@ class Layout:
     probs: bool = False
     scored_ranks: tuple[str, ...] = ()
     confidence: bool = False  # top-1 probabilities of ranked candidates (ece only)
+    questions: tuple[str, ...] = ()  # the optional questions' rows (costs, novel, ...)
 
     @classmethod
     def of(cls, ctx: SampleContext, inputs: ScoreInputs | None = None) -> Layout:
         probs = inputs is not None and inputs.probs is not None
         scored_ranks = tuple(r for r in inputs.ranks if inputs.marginals(r) is not None) if probs else ()
         return cls(ctx.is_tree, ctx.comp.max_depth, ctx.top_k, tuple(ctx.hits), tuple(ctx.ranks),
-                   inputs is not None, probs, scored_ranks)  # fmt: skip
+                   inputs is not None, probs, scored_ranks, questions=tuple(ctx.questions))  # fmt: skip
 
     def without_probs(self) -> Layout:
         return replace(self, probs=False, scored_ranks=())
@@ -212,6 +213,9 @@ def statistics_of(ctx: SampleContext, inputs: ScoreInputs | None, rows: bool = T
     """The statistics of an evaluation context (``inputs``: its scores, if any); ``rows``:
     also compute the row metrics (mAP, ``ece_adaptive``; the point estimate)."""
     st = Statistics(Layout.of(ctx, inputs), _label_columns(ctx), {})
+    for columns in ctx.questions.values():  # columns, and per-class sums (Binned)
+        for name, col in columns.items():
+            (st.binned if isinstance(col, Binned) else st.columns)[name] = col
     st.confusions[""] = Confusion(None, ctx.inv_t, ctx.inv_p, ctx.n_labels, None)
     for rank, rc in ctx.ranks.items():
         st.confusions[f"/{rank}"] = Confusion(rc.keep, rc.it, rc.ip, rc.k, rc.has_pred)

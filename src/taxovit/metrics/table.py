@@ -262,7 +262,11 @@ def _ece_or_null(conf: NDArray, acc: NDArray, n: NDArray) -> NDArray:
 METRICS: tuple[Metric, ...] = (*_flat_rows(), *_hier_rows(), *_score_rows())
 #: every key of the report's ``per_rank`` entries, as ``per_rank/{rank}/<key>``
 RANK_METRICS: tuple[Metric, ...] = tuple(_rank_rows())
-_ALL = METRICS + RANK_METRICS
+# the optional questions' rows (costs, novel taxa, ...): their own module, imported here
+# once the row type and value functions above exist
+from taxovit.metrics.table_questions import QUESTION_METRICS, QUESTION_ROWS  # noqa: E402
+
+_ALL = METRICS + RANK_METRICS + QUESTION_ROWS
 _PARAM = {"k": r"\d+", "level": r"\d+", "rank": r"[^/]+"}
 _PATTERNS = [(re.compile("^" + re.sub(r"\\\{(\w+)\\\}", lambda g: f"(?P<{g[1]}>{_PARAM[g[1]]})",
                                       re.escape(m.key)) + "$"), m) for m in _ALL]  # fmt: skip
@@ -334,8 +338,12 @@ def compute(layout: Any, sums: Callable[[str], NDArray], rows: Any = None,
             for row in block:
                 if keys is None or row.key.format(**params) in keys:
                     out[row.key.format(**params)] = _value(row, layout, params, sums, rows, nan)
+    questions = [QUESTION_METRICS[q] for q in getattr(layout, "questions", ())]
+    for row in (row for flat, _ in questions for row in flat):
+        if keys is None or row.key in keys:
+            out[row.key] = row.evaluate(sums)
     for rank in layout.ranks:
-        for row in RANK_METRICS:
+        for row in RANK_METRICS + tuple(row for _, per_rank in questions for row in per_rank):
             if PROBS in row.needs and not (layout.probs and layout.is_tree):
                 continue  # no probabilities: the rank's score keys are not in the report
             for params in expand(row, layout, rank):
