@@ -63,7 +63,7 @@ def assert_same(a, b) -> None:
     if isinstance(a, tuple) or isinstance(b, tuple):
         assert a == b
         return
-    for key in ("ids", "y_true", "y_pred", "score_labels", "scores", "ranked"):
+    for key in ("ids", "y_true", "y_pred", "score_labels", "scores", "ranked", "ranked_scores"):
         x, y = getattr(a, key), getattr(b, key)
         if x is None or y is None:
             assert x is None and y is None, key
@@ -167,6 +167,24 @@ def test_the_fast_path_takes_well_formed_files(tmp_path, tax) -> None:
     assert isinstance(data.ranked, CheckedRanked) and not data.ranked.flags.writeable
     with general_only():
         assert_same(data, read_any(path, tax.name_to_id))
+
+
+def test_the_fast_path_keeps_the_candidates_scores_for_ece(tmp_path, tax) -> None:
+    """A long Parquet file whose scores are probabilities: the fast path carries the
+    candidates' scores, so its ECE is the general reader's (not null)."""
+    import taxovit
+
+    rows = [(f"img{i}", LEAVES[(i + j) % 8], [0.6, 0.3, 0.1][j], LEAVES[i % 8])
+            for i in range(7) for j in range(3)]  # fmt: skip
+    path = write(tmp_path / "p.parquet", rows, row_group=4)
+    assert runs_of(path, tax) is not None  # the fast path takes it
+    fast = read_any(path, tax.name_to_id)
+    with general_only():
+        general = read_any(path, tax.name_to_id)
+    assert_same(fast, general)
+    ece = [taxovit.evaluate(d.y_true, d.y_pred, tax, ranked=d.ranked, ranked_scores=d.ranked_scores)
+           .metrics["ece"] for d in (fast, general)]  # fmt: skip
+    assert ece[0] is not None and ece[0] == ece[1]
 
 
 @pytest.mark.parametrize("change", [

@@ -40,14 +40,17 @@ __all__ = ["Reading", "Runs", "read_runs", "start_reading"]
 class Runs:
     """The checked rows of a long Parquet file in runs: ``uid`` the ids (object array of str,
     file order), ``ranked`` ``(len(uid), K)`` node ids best first, ``y_true`` node ids (None
-    without a y_true column), ``starts`` the first row of each id and ``n_labels`` the number
-    of distinct labels in the file."""
+    without a y_true column), ``starts`` the first row of each id, ``n_labels`` the number
+    of distinct labels in the file and ``scores`` ``(len(uid), K)`` the candidates' scores
+    (float64; the evaluation takes the first one's as the confidence when they are
+    probabilities)."""
 
     uid: np.ndarray
     ranked: np.ndarray
     y_true: np.ndarray | None
     starts: np.ndarray
     n_labels: int
+    scores: np.ndarray
 
 
 class Reading:
@@ -102,7 +105,8 @@ def read_runs(src: Any, header: list[str], names: Mapping[str, str], name_to_id:
     if uid is None or ranked is None or checked is None:
         return None, ptable
     y = None if checked.y is None else checked.y.at(starts)
-    return Runs(uid, ranked, y, starts, checked.n_labels), ptable
+    scores = np.concatenate(checked.scores.values).astype(np.float64, copy=False).reshape(ranked.shape)
+    return Runs(uid, ranked, y, starts, checked.n_labels, scores), ptable
 
 
 def _id_job(src: Any, column: str, heads: Future) -> bool:
@@ -126,6 +130,7 @@ class _Rest(NamedTuple):
     breaks: np.ndarray
     y: _Nodes | None
     n_labels: int
+    scores: _Scores
 
 
 def _checked_rest(pa: Any, rest: Any, names: Mapping[str, str], name_to_id: Mapping[str, int]) -> _Rest | None:
@@ -137,7 +142,7 @@ def _checked_rest(pa: Any, rest: Any, names: Mapping[str, str], name_to_id: Mapp
     if label is None or scores is None or (y is None and "y_true" in names):
         return None
     breaks = scores.rises() if y is None else np.concatenate([scores.rises(), y.changes()])
-    return _Rest(label.all(), breaks, y, label.n_labels)
+    return _Rest(label.all(), breaks, y, label.n_labels, scores)
 
 
 def _plain_schema(pa: Any, schema: Any, header: list[str], names: Mapping[str, str]) -> bool:

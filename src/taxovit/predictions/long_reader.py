@@ -196,7 +196,8 @@ def _from_runs(src: Source, runs: Runs, table: Table, id_col: str, truth: Truth 
     k = runs.ranked.shape[1]
     return Predictions(runs.uid, y_true, runs.ranked[:, 0].copy(), np.empty(0, dtype=np.int64),
                        None, src.path, ranked=checked_ranked(runs.ranked), format="long-parquet",
-                       notes=_map_notes(runs.uid[0], k, runs.n_labels))  # fmt: skip
+                       notes=_map_notes(runs.uid[0], k, runs.n_labels),
+                       ranked_scores=runs.scores)  # fmt: skip
 
 
 def long_columns(src: Source, header: list[str], row: int | None) -> dict[str, str]:
