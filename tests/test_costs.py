@@ -152,3 +152,29 @@ def test_compare_costs(tmp_path: Path) -> None:
     assert "ci" in entry
     with pytest.raises(ValueError, match="not subset"):
         compare(a, b, tax, bootstrap=0, subset="Amanita")
+
+
+def test_compare_cli_takes_costs(tmp_path: Path) -> None:
+    """taxovit compare --costs FILE: both models' expected cost with the paired difference;
+    the cost file is an input (never an output), and a bad rule exits 2 naming its line."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from taxovit.cli import app
+
+    costs = tmp_path / "costs.csv"
+    costs.write_text("true,predicted,cost\n*,*,1\n")
+    res = CliRunner().invoke(app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS),
+                                   "--costs", str(costs), "-b", "20", "-f", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    entry = json.loads(res.stdout)["metrics"]["cost_mean"]
+    accuracy = json.loads(res.stdout)["metrics"]["accuracy"]["a"]
+    assert entry["a"] == entry["b"] == pytest.approx(1 - accuracy)  # unit costs: 1 - accuracy
+    res = CliRunner().invoke(app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS),
+                                   "--costs", str(costs), "-o", str(costs)])  # fmt: skip
+    assert res.exit_code == 2 and costs.read_text() == "true,predicted,cost\n*,*,1\n"
+    costs.write_text("true,predicted,cost\nPasseriformes,Nowhere,10\n")
+    res = CliRunner().invoke(app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS),
+                                   "--costs", str(costs)])  # fmt: skip
+    assert res.exit_code == 2 and "line 2" in res.output

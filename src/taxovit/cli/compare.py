@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import typer
 
@@ -13,10 +14,14 @@ from taxovit.cli._html import html_output
 from taxovit.cli.evaluate import (
     AddRootOpt,
     CiOpt,
+    CostsOpt,
+    FewBelowOpt,
     FormatOpt,
     HtmlOpt,
     IdColOpt,
+    KnownOpt,
     LabelAttrOpt,
+    ManyAboveOpt,
     OutputFormat,
     OutputOpt,
     PredColOpt,
@@ -24,8 +29,10 @@ from taxovit.cli.evaluate import (
     SeedOpt,
     TaxonomyOpt,
     TopKOpt,
+    TrainCountsOpt,
     TrueColOpt,
     TruthOpt,
+    UnknownLabelOpt,
 )
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
@@ -59,6 +66,12 @@ def compare(
     truth: TruthOpt = None,
     label_attr: LabelAttrOpt = None,
     html: HtmlOpt = None,
+    costs: CostsOpt = None,
+    known: KnownOpt = None,
+    unknown_label: UnknownLabelOpt = "unknown",
+    train_counts: TrainCountsOpt = None,
+    few_below: FewBelowOpt = 20,
+    many_above: ManyAboveOpt = 100,
 ) -> None:
     """Compare two models on the same samples: every metric for A and B, B − A with a paired
     bootstrap interval and p-value, and McNemar's exact test for accuracy (overall, per rank).
@@ -76,8 +89,15 @@ def compare(
       taxovit compare a_top5.csv b_long.parquet -t tax.json --truth solution.csv
 
     A and B may be in any format taxovit evaluate reads (wide CSV or Parquet, top-k
-    submissions, long CSV/Parquet, .npz), even two different ones.
+    submissions, long CSV/Parquet, .npz), even two different ones. --costs, --known and
+    --train-counts (as in taxovit evaluate) add their rows (expected cost, known/novel,
+    many/medium/few-shot), compared like every metric.
     """
+    _compare_command(SimpleNamespace(**locals()))
+
+
+def _compare_command(o: SimpleNamespace) -> None:
+    """The body of ``taxovit compare`` (``o``: its options by parameter name)."""
     from taxovit._outputs import OutputPlan
     from taxovit.evaluation.arguments import check_top_k
     from taxovit.evaluation.compare import compare as run_compare
@@ -85,22 +105,55 @@ def compare(
     from taxovit.predictions import label_map, read_any
     from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
-    plan = OutputPlan({"file A": a, "file B": b, **taxonomy_inputs("--taxonomy", taxonomy), "--truth": truth})
-    out = plan.file("--output", output) if output is not None else None
-    html_out = html_output(plan, html)
-    top = _stdin_once(a, b, truth) or check_top_k(top_k)
-    tax = load_taxonomy(taxonomy, add_root=add_root)
-    cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
-    labels = label_map(tax, label_attr)
+    a, b, truth = o.a, o.b, o.truth
+    plan = OutputPlan({"file A": a, "file B": b, **taxonomy_inputs("--taxonomy", o.taxonomy),
+                       "--truth": truth, **_question_inputs(o)})  # fmt: skip
+    out = plan.file("--output", o.output) if o.output is not None else None
+    html_out = html_output(plan, o.html)
+    top = _stdin_once(a, b, truth) or check_top_k(o.top_k)
+    tax = load_taxonomy(o.taxonomy, add_root=o.add_root)
+    questions = _questions(o, tax)
+    cols = dict(id_col=o.id_col, true_col=o.true_col, pred_col=o.pred_col, score_prefix=o.score_prefix)
+    labels = label_map(tax, o.label_attr)
     pa, pb = (read_any(f, labels, truth=truth, truth_optional=True, **cols) for f in (a, b))
-    with status(f"comparing ({bootstrap:,} paired resamples)"):
-        result = run_compare(pa, pb, tax, top_k=top, bootstrap=bootstrap, ci=ci, seed=seed)
-    if _write(plan, {"report": out, "html": html_out}, result, format.value, (a, b, taxonomy, pa, pb, tax)):
+    with status(f"comparing ({o.bootstrap:,} paired resamples)"):
+        result = run_compare(pa, pb, tax, top_k=top, bootstrap=o.bootstrap, ci=o.ci, seed=o.seed,
+                             **questions)  # fmt: skip
+    files = (a, b, o.taxonomy, pa, pb, tax)
+    if _write(plan, {"report": out, "html": html_out}, result, o.format.value, files):
         return
-    if format is OutputFormat.table:
+    if o.format is OutputFormat.table:
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
     else:
-        sys.stdout.write(render_comparison(result, format.value))
+        sys.stdout.write(render_comparison(result, o.format.value))
+
+
+def _question_inputs(o: SimpleNamespace) -> dict[str, Path]:
+    """The questions' input files (--known may also be 'auto')."""
+    files = {"--costs": o.costs, "--train-counts": o.train_counts}
+    if o.known is not None and Path(o.known).is_file():
+        files["--known"] = Path(o.known)
+    return files
+
+
+def _questions(o: SimpleNamespace, tax) -> dict[str, Any]:
+    """The questions compare takes (rows of the metric table), their files read and checked
+    as taxovit evaluate reads them."""
+    out: dict[str, Any] = {}
+    if o.costs is not None:
+        from taxovit.evaluation.costs import read_costs
+
+        out["costs"] = read_costs(tax, o.costs)
+    if o.known is not None:
+        from taxovit.evaluation.novel import as_known
+
+        out["known"] = o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        out["unknown_label"] = o.unknown_label
+    if o.train_counts is not None:
+        from taxovit.evaluation.long_tail import read_train_counts
+
+        out["train_counts"] = read_train_counts(tax, o.train_counts, (o.few_below, o.many_above))
+    return out
 
 
 def _write(plan, outs, result, format: str, files) -> bool:
