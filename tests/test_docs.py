@@ -108,3 +108,12 @@ def test_readme_is_short_and_its_links_and_quick_start_hold() -> None:
         'pip install -e ".[train,dev]" && pytest',
     ):
         assert f"```bash\n{cmd}\n```" in readme and f"```bash\n{cmd}\n```" in start
+
+
+def test_every_question_row_and_section_is_defined_in_the_metrics_page() -> None:
+    from taxovit.metrics.table import QUESTION_ROWS
+
+    keys = {m.key.split("/")[-1] for m in QUESTION_ROWS}
+    assert {"cost_mean", "n_novel", "few_shot_accuracy"} <= keys
+    sections = ["subset", "costs", "novel", "long_tail", "slices", "abstention", "confused_pairs"]
+    assert _undocumented(sorted(keys) + sections) == []
