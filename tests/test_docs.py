@@ -93,3 +93,27 @@ def test_option_table_lists_every_option() -> None:
         assert option in table
     page = hooks.on_page_markdown("before\n<!-- cli: decide -->\nafter")
     assert "`--rule`" in page and "`crm` \\| `ancestor`" in page and "<!--" not in page
+
+
+def test_readme_is_short_and_its_links_and_quick_start_hold() -> None:
+    """The README is the short front page: two screens, its links resolve, and its two
+    set-up commands are the ones the docs' Getting started page (and .ci/run) give."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 90
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert targets and all((ROOT / t).exists() for t in targets if "://" not in t), targets
+    start = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    for cmd in (
+        "pip install -e . && taxovit evaluate examples/birds_preds.csv --taxonomy taxonomies/birds.json",
+        'pip install -e ".[train,dev]" && pytest',
+    ):
+        assert f"```bash\n{cmd}\n```" in readme and f"```bash\n{cmd}\n```" in start
+
+
+def test_every_question_row_and_section_is_defined_in_the_metrics_page() -> None:
+    from taxovit.metrics.table import QUESTION_ROWS
+
+    keys = {m.key.split("/")[-1] for m in QUESTION_ROWS}
+    assert {"cost_mean", "n_novel", "few_shot_accuracy"} <= keys
+    sections = ["subset", "costs", "novel", "long_tail", "slices", "abstention", "confused_pairs"]
+    assert _undocumented(sorted(keys) + sections) == []

@@ -214,14 +214,22 @@ def test_declared_direction_holds_on_a_better_and_a_worse_model() -> None:
 
 
 # ------------------------------------------------------------------------------ docs
-def test_readme_metric_list_is_the_table_and_the_cli_prints_it() -> None:
+def test_docs_metric_table_is_the_table_and_the_cli_prints_it() -> None:
+    import importlib.util
+
     from typer.testing import CliRunner
 
     from taxovit.cli import app
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- metric-table -->\n", 1)[1].split("<!-- /metric-table -->", 1)[0]
-    assert block == table.markdown()  # regenerate: taxovit metrics --markdown
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert page.count("<!-- metric-table -->") == 1
+    spec = importlib.util.spec_from_file_location("cli_reference", root / "docs" / "hooks" / "cli_reference.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    before, after = page.split("<!-- metric-table -->")
+    built = hook.on_page_markdown(page)
+    assert built == hook.on_page_markdown(before) + table.markdown() + hook.on_page_markdown(after)
     res = CliRunner().invoke(app, ["metrics", "--markdown"])
     assert res.exit_code == 0 and res.stdout == table.markdown()
     res = CliRunner().invoke(app, ["metrics"])

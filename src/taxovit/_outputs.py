@@ -1,7 +1,7 @@
 """Where a command may write, checked before anything is written; then all of it or nothing.
 
 Every command declares its inputs and its outputs on one :class:`OutputPlan`, which applies
-the rules users rely on (README, "Your files are safe"):
+the rules users rely on (docs/evaluating.md, "Your files are safe"):
 
 * ``-`` is standard output.
 * An output never resolves to one of the command's inputs or to another of its outputs

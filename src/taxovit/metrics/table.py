@@ -390,7 +390,7 @@ def value_of(key: str, sums: dict[str, Any]) -> float | None:
 
 def describe() -> list[dict[str, str]]:
     """One dict per row (key, label, better, needs, statistics, interval): what
-    ``taxovit metrics`` prints and the README's metric list is generated from."""
+    ``taxovit metrics`` prints and the docs' metric table (docs/metrics.md) is generated from."""
     out = []
     for row in _ALL:
         interval = ("percentile bootstrap of the sums" if row.resample
@@ -402,7 +402,7 @@ def describe() -> list[dict[str, str]]:
 
 
 def markdown() -> str:
-    """The table as Markdown (the README's block between ``<!-- metric-table -->`` marks)."""
+    """The table as Markdown (what ``<!-- metric-table -->`` in docs/metrics.md becomes)."""
     cols = ("key", "label", "better", "needs", "interval")
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     for d in describe():

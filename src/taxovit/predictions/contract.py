@@ -2,7 +2,7 @@
 
 A predictions CSV has a header naming :data:`ID_COL`, :data:`TRUE_COL`, :data:`PRED_COL` and
 optionally one :data:`SCORE_PREFIX` ``<label>`` column per class, then one row per sample.
-Labels are taxonomy node names. See the README section "The predictions file".
+Labels are taxonomy node names. See docs/evaluating.md, "The predictions file".
 
 Every reader (wide CSV or Parquet, top-k submissions, long format, ``.npz`` arrays; see
 :func:`taxovit.predictions.read_any`) returns the same :class:`Predictions`.
