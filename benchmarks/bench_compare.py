@@ -46,8 +46,9 @@ def _model(tax, t, p, leaves, seed: int) -> Predictions:
 def _previous_per_resample(pred: Predictions, tax, n: int, loop: int) -> float:
     """Seconds per resample of the previous code, a lower bound: mAP, the per-rank marginals
     and an ECE recomputed on the drawn rows (it also recomputed brier, nll and the rest)."""
-    _, _, inputs = evaluate_point(pred.y_true, pred.y_pred, tax, pred.scores,
-                                    score_labels=pred.score_labels)  # fmt: skip
+    _, _, inputs = evaluate_point(
+        pred.y_true, pred.y_pred, tax, pred.scores, score_labels=pred.score_labels
+    )
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     for _ in range(loop):
@@ -83,7 +84,9 @@ def main() -> None:
     print(f"n={a.n:,} classes={c:,} B={a.b:,} ranks={len(tax.rank_names)} keys with CI={with_ci}")
     print(f"compare, no bootstrap             {point:8.2f} s")
     print(f"compare --bootstrap {a.b:<5}         {ours:8.2f} s   (bootstrap {ours - point:.2f} s)")
-    print(f"previous (est., score metrics per resample) {before:8.1f} s   ratio {before / ours:.1f}x")
+    print(
+        f"previous (est., score metrics per resample) {before:8.1f} s   ratio {before / ours:.1f}x"
+    )
     print(f"target < 60 s: {'met' if ours < 60 else 'NOT met'}")
 
 

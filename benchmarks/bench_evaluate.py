@@ -96,7 +96,9 @@ def section_report(tax: Taxonomy, label: str, n: int, sub: int, peers: bool) -> 
         peer = (time.perf_counter() - t0) * n / sub
         mine_sub = hierarchical_precision_recall_f1(t[:sub], p[:sub], tax, "micro")
         assert np.allclose(theirs, mine_sub), (theirs, mine_sub)
-        print(row("hierarchical P/R/F1 (micro)", wh, peer, f"hiclass, {sub:,} scaled; values agree"))
+        print(
+            row("hierarchical P/R/F1 (micro)", wh, peer, f"hiclass, {sub:,} scaled; values agree")
+        )
     except ImportError:
         print(row("hierarchical P/R/F1 (micro)", wh, None, "hiclass not installed"))
 
@@ -171,8 +173,15 @@ def section_map(n: int, c: int, seed: int = 0) -> None:
         warnings.simplefilter("ignore")
         ws, _, theirs = timed(lambda: average_precision_score(y, scores, average="macro"))
     assert abs(mine - theirs) < 1e-9, (mine, theirs)
-    print(row(f"mAP (macro), {kernel} kernel", wo, ws, "scikit-learn average_precision_score; "
-              "equal", f"cpu {co:.2f} s; first call {warm:.2f} s"))  # fmt: skip
+    print(
+        row(
+            f"mAP (macro), {kernel} kernel",
+            wo,
+            ws,
+            "scikit-learn average_precision_score; equal",
+            f"cpu {co:.2f} s; first call {warm:.2f} s",
+        )
+    )
     if _ap and kernel != "numpy":
         _ap.KERNEL = "numpy"
         wn, _, other = timed(lambda: average_precision(true_col, scores, "macro"))
@@ -197,7 +206,15 @@ def section_cli(tax: Taxonomy, n: int) -> None:
             csv_path, index=False
         )
         size = csv_path.stat().st_size / 1e6
-        cmd = ["taxovit", "evaluate", str(csv_path), "--taxonomy", str(tax_path), "--format", "json"]
+        cmd = [
+            "taxovit",
+            "evaluate",
+            str(csv_path),
+            "--taxonomy",
+            str(tax_path),
+            "--format",
+            "json",
+        ]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t0
@@ -208,7 +225,9 @@ def section_cli(tax: Taxonomy, n: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1_000_000, help="predictions per report")
     ap.add_argument("--peer-subsample", type=int, default=100_000)
     ap.add_argument("--map-rows", type=int, default=100_000)

@@ -33,10 +33,12 @@ from _common import machine, synthetic_predictions, synthetic_tree  # noqa: E402
 
 from taxovit import Taxonomy, save_taxonomy  # noqa: E402
 
-_WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-         "r = subprocess.run(sys.argv[1:]); t = time.perf_counter() - t; "
-         "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-         "sys.exit(r.returncode)")
+_WRAP = (
+    "import resource, subprocess, sys, time; t = time.perf_counter(); "
+    "r = subprocess.run(sys.argv[1:]); t = time.perf_counter() - t; "
+    "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(r.returncode)"
+)
 
 
 def run_rss(cmd: list[str], src: str | None = None) -> tuple[float, float, str]:
@@ -51,14 +53,18 @@ def run_rss(cmd: list[str], src: str | None = None) -> tuple[float, float, str]:
     return float(wall), int(rss) / 1024, p.stdout.decode()
 
 
-def best(cmds: list[tuple[list[str], str | None]], repeat: int) -> list[tuple[float, float, str, list[float]]]:
+def best(
+    cmds: list[tuple[list[str], str | None]], repeat: int
+) -> list[tuple[float, float, str, list[float]]]:
     """Each ``(command, src)`` ``repeat`` times, interleaved (the load drifts): best wall
     time, largest max RSS, the last stdout and every round's wall time of each."""
     runs: list[list[tuple[float, float, str]]] = [[] for _ in cmds]
     for _ in range(repeat):
         for i, (cmd, src) in enumerate(cmds):
             runs[i].append(run_rss(cmd, src))
-    return [(min(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2], [r[0] for r in rs]) for rs in runs]
+    return [
+        (min(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2], [r[0] for r in rs]) for rs in runs
+    ]
 
 
 def long_parquet(tax: Taxonomy, n: int, k: int, path: Path) -> None:
@@ -82,13 +88,26 @@ def long_parquet(tax: Taxonomy, n: int, k: int, path: Path) -> None:
     label = pa.DictionaryArray.from_arrays(pa.array(cand.ravel().astype(np.int32)), names)
     truth = pa.DictionaryArray.from_arrays(pa.array(np.repeat(t, k).astype(np.int32)), names)
     ids = np.char.add("img", np.arange(n).astype(str)).astype(object)
-    table = pa.table({"id": pa.array(np.repeat(ids, k), pa.string()), "label": label,
-                      "score": scores.ravel(), "y_true": truth})  # fmt: skip
+    table = pa.table(
+        {
+            "id": pa.array(np.repeat(ids, k), pa.string()),
+            "label": label,
+            "score": scores.ravel(),
+            "y_true": truth,
+        }
+    )
     pq.write_table(table, path)
 
 
-def section(title: str, cmd: list[str], floor: list[str], repeat: int, target_rss: float | None,
-            n: int, baseline: str | None = None) -> None:  # fmt: skip
+def section(
+    title: str,
+    cmd: list[str],
+    floor: list[str],
+    repeat: int,
+    target_rss: float | None,
+    n: int,
+    baseline: str | None = None,
+) -> None:
     """Floor, taxovit (and the taxovit under ``baseline``, same command) alternately."""
     cmds = [(floor, None), (cmd, None)] + ([(cmd, baseline)] if baseline else [])
     (fw, frss, _, f_all), *runs = best(cmds, repeat)
@@ -99,19 +118,27 @@ def section(title: str, cmd: list[str], floor: list[str], repeat: int, target_rs
         print(f"  {'taxovit evaluate --format json' + who:<77} {tw:7.2f} s  {trss:7.0f} MB")
         rss_note = f", max RSS {trss:,.0f} MB (target < {target_rss:,.0f})" if target_rss else ""
         per_round = statistics.median(t / f for t, f in zip(t_all, f_all, strict=True))
-        print(f"  ratio {tw / fw:.2f}x the floor, best against best (median of the per-round "
-              f"ratios {per_round:.2f}x; target <= 2){rss_note}")
+        print(
+            f"  ratio {tw / fw:.2f}x the floor, best against best (median of the per-round "
+            f"ratios {per_round:.2f}x; target <= 2){rss_note}"
+        )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1_000_000, help="ids of the long Parquet file")
     ap.add_argument("--k", type=int, default=10, help="candidates per id")
     ap.add_argument("--csv-rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", choices=["long", "csv"], default=None)
-    ap.add_argument("--baseline-src", default=None, help="also time the taxovit whose src/ "
-                    "folder this is (e.g. an older commit's `git archive`), in the same rounds")
+    ap.add_argument(
+        "--baseline-src",
+        default=None,
+        help="also time the taxovit whose src/ "
+        "folder this is (e.g. an older commit's `git archive`), in the same rounds",
+    )
     args = ap.parse_args()
     print(f"bench_formats · {time.strftime('%Y-%m-%d')} · {machine()}")
     tree = synthetic_tree()
@@ -123,11 +150,20 @@ def main() -> None:
             pq_path = Path(d) / "long.parquet"
             long_parquet(tree, args.n, args.k, pq_path)
             mb = pq_path.stat().st_size / 1e6
-            section(f"(1) long Parquet: {args.n:,} ids x top-{args.k} ({mb:.0f} MB), "
-                    f"{len(tree.nodes):,}-node taxonomy",
-                    [*exe, "evaluate", str(pq_path), "-t", str(tax_path), "-f", "json"],
-                    [sys.executable, "-c", f"import pyarrow.parquet as pq; pq.read_table({str(pq_path)!r})"],
-                    args.repeat, 2048, args.n, args.baseline_src)  # fmt: skip
+            section(
+                f"(1) long Parquet: {args.n:,} ids x top-{args.k} ({mb:.0f} MB), "
+                f"{len(tree.nodes):,}-node taxonomy",
+                [*exe, "evaluate", str(pq_path), "-t", str(tax_path), "-f", "json"],
+                [
+                    sys.executable,
+                    "-c",
+                    f"import pyarrow.parquet as pq; pq.read_table({str(pq_path)!r})",
+                ],
+                args.repeat,
+                2048,
+                args.n,
+                args.baseline_src,
+            )
         if args.only in (None, "csv"):
             import pandas as pd
 
@@ -136,12 +172,18 @@ def main() -> None:
             names = np.array(tree.nodes, dtype=object)
             csv_path = Path(d) / "preds.csv"
             pd.DataFrame({"id": np.arange(n), "y_true": names[t], "y_pred": names[p]}).to_csv(
-                csv_path, index=False)  # fmt: skip
+                csv_path, index=False
+            )
             mb = csv_path.stat().st_size / 1e6
-            section(f"(2) wide CSV: {n:,} rows ({mb:.0f} MB), {len(tree.nodes):,}-node taxonomy",
-                    [*exe, "evaluate", str(csv_path), "-t", str(tax_path), "-f", "json"],
-                    [sys.executable, "-c", f"import pandas as pd; pd.read_csv({str(csv_path)!r})"],
-                    args.repeat, None, n, args.baseline_src)  # fmt: skip
+            section(
+                f"(2) wide CSV: {n:,} rows ({mb:.0f} MB), {len(tree.nodes):,}-node taxonomy",
+                [*exe, "evaluate", str(csv_path), "-t", str(tax_path), "-f", "json"],
+                [sys.executable, "-c", f"import pandas as pd; pd.read_csv({str(csv_path)!r})"],
+                args.repeat,
+                None,
+                n,
+                args.baseline_src,
+            )
 
 
 if __name__ == "__main__":

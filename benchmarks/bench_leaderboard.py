@@ -43,7 +43,9 @@ def _files(tmp: Path, tax, models: int, n: int) -> list[Path]:
         good = rng.random(n) < 0.2 + 0.03 * m  # models differ: some rows copied from the truth
         p = np.where(good, t, p)
         path = tmp / f"model_{m:02d}.csv"
-        pd.DataFrame({"id": np.arange(n), "y_true": names[t], "y_pred": names[p]}).to_csv(path, index=False)
+        pd.DataFrame({"id": np.arange(n), "y_true": names[t], "y_pred": names[p]}).to_csv(
+            path, index=False
+        )
         out.append(path)
     return out
 
@@ -69,24 +71,45 @@ def main() -> None:
             _, ctx, inputs = evaluate_point(p.y_true, p.y_pred, tax)
             resample_draws(ctx, inputs, a.b, 0)
         peer = (time.perf_counter() - t0) / 2 * a.models
-        cmd = [sys.executable, "-m", "taxovit.cli", "leaderboard", *map(str, files), "-t", str(tax_path),
-               "-b", str(a.b), "-f", "csv", "-o", str(tmp / "board.csv")]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "taxovit.cli",
+            "leaderboard",
+            *map(str, files),
+            "-t",
+            str(tax_path),
+            "-b",
+            str(a.b),
+            "-f",
+            "csv",
+            "-o",
+            str(tmp / "board.csv"),
+        ]
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         ours = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    print(f"{a.models} models x {a.n:,} samples, {tax.index.n:,}-node taxonomy, B={a.b:,}, "
-          "default metrics (accuracy, f1_macro, hierarchical_f1_micro, mistake_severity)")  # fmt: skip
-    print(f"taxovit leaderboard (end to end)   {ours:7.1f} s wall, {cpu:.1f} s CPU "
-          f"(load {os.getloadavg()[0]:.1f}: on an idle machine wall is about CPU / 1.5-2)")
+    print(
+        f"{a.models} models x {a.n:,} samples, {tax.index.n:,}-node taxonomy, B={a.b:,}, "
+        "default metrics (accuracy, f1_macro, hierarchical_f1_micro, mistake_severity)"
+    )
+    print(
+        f"taxovit leaderboard (end to end)   {ours:7.1f} s wall, {cpu:.1f} s CPU "
+        f"(load {os.getloadavg()[0]:.1f}: on an idle machine wall is about CPU / 1.5-2)"
+    )
     print(f"floor: reading the {a.models} files      {floor:7.1f} s   ratio {ours / floor:.1f}x")
-    print(f"peer: resample_draws per model      {peer:7.1f} s   (2 models timed, scaled; {peer / ours:.1f}x ours)")
+    print(
+        f"peer: resample_draws per model      {peer:7.1f} s   (2 models timed, scaled; {peer / ours:.1f}x ours)"
+    )
     # on a shared machine the wall time measures the other users too; the CPU time of the
     # command bounds its wall time on an idle one (it uses at most 2 threads)
-    print(f"target < 60 s: wall {'met' if ours < 60 else 'NOT met'}, "
-          f"CPU {'met' if cpu < 60 else 'NOT met'} (idle 2 cores: wall <= CPU)")
+    print(
+        f"target < 60 s: wall {'met' if ours < 60 else 'NOT met'}, "
+        f"CPU {'met' if cpu < 60 else 'NOT met'} (idle 2 cores: wall <= CPU)"
+    )
 
 
 if __name__ == "__main__":

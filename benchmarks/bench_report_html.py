@@ -41,7 +41,7 @@ FLOOR_JS = """TX.start(() => {}, () => Plotly.newPlot(document.body.appendChild(
 def _birds() -> tuple[str, float]:
     tax = load_taxonomy(ROOT / "taxonomies" / "birds.json")
     df = pd.read_csv(ROOT / "examples" / "birds_preds.csv")
-    scores = df.filter(like="score_").rename(columns=lambda c: c[len("score_"):])
+    scores = df.filter(like="score_").rename(columns=lambda c: c[len("score_") :])
     report = evaluate(df.y_true, df.y_pred, tax, scores, bootstrap=200)
     t0 = time.perf_counter()
     html = evaluation_html(report, tax, {"predictions": "examples/birds_preds.csv"})
@@ -68,8 +68,12 @@ def _browser(path: Path, click: bool, shot: Path | None) -> tuple[float, float |
         t0 = time.perf_counter()
         driver.execute_script(  # what a click on a slice calls: the subtree views redrawn
             "const s = document.querySelector('#sunburst g.slice:nth-of-type(2)');"
-            "s.dispatchEvent(new MouseEvent('click', {bubbles: true}));")
-        while driver.execute_script("return document.getElementById('node-name').textContent") in ("", "L0_0"):
+            "s.dispatchEvent(new MouseEvent('click', {bubbles: true}));"
+        )
+        while driver.execute_script("return document.getElementById('node-name').textContent") in (
+            "",
+            "L0_0",
+        ):
             time.sleep(0.02)
         took = time.perf_counter() - t0
         if shot is not None:
@@ -91,13 +95,17 @@ def main() -> None:
     floor_page = render_page("base.html.j2", "", {"title": "floor"}, "floor", js=FLOOR_JS)
     with tempfile.TemporaryDirectory() as d:
         rows = []
-        for name, html, build in (("birds example (200 classes, 400 samples, B=200)", birds, t_birds),
-                                  (f"synthetic ({classes:,} classes, {a.n:,} samples)", large, t_large),
-                                  ("floor: plotly.js + one empty plot", floor_page, 0.0)):  # fmt: skip
+        for name, html, build in (
+            ("birds example (200 classes, 400 samples, B=200)", birds, t_birds),
+            (f"synthetic ({classes:,} classes, {a.n:,} samples)", large, t_large),
+            ("floor: plotly.js + one empty plot", floor_page, 0.0),
+        ):
             path = Path(d) / f"r{len(rows)}.html"
             path.write_text(html, encoding="utf-8")
             shot = a.screenshots / f"report_{len(rows)}.png" if a.screenshots else None
-            load, click = (None, None) if skip else _browser(path, not name.startswith("floor"), shot)
+            load, click = (
+                (None, None) if skip else _browser(path, not name.startswith("floor"), shot)
+            )
             rows.append((name, build, path.stat().st_size / 1e6, load, click))
     if skip:
         print(f"no browser timings: {skip}")
@@ -107,7 +115,9 @@ def main() -> None:
         print(f"{name:52} {build:8.2f} {mb:6.2f} {fmt(load):>7} {fmt(click):>8}")
     if not skip:
         floor = rows[-1][3]
-        print(f"load / floor: birds {rows[0][3] / floor:.1f}x, 10k classes {rows[1][3] / floor:.1f}x")
+        print(
+            f"load / floor: birds {rows[0][3] / floor:.1f}x, 10k classes {rows[1][3] / floor:.1f}x"
+        )
 
 
 if __name__ == "__main__":

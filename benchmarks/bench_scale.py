@@ -58,17 +58,25 @@ def generate(folder: Path, rows: int, per_file: int, seed: int = 0) -> int:
         n = min(per_file, rows - start) // K
         t = rng.integers(0, leaves.size, n)
         offs = rng.integers(1, leaves.size - K, n)
-        cand = (t[:, None] + np.c_[np.zeros(n, np.int64), offs[:, None] + np.arange(K - 1)]) % leaves.size
+        cand = (
+            t[:, None] + np.c_[np.zeros(n, np.int64), offs[:, None] + np.arange(K - 1)]
+        ) % leaves.size
         right = rng.random(n) < 0.6  # 60 % top-1 right, else the truth is second
         cand[~right, :2] = cand[~right, 1::-1]
         score = np.sort(rng.random((n, K)), axis=1)[:, ::-1]
         ids = pa.array(np.char.add("s", np.arange(first, first + n).astype(str)))
-        table = pa.table({
-            "id": pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(n), K)), ids),
-            "label": pa.DictionaryArray.from_arrays(pa.array(cand.ravel().astype(np.int32)), names),
-            "score": score.ravel(),
-            "y_true": pa.DictionaryArray.from_arrays(pa.array(np.repeat(t, K).astype(np.int32)), names),
-        })  # fmt: skip
+        table = pa.table(
+            {
+                "id": pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(n), K)), ids),
+                "label": pa.DictionaryArray.from_arrays(
+                    pa.array(cand.ravel().astype(np.int32)), names
+                ),
+                "score": score.ravel(),
+                "y_true": pa.DictionaryArray.from_arrays(
+                    pa.array(np.repeat(t, K).astype(np.int32)), names
+                ),
+            }
+        )
         pq.write_table(table, folder / f"part-{n_files:05d}.parquet", row_group_size=1 << 17)
         n_files, first = n_files + 1, first + n
     return n_files
@@ -87,8 +95,11 @@ def measure(what: str, folder: str, workers: int, bootstrap: int, files: int | N
     if what == "scan":
         t0 = time.perf_counter()
         sc = ds.dataset(paths, format="parquet").scanner(
-            columns=["id", "label", "score", "y_true"], batch_size=1 << 20,
-            batch_readahead=1, fragment_readahead=1)  # fmt: skip
+            columns=["id", "label", "score", "y_true"],
+            batch_size=1 << 20,
+            batch_readahead=1,
+            fragment_readahead=1,
+        )
         rows = sum(b.num_rows for b in sc.to_batches())
         out = {"seconds": time.perf_counter() - t0, "rows": rows}
     elif what == "local":
@@ -98,8 +109,11 @@ def measure(what: str, folder: str, workers: int, bootstrap: int, files: int | N
         t0 = time.perf_counter()
         state = evaluate_dataset(folder if files is None else paths, tax, top_k=(1, 5))
         report = state.compute()
-        out = {"seconds": time.perf_counter() - t0, "rows": int(state.sums["one"]) * K,
-               "metrics": report.metrics}  # fmt: skip
+        out = {
+            "seconds": time.perf_counter() - t0,
+            "rows": int(state.sums["one"]) * K,
+            "metrics": report.metrics,
+        }
     elif what == "dask":
         import taxovit.dask as tdask
 
@@ -116,8 +130,14 @@ def measure(what: str, folder: str, workers: int, bootstrap: int, files: int | N
         secs = time.perf_counter() - t0
         wrss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         client.close()
-        out = {"seconds": secs, "startup": start, "warm_up": warm, "rows": int(state.sums["one"]) * K,
-               "metrics": report.metrics, "worker_peak_mb": max(wrss.values())}  # fmt: skip
+        out = {
+            "seconds": secs,
+            "startup": start,
+            "warm_up": warm,
+            "rows": int(state.sums["one"]) * K,
+            "metrics": report.metrics,
+            "worker_peak_mb": max(wrss.values()),
+        }
     elif what == "poisson":
         from taxovit.evaluation.poisson import evaluate_poisson
 
@@ -130,8 +150,18 @@ def measure(what: str, folder: str, workers: int, bootstrap: int, files: int | N
 
 
 def _child(what: str, folder: Path, args: argparse.Namespace, files: int | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--measure", what, "--dir", str(folder),
-           "--workers", str(args.workers), "--bootstrap", str(args.bootstrap)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--measure",
+        what,
+        "--dir",
+        str(folder),
+        "--workers",
+        str(args.workers),
+        "--bootstrap",
+        str(args.bootstrap),
+    ]
     if files is not None:
         cmd += ["--files", str(files)]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -143,9 +173,13 @@ def _child(what: str, folder: Path, args: argparse.Namespace, files: int | None 
 def _line(name: str, m: dict, scan: dict, local: dict | None) -> str:
     rate = m["rows"] / m["seconds"]
     vs_local = f"{local['seconds'] / m['seconds']:.2f}x" if local and local is not m else "—"
-    mem = f"{m['peak_mb']:.0f}" + (f" (workers {m['worker_peak_mb']:.0f} each)" if "worker_peak_mb" in m else "")
-    return (f"| {name} | {m['rows']:,} | {m['seconds']:.1f} | {rate / 1e6:.2f} | "
-            f"{(m['seconds'] / m['rows']) / (scan['seconds'] / scan['rows']):.1f}x | {vs_local} | {mem} |")  # fmt: skip
+    mem = f"{m['peak_mb']:.0f}" + (
+        f" (workers {m['worker_peak_mb']:.0f} each)" if "worker_peak_mb" in m else ""
+    )
+    return (
+        f"| {name} | {m['rows']:,} | {m['seconds']:.1f} | {rate / 1e6:.2f} | "
+        f"{(m['seconds'] / m['rows']) / (scan['seconds'] / scan['rows']):.1f}x | {vs_local} | {mem} |"
+    )
 
 
 def main() -> None:
@@ -161,11 +195,19 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, str(args.dir), args.workers, args.bootstrap, args.files)))
+        print(
+            json.dumps(
+                measure(args.measure, str(args.dir), args.workers, args.bootstrap, args.files)
+            )
+        )
         return
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; "
-          f"uptime: {os.popen('uptime').read().strip()}")  # fmt: skip
-    print("| run | rows | s | M rows/s | time per row / bare scan's | speed-up vs local | peak RSS MB |")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; "
+        f"uptime: {os.popen('uptime').read().strip()}"
+    )
+    print(
+        "| run | rows | s | M rows/s | time per row / bare scan's | speed-up vs local | peak RSS MB |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     try:
         for rows in args.rows:
@@ -174,7 +216,9 @@ def main() -> None:
             folder.mkdir(parents=True)
             t0 = time.perf_counter()
             n_files = generate(folder, rows, args.rows_per_file)
-            print(f"| generate {n_files} files | {rows:,} | {time.perf_counter() - t0:.1f} | | | | |")
+            print(
+                f"| generate {n_files} files | {rows:,} | {time.perf_counter() - t0:.1f} | | | | |"
+            )
             scan = _child("scan", folder, args)
             local = _child("local", folder, args)
             print(_line("bare pyarrow.dataset scan", scan, scan, None))
@@ -182,16 +226,31 @@ def main() -> None:
             if args.workers:
                 dk = _child("dask", folder, args)
                 same = dk["metrics"] == local["metrics"]
-                print(_line(f"dask LocalCluster {args.workers} workers (start {dk['startup']:.1f} s, "
-                            f"warm-up on one file {dk['warm_up']:.1f} s; "
-                            f"report {'==' if same else '!='} local)", dk, scan, local))  # fmt: skip
+                print(
+                    _line(
+                        f"dask LocalCluster {args.workers} workers (start {dk['startup']:.1f} s, "
+                        f"warm-up on one file {dk['warm_up']:.1f} s; "
+                        f"report {'==' if same else '!='} local)",
+                        dk,
+                        scan,
+                        local,
+                    )
+                )
                 per_row = dk["seconds"] * args.workers / dk["rows"]  # worker-seconds per row
-                print(f"| extrapolated 1e9 rows, 32 workers | 1,000,000,000 | {per_row * 1e9 / 32:.0f} | | | | |")
+                print(
+                    f"| extrapolated 1e9 rows, 32 workers | 1,000,000,000 | {per_row * 1e9 / 32:.0f} | | | | |"
+                )
             if args.bootstrap and rows == args.rows[0]:
                 nf = max(1, args.bootstrap_rows // args.rows_per_file)
                 boot = _child("poisson", folder, args, nf)
-                print(_line(f"local + Poisson bootstrap {args.bootstrap} (first {nf} files)",
-                            boot, scan, None))  # fmt: skip
+                print(
+                    _line(
+                        f"local + Poisson bootstrap {args.bootstrap} (first {nf} files)",
+                        boot,
+                        scan,
+                        None,
+                    )
+                )
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
     finally:

@@ -44,8 +44,10 @@ def main() -> None:
     sub = Subset("half of the families", subtree_mask(tax, half), half.size)
     start = time.perf_counter()
     cut = restrict(tax, sub, t, p, scores, labels, None, None, "probs")
-    print(f"cut     {time.perf_counter() - start:7.2f} s  (samples kept {cut.y_true.size:,}, "
-          f"columns kept {cut.scores.shape[1]:,})")
+    print(
+        f"cut     {time.perf_counter() - start:7.2f} s  (samples kept {cut.y_true.size:,}, "
+        f"columns kept {cut.scores.shape[1]:,})"
+    )
     times = {}
     for name, kw in (("plain", {}), ("subset", {"subset": sub})):
         start = time.perf_counter()

@@ -57,16 +57,39 @@ def bench(tax: Taxonomy, label: str, n_pairs: int, nx_pairs: int, seed: int = 0)
 
     print(f"\n{label}: {ix.n:,} nodes, {leaves.size:,} leaves, max depth {ix.max_depth}")
     print(f"{'':<44} {'taxovit':>11}  {'peer':>11}  {'ratio':>9}")
-    print(row("index build (depth/height/preorder/sparse table)", build, None, "—",
-              f"cpu {build_cpu:.2f} s"))
-    print(row(f"{n_pairs:,} LCA queries", q, nx_pp, f"nx.lowest_common_ancestor per pair, {per_pair_n:,} scaled"))
-    print(row(f"{n_pairs:,} LCA queries", q, nx_tarjan, f"nx.tree_all_pairs_lca, {sub:,} pairs scaled",
-              f"cpu {q_cpu:.2f} s"))
+    print(
+        row(
+            "index build (depth/height/preorder/sparse table)",
+            build,
+            None,
+            "—",
+            f"cpu {build_cpu:.2f} s",
+        )
+    )
+    print(
+        row(
+            f"{n_pairs:,} LCA queries",
+            q,
+            nx_pp,
+            f"nx.lowest_common_ancestor per pair, {per_pair_n:,} scaled",
+        )
+    )
+    print(
+        row(
+            f"{n_pairs:,} LCA queries",
+            q,
+            nx_tarjan,
+            f"nx.tree_all_pairs_lca, {sub:,} pairs scaled",
+            f"cpu {q_cpu:.2f} s",
+        )
+    )
     print(row(f"{n_pairs:,} pair stats (LCA, heights, TIE)", ps, None, "—", f"cpu {ps_cpu:.2f} s"))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--pairs", type=int, default=1_000_000)
     ap.add_argument("--nx-pairs", type=int, default=100_000, help="pairs given to networkx")
     ap.add_argument("--no-inat", action="store_true")
@@ -79,7 +102,9 @@ def main() -> None:
         path = load_inat_edges(infraspecific=True)
         t0 = time.perf_counter()
         tax = load_taxonomy(path)
-        print(f"\nloaded {path.name} in {time.perf_counter() - t0:.1f} s (parse, validate, index; see bench_taxonomy_load.py)")
+        print(
+            f"\nloaded {path.name} in {time.perf_counter() - t0:.1f} s (parse, validate, index; see bench_taxonomy_load.py)"
+        )
         bench(tax, "iNaturalist (with infraspecific taxa)", args.pairs, args.nx_pairs)
 
 

@@ -47,8 +47,13 @@ def synthetic_edges(path: Path, n: int = 1_400_000, seed: int = 0) -> Path:
         children.append(names)
         rank_col.append(np.full(size, rank, dtype=object))
         prev = names
-    df = pd.DataFrame({"parent": np.concatenate(parents), "child": np.concatenate(children),
-                       "rank": np.concatenate(rank_col)})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "parent": np.concatenate(parents),
+            "child": np.concatenate(children),
+            "rank": np.concatenate(rank_col),
+        }
+    )
     df.to_csv(path, index=False)
     return path
 
@@ -67,10 +72,15 @@ def timed(fn, label: str = ""):
 def cold_load(path: Path) -> float:
     """``load_taxonomy`` in a fresh interpreter after ``import taxovit`` (which no longer
     imports pandas: the lazy imports, pandas included, count here)."""
-    code = ("import time,sys; from taxovit import load_taxonomy; t=time.perf_counter(); "
-            f"load_taxonomy({str(path)!r}); print(time.perf_counter()-t)")  # fmt: skip
-    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                text=True).stdout)  # fmt: skip
+    code = (
+        "import time,sys; from taxovit import load_taxonomy; t=time.perf_counter(); "
+        f"load_taxonomy({str(path)!r}); print(time.perf_counter()-t)"
+    )
+    return float(
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout
+    )
 
 
 def process_wall(code: str) -> float:
@@ -87,14 +97,18 @@ def cold_rounds(path: Path, rounds: int) -> tuple[float, float, float, float]:
     loads, procs, floors = [], [], []
     for _ in range(rounds):
         floors.append(process_wall(f"import pandas as pd; pd.read_csv({str(path)!r})"))
-        procs.append(process_wall(f"from taxovit import load_taxonomy; load_taxonomy({str(path)!r})"))
+        procs.append(
+            process_wall(f"from taxovit import load_taxonomy; load_taxonomy({str(path)!r})")
+        )
         loads.append(cold_load(path))
     ratio = statistics.median(p / f for p, f in zip(procs, floors, strict=True))
     return min(loads), min(procs), min(floors), ratio
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--synthetic", action="store_true", help="a synthetic 1.4 M-node edge list")
     ap.add_argument("--exact", action="store_true", help="also time the row-by-row reader once")
@@ -119,17 +133,31 @@ def main() -> None:
         ratios.append(load / floor)
     lca, _ = timed(lambda: tax.index.lca(np.array([0]), np.array([1])))
     ids, _ = timed(lambda: tax.name_to_id)
-    print(f"taxonomy: {len(tax):,} nodes, {len(df):,} rows, root {tax.root!r}, "
-          f"{'tree' if tax.is_tree else 'DAG'}, max depth {tax.index.max_depth}")
+    print(
+        f"taxonomy: {len(tax):,} nodes, {len(df):,} rows, root {tax.root!r}, "
+        f"{'tree' if tax.is_tree else 'DAG'}, max depth {tax.index.max_depth}"
+    )
     print(f"{'':<52} {'min':>7} {'median':>7}")
-    print(f"{'floor: pandas.read_csv(path), bare':<52} {min(floors):>6.2f}s {statistics.median(floors):>6.2f}s")
-    print(f"{'load_taxonomy(path) (parse, validate, index)':<52} {min(loads):>6.2f}s {statistics.median(loads):>6.2f}s")
-    print(f"{'ratio load / floor (per round)':<52} {min(ratios):>6.1f}x {statistics.median(ratios):>6.1f}x")
+    print(
+        f"{'floor: pandas.read_csv(path), bare':<52} {min(floors):>6.2f}s {statistics.median(floors):>6.2f}s"
+    )
+    print(
+        f"{'load_taxonomy(path) (parse, validate, index)':<52} {min(loads):>6.2f}s {statistics.median(loads):>6.2f}s"
+    )
+    print(
+        f"{'ratio load / floor (per round)':<52} {min(ratios):>6.1f}x {statistics.median(ratios):>6.1f}x"
+    )
     cpu_f, cpu_l = (statistics.median(CPU[k]) for k in ("floor", "load"))
-    print(f"{'CPU time (median): floor, load, ratio':<52} {cpu_f:>6.2f}s {cpu_l:>6.2f}s {cpu_l / cpu_f:>5.1f}x")
-    print(f"first load in a fresh process (lazy imports)       {cold:>6.2f}s  (best of {args.cold})")
-    print(f"whole fresh process: load {proc:.2f}s, floor (import pandas, read_csv) {proc_floor:.2f}s, "
-          f"ratio {proc_ratio:.1f}x (median per round)")
+    print(
+        f"{'CPU time (median): floor, load, ratio':<52} {cpu_f:>6.2f}s {cpu_l:>6.2f}s {cpu_l / cpu_f:>5.1f}x"
+    )
+    print(
+        f"first load in a fresh process (lazy imports)       {cold:>6.2f}s  (best of {args.cold})"
+    )
+    print(
+        f"whole fresh process: load {proc:.2f}s, floor (import pandas, read_csv) {proc_floor:.2f}s, "
+        f"ratio {proc_ratio:.1f}x (median per round)"
+    )
     print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"deferred to first use: LCA tables {lca:.2f}s, name -> id dict {ids:.2f}s")
     if args.exact:

@@ -30,14 +30,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 def config(args: argparse.Namespace) -> dict:
     per_class = args.images // 10
-    return merge_config({
-        "taxonomy": str(REPO / "taxonomies" / "fashion_mnist.json"), "train_rank": "class",
-        "method": "ce", "device": args.device, "threads": args.threads, "precision": args.precision,
-        "data": {"root": args.data_root, "train_per_class": per_class, "loader": args.loader},
-        "model": {"preset": args.preset, "patch_size": args.patch, "stem": args.stem},
-        "optim": {"epochs": 1, "batch_size": args.batch, "warmup_epochs": 0},
-        "eval": {"every": 0}, "log": {"progress": False},
-    })  # fmt: skip
+    return merge_config(
+        {
+            "taxonomy": str(REPO / "taxonomies" / "fashion_mnist.json"),
+            "train_rank": "class",
+            "method": "ce",
+            "device": args.device,
+            "threads": args.threads,
+            "precision": args.precision,
+            "data": {"root": args.data_root, "train_per_class": per_class, "loader": args.loader},
+            "model": {"preset": args.preset, "patch_size": args.patch, "stem": args.stem},
+            "optim": {"epochs": 1, "batch_size": args.batch, "warmup_epochs": 0},
+            "eval": {"every": 0},
+            "log": {"progress": False},
+        }
+    )
 
 
 def loop_rate(cfg) -> float:
@@ -48,8 +55,9 @@ def loop_rate(cfg) -> float:
 
 def bare_rate(cfg, steps: int) -> float:
     torch.manual_seed(0)
-    device = torch.device("cuda" if cfg.device in ("cuda", "auto") and
-                          torch.cuda.is_available() else "cpu")  # fmt: skip
+    device = torch.device(
+        "cuda" if cfg.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
+    )
     net = build_online(cfg, 10).to(device)
     opt = torch.optim.AdamW(param_groups(net, 0.05), lr=1e-3)
     b, s = int(cfg.optim.batch_size), int(cfg.data.img_size)
@@ -91,12 +99,13 @@ def main() -> None:
     for r in range(args.rounds):
         bares.append(bare_rate(cfg, steps))
         loops.append(loop_rate(cfg))
-        print(f"round {r + 1}: bare {bares[-1]:.0f} img/s, loop {loops[-1]:.0f} img/s",
-              flush=True)  # fmt: skip
+        print(f"round {r + 1}: bare {bares[-1]:.0f} img/s, loop {loops[-1]:.0f} img/s", flush=True)
     bare, loop = statistics.median(bares), statistics.median(loops)
-    print(f"{args.preset} patch {args.patch} stem {args.stem} batch {args.batch} loader "
-          f"{args.loader} precision {args.precision} threads {torch.get_num_threads()}: "
-          f"bare {bare:.0f} img/s, loop {loop:.0f} img/s, overhead {bare / loop - 1:+.1%}")
+    print(
+        f"{args.preset} patch {args.patch} stem {args.stem} batch {args.batch} loader "
+        f"{args.loader} precision {args.precision} threads {torch.get_num_threads()}: "
+        f"bare {bare:.0f} img/s, loop {loop:.0f} img/s, overhead {bare / loop - 1:+.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -64,15 +64,17 @@ ARMS = {
             {"loss": "rank_ce", "rank_weights": {"class": 1.0, "group": math.exp(a) - 1}},
         )
         for a in (1.0, 2.0, 0.5)
-    },  # fmt: skip
+    },
     "soft_b10": ("soft labels β=10", {"loss": "soft_labels", "beta": 10.0}),
     "hxe_a2": ("HXE α=2, taxovit hxe (λ = e^−α·height)", {"loss": "hxe", "alpha": 2.0}),
 }
 TAUS = (0.3, 0.5, 0.7, 0.9, 0.95)
-KEYS = ("accuracy", "mistake_severity", "avg_hierarchical_distance_at_5",
-        "hierarchical_f1_micro")  # fmt: skip
-BASELINES = {"pixel_knn": "baseline: cosine kNN on pixels", "pixel_logreg":
-             "baseline: logistic regression on pixels", "untrained": "baseline: untrained net kNN"}  # fmt: skip
+KEYS = ("accuracy", "mistake_severity", "avg_hierarchical_distance_at_5", "hierarchical_f1_micro")
+BASELINES = {
+    "pixel_knn": "baseline: cosine kNN on pixels",
+    "pixel_logreg": "baseline: logistic regression on pixels",
+    "untrained": "baseline: untrained net kNN",
+}
 
 
 def config(arm: str, seed: int, args: argparse.Namespace) -> dict:
@@ -129,8 +131,18 @@ def train_run(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dic
 def decide(preds: Path, taxonomy: str, out: Path, *rule: str) -> Path:
     """``taxovit decide`` on ``preds`` (skipped when ``out`` is newer)."""
     if not out.is_file() or out.stat().st_mtime < preds.stat().st_mtime:
-        cmd = [sys.executable, "-m", "taxovit.cli", "decide", str(preds), "-t", taxonomy,
-               "-o", str(out), *rule]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "taxovit.cli",
+            "decide",
+            str(preds),
+            "-t",
+            taxonomy,
+            "-o",
+            str(out),
+            *rule,
+        ]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out
 
@@ -187,8 +199,11 @@ def summary(rows: list[dict]) -> dict[str, dict]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| arm | top-1 error | mistake severity | avg. hier. dist.@5 | hier. F1 (micro) "
-             "| fine predictions | seeds | train s/run |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| arm | top-1 error | mistake severity | avg. hier. dist.@5 | hier. F1 (micro) "
+        "| fine predictions | seeds | train s/run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     names = labels()
     for arm, s in sorted(summary(rows).items(), key=lambda kv: list(names).index(kv[0])):
         n = len(s["err"])
@@ -200,11 +215,13 @@ def table(rows: list[dict]) -> str:
 
 def _style(arm: str) -> tuple[str, str, str]:
     """(family, marker, colour) of an arm in the figure."""
-    for prefix, style in (("soft_", ("soft labels (β)", "s", "tab:blue")),
-                          ("hxe_", ("HXE as implemented (α)", "D", "tab:orange")),
-                          ("hxer_", ("HXE, released-code weights (α)", "P", "tab:purple")),
-                          ("ce_anc", ("CE + confident ancestor (τ)", "^", "tab:green")),
-                          ("ce_crm", ("CE + CRM", "*", "tab:red"))):  # fmt: skip
+    for prefix, style in (
+        ("soft_", ("soft labels (β)", "s", "tab:blue")),
+        ("hxe_", ("HXE as implemented (α)", "D", "tab:orange")),
+        ("hxer_", ("HXE, released-code weights (α)", "P", "tab:purple")),
+        ("ce_anc", ("CE + confident ancestor (τ)", "^", "tab:green")),
+        ("ce_crm", ("CE + CRM", "*", "tab:red")),
+    ):
         if arm.startswith(prefix):
             return style
     if arm == "ce":
@@ -216,8 +233,13 @@ def _sd(v: list[float]) -> float:
     return statistics.stdev(v) if len(v) > 1 else 0.0
 
 
-TAGS = {"pixel_knn": "pixel kNN", "pixel_logreg": "pixel logreg", "untrained": "untrained",
-        "ce_crm": "CRM", "ce": "CE"}  # fmt: skip
+TAGS = {
+    "pixel_knn": "pixel kNN",
+    "pixel_logreg": "pixel logreg",
+    "untrained": "untrained",
+    "ce_crm": "CRM",
+    "ce": "CE",
+}
 XCLIP = 0.6  # top-1 errors from here on are listed in the panel, not drawn
 
 
@@ -242,8 +264,18 @@ def _panel(ax, summ: dict, key: str, ylabel: str) -> list[tuple]:
         if x >= XCLIP:
             off.append((_tag(arm), x, y))
             continue
-        ax.errorbar(x, y, xerr=_sd(s["err"]), yerr=_sd(ys), fmt=marker, color=colour,
-                    ms=9 if marker == "*" else 5, capsize=2, lw=0.8, label=fam)  # fmt: skip
+        ax.errorbar(
+            x,
+            y,
+            xerr=_sd(s["err"]),
+            yerr=_sd(ys),
+            fmt=marker,
+            color=colour,
+            ms=9 if marker == "*" else 5,
+            capsize=2,
+            lw=0.8,
+            label=fam,
+        )
         dy = -9 if arm == "ce_crm" else 3  # CRM sits next to CE
         ax.annotate(_tag(arm), (x, y), textcoords="offset points", xytext=(4, dy), fontsize=6)
     ax.set_xlabel("top-1 error")
@@ -264,11 +296,14 @@ def figure(rows: list[dict], path: Path, title: str) -> None:
     off2 = _panel(a2, summ, "d5", "avg. hierarchical distance@5")
     handles, names = a1.get_legend_handles_labels()
     first = {n: h for h, n in reversed(list(zip(handles, names, strict=True)))}
-    fig.legend(list(first.values()), list(first), loc="lower left", ncol=4, fontsize=7,
-               frameon=False)  # fmt: skip
+    fig.legend(
+        list(first.values()), list(first), loc="lower left", ncol=4, fontsize=7, frameon=False
+    )
     if off1:
-        note = "; ".join(f"{t} (error {x:.2f}, severity {y:.2f}, dist@5 {d[2]:.2f})"
-                         for (t, x, y), d in zip(off1, off2, strict=True))  # fmt: skip
+        note = "; ".join(
+            f"{t} (error {x:.2f}, severity {y:.2f}, dist@5 {d[2]:.2f})"
+            for (t, x, y), d in zip(off1, off2, strict=True)
+        )
         fig.text(0.01, 0.005, f"not drawn (top-1 error ≥ {XCLIP}): {note}", fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -283,8 +318,10 @@ def _signed(v: list[float]) -> str:
 def paired(rows: list[dict]) -> str:
     """Per arm, the paired (same seed) differences to CE: top-1 error and mistake severity."""
     ce = {r["seed"]: r for r in rows if r["arm"] == "ce"}
-    names, out = labels(), ["| arm vs CE, same seed | Δ top-1 error | Δ mistake severity |",
-                            "|---|---|---|"]  # fmt: skip
+    names, out = (
+        labels(),
+        ["| arm vs CE, same seed | Δ top-1 error | Δ mistake severity |", "|---|---|---|"],
+    )
     for arm in names:
         rs = [r for r in rows if r["arm"] == arm and r["seed"] in ce and arm != "ce"]
         if not rs:
@@ -297,9 +334,11 @@ def paired(rows: list[dict]) -> str:
 
 def report(rows: list[dict], args: argparse.Namespace, cache: Path) -> str:
     seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
-    md = table(rows) + (f"\n\nmean ± sd over seeds {seeds}; baselines are deterministic (one "
-                        f"run). Budget: {args.train_per_class} images/class, {args.epochs} "
-                        f"epochs, {args.threads} thread(s) per run.")  # fmt: skip
+    md = table(rows) + (
+        f"\n\nmean ± sd over seeds {seeds}; baselines are deterministic (one "
+        f"run). Budget: {args.train_per_class} images/class, {args.epochs} "
+        f"epochs, {args.threads} thread(s) per run."
+    )
     md += "\n\n" + paired(rows)
     (cache / "table.md").write_text(md + "\n")
     title = (
@@ -320,8 +359,11 @@ def main() -> None:
     ap.add_argument("--knn", type=int, default=20, help="k of the pixel/untrained kNN")
     ap.add_argument("--logreg-iter", type=int, default=200, help="logistic regression max_iter")
     ap.add_argument("--data-root", default=None, help="Fashion-MNIST idx folder")
-    ap.add_argument("--report-only", action="store_true",
-                    help="no training: table and PNG from the finished runs in the cache")  # fmt: skip
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no training: table and PNG from the finished runs in the cache",
+    )
     ap.add_argument("--cache", default=str(REPO / "benchmarks" / ".cache" / "better_mistakes"))
     ap.add_argument("--png", default=str(REPO / "benchmarks" / "better_mistakes.png"))
     args = ap.parse_args()

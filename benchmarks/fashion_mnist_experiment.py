@@ -53,8 +53,17 @@ KEYS = ("accuracy", "hierarchical_f1_micro", "mistake_severity")
 
 
 def evaluate_json(preds: Path, taxonomy: str) -> dict:
-    cmd = [sys.executable, "-m", "taxovit.cli", "evaluate", str(preds), "--taxonomy", taxonomy,
-           "--format", "json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "taxovit.cli",
+        "evaluate",
+        str(preds),
+        "--taxonomy",
+        taxonomy,
+        "--format",
+        "json",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout[res.stdout.index("{") :])
 
@@ -122,9 +131,12 @@ def run_one(arm: str, seed: int, args: argparse.Namespace, cache: Path) -> dict:
     row["train_per_class"] = cfg["data"]["train_per_class"]
     if cfg["train_rank"] == "class":  # a classifier head on the fine classes
         row["head_top1"] = predict(res["checkpoint"], out / "preds_head.csv")["accuracy"]
-    row["config"] = {"train_per_class": cfg["data"]["train_per_class"],
-                     "epochs": cfg["optim"]["epochs"], "preset": cfg["model"]["preset"],
-                     "patch_size": cfg["model"]["patch_size"]}  # fmt: skip
+    row["config"] = {
+        "train_per_class": cfg["data"]["train_per_class"],
+        "epochs": cfg["optim"]["epochs"],
+        "preset": cfg["model"]["preset"],
+        "patch_size": cfg["model"]["patch_size"],
+    }
     print(json.dumps(row), flush=True)
     return row
 
@@ -171,7 +183,9 @@ def baselines(cfg: dict, args: argparse.Namespace, cache: Path) -> list[dict]:
     rows, labels = [], torch.from_numpy(train_s.fine)
 
     def add(name: str, scores, t0: float) -> None:
-        row = _evaluate_scores(name, np.asarray(scores), test_s, space, cfg, cache / f"{name}-{tag}")
+        row = _evaluate_scores(
+            name, np.asarray(scores), test_s, space, cfg, cache / f"{name}-{tag}"
+        )
         row.update(seconds=time.perf_counter() - t0, train_per_class=cfg["data"]["train_per_class"])
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -222,10 +236,13 @@ def table(rows: list[dict], base: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for b in base:
-        lines.append(f"| {BASELINES[b['arm']]} | {b['train_per_class'] or 'all'} | "
-                     + " | ".join(_ms([b[k]]) for k in KEYS[:1]) + " | — | "
-                     + " | ".join(_ms([b[k]]) for k in (*KEYS[1:], "group_accuracy"))
-                     + f" | {b['seconds']:.0f} (fit+predict) | |")  # fmt: skip
+        lines.append(
+            f"| {BASELINES[b['arm']]} | {b['train_per_class'] or 'all'} | "
+            + " | ".join(_ms([b[k]]) for k in KEYS[:1])
+            + " | — | "
+            + " | ".join(_ms([b[k]]) for k in (*KEYS[1:], "group_accuracy"))
+            + f" | {b['seconds']:.0f} (fit+predict) | |"
+        )
     for arm, title in ARMS.items():
         rs = [r for r in rows if r["arm"] == arm]
         if not rs:
@@ -234,16 +251,22 @@ def table(rows: list[dict], base: list[dict]) -> str:
         cells += [_ms([r[k] for r in rs]) for k in (*KEYS[1:], "group_accuracy")]
         cells.append(_ms([r["train_s"] for r in rs], "{:.0f}"))
         cells.append(_verdict(rs, base))
-        lines.append(f"| {title} | {rs[0]['train_per_class'] or 'all'} | "
-                     + " | ".join(cells) + " |")  # fmt: skip
+        lines.append(
+            f"| {title} | {rs[0]['train_per_class'] or 'all'} | " + " | ".join(cells) + " |"
+        )
     seeds = sorted({r["seed"] for r in rows})
     lines += ["", f"mean ± sd over seeds {seeds}; per-seed fine top-1 (kNN / head):"]
     for arm in ARMS:
         rs = sorted((r for r in rows if r["arm"] == arm), key=lambda r: r["seed"])
         if rs:
-            lines.append(f"- {arm}: " + ", ".join(
-                f"s{r['seed']}={r['accuracy']:.4f}"
-                + (f"/{r['head_top1']:.4f}" if r.get("head_top1") else "") for r in rs))
+            lines.append(
+                f"- {arm}: "
+                + ", ".join(
+                    f"s{r['seed']}={r['accuracy']:.4f}"
+                    + (f"/{r['head_top1']:.4f}" if r.get("head_top1") else "")
+                    for r in rs
+                )
+            )
     return "\n".join(lines)
 
 
@@ -264,16 +287,22 @@ def all_baselines(args: argparse.Namespace, cache: Path) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--arms", nargs="+", default=["ce_coarse", "grafit", "ce_fine"],
-                    choices=list(ARMS))  # fmt: skip
+    ap.add_argument(
+        "--arms", nargs="+", default=["ce_coarse", "grafit", "ce_fine"], choices=list(ARMS)
+    )
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=None, help="override optim.epochs")
     ap.add_argument("--train-per-class", type=int, default=None)
     ap.add_argument("--knn", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None, help="override threads (CPU)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config key of every arm (dotted key, YAML value), "
-                    "e.g. --set grafit.k=20; repeatable")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key of every arm (dotted key, YAML value), "
+        "e.g. --set grafit.k=20; repeatable",
+    )
     ap.add_argument("--logreg-iter", type=int, default=200, help="logistic regression max_iter")
     ap.add_argument("--no-baselines", action="store_true", help="trained arms only")
     ap.add_argument("--baselines-only", action="store_true", help="no trained arm")

@@ -97,7 +97,8 @@ def build_edges(parquet: Path, infraspecific: bool = False):
     keep = RANKS + (INFRASPECIFIC if infraspecific else [])
     df = df[df["taxonRank"].isin(keep)].sort_values("id", kind="stable").reset_index(drop=True)
     df["species"] = df["scientificName"].where(
-        df["taxonRank"] == "species", df["genus"] + " " + df["specificEpithet"])
+        df["taxonRank"] == "species", df["genus"] + " " + df["specificEpithet"]
+    )
     df.loc[df["taxonRank"].isin(RANKS[:-1]), "species"] = None
     # own rank column must hold the own name (it does in this table; enforce it)
     for r in RANKS[:-1]:
@@ -106,7 +107,8 @@ def build_edges(parquet: Path, infraspecific: bool = False):
 
     dup = df["scientificName"].duplicated(keep=False)
     df["node"] = df["scientificName"].where(
-        ~dup, df["scientificName"] + " (" + df["id"].astype(str) + ")")
+        ~dup, df["scientificName"] + " (" + df["id"].astype(str) + ")"
+    )
 
     pos_of = {r: i for i, r in enumerate(RANKS)} | {r: len(RANKS) for r in INFRASPECIFIC}
     rank_pos = df["taxonRank"].map(pos_of).to_numpy()
@@ -145,8 +147,9 @@ def build_edges(parquet: Path, infraspecific: bool = False):
     return edges
 
 
-def load_inat_edges(cache_dir: str | Path = DEFAULT_CACHE, rebuild: bool = False,
-                    infraspecific: bool = False) -> Path:
+def load_inat_edges(
+    cache_dir: str | Path = DEFAULT_CACHE, rebuild: bool = False, infraspecific: bool = False
+) -> Path:
     """Path of the cached ``parent,child,rank`` edge list, building it if needed."""
     cache_dir = Path(cache_dir)
     out = cache_dir / (EDGES_NAME_INFRA if infraspecific else EDGES_NAME)
@@ -164,15 +167,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build/cache the iNaturalist edge list.")
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--rebuild", action="store_true")
-    ap.add_argument("--infraspecific", action="store_true",
-                    help="also add subspecies/varieties/forms under their species")
+    ap.add_argument(
+        "--infraspecific",
+        action="store_true",
+        help="also add subspecies/varieties/forms under their species",
+    )
     args = ap.parse_args(argv)
 
     import pandas as pd
 
     t0 = time.perf_counter()
-    path = load_inat_edges(args.cache_dir, rebuild=args.rebuild,
-                           infraspecific=args.infraspecific)
+    path = load_inat_edges(args.cache_dir, rebuild=args.rebuild, infraspecific=args.infraspecific)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     edges = pd.read_csv(path, keep_default_na=False, dtype=str)
@@ -198,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     leaf_depths = [depth[n] for n in leaves]
     print(f"roots     : {sorted(roots)}")
     print(f"leaf depth: {min(leaf_depths)}-{max(leaf_depths)}")
-    print("by rank   : " + ", ".join(f"{r}={n:,}" for r, n in
-                                     edges["rank"].value_counts().items()))
+    print("by rank   : " + ", ".join(f"{r}={n:,}" for r, n in edges["rank"].value_counts().items()))
     print(f"time      : build/load {t_build:.1f} s, read csv {t_read:.1f} s")
     return 0
 

@@ -40,8 +40,9 @@ READOUTS = ("knn", "linear", "finetune")
 BASELINES = ("pixel_knn", "pixel_logreg", "untrained", "scratch")
 
 
-def write_arrays(cache: Path, labels: list[str], subsets: int,
-                 test_per_class: int | None) -> dict[str, Path]:  # fmt: skip
+def write_arrays(
+    cache: Path, labels: list[str], subsets: int, test_per_class: int | None
+) -> dict[str, Path]:
     """The labelled subsets (random, per class; seeded by size and subset) and the test set
     as .npz files (data.format npy); ``{tag: path}``, tag ``n10-s0`` ... ``all``."""
     import numpy as np
@@ -53,8 +54,9 @@ def write_arrays(cache: Path, labels: list[str], subsets: int,
     xte, yte = load_fashion_mnist(ROOT, "test")
     out = {"test": cache / f"test-{test_per_class or 'all'}.npz"}
     if not out["test"].exists():
-        keep = np.sort(np.concatenate([np.flatnonzero(yte == c)[:test_per_class]
-                                       for c in range(10)]))  # fmt: skip
+        keep = np.sort(
+            np.concatenate([np.flatnonzero(yte == c)[:test_per_class] for c in range(10)])
+        )
         np.savez(out["test"], images=xte[keep], labels=yte[keep])
     for lab in labels:
         for s in range(1 if lab == "all" else subsets):
@@ -66,30 +68,58 @@ def write_arrays(cache: Path, labels: list[str], subsets: int,
                 keep = np.arange(len(ytr))
             else:
                 rng = np.random.default_rng(1000 * int(lab) + s)
-                keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(ytr == c), int(lab),
-                                                          replace=False) for c in range(10)]))
+                keep = np.sort(
+                    np.concatenate(
+                        [
+                            rng.choice(np.flatnonzero(ytr == c), int(lab), replace=False)
+                            for c in range(10)
+                        ]
+                    )
+                )
             np.savez(path, images=xtr[keep], labels=ytr[keep])
     return out
 
 
-def readout_config(kind: str, ckpt: str | None, train: Path, test: Path, n: int,
-                   args: argparse.Namespace) -> dict:  # fmt: skip
+def readout_config(
+    kind: str, ckpt: str | None, train: Path, test: Path, n: int, args: argparse.Namespace
+) -> dict:
     """A read-out run's config: ``kind`` knn | linear | finetune | scratch on ``train``."""
     batch = min(64 if kind != "linear" else 256, n)
     steps_per_epoch = n // batch
     steps = args.ft_steps if kind in ("finetune", "scratch") else args.linear_steps
     epochs = max(1, math.ceil(steps / steps_per_epoch)) if kind != "knn" else 1
     cfg = {
-        "seed": 0, "device": "cpu", "taxonomy": str(REPO / "taxonomies/fashion_mnist.json"),
-        "train_rank": "class", "method": {"finetune": "ce", "scratch": "ce"}.get(kind, kind),
-        "data": {"format": "npy", "train": str(train), "test": str(test), "img_size": 28,
-                 "in_chans": 1, "loader": "auto"},
-        "optim": {"epochs": epochs, "batch_size": batch, "lr": 1e-3, "min_lr": 1e-5,
-                  "weight_decay": 0.05, "warmup_epochs": min(1.0, epochs * 0.1)},
-        "augment": {"crop_scale": [0.8, 1.0], "hflip": 0.5, "mean": [0.286], "std": [0.353],
-                    "enabled": kind in ("finetune", "scratch")},
-        "eval": {"every": 0}, "log": {"progress": False},
-    }  # fmt: skip
+        "seed": 0,
+        "device": "cpu",
+        "taxonomy": str(REPO / "taxonomies/fashion_mnist.json"),
+        "train_rank": "class",
+        "method": {"finetune": "ce", "scratch": "ce"}.get(kind, kind),
+        "data": {
+            "format": "npy",
+            "train": str(train),
+            "test": str(test),
+            "img_size": 28,
+            "in_chans": 1,
+            "loader": "auto",
+        },
+        "optim": {
+            "epochs": epochs,
+            "batch_size": batch,
+            "lr": 1e-3,
+            "min_lr": 1e-5,
+            "weight_decay": 0.05,
+            "warmup_epochs": min(1.0, epochs * 0.1),
+        },
+        "augment": {
+            "crop_scale": [0.8, 1.0],
+            "hflip": 0.5,
+            "mean": [0.286],
+            "std": [0.353],
+            "enabled": kind in ("finetune", "scratch"),
+        },
+        "eval": {"every": 0},
+        "log": {"progress": False},
+    }
     if ckpt is None:
         cfg["model"] = {"preset": "vit_micro", "patch_size": 4, "stem": "conv"}
     else:
@@ -101,16 +131,24 @@ def readout_config(kind: str, ckpt: str | None, train: Path, test: Path, n: int,
     return cfg
 
 
-def run_readout(kind: str, ckpt: str | None, train: Path, test: Path, n: int,
-                out: Path, args: argparse.Namespace) -> float:  # fmt: skip
+def run_readout(
+    kind: str,
+    ckpt: str | None,
+    train: Path,
+    test: Path,
+    n: int,
+    out: Path,
+    args: argparse.Namespace,
+) -> float:
     from taxovit.training.run.config import merge_config
     from taxovit.training.run.loop import train as train_run
     from taxovit.training.run.predict import predict
 
     cfg = merge_config(readout_config(kind, ckpt, train, test, n, args))
     res = train_run(cfg, out=out)
-    pred = predict(res["checkpoint"], out / "preds.csv", knn=20 if kind == "knn" else None,
-                   device="cpu")  # fmt: skip
+    pred = predict(
+        res["checkpoint"], out / "preds.csv", knn=20 if kind == "knn" else None, device="cpu"
+    )
     return float(pred["accuracy"])
 
 
@@ -147,10 +185,18 @@ def pretrain(method: str, epochs: int, cache: Path, per_class: int | None) -> st
     cfg.data.train_per_class = per_class
     t0 = time.perf_counter()
     res = train(cfg, out=out)
-    curve = [{"epoch": r["epoch"], "knn": r.get("knn_top1_fine"), "loss": r["loss"],
-              "time_s": r["time_s"]} for r in res["history"]]  # fmt: skip
-    (out / "curve.json").write_text(json.dumps({"seconds": time.perf_counter() - t0,
-                                                "history": res["history"]}, default=str))
+    curve = [
+        {
+            "epoch": r["epoch"],
+            "knn": r.get("knn_top1_fine"),
+            "loss": r["loss"],
+            "time_s": r["time_s"],
+        }
+        for r in res["history"]
+    ]
+    (out / "curve.json").write_text(
+        json.dumps({"seconds": time.perf_counter() - t0, "history": res["history"]}, default=str)
+    )
     print(json.dumps({"pretrained": method, "curve": curve}, default=str), flush=True)
     return str(ck)
 
@@ -158,20 +204,35 @@ def pretrain(method: str, epochs: int, cache: Path, per_class: int | None) -> st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=["mae", "mocov3", "dino"])
-    ap.add_argument("--epochs", nargs="+", default=["10"],
-                    help="pretraining epochs: N (every method) and/or METHOD=N")
-    ap.add_argument("--test-per-class", type=int, default=None,
-                    help="test images per class (default: all 1,000; fewer: a cheaper run)")
-    ap.add_argument("--pretrain-per-class", type=int, default=None,
-                    help="pretraining images per class (default: all 6,000; smaller: a smoke test)")
+    ap.add_argument(
+        "--epochs",
+        nargs="+",
+        default=["10"],
+        help="pretraining epochs: N (every method) and/or METHOD=N",
+    )
+    ap.add_argument(
+        "--test-per-class",
+        type=int,
+        default=None,
+        help="test images per class (default: all 1,000; fewer: a cheaper run)",
+    )
+    ap.add_argument(
+        "--pretrain-per-class",
+        type=int,
+        default=None,
+        help="pretraining images per class (default: all 6,000; smaller: a smoke test)",
+    )
     ap.add_argument("--labels", nargs="+", default=["10", "100", "all"])
     ap.add_argument("--subsets", type=int, default=3, help="random label subsets at 10 / 100")
     ap.add_argument("--readouts", nargs="+", default=list(READOUTS), choices=READOUTS)
     ap.add_argument("--ft-steps", type=int, default=300, help="fine-tuning / scratch steps")
     ap.add_argument("--linear-steps", type=int, default=300)
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks/.cache/ssl")
-    ap.add_argument("--tables-only", action="store_true",
-                    help="print the tables of the rows already measured (an interrupted run)")
+    ap.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="print the tables of the rows already measured (an interrupted run)",
+    )
     args = ap.parse_args()
     if args.tables_only:
         print(tables(_rows(args.cache / "rows.jsonl")) + curves(args.cache))
@@ -188,16 +249,24 @@ def main() -> None:
             return
         t0 = time.perf_counter()
         acc = fn()
-        row = {"level": level, "subset": subset, "name": name, "accuracy": acc,
-               "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        row = {
+            "level": level,
+            "subset": subset,
+            "name": name,
+            "accuracy": acc,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         print(json.dumps(row), flush=True)
         with rows_path.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    epochs = {m: int(e.split("=")[-1]) for e in args.epochs for m in args.methods
-              if "=" not in e or e.split("=")[0] == m}  # fmt: skip
-    ckpts = {m: pretrain(m, epochs[m], args.cache, args.pretrain_per_class)
-             for m in args.methods}  # fmt: skip
+    epochs = {
+        m: int(e.split("=")[-1])
+        for e in args.epochs
+        for m in args.methods
+        if "=" not in e or e.split("=")[0] == m
+    }
+    ckpts = {m: pretrain(m, epochs[m], args.cache, args.pretrain_per_class) for m in args.methods}
     # the first subset of every level first, then the others: an interrupted run has them all
     tags = sorted((t for t in files if t != "test"), key=lambda t: (t.split("-s")[-1], t == "all"))
     for tag in tags:
@@ -207,8 +276,9 @@ def main() -> None:
     print(table)
 
 
-def one_level(tag: str, train: Path, test: Path, ckpts: dict[str, str], record,
-              args: argparse.Namespace) -> None:  # fmt: skip
+def one_level(
+    tag: str, train: Path, test: Path, ckpts: dict[str, str], record, args: argparse.Namespace
+) -> None:
     """The baselines and every method's read-outs on one labelled subset."""
     level = tag.split("-")[0]
     n = 10 * (6000 if level == "all" else int(level[1:]))
@@ -223,27 +293,40 @@ def one_level(tag: str, train: Path, test: Path, ckpts: dict[str, str], record,
         record(level, tag, name, lambda name=name: pixel(name))
     rd = args.cache / "readouts" / tag
     for name, kind, ck in [("untrained", "knn", None), ("scratch", "scratch", None)] + [
-            (f"{m}+{kind}", kind, ck) for m, ck in ckpts.items() for kind in args.readouts]:
-        record(level, tag, name, lambda kind=kind, ck=ck, name=name: run_readout(
-            kind, ck, train, test, n, rd / name, args))
+        (f"{m}+{kind}", kind, ck) for m, ck in ckpts.items() for kind in args.readouts
+    ]:
+        record(
+            level,
+            tag,
+            name,
+            lambda kind=kind, ck=ck, name=name: run_readout(
+                kind, ck, train, test, n, rd / name, args
+            ),
+        )
 
 
 def _rows(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    return (
+        [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    )
 
 
 def curves(cache: Path) -> str:
     """The learning curves: each pretraining epoch's kNN read-out (5,000 labelled training
     images, 2,000 test images, fine classes) and loss."""
-    out = ["\n#### Learning curves (kNN on 5,000 / 2,000 images after each pretraining epoch)\n",
-           "| method | epoch | images seen | kNN top-1 | loss | epoch seconds |",
-           "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    out = [
+        "\n#### Learning curves (kNN on 5,000 / 2,000 images after each pretraining epoch)\n",
+        "| method | epoch | images seen | kNN top-1 | loss | epoch seconds |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for log in sorted(cache.glob("pretrain-*/log.jsonl")):
         method = log.parent.name.removeprefix("pretrain-")
         for r in (json.loads(x) for x in log.read_text().splitlines() if x.strip()):
             seen = r["step"] * 256
-            out.append(f"| {method} | {r['epoch']} | {seen:,} | {r.get('knn_top1_fine', 0):.3f} "
-                       f"| {r['loss']:.3f} | {r['time_s']:.0f} |")
+            out.append(
+                f"| {method} | {r['epoch']} | {seen:,} | {r.get('knn_top1_fine', 0):.3f} "
+                f"| {r['loss']:.3f} | {r['time_s']:.0f} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -252,11 +335,18 @@ def tables(rows: list[dict]) -> str:
     out = []
     for level in sorted({r["level"] for r in rows}, key=lambda v: (v == "all", v)):
         these = [r for r in rows if r["level"] == level]
-        names = list(dict.fromkeys([b for b in BASELINES if any(r["name"] == b for r in these)]
-                                   + [r["name"] for r in these]))  # fmt: skip
+        names = list(
+            dict.fromkeys(
+                [b for b in BASELINES if any(r["name"] == b for r in these)]
+                + [r["name"] for r in these]
+            )
+        )
         title = "all labels" if level == "all" else f"{level[1:]} labels per class"
-        out += [f"\n#### {title}\n", "| read-out | test accuracy | subsets | seconds (mean) |",
-                "| --- | --- | --- | --- |"]  # fmt: skip
+        out += [
+            f"\n#### {title}\n",
+            "| read-out | test accuracy | subsets | seconds (mean) |",
+            "| --- | --- | --- | --- |",
+        ]
         for name in names:
             accs = [r["accuracy"] for r in these if r["name"] == name]
             secs = statistics.mean(r["seconds"] for r in these if r["name"] == name)

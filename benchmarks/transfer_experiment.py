@@ -55,8 +55,7 @@ ARMS = {
     "full": ({"method": "ce"}, True),
     "full_llrd": ({"method": "ce", "optim": {"layer_decay": 0.75}}, True),
     "lora": ({"method": "lora", "lora": {"rank": 4, "alpha": 8.0}, "optim": {"lr": 0.005}}, True),
-    "vpt": ({"method": "vpt", "vpt": {"tokens": 4, "depth": "deep"}, "optim": {"lr": 0.005}},
-            True),  # fmt: skip
+    "vpt": ({"method": "vpt", "vpt": {"tokens": 4, "depth": "deep"}, "optim": {"lr": 0.005}}, True),
     "linear": ({"method": "linear", "optim": {"lr": 0.01}}, True),
     "knn": ({"method": "knn"}, True),
 }
@@ -103,13 +102,25 @@ def _merge(cfg: dict, over: dict) -> dict:
     return cfg
 
 
-def run_config(cfg: dict, train: Path, test: Path, per_class: int | None, images: int,
-               epochs: int | None = None) -> dict:
+def run_config(
+    cfg: dict,
+    train: Path,
+    test: Path,
+    per_class: int | None,
+    images: int,
+    epochs: int | None = None,
+) -> dict:
     """``cfg`` on the npz splits, for ``epochs`` or (None) enough epochs to see about
     ``images`` images."""
     n = per_class * len_classes(train) if per_class else int(np.load(train)["labels"].shape[0])
-    cfg["data"].update(format="npy", root=None, train=str(train), test=str(test),
-                       train_per_class=per_class, test_per_class=None)  # fmt: skip
+    cfg["data"].update(
+        format="npy",
+        root=None,
+        train=str(train),
+        test=str(test),
+        train_per_class=per_class,
+        test_per_class=None,
+    )
     cfg["optim"]["batch_size"] = min(int(cfg["optim"]["batch_size"]), n)
     cfg["optim"]["epochs"] = epochs or max(1, math.ceil(images / n))
     cfg["optim"]["warmup_epochs"] = min(1.0, cfg["optim"]["epochs"] * 0.1)
@@ -137,13 +148,19 @@ def train_and_score(name: str, cfg: dict, out: Path, knn: int | None) -> dict:
     pred = predict(ckpt, out / "preds.csv", knn=knn if cfg["method"] == "knn" else None)
     m = fme.evaluate_json(out / "preds.csv", cfg["taxonomy"])["metrics"]
     last = log[-1] if log else {}
-    row = {"arm": name, "train_per_class": cfg["data"]["train_per_class"],
-           "accuracy": m["accuracy"], "hierarchical_f1_micro": m["hierarchical_f1_micro"],
-           "classifier": pred["classifier"], "epochs": cfg["optim"]["epochs"],
-           "train_s": sum(float(r.get("time_s", 0)) for r in log), "wall_s": wall,
-           "trainable_params": 0 if cfg["method"] == "knn" else last.get("trainable_params"),
-           "peak_mem_mb": last.get("peak_mem_mb"),
-           "images_per_s": last.get("images_per_s")}  # fmt: skip
+    row = {
+        "arm": name,
+        "train_per_class": cfg["data"]["train_per_class"],
+        "accuracy": m["accuracy"],
+        "hierarchical_f1_micro": m["hierarchical_f1_micro"],
+        "classifier": pred["classifier"],
+        "epochs": cfg["optim"]["epochs"],
+        "train_s": sum(float(r.get("time_s", 0)) for r in log),
+        "wall_s": wall,
+        "trainable_params": 0 if cfg["method"] == "knn" else last.get("trainable_params"),
+        "peak_mem_mb": last.get("peak_mem_mb"),
+        "images_per_s": last.get("images_per_s"),
+    }
     done.write_text(json.dumps(row))
     print(json.dumps(row), flush=True)
     return row
@@ -155,27 +172,41 @@ def export_backbone(ckpt: Path, dest: Path) -> Path:
 
     ck = torch.load(ckpt, map_location="cpu", weights_only=True)
     state = ck.get("model_ema") or ck["model"]
-    torch.save({k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")},
-               dest)  # fmt: skip
+    torch.save(
+        {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}, dest
+    )
     return dest
 
 
 # ------------------------------------------------------------------------------ the table
 def table(rows: list[dict], base: list[dict]) -> str:
-    lines = ["| arm | imgs/class | top-1 | hier. F1 | trainable params | img/s | peak RSS MB "
-             "| train s | epochs | vs baselines |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| arm | imgs/class | top-1 | hier. F1 | trainable params | img/s | peak RSS MB "
+        "| train s | epochs | vs baselines |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for b in base:
-        lines.append(f"| baseline: {b['arm']} | {b['train_per_class']} | {b['accuracy']:.4f} | "
-                     f"{b['hierarchical_f1_micro']:.4f} | — | — | — | {b['seconds']:.0f} "
-                     "(fit+predict) | — | |")  # fmt: skip
+        lines.append(
+            f"| baseline: {b['arm']} | {b['train_per_class']} | {b['accuracy']:.4f} | "
+            f"{b['hierarchical_f1_micro']:.4f} | — | — | — | {b['seconds']:.0f} "
+            "(fit+predict) | — | |"
+        )
     for r in rows:
         same = [b for b in base if b["train_per_class"] == r["train_per_class"]]
         lost = [b["arm"] for b in same if b["accuracy"] >= r["accuracy"]]
         verdict = ("LOSES to " + ", ".join(lost) if lost else "beats all") if same else ""
-        cells = [r["arm"], r["train_per_class"] or "all", f"{r['accuracy']:.4f}",
-                 f"{r['hierarchical_f1_micro']:.4f}", _num(r.get("trainable_params"), "{:,}"),
-                 _num(r.get("images_per_s"), "{:.0f}"), _num(r.get("peak_mem_mb"), "{:.0f}"),
-                 f"{r['train_s']:.0f}", r["epochs"], verdict]  # fmt: skip
+        cells = [
+            r["arm"],
+            r["train_per_class"] or "all",
+            f"{r['accuracy']:.4f}",
+            f"{r['hierarchical_f1_micro']:.4f}",
+            _num(r.get("trainable_params"), "{:,}"),
+            _num(r.get("images_per_s"), "{:.0f}"),
+            _num(r.get("peak_mem_mb"), "{:.0f}"),
+            f"{r['train_s']:.0f}",
+            r["epochs"],
+            verdict,
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -211,14 +242,25 @@ def main() -> None:
 def run_all(args: argparse.Namespace, cache: Path, f: dict[str, Path]) -> tuple[list, list]:
     base: list[dict] = []
     for n in args.sizes:  # baselines first, on each training set
-        cfg = run_config(base_config(args.seed, args.threads), f["target_train"],
-                         f["target_test"], n, args.images)  # fmt: skip
+        cfg = run_config(
+            base_config(args.seed, args.threads),
+            f["target_train"],
+            f["target_test"],
+            n,
+            args.images,
+        )
         saved = cache / f"baselines-n{n}.json"
         if not saved.is_file():
             saved.write_text(json.dumps(fme.baselines(cfg, args, cache)))
         base += json.loads(saved.read_text())
-    pre = run_config(base_config(args.seed, args.threads), f["source_train"], f["source_test"],
-                     None, 0, epochs=args.pretrain_epochs)  # fmt: skip
+    pre = run_config(
+        base_config(args.seed, args.threads),
+        f["source_train"],
+        f["source_test"],
+        None,
+        0,
+        epochs=args.pretrain_epochs,
+    )
     rows = [train_and_score("pretrain (source classes)", pre, cache / "pretrain", None)]
     weights = export_backbone(cache / "pretrain" / "checkpoint.pt", cache / "pretrained.pt")
     for n in args.sizes:
@@ -241,15 +283,22 @@ def distillation(args: argparse.Namespace, cache: Path, f: dict[str, Path], weig
     cfg["model"]["pretrained"] = str(weights)
     cfg = run_config(cfg, f["target_train"], f["target_test"], None, 0, epochs=args.teacher_epochs)
     rows = [train_and_score("teacher (full fine-tuning, all images)", cfg, cache / "teacher", None)]
-    for name, over in (("student vit_nano, CE", {"method": "ce"}),
-                       ("student vit_nano, DeiT hard distillation",
-                        {"method": "deit", "distill": {"teacher": str(cache / "teacher" / "checkpoint.pt"),
-                                                       "kind": "hard"}})):  # fmt: skip
+    for name, over in (
+        ("student vit_nano, CE", {"method": "ce"}),
+        (
+            "student vit_nano, DeiT hard distillation",
+            {
+                "method": "deit",
+                "distill": {"teacher": str(cache / "teacher" / "checkpoint.pt"), "kind": "hard"},
+            },
+        ),
+    ):
         cfg = _merge(base_config(args.seed, args.threads), json.loads(json.dumps(over)))
         cfg["model"]["preset"] = "vit_nano"
         cfg = run_config(cfg, f["target_train"], f["target_test"], 500, args.images)
-        rows.append(train_and_score(name, cfg, cache / name.split(",")[1].strip().replace(" ", "_"),
-                                    None))  # fmt: skip
+        rows.append(
+            train_and_score(name, cfg, cache / name.split(",")[1].strip().replace(" ", "_"), None)
+        )
     return rows
 
 

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ABSTAIN_BELOW = 0.4  # top probability under which the classifier predicts an ancestor
 
 
-def simulate(sim: np.ndarray, per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def simulate(
+    sim: np.ndarray, per_class: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Logits ``(C * per_class, C)`` and true class indices of the simulated classifier."""
     c = sim.shape[0]
     truth = np.repeat(np.arange(c), per_class)
@@ -65,9 +67,18 @@ def main(per_class: int = 2, seed: int = 2026) -> None:
         w.writerow(["id", "y_true", "y_pred", *(f"score_{n}" for n in classes)])
         for k, (t, p_) in enumerate(zip(truth, pred, strict=True)):
             rid = f"cub_{t:03d}_{k % per_class}"
-            w.writerow([rid, classes[t], tax.nodes[p_], *(f"{x:.4f}".rstrip("0").rstrip(".") for x in p[k])])
-    print(f"wrote {out} ({truth.size} rows, {c} score columns, temperature {temperature:.3f}, "
-          f"{int(unsure.sum())} abstentions)")
+            w.writerow(
+                [
+                    rid,
+                    classes[t],
+                    tax.nodes[p_],
+                    *(f"{x:.4f}".rstrip("0").rstrip(".") for x in p[k]),
+                ]
+            )
+    print(
+        f"wrote {out} ({truth.size} rows, {c} score columns, temperature {temperature:.3f}, "
+        f"{int(unsure.sum())} abstentions)"
+    )
 
 
 if __name__ == "__main__":

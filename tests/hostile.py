@@ -20,8 +20,12 @@ from typer.testing import CliRunner
 from taxovit.cli import app
 
 EXAMPLES = int(os.environ.get("TAXOVIT_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 runner = CliRunner()
 
@@ -56,9 +60,44 @@ def check_rule(res, located: Iterable[str], folder: Path, before: dict[str, str]
 
 
 # ----------------------------------------------------------------- mutations of a file
-_TOKENS = ["", ",", ";", "|", "\t", " ", "\n", "\r\n", '"', "'", "{", "}", "[", "]", ":", "0",
-           "-1", "1e308", "nan", "inf", "x", "ten", "null", "\x00", "\ufeff", "é", "2 7",
-           "9" * 25, "__", "k__", "a|b|c", "-", "id", "label", "y_true", "score_"]  # fmt: skip
+_TOKENS = [
+    "",
+    ",",
+    ";",
+    "|",
+    "\t",
+    " ",
+    "\n",
+    "\r\n",
+    '"',
+    "'",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    "0",
+    "-1",
+    "1e308",
+    "nan",
+    "inf",
+    "x",
+    "ten",
+    "null",
+    "\x00",
+    "\ufeff",
+    "é",
+    "2 7",
+    "9" * 25,
+    "__",
+    "k__",
+    "a|b|c",
+    "-",
+    "id",
+    "label",
+    "y_true",
+    "score_",
+]
 
 
 @st.composite
@@ -67,8 +106,13 @@ def mutated(draw, data: bytes, binary: bool = False) -> bytes:
     replacing a slice, a line deleted or repeated (line edits for text only)."""
     for _ in range(draw(st.integers(1, 3))):
         n = len(data)
-        kind = draw(st.sampled_from(["cut", "flip", "token", "line-del", "line-dup", "swap"]
-                                    if not binary else ["cut", "flip", "flip", "token"]))  # fmt: skip
+        kind = draw(
+            st.sampled_from(
+                ["cut", "flip", "token", "line-del", "line-dup", "swap"]
+                if not binary
+                else ["cut", "flip", "flip", "token"]
+            )
+        )
         at = draw(st.integers(0, max(n - 1, 0)))
         if kind == "cut":
             data = data[:at]

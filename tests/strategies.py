@@ -11,8 +11,9 @@ RANKS = ["kingdom", "order", "family", "genus", "species"]
 
 
 @st.composite
-def taxonomies(draw, *, dag: bool | None = None, min_nodes: int = 1, max_nodes: int = 25,
-               ranked: bool = False) -> Taxonomy:
+def taxonomies(
+    draw, *, dag: bool | None = None, min_nodes: int = 1, max_nodes: int = 25, ranked: bool = False
+) -> Taxonomy:
     """A random single-rooted taxonomy; node names are shuffled so ids are not topological."""
     n = draw(st.integers(min_nodes, max_nodes))
     is_dag = draw(st.booleans()) if dag is None else dag

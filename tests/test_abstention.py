@@ -25,7 +25,9 @@ LEAVES = ["a1", "a2", "b1", "b2"]
 
 def test_risk_coverage_hand_example() -> None:
     # accepted by confidence: .9 (right), the tied .8s (one wrong) together, .6 (wrong)
-    curve, aurc = risk_coverage(np.array([0.8, 0.9, 0.6, 0.8]), np.array([True, False, True, False]))
+    curve, aurc = risk_coverage(
+        np.array([0.8, 0.9, 0.6, 0.8]), np.array([True, False, True, False])
+    )
     assert curve == {"coverage": [0.25, 0.75, 1.0], "risk": [0.0, 1 / 3, 0.5]}
     assert aurc == pytest.approx((0 * 1 + 1 / 3 * 2 + 0.5 * 1) / 4)
 
@@ -38,7 +40,9 @@ def test_backoff_ends(data) -> None:
     probs = raw / raw.sum(axis=1, keepdims=True)
     t = data.draw(st.lists(st.sampled_from(LEAVES), min_size=n, max_size=n))
     p = [LEAVES[i] for i in probs.argmax(axis=1)]
-    s = evaluate(t, p, hand_taxonomy(), probs, score_labels=LEAVES, abstention=True).sections["abstention"]
+    s = evaluate(t, p, hand_taxonomy(), probs, score_labels=LEAVES, abstention=True).sections[
+        "abstention"
+    ]
     b = s["backoff"]
     assert b["tau"][0] == 0.0 and b["tau"][-1] == 1.0 and len(b["tau"]) == len(TAUS)
     # tau = 0: a leaf for every sample; tau = 1: the root (no child holds all the mass)
@@ -55,8 +59,20 @@ def test_no_scores_note() -> None:
 
 def test_cli_abstention(tmp_path: Path) -> None:
     plots = tmp_path / "plots"
-    res = CliRunner().invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--abstention",
-                                   "--plot", str(plots), "-f", "json"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--abstention",
+            "--plot",
+            str(plots),
+            "-f",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout)["abstention"]
     assert s["risk_coverage"]["coverage"][-1] == 1.0 and len(s["backoff"]["tau"]) == 21

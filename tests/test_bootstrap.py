@@ -27,11 +27,14 @@ from test_evaluation import problems  # noqa: E402
 def test_matrix_equals_the_one_at_a_time_loop(prob, use_scores, seed) -> None:
     tax, t, p, cols, scores = prob
     comp = components(t, p, tax)
-    ctx = build_context(comp, tax, scores if use_scores else None,
-                        tax.ids(cols) if use_scores else None, (1, 2, 5))  # fmt: skip
+    ctx = build_context(
+        comp, tax, scores if use_scores else None, tax.ids(cols) if use_scores else None, (1, 2, 5)
+    )
     inputs = None
     if use_scores:
-        inputs = ScoreInputs(tax, ctx.comp.y_true, ctx.true_col, ctx.scores, ctx.score_ids, (1, 2, 5))
+        inputs = ScoreInputs(
+            tax, ctx.comp.y_true, ctx.true_col, ctx.scores, ctx.score_ids, (1, 2, 5)
+        )
     st = statistics_of(ctx, inputs, rows=False)
     units = build_units(st)
     rng = np.random.default_rng(seed)

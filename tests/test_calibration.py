@@ -36,8 +36,9 @@ def test_ece_equals_torchmetrics(seed, n, c) -> None:
 
     probs, y = _problem(seed, n, c)
     ours = expected_calibration_error(probs, y, n_bins=15)
-    theirs = multiclass_calibration_error(torch.from_numpy(probs), torch.from_numpy(y),
-                                          num_classes=c, n_bins=15, norm="l1")  # fmt: skip
+    theirs = multiclass_calibration_error(
+        torch.from_numpy(probs), torch.from_numpy(y), num_classes=c, n_bins=15, norm="l1"
+    )
     assert ours == pytest.approx(float(theirs), abs=1e-6)  # torchmetrics bins in float32
 
 
@@ -89,21 +90,27 @@ def test_report_calibration_and_rank_marginals() -> None:
     tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
     df = pd.read_csv(ROOT / "examples" / "birds_preds.csv")
     scores = df.filter(like="score_")
-    labels = [c[len("score_"):] for c in scores.columns]
+    labels = [c[len("score_") :] for c in scores.columns]
     rep = taxovit.evaluate(df.y_true, df.y_pred, tax, scores.set_axis(labels, axis=1))
     probs = scores.to_numpy() / scores.to_numpy().sum(1, keepdims=True)
     col = {n: i for i, n in enumerate(labels)}
     y = np.array([col[t] for t in df.y_true])
     m = rep.metrics
     assert m["ece"] == pytest.approx(expected_calibration_error(probs, y))
-    assert m["ece_adaptive"] == pytest.approx(expected_calibration_error(probs, y, binning="adaptive"))
-    assert m["brier"] == pytest.approx(brier_score(probs, y)) and m["nll"] == pytest.approx(log_loss(probs, y))
+    assert m["ece_adaptive"] == pytest.approx(
+        expected_calibration_error(probs, y, binning="adaptive")
+    )
+    assert m["brier"] == pytest.approx(brier_score(probs, y)) and m["nll"] == pytest.approx(
+        log_loss(probs, y)
+    )
     # per rank: the family whose summed probability is largest, against the true family
     fam = tax.index.ancestor_at_rank(tax.ids(labels), "family")
     true_fam = tax.index.ancestor_at_rank(tax.ids(df.y_true.tolist()), "family")
     nodes = np.unique(fam)
     marg = np.stack([probs[:, fam == f].sum(1) for f in nodes], axis=1)
-    assert rep.per_rank["family"]["top1_accuracy"] == pytest.approx(np.mean(nodes[marg.argmax(1)] == true_fam))
+    assert rep.per_rank["family"]["top1_accuracy"] == pytest.approx(
+        np.mean(nodes[marg.argmax(1)] == true_fam)
+    )
     assert sum(rep.reliability["count"]) == len(df)
 
 
@@ -127,9 +134,10 @@ def test_score_kinds_and_non_probabilities() -> None:
 
 # ----------------------------------------------------------------------------- exactness (issue 23)
 def _coarse_tree():
-    return taxovit.Taxonomy.from_edges([("root", "g"), ("g", "a"), ("g", "b"), ("root", "c")],
-                                       ranks={"g": "genus", "c": "genus", "a": "species",
-                                              "b": "species"})  # fmt: skip
+    return taxovit.Taxonomy.from_edges(
+        [("root", "g"), ("g", "a"), ("g", "b"), ("root", "c")],
+        ranks={"g": "genus", "c": "genus", "a": "species", "b": "species"},
+    )
 
 
 def test_brier_counts_a_truth_without_a_score_column() -> None:
@@ -137,8 +145,13 @@ def test_brier_counts_a_truth_without_a_score_column() -> None:
     assert brier_score(np.array([[1.0, 0.0, 0.0]]), [-1]) == 2.0
     assert brier_score(np.array([[0.5, 0.5, 0.0]]), [-1]) == 1.5
     tax = _coarse_tree()
-    rep = taxovit.evaluate(["g", "g"], ["a", "a"], tax, np.array([[1.0, 0, 0], [0.5, 0.5, 0]]),
-                           score_labels=["a", "b", "c"])  # fmt: skip
+    rep = taxovit.evaluate(
+        ["g", "g"],
+        ["a", "a"],
+        tax,
+        np.array([[1.0, 0, 0], [0.5, 0.5, 0]]),
+        score_labels=["a", "b", "c"],
+    )
     assert rep.metrics["brier"] == pytest.approx(1.75)
     # per rank: the genus marginals are (g: 1, c: 0) and (g: 1, c: 0): right, brier 0
     assert rep.per_rank["genus"]["brier"] == pytest.approx(0.0)
@@ -184,8 +197,11 @@ def test_streaming_calibration_without_keeping_scores() -> None:
     names = [f"c{i}" for i in range(6)]
     ev = taxovit.StreamingEvaluator(tax, score_labels=names)  # keep_scores=False
     for lo in range(0, 300, 70):
-        ev.update(np.array(names)[y[lo:lo + 70]], np.array(names)[probs[lo:lo + 70].argmax(1)],
-                  probs[lo:lo + 70])  # fmt: skip
+        ev.update(
+            np.array(names)[y[lo : lo + 70]],
+            np.array(names)[probs[lo : lo + 70].argmax(1)],
+            probs[lo : lo + 70],
+        )
     got = ev.compute().metrics
     assert got["ece"] == pytest.approx(expected_calibration_error(probs, y), rel=1e-12)
     assert got["brier"] == pytest.approx(brier_score(probs, y), rel=1e-12)
@@ -234,11 +250,14 @@ def test_ece_of_a_long_top_k_file_end_to_end(tmp_path) -> None:
     top = top_k_columns(probs, 4)
     rows = ["id,label,score,y_true"]
     for i in range(50):
-        rows += [f"s{i},{names[j]},{float(probs[i, j])!r},{truth[i]}" for j in top[i][::-1]]  # any order
+        rows += [
+            f"s{i},{names[j]},{float(probs[i, j])!r},{truth[i]}" for j in top[i][::-1]
+        ]  # any order
     path = tmp_path / "long.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    res = CliRunner().invoke(app, ["evaluate", str(path), "-t", str(ROOT / "taxonomies" / "birds.json"),
-                                   "-f", "json"])  # fmt: skip
+    res = CliRunner().invoke(
+        app, ["evaluate", str(path), "-t", str(ROOT / "taxonomies" / "birds.json"), "-f", "json"]
+    )
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)["metrics"]
     want = expected_calibration_error(probs, [list(names).index(x) for x in truth])

@@ -33,13 +33,34 @@ def test_evaluate_example_table_and_json() -> None:
     obj = json.loads(res.stdout)
     m = obj["metrics"]
     spec_keys = {
-        "n_samples", "n_mistakes", "accuracy", "mean_lca_height", "mistake_severity",
-        "mean_lca_depth", "mean_lca_depth_distance", "tree_induced_error_mean",
-        "tree_induced_error_sum", "per_level_accuracy", "map_macro", "map_weighted", "map_micro",
-        "map_macro_present", "top1_accuracy", "top5_accuracy", "avg_hierarchical_distance_at_1",
+        "n_samples",
+        "n_mistakes",
+        "accuracy",
+        "mean_lca_height",
+        "mistake_severity",
+        "mean_lca_depth",
+        "mean_lca_depth_distance",
+        "tree_induced_error_mean",
+        "tree_induced_error_sum",
+        "per_level_accuracy",
+        "map_macro",
+        "map_weighted",
+        "map_micro",
+        "map_macro_present",
+        "top1_accuracy",
+        "top5_accuracy",
+        "avg_hierarchical_distance_at_1",
         "avg_hierarchical_distance_at_5",
-        *(f"{a}_{b}" for a in ("precision", "recall", "f1") for b in ("micro", "macro", "weighted")),
-        *(f"hierarchical_{a}_{b}" for a in ("precision", "recall", "f1") for b in ("micro", "macro")),
+        *(
+            f"{a}_{b}"
+            for a in ("precision", "recall", "f1")
+            for b in ("micro", "macro", "weighted")
+        ),
+        *(
+            f"hierarchical_{a}_{b}"
+            for a in ("precision", "recall", "f1")
+            for b in ("micro", "macro")
+        ),
     }
     assert spec_keys <= set(m)
     assert all(m[k] is not None for k in spec_keys)
@@ -50,15 +71,34 @@ def test_evaluate_example_table_and_json() -> None:
 
 def test_evaluate_outputs_and_bootstrap(tmp_path: Path) -> None:
     out, pc, plots = tmp_path / "r.csv", tmp_path / "pc.csv", tmp_path / "plots"
-    res = run("evaluate", EXAMPLE, "-t", BIRDS, "-f", "csv", "-o", out, "--per-class", pc,
-              "--plot", plots, "--bootstrap", "20", "--top-k", "3")
+    res = run(
+        "evaluate",
+        EXAMPLE,
+        "-t",
+        BIRDS,
+        "-f",
+        "csv",
+        "-o",
+        out,
+        "--per-class",
+        pc,
+        "--plot",
+        plots,
+        "--bootstrap",
+        "20",
+        "--top-k",
+        "3",
+    )
     assert res.exit_code == 0, res.output
     head = out.read_text().splitlines()[0]
     assert head == "group,metric,value,ci_low,ci_high"
     assert "top3_accuracy" in out.read_text()
     assert pc.read_text().startswith("class,support,predicted,precision,recall,f1")
     assert sorted(p.name for p in plots.iterdir()) == [
-        "accuracy_per_rank.png", "confusion_family.png", "mistake_severity.png", "reliability.png"
+        "accuracy_per_rank.png",
+        "confusion_family.png",
+        "mistake_severity.png",
+        "reliability.png",
     ]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in plots.iterdir())
     res = run("evaluate", EXAMPLE, "-t", BIRDS, "-f", "markdown")
@@ -67,9 +107,25 @@ def test_evaluate_outputs_and_bootstrap(tmp_path: Path) -> None:
 
 def test_evaluate_other_column_names(tmp_path: Path) -> None:
     f = tmp_path / "p.csv"
-    f.write_text("sample,label,guess,p_Gadwall,p_Mallard\n1,Gadwall,Mallard,0.4,0.6\n2,Mallard,Mallard,0.1,0.9\n")
-    res = run("evaluate", f, "-t", BIRDS, "--id-col", "sample", "--true-col", "label",
-              "--pred-col", "guess", "--score-prefix", "p_", "-f", "json")
+    f.write_text(
+        "sample,label,guess,p_Gadwall,p_Mallard\n1,Gadwall,Mallard,0.4,0.6\n2,Mallard,Mallard,0.1,0.9\n"
+    )
+    res = run(
+        "evaluate",
+        f,
+        "-t",
+        BIRDS,
+        "--id-col",
+        "sample",
+        "--true-col",
+        "label",
+        "--pred-col",
+        "guess",
+        "--score-prefix",
+        "p_",
+        "-f",
+        "json",
+    )
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)["metrics"]
     assert m["accuracy"] == 0.5 and m["top1_accuracy"] == 0.5 and m["top5_accuracy"] == 1.0
@@ -91,12 +147,26 @@ BAD_CASES = [
 
 
 @pytest.mark.parametrize(("content", "fragments"), BAD_CASES)
-def test_bad_predictions_exit_2_nothing_written(tmp_path: Path, content: str, fragments: list[str]) -> None:
+def test_bad_predictions_exit_2_nothing_written(
+    tmp_path: Path, content: str, fragments: list[str]
+) -> None:
     f = tmp_path / "bad.csv"
     f.write_text(content)
     out = tmp_path / "report.json"
-    res = run("evaluate", f, "-t", BIRDS, "-f", "json", "-o", out, "--per-class", tmp_path / "pc.csv",
-              "--plot", tmp_path / "plots")
+    res = run(
+        "evaluate",
+        f,
+        "-t",
+        BIRDS,
+        "-f",
+        "json",
+        "-o",
+        out,
+        "--per-class",
+        tmp_path / "pc.csv",
+        "--plot",
+        tmp_path / "plots",
+    )
     assert res.exit_code == 2, res.output
     msg = " ".join(res.output.split())  # rich may wrap long lines
     assert "bad.csv" in msg and "Traceback" not in msg
@@ -141,16 +211,31 @@ def test_taxonomy_commands(tmp_path: Path) -> None:
 
 def test_rank_columns_conversion(tmp_path: Path) -> None:
     src = tmp_path / "cifar.tsv"
-    assert run("taxonomy", "convert", ROOT / "taxonomies" / "cifar100.json", src, "--to", "ranks").exit_code == 0
+    assert (
+        run(
+            "taxonomy", "convert", ROOT / "taxonomies" / "cifar100.json", src, "--to", "ranks"
+        ).exit_code
+        == 0
+    )
     assert src.read_text().splitlines()[0] == "superclass\tclass"
     info = json.loads(run("taxonomy", "info", src, "--json").stdout)
     assert info["leaves"] == 100 and info["ranks"] == {"superclass": 20, "class": 100}
 
 
-@pytest.mark.parametrize("name", ["birds", "cifar100", "imagenet1k", "imagenet1k_tree", "fashion_mnist"])
+@pytest.mark.parametrize(
+    "name", ["birds", "cifar100", "imagenet1k", "imagenet1k_tree", "fashion_mnist"]
+)
 def test_shipped_taxonomies_load(name: str) -> None:
-    info = json.loads(run("taxonomy", "info", ROOT / "taxonomies" / f"{name}.json", "--json").stdout)
-    leaves = {"birds": 200, "cifar100": 100, "imagenet1k": 1000, "imagenet1k_tree": 1000, "fashion_mnist": 10}
+    info = json.loads(
+        run("taxonomy", "info", ROOT / "taxonomies" / f"{name}.json", "--json").stdout
+    )
+    leaves = {
+        "birds": 200,
+        "cifar100": 100,
+        "imagenet1k": 1000,
+        "imagenet1k_tree": 1000,
+        "fashion_mnist": 10,
+    }
     assert info["leaves"] == leaves[name]
     assert info["kind"] == ("DAG" if name == "imagenet1k" else "tree")
 
@@ -170,5 +255,7 @@ def test_evaluation_path_imports_no_torch() -> None:
 
 
 def test_console_script_help() -> None:
-    out = subprocess.run(["taxovit", "evaluate", "--help"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["taxovit", "evaluate", "--help"], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0 and "--bootstrap" in out.stdout and "Examples" in out.stdout

@@ -46,46 +46,84 @@ def world(tmp_path_factory) -> Path:
     shutil.copy(ROOT / "taxonomies" / "birds.json", inp / "birds.json")
     shutil.copy(ROOT / "taxonomies" / "fashion_mnist.json", inp / "fashion.json")
     shutil.copytree(MINI, inp / "data")
-    cfg = {"taxonomy": str(inp / "fashion.json"), "train_rank": "group", "method": "ce",
-           "seed": 1, "device": "cpu", "threads": 1,
-           "data": {"root": str(inp / "data"), "train_per_class": 4, "test_per_class": 2},
-           "model": {"preset": "vit_nano", "patch_size": 7},
-           "optim": {"epochs": 1, "batch_size": 20, "warmup_epochs": 0.5},
-           "eval": {"every": 0, "knn_k": 3}, "log": {"progress": False}}  # fmt: skip
+    cfg = {
+        "taxonomy": str(inp / "fashion.json"),
+        "train_rank": "group",
+        "method": "ce",
+        "seed": 1,
+        "device": "cpu",
+        "threads": 1,
+        "data": {"root": str(inp / "data"), "train_per_class": 4, "test_per_class": 2},
+        "model": {"preset": "vit_nano", "patch_size": 7},
+        "optim": {"epochs": 1, "batch_size": 20, "warmup_epochs": 0.5},
+        "eval": {"every": 0, "knn_k": 3},
+        "log": {"progress": False},
+    }
     (inp / "config.yaml").write_text(yaml.safe_dump(cfg))
     (w / "out").mkdir()
-    res = runner.invoke(app, ["train", "-c", str(inp / "config.yaml"), "-o", str(w / "out" / "run"),
-                              "--no-progress"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["train", "-c", str(inp / "config.yaml"), "-o", str(w / "out" / "run"), "--no-progress"],
+    )
     assert res.exit_code == 0, res.output
     return w
 
 
 # (name, arguments with {i} = inputs/ and {o} = out/, expected exit status, declared outputs)
 CASES = [
-    ("evaluate", "evaluate {i}/preds.csv -t {i}/birds.json -f json -o {o}/r.json "
-     "--per-class {o}/pc.csv --plot {o}/plots", 0, ["r.json", "pc.csv", "plots"]),
-    ("evaluate onto its input", "evaluate {i}/preds.csv -t {i}/birds.json -o {i}/preds.csv "
-     "--per-class {o}/pc2.csv", 2, []),
+    (
+        "evaluate",
+        "evaluate {i}/preds.csv -t {i}/birds.json -f json -o {o}/r.json "
+        "--per-class {o}/pc.csv --plot {o}/plots",
+        0,
+        ["r.json", "pc.csv", "plots"],
+    ),
+    (
+        "evaluate onto its input",
+        "evaluate {i}/preds.csv -t {i}/birds.json -o {i}/preds.csv --per-class {o}/pc2.csv",
+        2,
+        [],
+    ),
     ("evaluate, bad taxonomy", "evaluate {i}/preds.csv -t {i}/preds.csv -o {o}/r2.json", 2, []),
-    ("compare", "compare {i}/preds.csv {i}/preds.csv -t {i}/birds.json -b 20 -o {o}/c.md "
-     "-f markdown", 0, ["c.md"]),
-    ("compare onto the taxonomy", "compare {i}/preds.csv {i}/preds.csv -t {i}/birds.json "
-     "-o {i}/birds.json", 2, []),
+    (
+        "compare",
+        "compare {i}/preds.csv {i}/preds.csv -t {i}/birds.json -b 20 -o {o}/c.md -f markdown",
+        0,
+        ["c.md"],
+    ),
+    (
+        "compare onto the taxonomy",
+        "compare {i}/preds.csv {i}/preds.csv -t {i}/birds.json -o {i}/birds.json",
+        2,
+        [],
+    ),
     ("decide", "decide {i}/preds.csv -t {i}/birds.json -o {o}/crm.csv", 0, ["crm.csv"]),
     ("decide onto its input", "decide {i}/preds.csv -t {i}/birds.json -o {i}/preds.csv", 2, []),
     ("taxonomy info", "taxonomy info {i}/birds.json", 0, []),
     ("taxonomy validate", "taxonomy validate {i}/birds.json", 0, []),
-    ("taxonomy convert", "taxonomy convert {i}/birds.json {o}/birds.tsv --to ranks", 0,
-     ["birds.tsv"]),
+    (
+        "taxonomy convert",
+        "taxonomy convert {i}/birds.json {o}/birds.tsv --to ranks",
+        0,
+        ["birds.tsv"],
+    ),
     ("taxonomy convert onto itself", "taxonomy convert {i}/birds.json {i}/birds.json", 2, []),
     ("train", "train -c {i}/config.yaml -o {o}/run2 --no-progress", 0, ["run2"]),
     ("train over an existing run", "train -c {i}/config.yaml -o {o}/run --no-progress", 2, []),
     ("train, --out a file", "train -c {i}/config.yaml -o {i}/config.yaml --no-progress", 2, []),
     ("predict", "predict --checkpoint {o}/run/checkpoint.pt -o {o}/p.csv --knn 3", 0, ["p.csv"]),
-    ("predict onto the checkpoint", "predict --checkpoint {o}/run/checkpoint.pt "
-     "-o {o}/run/checkpoint.pt", 2, []),
-    ("predict onto its data", "predict --checkpoint {o}/run/checkpoint.pt "
-     "-o {i}/data/train-labels-idx1-ubyte.gz", 2, []),
+    (
+        "predict onto the checkpoint",
+        "predict --checkpoint {o}/run/checkpoint.pt -o {o}/run/checkpoint.pt",
+        2,
+        [],
+    ),
+    (
+        "predict onto its data",
+        "predict --checkpoint {o}/run/checkpoint.pt -o {i}/data/train-labels-idx1-ubyte.gz",
+        2,
+        [],
+    ),
 ]
 
 

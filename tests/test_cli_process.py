@@ -66,7 +66,9 @@ def test_not_glibc_is_left_alone(monkeypatch) -> None:
 
 def test_the_command_sets_them_before_numpy() -> None:
     """numpy reads NUMPY_MADVISE_HUGEPAGE once, at import: the command's numpy has them off."""
-    code = ("import os; os.environ.pop('NUMPY_MADVISE_HUGEPAGE', None); import taxovit.cli, numpy; "
-            "from numpy._core import multiarray as m; print(m._set_madvise_hugepage(True))")  # fmt: skip
+    code = (
+        "import os; os.environ.pop('NUMPY_MADVISE_HUGEPAGE', None); import taxovit.cli, numpy; "
+        "from numpy._core import multiarray as m; print(m._set_madvise_hugepage(True))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

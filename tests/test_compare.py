@@ -46,8 +46,14 @@ def test_identical_files_give_zero_and_p_one(tmp_path: Path) -> None:
 
 
 def _preds(tax, ids, t, p) -> Predictions:
-    return Predictions(np.asarray(ids, dtype=object), tax.ids(t), tax.ids(p),
-                       np.zeros(0, dtype=np.int64), None, "x.csv")  # fmt: skip
+    return Predictions(
+        np.asarray(ids, dtype=object),
+        tax.ids(t),
+        tax.ids(p),
+        np.zeros(0, dtype=np.int64),
+        None,
+        "x.csv",
+    )
 
 
 def test_mcnemar_equals_scipy_and_rows_are_paired_by_id() -> None:
@@ -85,8 +91,9 @@ def test_interval_covers_the_true_difference_at_the_nominal_rate() -> None:
         wrong = np.array([leaves[(list(leaves).index(x) + 1) % len(leaves)] for x in t])
         a = _preds(tax, range(n), t, np.where(a_ok, t, wrong))
         b = _preds(tax, range(n), t, np.where(b_ok, t, wrong))
-        lo, hi = compare(a, b, tax, bootstrap=300, seed=int(rng.integers(1 << 30)),
-                         top_k=(1,)).metrics["accuracy"]["ci"]  # fmt: skip
+        lo, hi = compare(
+            a, b, tax, bootstrap=300, seed=int(rng.integers(1 << 30)), top_k=(1,)
+        ).metrics["accuracy"]["ci"]
         covered += lo <= 0.05 <= hi
     # nominal 95 % (80 simulations: sd 2.4 points); percentile intervals run a little short
     assert 0.88 <= covered / sims <= 1.0
@@ -98,7 +105,9 @@ def test_files_that_do_not_pair_are_refused(tmp_path: Path) -> None:
     res = run("compare", EXAMPLE, tmp_path / "short.csv", "-t", BIRDS, "-b", 0)
     assert res.exit_code == 2 and "different ids" in res.output and df["id"].iloc[-1] in res.output
     other = df.copy()
-    other.loc[5, "y_true"] = "Laysan_Albatross" if df.loc[5, "y_true"] != "Laysan_Albatross" else "Mallard"
+    other.loc[5, "y_true"] = (
+        "Laysan_Albatross" if df.loc[5, "y_true"] != "Laysan_Albatross" else "Mallard"
+    )
     other.to_csv(tmp_path / "truth.csv", index=False)
     res = run("compare", EXAMPLE, tmp_path / "truth.csv", "-t", BIRDS, "-b", 0)
     assert res.exit_code == 2 and "different y_true" in res.output and df["id"][5] in res.output
@@ -108,8 +117,19 @@ def test_files_that_do_not_pair_are_refused(tmp_path: Path) -> None:
 
 def test_table_csv_and_markdown(tmp_path: Path) -> None:
     for fmt in ("table", "csv", "markdown"):
-        res = run("compare", EXAMPLE, EXAMPLE, "-t", BIRDS, "-b", 50, "-f", fmt,
-                  "-o", tmp_path / f"c.{fmt}")  # fmt: skip
+        res = run(
+            "compare",
+            EXAMPLE,
+            EXAMPLE,
+            "-t",
+            BIRDS,
+            "-b",
+            50,
+            "-f",
+            fmt,
+            "-o",
+            tmp_path / f"c.{fmt}",
+        )
         assert res.exit_code == 0, res.output
         text = (tmp_path / f"c.{fmt}").read_text()
         assert "accuracy" in text and "mistake_severity" in text
@@ -118,16 +138,30 @@ def test_table_csv_and_markdown(tmp_path: Path) -> None:
 def test_two_top_k_submissions_with_a_truth_file(tmp_path: Path) -> None:
     df = pd.read_csv(EXAMPLE)
     scores = df.filter(like="score_")
-    labels = np.array([c[len("score_"):] for c in scores.columns])
+    labels = np.array([c[len("score_") :] for c in scores.columns])
     order = np.argsort(-scores.to_numpy(), axis=1, kind="stable")[:, :5]
     rng = np.random.default_rng(0)
     worse = np.where(rng.random((len(df), 1)) < 0.3, order[:, ::-1], order)  # B: 30 % reversed
     for name, rows in (("a", order), ("b", worse)):
         pd.DataFrame({"id": df["id"], "predicted": [" ".join(labels[r]) for r in rows]}).to_csv(
-            tmp_path / f"{name}.csv", index=False)  # fmt: skip
-    df[["id", "y_true"]].rename(columns={"y_true": "expected"}).to_csv(tmp_path / "truth.csv", index=False)
-    res = run("compare", tmp_path / "a.csv", tmp_path / "b.csv", "-t", BIRDS, "--truth",
-              tmp_path / "truth.csv", "-b", 100, "-f", "json")  # fmt: skip
+            tmp_path / f"{name}.csv", index=False
+        )
+    df[["id", "y_true"]].rename(columns={"y_true": "expected"}).to_csv(
+        tmp_path / "truth.csv", index=False
+    )
+    res = run(
+        "compare",
+        tmp_path / "a.csv",
+        tmp_path / "b.csv",
+        "-t",
+        BIRDS,
+        "--truth",
+        tmp_path / "truth.csv",
+        "-b",
+        100,
+        "-f",
+        "json",
+    )
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)["metrics"]
     top1_a = np.mean(labels[order[:, 0]] == df["y_true"])

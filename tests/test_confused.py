@@ -33,15 +33,26 @@ def test_hand_example() -> None:
     s = evaluate(T, P, ranked_tax(), confused=10).sections["confused_pairs"]
     assert (s["n_mistakes"], s["n_distinct_pairs"]) == (5, 4)
     first, *rest = s["pairs"]
-    assert first == {"true": "a1", "predicted": "a2", "count": 2, "share_of_true": 2 / 3,
-                     "lca": "A", "split_rank": "species"}  # fmt: skip
+    assert first == {
+        "true": "a1",
+        "predicted": "a2",
+        "count": 2,
+        "share_of_true": 2 / 3,
+        "lca": "A",
+        "split_rank": "species",
+    }
     got = {(r["true"], r["predicted"]): (r["count"], r["lca"], r["split_rank"]) for r in rest}
-    assert got == {("a1", "b1"): (1, "root", "genus"), ("a2", "a1"): (1, "A", "species"),
-                   ("b1", "A"): (1, "root", "genus")}  # fmt: skip
+    assert got == {
+        ("a1", "b1"): (1, "root", "genus"),
+        ("a2", "a1"): (1, "A", "species"),
+        ("b1", "A"): (1, "root", "genus"),
+    }
     assert len(evaluate(T, P, ranked_tax(), confused=2).sections["confused_pairs"]["pairs"]) == 2
     g = evaluate(T, P, ranked_tax(), confused=5, confused_rank="genus").sections["confused_pairs"]
     assert [(r["true"], r["predicted"], r["share_of_true"]) for r in g["pairs"]] == [
-        ("A", "B", 0.25), ("B", "A", 0.5)]
+        ("A", "B", 0.25),
+        ("B", "A", 0.5),
+    ]
     with pytest.raises(ArgumentError, match="unknown rank 'family'"):
         evaluate(T, P, ranked_tax(), confused=5, confused_rank="family")
 
@@ -57,10 +68,25 @@ def test_pair_counts_add_up(problem) -> None:
 
 
 def test_cli_confused() -> None:
-    res = CliRunner().invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--confused", "3",
-                                   "--confused-rank", "family", "-f", "json"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--confused",
+            "3",
+            "--confused-rank",
+            "family",
+            "-f",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["confused_pairs"]["rank"] == "family"
-    res = CliRunner().invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--confused", "3",
-                                   "--confused-rank", "tribe"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--confused", "3", "--confused-rank", "tribe"],
+    )
     assert res.exit_code == 2 and "tribe" in res.output

@@ -35,8 +35,12 @@ unknown,*,10
 
 def fungi() -> Taxonomy:
     edges = [("Fungi", g) for g in ("Amanita", "Boletus", "Cortinarius", "unknown")] + [
-        ("Amanita", "A_phalloides"), ("Amanita", "A_muscaria"), ("Boletus", "B_edulis"),
-        ("Boletus", "B_reticulatus"), ("Cortinarius", "C_rubellus")]  # fmt: skip
+        ("Amanita", "A_phalloides"),
+        ("Amanita", "A_muscaria"),
+        ("Boletus", "B_edulis"),
+        ("Boletus", "B_reticulatus"),
+        ("Cortinarius", "C_rubellus"),
+    ]
     ranks = {g: "genus" for g in ("Amanita", "Boletus", "Cortinarius")}
     ranks |= {s: "species" for _, s in edges if "_" in s}
     return Taxonomy.from_edges(edges, ranks=ranks)
@@ -45,8 +49,24 @@ def fungi() -> Taxonomy:
 def test_fungiclef_hand_example(tmp_path: Path) -> None:
     path = tmp_path / "costs.csv"
     path.write_text(FUNGICLEF)
-    t = ["A_phalloides", "B_edulis", "A_phalloides", "B_edulis", "B_edulis", "unknown", "A_muscaria"]
-    p = ["B_edulis", "A_muscaria", "C_rubellus", "B_reticulatus", "B_edulis", "B_edulis", "A_muscaria"]
+    t = [
+        "A_phalloides",
+        "B_edulis",
+        "A_phalloides",
+        "B_edulis",
+        "B_edulis",
+        "unknown",
+        "A_muscaria",
+    ]
+    p = [
+        "B_edulis",
+        "A_muscaria",
+        "C_rubellus",
+        "B_reticulatus",
+        "B_edulis",
+        "B_edulis",
+        "A_muscaria",
+    ]
     # poisonous as edible 101, edible as poisonous 2, poisonous as poisonous 1, edible
     # mistake 1, correct 0, unknown as known 10, correct 0
     r = evaluate(t, p, fungi(), costs=path, bootstrap=20)
@@ -64,13 +84,20 @@ def test_fungiclef_hand_example(tmp_path: Path) -> None:
 def test_precedence(tmp_path: Path) -> None:
     path = tmp_path / "costs.csv"
     # the deeper true side wins over a deeper predicted side; on a tie the later line
-    path.write_text("true,predicted,cost\nAmanita,*,5\n*,B_edulis,7\nFungi,B_edulis,3\n"
-                    "A_phalloides,Boletus,8\nA_phalloides,Fungi,9\n")  # fmt: skip
+    path.write_text(
+        "true,predicted,cost\nAmanita,*,5\n*,B_edulis,7\nFungi,B_edulis,3\n"
+        "A_phalloides,Boletus,8\nA_phalloides,Fungi,9\n"
+    )
     table = read_costs(fungi(), path)
     tax = fungi()
-    pairs = [("A_muscaria", "B_edulis", 5), ("C_rubellus", "B_edulis", 3),
-             ("A_phalloides", "B_edulis", 8), ("A_phalloides", "C_rubellus", 9),
-             ("C_rubellus", "Amanita", 1), ("C_rubellus", "C_rubellus", 0)]  # fmt: skip
+    pairs = [
+        ("A_muscaria", "B_edulis", 5),
+        ("C_rubellus", "B_edulis", 3),
+        ("A_phalloides", "B_edulis", 8),
+        ("A_phalloides", "C_rubellus", 9),
+        ("C_rubellus", "Amanita", 1),
+        ("C_rubellus", "C_rubellus", 0),
+    ]
     got = table.of_pairs(tax.ids([a for a, _, _ in pairs]), tax.ids([b for _, b, _ in pairs]))
     assert got.tolist() == [c for _, _, c in pairs]
 
@@ -92,14 +119,17 @@ def test_unit_costs_give_error_rate(problem) -> None:
     assert np.isclose(m["cost_total"], (t != p).sum())
 
 
-@pytest.mark.parametrize(("content", "where"), [
-    ("true,predicted,cost\n*,*,1\nAmanita,Nope,3\n", "line 3, column 'predicted': 'Nope'"),
-    ("true,predicted,cost\nAmanita,*,lots\n", "line 2, column 'cost'"),
-    ("true,predicted,cost\nAmanita,*,-1\n", "line 2, column 'cost'"),
-    ("true,cost\nAmanita,1\n", "line 1: missing column(s) predicted"),
-    ("true,predicted,cost\nAmanita,*,1\nAmanita,*,2\n", "line 3, column 'true': the rule"),
-    ("true,predicted,cost\nAmanita|,*,1\n", "line 2, column 'true': an empty name"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        ("true,predicted,cost\n*,*,1\nAmanita,Nope,3\n", "line 3, column 'predicted': 'Nope'"),
+        ("true,predicted,cost\nAmanita,*,lots\n", "line 2, column 'cost'"),
+        ("true,predicted,cost\nAmanita,*,-1\n", "line 2, column 'cost'"),
+        ("true,cost\nAmanita,1\n", "line 1: missing column(s) predicted"),
+        ("true,predicted,cost\nAmanita,*,1\nAmanita,*,2\n", "line 3, column 'true': the rule"),
+        ("true,predicted,cost\nAmanita|,*,1\n", "line 2, column 'true': an empty name"),
+    ],
+)
 def test_bad_cost_tables(tmp_path: Path, content: str, where: str) -> None:
     path = tmp_path / "costs.csv"
     path.write_text(content)
@@ -112,8 +142,21 @@ def test_cli_costs(tmp_path: Path) -> None:
     runner = CliRunner()
     costs, out = tmp_path / "costs.csv", tmp_path / "r.json"
     costs.write_text("true,predicted,cost\nPasseriformes,*,10\n")
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs),
-                              "-o", str(out), "-f", "json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--costs",
+            str(costs),
+            "-o",
+            str(out),
+            "-f",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(out.read_text())
     assert obj["costs"]["mean"] == obj["metrics"]["cost_mean"] > 1 - obj["metrics"]["accuracy"]
@@ -122,12 +165,14 @@ def test_cli_costs(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "Costs" in res.output
     costs.write_text("true,predicted,cost\nPasseriformes,Nowhere,10\n")
     out.unlink()
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs),
-                              "-o", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs), "-o", str(out)]
+    )
     assert res.exit_code == 2 and "line 2" in res.output and "'predicted'" in res.output
     assert not out.exists()
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs),
-                              "-o", str(costs)])  # fmt: skip
+    res = runner.invoke(
+        app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs), "-o", str(costs)]
+    )
     assert res.exit_code == 2 and "Nowhere" in costs.read_text()
 
 
@@ -165,16 +210,43 @@ def test_compare_cli_takes_costs(tmp_path: Path) -> None:
 
     costs = tmp_path / "costs.csv"
     costs.write_text("true,predicted,cost\n*,*,1\n")
-    res = CliRunner().invoke(app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS),
-                                   "--costs", str(costs), "-b", "20", "-f", "json"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(EXAMPLE),
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--costs",
+            str(costs),
+            "-b",
+            "20",
+            "-f",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     entry = json.loads(res.stdout)["metrics"]["cost_mean"]
     accuracy = json.loads(res.stdout)["metrics"]["accuracy"]["a"]
     assert entry["a"] == entry["b"] == pytest.approx(1 - accuracy)  # unit costs: 1 - accuracy
-    res = CliRunner().invoke(app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS),
-                                   "--costs", str(costs), "-o", str(costs)])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(EXAMPLE),
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--costs",
+            str(costs),
+            "-o",
+            str(costs),
+        ],
+    )
     assert res.exit_code == 2 and costs.read_text() == "true,predicted,cost\n*,*,1\n"
     costs.write_text("true,predicted,cost\nPasseriformes,Nowhere,10\n")
-    res = CliRunner().invoke(app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS),
-                                   "--costs", str(costs)])  # fmt: skip
+    res = CliRunner().invoke(
+        app, ["compare", str(EXAMPLE), str(EXAMPLE), "-t", str(BIRDS), "--costs", str(costs)]
+    )
     assert res.exit_code == 2 and "line 2" in res.output

@@ -16,7 +16,9 @@ import pytest
 
 pytest.importorskip("pyarrow", reason="datasets need pyarrow")
 pytest.importorskip("dask", reason='needs the [dask] extra: pip install "taxovit[dask]"')
-distributed = pytest.importorskip("distributed", reason='needs the [dask] extra: pip install "taxovit[dask]"')
+distributed = pytest.importorskip(
+    "distributed", reason='needs the [dask] extra: pip install "taxovit[dask]"'
+)
 
 from typer.testing import CliRunner  # noqa: E402
 
@@ -33,8 +35,9 @@ from test_streaming import _same  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)  # fmt: skip
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -76,8 +79,20 @@ def test_cli_dask_corrupt_partition_exit_2(client, tmp_path) -> None:
     write_parts(long_rows(40), tmp_path / "lake", [30, 60])
     out = tmp_path / "r.json"
     addr = client.scheduler.address
-    args = ["evaluate", str(tmp_path / "lake"), "-t", str(tax), "--engine", "dask",
-            "--scheduler", addr, "-f", "json", "-o", str(out)]  # fmt: skip
+    args = [
+        "evaluate",
+        str(tmp_path / "lake"),
+        "-t",
+        str(tax),
+        "--engine",
+        "dask",
+        "--scheduler",
+        addr,
+        "-f",
+        "json",
+        "-o",
+        str(out),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     want = in_memory(long_rows(40), hand_taxonomy(), 3, top_k=(1, 5))

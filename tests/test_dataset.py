@@ -33,8 +33,12 @@ def long_rows(n: int, k: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
     """n samples, k candidates each (distinct labels; ties in the scores), one row each."""
     rng = np.random.default_rng(seed)
     lab = np.concatenate([rng.permutation(LEAVES)[:k] for _ in range(n)])
-    return {"id": np.repeat([f"s{i}" for i in range(n)], k), "label": lab,
-            "score": rng.integers(0, 4, n * k) / 4.0, "y_true": np.repeat(rng.choice(LEAVES[:4], n), k)}  # fmt: skip
+    return {
+        "id": np.repeat([f"s{i}" for i in range(n)], k),
+        "label": lab,
+        "score": rng.integers(0, 4, n * k) / 4.0,
+        "y_true": np.repeat(rng.choice(LEAVES[:4], n), k),
+    }
 
 
 def write_parts(rows: dict, folder: Path, cuts: list[int], hive: bool = True) -> None:
@@ -98,7 +102,9 @@ def test_errors_name_file_row_column(tmp_path) -> None:
     rows["label"] = rows["label"].astype(object)
     rows["label"][31] = "nope"
     write_parts(rows, tmp_path, [30])
-    with pytest.raises(TaxovitError, match=r"f001\.parquet, row 2, column 'label': 'nope' is not a node"):
+    with pytest.raises(
+        TaxovitError, match=r"f001\.parquet, row 2, column 'label': 'nope' is not a node"
+    ):
         evaluate_dataset(tmp_path, tax, batch_rows=4)
     rows = long_rows(20)
     rows["y_true"][4] = "a1" if rows["y_true"][3] != "a1" else "a2"
@@ -143,10 +149,14 @@ def test_cli_output_onto_a_dataset_file_refused(files) -> None:
     tmp, tax = files
     target = tmp / "lake" / "part=0" / "f000.parquet"
     before = target.read_bytes()
-    res = CliRunner().invoke(app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "-o", str(target)])
+    res = CliRunner().invoke(
+        app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "-o", str(target)]
+    )
     assert res.exit_code == 2 and "dataset file" in res.output
     assert target.read_bytes() == before
-    res = CliRunner().invoke(app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "--per-class", "x.csv"])
+    res = CliRunner().invoke(
+        app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "--per-class", "x.csv"]
+    )
     assert res.exit_code == 2 and "--per-class is not available for a dataset" in res.output
 
 
@@ -166,7 +176,7 @@ def test_tree_merge_groups_like_dask(n) -> None:
 
     items = [Expr(str(i)) for i in range(n)]
     while len(items) > 1:
-        items = [merge_group(items[i:i + FAN_IN]) for i in range(0, len(items), FAN_IN)]
+        items = [merge_group(items[i : i + FAN_IN]) for i in range(0, len(items), FAN_IN)]
     tree = TreeMerge()
     for i in range(n):
         tree.add(Expr(str(i)))

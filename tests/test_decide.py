@@ -35,8 +35,19 @@ def scored(draw, dag=None):
     n_nodes = len(tax.nodes)
     cols = draw(st.lists(st.integers(0, n_nodes - 1), min_size=1, max_size=n_nodes, unique=True))
     n = draw(st.integers(1, 12))
-    raw = np.array(draw(st.lists(st.lists(st.integers(0, 4), min_size=len(cols), max_size=len(cols)),
-                                 min_size=n, max_size=n)), dtype=float) + 1e-3  # fmt: skip
+    raw = (
+        np.array(
+            draw(
+                st.lists(
+                    st.lists(st.integers(0, 4), min_size=len(cols), max_size=len(cols)),
+                    min_size=n,
+                    max_size=n,
+                )
+            ),
+            dtype=float,
+        )
+        + 1e-3
+    )
     return tax, np.array(cols), raw / raw.sum(axis=1, keepdims=True)
 
 
@@ -66,8 +77,15 @@ def test_crm_tie_rule(prob, cost) -> None:
 def unnormalised(draw, dag=None):
     """Rows scaled by arbitrary positive factors (and some zero entries)."""
     tax, cols, probs = draw(scored(dag=dag))
-    scale = np.array(draw(st.lists(st.sampled_from([1e-3, 0.5, 1.0, 3.0, 250.0]),
-                                   min_size=probs.shape[0], max_size=probs.shape[0])))  # fmt: skip
+    scale = np.array(
+        draw(
+            st.lists(
+                st.sampled_from([1e-3, 0.5, 1.0, 3.0, 250.0]),
+                min_size=probs.shape[0],
+                max_size=probs.shape[0],
+            )
+        )
+    )
     raw = np.where(probs > 2e-3, probs, 0.0) * scale[:, None]  # the 1e-3 floor becomes zeros
     raw[raw.sum(axis=1) == 0, 0] = 1.0
     return tax, cols, raw
@@ -114,8 +132,10 @@ def slow_walk(tax, probs_row, cols, threshold, min_rank=None):
             return cur
         top = max(marg[tax.id_of(c)] for c in kids)
         best = min(c for c in kids if marg[tax.id_of(c)] >= top - 1e-12)  # near-ties: by name
-        below = min_rank is not None and tax.index.ancestor_at_rank(
-            np.array([tax.id_of(cur)]), min_rank)[0] >= 0  # fmt: skip
+        below = (
+            min_rank is not None
+            and tax.index.ancestor_at_rank(np.array([tax.id_of(cur)]), min_rank)[0] >= 0
+        )
         forced = min_rank is not None and not below
         if marg[tax.id_of(best)] >= threshold - 1e-12 or forced:
             cur = best
@@ -202,11 +222,15 @@ def test_crm_decision_evaluates_as_its_ranking(tmp_path) -> None:
     birds = ROOT / "taxonomies" / "birds.json"
     runner = CliRunner()
     paths = {}
-    for name, extra in (("crm", []), ("kept", ["--keep-scores"]),
-                        ("ancestor", ["--rule", "ancestor", "--threshold", "0.5"])):  # fmt: skip
+    for name, extra in (
+        ("crm", []),
+        ("kept", ["--keep-scores"]),
+        ("ancestor", ["--rule", "ancestor", "--threshold", "0.5"]),
+    ):
         paths[name] = tmp_path / f"{name}.csv"
-        res = runner.invoke(app, ["decide", str(example), "-t", str(birds), *extra, "-o",
-                                  str(paths[name])])  # fmt: skip
+        res = runner.invoke(
+            app, ["decide", str(example), "-t", str(birds), *extra, "-o", str(paths[name])]
+        )
         assert res.exit_code == 0, res.output
     crm = _metrics(runner, app, paths["crm"], birds)
     for k in (1, 5):
@@ -242,14 +266,15 @@ def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
     assert list(after.columns) == list(before.columns)
     assert after[["id", "y_true"]].equals(before[["id", "y_true"]])
     tax = taxovit.load_taxonomy(birds)
-    cols = np.asarray(tax.ids([c[len("score_"):] for c in before.columns[3:]]))
+    cols = np.asarray(tax.ids([c[len("score_") :] for c in before.columns[3:]]))
     probs = before.iloc[:, 3:].to_numpy(float)  # rows sum to 1 +- 1e-3: decide normalises
     assert after["y_pred"].tolist() == tax.names(cols[crm_predict(probs, cols, tax)])
     # the score columns hold the decision's scores, exactly (9 decimals)
     np.testing.assert_array_equal(after.iloc[:, 3:].to_numpy(float), crm_scores(probs, cols, tax))
     kept = tmp_path / "kept.csv"
-    res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "--keep-scores", "-o",
-                              str(kept)])  # fmt: skip
+    res = runner.invoke(
+        app, ["decide", str(example), "-t", str(birds), "--keep-scores", "-o", str(kept)]
+    )
     assert res.exit_code == 0, res.output
     kept_df = pd.read_csv(kept, dtype=str, keep_default_na=False)
     assert kept_df.drop(columns="y_pred").equals(before.drop(columns="y_pred"))
@@ -262,6 +287,19 @@ def test_decide_cli_rewrites_only_y_pred(tmp_path) -> None:
     before.iloc[:, :3].to_csv(bare, index=False)
     res = runner.invoke(app, ["decide", str(bare), "-t", str(birds), "-o", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "needs scores" in res.output and not (tmp_path / "x.csv").exists()
-    res = runner.invoke(app, ["decide", str(example), "-t", str(birds), "--rule", "ancestor",
-                              "--min-rank", "kingdom", "-o", str(tmp_path / "y.csv")])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "decide",
+            str(example),
+            "-t",
+            str(birds),
+            "--rule",
+            "ancestor",
+            "--min-rank",
+            "kingdom",
+            "-o",
+            str(tmp_path / "y.csv"),
+        ],
+    )
     assert res.exit_code == 2 and "--min-rank" in res.output

@@ -48,8 +48,9 @@ def test_every_report_key_is_defined_in_the_metrics_page() -> None:
     tax = taxovit.load_taxonomy(ROOT / "taxonomies" / "birds.json")
     preds = pd.read_csv(ROOT / "examples" / "birds_preds.csv")
     scores = preds.filter(like="score_").rename(columns=lambda c: c[len("score_") :])
-    report = taxovit.evaluate(preds["y_true"], preds["y_pred"], tax, scores=scores,
-                              top_k=(1, 3), bootstrap=2)  # fmt: skip
+    report = taxovit.evaluate(
+        preds["y_true"], preds["y_pred"], tax, scores=scores, top_k=(1, 3), bootstrap=2
+    )
     blocks = report.to_dict()
     rank_keys = {k for per_rank in report.per_rank.values() for k in per_rank}
     keys = [*report.metrics, *rank_keys, *blocks, *report.taxonomy, *report.bootstrap]

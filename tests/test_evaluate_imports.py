@@ -21,13 +21,16 @@ def _modules_after(args: list[str]) -> set[str]:
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print(' '.join(sorted(m for m in sys.modules if '.' not in m)), file=sys.stderr)"
     )
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0, out.stderr
     return set(out.stderr.strip().splitlines()[-1].split())
 
 
-@pytest.mark.parametrize("args", [["evaluate", "--help"],
-                                  ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "-f", "json"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "args", [["evaluate", "--help"], ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "-f", "json"]]
+)
 def test_evaluate_imports_neither_torch_nor_networkx(args: list[str]) -> None:
     mods = _modules_after(args)
     assert "taxovit" in mods

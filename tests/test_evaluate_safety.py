@@ -90,8 +90,9 @@ def test_hard_link_to_the_input_is_refused(work: Path) -> None:
 
 
 def test_devices_symlinks_and_stdout(work: Path) -> None:
-    res = run("evaluate", work / "preds.csv", "-t", work / "birds.json", "-f", "json", "-o",
-              "/dev/null")  # fmt: skip
+    res = run(
+        "evaluate", work / "preds.csv", "-t", work / "birds.json", "-f", "json", "-o", "/dev/null"
+    )
     assert res.exit_code == 0 and stat.S_ISCHR(os.stat("/dev/null").st_mode)
     (work / "null-link").symlink_to("/dev/null")
     res = run("evaluate", work / "preds.csv", "-t", work / "birds.json", "-o", work / "null-link")
@@ -106,8 +107,18 @@ def test_modes_follow_umask_and_existing_files(work: Path) -> None:
     os.chmod(report, 0o644)
     old = os.umask(0o077)
     try:
-        res = run("evaluate", work / "preds.csv", "-t", work / "birds.json", "-f", "markdown",
-                  "-o", report, "--per-class", work / "new.csv")  # fmt: skip
+        res = run(
+            "evaluate",
+            work / "preds.csv",
+            "-t",
+            work / "birds.json",
+            "-f",
+            "markdown",
+            "-o",
+            report,
+            "--per-class",
+            work / "new.csv",
+        )
     finally:
         os.umask(old)
     assert res.exit_code == 0, res.output
@@ -116,9 +127,20 @@ def test_modes_follow_umask_and_existing_files(work: Path) -> None:
 
 
 def test_missing_folders_are_created_for_every_output(work: Path) -> None:
-    res = run("evaluate", work / "preds.csv", "-t", work / "birds.json", "-f", "json",
-              "-o", work / "a" / "b" / "r.json", "--per-class", work / "c" / "pc.csv",
-              "--plot", work / "d" / "plots")  # fmt: skip
+    res = run(
+        "evaluate",
+        work / "preds.csv",
+        "-t",
+        work / "birds.json",
+        "-f",
+        "json",
+        "-o",
+        work / "a" / "b" / "r.json",
+        "--per-class",
+        work / "c" / "pc.csv",
+        "--plot",
+        work / "d" / "plots",
+    )
     assert res.exit_code == 0, res.output
     assert (work / "a" / "b" / "r.json").is_file() and (work / "c" / "pc.csv").is_file()
     assert len(list((work / "d" / "plots").glob("*.png"))) == 4  # with scores: + reliability
@@ -130,8 +152,16 @@ def test_read_only_folder_is_an_error(work: Path) -> None:
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        res = run("evaluate", work / "preds.csv", "-t", work / "birds.json",
-                  "--per-class", work / "pc.csv", "-o", locked / "r.txt")  # fmt: skip
+        res = run(
+            "evaluate",
+            work / "preds.csv",
+            "-t",
+            work / "birds.json",
+            "--per-class",
+            work / "pc.csv",
+            "-o",
+            locked / "r.txt",
+        )
     finally:
         locked.chmod(0o700)
     assert res.exit_code == 2 and "cannot write" in res.output
@@ -197,7 +227,9 @@ def test_very_long_field_is_located(tmp_path: Path) -> None:
 VALID = "id,y_true,y_pred,score_Bag,score_Trouser\na,Bag,Bag,0.9,0.1\nb,Trouser,Bag,0.6,0.4\n"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.data())
 def test_mutated_csv_never_crashes_or_changes_the_input(tmp_path: Path, data) -> None:
     text = VALID
@@ -207,7 +239,11 @@ def test_mutated_csv_never_crashes_or_changes_the_input(tmp_path: Path, data) ->
         if op == "delete":
             text = text[:i] + text[i + 1 :]
         elif op == "insert":
-            text = text[:i] + data.draw(st.sampled_from([",", '"', "\n", "\x00", "é", "nan", " "])) + text[i:]
+            text = (
+                text[:i]
+                + data.draw(st.sampled_from([",", '"', "\n", "\x00", "é", "nan", " "]))
+                + text[i:]
+            )
         else:
             text = text[:i] + text[i : i + 8] + text[i:]
     f = tmp_path / "m.csv"

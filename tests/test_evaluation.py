@@ -46,7 +46,13 @@ def problems(draw, dag=None, min_nodes=2, max_nodes=20, with_scores=False, ranke
         return tax, t, p
     cols = draw(st.lists(node, min_size=1, max_size=n_nodes, unique=True))
     scores = np.array(
-        draw(st.lists(st.lists(st.integers(0, 3), min_size=len(cols), max_size=len(cols)), min_size=n, max_size=n)),
+        draw(
+            st.lists(
+                st.lists(st.integers(0, 3), min_size=len(cols), max_size=len(cols)),
+                min_size=n,
+                max_size=n,
+            )
+        ),
         dtype=float,
     )  # small integers: many ties
     return tax, t, p, np.array(cols), scores
@@ -102,12 +108,16 @@ def test_hierarchical_prf_match_set_implementation(prob) -> None:
     hp = sum(inter) / sum(sp) if sum(sp) else 0.0
     hr = sum(inter) / sum(st_) if sum(st_) else 0.0
     hf = 2 * hp * hr / (hp + hr) if hp + hr else 0.0
-    np.testing.assert_allclose(hierarchical_precision_recall_f1(tn, pn, tax, "micro"), (hp, hr, hf), atol=1e-12)
+    np.testing.assert_allclose(
+        hierarchical_precision_recall_f1(tn, pn, tax, "micro"), (hp, hr, hf), atol=1e-12
+    )
     hpi = [i / s if s else 0.0 for i, s in zip(inter, sp, strict=True)]
     hri = [i / s if s else 0.0 for i, s in zip(inter, st_, strict=True)]
     hfi = [2 * a * b / (a + b) if a + b else 0.0 for a, b in zip(hpi, hri, strict=True)]
     np.testing.assert_allclose(
-        hierarchical_precision_recall_f1(t, p, tax, "macro"), (np.mean(hpi), np.mean(hri), np.mean(hfi)), atol=1e-12
+        hierarchical_precision_recall_f1(t, p, tax, "macro"),
+        (np.mean(hpi), np.mean(hri), np.mean(hfi)),
+        atol=1e-12,
     )
 
 
@@ -119,11 +129,18 @@ def test_score_metrics_match_sklearn(prob) -> None:
     y = (t[:, None] == cols[None, :]).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn warns on columns without positives
-        per_col = [average_precision_score(y[:, j], scores[:, j]) if y[:, j].any() else 0.0 for j in range(len(cols))]
+        per_col = [
+            average_precision_score(y[:, j], scores[:, j]) if y[:, j].any() else 0.0
+            for j in range(len(cols))
+        ]
         if y.any():
-            assert m["map_micro"] == pytest.approx(average_precision_score(y.ravel(), scores.ravel()), abs=1e-10)
+            assert m["map_micro"] == pytest.approx(
+                average_precision_score(y.ravel(), scores.ravel()), abs=1e-10
+            )
     assert m["map_macro"] == pytest.approx(np.mean(per_col), abs=1e-10)
-    assert m["map_weighted"] == pytest.approx(np.average(per_col, weights=y.sum(0)) if y.any() else 0.0, abs=1e-10)
+    assert m["map_weighted"] == pytest.approx(
+        np.average(per_col, weights=y.sum(0)) if y.any() else 0.0, abs=1e-10
+    )
     present = [ap for ap, pos in zip(per_col, y.sum(0), strict=True) if pos]
     assert m["map_macro_present"] == (pytest.approx(np.mean(present)) if present else None)
     # top-k: the true label among the k best columns (sklearn's tie rule)
@@ -171,11 +188,19 @@ def test_hf_is_one_exactly_when_equal(prob) -> None:
 @SETTINGS
 def test_tie_symmetric_and_triangle_on_trees(prob, data) -> None:
     tax, t, p = prob
-    np.testing.assert_array_equal(tree_induced_error(t, p, tax, "none"), tree_induced_error(p, t, tax, "none"))
+    np.testing.assert_array_equal(
+        tree_induced_error(t, p, tax, "none"), tree_induced_error(p, t, tax, "none")
+    )
     if tax.is_tree:
-        c = np.array(data.draw(st.lists(st.integers(0, len(tax.nodes) - 1), min_size=t.size, max_size=t.size)))
+        c = np.array(
+            data.draw(
+                st.lists(st.integers(0, len(tax.nodes) - 1), min_size=t.size, max_size=t.size)
+            )
+        )
         tp_ = tree_induced_error(t, p, tax, "none")
-        assert (tp_ <= tree_induced_error(t, c, tax, "none") + tree_induced_error(c, p, tax, "none")).all()
+        assert (
+            tp_ <= tree_induced_error(t, c, tax, "none") + tree_induced_error(c, p, tax, "none")
+        ).all()
         assert ((tp_ == 0) == (t == p)).all()
 
 
@@ -190,7 +215,9 @@ def test_invariant_to_renaming_and_row_order(prob, data) -> None:
     mapping = {n: f"renamed_{n}" for n in tax.nodes}
     renamed = Taxonomy(nx.relabel_nodes(tax.graph, mapping))
     r2 = evaluate([mapping[x] for x in tax.names(t)], [mapping[x] for x in tax.names(p)], renamed)
-    np.testing.assert_allclose(base.to_numpy(float), r2.to_frame().set_index("metric")["value"].to_numpy(float), atol=1e-12)
+    np.testing.assert_allclose(
+        base.to_numpy(float), r2.to_frame().set_index("metric")["value"].to_numpy(float), atol=1e-12
+    )
 
 
 @given(taxonomies(dag=False, min_nodes=2, max_nodes=30), st.data())
@@ -225,8 +252,13 @@ def test_per_level_is_null_for_dag() -> None:
 def test_per_rank_projection_and_coarse_predictions() -> None:
     g = nx.DiGraph()
     for parent, child, rank in [
-        ("Aves", "O1", "order"), ("O1", "F1", "family"), ("F1", "g1", "genus"), ("F1", "g2", "genus"),
-        ("g1", "s1", "species"), ("g1", "s2", "species"), ("g2", "s3", "species"),
+        ("Aves", "O1", "order"),
+        ("O1", "F1", "family"),
+        ("F1", "g1", "genus"),
+        ("F1", "g2", "genus"),
+        ("g1", "s1", "species"),
+        ("g1", "s2", "species"),
+        ("g2", "s3", "species"),
     ]:
         g.add_edge(parent, child)
         g.nodes[child]["rank"] = rank
@@ -276,7 +308,11 @@ def test_bootstrap_resample_equals_evaluating_the_resample(prob, seed) -> None:
     tax, t, p, cols, scores = prob
     one = evaluate(t, p, tax, scores, score_labels=cols, bootstrap=1, seed=seed)
     idx = np.random.default_rng(seed).integers(0, t.size, size=t.size)
-    direct = evaluate(t[idx], p[idx], tax, scores[idx], score_labels=cols).to_frame().set_index("metric")["value"]
+    direct = (
+        evaluate(t[idx], p[idx], tax, scores[idx], score_labels=cols)
+        .to_frame()
+        .set_index("metric")["value"]
+    )
     for key, (lo, hi) in one.intervals.items():
         assert lo == pytest.approx(hi)
         assert lo == pytest.approx(direct[key], abs=1e-9), key

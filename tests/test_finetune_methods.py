@@ -50,9 +50,12 @@ def _initial(cfg):
 
 # ------------------------------------------------------------------- layer-wise LR decay
 def test_layer_decay_scales_each_layer_and_keeps_no_weight_decay():
-    net = build_online(merge_config({"taxonomy": "t", "method": "ce",
-                                     "model": {"preset": "vit_nano", "patch_size": 7}}),
-                       N_GROUPS)  # fmt: skip
+    net = build_online(
+        merge_config(
+            {"taxonomy": "t", "method": "ce", "model": {"preset": "vit_nano", "patch_size": 7}}
+        ),
+        N_GROUPS,
+    )
     depth = len(net.backbone.blocks)  # 3
     groups = param_groups(net, 0.05, layer_decay=0.5)
     scale = {id(p): (g["lr_scale"], g["weight_decay"]) for g in groups for p in g["params"]}
@@ -160,12 +163,19 @@ def test_lora_linear_is_the_base_at_init_and_merges_exactly():
 def test_lora_targets_attention_and_optionally_the_mlp():
     from taxovit.training.parts.lora import LoRALinear
 
-    cfg = merge_config({"taxonomy": "t", "method": "lora", "model": {"preset": "vit_nano",
-                        "patch_size": 7}, "lora": {"rank": 2, "targets": ["qkv", "proj", "fc1"]}})
+    cfg = merge_config(
+        {
+            "taxonomy": "t",
+            "method": "lora",
+            "model": {"preset": "vit_nano", "patch_size": 7},
+            "lora": {"rank": 2, "targets": ["qkv", "proj", "fc1"]},
+        }
+    )
     net = build_online(cfg, N_GROUPS)
     wrapped = {n for n, m in net.named_modules() if isinstance(m, LoRALinear)}
-    assert wrapped == {f"backbone.blocks.{i}.{t}" for i in range(3)
-                       for t in ("attn.qkv", "attn.proj", "mlp.fc1")}  # fmt: skip
+    assert wrapped == {
+        f"backbone.blocks.{i}.{t}" for i in range(3) for t in ("attn.qkv", "attn.proj", "mlp.fc1")
+    }
     assert net.backbone.blocks[0].attn.qkv.lora_B.shape == (96, 2)  # the fused q, k, v
 
 
@@ -173,9 +183,14 @@ def test_lora_trains_adapters_and_head_only_ships_them_and_predicts_merged(tmp_p
     from taxovit.training.parts.lora import merge_lora
     from taxovit.training.run.adapters import load_adapters
 
-    cfg = _cfg(tmp_path, method="lora", train_rank="class", epochs=2,
-               lora={"rank": 2, "alpha": 4.0, "dropout": 0.1, "targets": ["qkv", "proj", "fc2"]},
-               optim={"lr": 1e-2})  # fmt: skip
+    cfg = _cfg(
+        tmp_path,
+        method="lora",
+        train_rank="class",
+        epochs=2,
+        lora={"rank": 2, "alpha": 4.0, "dropout": 0.1, "targets": ["qkv", "proj", "fc2"]},
+        optim={"lr": 1e-2},
+    )
     res = train(cfg, out=tmp_path / "run")
     trained = _model(res["checkpoint"])
     start = _initial(cfg).state_dict()
@@ -256,8 +271,13 @@ def test_prompts_enter_after_the_prefix_tokens(depth):
 
 @pytest.mark.parametrize("depth", ["shallow", "deep"])
 def test_vpt_trains_prompts_and_head_only(tmp_path, depth):
-    cfg = _cfg(tmp_path, method="vpt", train_rank="class", vpt={"tokens": 2, "depth": depth},
-               optim={"lr": 1e-2})  # fmt: skip
+    cfg = _cfg(
+        tmp_path,
+        method="vpt",
+        train_rank="class",
+        vpt={"tokens": 2, "depth": depth},
+        optim={"lr": 1e-2},
+    )
     res = train(cfg, out=tmp_path / "run")
     trained = _model(res["checkpoint"])
     start = _initial(cfg).state_dict()
@@ -284,8 +304,14 @@ def test_vpt_trains_prompts_and_head_only(tmp_path, depth):
 
 
 def test_vpt_changes_the_cls_feature_and_zero_prompts_do_not_vanish():
-    cfg = merge_config({"taxonomy": "t", "method": "vpt", "model": {"preset": "vit_nano",
-                        "patch_size": 7}, "vpt": {"tokens": 2, "depth": "shallow"}})
+    cfg = merge_config(
+        {
+            "taxonomy": "t",
+            "method": "vpt",
+            "model": {"preset": "vit_nano", "patch_size": 7},
+            "vpt": {"tokens": 2, "depth": "shallow"},
+        }
+    )
     net = build_online(cfg, N_GROUPS).eval()
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
@@ -319,8 +345,12 @@ def teacher_run(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["hard", "soft"])
 def test_deit_distils_from_a_run_and_predicts_with_both_heads(tmp_path, teacher_run, kind):
-    cfg = _cfg(tmp_path, method="deit", train_rank="class",
-               distill={"teacher": teacher_run, "kind": kind, "alpha": 0.5})  # fmt: skip
+    cfg = _cfg(
+        tmp_path,
+        method="deit",
+        train_rank="class",
+        distill={"teacher": teacher_run, "kind": kind, "alpha": 0.5},
+    )
     res = train(cfg, out=tmp_path / "run")
     (row,) = _rows(res)
     assert {"ce", "kd", "trainable_params", "peak_mem_mb"} <= set(row)
@@ -359,8 +389,9 @@ def _predict_cli(checkpoint, out):
 def test_deit_teacher_runs_frozen_in_eval_mode(tmp_path, teacher_run):
     from taxovit.training.parts.distill import load_teacher
 
-    cfg = merge_config(_cfg(tmp_path, method="deit", train_rank="class",
-                            distill={"teacher": teacher_run}))  # fmt: skip
+    cfg = merge_config(
+        _cfg(tmp_path, method="deit", train_rank="class", distill={"teacher": teacher_run})
+    )
     from taxovit.taxonomy import load_taxonomy
     from taxovit.training.data.splits import load_split
 
@@ -378,8 +409,10 @@ def test_deit_teacher_problems_name_the_key(tmp_path, teacher_run):
     with pytest.raises(ConfigError, match="distill.teacher: required for method deit"):
         merge_config({"taxonomy": "t", "method": "deit"})
     with pytest.raises(ConfigError, match="distill.teacher: file not found"):
-        train(_cfg(tmp_path, method="deit", distill={"teacher": str(tmp_path / "no.pt")}),
-              out=tmp_path / "a")  # fmt: skip
+        train(
+            _cfg(tmp_path, method="deit", distill={"teacher": str(tmp_path / "no.pt")}),
+            out=tmp_path / "a",
+        )
     # a teacher trained on other classes (fine) than the run's (group)
     with pytest.raises(ConfigError, match="distill.teacher .* trained on other classes"):
         train(_cfg(tmp_path, method="deit", distill={"teacher": teacher_run}), out=tmp_path / "b")
@@ -396,8 +429,17 @@ def test_deit_teacher_problems_name_the_key(tmp_path, teacher_run):
 
     cfg = _cfg(tmp_path, method="deit", distill={"teacher": str(junk)})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    r = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--out",
-                                 str(tmp_path / "d"), "--no-progress"])  # fmt: skip
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--out",
+            str(tmp_path / "d"),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 2 and "distill.teacher" in r.output, r.output
     assert "Traceback" not in r.output and not (tmp_path / "d").exists()
 
@@ -405,8 +447,10 @@ def test_deit_teacher_problems_name_the_key(tmp_path, teacher_run):
 def test_method_keys_are_checked():
     for user, fragment in [
         ({"lora": {"rank": 0}}, "lora.rank: expected an integer >= 1, got 0"),
-        ({"lora": {"targets": ["qkv", "mlp"]}}, "lora.targets: expected a non-empty list of "
-                                                "distinct items of qkv, proj, fc1, fc2"),
+        (
+            {"lora": {"targets": ["qkv", "mlp"]}},
+            "lora.targets: expected a non-empty list of distinct items of qkv, proj, fc1, fc2",
+        ),
         ({"lora": {"targets": []}}, "lora.targets: expected a non-empty list"),
         ({"lora": {"dropout": 1.0}}, "lora.dropout: expected a number in [0, 1)"),
         ({"vpt": {"depth": "middle"}}, "vpt.depth: expected one of shallow, deep"),
@@ -419,8 +463,12 @@ def test_method_keys_are_checked():
             merge_config({"taxonomy": "t", **user})
         assert fragment in str(e.value)
     cfg = merge_config({"taxonomy": "t"})
-    assert cfg.lora.to_dict() == {"rank": 8, "alpha": 16.0, "dropout": 0.0,
-                                  "targets": ["qkv", "proj"]}  # fmt: skip
+    assert cfg.lora.to_dict() == {
+        "rank": 8,
+        "alpha": 16.0,
+        "dropout": 0.0,
+        "targets": ["qkv", "proj"],
+    }
     assert cfg.vpt.to_dict() == {"tokens": 10, "depth": "deep"}
     assert cfg.distill.to_dict() == {"teacher": None, "kind": "hard", "tau": 3.0, "alpha": 0.5}
 
@@ -434,12 +482,15 @@ def test_deit_teacher_from_a_model_file(tmp_path):
     vit = build_vit("vit_nano", num_classes=N_GROUPS, img_size=28, patch_size=7, in_chans=1)
     torch.nn.init.normal_(vit.head.weight)
     torch.save(vit.state_dict(), tmp_path / "teacher.pt")
-    cfg = _cfg(tmp_path, method="deit", distill={"teacher": str(tmp_path / "teacher.pt"),
-                                                 "kind": "soft"})  # fmt: skip
+    cfg = _cfg(
+        tmp_path, method="deit", distill={"teacher": str(tmp_path / "teacher.pt"), "kind": "soft"}
+    )
     (row,) = _rows(train(cfg, out=tmp_path / "run"))
     assert row["kd"] > 0
-    torch.save(build_vit("vit_nano", num_classes=3, img_size=28, patch_size=7,
-                         in_chans=1).state_dict(), tmp_path / "other.pt")  # fmt: skip
+    torch.save(
+        build_vit("vit_nano", num_classes=3, img_size=28, patch_size=7, in_chans=1).state_dict(),
+        tmp_path / "other.pt",
+    )
     cfg["distill"]["teacher"] = str(tmp_path / "other.pt")
     with pytest.raises(ConfigError, match="distill.teacher .*no classifier head with this run's 5"):
         train(cfg, out=tmp_path / "run2")
@@ -448,8 +499,13 @@ def test_deit_teacher_from_a_model_file(tmp_path):
 def _ddp_worker(rank, port, cfg, out):
     import os
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE="2",
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     train(cfg, out=out)
 
@@ -461,14 +517,18 @@ def test_freeze_schedule_under_two_gloo_processes(tmp_path):
     import torch.multiprocessing as mp
     from test_train import _free_port
 
-    cfg = _cfg(tmp_path, epochs=3, optim={"freeze_epochs": 1, "layer_decay": 0.8},
-               augment={"enabled": False}, deterministic=False)  # fmt: skip
+    cfg = _cfg(
+        tmp_path,
+        epochs=3,
+        optim={"freeze_epochs": 1, "layer_decay": 0.8},
+        augment={"enabled": False},
+        deterministic=False,
+    )
     one = train(cfg, out=tmp_path / "one")
     mp.spawn(_ddp_worker, args=(_free_port(), cfg, str(tmp_path / "two")), nprocs=2)
     a, b = _model(one["checkpoint"]), _model(tmp_path / "two" / "checkpoint.pt")
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < 1e-3  # float32 reduction order through AdamW; seen 2.5e-5
     rows_two = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
-    assert [r["loss"] for r in _rows(one)] == pytest.approx([r["loss"] for r in rows_two],
-                                                            abs=1e-5)  # fmt: skip
+    assert [r["loss"] for r in _rows(one)] == pytest.approx([r["loss"] for r in rows_two], abs=1e-5)
     assert rows_two[0]["trainable_params"] < rows_two[1]["trainable_params"]

@@ -20,25 +20,46 @@ from hostile import FUZZ, check_rule, cli, digest, mutated  # noqa: E402
 
 from taxovit.errors import TaxovitError  # noqa: E402
 
-NESTED = {"name": "Aves", "rank": "class", "children": [
-    {"name": "Anatidae", "rank": "family", "children": [{"name": "Mallard", "rank": "species"},
-                                                         {"name": "Gadwall", "rank": "species"}]},
-    {"name": "Laridae", "rank": "family", "children": [{"name": "Herring_Gull", "rank": "species"}]}]}  # fmt: skip
+NESTED = {
+    "name": "Aves",
+    "rank": "class",
+    "children": [
+        {
+            "name": "Anatidae",
+            "rank": "family",
+            "children": [
+                {"name": "Mallard", "rank": "species"},
+                {"name": "Gadwall", "rank": "species"},
+            ],
+        },
+        {
+            "name": "Laridae",
+            "rank": "family",
+            "children": [{"name": "Herring_Gull", "rank": "species"}],
+        },
+    ],
+}
 LEAVES = ["Mallard", "Gadwall", "Herring_Gull"]
 TAXONOMIES = {
     "nested.json": json.dumps(NESTED, indent=1),
-    "node_link.json": json.dumps({"nodes": [{"id": "Aves"}, {"id": "Mallard", "rank": "species"},
-                                            {"id": "Gadwall"}], "links": [
-        {"source": "Aves", "target": "Mallard"}, {"source": "Aves", "target": "Gadwall"}]}),  # fmt: skip
+    "node_link.json": json.dumps(
+        {
+            "nodes": [{"id": "Aves"}, {"id": "Mallard", "rank": "species"}, {"id": "Gadwall"}],
+            "links": [
+                {"source": "Aves", "target": "Mallard"},
+                {"source": "Aves", "target": "Gadwall"},
+            ],
+        }
+    ),
     "edges.csv": "parent,child,rank\n,Aves,class\nAves,Anatidae,family\nAnatidae,Mallard,species\n"
-                 "Anatidae,Gadwall,species\n",
+    "Anatidae,Gadwall,species\n",
     "ranks.tsv": "class\tfamily\tspecies\nAves\tAnatidae\tMallard\nAves\tAnatidae\tGadwall\n"
-                 "Aves\tLaridae\tHerring_Gull\n",
+    "Aves\tLaridae\tHerring_Gull\n",
     "dwc.tsv": "taxonID\tparentNameUsageID\tacceptedNameUsageID\tscientificName\ttaxonRank\n"
-               "1\t\t\tAves\tclass\n2\t1\t\tAnatidae\tfamily\n3\t2\t\tMallard\tspecies\n"
-               "4\t2\t2\tAnatinae\tsubfamily\n5\t2\t\tGadwall\tspecies\n",
+    "1\t\t\tAves\tclass\n2\t1\t\tAnatidae\tfamily\n3\t2\t\tMallard\tspecies\n"
+    "4\t2\t2\tAnatinae\tsubfamily\n5\t2\t\tGadwall\tspecies\n",
     "taxonomy.csv": "parent_taxon_id,taxon_id,rank_level,leaf_class_id,name\n,1,50,,Aves\n"
-                    "1,2,30,,Anatidae\n2,3,10,0,Mallard\n2,4,10,1,Gadwall\n",
+    "1,2,30,,Anatidae\n2,3,10,0,Mallard\n2,4,10,1,Gadwall\n",
     "lineage.txt": "k__Animalia;c__Aves;f__Anatidae;s__Mallard\nk__Animalia;c__Aves;f__Anatidae;s__Gadwall\n",
     "nab/hierarchy.txt": "1 0\n2 1\n3 2\n4 2\n",
 }
@@ -54,15 +75,24 @@ def test_fuzz_taxonomy_readers(tmp_path_factory, name, data):
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(data.draw(mutated(TAXONOMIES[name].encode())))
     if name.startswith("nab/"):
-        (path.parent / "classes.txt").write_bytes(data.draw(st.sampled_from([CLASSES, CLASSES[:-9],
-                                                                             b"0 Aves\n0 Aves\n"])))  # fmt: skip
+        (path.parent / "classes.txt").write_bytes(
+            data.draw(st.sampled_from([CLASSES, CLASSES[:-9], b"0 Aves\n0 Aves\n"]))
+        )
     before = digest([folder])
     named = [path.name, "classes.txt"] if name.startswith("nab/") else [path.name]
     check_rule(cli("taxonomy", "validate", path), named, folder, before)
-    check_rule(cli("taxonomy", "convert", path, "-", "--to", "node-link"), [*named, "DST -"],
-               folder, before)  # fmt: skip
-    check_rule(cli("taxonomy", "convert", path, path.parent / "classes.txt", "--to", "edges"),
-               [path.name, "classes.txt"], folder, before)  # fmt: skip
+    check_rule(
+        cli("taxonomy", "convert", path, "-", "--to", "node-link"),
+        [*named, "DST -"],
+        folder,
+        before,
+    )
+    check_rule(
+        cli("taxonomy", "convert", path, path.parent / "classes.txt", "--to", "edges"),
+        [path.name, "classes.txt"],
+        folder,
+        before,
+    )
 
 
 # ----------------------------------------------------------------- predictions readers
@@ -77,13 +107,18 @@ def _wide_csv() -> bytes:
     rows = ["id,y_true,y_pred," + ",".join(f"score_{c}" for c in LEAVES)]
     for i in range(6):
         s = rng.random(3)
-        rows.append(f"s{i},{LEAVES[i % 3]},{LEAVES[(i + 1) % 3]}," + ",".join(f"{v:.3f}" for v in s))
+        rows.append(
+            f"s{i},{LEAVES[i % 3]},{LEAVES[(i + 1) % 3]}," + ",".join(f"{v:.3f}" for v in s)
+        )
     return ("\n".join(rows) + "\n").encode()
 
 
 def _long_csv() -> bytes:
-    rows = ["id,label,score,y_true"] + [f"s{i},{c},{0.5 / (j + 1):.3f},{LEAVES[i % 3]}"
-                                        for i in range(4) for j, c in enumerate(LEAVES)]  # fmt: skip
+    rows = ["id,label,score,y_true"] + [
+        f"s{i},{c},{0.5 / (j + 1):.3f},{LEAVES[i % 3]}"
+        for i in range(4)
+        for j, c in enumerate(LEAVES)
+    ]
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -104,14 +139,24 @@ def _parquet(long: bool) -> bytes:
 def _npz() -> bytes:
     buf = io.BytesIO()
     rng = np.random.default_rng(0)
-    np.savez(buf, scores=rng.random((4, 3)), classes=np.array(LEAVES), ids=np.arange(4),
-             y_true=np.array(LEAVES + LEAVES[:1]))  # fmt: skip
+    np.savez(
+        buf,
+        scores=rng.random((4, 3)),
+        classes=np.array(LEAVES),
+        ids=np.arange(4),
+        y_true=np.array(LEAVES + LEAVES[:1]),
+    )
     return buf.getvalue()
 
 
-PREDICTIONS = {"wide.csv": (_wide_csv, False), "long.csv": (_long_csv, False),
-               "topk.csv": (_topk_csv, False), "wide.parquet": (lambda: _parquet(False), True),
-               "long.parquet": (lambda: _parquet(True), True), "p.npz": (_npz, True)}  # fmt: skip
+PREDICTIONS = {
+    "wide.csv": (_wide_csv, False),
+    "long.csv": (_long_csv, False),
+    "topk.csv": (_topk_csv, False),
+    "wide.parquet": (lambda: _parquet(False), True),
+    "long.parquet": (lambda: _parquet(True), True),
+    "p.npz": (_npz, True),
+}
 
 
 @pytest.mark.parametrize("name", list(PREDICTIONS))
@@ -125,7 +170,9 @@ def test_fuzz_prediction_readers(tmp_path_factory, name, data):
     tax = _tax(folder)
     truth = []
     if name == "topk.csv":
-        (folder / "truth.csv").write_bytes(data.draw(mutated(b"id,expected\ns0,Mallard\ns1,Gadwall\ns2,Aves\n")))
+        (folder / "truth.csv").write_bytes(
+            data.draw(mutated(b"id,expected\ns0,Mallard\ns1,Gadwall\ns2,Aves\n"))
+        )
         truth = ["--truth", folder / "truth.csv"]
     before = digest([folder])
     res = cli("evaluate", path, "-t", tax, "-f", "json", "-o", folder / "report.json", *truth)
@@ -152,7 +199,9 @@ def _model_files() -> dict[str, bytes]:
     from taxovit.models.safetensors_io import save_safetensors
     from taxovit.models.vit import VisionTransformer
 
-    state = VisionTransformer(img_size=16, patch_size=8, depth=1, embed_dim=16, num_heads=2).state_dict()
+    state = VisionTransformer(
+        img_size=16, patch_size=8, depth=1, embed_dim=16, num_heads=2
+    ).state_dict()
     buf = io.BytesIO()
     torch.save(state, buf)
     out = {"w.pth": buf.getvalue()}
@@ -197,4 +246,3 @@ def test_fuzz_training_arrays(tmp_path_factory, data):
         read_arrays(path)
     except TaxovitError as exc:
         assert "a.npz" in str(exc), str(exc)
-

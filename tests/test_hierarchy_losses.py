@@ -44,8 +44,15 @@ def problem(draw):
     leaves = tax.leaves
     classes = draw(st.permutations(leaves))
     b = draw(st.integers(1, 6))
-    logits = np.array(draw(st.lists(st.lists(st.floats(-4, 4), min_size=len(classes),
-                                             max_size=len(classes)), min_size=b, max_size=b)))  # fmt: skip
+    logits = np.array(
+        draw(
+            st.lists(
+                st.lists(st.floats(-4, 4), min_size=len(classes), max_size=len(classes)),
+                min_size=b,
+                max_size=b,
+            )
+        )
+    )
     target = np.array(draw(st.lists(st.integers(0, len(classes) - 1), min_size=b, max_size=b)))
     return tax, list(classes), logits, target
 
@@ -97,7 +104,9 @@ def test_rank_ce_and_limits(prob) -> None:
     tables = HierarchyTables(tax, classes)
     lt, tt = torch.tensor(logits), torch.tensor(target)
     ce = float(torch.nn.functional.cross_entropy(lt.float(), tt))
-    assert float(hxe_loss(lt, tt, tables, 0.0)) == pytest.approx(ce, rel=1e-4, abs=1e-5)  # telescopes
+    assert float(hxe_loss(lt, tt, tables, 0.0)) == pytest.approx(
+        ce, rel=1e-4, abs=1e-5
+    )  # telescopes
     if not tax.rank_names:
         return
     rank = tax.rank_names[0]
@@ -120,12 +129,14 @@ def test_gradients_flow_and_dag_is_refused() -> None:
     tables = HierarchyTables(tax, tax.leaves)
     logits = torch.randn(8, 10, requires_grad=True)
     y = torch.randint(0, 10, (8,))
-    (hxe_loss(logits, y, tables, 0.5) + soft_label_loss(logits, y, tables, 4.0)
-     + rank_ce_loss(logits, y, tables, {"group": 1.0})).backward()  # fmt: skip
+    (
+        hxe_loss(logits, y, tables, 0.5)
+        + soft_label_loss(logits, y, tables, 4.0)
+        + rank_ce_loss(logits, y, tables, {"group": 1.0})
+    ).backward()
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
     with pytest.raises(ArgumentError, match="tree"):
         HierarchyTables(taxovit.load_taxonomy(root / "imagenet1k.json"), ["n01440764"])
-
 
 
 def test_hxe_penalises_a_mistake_in_another_group_more() -> None:
@@ -133,8 +144,9 @@ def test_hxe_penalises_a_mistake_in_another_group_more() -> None:
     group) costs more than the same mass on T-shirt (same group), and more so as α grows."""
     import taxovit
 
-    tax = taxovit.load_taxonomy(Path(__file__).resolve().parents[1] / "taxonomies"
-                                / "fashion_mnist.json")  # fmt: skip
+    tax = taxovit.load_taxonomy(
+        Path(__file__).resolve().parents[1] / "taxonomies" / "fashion_mnist.json"
+    )
     classes = list(tax.leaves)
     tables = HierarchyTables(tax, classes)
     shirt = torch.tensor([classes.index("Shirt")])

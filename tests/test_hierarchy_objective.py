@@ -23,9 +23,14 @@ pytestmark = pytest.mark.torch
 
 @pytest.mark.parametrize("loss", ["soft_labels", "hxe", "rank_ce"])
 def test_each_hierarchy_loss_trains_and_predicts(tmp_path, torch_one_thread, loss) -> None:
-    cfg = tiny_config(tmp_path, method="hierarchy", train_rank="class",
-                      hierarchy={"loss": loss, "rank_weights": {"group": 1.0, "class": 0.5}},
-                      optim={"epochs": 1}, eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="hierarchy",
+        train_rank="class",
+        hierarchy={"loss": loss, "rank_weights": {"group": 1.0, "class": 0.5}},
+        optim={"epochs": 1},
+        eval={"every": 0},
+    )
     res = train(cfg, out=tmp_path / loss)
     row = json.loads(Path(res["log"]).read_text().splitlines()[-1])
     assert math.isfinite(row["loss"]) and row[loss] == pytest.approx(row["loss"])
@@ -35,13 +40,23 @@ def test_each_hierarchy_loss_trains_and_predicts(tmp_path, torch_one_thread, los
 
 def test_bad_hierarchy_config(tmp_path) -> None:
     with pytest.raises(ConfigError, match="hierarchy.rank_weights.group: expected a number >= 0"):
-        merge_config({"taxonomy": "t.json", "method": "hierarchy",
-                      "hierarchy": {"rank_weights": {"group": -1}}})  # fmt: skip
+        merge_config(
+            {
+                "taxonomy": "t.json",
+                "method": "hierarchy",
+                "hierarchy": {"rank_weights": {"group": -1}},
+            }
+        )
     with pytest.raises(ConfigError, match="hierarchy.loss"):
         merge_config({"taxonomy": "t.json", "hierarchy": {"loss": "focal"}})
-    cfg = tiny_config(tmp_path, method="hierarchy", train_rank="class",
-                      hierarchy={"loss": "rank_ce", "rank_weights": {"phylum": 1.0}},
-                      optim={"epochs": 1}, eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="hierarchy",
+        train_rank="class",
+        hierarchy={"loss": "rank_ce", "rank_weights": {"phylum": 1.0}},
+        optim={"epochs": 1},
+        eval={"every": 0},
+    )
     with pytest.raises(ConfigError, match="unknown ranks"):
         train(cfg, out=tmp_path / "bad")
     assert not (tmp_path / "bad" / "checkpoint.pt").exists()

@@ -51,8 +51,14 @@ def runs(tmp_path_factory) -> list[Path]:
 
 def test_paired_draws_are_those_of_resample_draws(runs) -> None:
     tax = load_taxonomy(BIRDS)
-    keys = ["accuracy", "f1_macro", "mistake_severity", "per_rank/genus/f1_macro",
-            "per_rank/family/accuracy", "hierarchical_f1_micro"]  # fmt: skip
+    keys = [
+        "accuracy",
+        "f1_macro",
+        "mistake_severity",
+        "per_rank/genus/f1_macro",
+        "per_rank/family/accuracy",
+        "hierarchical_f1_micro",
+    ]
     contexts = []
     for f in runs[2:]:
         p = read_any(f, label_map(tax, None))
@@ -88,7 +94,9 @@ def test_ranking_tests_and_tiers(runs) -> None:
 
 def test_cli_formats_and_saved_report(runs, tmp_path: Path) -> None:
     saved = tmp_path / "saved.json"
-    assert _run("evaluate", runs[2], "-t", BIRDS, "-f", "json", "-o", saved, "-b", "50").exit_code == 0
+    assert (
+        _run("evaluate", runs[2], "-t", BIRDS, "-f", "json", "-o", saved, "-b", "50").exit_code == 0
+    )
     res = _run("leaderboard", *runs, saved, "-t", BIRDS, "-b", "200")
     assert res.exit_code == 0, res.output
     assert "Holm" in res.output and "saved report" in res.output
@@ -101,7 +109,9 @@ def test_cli_formats_and_saved_report(runs, tmp_path: Path) -> None:
     assert row["tier"] is None and row["accuracy/ci"] is not None  # its own interval
     res = _run("leaderboard", *runs, "-t", BIRDS, "-b", "100", "-f", "csv", "-m", "top5_accuracy")
     assert res.exit_code == 2 and "top5_accuracy" in res.output  # no scores in these files
-    res = _run("leaderboard", *runs, "-t", BIRDS, "-b", "100", "-f", "csv", "-m", "per_rank/genus/accuracy")
+    res = _run(
+        "leaderboard", *runs, "-t", BIRDS, "-b", "100", "-f", "csv", "-m", "per_rank/genus/accuracy"
+    )
     frame = pd.read_csv(__import__("io").StringIO(res.stdout))
     assert res.exit_code == 0 and list(frame["model"])[-1] == "model_3"
     assert {"per_rank/genus/accuracy_ci_low", "p_holm", "tier"} <= set(frame.columns)

@@ -45,7 +45,10 @@ def tax() -> Taxonomy:
 def general_only():
     """The general reader for every long Parquet file (the fast path declines)."""
     fast = long_reader.read_runs
-    long_reader.read_runs = lambda src, header, names, n2i, reading=None: (None, ParquetTable.read(src, [names["score"]]))
+    long_reader.read_runs = lambda src, header, names, n2i, reading=None: (
+        None,
+        ParquetTable.read(src, [names["score"]]),
+    )
     try:
         yield
     finally:
@@ -84,15 +87,33 @@ def long_tables(draw) -> tuple[pa.Table, int]:
     rows = []
     for i in ids:
         labels = draw(st.permutations(LEAVES))[:k]
-        scores = sorted(draw(st.lists(st.sampled_from([0.1, 0.5, 0.5, 0.9]), min_size=k, max_size=k)),
-                        reverse=True)  # fmt: skip
+        scores = sorted(
+            draw(st.lists(st.sampled_from([0.1, 0.5, 0.5, 0.9]), min_size=k, max_size=k)),
+            reverse=True,
+        )
         truth = draw(st.sampled_from(LEAVES))
         rows += [[i, lab, s, truth] for lab, s in zip(labels, scores, strict=True)]
-    fault = draw(st.sampled_from(["none"] * 6 + ["swap rows", "repeat label", "unknown label",
-                                                 "empty label", "null label", "rising score",
-                                                 "nan score", "null score", "varying truth",
-                                                 "unknown truth", "empty id", "null id",
-                                                 "every label", "id comes back"]))  # fmt: skip
+    fault = draw(
+        st.sampled_from(
+            ["none"] * 6
+            + [
+                "swap rows",
+                "repeat label",
+                "unknown label",
+                "empty label",
+                "null label",
+                "rising score",
+                "nan score",
+                "null score",
+                "varying truth",
+                "unknown truth",
+                "empty id",
+                "null id",
+                "every label",
+                "id comes back",
+            ]
+        )
+    )
     r = draw(st.integers(0, len(rows) - 1))
     if fault == "swap rows" and len(rows) > 1:
         j = draw(st.integers(0, len(rows) - 1))
@@ -116,19 +137,28 @@ def long_tables(draw) -> tuple[pa.Table, int]:
     id_type = draw(st.sampled_from(["string", "large_string", "dictionary", "int"]))
     id_col = [x for x, *_ in rows]
     if id_type == "int":
-        id_arr = pa.array([None if x is None else (int(x[3:]) if x else 0) for x in id_col], pa.int64())
+        id_arr = pa.array(
+            [None if x is None else (int(x[3:]) if x else 0) for x in id_col], pa.int64()
+        )
     elif id_type == "dictionary":
         id_arr = pa.array(id_col, pa.string()).dictionary_encode()
     else:
         id_arr = pa.array(id_col, getattr(pa, id_type)())
-    columns = {"id": id_arr, "label": pa.array([x[1] for x in rows], pa.string()),
-               "score": pa.array([x[2] for x in rows], draw(st.sampled_from([pa.float64(), pa.float32()]))),
-               "y_true": pa.array([x[3] for x in rows], pa.string())}  # fmt: skip
+    columns = {
+        "id": id_arr,
+        "label": pa.array([x[1] for x in rows], pa.string()),
+        "score": pa.array(
+            [x[2] for x in rows], draw(st.sampled_from([pa.float64(), pa.float32()]))
+        ),
+        "y_true": pa.array([x[3] for x in rows], pa.string()),
+    }
     at_fault = [g for g in (r, r + 1) if 0 < g <= len(rows)]  # a row group ends next to it
     return pa.table(columns), draw(st.sampled_from(at_fault) | st.integers(1, len(rows)))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(long_tables())
 def test_fast_path_agrees_with_the_general_reader(tmp_path, tax, case) -> None:
     table, row_group = case
@@ -154,7 +184,9 @@ def runs_of(path: Path, tax: Taxonomy):
     return read_runs(src, header, names, tax.name_to_id)[0]
 
 
-GOOD = [(f"img{i}", LEAVES[(i + j) % 8], 1.0 - j / 4, LEAVES[i % 8]) for i in range(7) for j in range(3)]
+GOOD = [
+    (f"img{i}", LEAVES[(i + j) % 8], 1.0 - j / 4, LEAVES[i % 8]) for i in range(7) for j in range(3)
+]
 
 
 def test_the_fast_path_takes_well_formed_files(tmp_path, tax) -> None:
@@ -174,28 +206,42 @@ def test_the_fast_path_keeps_the_candidates_scores_for_ece(tmp_path, tax) -> Non
     candidates' scores, so its ECE is the general reader's (not null)."""
     import taxovit
 
-    rows = [(f"img{i}", LEAVES[(i + j) % 8], [0.6, 0.3, 0.1][j], LEAVES[i % 8])
-            for i in range(7) for j in range(3)]  # fmt: skip
+    rows = [
+        (f"img{i}", LEAVES[(i + j) % 8], [0.6, 0.3, 0.1][j], LEAVES[i % 8])
+        for i in range(7)
+        for j in range(3)
+    ]
     path = write(tmp_path / "p.parquet", rows, row_group=4)
     assert runs_of(path, tax) is not None  # the fast path takes it
     fast = read_any(path, tax.name_to_id)
     with general_only():
         general = read_any(path, tax.name_to_id)
     assert_same(fast, general)
-    ece = [taxovit.evaluate(d.y_true, d.y_pred, tax, ranked=d.ranked, ranked_scores=d.ranked_scores)
-           .metrics["ece"] for d in (fast, general)]  # fmt: skip
+    ece = [
+        taxovit.evaluate(
+            d.y_true, d.y_pred, tax, ranked=d.ranked, ranked_scores=d.ranked_scores
+        ).metrics["ece"]
+        for d in (fast, general)
+    ]
     assert ece[0] is not None and ece[0] == ece[1]
 
 
-@pytest.mark.parametrize("change", [
-    lambda rows: rows[:3] + rows[6:9] + rows[3:6] + rows[9:12] + rows[:1],  # img0 comes back
-    lambda rows: [(i, lab, -s, y) for i, lab, s, y in rows],  # worst first
-    lambda rows: [(i, lab, s, LEAVES[n % 8]) for n, (i, lab, s, y) in enumerate(rows)],  # y varies
-    lambda rows: rows[:-1],  # the last id has 2 rows, the others 3
-    # rows 4-5 (img1's last two) start the second row group: the only fault is at the seam
-    lambda rows: [r if n not in (4, 5) else (*r[:2], 3.0 - n / 5, r[3]) for n, r in enumerate(rows)],
-    lambda rows: [r if n not in (4, 5) else (*r[:3], "s0") for n, r in enumerate(rows)],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda rows: rows[:3] + rows[6:9] + rows[3:6] + rows[9:12] + rows[:1],  # img0 comes back
+        lambda rows: [(i, lab, -s, y) for i, lab, s, y in rows],  # worst first
+        lambda rows: [
+            (i, lab, s, LEAVES[n % 8]) for n, (i, lab, s, y) in enumerate(rows)
+        ],  # y varies
+        lambda rows: rows[:-1],  # the last id has 2 rows, the others 3
+        # rows 4-5 (img1's last two) start the second row group: the only fault is at the seam
+        lambda rows: [
+            r if n not in (4, 5) else (*r[:2], 3.0 - n / 5, r[3]) for n, r in enumerate(rows)
+        ],
+        lambda rows: [r if n not in (4, 5) else (*r[:3], "s0") for n, r in enumerate(rows)],
+    ],
+)
 def test_the_fast_path_declines_and_the_general_reader_decides(tmp_path, tax, change) -> None:
     path = write(tmp_path / "l.parquet", change(GOOD), row_group=4)
     assert runs_of(path, tax) is None
@@ -209,7 +255,9 @@ def test_truth_file_and_label_attr_through_the_fast_path(tmp_path, tax) -> None:
     ids; with --label-attr integer labels name nodes by attribute."""
     path = write(tmp_path / "l.parquet", GOOD, row_group=5, with_truth=False)
     truth = tmp_path / "truth.csv"
-    truth.write_text("id,expected\n" + "".join(f"img{i},{LEAVES[i % 8]}\n" for i in reversed(range(7))))
+    truth.write_text(
+        "id,expected\n" + "".join(f"img{i},{LEAVES[i % 8]}\n" for i in reversed(range(7)))
+    )
     assert runs_of(path, tax) is not None
     fast = read_any(path, tax.name_to_id, truth=truth)
     with general_only():
@@ -224,7 +272,9 @@ def test_truth_file_and_label_attr_through_the_fast_path(tmp_path, tax) -> None:
     from taxovit.predictions import attribute_labels
 
     codes = attribute_labels(tax, "code")
-    coded = [(int(i[3:]), 101 + LEAVES.index(lab), s, 101 + LEAVES.index(y)) for i, lab, s, y in GOOD]
+    coded = [
+        (int(i[3:]), 101 + LEAVES.index(lab), s, 101 + LEAVES.index(y)) for i, lab, s, y in GOOD
+    ]
     path = write(tmp_path / "coded.parquet", coded, row_group=4)
     fast = read_any(path, codes)
     with general_only():
@@ -242,12 +292,22 @@ def test_prefetch_starts_only_long_parquet_and_reads_the_same(tmp_path, tax) -> 
     assert started is not None and started.fmt == "long-parquet"
     assert_same(read_any(path, tax.name_to_id, prefetched=started), read_any(path, tax.name_to_id))
     other = write(tmp_path / "m.parquet", GOOD[:-3], row_group=4)
-    assert_same(read_any(other, tax.name_to_id, prefetched=prefetch(path)), read_any(other, tax.name_to_id))
+    assert_same(
+        read_any(other, tax.name_to_id, prefetched=prefetch(path)), read_any(other, tax.name_to_id)
+    )
     (tmp_path / "c.csv").write_text("id,label,score,y_true\nimg0,s0,1.0,s0\n")
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 but not Parquet")
-    pq.write_table(pa.table({"id": ["a"], "y_true": ["s0"], "y_pred": ["s0"]}), tmp_path / "w.parquet")
-    for p in ("-", tmp_path / "c.csv", tmp_path / "missing.parquet", tmp_path / "bad.parquet",
-              tmp_path / "w.parquet", tmp_path):  # fmt: skip
+    pq.write_table(
+        pa.table({"id": ["a"], "y_true": ["s0"], "y_pred": ["s0"]}), tmp_path / "w.parquet"
+    )
+    for p in (
+        "-",
+        tmp_path / "c.csv",
+        tmp_path / "missing.parquet",
+        tmp_path / "bad.parquet",
+        tmp_path / "w.parquet",
+        tmp_path,
+    ):
         assert prefetch(p) is None, p
 
 

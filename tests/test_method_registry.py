@@ -51,10 +51,21 @@ def test_override_rules_are_the_model_constructors_arguments():
     from taxovit.models.presets import ARCH_ONLY_ARGUMENTS
     from taxovit.training.run.validate import OVERRIDE_RULES
 
-    set_by_config = {"self", "args", "kwargs", "img_size", "patch_size", "stride", "in_chans",
-                     "num_classes", "stem"}  # fmt: skip
-    args = {name: set(inspect.signature(cls.__init__).parameters) - set_by_config
-            for name, cls in ARCHITECTURES.items()}  # fmt: skip
+    set_by_config = {
+        "self",
+        "args",
+        "kwargs",
+        "img_size",
+        "patch_size",
+        "stride",
+        "in_chans",
+        "num_classes",
+        "stem",
+    }
+    args = {
+        name: set(inspect.signature(cls.__init__).parameters) - set_by_config
+        for name, cls in ARCHITECTURES.items()
+    }
     assert set(OVERRIDE_RULES) == set().union(*args.values())
     for name, only in ARCH_ONLY_ARGUMENTS.items():
         assert set(only) == args[name] - args["vit"]
@@ -66,8 +77,13 @@ def test_a_toy_method_trains_resumes_saves_beside_and_predicts(tmp_path, toy):
     from taxovit.training.run.loop import train
     from taxovit.training.run.predict import predict
 
-    cfg = tiny_config(tmp_path, method="toy", toy={"temperature": 2.0, "note": "hi"},
-                      optim={"epochs": 2}, eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="toy",
+        toy={"temperature": 2.0, "note": "hi"},
+        optim={"epochs": 2},
+        eval={"every": 0},
+    )
     full = train(cfg, out=tmp_path / "full")
     assert [set(r) >= {"loss", "toy_ce"} for r in full["history"]] == [True, True]
     assert (tmp_path / "full" / "toy.txt").read_text() == "hi after 4 steps\n"

@@ -72,8 +72,14 @@ def test_a_key_without_a_row_fails() -> None:
 
 def test_row_metrics_are_the_only_ones_without_intervals() -> None:
     rows = {m.key for m in (*table.METRICS, *table.RANK_METRICS) if not m.resample}
-    assert rows == {"map_macro", "map_weighted", "map_micro", "map_macro_present", "ece_adaptive",
-                    "per_rank/{rank}/ece_adaptive"}  # fmt: skip
+    assert rows == {
+        "map_macro",
+        "map_weighted",
+        "map_micro",
+        "map_macro_present",
+        "ece_adaptive",
+        "per_rank/{rank}/ece_adaptive",
+    }
 
 
 # ------------------------------------------------------------------------------ invariance
@@ -155,8 +161,9 @@ def test_integer_weights_equal_repeated_rows(prob, data) -> None:
 @settings(max_examples=25, deadline=None)
 def test_compare_a_and_b_are_the_two_reports(prob, data) -> None:
     tax, t, p, cols, scores = prob
-    p2 = np.array(data.draw(st.lists(st.integers(0, len(tax.nodes) - 1), min_size=t.size,
-                                     max_size=t.size)))  # fmt: skip
+    p2 = np.array(
+        data.draw(st.lists(st.integers(0, len(tax.nodes) - 1), min_size=t.size, max_size=t.size))
+    )
     ids = np.array([f"s{i}" for i in range(t.size)], dtype=object)
     labels = np.zeros(0, dtype=np.int64) if cols is None else np.asarray(cols, dtype=np.int64)
     a, b = (Predictions(ids, t, y, labels, scores, "x.csv") for y in (p, p2))
@@ -170,8 +177,14 @@ def test_compare_a_and_b_are_the_two_reports(prob, data) -> None:
 # ------------------------------------------------------------------------------ direction
 def _tree() -> Taxonomy:
     edges = [("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1"), ("B", "b2")]
-    ranks = {"A": "genus", "B": "genus", "a1": "species", "a2": "species", "b1": "species",
-             "b2": "species"}  # fmt: skip
+    ranks = {
+        "A": "genus",
+        "B": "genus",
+        "a1": "species",
+        "a2": "species",
+        "b1": "species",
+        "b2": "species",
+    }
     return Taxonomy.from_edges(edges, ranks=ranks)
 
 
@@ -208,9 +221,20 @@ def test_declared_direction_holds_on_a_better_and_a_worse_model() -> None:
         if g != w:
             strict.add(row.key)
     # every row that can tell the two apart on this pair does
-    assert {"accuracy", "mistake_severity", "ece", "brier", "nll", "map_macro", "ece_adaptive",
-            "per_rank/{rank}/accuracy", "top{k}_accuracy", "tree_induced_error_sum",
-            "mean_lca_depth", "per_level_accuracy/{level}"} <= strict  # fmt: skip
+    assert {
+        "accuracy",
+        "mistake_severity",
+        "ece",
+        "brier",
+        "nll",
+        "map_macro",
+        "ece_adaptive",
+        "per_rank/{rank}/accuracy",
+        "top{k}_accuracy",
+        "tree_induced_error_sum",
+        "mean_lca_depth",
+        "per_level_accuracy/{level}",
+    } <= strict
 
 
 # ------------------------------------------------------------------------------ docs
@@ -224,7 +248,9 @@ def test_docs_metric_table_is_the_table_and_the_cli_prints_it() -> None:
     root = Path(__file__).resolve().parents[1]
     page = (root / "docs" / "metrics.md").read_text(encoding="utf-8")
     assert page.count("<!-- metric-table -->") == 1
-    spec = importlib.util.spec_from_file_location("cli_reference", root / "docs" / "hooks" / "cli_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "cli_reference", root / "docs" / "hooks" / "cli_reference.py"
+    )
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
     before, after = page.split("<!-- metric-table -->")

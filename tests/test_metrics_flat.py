@@ -36,8 +36,10 @@ try:
 except ImportError:
     HAS_NUMBA = False
 #: the average-precision kernels (taxovit.metrics._ap), each checked against scikit-learn
-KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA,
-                                                                  reason="numba not installed"))]
+KERNELS = [
+    "numpy",
+    pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),
+]
 
 
 @contextlib.contextmanager

@@ -58,8 +58,9 @@ def test_plain_timm_vit_logits_and_features(tmp_path):
     with torch.no_grad():
         feats = ref.forward_head(ref.forward_features(x), pre_logits=True)
         torch.testing.assert_close(ours.forward_features(x), feats, atol=1e-5, rtol=0)
-        torch.testing.assert_close(ours.forward_tokens(x), ref.forward_features(x),
-                                   atol=1e-5, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            ours.forward_tokens(x), ref.forward_features(x), atol=1e-5, rtol=0
+        )
     bare = load_model(tmp_path / "vit.pth")  # num_classes=0: the CLS feature
     torch.testing.assert_close(bare(x), ours.forward_features(x), atol=0, rtol=0)
 
@@ -86,9 +87,17 @@ def test_deit_distilled_averages_the_two_heads(tmp_path):
 def test_torchvision_layout_and_transfg_arch(tmp_path):
     tv_vit = pytest.importorskip("torchvision.models.vision_transformer")
     torch.manual_seed(0)
-    ref = _randomise(tv_vit.VisionTransformer(image_size=32, patch_size=8, num_layers=2,
-                                              num_heads=2, hidden_dim=128, mlp_dim=256,
-                                              num_classes=4))  # fmt: skip
+    ref = _randomise(
+        tv_vit.VisionTransformer(
+            image_size=32,
+            patch_size=8,
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=128,
+            mlp_dim=256,
+            num_classes=4,
+        )
+    )
     torch.save(ref.state_dict(), tmp_path / "tv.pth")
     _same(load_model(tmp_path / "tv.pth", num_classes=4), ref, _images(32))
     transfg = load_model(tmp_path / "tv.pth", arch="transfg", img_size=40, stride=6)
@@ -132,8 +141,9 @@ def test_dinov2_original_layout(tmp_path, name):
     x = _images(56)
     _same(ours, ref, x)
     with torch.no_grad():
-        torch.testing.assert_close(ours.forward_tokens(x), ref.forward_features(x),
-                                   atol=1e-5, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            ours.forward_tokens(x), ref.forward_features(x), atol=1e-5, rtol=0
+        )
 
 
 def test_dinov2_chunked_blocks_and_timm_layout(tmp_path):
@@ -148,8 +158,9 @@ def test_dinov2_chunked_blocks_and_timm_layout(tmp_path):
 def test_dinov2_position_embedding_interpolated_like_timm(tmp_path):
     ref = _timm("vit_small_patch14_dinov2", img_size=56, num_classes=0)
     torch.save(_dinov2_original(ref), tmp_path / "dinov2.pth")
-    big = timm.create_model("vit_small_patch14_dinov2", pretrained=False, img_size=84,
-                            num_classes=0, **SMALL).eval()  # fmt: skip
+    big = timm.create_model(
+        "vit_small_patch14_dinov2", pretrained=False, img_size=84, num_classes=0, **SMALL
+    ).eval()
     sd = timm_vit.checkpoint_filter_fn(_dinov2_original(ref), big, antialias=False)
     big.load_state_dict(sd)
     ours = load_model(tmp_path / "dinov2.pth", img_size=84)
@@ -169,24 +180,37 @@ def _to_google_npz(ref, path, big_vision=False):
     """A timm ViT's weights in Google's .npz layout (classic, or big_vision stacked)."""
     sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
     d, heads = sd["cls_token"].shape[-1], ref.blocks[0].attn.num_heads
-    out = {"embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),
-           "embedding/bias": sd["patch_embed.proj.bias"], "cls": sd["cls_token"],
-           "Transformer/encoder_norm/scale": sd["norm.weight"],
-           "Transformer/encoder_norm/bias": sd["norm.bias"],
-           "head/kernel": sd["head.weight"].T, "head/bias": sd["head.bias"],
-           "pre_logits/kernel": np.zeros((d, d), np.float32)}  # fmt: skip
-    out["pos_embedding" if big_vision else "Transformer/posembed_input/pos_embedding"] = sd["pos_embed"]
-    ln2, mha, mlp = ("LayerNorm_1", "MultiHeadDotProductAttention_0", "MlpBlock_0") if big_vision \
-        else ("LayerNorm_2", "MultiHeadDotProductAttention_1", "MlpBlock_3")  # fmt: skip
+    out = {
+        "embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),
+        "embedding/bias": sd["patch_embed.proj.bias"],
+        "cls": sd["cls_token"],
+        "Transformer/encoder_norm/scale": sd["norm.weight"],
+        "Transformer/encoder_norm/bias": sd["norm.bias"],
+        "head/kernel": sd["head.weight"].T,
+        "head/bias": sd["head.bias"],
+        "pre_logits/kernel": np.zeros((d, d), np.float32),
+    }
+    out["pos_embedding" if big_vision else "Transformer/posembed_input/pos_embedding"] = sd[
+        "pos_embed"
+    ]
+    ln2, mha, mlp = (
+        ("LayerNorm_1", "MultiHeadDotProductAttention_0", "MlpBlock_0")
+        if big_vision
+        else ("LayerNorm_2", "MultiHeadDotProductAttention_1", "MlpBlock_3")
+    )
     blocks = []
     for i in range(len(ref.blocks)):
         b = lambda n, i=i: sd[f"blocks.{i}.{n}"]  # noqa: E731
         wq, wk, wv = np.split(b("attn.qkv.weight"), 3)
         bq, bk, bv = np.split(b("attn.qkv.bias"), 3)
-        blk = {"LayerNorm_0/scale": b("norm1.weight"), "LayerNorm_0/bias": b("norm1.bias"),
-               f"{ln2}/scale": b("norm2.weight"), f"{ln2}/bias": b("norm2.bias"),
-               f"{mha}/out/kernel": b("attn.proj.weight").T.reshape(heads, -1, d),
-               f"{mha}/out/bias": b("attn.proj.bias")}  # fmt: skip
+        blk = {
+            "LayerNorm_0/scale": b("norm1.weight"),
+            "LayerNorm_0/bias": b("norm1.bias"),
+            f"{ln2}/scale": b("norm2.weight"),
+            f"{ln2}/bias": b("norm2.bias"),
+            f"{mha}/out/kernel": b("attn.proj.weight").T.reshape(heads, -1, d),
+            f"{mha}/out/bias": b("attn.proj.bias"),
+        }
         for n, w_, b_ in (("query", wq, bq), ("key", wk, bk), ("value", wv, bv)):
             blk[f"{mha}/{n}/kernel"] = w_.T.reshape(d, heads, -1)
             blk[f"{mha}/{n}/bias"] = b_.reshape(heads, -1)
@@ -198,19 +222,30 @@ def _to_google_npz(ref, path, big_vision=False):
         if big_vision:
             out[f"Transformer/encoderblock/{k}"] = np.stack([blk[k] for blk in blocks])
         else:
-            out.update({f"Transformer/encoderblock_{i}/{k}": blk[k] for i, blk in enumerate(blocks)})
+            out.update(
+                {f"Transformer/encoderblock_{i}/{k}": blk[k] for i, blk in enumerate(blocks)}
+            )
     np.savez(path, **out)
     return out
 
 
 @pytest.mark.parametrize("big_vision", [False, True])
 def test_google_npz_matches_timm_loader(tmp_path, big_vision):
-    src = _timm("vit_base_patch16_224", img_size=32, patch_size=8, num_classes=6,
-                embed_dim=96, num_heads=3)  # 96 / 3 heads: only the npz knows the heads
+    src = _timm(
+        "vit_base_patch16_224", img_size=32, patch_size=8, num_classes=6, embed_dim=96, num_heads=3
+    )  # 96 / 3 heads: only the npz knows the heads
     path = tmp_path / "ViT.npz"
     _to_google_npz(src, path, big_vision)
-    ref = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=32, patch_size=8,
-                            num_classes=6, embed_dim=96, depth=2, num_heads=3).eval()  # fmt: skip
+    ref = timm.create_model(
+        "vit_base_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        num_classes=6,
+        embed_dim=96,
+        depth=2,
+        num_heads=3,
+    ).eval()
     timm_vit._load_weights(ref, str(path))
     ours = load_model(path, num_classes=6)
     assert ours.num_heads == 3
@@ -286,7 +321,9 @@ def test_bad_safetensors_files_name_the_file(tmp_path):
     for name, (blob, why) in cases.items():
         path = tmp_path / f"{name}.safetensors"
         path.write_bytes(blob)
-        with pytest.raises(ValueError, match=rf"{name}\.safetensors: not a valid safetensors.*{why}"):
+        with pytest.raises(
+            ValueError, match=rf"{name}\.safetensors: not a valid safetensors.*{why}"
+        ):
             read_safetensors(path)
         with pytest.raises(ValueError, match=rf"{name}\.safetensors"):
             load_model(path)
@@ -294,8 +331,18 @@ def test_bad_safetensors_files_name_the_file(tmp_path):
 
 # ------------------------------------------------------------------- model options / config
 def test_hook_sees_each_block_and_may_insert_tokens():
-    model = _randomise(VisionTransformer(img_size=16, patch_size=8, num_classes=0, depth=3,
-                                         embed_dim=32, num_heads=2, distilled=True, reg_tokens=2))
+    model = _randomise(
+        VisionTransformer(
+            img_size=16,
+            patch_size=8,
+            num_classes=0,
+            depth=3,
+            embed_dim=32,
+            num_heads=2,
+            distilled=True,
+            reg_tokens=2,
+        )
+    )
     seen = []
 
     def hook(i, x):
@@ -314,17 +361,26 @@ def test_hook_sees_each_block_and_may_insert_tokens():
 
 def test_layer_options_change_parameters_only_when_asked():
     plain = VisionTransformer(img_size=16, patch_size=8, depth=1, embed_dim=32, num_heads=2)
-    assert not any(k.startswith(("dist", "reg", "head_dist")) or "ls1" in k
-                   for k in plain.state_dict())  # fmt: skip
-    scaled = VisionTransformer(img_size=16, patch_size=8, depth=1, embed_dim=32, num_heads=2,
-                               init_values=0.5, no_embed_class=True)  # fmt: skip
+    assert not any(
+        k.startswith(("dist", "reg", "head_dist")) or "ls1" in k for k in plain.state_dict()
+    )
+    scaled = VisionTransformer(
+        img_size=16,
+        patch_size=8,
+        depth=1,
+        embed_dim=32,
+        num_heads=2,
+        init_values=0.5,
+        no_embed_class=True,
+    )
     assert torch.equal(scaled.blocks[0].ls2.gamma, torch.full((32,), 0.5))
     assert scaled.pos_embed.shape == (1, 4, 32)
 
 
 def test_head_count_rule_and_override(tmp_path):
-    ref = _timm("vit_base_patch16_224", img_size=32, patch_size=8, num_classes=0,
-                embed_dim=96, num_heads=3)  # fmt: skip
+    ref = _timm(
+        "vit_base_patch16_224", img_size=32, patch_size=8, num_classes=0, embed_dim=96, num_heads=3
+    )
     torch.save(ref.state_dict(), tmp_path / "w96.pth")
     with pytest.raises(ValueError, match=r"w96\.pth: embed_dim 96 .* pass num_heads"):
         load_model(tmp_path / "w96.pth")
@@ -334,16 +390,29 @@ def test_head_count_rule_and_override(tmp_path):
 def test_config_preset_auto(tmp_path):
     ref = _timm("vit_small_patch14_reg4_dinov2", img_size=56, num_classes=0)
     torch.save(_dinov2_original(ref), tmp_path / "dinov2.pth")
-    cfg = merge_config({"taxonomy": "t", "method": "ce", "data": {"img_size": 56, "in_chans": 3},
-                        "model": {"preset": "auto", "pretrained": str(tmp_path / "dinov2.pth")}})
+    cfg = merge_config(
+        {
+            "taxonomy": "t",
+            "method": "ce",
+            "data": {"img_size": 56, "in_chans": 3},
+            "model": {"preset": "auto", "pretrained": str(tmp_path / "dinov2.pth")},
+        }
+    )
     net = build_online(cfg, 4)
     with torch.no_grad():
-        torch.testing.assert_close(net.eval()(_images(56))["features"], ref(_images(56)),
-                                   atol=1e-5, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            net.eval()(_images(56))["features"], ref(_images(56)), atol=1e-5, rtol=0
+        )
     with pytest.raises(ConfigError, match="model.pretrained: required with model.preset auto"):
         merge_config({"taxonomy": "t", "model": {"preset": "auto"}})
-    torch.save({"config": cfg.to_dict(), "model_description": net.backbone.describe(),
-                "model": net.state_dict()}, tmp_path / "run.pt")  # a taxovit run
+    torch.save(
+        {
+            "config": cfg.to_dict(),
+            "model_description": net.backbone.describe(),
+            "model": net.state_dict(),
+        },
+        tmp_path / "run.pt",
+    )  # a taxovit run
     again = load_model(tmp_path / "run.pt", num_classes=4)
     x = _images(56)
     torch.testing.assert_close(again(x), net(x)["logits"], atol=1e-5, rtol=0)
@@ -374,9 +443,15 @@ def test_conv_stem_checkpoint_round_trip_and_grey_adaptation(tmp_path):
         torch.testing.assert_close(grey.eval()(x), rgb(x.repeat(1, 3, 1, 1)), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("model", [{"patch_size": 4}, {"patch_size": 4, "stem": "conv"},
-                                   {"patch_size": 7, "stem": "conv"},
-                                   {"patch_size": 4, "stride": 2}])  # fmt: skip
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"patch_size": 4},
+        {"patch_size": 4, "stem": "conv"},
+        {"patch_size": 7, "stem": "conv"},
+        {"patch_size": 4, "stride": 2},
+    ],
+)
 def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path, model):
     """``load_model`` on a ``taxovit train`` checkpoint takes ``model_ema`` (what predict and
     the kNN evaluation use), not the online weights; a checkpoint without an EMA gives ``model``.
@@ -385,13 +460,23 @@ def test_run_checkpoint_gives_the_ema_weights_as_predict_does(tmp_path, model):
 
     from taxovit.training.run.predict import _network
 
-    cfg = merge_config({"taxonomy": "t", "method": "ce", "data": {"img_size": 28, "in_chans": 1},
-                        "model": {"preset": "vit_micro", **model}})  # fmt: skip
+    cfg = merge_config(
+        {
+            "taxonomy": "t",
+            "method": "ce",
+            "data": {"img_size": 28, "in_chans": 1},
+            "model": {"preset": "vit_micro", **model},
+        }
+    )
     online, ema = (_randomise(build_online(cfg, 4), seed) for seed in (0, 1))
     space = SimpleNamespace(train_names=["a", "b", "c", "d"])
-    ck = {"config": cfg.to_dict(), "model_description": online.backbone.describe(),
-          "label_space": {"train_names": space.train_names},
-          "model": online.state_dict(), "model_ema": ema.state_dict()}  # fmt: skip
+    ck = {
+        "config": cfg.to_dict(),
+        "model_description": online.backbone.describe(),
+        "label_space": {"train_names": space.train_names},
+        "model": online.state_dict(),
+        "model_ema": ema.state_dict(),
+    }
     torch.save(ck, tmp_path / "run.pt")
     x = _images(28, chans=1)
     with torch.no_grad():

@@ -249,11 +249,21 @@ def test_load_deit_distilled_keeps_cls(tmp_path):
     torch.testing.assert_close(ours.pos_embed[:, :1], tm.pos_embed[:, :1])
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"stem": "conv", "stride": 2, "patch_size": 4},
-    {"img_size": (32, 24), "distilled": True, "reg_tokens": 2, "init_values": 1e-5,
-     "mlp_ratio": 3.0, "qkv_bias": False, "no_embed_class": True},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"stem": "conv", "stride": 2, "patch_size": 4},
+        {
+            "img_size": (32, 24),
+            "distilled": True,
+            "reg_tokens": 2,
+            "init_values": 1e-5,
+            "mlp_ratio": 3.0,
+            "qkv_bias": False,
+            "no_embed_class": True,
+        },
+    ],
+)
 def test_describe_rebuilds_the_same_layout_and_layer_ids_cover_every_parameter(kwargs):
     from taxovit.models import ARCHITECTURES, build_model
 

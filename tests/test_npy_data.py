@@ -43,8 +43,13 @@ def _write_folder(path, images, labels):
 
 def _npy_config(tmp_path, train, test, **over):
     cfg = tiny_config(tmp_path, method="ce", train_rank="class", **over)
-    cfg["data"] = {"format": "npy", "train": str(train), "test": str(test),
-                   "train_per_class": 4, "test_per_class": 2}  # fmt: skip
+    cfg["data"] = {
+        "format": "npy",
+        "train": str(train),
+        "test": str(test),
+        "train_per_class": 4,
+        "test_per_class": 2,
+    }
     return merge_config(cfg)
 
 
@@ -59,13 +64,16 @@ def test_npz_with_names_matches_the_idx_reader(tmp_path):
         images, labels = _mini_arrays(split)
         _write_npz(tmp_path / f"{split}.npz", images, names[labels])
     cfg.data.train, cfg.data.test = str(tmp_path / "train.npz"), str(tmp_path / "test.npz")
-    idx_cfg = DataConfig(format="fashion_mnist", root=str(MINI), train_per_class=4,
-                         test_per_class=2)  # fmt: skip
+    idx_cfg = DataConfig(
+        format="fashion_mnist", root=str(MINI), train_per_class=4, test_per_class=2
+    )
     for split in ("train", "test"):
         got, space = load_split(cfg.data, split, tax, "group")
         ref, ref_space = load_split(idx_cfg, split, tax, "group")
         assert sorted(space.fine_names) == sorted(ref_space.fine_names)  # names: node-id order
-        assert [space.fine_names[i] for i in got.fine] == [ref_space.fine_names[i] for i in ref.fine]
+        assert [space.fine_names[i] for i in got.fine] == [
+            ref_space.fine_names[i] for i in ref.fine
+        ]
         np.testing.assert_array_equal(got.images, ref.images)
 
 
@@ -92,13 +100,20 @@ def test_train_predict_evaluate_from_npz(tmp_path):
 
     for split in ("train", "test"):
         _write_npz(tmp_path / f"{split}.npz", *_mini_arrays(split))
-    cfg = _npy_config(tmp_path, tmp_path / "train.npz", tmp_path / "test.npz",
-                      optim={"epochs": 1}, eval={"every": 0})  # fmt: skip
+    cfg = _npy_config(
+        tmp_path,
+        tmp_path / "train.npz",
+        tmp_path / "test.npz",
+        optim={"epochs": 1},
+        eval={"every": 0},
+    )
     res = train(cfg, out=tmp_path / "run")
     r = predict(res["checkpoint"], tmp_path / "p.csv")
     assert r["rows"] == 20 and r["classifier"] == "head"
-    out = CliRunner().invoke(app, ["evaluate", str(tmp_path / "p.csv"), "--taxonomy",
-                                   str(cfg.taxonomy), "--format", "json"])  # fmt: skip
+    out = CliRunner().invoke(
+        app,
+        ["evaluate", str(tmp_path / "p.csv"), "--taxonomy", str(cfg.taxonomy), "--format", "json"],
+    )
     assert out.exit_code == 0, out.output
 
 
@@ -129,8 +144,11 @@ def test_bad_files_and_folders(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="cannot read"):
         read_arrays(tmp_path / "junk.npz")
-    np.savez(tmp_path / "obj.npz", images=np.zeros((1, 2, 2), np.uint8),
-             labels=np.array([{"a": 1}], dtype=object))  # fmt: skip
+    np.savez(
+        tmp_path / "obj.npz",
+        images=np.zeros((1, 2, 2), np.uint8),
+        labels=np.array([{"a": 1}], dtype=object),
+    )
     with pytest.raises(InputError, match="cannot read"):
         read_arrays(tmp_path / "obj.npz")  # object arrays would need pickle: refused
 

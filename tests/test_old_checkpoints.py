@@ -60,14 +60,18 @@ def test_load_model_takes_predicts_weights_of_an_old_and_a_new_run(tmp_path):
 
     run, _ = _old_run(tmp_path, "ce_ema")
     x = torch.randn(3, 1, 28, 28)
-    for path in (run / "checkpoint.pt",
-                 train(read_run_checkpoint(run / "checkpoint.pt")[1].to_dict(),
-                       out=run, resume=True)["checkpoint"]):  # fmt: skip
+    for path in (
+        run / "checkpoint.pt",
+        train(read_run_checkpoint(run / "checkpoint.pt")[1].to_dict(), out=run, resume=True)[
+            "checkpoint"
+        ],
+    ):
         ck, cfg, space = read_run_checkpoint(path)
         net = _network(ck, cfg, space, path).eval()
         model = load_model(path).eval()
         with torch.no_grad():
             torch.testing.assert_close(model(x), net(x)["features"], atol=1e-6, rtol=0)
-        online = {k[len("backbone."):]: v for k, v in ck["model"].items()
-                  if k.startswith("backbone.")}  # fmt: skip
+        online = {
+            k[len("backbone.") :]: v for k, v in ck["model"].items() if k.startswith("backbone.")
+        }
         assert not all(torch.equal(model.state_dict()[k], v) for k, v in online.items())

@@ -30,8 +30,13 @@ BIRDS = ROOT / "taxonomies" / "birds.json"
 EXAMPLE = ROOT / "examples" / "birds_preds.csv"
 TOP_K = (1, 3, 5, 10)
 K = 5  # candidates per sample in the top-k and ranked long files
-RANKED_NULL = {*MAP_KEYS, *CALIBRATION_KEYS, "top10_accuracy", "avg_hierarchical_distance_at_10",
-               "avg_hierarchical_distance_at_10_depth"}
+RANKED_NULL = {
+    *MAP_KEYS,
+    *CALIBRATION_KEYS,
+    "top10_accuracy",
+    "avg_hierarchical_distance_at_10",
+    "avg_hierarchical_distance_at_10_depth",
+}
 #: per-rank metrics of marginal probabilities: only with a score for every class
 RANK_SCORE_KEYS = ("top", *CALIBRATION_KEYS)
 runner = CliRunner()
@@ -69,8 +74,9 @@ def shared_predictions(tax: taxovit.Taxonomy, n: int = 200, seed: int = 0) -> Sh
     scores[boost, rng.integers(24, c, size=int(boost.sum()))] = 1.25  # abstain to a genus
     scores[0] = np.arange(c) / c  # the first id has one best class (see write_long)
     y_true = [str(x) for x in rng.choice(species, n)]
-    return Shared([f"img{i:03d}" for i in range(n)], y_true, classes, scores,
-                  top_k_columns(scores, c))  # fmt: skip
+    return Shared(
+        [f"img{i:03d}" for i in range(n)], y_true, classes, scores, top_k_columns(scores, c)
+    )
 
 
 def write_wide_csv(path: Path, sh: Shared) -> Path:
@@ -89,8 +95,13 @@ def wide_frame(sh: Shared) -> pd.DataFrame:
 
 
 def write_npz(path: Path, sh: Shared, **extra) -> Path:
-    arrays = dict(scores=sh.scores, classes=np.array(sh.classes), ids=np.array(sh.ids),
-                  y_true=np.array(sh.y_true), y_pred=np.array(sh.y_pred))  # fmt: skip
+    arrays = dict(
+        scores=sh.scores,
+        classes=np.array(sh.classes),
+        ids=np.array(sh.ids),
+        y_true=np.array(sh.y_true),
+        y_pred=np.array(sh.y_pred),
+    )
     np.savez(path, **(arrays | extra))
     return path
 
@@ -108,8 +119,13 @@ def long_frame(sh: Shared, dense: bool, with_truth: bool = True) -> pd.DataFrame
     else:
         order = sh.top[:, :K]
     rows = np.repeat(np.arange(n), order.shape[1])
-    df = pd.DataFrame({"id": np.array(sh.ids)[rows], "label": np.array(sh.classes)[order.ravel()],
-                       "score": sh.scores[rows, order.ravel()]})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "id": np.array(sh.ids)[rows],
+            "label": np.array(sh.classes)[order.ravel()],
+            "score": sh.scores[rows, order.ravel()],
+        }
+    )
     if with_truth:
         df["y_true"] = np.array(sh.y_true)[rows]
     return df
@@ -153,9 +169,18 @@ def files(tax, tmp_path_factory) -> dict[str, tuple[Path, Path | None]]:
 def report_of(tax, path, truth=None, bootstrap=0, names=None):
     data = read_any(path, names or tax.name_to_id, truth=truth)
     labels = data.score_labels if data.scores is not None else None
-    report = taxovit.evaluate(data.y_true, data.y_pred, tax, data.scores, score_labels=labels,
-                              ranked=data.ranked, notes=data.notes, top_k=TOP_K,
-                              bootstrap=bootstrap, ranked_scores=data.ranked_scores)  # fmt: skip
+    report = taxovit.evaluate(
+        data.y_true,
+        data.y_pred,
+        tax,
+        data.scores,
+        score_labels=labels,
+        ranked=data.ranked,
+        notes=data.notes,
+        top_k=TOP_K,
+        bootstrap=bootstrap,
+        ranked_scores=data.ranked_scores,
+    )
     return data, report
 
 
@@ -176,8 +201,11 @@ def test_every_format_gives_the_same_report(tax, files, fmt) -> None:
     assert list(data.ids) == [f"img{i:03d}" for i in range(200)]
     a, b = flat(ref), flat(rep)
     if fmt in RANKED:  # per-rank marginals need every class's score
-        a = {k: v for k, v in a.items()
-             if not (k.startswith("per_rank/") and k.split("/")[-1].startswith(RANK_SCORE_KEYS))}
+        a = {
+            k: v
+            for k, v in a.items()
+            if not (k.startswith("per_rank/") and k.split("/")[-1].startswith(RANK_SCORE_KEYS))
+        }
     assert a.keys() == b.keys()
     for key in a:
         if fmt in RANKED and key in RANKED_NULL:
@@ -216,11 +244,15 @@ def test_notes_explain_the_long_format_and_render(tax, files) -> None:
 
 def test_long_format_with_uneven_candidates(tmp_path, tax) -> None:
     p = tmp_path / "l.csv"
-    p.write_text("id,label,score,y_true\na,Mallard,0.5,Gadwall\na,Gadwall,0.5,Gadwall\n"
-                 "b,Gadwall,0.9,Gadwall\n")  # fmt: skip
+    p.write_text(
+        "id,label,score,y_true\na,Mallard,0.5,Gadwall\na,Gadwall,0.5,Gadwall\n"
+        "b,Gadwall,0.9,Gadwall\n"
+    )
     data = read_any(p, tax.name_to_id)
-    assert data.ranked.tolist() == [tax.ids(["Mallard", "Gadwall"]).tolist(),
-                                    [tax.id_of("Gadwall"), -1]]  # fmt: skip
+    assert data.ranked.tolist() == [
+        tax.ids(["Mallard", "Gadwall"]).tolist(),
+        [tax.id_of("Gadwall"), -1],
+    ]
     assert "id 'b' lists 1 of the 2 labels" in data.notes["map_macro"]
     m = taxovit.evaluate(data.y_true, data.y_pred, tax, ranked=data.ranked, top_k=[1, 2]).metrics
     assert m["accuracy"] == 0.5 and m["top2_accuracy"] == 1.0  # tie: the earlier row wins
@@ -232,14 +264,24 @@ def test_long_format_with_uneven_candidates(tmp_path, tax) -> None:
 @pytest.mark.parametrize("fmt", FULL + RANKED)
 def test_cli_end_to_end(tax, files, fmt) -> None:
     path, truth = files[fmt]
-    args = ["evaluate", str(path), "-t", str(BIRDS), "-f", "json", *sum((["-k", str(k)] for k in TOP_K), [])]
+    args = [
+        "evaluate",
+        str(path),
+        "-t",
+        str(BIRDS),
+        "-f",
+        "json",
+        *sum((["-k", str(k)] for k in TOP_K), []),
+    ]
     res = runner.invoke(app, args + (["--truth", str(truth)] if truth else []))
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     _, rep = report_of(tax, path, truth)
     assert obj["metrics"] == json.loads(json.dumps(rep.to_dict()["metrics"]))
     assert obj["input"]["format"] == fmt.removesuffix("-ranked") and obj["notes"] == rep.notes
-    res = runner.invoke(app, ["evaluate", str(path), "-t", str(BIRDS)] + (["--truth", str(truth)] if truth else []))
+    res = runner.invoke(
+        app, ["evaluate", str(path), "-t", str(BIRDS)] + (["--truth", str(truth)] if truth else [])
+    )
     assert res.exit_code == 0 and ("Not computed" in res.stdout) == (fmt in RANKED)
 
 
@@ -250,7 +292,9 @@ def test_cli_stdin_binary_and_truth_is_an_input(tax, files, tmp_path) -> None:
     assert json.loads(res.stdout)["input"]["format"] == "long-parquet"
     sub, truth = files["topk"]
     before = truth.read_bytes()
-    res = runner.invoke(app, ["evaluate", str(sub), "-t", str(BIRDS), "--truth", str(truth), "-o", str(truth)])
+    res = runner.invoke(
+        app, ["evaluate", str(sub), "-t", str(BIRDS), "--truth", str(truth), "-o", str(truth)]
+    )
     assert res.exit_code == 2 and "same file" in res.output and truth.read_bytes() == before
     for args in (["--truth", str(truth)], []):  # wide file with --truth; top-k without
         f = files["csv"][0] if args else sub
@@ -294,19 +338,41 @@ def put(tmp_path: Path, name: str, text: str) -> Path:
 
 @pytest.fixture
 def truth(tmp_path) -> Path:
-    return put(tmp_path, "truth.csv", "ID,Expected,Usage\na,cat,Public\nb,dog,Private\nc,cow,Public\n")
+    return put(
+        tmp_path, "truth.csv", "ID,Expected,Usage\na,cat,Public\nb,dog,Private\nc,cow,Public\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "where", "column", "fragments"),
     [
         ("Predicted\ncat dog\n", "line 1", "id", ["missing"]),
-        ("id,predicted\na,cat dog\nb,dog cow\nc,cow\n", "line 4", "predicted", ["1 label;", "expected 2"]),
-        ("id,predicted\na,cat dog\nb,dog Cow\nc,cow ant\n", "line 3", "predicted", ["'Cow'", "not a taxonomy node"]),
-        ("id,predicted\na,cat dog\nb,dog dog\nc,cow ant\n", "line 3", "predicted", ["listed twice"]),
+        (
+            "id,predicted\na,cat dog\nb,dog cow\nc,cow\n",
+            "line 4",
+            "predicted",
+            ["1 label;", "expected 2"],
+        ),
+        (
+            "id,predicted\na,cat dog\nb,dog Cow\nc,cow ant\n",
+            "line 3",
+            "predicted",
+            ["'Cow'", "not a taxonomy node"],
+        ),
+        (
+            "id,predicted\na,cat dog\nb,dog dog\nc,cow ant\n",
+            "line 3",
+            "predicted",
+            ["listed twice"],
+        ),
         ("id,predicted\na,cat dog\nb,\nc,cow ant\n", "line 3", "predicted", ["empty"]),
         ("id,predicted\na,cat\nb,dog\nx,cow\n", "line 4", "id", ["'x'", "not in the truth file"]),
-        ("id,predicted\na,cat\nb,dog\na,cow\n", "line 4", "id", ["duplicate id", "first seen on line 2"]),
+        (
+            "id,predicted\na,cat\nb,dog\na,cow\n",
+            "line 4",
+            "id",
+            ["duplicate id", "first seen on line 2"],
+        ),
     ],
 )
 def test_bad_topk(tmp_path, truth, body, where, column, fragments) -> None:
@@ -332,12 +398,25 @@ def test_bad_truth(tmp_path, truth) -> None:
     ("body", "where", "column", "fragments"),
     [
         ("id,label,y_true\na,cat,cat\n", "line 1", "score", ["missing"]),
-        ("id,label,score,y_true\na,cat,1,cat\na,dog,2,cat\nb,cat,1,dog\nb,dog,1,cow\n", "line 5",
-         "y_true", ["'cow' differs from 'dog'", "first seen on line 4"]),
-        ("id,label,score,y_true\na,cat,1,cat\na,dog,2,cat\na,cat,3,cat\n", "line 4", "label",
-         ["listed twice for id 'a'", "first seen on line 2"]),
+        (
+            "id,label,score,y_true\na,cat,1,cat\na,dog,2,cat\nb,cat,1,dog\nb,dog,1,cow\n",
+            "line 5",
+            "y_true",
+            ["'cow' differs from 'dog'", "first seen on line 4"],
+        ),
+        (
+            "id,label,score,y_true\na,cat,1,cat\na,dog,2,cat\na,cat,3,cat\n",
+            "line 4",
+            "label",
+            ["listed twice for id 'a'", "first seen on line 2"],
+        ),
         ("id,label,score,y_true\na,cat,1,cat\na,emu,2,cat\n", "line 3", "label", ["'emu'"]),
-        ("id,label,score,y_true\na,cat,1,cat\na,dog,inf,cat\n", "line 3", "score", ["'inf'", "finite"]),
+        (
+            "id,label,score,y_true\na,cat,1,cat\na,dog,inf,cat\n",
+            "line 3",
+            "score",
+            ["'inf'", "finite"],
+        ),
         ("id,label,score,y_true\na,cat,1,cat\na,dog,abc,cat\n", "line 3", "score", ["'abc'"]),
         ("id,label,score,y_true\na,cat,1,cat\n,dog,1,cat\n", "line 3", "id", ["empty id"]),
         ("id,label,score\na,cat,1\n", "line 1", "y_true", ["--truth"]),
@@ -348,8 +427,12 @@ def test_bad_long_csv(tmp_path, body, where, column, fragments) -> None:
 
 
 def test_bad_long_parquet_and_truth_twice(tmp_path, truth) -> None:
-    base = dict(id=["a", "a", "b"], label=["cat", "dog", "cat"], score=[1.0, 2.0, np.nan],
-                y_true=["cat", "cat", "dog"])  # fmt: skip
+    base = dict(
+        id=["a", "a", "b"],
+        label=["cat", "dog", "cat"],
+        score=[1.0, 2.0, np.nan],
+        y_true=["cat", "cat", "dog"],
+    )
     p = tmp_path / "long.parquet"
     pd.DataFrame(base).to_parquet(p)
     expect(p, "row 3", "score", "empty (null) score")
@@ -364,8 +447,12 @@ def test_bad_long_parquet_and_truth_twice(tmp_path, truth) -> None:
 
 
 def npz(tmp_path, **arrays) -> Path:
-    good = dict(scores=np.array([[0.1, 0.9], [0.5, 0.5], [1.0, 0.0]]), classes=np.array(["cat", "dog"]),
-                ids=np.array(["a", "b", "c"]), y_true=np.array(["cat", "dog", "cow"]))  # fmt: skip
+    good = dict(
+        scores=np.array([[0.1, 0.9], [0.5, 0.5], [1.0, 0.0]]),
+        classes=np.array(["cat", "dog"]),
+        ids=np.array(["a", "b", "c"]),
+        y_true=np.array(["cat", "dog", "cow"]),
+    )
     path = tmp_path / "p.npz"
     np.savez(path, **{k: v for k, v in (good | arrays).items() if v is not None})
     return path
@@ -382,8 +469,18 @@ def npz(tmp_path, **arrays) -> Path:
         ({"ids": np.array(["a", 2, None], dtype=object)}, None, "ids", ["pickle"]),
         ({"y_true": np.array(["cat", "dog", "emu"])}, "index 2", "y_true", ["'emu'"]),
         ({"y_pred": np.array(["cat", "", "dog"])}, "index 1", "y_pred", ["empty"]),
-        ({"scores": np.array([[0.1, 0.9], [0.5, np.nan], [1.0, 0.0]])}, "index 1", "scores", ["nan", "'dog'"]),
-        ({"ids": np.array(["a", "b", "a"])}, "index 2", "ids", ["duplicate id", "first seen at index 0"]),
+        (
+            {"scores": np.array([[0.1, 0.9], [0.5, np.nan], [1.0, 0.0]])},
+            "index 1",
+            "scores",
+            ["nan", "'dog'"],
+        ),
+        (
+            {"ids": np.array(["a", "b", "a"])},
+            "index 2",
+            "ids",
+            ["duplicate id", "first seen at index 0"],
+        ),
         ({"classes": np.array(["cat", "cat"])}, "index 1", "classes", ["listed twice"]),
         ({"classes": None}, None, "classes", ["missing array"]),
         ({"extra": np.zeros(3)}, None, "extra", ["unexpected array"]),
@@ -419,13 +516,26 @@ def test_bad_wide_parquet(tmp_path, monkeypatch) -> None:
 
 # ----------------------------------------------------------------------------- --label-attr
 
-INAT = {"name": "Life", "children": [
-    {"name": "Anas", "rank": "genus", "category_id": 1, "children": [
-        {"name": "Anas platyrhynchos", "rank": "species", "category_id": 11},
-        {"name": "Anas strepera", "rank": "species", "category_id": 12}]},
-    {"name": "Aythya", "rank": "genus", "category_id": 2, "children": [
-        {"name": "Aythya ferina", "rank": "species", "category_id": 21}]},
-]}  # fmt: skip
+INAT = {
+    "name": "Life",
+    "children": [
+        {
+            "name": "Anas",
+            "rank": "genus",
+            "category_id": 1,
+            "children": [
+                {"name": "Anas platyrhynchos", "rank": "species", "category_id": 11},
+                {"name": "Anas strepera", "rank": "species", "category_id": 12},
+            ],
+        },
+        {
+            "name": "Aythya",
+            "rank": "genus",
+            "category_id": 2,
+            "children": [{"name": "Aythya ferina", "rank": "species", "category_id": 21}],
+        },
+    ],
+}
 
 
 def test_label_attr_with_integer_ids(tmp_path) -> None:
@@ -439,10 +549,16 @@ def test_label_attr_with_integer_ids(tmp_path) -> None:
     assert t.names(data.y_pred) == ["Anas platyrhynchos", "Aythya ferina", "Anas"]
     assert t.names(data.y_true) == ["Anas strepera", "Aythya ferina", "Anas strepera"]
     p = tmp_path / "p.parquet"
-    pd.DataFrame({"id": [7, 8], "label": [11, 21], "score": [0.5, 0.7], "y_true": [11, 12]}).to_parquet(p)
+    pd.DataFrame(
+        {"id": [7, 8], "label": [11, 21], "score": [0.5, 0.7], "y_true": [11, 12]}
+    ).to_parquet(p)
     assert t.names(read_any(p, names).y_true) == ["Anas platyrhynchos", "Anas strepera"]
     arr = npz(tmp_path, classes=np.array([11, 21]), y_true=np.array([11, 21, 1]))
-    assert t.names(read_any(arr, names).y_pred) == ["Aythya ferina", "Anas platyrhynchos", "Anas platyrhynchos"]
+    assert t.names(read_any(arr, names).y_pred) == [
+        "Aythya ferina",
+        "Anas platyrhynchos",
+        "Anas platyrhynchos",
+    ]
     bad = put(tmp_path, "bad.csv", "Id,Predicted\n7,11 99 1\n8,21 11 12\n9,1 2 21\n")
     expect(bad, "line 2", "Predicted", "'99'", "category_id", truth=sol, names=names)
     with pytest.raises(ArgumentError, match="no taxonomy node has"):
@@ -456,13 +572,31 @@ def test_cli_label_attr(tmp_path) -> None:
     tj.write_text(json.dumps(INAT))
     sub = put(tmp_path, "sub.csv", "Id,Predicted\n7,11 12 1\n8,21 11 12\n9,1 2 21\n")
     sol = put(tmp_path, "sol.csv", "Id,Expected,Usage\n9,12,Private\n8,21,Public\n7,12,Public\n")
-    res = runner.invoke(app, ["evaluate", str(sub), "-t", str(tj), "--truth", str(sol),
-                              "--label-attr", "category_id", "-k", "1", "-k", "3", "-f", "json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(sub),
+            "-t",
+            str(tj),
+            "--truth",
+            str(sol),
+            "--label-attr",
+            "category_id",
+            "-k",
+            "1",
+            "-k",
+            "3",
+            "-f",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)["metrics"]
     assert m["accuracy"] == pytest.approx(1 / 3) and m["top3_accuracy"] == pytest.approx(2 / 3)
-    res = runner.invoke(app, ["evaluate", str(sub), "-t", str(tj), "--truth", str(sol),
-                              "--label-attr", "rank"])  # fmt: skip
+    res = runner.invoke(
+        app, ["evaluate", str(sub), "-t", str(tj), "--truth", str(sol), "--label-attr", "rank"]
+    )
     assert res.exit_code == 2 and "two nodes" in res.output
 
 
@@ -476,12 +610,20 @@ def test_evaluate_ranked_argument(tax) -> None:
     assert rep.metrics["top1_accuracy"] == 0.5 and rep.metrics["top2_accuracy"] == 1.0
     d = tax.index.pair_stats(np.array([g]), np.array([m])).lca_height[0]
     assert rep.metrics["avg_hierarchical_distance_at_2"] == pytest.approx(d / 2 / 2)
-    for bad in (ranked[:, :0], ranked[:1], ranked.astype(float), np.array([[-1, g], [g, m]]),
-                np.array([[g, -1, m], [g, m, a]]), np.array([[g, g], [g, m]])):  # fmt: skip
+    for bad in (
+        ranked[:, :0],
+        ranked[:1],
+        ranked.astype(float),
+        np.array([[-1, g], [g, m]]),
+        np.array([[g, -1, m], [g, m, a]]),
+        np.array([[g, g], [g, m]]),
+    ):
         with pytest.raises(ArgumentError, match="ranked"):
             taxovit.evaluate([g, g], [m, g], tax, ranked=bad)
     with pytest.raises(ArgumentError, match="not both"):
-        taxovit.evaluate([g, g], [m, g], tax, np.ones((2, 1)), score_labels=["Gadwall"], ranked=ranked)
+        taxovit.evaluate(
+            [g, g], [m, g], tax, np.ones((2, 1)), score_labels=["Gadwall"], ranked=ranked
+        )
 
 
 def test_ranked_equals_scores_for_k_up_to_K_bootstrap_included(tax) -> None:
@@ -496,8 +638,13 @@ def test_ranked_equals_scores_for_k_up_to_K_bootstrap_included(tax) -> None:
     for key in ("top1_accuracy", "top3_accuracy", "avg_hierarchical_distance_at_3"):
         assert rep.metrics[key] == full.metrics[key]  # intervals: to rounding (bootstrap units)
         assert rep.intervals[key] == pytest.approx(full.intervals[key], rel=1e-12)
-    null = {"top5_accuracy", "avg_hierarchical_distance_at_5", "avg_hierarchical_distance_at_5_depth",
-            *MAP_KEYS, *CALIBRATION_KEYS}
+    null = {
+        "top5_accuracy",
+        "avg_hierarchical_distance_at_5",
+        "avg_hierarchical_distance_at_5_depth",
+        *MAP_KEYS,
+        *CALIBRATION_KEYS,
+    }
     assert {k for k, v in rep.metrics.items() if v is None} == null == set(rep.notes)
     assert "only 3 candidates" in rep.notes["map_micro"] and rep.to_dict()["notes"] == rep.notes
     from taxovit.evaluation.render import render_table
@@ -515,10 +662,14 @@ def test_long_format_reads_200k_rows_fast(tmp_path, tax) -> None:
     leaves = np.array(sorted(tax.leaves), dtype=object)
     n_ids, k = 20_000, 10
     labels = np.array([rng.choice(len(leaves), k, replace=False) for _ in range(64)])
-    df = pd.DataFrame({"id": np.repeat([f"obs{i}" for i in range(n_ids)], k),
-                       "label": leaves[labels[np.arange(n_ids) % 64].ravel()],
-                       "score": rng.random(n_ids * k).round(4),
-                       "y_true": np.repeat(leaves[rng.integers(0, len(leaves), n_ids)], k)})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "id": np.repeat([f"obs{i}" for i in range(n_ids)], k),
+            "label": leaves[labels[np.arange(n_ids) % 64].ravel()],
+            "score": rng.random(n_ids * k).round(4),
+            "y_true": np.repeat(leaves[rng.integers(0, len(leaves), n_ids)], k),
+        }
+    )
     for path in (tmp_path / "big.csv", tmp_path / "big.parquet"):
         df.to_csv(path, index=False) if path.suffix == ".csv" else df.to_parquet(path)
         start = time.perf_counter()
@@ -528,8 +679,9 @@ def test_long_format_reads_200k_rows_fast(tmp_path, tax) -> None:
         assert elapsed < 5, f"{path.name}: {len(df):,} rows in {elapsed:.2f} s"
 
 
-@pytest.mark.parametrize("order", ["runs", "runs across row groups", "id comes back",
-                                   "integer ids"])  # fmt: skip
+@pytest.mark.parametrize(
+    "order", ["runs", "runs across row groups", "id comes back", "integer ids"]
+)
 def test_long_parquet_in_many_row_groups_reads_as_the_csv(tmp_path, tax, order) -> None:
     """The id column is read dictionary-encoded, one dictionary per row group: its runs are
     found from the codes of each chunk (an id may span two row groups), and an id that comes
@@ -539,8 +691,11 @@ def test_long_parquet_in_many_row_groups_reads_as_the_csv(tmp_path, tax, order) 
     import pyarrow.parquet as pq
 
     birds = sorted(tax.leaves)[:6]
-    rows = [(f"img{i}", birds[(i + j) % 6], 1.0 - j / 4, birds[i % 6]) for i in range(7)
-            for j in range(3)]  # fmt: skip
+    rows = [
+        (f"img{i}", birds[(i + j) % 6], 1.0 - j / 4, birds[i % 6])
+        for i in range(7)
+        for j in range(3)
+    ]
     if order == "id comes back":
         rows = rows[:3] + rows[6:9] + rows[3:6] + rows[9:]  # img1's rows after img2's
         rows[3], rows[6] = rows[6], rows[3]  # img2 | img1 | img2 ...: img2 comes back
@@ -549,8 +704,9 @@ def test_long_parquet_in_many_row_groups_reads_as_the_csv(tmp_path, tax, order) 
         df["id"] = df["id"].str.removeprefix("img").astype(int) + 100
     df.to_csv(tmp_path / "l.csv", index=False)
     size = 4 if order != "runs" else len(df)  # 3 rows per id: ids span row groups
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "l.parquet",
-                   row_group_size=size)  # fmt: skip
+    pq.write_table(
+        pa.Table.from_pandas(df, preserve_index=False), tmp_path / "l.parquet", row_group_size=size
+    )
     assert pq.ParquetFile(tmp_path / "l.parquet").metadata.num_row_groups == -(-len(df) // size)
     a = read_any(tmp_path / "l.csv", tax.name_to_id)
     b = read_any(tmp_path / "l.parquet", tax.name_to_id)
@@ -560,7 +716,8 @@ def test_long_parquet_in_many_row_groups_reads_as_the_csv(tmp_path, tax, order) 
     if order == "integer ids":
         return
     df.loc[4, "id"] = None
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "l.parquet",
-                   row_group_size=size)  # fmt: skip
+    pq.write_table(
+        pa.Table.from_pandas(df, preserve_index=False), tmp_path / "l.parquet", row_group_size=size
+    )
     with pytest.raises(InputError, match="row 5.*empty id"):
         read_any(tmp_path / "l.parquet", tax.name_to_id)

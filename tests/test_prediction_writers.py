@@ -66,15 +66,26 @@ def files(tmp: Path, preds) -> dict[str, tuple[Path, Path | None]]:
         "long-csv": (write(tmp, "l.csv", W.long_csv(ids, y_true, classes, scores)), None),
         "long-parquet": (write(tmp, "l.pq", W.long_parquet(ids, y_true, classes, scores)), None),
         "long-csv-k": (write(tmp, "lk.csv", W.long_csv(ids, y_true, classes, scores, K)), None),
-        "long-parquet-k": (write(tmp, "lk.parquet", W.long_parquet(ids, y_true, classes, scores, K)), None),
+        "long-parquet-k": (
+            write(tmp, "lk.parquet", W.long_parquet(ids, y_true, classes, scores, K)),
+            None,
+        ),
         "topk": (write(tmp, "sub.csv", W.topk_csv(ids, classes, scores, K)), truth),
     }
 
 
 def report(tax, data):
     labels = data.score_labels if data.scores is not None else None
-    rep = taxovit.evaluate(data.y_true, data.y_pred, tax, data.scores, score_labels=labels,
-                           ranked=data.ranked, notes=data.notes, top_k=TOP_K)  # fmt: skip
+    rep = taxovit.evaluate(
+        data.y_true,
+        data.y_pred,
+        tax,
+        data.scores,
+        score_labels=labels,
+        ranked=data.ranked,
+        notes=data.notes,
+        top_k=TOP_K,
+    )
     return flatten_metrics({**rep.metrics, "per_rank": rep.per_rank}), rep
 
 
@@ -82,8 +93,13 @@ def test_every_writer_round_trips(tmp_path, tax, preds) -> None:
     ids, y_true, classes, scores = preds
     best = np.argsort(-scores, axis=1, kind="stable")
     ref_flat, _ = report(tax, read_any(files(tmp_path, preds)["csv"][0], tax.name_to_id))
-    null_ranked = {*MAP_KEYS, *CALIBRATION_KEYS, "top5_accuracy",
-                   "avg_hierarchical_distance_at_5", "avg_hierarchical_distance_at_5_depth"}  # fmt: skip
+    null_ranked = {
+        *MAP_KEYS,
+        *CALIBRATION_KEYS,
+        "top5_accuracy",
+        "avg_hierarchical_distance_at_5",
+        "avg_hierarchical_distance_at_5_depth",
+    }
     for fmt, (path, truth) in files(tmp_path, preds).items():
         data = read_any(path, tax.name_to_id, truth=truth)
         assert data.format == fmt.removesuffix("-k"), fmt
@@ -152,10 +168,12 @@ def test_choose_format_defaults_and_refusals() -> None:
     with pytest.raises(ArgumentError) as e:
         W.choose_format(None, big, None)
     assert "--format long --top-k K" in str(e.value) and "npz" in str(e.value)
-    for args, fragment in [(("csv", small, 5), "--top-k applies to --format topk and long"),
-                           (("xml", small, None), "--format 'xml'"),
-                           (("long", small, 0), "--top-k 0"),
-                           (("topk", ["Ankle boot"], None), "contains a space")]:  # fmt: skip
+    for args, fragment in [
+        (("csv", small, 5), "--top-k applies to --format topk and long"),
+        (("xml", small, None), "--format 'xml'"),
+        (("long", small, 0), "--top-k 0"),
+        (("topk", ["Ankle boot"], None), "contains a space"),
+    ]:
         with pytest.raises(ArgumentError, match=fragment):
             W.choose_format(*args)
 
@@ -172,17 +190,22 @@ def checkpoint(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("ce")
     torch.set_num_threads(1)
-    cfg = tiny_config(tmp, method="ce", train_rank=None, optim={"epochs": 1},
-                      eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(tmp, method="ce", train_rank=None, optim={"epochs": 1}, eval={"every": 0})
     train(cfg, out=tmp / "run")
     return tmp / "run" / "checkpoint.pt", cfg["taxonomy"]
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize(("fmt", "name", "extra", "want"), [
-    (None, "p.csv", [], "csv"), ("parquet", "p.parquet", [], "parquet"), ("npz", "p.npz", [], "npz"),
-    ("long", "p.csv", [], "long-csv"), ("long", "p.parquet", ["--top-k", "3"], "long-parquet"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fmt", "name", "extra", "want"),
+    [
+        (None, "p.csv", [], "csv"),
+        ("parquet", "p.parquet", [], "parquet"),
+        ("npz", "p.npz", [], "npz"),
+        ("long", "p.csv", [], "long-csv"),
+        ("long", "p.parquet", ["--top-k", "3"], "long-parquet"),
+    ],
+)
 def test_predict_format(tmp_path, checkpoint, fmt, name, extra, want) -> None:
     ck, tax_path = checkpoint
     out = tmp_path / name
@@ -205,9 +228,10 @@ def test_predict_refuses_before_writing(tmp_path, checkpoint) -> None:
         (["--format", "csv", "--top-k", "2"], "--top-k applies to"),
         (["--format", "npz", "--truth-out", str(tmp_path / "t.csv")], "--truth-out is for"),
         (["--format", "jpeg"], "--format 'jpeg'"),
-    ]:  # fmt: skip
-        res = runner.invoke(app, ["predict", "--checkpoint", str(ck), "--out",
-                                  str(tmp_path / "p.csv"), *args])  # fmt: skip
+    ]:
+        res = runner.invoke(
+            app, ["predict", "--checkpoint", str(ck), "--out", str(tmp_path / "p.csv"), *args]
+        )
         assert res.exit_code == 2 and fragment in res.output, (args, res.output)
         assert "Traceback" not in res.output and list(tmp_path.iterdir()) == []
 
@@ -239,12 +263,16 @@ def test_long_reader_fast_paths_agree_with_the_general_one(tmp_path, tax) -> Non
     by_id = {i: (r.tolist(), p) for i, r, p in zip(ref.ids, ref.ranked, ref.y_pred, strict=True)}
     for path in (tmp_path / "s.csv", tmp_path / "s.parquet"):
         data = read_any(path, tax.name_to_id)
-        got = {i: (r.tolist(), p) for i, r, p in zip(data.ids, data.ranked, data.y_pred, strict=True)}
+        got = {
+            i: (r.tolist(), p) for i, r, p in zip(data.ids, data.ranked, data.y_pred, strict=True)
+        }
         assert got == by_id, path
     bad = df.copy()
     bad.loc[6, "label"] = bad.loc[5, "label"]  # id s1: rows 5 and 6 (1-based 6, 7)
     bad.to_csv(tmp_path / "b.csv", index=False)
-    pq.write_table(pa.Table.from_pandas(bad, preserve_index=False).combine_chunks(), tmp_path / "b.parquet")
+    pq.write_table(
+        pa.Table.from_pandas(bad, preserve_index=False).combine_chunks(), tmp_path / "b.parquet"
+    )
     for path, where in ((tmp_path / "b.csv", "line 8"), (tmp_path / "b.parquet", "row 7")):
         with pytest.raises(InputError, match="listed twice") as e:
             read_any(path, tax.name_to_id)

@@ -24,7 +24,9 @@ def ranked_case(draw) -> tuple[Taxonomy, np.ndarray, np.ndarray, tuple[int, ...]
     truth = np.array(draw(st.lists(st.integers(0, n_nodes - 1), min_size=n, max_size=n)))
     rows = []
     for _ in range(n):
-        listed = draw(st.lists(st.integers(0, n_nodes - 1), min_size=1, max_size=k_max, unique=True))
+        listed = draw(
+            st.lists(st.integers(0, n_nodes - 1), min_size=1, max_size=k_max, unique=True)
+        )
         rows.append(listed + [-1] * (k_max - len(listed)))
     ks = tuple(sorted(draw(st.sets(st.integers(1, k_max), min_size=1))))
     return tax, truth, np.array(rows, dtype=np.int64), ks

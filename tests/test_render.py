@@ -18,12 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_per_rank_table_fits_80_columns(bootstrap: int) -> None:
     tax = load_taxonomy(ROOT / "taxonomies" / "birds.json")
     df = pd.read_csv(ROOT / "examples" / "birds_preds.csv")
-    scores = df.filter(like="score_").rename(columns=lambda c: c[len("score_"):])
+    scores = df.filter(like="score_").rename(columns=lambda c: c[len("score_") :])
     report = evaluate(df.y_true, df.y_pred, tax, scores, bootstrap=bootstrap)
     console = Console(width=80, record=True, color_system=None, file=open("/dev/null", "w"))
     console.print(build_table(report))
     text = console.export_text()
-    rank_part = text[text.index("Per rank"):text.index("Per depth")]
+    rank_part = text[text.index("Per rank") : text.index("Per depth")]
     assert "…" not in rank_part
     for word in ("rank", "accuracy", "species", "family", "macro averages"):
         assert word in rank_part

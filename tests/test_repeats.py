@@ -21,8 +21,9 @@ def _expected(m: np.ndarray, pad: int | None) -> list[bool]:
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 40).flatmap(
-        lambda k: arrays(np.int64, st.tuples(st.integers(0, 30), st.just(k)),
-                         elements=st.integers(-1, 6))  # fmt: skip
+        lambda k: arrays(
+            np.int64, st.tuples(st.integers(0, 30), st.just(k)), elements=st.integers(-1, 6)
+        )
     ),
     st.sampled_from([None, -1]),
 )

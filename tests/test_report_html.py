@@ -38,7 +38,7 @@ def _run(*args: str):
 def birds():
     tax = load_taxonomy(BIRDS)
     df = pd.read_csv(EXAMPLE)
-    scores = df.filter(like="score_").rename(columns=lambda c: c[len("score_"):])
+    scores = df.filter(like="score_").rename(columns=lambda c: c[len("score_") :])
     return tax, evaluate(df.y_true, df.y_pred, tax, scores)
 
 
@@ -85,15 +85,32 @@ def test_page_data_is_json_and_complete(birds) -> None:
     assert [c["key"] for c in d["cards"]][:2] == ["accuracy", "top1_accuracy"]
     assert d["reliability"] is not None and d["sections"] == []
     # a future section of the JSON report (slices, long tail, ...) shows as a table
-    report.to_dict = (lambda orig: lambda: {**orig(), "slices": {"north": {"accuracy": 0.5}}})(report.to_dict)
+    report.to_dict = (lambda orig: lambda: {**orig(), "slices": {"north": {"accuracy": 0.5}}})(
+        report.to_dict
+    )
     d = page_data(report, tax, {})
-    assert d["sections"] == [{"title": "slices", "columns": ["key", "accuracy"], "rows": [["north", 0.5]]}]
+    assert d["sections"] == [
+        {"title": "slices", "columns": ["key", "accuracy"], "rows": [["north", 0.5]]}
+    ]
 
 
 @needs_report
 def test_html_report_cli_and_size(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    res = _run("evaluate", EXAMPLE, "-t", BIRDS, "--html", out, "-b", "50", "-f", "json", "-o", tmp_path / "r.json")
+    res = _run(
+        "evaluate",
+        EXAMPLE,
+        "-t",
+        BIRDS,
+        "--html",
+        out,
+        "-b",
+        "50",
+        "-f",
+        "json",
+        "-o",
+        tmp_path / "r.json",
+    )
     assert res.exit_code == 0, res.output
     text = out.read_text(encoding="utf-8")
     assert out.stat().st_size < 3_000_000  # a few MB: plotly.js travels compressed
@@ -105,7 +122,9 @@ def test_html_report_cli_and_size(tmp_path: Path) -> None:
     from plotly.offline import get_plotlyjs
 
     packed = re.search(r'id="plotly-gz">(.*?)</script>', text, re.S).group(1)
-    assert gzip.decompress(base64.b64decode(packed)).decode() == get_plotlyjs()  # all of it, inlined
+    assert (
+        gzip.decompress(base64.b64decode(packed)).decode() == get_plotlyjs()
+    )  # all of it, inlined
     data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1))
     assert data["summary"]["samples"] == 400 and data["summary"]["bootstrap"]["resamples"] == 50
     assert data["cards"][0]["ci"] is not None
@@ -128,7 +147,9 @@ def test_html_without_the_extra_names_it(tmp_path: Path, monkeypatch) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a)
+    )
     res = _run("evaluate", EXAMPLE, "-t", BIRDS, "--html", tmp_path / "r.html")
     assert res.exit_code == 2
     assert "[report]" in res.output and "plotly" in res.output
@@ -154,14 +175,19 @@ def test_report_in_headless_chromium(tmp_path: Path, birds) -> None:
         errors = [e for e in browser.console(driver) if e["level"] == "SEVERE"]
         assert errors == []  # console errors (and failed loads, which Chromium logs as SEVERE)
         urls = browser.requests(driver)
-        assert urls and all(u == out.resolve().as_uri() or u.startswith(("data:", "blob:")) for u in urls), urls
+        assert urls and all(
+            u == out.resolve().as_uri() or u.startswith(("data:", "blob:")) for u in urls
+        ), urls
         # the sunburst draws one slice per taxon with samples (all 374 birds taxa)
         assert len(driver.find_elements(By.CSS_SELECTOR, "#sunburst g.slice")) == len(tax.nodes)
         assert driver.find_element(By.ID, "node-name").text == "Aves"
         before = len(driver.find_elements(By.CSS_SELECTOR, "#subtree tbody tr"))
         # click the Laridae (gulls and terns) slice as a person would
-        label = next(t for t in driver.find_elements(By.CSS_SELECTOR, "#sunburst g.slice text")
-                     if t.text == "Laridae")
+        label = next(
+            t
+            for t in driver.find_elements(By.CSS_SELECTOR, "#sunburst g.slice text")
+            if t.text == "Laridae"
+        )
         ActionChains(driver).move_to_element(label).click().perform()
         for _ in range(100):
             if driver.find_element(By.ID, "node-name").text == "Laridae":
@@ -175,11 +201,15 @@ def test_report_in_headless_chromium(tmp_path: Path, birds) -> None:
         assert all(r.find_elements(By.TAG_NAME, "td")[0].text in laridae for r in rows)
         assert driver.find_element(By.CSS_SELECTOR, "#confusion .main-svg")  # its matrix drawn
         # a click on a header sorts the table (numbers, descending first)
-        header = next(h for h in driver.find_elements(By.CSS_SELECTOR, "#subtree th") if h.text == "recall")
+        header = next(
+            h for h in driver.find_elements(By.CSS_SELECTOR, "#subtree th") if h.text == "recall"
+        )
         col = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#subtree th")].index("recall")
         header.click()
-        values = [float(r.find_elements(By.TAG_NAME, "td")[col].text)
-                  for r in driver.find_elements(By.CSS_SELECTOR, "#subtree tbody tr")]  # fmt: skip
+        values = [
+            float(r.find_elements(By.TAG_NAME, "td")[col].text)
+            for r in driver.find_elements(By.CSS_SELECTOR, "#subtree tbody tr")
+        ]
         assert values == sorted(values, reverse=True) and values[0] > values[-1]
         shots = Path(os.environ.get("TAXOVIT_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
@@ -201,7 +231,21 @@ def test_compare_and_leaderboard_pages(tmp_path: Path) -> None:
     df.loc[::5, "y_pred"] = df["y_true"].to_numpy()[::-1][::5]
     df.to_csv(worse, index=False)
     cmp_html, board_html = tmp_path / "cmp.html", tmp_path / "board.html"
-    res = _run("compare", EXAMPLE, worse, "-t", BIRDS, "-b", "100", "--html", cmp_html, "-f", "json", "-o", tmp_path / "c.json")
+    res = _run(
+        "compare",
+        EXAMPLE,
+        worse,
+        "-t",
+        BIRDS,
+        "-b",
+        "100",
+        "--html",
+        cmp_html,
+        "-f",
+        "json",
+        "-o",
+        tmp_path / "c.json",
+    )
     assert res.exit_code == 0, res.output
     res = _run("leaderboard", EXAMPLE, worse, "-t", BIRDS, "-b", "100", "--html", board_html)
     assert res.exit_code == 0, res.output
@@ -234,14 +278,18 @@ def test_dag_and_unranked_pages_load(tmp_path: Path) -> None:
 
     from taxovit.report_html import evaluation_html
 
-    dag = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "x"), ("B", "x"), ("A", "y"), ("B", "z")])
+    dag = Taxonomy.from_edges(
+        [("r", "A"), ("r", "B"), ("A", "x"), ("B", "x"), ("A", "y"), ("B", "z")]
+    )
     tree = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "x"), ("A", "y"), ("B", "z")])
     y_true, y_pred = ["x", "y", "z", "z", "y"], ["x", "x", "y", "A", "y"]
     driver = browser.start(1200, 900)
     try:
         for name, tax, slices in (("dag", dag, 0), ("tree", tree, 6)):
             page = tmp_path / f"{name}.html"
-            page.write_text(evaluation_html(evaluate(y_true, y_pred, tax), tax, {"predictions": name}))
+            page.write_text(
+                evaluation_html(evaluate(y_true, y_pred, tax), tax, {"predictions": name})
+            )
             browser.open_page(driver, page)
             assert [e for e in browser.console(driver) if e["level"] == "SEVERE"] == []
             assert len(driver.find_elements(By.CSS_SELECTOR, "#sunburst g.slice")) == slices
@@ -285,8 +333,10 @@ def test_ten_thousand_classes_stay_usable(tmp_path: Path) -> None:
         assert 4 < drawn < 1000  # three rings of 13,575 taxa
         assert len(driver.find_elements(By.CSS_SELECTOR, "#subtree tbody tr")) == 300
         t0 = time.perf_counter()
-        driver.execute_script("document.querySelector('#sunburst g.slice:nth-of-type(2)')"
-                              ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        driver.execute_script(
+            "document.querySelector('#sunburst g.slice:nth-of-type(2)')"
+            ".dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+        )
         while driver.find_element(By.ID, "node-name").text == "L0_0":
             assert time.perf_counter() - t0 < 10
             time.sleep(0.05)
@@ -301,10 +351,18 @@ def test_recall_difference_by_hand() -> None:
     tax, _ = _tiny()
     ids = np.array([f"s{i}" for i in range(6)], dtype=object)
     t = tax.ids(["a1", "a1", "a1", "a2", "b1", "b1"])
-    a = Predictions(ids, t, tax.ids(["a1", "a2", "A", "a2", "a1", "b1"]), np.zeros(0, np.int64), None, "a")
+    a = Predictions(
+        ids, t, tax.ids(["a1", "a2", "A", "a2", "a1", "b1"]), np.zeros(0, np.int64), None, "a"
+    )
     order = np.arange(6)[::-1]  # B in another row order: aligned by id
-    b = Predictions(ids[order], t[order], tax.ids(["a1", "a1", "a1", "a2", "b1", "b1"])[order],
-                    np.zeros(0, np.int64), None, "b")  # fmt: skip
+    b = Predictions(
+        ids[order],
+        t[order],
+        tax.ids(["a1", "a1", "a1", "a2", "b1", "b1"])[order],
+        np.zeros(0, np.int64),
+        None,
+        "b",
+    )
     d = recall_difference(a, b, tax)
     at = dict(zip(d["name"], range(len(d["name"])), strict=True))
     assert d["recall_a"][at["B"]] == 0.5 and d["recall_b"][at["B"]] == 1.0

@@ -24,8 +24,10 @@ def depth_distance(tax, a, b) -> int:
         return 0
     g = tax.graph
     common = (nx.ancestors(g, a) | {a}) & (nx.ancestors(g, b) | {b})
-    depth = {n: max(len(p) - 1 for p in nx.all_simple_paths(g, tax.root, n)) if n != tax.root else 0
-             for n in common}  # fmt: skip
+    depth = {
+        n: max(len(p) - 1 for p in nx.all_simple_paths(g, tax.root, n)) if n != tax.root else 0
+        for n in common
+    }
     return int(tax.index.max_depth - max(depth.values()))
 
 
@@ -40,8 +42,12 @@ def test_depth_keys_equal_a_slow_computation(prob) -> None:
     expected = d[wrong].mean() if wrong.any() else None
     assert r.metrics["mistake_severity_depth"] == pytest.approx(expected)
     top2 = cols[top_k_columns(scores, 2)]  # the ranking rule is tested against scikit-learn
-    slow = np.mean([np.mean([depth_distance(tax, names[a], names[b]) for b in row])
-                    for a, row in zip(t, top2, strict=True)])  # fmt: skip
+    slow = np.mean(
+        [
+            np.mean([depth_distance(tax, names[a], names[b]) for b in row])
+            for a, row in zip(t, top2, strict=True)
+        ]
+    )
     assert r.metrics["avg_hierarchical_distance_at_2_depth"] == pytest.approx(slow)
 
 

@@ -32,7 +32,9 @@ def test_errors_come_back_from_result(n) -> None:
 
 def test_a_large_evaluation_is_the_same_in_one_thread_and_two(monkeypatch) -> None:
     """70k samples, ranked candidates and scores: every key of the report agrees."""
-    tax = taxovit.load_taxonomy(Path(__file__).resolve().parent.parent / "taxonomies" / "birds.json")
+    tax = taxovit.load_taxonomy(
+        Path(__file__).resolve().parent.parent / "taxonomies" / "birds.json"
+    )
     leaves = np.array(sorted(tax.leaves), dtype=object)
     rng = np.random.default_rng(0)
     n = _side.PARALLEL_MIN + 4_000
@@ -45,7 +47,8 @@ def test_a_large_evaluation_is_the_same_in_one_thread_and_two(monkeypatch) -> No
     for threshold in (_side.PARALLEL_MIN, 10**12):  # two threads, then one
         monkeypatch.setattr(_side, "PARALLEL_MIN", threshold)
         a = taxovit.evaluate(t, ranked[:, 0], tax, ranked=ranked, top_k=(1, 3)).to_dict()
-        b = taxovit.evaluate(t, leaves[scores.argmax(1)], tax, scores, score_labels=list(leaves),
-                             top_k=(1, 3)).to_dict()  # fmt: skip
+        b = taxovit.evaluate(
+            t, leaves[scores.argmax(1)], tax, scores, score_labels=list(leaves), top_k=(1, 3)
+        ).to_dict()
         runs.append((a, b))
     assert runs[0] == runs[1]

@@ -35,8 +35,10 @@ def test_hand_example() -> None:
     lo, hi = rows["x"]["accuracy_ci"]
     assert lo <= 2 / 3 <= hi
     # worst and best only among groups with >= min_support samples: x alone
-    assert s["spread"]["accuracy"] == {"best": {"group": "x", "value": 2 / 3},
-                                       "worst": {"group": "x", "value": 2 / 3}}  # fmt: skip
+    assert s["spread"]["accuracy"] == {
+        "best": {"group": "x", "value": 2 / 3},
+        "worst": {"group": "x", "value": 2 / 3},
+    }
     assert s["n_small_groups"] == 2
     # a group's report is the plain report of its rows
     assert s["reports"]["y"]["metrics"] == evaluate(t[3:5], p[3:5], hand_taxonomy()).metrics
@@ -56,28 +58,78 @@ def test_group_counts_add_up(problem, data) -> None:
 def test_cli_group_by(tmp_path: Path) -> None:
     ids = pd.read_csv(EXAMPLE, usecols=["id"])["id"]
     meta, out = tmp_path / "meta.csv", tmp_path / "r.json"
-    pd.DataFrame({"id": ids, "site": np.where(np.arange(ids.size) % 3 == 0, "s1", "s2")}).to_csv(meta, index=False)
+    pd.DataFrame({"id": ids, "site": np.where(np.arange(ids.size) % 3 == 0, "s1", "s2")}).to_csv(
+        meta, index=False
+    )
     runner = CliRunner()
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--group-by", "site",
-                              "--meta", str(meta), "-b", "20", "-o", str(out), "-f", "json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--group-by",
+            "site",
+            "--meta",
+            str(meta),
+            "-b",
+            "20",
+            "-o",
+            str(out),
+            "-f",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     s = json.loads(out.read_text())["slices"]["site"]
     assert [r["n_samples"] for r in s["summary"]] == [134, 266]
     assert "accuracy_ci" in s["summary"][0]
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--group-by", "site",
-                              "--meta", str(meta)])  # fmt: skip
+    res = runner.invoke(
+        app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--group-by", "site", "--meta", str(meta)]
+    )
     assert res.exit_code == 0 and "Slices by site" in res.output
     out.unlink()
-    for args, where in ((["--group-by", "region", "--meta", str(meta)], "line 1, column 'region'"),
-                        (["--group-by", "region"], "line 1, column 'region'")):
-        res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), *args, "-o", str(out)])
+    for args, where in (
+        (["--group-by", "region", "--meta", str(meta)], "line 1, column 'region'"),
+        (["--group-by", "region"], "line 1, column 'region'"),
+    ):
+        res = runner.invoke(
+            app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), *args, "-o", str(out)]
+        )
         assert res.exit_code == 2 and where in res.output and not out.exists()
     meta.write_text("id,site\nnot_an_id,s1\n")
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--group-by", "site",
-                              "--meta", str(meta), "-o", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--group-by",
+            "site",
+            "--meta",
+            str(meta),
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 2 and "is not in this file" in res.output and not out.exists()
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--group-by", "site",
-                              "--meta", str(meta), "-o", str(meta)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(EXAMPLE),
+            "-t",
+            str(BIRDS),
+            "--group-by",
+            "site",
+            "--meta",
+            str(meta),
+            "-o",
+            str(meta),
+        ],
+    )
     assert res.exit_code == 2 and meta.read_text() == "id,site\nnot_an_id,s1\n"
 
 

@@ -29,9 +29,17 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = {
     "mae": {"mae": {"decoder_dim": 16, "decoder_heads": 2, "decoder_depth": 1}},
     "mocov3": {"mocov3": {"proj_hidden": 32, "proj_dim": 16}},
-    "dino": {"dino": {"proj_hidden": 32, "bottleneck": 16, "out_dim": 64, "local_crops": 2,
-                      "local_size": 14, "teacher_temp_epochs": 1.0}},
-}  # fmt: skip
+    "dino": {
+        "dino": {
+            "proj_hidden": 32,
+            "bottleneck": 16,
+            "out_dim": 64,
+            "local_crops": 2,
+            "local_size": 14,
+            "teacher_temp_epochs": 1.0,
+        }
+    },
+}
 
 
 @pytest.fixture(autouse=True)
@@ -266,8 +274,14 @@ def test_config_checks():
     with pytest.raises(ConfigError, match="mae.decoder_heads: must divide"):
         merge_config({"taxonomy": "t", "method": "mae", "mae": {"decoder_heads": 5}})
     with pytest.raises(ConfigError, match="dino.local_size: at least model.patch_size"):
-        merge_config({"taxonomy": "t", "method": "dino", "model": {"patch_size": 7},
-                      "dino": {"local_size": 4}})  # fmt: skip
+        merge_config(
+            {
+                "taxonomy": "t",
+                "method": "dino",
+                "model": {"patch_size": 7},
+                "dino": {"local_size": 4},
+            }
+        )
     with pytest.raises(ConfigError, match="mocov3.blur"):
         merge_config({"taxonomy": "t", "method": "mocov3", "mocov3": {"blur": [0.5]}})
 
@@ -280,8 +294,11 @@ def test_shipped_configs_load(name):
 
 
 # ------------------------------------------------------------------------- read-outs
-READOUT = {"mae": ("ce", {"optim": {"epochs": 1, "layer_decay": 0.75}}),
-           "mocov3": ("linear", {}), "dino": ("lora", {"lora": {"rank": 2}})}  # fmt: skip
+READOUT = {
+    "mae": ("ce", {"optim": {"epochs": 1, "layer_decay": 0.75}}),
+    "mocov3": ("linear", {}),
+    "dino": ("lora", {"lora": {"rank": 2}}),
+}
 
 
 @pytest.mark.parametrize("method", ["mae", "mocov3", "dino"])
@@ -295,8 +312,7 @@ def test_an_ssl_checkpoint_feeds_every_read_out(tmp_path, method):
     for k, v in backbone.state_dict().items():
         torch.testing.assert_close(v, state[f"backbone.{k}"])
     pre = {"model": {"preset": "auto", "pretrained": str(ck)}, "train_rank": "class"}
-    knn = train(tiny_config(tmp_path, method="knn", eval={"every": 0}, **pre),
-                out=tmp_path / "knn")  # fmt: skip
+    knn = train(tiny_config(tmp_path, method="knn", eval={"every": 0}, **pre), out=tmp_path / "knn")
     got = predict(knn["checkpoint"], tmp_path / "knn.csv")
     assert got["classifier"] == "knn" and 0 <= got["accuracy"] <= 1
     name, extra = READOUT[method]
@@ -312,8 +328,9 @@ def test_dino_resumes_exactly(tmp_path):
     cfg = _cfg(tmp_path, "dino", epochs=2)
     full = torch.load(train(cfg, out=tmp_path / "full")["checkpoint"], weights_only=True)
     train(cfg, out=tmp_path / "half", stop_after_epoch=1)
-    again = torch.load(train(cfg, out=tmp_path / "half", resume=True)["checkpoint"],
-                       weights_only=True)  # fmt: skip
+    again = torch.load(
+        train(cfg, out=tmp_path / "half", resume=True)["checkpoint"], weights_only=True
+    )
     assert again["dino_state"]["step"] == full["dino_state"]["step"] == 4
     torch.testing.assert_close(again["dino_state"]["center"], full["dino_state"]["center"])
     for k, v in full["teacher"].items():
@@ -325,10 +342,13 @@ def test_dino_resumes_exactly(tmp_path):
 def test_grafit_instance_terms_from_an_ssl_checkpoint(tmp_path, instance):
     ssl_run = train(_cfg(tmp_path, "mocov3"), out=tmp_path / "ssl")
     pretrained = torch.load(ssl_run["checkpoint"], weights_only=True)["model"]
-    over = {"model": {"preset": "auto", "pretrained": str(ssl_run["checkpoint"])},
-            "grafit": {"instance": instance, "out_dim": 32, "views": 3},
-            "dino": {"teacher_temp_epochs": 1.0}, "eval": {"every": 0},
-            "optim": {"epochs": 2}}  # fmt: skip
+    over = {
+        "model": {"preset": "auto", "pretrained": str(ssl_run["checkpoint"])},
+        "grafit": {"instance": instance, "out_dim": 32, "views": 3},
+        "dino": {"teacher_temp_epochs": 1.0},
+        "eval": {"every": 0},
+        "optim": {"epochs": 2},
+    }
     cfg = tiny_config(tmp_path, **over)
     assert cfg["method"] == "grafit" and cfg["train_rank"] == "group"  # kNN loss: coarse
     start = build_online(merge_config(cfg), 5)
@@ -344,8 +364,9 @@ def test_grafit_instance_terms_from_an_ssl_checkpoint(tmp_path, instance):
     else:
         assert "predictor.0.weight" in ck["model"]
     train(cfg, out=tmp_path / "half", stop_after_epoch=1)
-    again = torch.load(train(cfg, out=tmp_path / "half", resume=True)["checkpoint"],
-                       weights_only=True)  # fmt: skip
+    again = torch.load(
+        train(cfg, out=tmp_path / "half", resume=True)["checkpoint"], weights_only=True
+    )
     for k, v in ck["model"].items():
         torch.testing.assert_close(again["model"][k], v, atol=1e-5, rtol=0)
 

@@ -80,7 +80,9 @@ def test_round_trip_and_empty(tax_small) -> None:
     assert data.startswith(MAGIC)
     back = StreamingEvaluator.from_bytes(data, tax_small)
     assert back.to_bytes() == data
-    assert back.compute().metrics == StreamingEvaluator.from_bytes(data, tax_small).compute().metrics
+    assert (
+        back.compute().metrics == StreamingEvaluator.from_bytes(data, tax_small).compute().metrics
+    )
     empty = StreamingEvaluator.from_bytes(StreamingEvaluator(tax_small).to_bytes(), tax_small)
     assert empty.layout is None
 

@@ -37,21 +37,30 @@ def test_streaming_equals_batch(prob, use_scores, keep, data) -> None:
     tax, t, p, cols, scores = prob
     cuts = sorted(data.draw(st.lists(st.integers(0, t.size), max_size=3)))
     parts = np.split(np.arange(t.size), cuts)
-    one = StreamingEvaluator(tax, top_k=(1, 3), keep_scores=keep,
-                             score_labels=cols if use_scores else None)  # fmt: skip
-    merged = StreamingEvaluator(tax, top_k=(1, 3), keep_scores=keep,
-                                score_labels=cols if use_scores else None)  # fmt: skip
+    one = StreamingEvaluator(
+        tax, top_k=(1, 3), keep_scores=keep, score_labels=cols if use_scores else None
+    )
+    merged = StreamingEvaluator(
+        tax, top_k=(1, 3), keep_scores=keep, score_labels=cols if use_scores else None
+    )
     for idx in parts:
         if idx.size == 0:
             continue
         sc = scores[idx] if use_scores else None
         one.update(t[idx], p[idx], sc)
-        part = StreamingEvaluator(tax, top_k=(1, 3), keep_scores=keep,
-                                  score_labels=cols if use_scores else None)  # fmt: skip
+        part = StreamingEvaluator(
+            tax, top_k=(1, 3), keep_scores=keep, score_labels=cols if use_scores else None
+        )
         part.update(t[idx], p[idx], sc)
         merged.merge(part)
-    batch = evaluate(t, p, tax, scores if use_scores else None,
-                     score_labels=cols if use_scores else None, top_k=(1, 3))  # fmt: skip
+    batch = evaluate(
+        t,
+        p,
+        tax,
+        scores if use_scores else None,
+        score_labels=cols if use_scores else None,
+        top_k=(1, 3),
+    )
     if use_scores and not keep:  # only mAP and ece_adaptive need every score (the table's
         for key in batch.metrics:  # rows without resample); ece, brier, nll are sums
             if key != "per_level_accuracy" and not table.lookup(key)[0].resample:

@@ -25,19 +25,32 @@ EXAMPLE = ROOT / "examples" / "birds_preds.csv"
 
 def test_hand_example_clade() -> None:
     # columns a1 a2 b1 b2; sample 2 (truth b1) is dropped; sample 3 has all its mass in B
-    scores = np.array([[0.6, 0.2, 0.2, 0.0], [0.1, 0.1, 0.8, 0.0], [0.0, 0.0, 0.5, 0.5],
-                       [0.0, 0.0, 0.0, 1.0], [0.2, 0.2, 0.3, 0.3]])  # fmt: skip
+    scores = np.array(
+        [
+            [0.6, 0.2, 0.2, 0.0],
+            [0.1, 0.1, 0.8, 0.0],
+            [0.0, 0.0, 0.5, 0.5],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.2, 0.2, 0.3, 0.3],
+        ]
+    )
     t = ["a1", "a2", "b1", "a1", "a2"]
     p = ["a1", "b1", "b1", "b2", "a2"]
-    r = evaluate(t, p, hand_taxonomy(), scores, score_labels=["a1", "a2", "b1", "b2"],
-                 subset="A")  # fmt: skip
+    r = evaluate(t, p, hand_taxonomy(), scores, score_labels=["a1", "a2", "b1", "b2"], subset="A")
     m = r.metrics
     assert m["n_samples"] == 4 and m["accuracy"] == 0.5
     assert r.sections["subset"] == {
-        "spec": "A", "n_listed": 1, "n_nodes": 3, "n_samples_kept": 4, "n_samples_dropped": 1,
-        "n_predicted_outside": 2, "n_score_columns_kept": 2, "n_score_columns_dropped": 2,
-        "n_rows_no_mass": 1, "no_mass_rule": "uniform over the kept score columns",
-    }  # fmt: skip
+        "spec": "A",
+        "n_listed": 1,
+        "n_nodes": 3,
+        "n_samples_kept": 4,
+        "n_samples_dropped": 1,
+        "n_predicted_outside": 2,
+        "n_score_columns_kept": 2,
+        "n_score_columns_dropped": 2,
+        "n_rows_no_mass": 1,
+        "no_mass_rule": "uniform over the kept score columns",
+    }
     # renormalised kept rows: [.75 .25], [.5 .5], [.5 .5] (no mass: uniform), [.5 .5]
     # top-1 (ties: the later column first): a1, a2, a2, a2 -> truths a1 a2 a1 a2: 3 of 4
     assert m["top1_accuracy"] == 0.75
@@ -53,8 +66,9 @@ def test_checklist_and_ranked(tmp_path: Path) -> None:
     sub = read_subset(tax, listed)
     assert sorted(tax.names(np.flatnonzero(sub.mask))) == ["a1", "b1"] and sub.n_listed == 2
     ranked = tax.ids(np.array([["a2", "a1"], ["b1", "b2"], ["b2", "a1"]]))
-    r = evaluate(["a1", "b1", "a1"], ["a2", "b1", "b2"], tax, ranked=ranked, top_k=[1, 2],
-                 subset=listed)  # fmt: skip
+    r = evaluate(
+        ["a1", "b1", "a1"], ["a2", "b1", "b2"], tax, ranked=ranked, top_k=[1, 2], subset=listed
+    )
     # candidates cut to the checklist: [a1 -], [b1 -], [a1 -]: every truth first
     assert r.metrics["top1_accuracy"] == 1.0 and r.metrics["accuracy"] == pytest.approx(1 / 3)
 
@@ -94,21 +108,27 @@ def test_whole_taxonomy_equals_plain(problem) -> None:
 
 def test_cli_subset(tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset",
-                              "Passeriformes", "-f", "json"])  # fmt: skip
+    res = runner.invoke(
+        app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", "Passeriformes", "-f", "json"]
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     s = obj["subset"]
     assert s["n_samples_kept"] + s["n_samples_dropped"] == 400
     assert obj["metrics"]["n_samples"] == s["n_samples_kept"] < 400
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", "Passeriformes"])
+    res = runner.invoke(
+        app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", "Passeriformes"]
+    )
     assert res.exit_code == 0 and "Subset" in res.output
     listed, out = tmp_path / "list.txt", tmp_path / "r.json"
     listed.write_text("Mallard\nNo_such_bird\n")
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", str(listed),
-                              "-o", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", str(listed), "-o", str(out)]
+    )
     assert res.exit_code == 2 and "line 2" in res.output and "No_such_bird" in res.output
     assert not out.exists()
-    res = runner.invoke(app, ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", str(listed),
-                              "-o", str(listed)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["evaluate", str(EXAMPLE), "-t", str(BIRDS), "--subset", str(listed), "-o", str(listed)],
+    )
     assert res.exit_code == 2 and listed.read_text() == "Mallard\nNo_such_bird\n"

@@ -68,10 +68,14 @@ GTDB = (
     "GB_GCA_000008085.1\td__Archaea;p__Nanoarchaeota;c__Nanoarchaeia;o__Nanoarchaeales;"
     "f__Nanoarchaeaceae;g__Nanoarchaeum;s__Nanoarchaeum equitans\n"
 )
-PIPES = "Animalia|Chordata|Aves|Corvus|Corvus corax, L.\nAnimalia|Chordata|Aves|Corvus|Corvus corone\n"
+PIPES = (
+    "Animalia|Chordata|Aves|Corvus|Corvus corax, L.\nAnimalia|Chordata|Aves|Corvus|Corvus corone\n"
+)
 HIERARCHY = "1 0\n2 1\n295 2\n296 2\n3 0\n400 3\n"
-CLASSES = ("0 Birds\n1 Perching Birds\n2 Blackbirds\n295 Red-winged Blackbird (Adult male)\n"
-           "296 Red-winged Blackbird\n3 Ducks\n400 Mallard\n")  # fmt: skip
+CLASSES = (
+    "0 Birds\n1 Perching Birds\n2 Blackbirds\n295 Red-winged Blackbird (Adult male)\n"
+    "296 Red-winged Blackbird\n3 Ducks\n400 Mallard\n"
+)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -99,8 +103,14 @@ def test_gbif_darwin_core_is_keyed_by_taxon_id_with_names(tmp_path: Path) -> Non
 def test_summary_of_an_edge_list_makes_no_attribute_dicts(tmp_path: Path) -> None:
     """`taxonomy info` on a big edge list: no per-node dicts just to count names (1.7 s of
     the 1.4 M-node iNat list)."""
-    tax = load_taxonomy(write(tmp_path, "edges.csv", "parent,child,rank\n,Life,stateofmatter\n"
-                              "Life,Animalia,kingdom\nAnimalia,Chordata,phylum\n"))  # fmt: skip
+    tax = load_taxonomy(
+        write(
+            tmp_path,
+            "edges.csv",
+            "parent,child,rank\n,Life,stateofmatter\n"
+            "Life,Animalia,kingdom\nAnimalia,Chordata,phylum\n",
+        )
+    )
     s = tax.summary()
     assert "named_nodes" not in s and s["ranks"]["kingdom"] == 1 and "_attrs" not in tax.__dict__
 
@@ -116,8 +126,12 @@ def test_inaturalist_model_taxonomy_csv(tmp_path: Path) -> None:
     assert detect_format(path) == "inat"
     tax = load_taxonomy(path)
     assert tax.root == "48460" and tax.attributes("48460")["name"] == "Life"
-    assert tax.attributes("8021") == {"name": "Corvus corax", "rank_level": "10", "leaf_class_id": "0",
-                                      "rank": "species"}  # fmt: skip
+    assert tax.attributes("8021") == {
+        "name": "Corvus corax",
+        "rank_level": "10",
+        "leaf_class_id": "0",
+        "rank": "species",
+    }
     assert tax.rank("1") == "kingdom" and tax.rank("48460") == "stateofmatter"
     assert sorted(tax.leaves) == ["8020", "8021"]
 
@@ -133,10 +147,14 @@ def test_predictions_can_name_id_keyed_nodes_by_name_or_attribute(tmp_path: Path
 
 
 DWC_BAD = [
-    (GBIF.replace("212\td7dd\t44", "212\td7dd\t45"),
-     r"Taxon\.tsv, line 4, column 'parentNameUsageID': parentNameUsageID '45' is not the taxonID of any row"),
-    (GBIF + "212\td7dd\t44\t\tAves again\t\tclass\taccepted\tAnimalia\n",
-     r"line 10, column 'taxonID': taxonID '212' again \(first on line 4\)"),
+    (
+        GBIF.replace("212\td7dd\t44", "212\td7dd\t45"),
+        r"Taxon\.tsv, line 4, column 'parentNameUsageID': parentNameUsageID '45' is not the taxonID of any row",
+    ),
+    (
+        GBIF + "212\td7dd\t44\t\tAves again\t\tclass\taccepted\tAnimalia\n",
+        r"line 10, column 'taxonID': taxonID '212' again \(first on line 4\)",
+    ),
     (GBIF + "99\td7dd\t1\n", r"line 10: expected 9 fields \(taxonID,datasetID,"),
     (GBIF.replace("729\td7dd", " \td7dd"), r"line 5, column 'taxonID': empty taxonID"),
     (GBIF.replace("parentNameUsageID", "parentID"), None),  # no longer DwC: read as rank columns
@@ -144,7 +162,9 @@ DWC_BAD = [
 
 
 @pytest.mark.parametrize(("text", "match"), DWC_BAD)
-def test_darwin_core_errors_name_file_line_and_column(tmp_path: Path, text: str, match: str | None) -> None:
+def test_darwin_core_errors_name_file_line_and_column(
+    tmp_path: Path, text: str, match: str | None
+) -> None:
     path = write(tmp_path, "Taxon.tsv", text)
     if match is None:
         with pytest.raises(InputError, match=r"Taxon\.tsv, line 1: .*; missing parentNameUsageID"):
@@ -155,7 +175,11 @@ def test_darwin_core_errors_name_file_line_and_column(tmp_path: Path, text: str,
 
 
 def test_id_formats_with_several_roots_need_add_root(tmp_path: Path) -> None:
-    path = write(tmp_path, "taxonomy.csv", INAT_MODEL.replace(",48460,100.0,,,,Life\n", "").replace("48460,1,", ",1,"))
+    path = write(
+        tmp_path,
+        "taxonomy.csv",
+        INAT_MODEL.replace(",48460,100.0,,,,Life\n", "").replace("48460,1,", ",1,"),
+    )
     path.write_text(path.read_text() + ",47126,70.0,,,,Plantae\n")
     with pytest.raises(TaxonomyError, match="2 roots.*--add-root"):
         load_taxonomy(path)
@@ -192,8 +216,11 @@ def test_pipe_lineages_one_per_line(tmp_path: Path) -> None:
 def test_same_name_under_two_parents_is_refused_or_qualified(tmp_path: Path) -> None:
     text = "d__Bacteria;p__Chloroflexota;g__uncultured\nd__Bacteria;p__Firmicutes;g__uncultured\n"
     path = write(tmp_path, "silva.txt", text)
-    with pytest.raises(InputError, match=r"line 2: genus 'uncultured' is under 'Firmicutes' here but "
-                                         r"under 'Chloroflexota' on line 1.*--qualify-names"):  # fmt: skip
+    with pytest.raises(
+        InputError,
+        match=r"line 2: genus 'uncultured' is under 'Firmicutes' here but "
+        r"under 'Chloroflexota' on line 1.*--qualify-names",
+    ):
         load_taxonomy(path)
     tax = load_taxonomy(path, qualify_names=True)
     assert sorted(tax.leaves) == ["uncultured (Chloroflexota)", "uncultured (Firmicutes)"]
@@ -222,7 +249,9 @@ def test_rank_columns_qualify_names_by_parent(tmp_path: Path) -> None:
 def test_rank_columns_skip_empty_ranks_in_the_middle(tmp_path: Path) -> None:
     path = write(tmp_path, "r.tsv", "order\tfamily\tgenus\tspecies\nO\t\tG\tG s\nO\tF\t\tF s\n")
     tax = load_taxonomy(path)
-    assert tax.parents("G") == ["O"] and tax.parents("F s") == ["F"] and tax.rank("F s") == "species"
+    assert (
+        tax.parents("G") == ["O"] and tax.parents("F s") == ["F"] and tax.rank("F s") == "species"
+    )
 
 
 # ----------------------------------------------------------------- NABirds
@@ -232,7 +261,9 @@ def test_nabirds_hierarchy_with_classes(tmp_path: Path) -> None:
     assert load_taxonomy(path).summary().get("named_nodes") is None  # no classes.txt yet
     write(tmp_path, "nabirds/classes.txt", CLASSES)
     tax = load_taxonomy(path)
-    assert tax.root == "0" and tax.attributes("295") == {"name": "Red-winged Blackbird (Adult male)"}
+    assert tax.root == "0" and tax.attributes("295") == {
+        "name": "Red-winged Blackbird (Adult male)"
+    }
     assert sorted(tax.leaves) == ["295", "296", "400"]
     res = runner.invoke(app, ["taxonomy", "info", str(path)])
     assert res.exit_code == 0 and "0 (Birds)" in res.output and "7 of 7 nodes" in res.output
@@ -240,7 +271,9 @@ def test_nabirds_hierarchy_with_classes(tmp_path: Path) -> None:
 
 def test_nabirds_errors(tmp_path: Path) -> None:
     path = write(tmp_path, "hierarchy.txt", HIERARCHY + "5 3 1\n")
-    with pytest.raises(InputError, match=r"hierarchy\.txt, line 7: expected '<child id> <parent id>'"):
+    with pytest.raises(
+        InputError, match=r"hierarchy\.txt, line 7: expected '<child id> <parent id>'"
+    ):
         load_taxonomy(path, "nabirds")
     path.write_text(HIERARCHY)
     write(tmp_path, "classes.txt", CLASSES + "12\n")
@@ -259,20 +292,43 @@ def test_help_mentions_every_format(command: str) -> None:
 def test_cli_format_forces_a_reader_and_errors_are_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", "parent,child\nr,a\n")
     res = runner.invoke(app, ["taxonomy", "validate", str(path), "--format", "dwc"])
-    assert res.exit_code == 2 and "missing parentNameUsageID, taxonID" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "missing parentNameUsageID, taxonID" in " ".join(
+        res.output.split()
+    )
     dst = tmp_path / "gbif.csv"
-    res = runner.invoke(app, ["taxonomy", "convert", str(write(tmp_path, "Taxon.tsv", GBIF)), str(dst)])
+    res = runner.invoke(
+        app, ["taxonomy", "convert", str(write(tmp_path, "Taxon.tsv", GBIF)), str(dst)]
+    )
     assert res.exit_code == 0, res.output
     back = load_taxonomy(dst)  # an edge list keyed by id, with name and rank columns
     assert back.root == "1" and back.attributes("212") == {"name": "Aves", "rank": "class"}
 
 
 # ----------------------------------------------------------------- the vectorised reader
-EDGE_SEEDS = {"edges.csv": "parent,child,rank,note\n,r,kingdom,\nr,a,genus,\"x, y\"\nr,b, genus ,\na,c,,n\n",
-              "edges.tsv": "parent\tchild\nr\ta\nr\tb\na\tc\nb\tc\n",
-              "dag.csv": "parent,child,rank,note\nr,a,genus,\nr,b,genus,x\na,c,species,\nb,c,species,y\nb,d,,\n",
-              "Taxon.tsv": GBIF, "taxa.csv": INAT_DWC, "taxonomy.csv": INAT_MODEL}  # fmt: skip
-FAST_SNIPPETS = ['"', '""', ",", "\t", "\n", "\r", "\r\n", " ", "\x00", "\ufeff", "é", "\xa0", "1.0", "a\"b"]
+EDGE_SEEDS = {
+    "edges.csv": 'parent,child,rank,note\n,r,kingdom,\nr,a,genus,"x, y"\nr,b, genus ,\na,c,,n\n',
+    "edges.tsv": "parent\tchild\nr\ta\nr\tb\na\tc\nb\tc\n",
+    "dag.csv": "parent,child,rank,note\nr,a,genus,\nr,b,genus,x\na,c,species,\nb,c,species,y\nb,d,,\n",
+    "Taxon.tsv": GBIF,
+    "taxa.csv": INAT_DWC,
+    "taxonomy.csv": INAT_MODEL,
+}
+FAST_SNIPPETS = [
+    '"',
+    '""',
+    ",",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    " ",
+    "\x00",
+    "\ufeff",
+    "é",
+    "\xa0",
+    "1.0",
+    'a"b',
+]
 
 
 def _outcome(load: Callable[[], Any]) -> tuple[Any, ...]:
@@ -280,7 +336,10 @@ def _outcome(load: Callable[[], Any]) -> tuple[Any, ...]:
         tax = load()
     except TaxovitError as exc:
         return ("error", type(exc).__name__, str(exc))
-    edges = [(tax.nodes[p], tax.nodes[c]) for p, c in zip(tax._parents.tolist(), tax._children.tolist(), strict=True)]
+    edges = [
+        (tax.nodes[p], tax.nodes[c])
+        for p, c in zip(tax._parents.tolist(), tax._children.tolist(), strict=True)
+    ]
     return ("ok", tax.nodes, sorted(edges), [tax.attributes(n) for n in tax.nodes], tax.root)
 
 
@@ -299,7 +358,9 @@ def edge_files(draw: st.DrawFn) -> tuple[str, str]:
 
 @given(file=edge_files(), add_root=st.booleans())
 @settings(max_examples=150, deadline=None)
-def test_vectorised_reader_agrees_with_the_row_by_row_reader(file: tuple[str, str], add_root: bool) -> None:
+def test_vectorised_reader_agrees_with_the_row_by_row_reader(
+    file: tuple[str, str], add_root: bool
+) -> None:
     from taxovit.taxonomy import io as tio
 
     name, text = file
@@ -320,8 +381,13 @@ def test_vectorised_reader_takes_the_common_files(tmp_path: Path) -> None:
     from taxovit.taxonomy.edge_table import SPECS
     from taxovit.taxonomy.fast_table import read_table_fast
 
-    for name, fmt in [("edges.csv", "edges"), ("dag.csv", "edges"), ("Taxon.tsv", "dwc"), ("taxa.csv", "dwc"),
-                      ("taxonomy.csv", "inat")]:  # fmt: skip
+    for name, fmt in [
+        ("edges.csv", "edges"),
+        ("dag.csv", "edges"),
+        ("Taxon.tsv", "dwc"),
+        ("taxa.csv", "dwc"),
+        ("taxonomy.csv", "inat"),
+    ]:
         path = write(tmp_path, name, EDGE_SEEDS[name].replace("r,b, genus ,\n", "r,b,genus,\n"))
         delim = "\t" if name.endswith(".tsv") else ","
         tax = read_table_fast(path.read_bytes(), path.read_text(), delim, path, SPECS[fmt], False)
@@ -332,25 +398,50 @@ def test_vectorised_reader_takes_the_common_files(tmp_path: Path) -> None:
 def test_evaluate_against_an_id_keyed_taxonomy_by_id_or_by_name(tmp_path: Path) -> None:
     tax = write(tmp_path, "taxonomy.csv", INAT_MODEL)
     ids = write(tmp_path, "ids.csv", "id,y_true,y_pred\n1,8021,8021\n2,8020,8021\n")
-    names = write(tmp_path, "names.csv", "id,y_true,y_pred\n1,Corvus corax,Corvus corax\n"
-                  "2,Corvus brachyrhynchos,Corvus corax\n")  # fmt: skip
+    names = write(
+        tmp_path,
+        "names.csv",
+        "id,y_true,y_pred\n1,Corvus corax,Corvus corax\n2,Corvus brachyrhynchos,Corvus corax\n",
+    )
     by_id = runner.invoke(app, ["evaluate", str(ids), "--taxonomy", str(tax), "--format", "json"])
-    by_name = runner.invoke(app, ["evaluate", str(names), "--taxonomy", str(tax), "--label-attr", "name",
-                                  "--format", "json"])  # fmt: skip
+    by_name = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(names),
+            "--taxonomy",
+            str(tax),
+            "--label-attr",
+            "name",
+            "--format",
+            "json",
+        ],
+    )
     assert by_id.exit_code == 0 == by_name.exit_code, (by_id.output, by_name.output)
     a, b = json.loads(by_id.stdout)["metrics"], json.loads(by_name.stdout)["metrics"]
     assert a == b and a["accuracy"] == 0.5 and a["mistake_severity"] == 1.0
 
 
-INAT_EDGES = Path(__file__).resolve().parents[1] / "benchmarks" / ".cache" / "inat_edges_infraspecific.csv"
+INAT_EDGES = (
+    Path(__file__).resolve().parents[1] / "benchmarks" / ".cache" / "inat_edges_infraspecific.csv"
+)
 
 
-@pytest.mark.skipif(not INAT_EDGES.exists(), reason="built by python benchmarks/inat_taxonomy.py --infraspecific")
+@pytest.mark.skipif(
+    not INAT_EDGES.exists(), reason="built by python benchmarks/inat_taxonomy.py --infraspecific"
+)
 def test_the_real_inaturalist_edge_list_takes_the_vectorised_reader() -> None:
     from taxovit.taxonomy.edge_table import SPECS
     from taxovit.taxonomy.fast_table import read_table_fast
 
     data = INAT_EDGES.read_bytes()
-    tax = read_table_fast(data, data[:65536].decode("utf-8", "ignore").rsplit("\n", 1)[0] + "\n", ",", INAT_EDGES, SPECS["edges"], False)
+    tax = read_table_fast(
+        data,
+        data[:65536].decode("utf-8", "ignore").rsplit("\n", 1)[0] + "\n",
+        ",",
+        INAT_EDGES,
+        SPECS["edges"],
+        False,
+    )
     assert tax is not None and len(tax) == 1_375_605 and tax.root == "Life" and tax.is_tree
     assert tax.rank("Animalia") == "kingdom" and tax.parents("Chordata") == ["Animalia"]

@@ -67,16 +67,22 @@ def test_deep_chain_round_trips_through_nested_json(tmp_path: Path, depth: int) 
 def test_deep_json_errors_still_have_a_path(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text(nested_chain(3_000).replace('"n2999"', '"n2999", "rank": 5'))
-    with pytest.raises(InputError, match=r"\$\.children\[0\].*more>.*\.rank: node 'n2999' has rank 5"):
+    with pytest.raises(
+        InputError, match=r"\$\.children\[0\].*more>.*\.rank: node 'n2999' has rank 5"
+    ):
         load_taxonomy(path)
     path.write_text('{"name": "r", "note": ' + "[" * 5_000 + "]" * 5_000 + "}")
     with pytest.raises(InputError, match=r"\$\.note: an attribute value may nest .* at most 100"):
         load_taxonomy(path)
     path.write_text('{"name": "r", "children": ' + "[" * 5_000 + "]" * 5_000 + "}")
-    with pytest.raises(InputError, match=r"\$\.children\[0\]: expected an object with 'name', got a list"):
+    with pytest.raises(
+        InputError, match=r"\$\.children\[0\]: expected an object with 'name', got a list"
+    ):
         load_taxonomy(path)
     path.write_text("[" * 5_000 + "]" * 4_999)
-    with pytest.raises(InputError, match=r"deep\.json, line 1: invalid JSON: Expecting ',' delimiter"):
+    with pytest.raises(
+        InputError, match=r"deep\.json, line 1: invalid JSON: Expecting ',' delimiter"
+    ):
         load_taxonomy(path)
 
 
@@ -98,7 +104,10 @@ def test_convert_never_replaces_its_input(tmp_path: Path) -> None:
     src = tmp_path / "t.json"
     src.write_text(TREE)
     one_error(cli("taxonomy", "convert", src, src), "DST", "same file as input taxonomy")
-    one_error(cli("taxonomy", "convert", src, tmp_path / "x" / ".." / "t.json", "--to", "edges"), "same file")
+    one_error(
+        cli("taxonomy", "convert", src, tmp_path / "x" / ".." / "t.json", "--to", "edges"),
+        "same file",
+    )
     (tmp_path / "hard.json").hardlink_to(src)
     one_error(cli("taxonomy", "convert", src, tmp_path / "hard.json"), "same file")
     assert src.read_text() == TREE
@@ -108,7 +117,11 @@ def test_convert_checks_the_destination_and_format_before_anything(tmp_path: Pat
     src = tmp_path / "t.json"
     src.write_text(TREE)
     one_error(cli("taxonomy", "convert", src, tmp_path), "DST", "is a folder")
-    one_error(cli("taxonomy", "convert", src, tmp_path / "new" / "t.txt"), "cannot tell the format", "--to")
+    one_error(
+        cli("taxonomy", "convert", src, tmp_path / "new" / "t.txt"),
+        "cannot tell the format",
+        "--to",
+    )
     one_error(cli("taxonomy", "convert", src, "-"), "cannot tell the format", "--to")
     # the destination is checked before the (broken) input is read
     one_error(cli("taxonomy", "convert", tmp_path / "missing.json", tmp_path / "t.txt"), "DST")
@@ -141,8 +154,12 @@ def test_convert_to_tsv_is_tab_separated_and_round_trips(tmp_path: Path, fmt: st
 
 def test_convert_a_deep_chain_both_ways(tmp_path: Path) -> None:
     chain_csv(tmp_path / "chain.csv", 1_200)
-    assert cli("taxonomy", "convert", tmp_path / "chain.csv", tmp_path / "chain.json").exit_code == 0
-    assert cli("taxonomy", "convert", tmp_path / "chain.json", tmp_path / "again.csv").exit_code == 0
+    assert (
+        cli("taxonomy", "convert", tmp_path / "chain.csv", tmp_path / "chain.json").exit_code == 0
+    )
+    assert (
+        cli("taxonomy", "convert", tmp_path / "chain.json", tmp_path / "again.csv").exit_code == 0
+    )
     info = json.loads(cli("taxonomy", "info", tmp_path / "again.csv", "--json").stdout)
     assert info["max_depth"] == 1_200 and info["kind"] == "tree"
 
@@ -150,9 +167,16 @@ def test_convert_a_deep_chain_both_ways(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["info", "validate", "convert"])
 def test_missing_folder_or_stdin_input_is_one_error(tmp_path: Path, command: str) -> None:
     extra = [tmp_path / "out.json"] if command == "convert" else []
-    one_error(cli("taxonomy", command, tmp_path / "missing.json", *extra), "missing.json: file not found")
-    one_error(cli("taxonomy", command, tmp_path, *extra), f"{tmp_path}: is a folder; expected a taxonomy file")
-    one_error(cli("taxonomy", command, "-", *extra), "-: a taxonomy is not read from standard input")
+    one_error(
+        cli("taxonomy", command, tmp_path / "missing.json", *extra), "missing.json: file not found"
+    )
+    one_error(
+        cli("taxonomy", command, tmp_path, *extra),
+        f"{tmp_path}: is a folder; expected a taxonomy file",
+    )
+    one_error(
+        cli("taxonomy", command, "-", *extra), "-: a taxonomy is not read from standard input"
+    )
     assert not (tmp_path / "out.json").exists()
 
 
@@ -171,10 +195,19 @@ PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCh
 
 
 def _seed_taxonomy(dag: bool) -> Taxonomy:
-    g = nx.DiGraph([("Aves", "Corvidae"), ("Aves", "Laridae"), ("Corvidae", "Corvus"),
-                    ("Laridae", "Larus"), ("Corvus", "Corvus corax"), ("Larus", "Larus argentatus")])  # fmt: skip
-    for name, rank in zip(g.nodes, ["class", "family", "family", "genus", "genus", "species", "species"],
-                          strict=True):  # fmt: skip
+    g = nx.DiGraph(
+        [
+            ("Aves", "Corvidae"),
+            ("Aves", "Laridae"),
+            ("Corvidae", "Corvus"),
+            ("Laridae", "Larus"),
+            ("Corvus", "Corvus corax"),
+            ("Larus", "Larus argentatus"),
+        ]
+    )
+    for name, rank in zip(
+        g.nodes, ["class", "family", "family", "genus", "genus", "species", "species"], strict=True
+    ):
         g.nodes[name]["rank"] = rank
     g.nodes["Corvus corax"]["common_name"] = 'Raven, "common"'
     if dag:
@@ -202,9 +235,38 @@ SEEDS = {
     "lineages.txt": "A|B|C|D\nA|B|E\nA|F|G\n",
     "hierarchy.txt": "1 0\n2 1\n3 1\n4 2\n5 2\n6 3\n",
 }
-SNIPPETS = ["{", "}", "[", "]", ",", ":", '"', "\\", "\n", "\r", "\t", " ", "\x00", "\ufeff", "é",
-            "null", "true", "0", "-1e999", '"name"', '"children"', '"rank"', '"id"', '"nodes"',
-            '"links"', "[" * 1200, '{"name": "x", "children": [' * 1100, "\\ud800", ",,,", '""']  # fmt: skip
+SNIPPETS = [
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    '"',
+    "\\",
+    "\n",
+    "\r",
+    "\t",
+    " ",
+    "\x00",
+    "\ufeff",
+    "é",
+    "null",
+    "true",
+    "0",
+    "-1e999",
+    '"name"',
+    '"children"',
+    '"rank"',
+    '"id"',
+    '"nodes"',
+    '"links"',
+    "[" * 1200,
+    '{"name": "x", "children": [' * 1100,
+    "\\ud800",
+    ",,,",
+    '""',
+]
 
 
 @st.composite
@@ -215,7 +277,9 @@ def text_mutations(draw: st.DrawFn, text: str) -> str:
         i = draw(st.integers(0, len(text)))
         j = min(len(text), i + draw(st.integers(1, 12)))
         k = draw(st.integers(0, len(lines) - 1))
-        op = draw(st.sampled_from(["delete", "insert", "duplicate", "drop line", "copy line", "swap"]))
+        op = draw(
+            st.sampled_from(["delete", "insert", "duplicate", "drop line", "copy line", "swap"])
+        )
         if op == "delete":
             text = text[:i] + text[j:]
         elif op == "insert":
@@ -223,7 +287,7 @@ def text_mutations(draw: st.DrawFn, text: str) -> str:
         elif op == "duplicate":
             text = text[:j] + text[i:j] + text[j:]
         elif op in ("drop line", "copy line"):
-            lines[k:k + 1] = [] if op == "drop line" else [lines[k], lines[k]]
+            lines[k : k + 1] = [] if op == "drop line" else [lines[k], lines[k]]
             text = "".join(lines)
         else:
             m = draw(st.integers(0, len(lines) - 1))
@@ -232,9 +296,19 @@ def text_mutations(draw: st.DrawFn, text: str) -> str:
     return text
 
 
-JSON_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.just([]) \
-    | st.just({}) | st.lists(st.text(max_size=2), max_size=2) | st.just({"name": None}) \
-    | st.just([[[[[]]]]]) | st.just(" ")  # fmt: skip
+JSON_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=4)
+    | st.just([])
+    | st.just({})
+    | st.lists(st.text(max_size=2), max_size=2)
+    | st.just({"name": None})
+    | st.just([[[[[]]]]])
+    | st.just(" ")
+)
 
 
 def _slots(doc: Any) -> list[tuple[Any, Any]]:
@@ -242,7 +316,13 @@ def _slots(doc: Any) -> list[tuple[Any, Any]]:
     out, stack = [], [doc]
     while stack:
         node = stack.pop()
-        keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
+        keys = (
+            list(node)
+            if isinstance(node, dict)
+            else range(len(node))
+            if isinstance(node, list)
+            else []
+        )
         for key in keys:
             out.append((node, key))
             stack.append(node[key])
@@ -268,11 +348,17 @@ def json_type_swaps(draw: st.DrawFn, text: str) -> str:
 def hostile_files() -> st.SearchStrategy[tuple[str, bytes]]:
     """(file name, content): random bytes or text, and mutations of each valid seed."""
     names = st.sampled_from(["t.json", "t.csv", "t.tsv", "t.txt", "hierarchy.txt"])
-    raw = st.tuples(names, st.binary(max_size=200) | st.text(alphabet="{}[],:\"\n\t ab,nul", max_size=60)
-                    .map(str.encode))  # fmt: skip
+    raw = st.tuples(
+        names,
+        st.binary(max_size=200)
+        | st.text(alphabet='{}[],:"\n\t ab,nul', max_size=60).map(str.encode),
+    )
     mutated = [st.tuples(st.just(n), text_mutations(t).map(str.encode)) for n, t in SEEDS.items()]
-    swapped = [st.tuples(st.just(n), json_type_swaps(t).map(str.encode)) for n, t in SEEDS.items()
-               if n.endswith(".json")]  # fmt: skip
+    swapped = [
+        st.tuples(st.just(n), json_type_swaps(t).map(str.encode))
+        for n, t in SEEDS.items()
+        if n.endswith(".json")
+    ]
     return st.one_of(raw, *mutated, *swapped)
 
 
@@ -302,7 +388,12 @@ def test_seeds_are_valid() -> None:
 READ_FORMATS = [None, "nested", "edges", "ranks", "node-link", "dwc", "inat", "lineage", "nabirds"]
 
 
-@given(file=hostile_files(), add_root=st.booleans(), qualify=st.booleans(), fmt=st.sampled_from(READ_FORMATS))
+@given(
+    file=hostile_files(),
+    add_root=st.booleans(),
+    qualify=st.booleans(),
+    fmt=st.sampled_from(READ_FORMATS),
+)
 @PROPS
 def test_load_never_raises_anything_but_a_taxovit_error(
     file: tuple[str, bytes], add_root: bool, qualify: bool, fmt: str | None
@@ -317,10 +408,15 @@ def test_load_never_raises_anything_but_a_taxovit_error(
             assert str(exc) and "np." not in str(exc)
 
 
-@given(file=hostile_files(), to=st.sampled_from([None, "nested", "edges", "ranks", "node-link"]),
-       dst=st.sampled_from(["out.json", "out.csv", "out.tsv", "sub/out.json"]))  # fmt: skip
+@given(
+    file=hostile_files(),
+    to=st.sampled_from([None, "nested", "edges", "ranks", "node-link"]),
+    dst=st.sampled_from(["out.json", "out.csv", "out.tsv", "sub/out.json"]),
+)
 @PROPS
-def test_convert_never_changes_its_input_and_exits_0_or_2(file: tuple[str, bytes], to: str | None, dst: str) -> None:
+def test_convert_never_changes_its_input_and_exits_0_or_2(
+    file: tuple[str, bytes], to: str | None, dst: str
+) -> None:
     name, data = file
     with tempfile.TemporaryDirectory() as tmp, no_hang():
         src, out = Path(tmp) / name, Path(tmp) / dst
@@ -343,12 +439,17 @@ def _outcome(parse: Any, text: str) -> tuple[Any, ...]:
 
 JSON_DOCS = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
     max_leaves=12,
 )
 
 
-@given(text=JSON_DOCS.map(json.dumps) | st.text(alphabet='{}[],:"\\ \n0123456789-.etrufalsn', max_size=24))
+@given(
+    text=JSON_DOCS.map(json.dumps)
+    | st.text(alphabet='{}[],:"\\ \n0123456789-.etrufalsn', max_size=24)
+)
 @PROPS
 def test_deep_json_parser_agrees_with_json_loads(text: str) -> None:
     from taxovit.taxonomy.io import _loads_iteratively

@@ -52,7 +52,9 @@ def test_pair_stats_match_brute_force(data, tax: Taxonomy) -> None:
     depth = longest_depth(g, tax.root)
     height = longest_height(g)
     n = len(tax.nodes)
-    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=20))
+    pairs = data.draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=20)
+    )
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     stats = tax.index.pair_stats(a, b)
@@ -76,11 +78,16 @@ def test_pair_stats_match_brute_force(data, tax: Taxonomy) -> None:
 @SETTINGS
 def test_tree_lca_matches_networkx(data, tax: Taxonomy) -> None:
     n = len(tax.nodes)
-    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=30))
+    pairs = data.draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=30)
+    )
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     got = tax.names(tax.index.lca(a, b))
-    want = [nx.lowest_common_ancestor(tax.graph, x, y) for x, y in zip(tax.names(a), tax.names(b), strict=True)]
+    want = [
+        nx.lowest_common_ancestor(tax.graph, x, y)
+        for x, y in zip(tax.names(a), tax.names(b), strict=True)
+    ]
     assert got == want
 
 
@@ -155,7 +162,9 @@ def test_deep_chain_and_wide_star() -> None:
     chain = Taxonomy.from_edges([(f"n{i}", f"n{i + 1}") for i in range(3000)])
     assert chain.index.max_depth == 3000
     last = chain.id_of("n3000")
-    assert chain.index.lca(np.array([last]), np.array([chain.id_of("n10")]))[0] == chain.id_of("n10")
+    assert chain.index.lca(np.array([last]), np.array([chain.id_of("n10")]))[0] == chain.id_of(
+        "n10"
+    )
     star = Taxonomy.from_edges([("r", f"c{i}") for i in range(5000)])
     s = star.index.pair_stats(np.arange(1, 5001), np.arange(5000, 0, -1))
     assert set(s.distance.tolist()) == {2}  # i + j = 5001: never the same leaf
@@ -228,7 +237,9 @@ def test_path_codes_routes() -> None:
     deep = Taxonomy.from_edges([(f"n{i}", f"n{i + 1}") for i in range(70)])
     assert deep.index._paths is None
     last = deep.id_of("n70")
-    assert deep.index.lca(np.array([last]), np.array([deep.id_of("n9")])).tolist() == [deep.id_of("n9")]
+    assert deep.index.lca(np.array([last]), np.array([deep.id_of("n9")])).tolist() == [
+        deep.id_of("n9")
+    ]
     assert wide.index.lca(np.array([wide.id_of("n58")]), np.array([wide.id_of("n3")])).tolist() == [
         wide.id_of("n3")
     ]

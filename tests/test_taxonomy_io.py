@@ -14,7 +14,9 @@ from strategies import taxonomies
 from taxovit import InputError, Taxonomy, TaxonomyError, load_taxonomy, save_taxonomy
 from taxovit.taxonomy import detect_format, dumps_taxonomy
 
-SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def same_graph(a: Taxonomy, b: Taxonomy) -> None:
@@ -34,7 +36,9 @@ def attributed(draw, **kw) -> Taxonomy:
     return Taxonomy(tax.graph)
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("nested", ".json"), ("edges", ".csv"), ("node-link", ".json")])
+@pytest.mark.parametrize(
+    ("fmt", "suffix"), [("nested", ".json"), ("edges", ".csv"), ("node-link", ".json")]
+)
 @given(tax=attributed())
 @SETTINGS
 def test_round_trip_lossless(tmp_path: Path, fmt: str, suffix: str, tax: Taxonomy) -> None:
@@ -104,14 +108,18 @@ def test_rank_csv_gap_attaches_to_the_nearest_coarser_rank(tmp_path: Path) -> No
     assert tax.parents("s1") == ["F1"] and tax.parents("s2") == ["G1"]
     assert tax.rank("s1") == "species"
     path.write_text("family,genus,species\n,G,s1\n")  # the coarsest rank must be filled
-    with pytest.raises(InputError, match=r"line 2, column 'family': empty cell before a finer rank"):
+    with pytest.raises(
+        InputError, match=r"line 2, column 'family': empty cell before a finer rank"
+    ):
         load_taxonomy(path)
 
 
 def test_cycle_named(tmp_path: Path) -> None:
     path = tmp_path / "cyc.csv"
     path.write_text("parent,child\nr,a\na,b\nb,c\nc,a\n")
-    with pytest.raises(TaxonomyError, match=r"cycle.*'a'.*'b'.*'c'|cycle.*'b'.*'c'.*'a'|cycle.*'c'.*'a'.*'b'"):
+    with pytest.raises(
+        TaxonomyError, match=r"cycle.*'a'.*'b'.*'c'|cycle.*'b'.*'c'.*'a'|cycle.*'c'.*'a'.*'b'"
+    ):
         load_taxonomy(path)
 
 
@@ -192,15 +200,24 @@ def test_edge_list_without_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "where", "key"),
     [
-        ('{"name": "r", "children": [{"name": "a"}], "children": [{"name": "b"}]}', "$:", "children"),
+        (
+            '{"name": "r", "children": [{"name": "a"}], "children": [{"name": "b"}]}',
+            "$:",
+            "children",
+        ),
         ('{"name": "r", "name": "s"}', "$:", "name"),
-        ('{"name": "r", "children": [{"name": "a", "children": [], "children": [{"name": "x"}]}]}',
-         "$.children[0]:", "children"),
+        (
+            '{"name": "r", "children": [{"name": "a", "children": [], "children": [{"name": "x"}]}]}',
+            "$.children[0]:",
+            "children",
+        ),
         ('{"name": "r", "meta": {"k": 1, "k": 2}}', "$.meta:", "k"),
         ('{"nodes": [{"id": "r"}], "links": [], "links": []}', "$:", "links"),
     ],
 )
-def test_json_repeated_key_is_named_with_its_path(tmp_path: Path, text: str, where: str, key: str) -> None:
+def test_json_repeated_key_is_named_with_its_path(
+    tmp_path: Path, text: str, where: str, key: str
+) -> None:
     path = tmp_path / "t.json"
     path.write_text(text)
     with pytest.raises(InputError) as err:
@@ -210,18 +227,32 @@ def test_json_repeated_key_is_named_with_its_path(tmp_path: Path, text: str, whe
 
 
 NODE_LINK_BAD = [
-    ('{"nodes": [{"id": null}], "links": []}', r"\$\.nodes\[0\]\.id: a node id must be a non-empty string.*got null"),
+    (
+        '{"nodes": [{"id": null}], "links": []}',
+        r"\$\.nodes\[0\]\.id: a node id must be a non-empty string.*got null",
+    ),
     ('{"nodes": [{"id": [1]}], "links": []}', r"\$\.nodes\[0\]\.id: .*got a list"),
     ('{"nodes": [{"id": {"a": 1}}], "links": []}', r"\$\.nodes\[0\]\.id: .*got an object"),
     ('{"nodes": [{"id": 7}], "links": []}', r"\$\.nodes\[0\]\.id: .*got 7"),
     ('{"nodes": null, "links": []}', r"\$\.nodes: expected a list of objects, got null"),
     ('{"nodes": [{"id": "a"}], "links": null}', r"\$\.links: expected a list of objects, got null"),
-    ('{"nodes": [{"id": "a"}], "edges": {}}', r"\$\.edges: expected a list of objects, got an object"),
-    ('{"nodes": [{"id": "a"}], "links": [3]}', r"\$\.links\[0\]: expected an object with 'source' and 'target'"),
+    (
+        '{"nodes": [{"id": "a"}], "edges": {}}',
+        r"\$\.edges: expected a list of objects, got an object",
+    ),
+    (
+        '{"nodes": [{"id": "a"}], "links": [3]}',
+        r"\$\.links\[0\]: expected an object with 'source' and 'target'",
+    ),
     ('{"nodes": [{"id": "a"}], "links": [{"source": "a"}]}', r"\$\.links\[0\]: expected an object"),
-    ('{"nodes": [{"id": "a"}], "links": [{"source": "a", "target": "b"}]}',
-     r"\$\.links\[0\]\.target: no node has id 'b'"),
-    ('{"nodes": [{"id": "a"}], "links": [{"source": null, "target": "a"}]}', r"\$\.links\[0\]\.source: .*null"),
+    (
+        '{"nodes": [{"id": "a"}], "links": [{"source": "a", "target": "b"}]}',
+        r"\$\.links\[0\]\.target: no node has id 'b'",
+    ),
+    (
+        '{"nodes": [{"id": "a"}], "links": [{"source": null, "target": "a"}]}',
+        r"\$\.links\[0\]\.source: .*null",
+    ),
     ('{"nodes": [{"id": "a"}, {"id": "a"}], "links": []}', r"\$\.nodes\[1\]: node id 'a' again"),
     ('{"nodes": ["a"], "links": []}', r"\$\.nodes\[0\]: expected an object with 'id', got 'a'"),
     ('{"nodes": [], "links": [], "edges": []}', "both 'links' and 'edges'"),
@@ -236,7 +267,9 @@ def test_node_link_bad_structure_is_one_input_error(tmp_path: Path, text: str, m
         load_taxonomy(path)
 
 
-@pytest.mark.parametrize("rank", ["1", "2.5", "true", "false", "[]", '["genus"]', '{"a": 1}', "null", '" "'])
+@pytest.mark.parametrize(
+    "rank", ["1", "2.5", "true", "false", "[]", '["genus"]', '{"a": 1}', "null", '" "']
+)
 @pytest.mark.parametrize("fmt", ["nested", "node-link"])
 def test_rank_is_a_string(tmp_path: Path, rank: str, fmt: str) -> None:
     path = tmp_path / "t.json"
@@ -244,10 +277,14 @@ def test_rank_is_a_string(tmp_path: Path, rank: str, fmt: str) -> None:
         path.write_text(f'{{"name": "r", "children": [{{"name": "x", "rank": {rank}}}]}}')
         where = r"\$\.children\[0\]\.rank"
     else:
-        path.write_text(f'{{"nodes": [{{"id": "r"}}, {{"id": "x", "rank": {rank}}}], '
-                        '"links": [{"source": "r", "target": "x"}]}')
+        path.write_text(
+            f'{{"nodes": [{{"id": "r"}}, {{"id": "x", "rank": {rank}}}], '
+            '"links": [{"source": "r", "target": "x"}]}'
+        )
         where = r"\$\.nodes\[1\]\.rank"
-    with pytest.raises(InputError, match=rf"t\.json: {where}: node 'x' has rank .*a rank is a non-empty string"):
+    with pytest.raises(
+        InputError, match=rf"t\.json: {where}: node 'x' has rank .*a rank is a non-empty string"
+    ):
         load_taxonomy(path)
 
 
@@ -261,7 +298,10 @@ WHITESPACE = {
 BLANK = {
     "edges.csv": ("parent,child\nr, \n", "line 2, column 'child': empty child name"),
     "ranks.csv": ("family,genus\n  ,G\n", "line 2, column 'family': empty cell"),
-    "nested.json": ('{"name": "r", "children": [{"name": " \\t"}]}', r"\$\.children\[0\]: 'name' must be"),
+    "nested.json": (
+        '{"name": "r", "children": [{"name": " \\t"}]}',
+        r"\$\.children\[0\]: 'name' must be",
+    ),
     "nl.json": ('{"nodes": [{"id": "  "}], "links": []}', r"\$\.nodes\[0\]\.id: a node id must be"),
 }
 
@@ -282,7 +322,9 @@ def test_surrounding_whitespace_is_not_part_of_a_name(tmp_path: Path, name: str)
 @pytest.mark.parametrize("fmt", ["edges", "ranks"])
 def test_tsv_is_tab_separated_in_every_csv_format(tmp_path: Path, fmt: str) -> None:
     g = nx.DiGraph([("Aves", "Corvus"), ("Corvus", "Corvus corax, L.")])
-    nx.set_node_attributes(g, {"Aves": "class", "Corvus": "genus", "Corvus corax, L.": "species"}, "rank")
+    nx.set_node_attributes(
+        g, {"Aves": "class", "Corvus": "genus", "Corvus corax, L.": "species"}, "rank"
+    )
     tax = Taxonomy(g)
     path = tmp_path / "t.tsv"
     save_taxonomy(tax, path, format=fmt)
@@ -301,7 +343,13 @@ def test_tsv_with_commas_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("attr", "fmt"),
-    [("name", "nested"), ("children", "nested"), ("id", "node-link"), ("parent", "edges"), ("child", "edges")],
+    [
+        ("name", "nested"),
+        ("children", "nested"),
+        ("id", "node-link"),
+        ("parent", "edges"),
+        ("child", "edges"),
+    ],
 )
 def test_writer_refuses_an_attribute_its_format_uses_for_structure(attr: str, fmt: str) -> None:
     g = nx.DiGraph([("r", "a")])
@@ -343,7 +391,9 @@ def test_writer_refuses_names_and_ranks_no_reader_keeps() -> None:
         dumps_taxonomy(Taxonomy(g), "nested")
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("edges", ".csv"), ("edges", ".tsv"), ("ranks", ".csv")])
+@pytest.mark.parametrize(
+    ("fmt", "suffix"), [("edges", ".csv"), ("edges", ".tsv"), ("ranks", ".csv")]
+)
 def test_carriage_return_in_a_name_is_quoted(tmp_path: Path, fmt: str, suffix: str) -> None:
     g = nx.DiGraph([("r", "a\rb"), ("r", 'c"\nd')])
     nx.set_node_attributes(g, {"r": "kingdom", "a\rb": "genus", 'c"\nd': "genus"}, "rank")

@@ -35,11 +35,21 @@ def _data(seed: int, n: int = 300):
 def _expected(tax, classes, target, logits, with_scores):
     names = np.array(classes)
     pred = top_k_columns(logits, 1)[:, 0]
-    rep = taxovit.evaluate(names[target], names[pred], tax, logits if with_scores else None,
-                           score_labels=classes if with_scores else None)  # fmt: skip
+    rep = taxovit.evaluate(
+        names[target],
+        names[pred],
+        tax,
+        logits if with_scores else None,
+        score_labels=classes if with_scores else None,
+    )
     flat = flatten_metrics({**rep.metrics, "per_rank": rep.per_rank})
-    return {k: v for k, v in flat.items() if v is not None and not k.split("/")[-1].startswith(SCORE_ONLY)
-            and not (k.startswith("per_rank/") and k.split("/")[-1].startswith("top"))}
+    return {
+        k: v
+        for k, v in flat.items()
+        if v is not None
+        and not k.split("/")[-1].startswith(SCORE_ONLY)
+        and not (k.startswith("per_rank/") and k.split("/")[-1].startswith("top"))
+    }
 
 
 @pytest.mark.parametrize("with_scores", [False, True])
@@ -47,8 +57,11 @@ def test_equals_evaluate(with_scores) -> None:
     tax, classes, target, logits = _data(0)
     metric = TaxonomyMetrics(tax, classes)
     for part in np.array_split(np.arange(target.size), 3):
-        preds = torch.from_numpy(logits[part]) if with_scores else torch.from_numpy(
-            top_k_columns(logits[part], 1)[:, 0])  # fmt: skip
+        preds = (
+            torch.from_numpy(logits[part])
+            if with_scores
+            else torch.from_numpy(top_k_columns(logits[part], 1)[:, 0])
+        )
         metric.update(preds, torch.from_numpy(target[part]))
     got = metric.compute()
     for key, value in _expected(tax, classes, target, logits, with_scores).items():

@@ -68,8 +68,16 @@ def test_config_validation(tmp_path):
         load_config(p)
 
 
-@pytest.mark.parametrize("name", ["fashion_mnist_cpu", "fashion_mnist_gpu", "fashion_mnist_ce_coarse",
-                                  "fashion_mnist_grafit", "fashion_mnist_ce_fine"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "fashion_mnist_cpu",
+        "fashion_mnist_gpu",
+        "fashion_mnist_ce_coarse",
+        "fashion_mnist_grafit",
+        "fashion_mnist_ce_fine",
+    ],
+)
 def test_shipped_configs_parse(name):
     path = REPO / "configs" / f"{name}.yaml"
     if not path.is_file():
@@ -121,8 +129,9 @@ def test_grafit_nce_instance_loss_is_nt_xent_without_a_target(tmp_path):
     from taxovit.training.parts.network import build_online
     from taxovit.training.run.distributed import Dist
 
-    cfg = merge_config(tiny_config(tmp_path, grafit={"instance": "nce", "tau_inst": 0.5,
-                                                     "lambda_knn": 0.0}))  # fmt: skip
+    cfg = merge_config(
+        tiny_config(tmp_path, grafit={"instance": "nce", "tau_inst": 0.5, "lambda_knn": 0.0})
+    )
     net = build_online(cfg, 5)
     assert net.predictor is None
     obj = Grafit(cfg, net, Dist(), torch.device("cpu"))
@@ -174,8 +183,13 @@ def test_ce_on_fine_classes_predicts_with_head(tmp_path):
 
 def test_transfg_and_ce_coarse_run(tmp_path):
     for method in ("transfg", "ce"):
-        cfg = tiny_config(tmp_path, method=method, optim={"epochs": 1},
-                          model={"overrides": {"depth": 2}}, eval={"every": 0})  # fmt: skip
+        cfg = tiny_config(
+            tmp_path,
+            method=method,
+            optim={"epochs": 1},
+            model={"overrides": {"depth": 2}},
+            eval={"every": 0},
+        )
         res = train(cfg, out=tmp_path / method)
         assert res["history"][0]["loss"] > 0
 
@@ -239,8 +253,12 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 def test_absurd_learning_rate_is_caught(tmp_path):
-    cfg = tiny_config(tmp_path, method="ce", optim={"epochs": 2, "lr": 1e30, "grad_clip": None,
-                                                     "warmup_epochs": 0}, eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="ce",
+        optim={"epochs": 2, "lr": 1e30, "grad_clip": None, "warmup_epochs": 0},
+        eval={"every": 0},
+    )
     with pytest.raises(TrainingDiverged):
         train(cfg, out=tmp_path / "run")
 
@@ -269,11 +287,30 @@ def test_cli_functions_help_and_run(tmp_path):
     assert h.exit_code == 0 and "--knn" in h.output and "taxovit predict" in h.output
     cfg = tiny_config(tmp_path, optim={"epochs": 1}, eval={"every": 0})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    r = runner.invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--out",
-                            str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["predict", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"),
-                            "--out", str(tmp_path / "p.csv"), "--knn", "3"])  # fmt: skip
+    r = runner.invoke(
+        app,
+        [
+            "predict",
+            "--checkpoint",
+            str(tmp_path / "run" / "checkpoint.pt"),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--knn",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "wrote 20 rows" in r.output
 
@@ -291,8 +328,9 @@ def _record_first_step(path):
 
     def step(self, *args, **kwargs):
         if not path.exists():
-            torch.save([p.grad.detach().clone() for g in self.param_groups for p in g["params"]],
-                       path)  # fmt: skip
+            torch.save(
+                [p.grad.detach().clone() for g in self.param_groups for p in g["params"]], path
+            )
         return real(self, *args, **kwargs)
 
     torch.optim.AdamW.step = step
@@ -300,8 +338,13 @@ def _record_first_step(path):
 
 
 def _ddp_worker(rank, world, port, cfg, out, grads=None):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     if grads is not None and rank == 0:  # after DDP's all-reduce, every rank holds the same
         _record_first_step(Path(grads))
@@ -320,16 +363,24 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     import torch.multiprocessing as mp
 
     # no augmentation: both runs see the same pixels; the global batch is the same
-    cfg = tiny_config(tmp_path, optim={"epochs": 2, "batch_size": 20}, eval={"every": 0},
-                      augment={"enabled": False}, deterministic=False)  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        optim={"epochs": 2, "batch_size": 20},
+        eval={"every": 0},
+        augment={"enabled": False},
+        deterministic=False,
+    )
     torch.set_num_threads(1)
     real = _record_first_step(tmp_path / "grads_one.pt")
     try:
         single = train(cfg, out=tmp_path / "one")
     finally:
         torch.optim.AdamW.step = real
-    mp.spawn(_ddp_worker, args=(2, _free_port(), cfg, str(tmp_path / "two"),
-                                str(tmp_path / "grads_two.pt")), nprocs=2)  # fmt: skip
+    mp.spawn(
+        _ddp_worker,
+        args=(2, _free_port(), cfg, str(tmp_path / "two"), str(tmp_path / "grads_two.pt")),
+        nprocs=2,
+    )
     ga = torch.load(tmp_path / "grads_one.pt", weights_only=True)
     gb = torch.load(tmp_path / "grads_two.pt", weights_only=True)
     assert len(ga) == len(gb) > 10
@@ -338,8 +389,10 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     # Seen: ~1e-6. A wrong DDP scaling (no "* world" in the kNN loss, or no gradient through
     # the gathered candidates) is off by 80% or more.
     tol = 1024 * torch.finfo(torch.float32).eps
-    worst = max(float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
-                for a, b in zip(ga, gb, strict=True))  # fmt: skip
+    worst = max(
+        float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
+        for a, b in zip(ga, gb, strict=True)
+    )
     assert worst < tol, f"first-step gradients differ by {worst:.2e} of their scale"
     la = [json.loads(x) for x in Path(single["log"]).read_text().splitlines()]
     lb = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]

@@ -65,12 +65,16 @@ def test_every_key_has_one_definition_with_default_rule_and_doc():
         ({"optim": {"betas": [0.9]}}, "optim.betas: expected a list of 2 numbers in [0, 1)"),
         ({"optim": {"betas": [0.9, 1.0]}}, "optim.betas"),
         ({"optim": {"min_lr": 0.1, "lr": 0.01}}, "optim.min_lr: 0.1 is above optim.lr 0.01"),
-        ({"augment": {"crop_scale": [1.5, 0.2]}}, "augment.crop_scale: expected a list of 2 "
-                                                  "numbers in (0, 1], lo <= hi"),
+        (
+            {"augment": {"crop_scale": [1.5, 0.2]}},
+            "augment.crop_scale: expected a list of 2 numbers in (0, 1], lo <= hi",
+        ),
         ({"augment": {"crop_scale": [0.8, 0.2]}}, "augment.crop_scale"),
         ({"augment": {"crop_scale": [0.0, 1.0]}}, "augment.crop_scale"),
-        ({"augment": {"mean": [0.5, 0.5]}}, "augment.mean: expected 1 value(s), one per "
-                                            "channel (data.in_chans), got 2"),
+        (
+            {"augment": {"mean": [0.5, 0.5]}},
+            "augment.mean: expected 1 value(s), one per channel (data.in_chans), got 2",
+        ),
         ({"augment": {"std": [0.5]}, "data": {"in_chans": 3}}, "augment.std: expected 3"),
         ({"augment": {"std": [0.0]}}, "augment.std: expected null or a list of numbers > 0"),
         ({"augment": {"hflip": 2}}, "augment.hflip: expected a number in [0, 1]"),
@@ -83,22 +87,34 @@ def test_every_key_has_one_definition_with_default_rule_and_doc():
         ({"threads": 0}, "threads: expected null or an integer >= 1, got 0"),
         ({"deterministic": "yes"}, "deterministic: expected true or false, got 'yes'"),
         ({"data": {"in_chans": 2}}, "data.in_chans: expected 1 (grey) or 3 (RGB), got 2"),
-        ({"data": {"format": "tfrecord"}}, "data.format: expected one of fashion_mnist, npy, csv, "
-                                           "imagefolder"),
+        (
+            {"data": {"format": "tfrecord"}},
+            "data.format: expected one of fashion_mnist, npy, csv, imagefolder",
+        ),
         ({"data": {"img_size": 3}}, "model.patch_size: 4 is larger than data.img_size 3"),
-        ({"model": {"preset": "vit_giant"}}, "model.preset: expected one of vit_nano, "
-                                             "vit_micro, vit_ti, vit_s, vit_b, vit_l, vit_h"),
-        ({"model": {"overrides": {"dept": 2}}}, "model.overrides.dept: not an argument of the "
-                                                "ViT model (allowed: embed_dim, depth"),
-        ({"model": {"overrides": {"rollout": "chain"}}}, "model.overrides.rollout: not an "
-                                                         "argument of the ViT model"),
+        (
+            {"model": {"preset": "vit_giant"}},
+            "model.preset: expected one of vit_nano, vit_micro, vit_ti, vit_s, vit_b, vit_l, vit_h",
+        ),
+        (
+            {"model": {"overrides": {"dept": 2}}},
+            "model.overrides.dept: not an argument of the ViT model (allowed: embed_dim, depth",
+        ),
+        (
+            {"model": {"overrides": {"rollout": "chain"}}},
+            "model.overrides.rollout: not an argument of the ViT model",
+        ),
         ({"model": {"overrides": {"img_size": 32}}}, "model.overrides.img_size: not an argument"),
         ({"model": {"overrides": {"depth": "2"}}}, "model.overrides.depth: expected an integer"),
-        ({"model": {"overrides": {"embed_dim": 30, "num_heads": 4}}}, "model: embed_dim 30 is "
-                                                                      "not divisible by num_heads 4"),
+        (
+            {"model": {"overrides": {"embed_dim": 30, "num_heads": 4}}},
+            "model: embed_dim 30 is not divisible by num_heads 4",
+        ),
         ({"model": {"overrides": [1]}}, "model.overrides: expected a mapping"),
-        ({"method": "transfg", "model": {"overrides": {"depth": 1}}}, "method transfg needs "
-                                                                      "depth >= 2"),
+        (
+            {"method": "transfg", "model": {"overrides": {"depth": 1}}},
+            "method transfg needs depth >= 2",
+        ),
         ({"grafit": {"views": 1}}, "grafit.views: must be >= 2 for method grafit"),
         ({"grafit": {"sigma": 0}}, "grafit.sigma: expected a number > 0"),
         ({"grafit": {"k": 0}}, "grafit.k: expected null or an integer >= 1"),
@@ -114,8 +130,13 @@ def test_each_bad_value_names_its_key_and_what_was_expected(user, fragment):
 
 
 def test_transfg_accepts_its_own_overrides():
-    cfg = merge_config({"taxonomy": "t", "method": "transfg",
-                        "model": {"overrides": {"rollout": "reference", "depth": 2}}})  # fmt: skip
+    cfg = merge_config(
+        {
+            "taxonomy": "t",
+            "method": "transfg",
+            "model": {"overrides": {"rollout": "reference", "depth": 2}},
+        }
+    )
     assert cfg.model.overrides == {"rollout": "reference", "depth": 2}
 
 
@@ -136,9 +157,16 @@ def test_every_problem_is_reported_at_once(tmp_path):
     )
     msg = str(pytest.raises(ConfigError, load_config, p).value)
     assert msg.startswith(f"{p}: 9 problems:")
-    for line, key in [(2, "seed"), (4, "optim.epochs"), (5, "optim.lr"), (6, "optim.betas"),
-                      (7, "augment.crop_scale"), (8, "device"), (9, "eval.knn_k"),
-                      (10, "model.preset")]:  # fmt: skip
+    for line, key in [
+        (2, "seed"),
+        (4, "optim.epochs"),
+        (5, "optim.lr"),
+        (6, "optim.betas"),
+        (7, "augment.crop_scale"),
+        (8, "device"),
+        (9, "eval.knn_k"),
+        (10, "model.preset"),
+    ]:
         assert f"line {line}: {key}: expected" in msg
     assert "line 11: unknown key 'optim_typo'" in msg
     assert "Traceback" not in msg
@@ -147,13 +175,20 @@ def test_every_problem_is_reported_at_once(tmp_path):
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("taxonomy: t.json\noptim: {lr: 0.1}\noptim:\n  epochs: 2\n",
-         "key 'optim' is written twice, at lines 2 and 3"),
-        ("taxonomy: t.json\noptim:\n  lr: 0.1\n  epochs: 1\n  lr: 0.2\n",
-         "key 'optim.lr' is written twice, at lines 3 and 5"),
-        ("taxonomy: t.json\ntaxonomy: u.json\n", "key 'taxonomy' is written twice, at lines 1 and 2"),
+        (
+            "taxonomy: t.json\noptim: {lr: 0.1}\noptim:\n  epochs: 2\n",
+            "key 'optim' is written twice, at lines 2 and 3",
+        ),
+        (
+            "taxonomy: t.json\noptim:\n  lr: 0.1\n  epochs: 1\n  lr: 0.2\n",
+            "key 'optim.lr' is written twice, at lines 3 and 5",
+        ),
+        (
+            "taxonomy: t.json\ntaxonomy: u.json\n",
+            "key 'taxonomy' is written twice, at lines 1 and 2",
+        ),
     ],
-)  # fmt: skip
+)
 def test_duplicated_yaml_keys_are_errors(tmp_path, text, fragment):
     p = tmp_path / "c.yaml"
     p.write_text(text)
@@ -173,8 +208,9 @@ def test_exponent_numbers_are_numbers_and_yaml_errors_are_located(tmp_path):
 
 
 def test_messages_show_plain_values_never_numpy_reprs():
-    msg = _problems({"optim": {"lr": np.float32("nan"), "epochs": np.int64(0),
-                               "betas": np.array([0.9])}})  # fmt: skip
+    msg = _problems(
+        {"optim": {"lr": np.float32("nan"), "epochs": np.int64(0), "betas": np.array([0.9])}}
+    )
     assert "optim.lr" in msg and "optim.epochs: expected an integer >= 1, got 0" in msg
     assert "array(" not in msg and "np." not in msg and "float32" not in msg
     # numpy scalars that are in range become plain python numbers
@@ -183,10 +219,14 @@ def test_messages_show_plain_values_never_numpy_reprs():
 
 
 _values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**20), st.floats(allow_nan=True),
-    st.text(max_size=5), st.lists(st.floats(-2, 2), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**20),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.lists(st.floats(-2, 2), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)  # fmt: skip
+)
 _KEYS = [k.split(".") for k, _ in _leaves(DEFAULTS)]
 
 
@@ -209,8 +249,9 @@ def test_any_value_is_accepted_or_a_config_error(pairs):
 
 def test_files_are_checked_only_when_asked(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text("taxonomy: nowhere.json\ndata: {root: /no/such/folder}\n"
-                 "model: {pretrained: missing.pt}\n")  # fmt: skip
+    p.write_text(
+        "taxonomy: nowhere.json\ndata: {root: /no/such/folder}\nmodel: {pretrained: missing.pt}\n"
+    )
     cfg = load_config(p)  # types and ranges only
     assert cfg.data.root == "/no/such/folder"
     msg = str(pytest.raises(ConfigError, load_config, p, files=True).value)
@@ -242,8 +283,10 @@ def test_shipped_configs_validate_and_find_their_files(name):
 def test_reading_a_config_does_not_import_torch(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("taxonomy: t.json\n")
-    code = ("import sys; from taxovit.training.run.config import load_config; "
-            f"load_config({str(p)!r}); sys.exit('torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; from taxovit.training.run.config import load_config; "
+        f"load_config({str(p)!r}); sys.exit('torch' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -37,8 +37,9 @@ def snapshot(folder):
     """Every file under ``folder`` with its bytes (None: the folder does not exist)."""
     if not folder.exists():
         return None
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def log_epochs(folder):
@@ -161,13 +162,17 @@ def test_out_from_the_config_is_named_as_the_config_key(tmp_path):
 def test_resume_refuses_a_different_config_and_names_every_difference(trained):
     run, cfg, _ = trained
     before = snapshot(run)
-    changed = one_epoch(run.parent, optim={"epochs": 1, "lr": 0.002}, seed=4,
-                        model={"patch_size": 4})  # fmt: skip
+    changed = one_epoch(
+        run.parent, optim={"epochs": 1, "lr": 0.002}, seed=4, model={"patch_size": 4}
+    )
     with pytest.raises(ConfigError) as e:
         train(changed, out=run, resume=True)
     msg = str(e.value)
-    for line in ("optim.lr: checkpoint 0.001, now 0.002", "seed: checkpoint 3, now 4",
-                 "model.patch_size: checkpoint 7, now 4"):  # fmt: skip
+    for line in (
+        "optim.lr: checkpoint 0.001, now 0.002",
+        "seed: checkpoint 3, now 4",
+        "model.patch_size: checkpoint 7, now 4",
+    ):
         assert line in msg
     assert "optim.epochs" in msg and "--overwrite" in msg  # the allowed keys, the way out
     assert snapshot(run) == before
@@ -176,8 +181,13 @@ def test_resume_refuses_a_different_config_and_names_every_difference(trained):
 def test_resume_may_change_epochs_logging_evaluation_and_threads(tmp_path):
     cfg = one_epoch(tmp_path)
     train(cfg, out=tmp_path / "run")
-    more = tiny_config(tmp_path, eval={"every": 1, "knn_k": 3}, threads=1,
-                       log={"progress": False}, optim={"epochs": 2})  # fmt: skip
+    more = tiny_config(
+        tmp_path,
+        eval={"every": 1, "knn_k": 3},
+        threads=1,
+        log={"progress": False},
+        optim={"epochs": 2},
+    )
     res = train(more, out=tmp_path / "run", resume=True)
     assert res["epochs_done"] == 2 and log_epochs(tmp_path / "run") == [1, 2]
     with pytest.raises(ConfigError, match="optim.epochs is 1 but .* has already trained 2"):
@@ -257,8 +267,10 @@ def _other_model(ck):
     ("edit", "fragment"),
     [
         (_nan_weights, "weights are not finite"),
-        (lambda ck: ck["model"], "not a checkpoint written by 'taxovit train' (it holds a plain "
-                                 "state dict"),
+        (
+            lambda ck: ck["model"],
+            "not a checkpoint written by 'taxovit train' (it holds a plain state dict",
+        ),
         (lambda ck: [1, 2], "not a checkpoint written by 'taxovit train' (it holds a list)"),
         (lambda ck: ck.pop("label_space") and None, "incomplete checkpoint, no label_space"),
         (lambda ck: ck.pop("config") and None, "incomplete checkpoint, no config"),

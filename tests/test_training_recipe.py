@@ -36,8 +36,15 @@ def test_new_keys_have_defaults_and_are_checked():
     assert cfg.data.loader == "auto" and cfg.model.stem == "patch"
     assert cfg.precision == "auto" and cfg.optim.ema_weights is None
     with pytest.raises(ConfigError) as e:
-        merge_config({"taxonomy": "x", "data": {"loader": "fast"}, "model": {"stem": "cnn"},
-                      "precision": "fp16", "optim": {"ema_weights": 1.0}})  # fmt: skip
+        merge_config(
+            {
+                "taxonomy": "x",
+                "data": {"loader": "fast"},
+                "model": {"stem": "cnn"},
+                "precision": "fp16",
+                "optim": {"ema_weights": 1.0},
+            }
+        )
     for key in ("data.loader", "model.stem", "precision", "optim.ema_weights"):
         assert key in str(e.value)
     for method in ("linear", "knn"):
@@ -83,8 +90,9 @@ def test_memory_views_and_eval_transform_match_the_dataloader_path(tmp_path):
     tf = build_transform(aug, 28, 1, train=False)
     ref = torch.stack([tf(im) for im in samples.images[:5]])
     torch.testing.assert_close(normalize(imgs, aug, 28), ref)
-    torch.testing.assert_close(augment_batch(imgs, dataclasses.replace(aug, enabled=False), 28),
-                               ref)  # fmt: skip
+    torch.testing.assert_close(
+        augment_batch(imgs, dataclasses.replace(aug, enabled=False), 28), ref
+    )
     out = augment_batch(imgs, dataclasses.replace(aug, erasing=1.0, crop_scale=[0.3, 1.0]), 32)
     assert out.shape == (5, 1, 32, 32) and torch.isfinite(out).all()
     assert (out == 0).any()  # an erased rectangle in every image
@@ -129,8 +137,14 @@ def test_conv_stem_keeps_the_token_grid(arch, torch_one_thread):
 
 
 def test_conv_stem_ema_and_bf16_train_and_predict(tmp_path):
-    cfg = tiny_config(tmp_path, method="ce", train_rank="class", precision="bf16",
-                      model={"stem": "conv"}, optim={"epochs": 2, "ema_weights": 0.9})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="ce",
+        train_rank="class",
+        precision="bf16",
+        model={"stem": "conv"},
+        optim={"epochs": 2, "ema_weights": 0.9},
+    )
     res = train(cfg, out=tmp_path / "run")
     ck = torch.load(res["checkpoint"], map_location="cpu", weights_only=True)
     assert any("patch_embed.stem" in k for k in ck["model"])
@@ -178,18 +192,25 @@ def test_shipped_gpu_config_runs_on_the_cpu_through_the_same_paths(tmp_path):
 # ------------------------------------------------------------------------------ read-outs
 def _pretrained(tmp_path):
     """A trained run's backbone saved as a local pretrained file."""
-    res = train(tiny_config(tmp_path, method="ce", optim={"epochs": 1}, eval={"every": 0}),
-                out=tmp_path / "pre")  # fmt: skip
+    res = train(
+        tiny_config(tmp_path, method="ce", optim={"epochs": 1}, eval={"every": 0}),
+        out=tmp_path / "pre",
+    )
     ck = torch.load(res["checkpoint"], map_location="cpu", weights_only=True)
-    sd = {k[len("backbone."):]: v for k, v in ck["model"].items() if k.startswith("backbone.")}
+    sd = {k[len("backbone.") :]: v for k, v in ck["model"].items() if k.startswith("backbone.")}
     torch.save(sd, tmp_path / "backbone.pt")
     return tmp_path / "backbone.pt", sd
 
 
 def test_linear_probe_trains_only_the_head(tmp_path):
     path, sd = _pretrained(tmp_path)
-    cfg = tiny_config(tmp_path, method="linear", train_rank="class", optim={"epochs": 2},
-                      model={"pretrained": str(path)})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="linear",
+        train_rank="class",
+        optim={"epochs": 2},
+        model={"pretrained": str(path)},
+    )
     res = train(cfg, out=tmp_path / "lin")
     ck = torch.load(res["checkpoint"], map_location="cpu", weights_only=True)
     for k, v in sd.items():
@@ -206,21 +227,31 @@ def test_linear_probe_runs_the_backbone_once_with_augmentation_off(tmp_path, mon
     from taxovit.training.parts import network
 
     path, _ = _pretrained(tmp_path)
-    cfg = tiny_config(tmp_path, method="linear", train_rank="class", optim={"epochs": 3},
-                      model={"pretrained": str(path)}, augment={"enabled": False},
-                      data={"loader": loader}, eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="linear",
+        train_rank="class",
+        optim={"epochs": 3},
+        model={"pretrained": str(path)},
+        augment={"enabled": False},
+        data={"loader": loader},
+        eval={"every": 0},
+    )
     calls = []
     forward = network.Network.forward
-    monkeypatch.setattr(network.Network, "forward",
-                        lambda self, x: calls.append(len(x)) or forward(self, x))  # fmt: skip
+    monkeypatch.setattr(
+        network.Network, "forward", lambda self, x: calls.append(len(x)) or forward(self, x)
+    )
     cached = train(cfg, out=tmp_path / "cached")
     assert sum(calls) == 40  # 40 training images, each through the backbone once
     monkeypatch.setattr(objectives.LinearProbe, "caches_features", False)
     calls.clear()
     plain = train(cfg, out=tmp_path / "plain")
     assert sum(calls) == 3 * 40
-    a, b = (torch.load(r["checkpoint"], map_location="cpu", weights_only=True)["model"]
-            for r in (cached, plain))  # fmt: skip
+    a, b = (
+        torch.load(r["checkpoint"], map_location="cpu", weights_only=True)["model"]
+        for r in (cached, plain)
+    )
     for key in ("head.weight", "head.bias"):
         torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
     cfg["augment"]["enabled"] = True  # random crops: every epoch needs the backbone
@@ -232,8 +263,7 @@ def test_linear_probe_runs_the_backbone_once_with_augmentation_off(tmp_path, mon
 
 def test_knn_readout_takes_no_step_and_predicts(tmp_path):
     path, sd = _pretrained(tmp_path)
-    cfg = tiny_config(tmp_path, method="knn", optim={"epochs": 1},
-                      model={"pretrained": str(path)})  # fmt: skip
+    cfg = tiny_config(tmp_path, method="knn", optim={"epochs": 1}, model={"pretrained": str(path)})
     res = train(cfg, out=tmp_path / "knn")
     assert res["history"][0]["step"] == 0 and 0 <= res["history"][0]["knn_top1_fine"] <= 1
     ck = torch.load(res["checkpoint"], map_location="cpu", weights_only=True)
@@ -247,20 +277,26 @@ def test_knn_readout_takes_no_step_and_predicts(tmp_path):
 # ------------------------------------------------------------------------------ compile
 @pytest.mark.slow
 def test_compiled_tiny_model_trains(tmp_path):
-    cfg = tiny_config(tmp_path, method="ce", model={"compile": True}, optim={"epochs": 1},
-                      eval={"every": 0})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path, method="ce", model={"compile": True}, optim={"epochs": 1}, eval={"every": 0}
+    )
     res = train(cfg, out=tmp_path / "run")
     assert np.isfinite(res["history"][0]["loss"])
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (FULL / "train-images-idx3-ubyte.gz").is_file(),
-                    reason="full Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not (FULL / "train-images-idx3-ubyte.gz").is_file(),
+    reason="full Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_full_data_memory_epoch(tmp_path):
     """One short epoch on the full 60k images through the in-memory path."""
-    cfg = tiny_config(tmp_path, method="ce", data={"root": str(FULL), "train_per_class": None,
-                                                   "test_per_class": 100},
-                      optim={"epochs": 1, "batch_size": 1000},
-                      eval={"train_max": 2000})  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        method="ce",
+        data={"root": str(FULL), "train_per_class": None, "test_per_class": 100},
+        optim={"epochs": 1, "batch_size": 1000},
+        eval={"train_max": 2000},
+    )
     res = train(cfg, out=tmp_path / "run")
     assert res["history"][0]["step"] == 60 and res["history"][0]["knn_top1_fine"] > 0.5

@@ -66,8 +66,12 @@ class Toy(Method):
 
         views = x if isinstance(x, list) else [x]  # the DataLoader path: one view
         self.sizes = [int(v.shape[-1]) for v in views]
-        ce = sum(F.cross_entropy(model(v, via="toy")["logits"].float() / self.cfg.toy.temperature,
-                                 labels) for v in views) / len(views)  # fmt: skip
+        ce = sum(
+            F.cross_entropy(
+                model(v, via="toy")["logits"].float() / self.cfg.toy.temperature, labels
+            )
+            for v in views
+        ) / len(views)
         return {"loss": ce, "toy_ce": ce.detach()}
 
     def after_step(self, online: Any, step: int, total_steps: int) -> None:

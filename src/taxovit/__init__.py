@@ -49,6 +49,7 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
+
 __all__ = [
     "EvaluationReport",
     "InputError",
@@ -60,4 +61,3 @@ __all__ = [
     "load_taxonomy",
     "save_taxonomy",
 ]
-

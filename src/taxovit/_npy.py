@@ -49,14 +49,18 @@ def _checked(fh: IO[bytes], available: int) -> tuple[tuple[int, ...], bool, np.d
     start = fh.tell()
     shape, fortran, dtype = _header(fh)
     if dtype.hasobject:
-        raise NpyError(f"array of dtype {dtype} holds Python objects, which cannot be read "
-                       "without pickle; expected numbers or strings")  # fmt: skip
+        raise NpyError(
+            f"array of dtype {dtype} holds Python objects, which cannot be read "
+            "without pickle; expected numbers or strings"
+        )
     nbytes = math.prod(shape) * dtype.itemsize
     left = available - (fh.tell() - start)
     if nbytes > left:
-        raise NpyError(f"array header declares shape {shape} of {dtype} ({nbytes:,} bytes) but "
-                       f"only {max(left, 0):,} bytes of data follow; the file is truncated or "
-                       "corrupt")  # fmt: skip
+        raise NpyError(
+            f"array header declares shape {shape} of {dtype} ({nbytes:,} bytes) but "
+            f"only {max(left, 0):,} bytes of data follow; the file is truncated or "
+            "corrupt"
+        )
     return shape, fortran, dtype, nbytes
 
 
@@ -79,12 +83,18 @@ def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
     """The array ``key`` of an ``.npz`` archive (member ``key.npy``), checked first."""
     name = f"{key}.npy" if f"{key}.npy" in zf.NameToInfo else key
     if not name.endswith(".npy"):
-        raise NpyError(f"member {name[:80]!r} is not a .npy array; expected {key[:80]}.npy as "
-                       "numpy.savez writes it")  # fmt: skip
+        raise NpyError(
+            f"member {name[:80]!r} is not a .npy array; expected {key[:80]}.npy as "
+            "numpy.savez writes it"
+        )
     info = zf.getinfo(name)
-    if info.compress_size > _archive_size(zf) or info.file_size > MAX_RATIO * info.compress_size + (1 << 16):
-        raise NpyError(f"member {name[:80]!r} declares {info.file_size:,} bytes from "
-                       f"{info.compress_size:,} compressed; the archive is corrupt")  # fmt: skip
+    if info.compress_size > _archive_size(zf) or info.file_size > MAX_RATIO * info.compress_size + (
+        1 << 16
+    ):
+        raise NpyError(
+            f"member {name[:80]!r} declares {info.file_size:,} bytes from "
+            f"{info.compress_size:,} compressed; the archive is corrupt"
+        )
     try:
         with zf.open(info) as fh:
             shape, fortran, dtype, nbytes = _checked(fh, info.file_size)
@@ -92,8 +102,9 @@ def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
             if fh.readinto(buf) != nbytes:
                 raise EOFError("the member ends early")
     except ZIP_ERRORS as exc:
-        raise NpyError(f"cannot be read ({str(exc)[:160]}); the file is truncated or "
-                       "corrupt") from None  # fmt: skip
+        raise NpyError(
+            f"cannot be read ({str(exc)[:160]}); the file is truncated or corrupt"
+        ) from None
     return _array(buf, shape, fortran, dtype)
 
 

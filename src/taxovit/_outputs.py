@@ -110,8 +110,10 @@ class OutputPlan:
         for path in paths:
             out = names.get(os.path.basename(path))
             if out is not None and _identity(Path(path))[0] == str(out.target):
-                raise OutputError(f"{out.option} {out.shown} is the same file as {what} {path}; "
-                                  "choose another output path")  # fmt: skip
+                raise OutputError(
+                    f"{out.option} {out.shown} is the same file as {what} {path}; "
+                    "choose another output path"
+                )
 
     def _claim(self, path: Path, who: str) -> None:
         for key in _keys(path):
@@ -136,8 +138,10 @@ class OutputPlan:
         if not shown:
             raise OutputError(f"{option}: empty path")
         if _names_folder(shown):
-            raise OutputError(f"{option} {shown}: names a folder (a path ending in "
-                              f"{os.sep!r}, '.' or '..'); expected a file path")
+            raise OutputError(
+                f"{option} {shown}: names a folder (a path ending in "
+                f"{os.sep!r}, '.' or '..'); expected a file path"
+            )
         p = Path(shown)
         try:
             mode = os.stat(p).st_mode

@@ -42,7 +42,9 @@ def _import() -> tuple[Any, Any]:
         import dask
         import distributed
     except ImportError as exc:
-        raise ArgumentError(f'--engine dask needs dask: pip install "taxovit[dask]" ({exc})') from None
+        raise ArgumentError(
+            f'--engine dask needs dask: pip install "taxovit[dask]" ({exc})'
+        ) from None
     return dask, distributed
 
 
@@ -50,13 +52,21 @@ def local_client(n_workers: int | None = None) -> Any:
     """A ``LocalCluster`` of one single-threaded worker process per core (or ``n_workers``)."""
     _, distributed = _import()
     n = n_workers or os.cpu_count() or 1
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)  # fmt: skip
+    cluster = distributed.LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     return distributed.Client(cluster)
 
 
-def _file_task(tax: Any, spec: Any, top_k: Sequence[int], label_attr: str | None,
-               score_kind: str, batch_rows: int, file: str) -> bytes:  # fmt: skip
+def _file_task(
+    tax: Any,
+    spec: Any,
+    top_k: Sequence[int],
+    label_attr: str | None,
+    score_kind: str,
+    batch_rows: int,
+    file: str,
+) -> bytes:
     from taxovit.predictions.labels import label_map
 
     labels = label_map(tax, label_attr)
@@ -66,8 +76,9 @@ def _file_task(tax: Any, spec: Any, top_k: Sequence[int], label_attr: str | None
     return ev.to_bytes()
 
 
-def _frame_task(tax: Any, top_k: Sequence[int], label_attr: str | None, score_kind: str,
-                frame: Any, index: int) -> bytes:  # fmt: skip
+def _frame_task(
+    tax: Any, top_k: Sequence[int], label_attr: str | None, score_kind: str, frame: Any, index: int
+) -> bytes:
     import pyarrow as pa
 
     from taxovit.predictions.labels import label_map
@@ -93,14 +104,25 @@ def _tree_reduce(client: Any, futures: list, tax_f: Any, fan_in: int = FAN_IN) -
     """Merge the states in a tree of ``fan_in``-way merges on the workers (the tree of
     :class:`~taxovit.evaluation.dataset.TreeMerge`: the local report, bit for bit)."""
     while len(futures) > 1:
-        futures = [client.submit(_merge, tax_f, *futures[i:i + fan_in], pure=False)
-                   for i in range(0, len(futures), fan_in)]  # fmt: skip
+        futures = [
+            client.submit(_merge, tax_f, *futures[i : i + fan_in], pure=False)
+            for i in range(0, len(futures), fan_in)
+        ]
     return futures[0]
 
 
-def evaluate(data: Any, taxonomy: Any, *, top_k: Sequence[int] = (1, 5), label_attr: str | None = None,
-             client: Any = None, scheduler: str | None = None, retries: int = 2,
-             batch_rows: int = 1 << 20, score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
+def evaluate(
+    data: Any,
+    taxonomy: Any,
+    *,
+    top_k: Sequence[int] = (1, 5),
+    label_attr: str | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    retries: int = 2,
+    batch_rows: int = 1 << 20,
+    score_kind: str = "probs",
+) -> StreamingEvaluator:
     """The merged state of a Parquet dataset (folder, glob or list of files) or a
     ``dask.dataframe``.
 
@@ -122,16 +144,35 @@ def evaluate(data: Any, taxonomy: Any, *, top_k: Sequence[int] = (1, 5), label_a
         if isinstance(data, (str, os.PathLike, list, tuple)):  # a dataset, or its files
             files = dataset_files(data)
             spec = schema_spec(files)
-            futures = client.map(_file_task, [tax_f] * len(files), [spec] * len(files),
-                                 [tuple(top_k)] * len(files), [label_attr] * len(files),
-                                 [score_kind] * len(files), [batch_rows] * len(files), files,
-                                 retries=retries, pure=False)  # fmt: skip
+            futures = client.map(
+                _file_task,
+                [tax_f] * len(files),
+                [spec] * len(files),
+                [tuple(top_k)] * len(files),
+                [label_attr] * len(files),
+                [score_kind] * len(files),
+                [batch_rows] * len(files),
+                files,
+                retries=retries,
+                pure=False,
+            )
         else:
             parts = data.to_delayed()
             frames = client.compute(parts)
-            futures = [client.submit(_frame_task, tax_f, tuple(top_k), label_attr, score_kind,
-                                     f, i, retries=retries, pure=False)
-                       for i, f in enumerate(frames)]  # fmt: skip
+            futures = [
+                client.submit(
+                    _frame_task,
+                    tax_f,
+                    tuple(top_k),
+                    label_attr,
+                    score_kind,
+                    f,
+                    i,
+                    retries=retries,
+                    pure=False,
+                )
+                for i, f in enumerate(frames)
+            ]
         if not futures:
             raise ArgumentError("the dataset has no partitions")
         return StreamingEvaluator.from_bytes(_tree_reduce(client, futures, tax_f).result(), tax)

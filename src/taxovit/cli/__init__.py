@@ -30,9 +30,17 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
-    "app", "as_typed", "err_console", "fail", "handle_errors", "main", "out_console", "rich_console", "status",
+    "app",
+    "as_typed",
+    "err_console",
+    "fail",
+    "handle_errors",
+    "main",
+    "out_console",
+    "rich_console",
+    "status",
     "taxonomy_app",
-]  # fmt: skip
+]
 
 app = typer.Typer(
     name="taxovit",
@@ -107,7 +115,9 @@ def fail(message: str) -> typer.Exit:
     """Print ``error: message`` to stderr; return the exit (status 2) to raise."""
     from rich.markup import escape  # a message's brackets ("taxovit[report]") are text
 
-    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
     return typer.Exit(code=2)
 
 
@@ -126,7 +136,9 @@ def as_typed(message: str) -> str:
         name, opts = param.name, [o for o in param.opts if o.startswith("--")]
         if name and opts:
             # a whole word, not part of a path or file name (``data/top_k.csv``)
-            pattern = rf"(?<![\w\-/.]){name}(?![\w\-/]|\.\w)" if "_" in name else rf"(?<![\w\-/.]){name}="
+            pattern = (
+                rf"(?<![\w\-/.]){name}(?![\w\-/]|\.\w)" if "_" in name else rf"(?<![\w\-/.]){name}="
+            )
             message = re.sub(pattern, opts[0] + ("" if "_" in name else " "), message)
     return message
 

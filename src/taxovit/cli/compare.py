@@ -36,14 +36,25 @@ from taxovit.cli.evaluate import (
 )
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
-FileA = Annotated[Path, typer.Argument(help="Predictions of model A (the baseline).",
-                                       show_default=False)]  # fmt: skip
-FileB = Annotated[Path, typer.Argument(help="Predictions of model B, over the same ids and "
-                                       "y_true.", show_default=False)]  # fmt: skip
-PairedBootstrapOpt = Annotated[int, typer.Option(
-    "--bootstrap", "-b", min=0, max=MAX_BOOTSTRAP, help="Paired resamples for the intervals and "
-    "p-values of B − A (0 = differences only).",
-)]  # fmt: skip
+FileA = Annotated[
+    Path, typer.Argument(help="Predictions of model A (the baseline).", show_default=False)
+]
+FileB = Annotated[
+    Path,
+    typer.Argument(
+        help="Predictions of model B, over the same ids and y_true.", show_default=False
+    ),
+]
+PairedBootstrapOpt = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap",
+        "-b",
+        min=0,
+        max=MAX_BOOTSTRAP,
+        help="Paired resamples for the intervals and p-values of B − A (0 = differences only).",
+    ),
+]
 
 
 @app.command()
@@ -106,19 +117,29 @@ def _compare_command(o: SimpleNamespace) -> None:
     from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 
     a, b, truth = o.a, o.b, o.truth
-    plan = OutputPlan({"file A": a, "file B": b, **taxonomy_inputs("--taxonomy", o.taxonomy),
-                       "--truth": truth, **_question_inputs(o)})  # fmt: skip
+    plan = OutputPlan(
+        {
+            "file A": a,
+            "file B": b,
+            **taxonomy_inputs("--taxonomy", o.taxonomy),
+            "--truth": truth,
+            **_question_inputs(o),
+        }
+    )
     out = plan.file("--output", o.output) if o.output is not None else None
     html_out = html_output(plan, o.html)
     top = _stdin_once(a, b, truth) or check_top_k(o.top_k)
     tax = load_taxonomy(o.taxonomy, add_root=o.add_root)
     questions = _questions(o, tax)
-    cols = dict(id_col=o.id_col, true_col=o.true_col, pred_col=o.pred_col, score_prefix=o.score_prefix)
+    cols = dict(
+        id_col=o.id_col, true_col=o.true_col, pred_col=o.pred_col, score_prefix=o.score_prefix
+    )
     labels = label_map(tax, o.label_attr)
     pa, pb = (read_any(f, labels, truth=truth, truth_optional=True, **cols) for f in (a, b))
     with status(f"comparing ({o.bootstrap:,} paired resamples)"):
-        result = run_compare(pa, pb, tax, top_k=top, bootstrap=o.bootstrap, ci=o.ci, seed=o.seed,
-                             **questions)  # fmt: skip
+        result = run_compare(
+            pa, pb, tax, top_k=top, bootstrap=o.bootstrap, ci=o.ci, seed=o.seed, **questions
+        )
     files = (a, b, o.taxonomy, pa, pb, tax)
     if _write(plan, {"report": out, "html": html_out}, result, o.format.value, files):
         return
@@ -147,7 +168,9 @@ def _questions(o: SimpleNamespace, tax) -> dict[str, Any]:
     if o.known is not None:
         from taxovit.evaluation.novel import as_known
 
-        out["known"] = o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        out["known"] = (
+            o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        )
         out["unknown_label"] = o.unknown_label
     if o.train_counts is not None:
         from taxovit.evaluation.long_tail import read_train_counts
@@ -179,6 +202,10 @@ def _stdin_once(a, b, truth) -> None:
     """At most one of A, B and --truth is '-' (standard input is read once)."""
     from taxovit.errors import ArgumentError
 
-    stdin = [what for what, f in (("A", a), ("B", b), ("--truth", truth)) if f is not None and str(f) == "-"]
+    stdin = [
+        what
+        for what, f in (("A", a), ("B", b), ("--truth", truth))
+        if f is not None and str(f) == "-"
+    ]
     if len(stdin) > 1:
         raise ArgumentError(f"{' and '.join(stdin)} are both '-': standard input can be read once")

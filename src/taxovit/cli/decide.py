@@ -38,31 +38,64 @@ class ScoreKind(StrEnum):
 @app.command()
 @handle_errors
 def decide(
-    preds: Annotated[Path, typer.Argument(help="Predictions CSV with score_<class> columns.",
-                                          show_default=False)],  # fmt: skip
+    preds: Annotated[
+        Path, typer.Argument(help="Predictions CSV with score_<class> columns.", show_default=False)
+    ],
     taxonomy: TaxonomyOpt,
-    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the new file "
-                                         "('-': standard output).", show_default=False)],  # fmt: skip
-    rule: Annotated[Rule, typer.Option("--rule", help="crm: the class of least expected cost; "
-                                       "ancestor: the deepest node whose marginal clears "
-                                       "--threshold.")] = Rule.crm,  # fmt: skip
-    cost: Annotated[Cost | None, typer.Option("--cost", help="Cost C(k, j) of the crm rule "
-                                              "[default: lca_height].", show_default=False)] = None,  # fmt: skip
-    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0,
-                                                    help="Marginal a step of the ancestor rule "
-                                                    "needs [default: 0.9].")] = None,  # fmt: skip
-    min_rank: Annotated[str | None, typer.Option("--min-rank", help="Ancestor rule: never stop "
-                                                 "above this rank.")] = None,  # fmt: skip
-    scores: Annotated[ScoreKind, typer.Option("--scores", help="probs: non-negative, each row "
-                                              "divided by its sum; logits: softmax.")] = ScoreKind.probs,  # fmt: skip
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write the new file ('-': standard output).",
+            show_default=False,
+        ),
+    ],
+    rule: Annotated[
+        Rule,
+        typer.Option(
+            "--rule",
+            help="crm: the class of least expected cost; "
+            "ancestor: the deepest node whose marginal clears "
+            "--threshold.",
+        ),
+    ] = Rule.crm,
+    cost: Annotated[
+        Cost | None,
+        typer.Option(
+            "--cost", help="Cost C(k, j) of the crm rule [default: lca_height].", show_default=False
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="Marginal a step of the ancestor rule needs [default: 0.9].",
+        ),
+    ] = None,
+    min_rank: Annotated[
+        str | None, typer.Option("--min-rank", help="Ancestor rule: never stop above this rank.")
+    ] = None,
+    scores: Annotated[
+        ScoreKind,
+        typer.Option(
+            "--scores", help="probs: non-negative, each row divided by its sum; logits: softmax."
+        ),
+    ] = ScoreKind.probs,
     true_col: TrueColOpt = "y_true",
     pred_col: PredColOpt = "y_pred",
     id_col: IdColOpt = "id",
     score_prefix: ScorePrefixOpt = "score_",
     add_root: AddRootOpt = False,
-    keep_scores: Annotated[bool, typer.Option("--keep-scores", help="crm: keep the model's "
-                                              "scores instead of writing the decision's "
-                                              "(-expected cost).")] = False,  # fmt: skip
+    keep_scores: Annotated[
+        bool,
+        typer.Option(
+            "--keep-scores",
+            help="crm: keep the model's scores instead of writing the decision's (-expected cost).",
+        ),
+    ] = False,
 ) -> None:
     """Decide from the scores: write the same predictions file with y_pred replaced, ready
     for [bold]taxovit evaluate[/].
@@ -103,21 +136,33 @@ def decide(
     cols = Columns(id_col, true_col, pred_col, score_prefix)
     ctx, data, pred = _read_once(preds, tax, cols)
     probs = _probabilities(ctx, data, pred, cols, scores)
-    chosen, ranking = _decide(rule, probs, pred.score_labels, tax, cost or Cost.lca_height,
-                              0.9 if threshold is None else threshold, min_rank)  # fmt: skip
+    chosen, ranking = _decide(
+        rule,
+        probs,
+        pred.score_labels,
+        tax,
+        cost or Cost.lca_height,
+        0.9 if threshold is None else threshold,
+        min_rank,
+    )
     kept = None if keep_scores else ranking
     plan.write({out: _rewritten(data, cols, tax.names(chosen), kept)})
     changed = int((chosen != pred.y_pred).sum())
-    err_console.print(f"{rule.value}: {changed:,} of {len(pred):,} predictions changed"
-                      + ("" if out.kind == "stdout" else f"; wrote {out.shown}"))  # fmt: skip
+    err_console.print(
+        f"{rule.value}: {changed:,} of {len(pred):,} predictions changed"
+        + ("" if out.kind == "stdout" else f"; wrote {out.shown}")
+    )
 
 
 def _check_rule_options(rule: Rule, cost, threshold, min_rank) -> None:
     """An option of the other rule is refused, never silently ignored."""
     from taxovit.errors import ArgumentError
 
-    other = ([("--cost", cost)] if rule is Rule.ancestor
-             else [("--threshold", threshold), ("--min-rank", min_rank)])  # fmt: skip
+    other = (
+        [("--cost", cost)]
+        if rule is Rule.ancestor
+        else [("--threshold", threshold), ("--min-rank", min_rank)]
+    )
     for option, value in other:
         if value is not None:
             used = "--rule crm" if option == "--cost" else "--rule ancestor"
@@ -128,11 +173,14 @@ def _check_ancestor(tax, taxonomy: Path, min_rank: str | None) -> None:
     from taxovit.errors import ArgumentError
 
     if min_rank is not None and min_rank not in tax.rank_names:
-        raise ArgumentError(f"--min-rank {min_rank!r} is not a rank of --taxonomy {taxonomy}; it "
-                            f"has {', '.join(tax.rank_names) or 'no ranks'}")  # fmt: skip
+        raise ArgumentError(
+            f"--min-rank {min_rank!r} is not a rank of --taxonomy {taxonomy}; it "
+            f"has {', '.join(tax.rank_names) or 'no ranks'}"
+        )
     if not tax.is_tree:
-        raise ArgumentError(f"--rule ancestor needs a tree; --taxonomy {taxonomy} is a DAG "
-                            "(use --rule crm)")  # fmt: skip
+        raise ArgumentError(
+            f"--rule ancestor needs a tree; --taxonomy {taxonomy} is a DAG (use --rule crm)"
+        )
 
 
 def _read_once(preds: Path, tax, cols):
@@ -146,12 +194,16 @@ def _read_once(preds: Path, tax, cols):
     data = _read_file(ctx, spath)  # once: '-' and pipes work
     if data.startswith((b"PAR1", b"PK\x03\x04")):
         kind = "a Parquet file" if data.startswith(b"PAR1") else "an .npz archive"
-        raise ctx.error(f"{kind}; decide reads and writes a wide CSV (id,y_true,y_pred,"
-                        f"{cols.score_prefix}<class>...)")  # fmt: skip
+        raise ctx.error(
+            f"{kind}; decide reads and writes a wide CSV (id,y_true,y_pred,"
+            f"{cols.score_prefix}<class>...)"
+        )
     data = check_bytes(ctx, data, f"{cols.id},{cols.true},{cols.pred}")
     pred = read_wide_csv(ctx, spath, data, tax.name_to_id, cols)
     if pred.scores is None:
-        raise ArgumentError(f"{ctx.path}: no {cols.score_prefix}<class> columns; decide needs scores")
+        raise ArgumentError(
+            f"{ctx.path}: no {cols.score_prefix}<class> columns; decide needs scores"
+        )
     return ctx, data, pred
 
 
@@ -166,12 +218,28 @@ def _probabilities(ctx, data: bytes, pred, cols, kind: ScoreKind):
         bad = np.flatnonzero((s < 0).any(axis=1))
         if bad.size:
             j = int(np.argmax(s[bad[0]] < 0))
-            _fail_row(ctx, data, cols, int(bad[0]), j, pred, f"score {float(s[bad[0], j])!r} is negative; "
-                      "--scores probs needs probabilities >= 0 (use --scores logits for logits)")
+            _fail_row(
+                ctx,
+                data,
+                cols,
+                int(bad[0]),
+                j,
+                pred,
+                f"score {float(s[bad[0], j])!r} is negative; "
+                "--scores probs needs probabilities >= 0 (use --scores logits for logits)",
+            )
         zero = np.flatnonzero(~(s.max(axis=1) > 0))
         if zero.size:
-            _fail_row(ctx, data, cols, int(zero[0]), 0, pred, "the scores of this row sum to 0; "
-                      "--scores probs needs a positive sum (use --scores logits for logits)")
+            _fail_row(
+                ctx,
+                data,
+                cols,
+                int(zero[0]),
+                0,
+                pred,
+                "the scores of this row sum to 0; "
+                "--scores probs needs a positive sum (use --scores logits for logits)",
+            )
     return to_probabilities(s, kind.value)
 
 

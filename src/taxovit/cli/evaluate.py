@@ -22,130 +22,260 @@ class OutputFormat(StrEnum):
     markdown = "markdown"
 
 
-PredsArg = Annotated[Path, typer.Argument(
-    help="Predictions file, format detected (see Formats): wide CSV or Parquet "
-    "[bold]id,y_true,y_pred[/] + optional [bold]score_<label>[/] columns; top-k submission "
-    "[bold]id,predicted[/]; long CSV or Parquet [bold]id,label,score[/][,y_true]; .npz "
-    "arrays. '-' reads standard input.", show_default=False,
-)]  # fmt: skip
-TruthOpt = Annotated[Path | None, typer.Option(
-    "--truth", help="True labels for a file without them (top-k submission, long format "
-    "without y_true): CSV or Parquet [bold]id,expected[/] (or id,y_true; other columns "
-    "ignored), the same ids as the predictions.", show_default=False,
-)]  # fmt: skip
-LabelAttrOpt = Annotated[str | None, typer.Option(
-    "--label-attr", help="Match labels against this node attribute (e.g. an integer "
-    "category_id) instead of the node name; values compared as text, one node per value.",
-    show_default=False,
-)]  # fmt: skip
-TaxonomyOpt = Annotated[Path, typer.Option(
-    "--taxonomy", "-t", help="Taxonomy file (nested JSON, edge-list CSV, rank-column "
-    "CSV/TSV or node-link JSON; detected from the file).", show_default=False,
-)]  # fmt: skip
+PredsArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Predictions file, format detected (see Formats): wide CSV or Parquet "
+        "[bold]id,y_true,y_pred[/] + optional [bold]score_<label>[/] columns; top-k submission "
+        "[bold]id,predicted[/]; long CSV or Parquet [bold]id,label,score[/][,y_true]; .npz "
+        "arrays. '-' reads standard input.",
+        show_default=False,
+    ),
+]
+TruthOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--truth",
+        help="True labels for a file without them (top-k submission, long format "
+        "without y_true): CSV or Parquet [bold]id,expected[/] (or id,y_true; other columns "
+        "ignored), the same ids as the predictions.",
+        show_default=False,
+    ),
+]
+LabelAttrOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--label-attr",
+        help="Match labels against this node attribute (e.g. an integer "
+        "category_id) instead of the node name; values compared as text, one node per value.",
+        show_default=False,
+    ),
+]
+TaxonomyOpt = Annotated[
+    Path,
+    typer.Option(
+        "--taxonomy",
+        "-t",
+        help="Taxonomy file (nested JSON, edge-list CSV, rank-column "
+        "CSV/TSV or node-link JSON; detected from the file).",
+        show_default=False,
+    ),
+]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Report format.")]
-OutputOpt = Annotated[str | None, typer.Option(  # str: keeps a trailing "/"
-    "--output", "-o", help="Write the report to this file instead of stdout.")]  # fmt: skip
-PerClassOpt = Annotated[str | None, typer.Option(
-    "--per-class", help="Write the per-class table (support, P, R, F1, AP, mistake "
-    "severity per true class) to this CSV.",
-)]  # fmt: skip
-PlotOpt = Annotated[Path | None, typer.Option(
-    "--plot", help="Write PNG plots to this folder: accuracy per rank, mistake "
-    "severity histogram, confusion matrix at a rank.",
-)]  # fmt: skip
-HtmlOpt = Annotated[Path | None, typer.Option(
-    "--html", help="Also write a self-contained interactive HTML report to this file ('-': "
-    "standard output); it opens offline (evaluate: the taxonomy as a sunburst coloured by "
-    "recall, click a taxon for its classes, confusions and most-confused pairs). Needs the "
-    "\\[report] extra: pip install 'taxovit\\[report]'.",
-    show_default=False,
-)]  # fmt: skip
-PlotRankOpt = Annotated[str | None, typer.Option(
-    "--plot-rank", help="Rank for the confusion-matrix plot (default: the finest "
-    "rank with at most 40 taxa).",
-)]  # fmt: skip
-TrueColOpt = Annotated[str, typer.Option("--true-col", help="Column of true labels (wide "
-                                         "format).")]  # fmt: skip
-PredColOpt = Annotated[str, typer.Option("--pred-col", help="Column of predicted labels (wide "
-                                         "format).")]  # fmt: skip
-IdColOpt = Annotated[str, typer.Option("--id-col", help="Column of sample ids (must be unique; "
-                                       "wide format).")]  # fmt: skip
-ScorePrefixOpt = Annotated[str, typer.Option(
-    "--score-prefix", help="Prefix of the score columns; the rest of the "
-    "column name is the class label (wide format).",
-)]  # fmt: skip
-TopKOpt = Annotated[list[int], typer.Option(
-    "--top-k", "-k", help="k for top-k accuracy and average hierarchical distance@k "
-    "(repeat the option for several).",
-)]  # fmt: skip
-BootstrapOpt = Annotated[int, typer.Option(
-    "--bootstrap", "-b", min=0, max=MAX_BOOTSTRAP, help="Resamples for percentile "
-    "confidence intervals of every metric (0 = off; 1000 is typical).",
-)]  # fmt: skip
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(  # str: keeps a trailing "/"
+        "--output", "-o", help="Write the report to this file instead of stdout."
+    ),
+]
+PerClassOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--per-class",
+        help="Write the per-class table (support, P, R, F1, AP, mistake "
+        "severity per true class) to this CSV.",
+    ),
+]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Write PNG plots to this folder: accuracy per rank, mistake "
+        "severity histogram, confusion matrix at a rank.",
+    ),
+]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        help="Also write a self-contained interactive HTML report to this file ('-': "
+        "standard output); it opens offline (evaluate: the taxonomy as a sunburst coloured by "
+        "recall, click a taxon for its classes, confusions and most-confused pairs). Needs the "
+        "\\[report] extra: pip install 'taxovit\\[report]'.",
+        show_default=False,
+    ),
+]
+PlotRankOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--plot-rank",
+        help="Rank for the confusion-matrix plot (default: the finest rank with at most 40 taxa).",
+    ),
+]
+TrueColOpt = Annotated[str, typer.Option("--true-col", help="Column of true labels (wide format).")]
+PredColOpt = Annotated[
+    str, typer.Option("--pred-col", help="Column of predicted labels (wide format).")
+]
+IdColOpt = Annotated[
+    str, typer.Option("--id-col", help="Column of sample ids (must be unique; wide format).")
+]
+ScorePrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--score-prefix",
+        help="Prefix of the score columns; the rest of the "
+        "column name is the class label (wide format).",
+    ),
+]
+TopKOpt = Annotated[
+    list[int],
+    typer.Option(
+        "--top-k",
+        "-k",
+        help="k for top-k accuracy and average hierarchical distance@k "
+        "(repeat the option for several).",
+    ),
+]
+BootstrapOpt = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap",
+        "-b",
+        min=0,
+        max=MAX_BOOTSTRAP,
+        help="Resamples for percentile "
+        "confidence intervals of every metric (0 = off; 1000 is typical).",
+    ),
+]
 CiOpt = Annotated[float, typer.Option("--ci", min=0.5, max=0.999, help="Confidence level.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap.")]
+
+
 class ScoreKind(StrEnum):
     probs = "probs"
     logits = "logits"
 
 
-ScoresOpt = Annotated[ScoreKind, typer.Option(
-    "--scores", help="What the score columns hold, for calibration and marginals: probs "
-    "(non-negative; each row divided by its sum) or logits (softmax).",
-)]  # fmt: skip
-SubsetOpt = Annotated[str | None, typer.Option(
-    "--subset", help="Evaluate only the classes under this node (a clade) or in this "
-    "checklist file (one taxon per line, or a CSV/TSV with a [bold]taxon[/] column; each name "
-    "stands for its subtree): samples whose truth is outside are dropped, score columns "
-    "outside removed and each row renormalised (a row with no mass left: uniform).",
-    show_default=False,
-)]  # fmt: skip
-CostsOpt = Annotated[Path | None, typer.Option(
-    "--costs", help="Cost table CSV [bold]true,predicted,cost[/]: each side '*' or node names "
-    "joined by '|' (a name stands for its subtree); the most specific rule wins (deepest true "
-    "side, then deepest predicted side, then the later line); correct = 0, unmatched "
-    "mistake = 1. Adds cost_mean, cost_total and per-rank cost_mean.", show_default=False,
-)]  # fmt: skip
-KnownOpt = Annotated[str | None, typer.Option(
-    "--known", help="The model's classes, for novel taxa (open set): a file (one class per "
-    "line, or a CSV/TSV with a [bold]taxon[/] column) or 'auto' (the score columns). A sample "
-    "whose truth the model cannot name is novel: known/novel metrics, deepest-known-ancestor "
-    "accuracy, and with scores AUROC and FPR@95%TPR. Trees only.", show_default=False,
-)]  # fmt: skip
-UnknownLabelOpt = Annotated[str, typer.Option(
-    "--unknown-label", help="The node a prediction of which means 'unknown' (as does the root).")]  # fmt: skip
-TrainCountsOpt = Annotated[Path | None, typer.Option(
-    "--train-counts", help="CSV [bold]class,count[/] of training images per class: many-, "
-    "medium- and few-shot buckets of the test samples' true classes (accuracy, macro "
-    "recall/F1, mistake severity, hier. F1 each).", show_default=False,
-)]  # fmt: skip
-FewBelowOpt = Annotated[int, typer.Option(
-    "--few-below", min=0, help="--train-counts: classes with fewer training images are few-shot.")]  # fmt: skip
-ManyAboveOpt = Annotated[int, typer.Option(
-    "--many-above", min=0, help="--train-counts: classes with more are many-shot (the rest medium).")]  # fmt: skip
-ConfusedOpt = Annotated[int, typer.Option(
-    "--confused", min=0, help="List the N most frequent (true, predicted) mistakes with their "
-    "count, share of the true class, LCA and the rank where they split (0 = off).")]  # fmt: skip
-ConfusedRankOpt = Annotated[str | None, typer.Option(
-    "--confused-rank", help="Read both labels at this rank for --confused.", show_default=False)]  # fmt: skip
-AbstentionOpt = Annotated[bool, typer.Option(
-    "--abstention", help="With scores: the risk-coverage curve (accept the most confident "
-    "first) and its AURC, and the confident-ancestor back-off curve (accuracy against depth "
-    "for thresholds 0..1) and its area; --plot draws both.")]  # fmt: skip
-GroupByOpt = Annotated[list[str] | None, typer.Option(
-    "--group-by", help="Slice by this column (repeatable) of the predictions file or of "
-    "--meta: one report per group with its own bootstrap intervals, small groups flagged, "
-    "worst and best group.", show_default=False,
-)]  # fmt: skip
-MetaOpt = Annotated[Path | None, typer.Option(
-    "--meta", help="CSV or Parquet with the id column and the --group-by columns, joined to "
-    "the predictions by id.", show_default=False,
-)]  # fmt: skip
-MinSupportOpt = Annotated[int, typer.Option(
-    "--min-support", min=1, help="Groups with fewer samples are flagged small (and left out "
-    "of worst/best).")]  # fmt: skip
-AddRootOpt = Annotated[bool, typer.Option(
-    "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root.")]  # fmt: skip
+ScoresOpt = Annotated[
+    ScoreKind,
+    typer.Option(
+        "--scores",
+        help="What the score columns hold, for calibration and marginals: probs "
+        "(non-negative; each row divided by its sum) or logits (softmax).",
+    ),
+]
+SubsetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--subset",
+        help="Evaluate only the classes under this node (a clade) or in this "
+        "checklist file (one taxon per line, or a CSV/TSV with a [bold]taxon[/] column; each name "
+        "stands for its subtree): samples whose truth is outside are dropped, score columns "
+        "outside removed and each row renormalised (a row with no mass left: uniform).",
+        show_default=False,
+    ),
+]
+CostsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--costs",
+        help="Cost table CSV [bold]true,predicted,cost[/]: each side '*' or node names "
+        "joined by '|' (a name stands for its subtree); the most specific rule wins (deepest true "
+        "side, then deepest predicted side, then the later line); correct = 0, unmatched "
+        "mistake = 1. Adds cost_mean, cost_total and per-rank cost_mean.",
+        show_default=False,
+    ),
+]
+KnownOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--known",
+        help="The model's classes, for novel taxa (open set): a file (one class per "
+        "line, or a CSV/TSV with a [bold]taxon[/] column) or 'auto' (the score columns). A sample "
+        "whose truth the model cannot name is novel: known/novel metrics, deepest-known-ancestor "
+        "accuracy, and with scores AUROC and FPR@95%TPR. Trees only.",
+        show_default=False,
+    ),
+]
+UnknownLabelOpt = Annotated[
+    str,
+    typer.Option(
+        "--unknown-label", help="The node a prediction of which means 'unknown' (as does the root)."
+    ),
+]
+TrainCountsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--train-counts",
+        help="CSV [bold]class,count[/] of training images per class: many-, "
+        "medium- and few-shot buckets of the test samples' true classes (accuracy, macro "
+        "recall/F1, mistake severity, hier. F1 each).",
+        show_default=False,
+    ),
+]
+FewBelowOpt = Annotated[
+    int,
+    typer.Option(
+        "--few-below",
+        min=0,
+        help="--train-counts: classes with fewer training images are few-shot.",
+    ),
+]
+ManyAboveOpt = Annotated[
+    int,
+    typer.Option(
+        "--many-above",
+        min=0,
+        help="--train-counts: classes with more are many-shot (the rest medium).",
+    ),
+]
+ConfusedOpt = Annotated[
+    int,
+    typer.Option(
+        "--confused",
+        min=0,
+        help="List the N most frequent (true, predicted) mistakes with their "
+        "count, share of the true class, LCA and the rank where they split (0 = off).",
+    ),
+]
+ConfusedRankOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--confused-rank", help="Read both labels at this rank for --confused.", show_default=False
+    ),
+]
+AbstentionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--abstention",
+        help="With scores: the risk-coverage curve (accept the most confident "
+        "first) and its AURC, and the confident-ancestor back-off curve (accuracy against depth "
+        "for thresholds 0..1) and its area; --plot draws both.",
+    ),
+]
+GroupByOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group-by",
+        help="Slice by this column (repeatable) of the predictions file or of "
+        "--meta: one report per group with its own bootstrap intervals, small groups flagged, "
+        "worst and best group.",
+        show_default=False,
+    ),
+]
+MetaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--meta",
+        help="CSV or Parquet with the id column and the --group-by columns, joined to "
+        "the predictions by id.",
+        show_default=False,
+    ),
+]
+MinSupportOpt = Annotated[
+    int,
+    typer.Option(
+        "--min-support",
+        min=1,
+        help="Groups with fewer samples are flagged small (and left out of worst/best).",
+    ),
+]
+AddRootOpt = Annotated[
+    bool,
+    typer.Option(
+        "--add-root", help="Join several roots of an edge-list taxonomy under a virtual root."
+    ),
+]
 
 
 class Engine(StrEnum):
@@ -153,14 +283,25 @@ class Engine(StrEnum):
     dask = "dask"
 
 
-EngineOpt = Annotated[Engine, typer.Option(
-    "--engine", help="For a dataset (a folder "
-    "or glob of Parquet files): local reads it out of core in this process; dask maps its "
-    "files to states on a Dask cluster (pip install \"taxovit\\[dask]\")."
-    " Example: taxovit evaluate 'lake/*.parquet' -t tax.json --engine dask -f json -o r.json")]  # fmt: skip
-SchedulerOpt = Annotated[str | None, typer.Option(
-    "--scheduler", help="With --engine dask: the scheduler's address (tcp://host:8786); "
-    "without it a LocalCluster of one worker per core.", show_default=False)]  # fmt: skip
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="For a dataset (a folder "
+        "or glob of Parquet files): local reads it out of core in this process; dask maps its "
+        'files to states on a Dask cluster (pip install "taxovit\\[dask]").'
+        " Example: taxovit evaluate 'lake/*.parquet' -t tax.json --engine dask -f json -o r.json",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the scheduler's address (tcp://host:8786); "
+        "without it a LocalCluster of one worker per core.",
+        show_default=False,
+    ),
+]
 
 
 FORMATS_HELP = """\
@@ -258,11 +399,19 @@ def _evaluate_command(o: SimpleNamespace) -> None:
     if _is_dataset(o.preds, o.engine, o.scheduler):  # taxovit.cli.evaluate_dataset
         return _run_dataset(o.preds, o.taxonomy, vars(o))
     # every output location is checked before any input is read or anything written
-    plan = OutputPlan({"predictions file": o.preds, **taxonomy_inputs("--taxonomy", o.taxonomy),
-                       "--truth": o.truth, **_question_inputs(o)})  # fmt: skip
-    outs = {"report": plan.file("--output", o.output) if o.output is not None else None,
-            "per_class": plan.file("--per-class", o.per_class) if o.per_class is not None else None,
-            "html": html_output(plan, o.html)}
+    plan = OutputPlan(
+        {
+            "predictions file": o.preds,
+            **taxonomy_inputs("--taxonomy", o.taxonomy),
+            "--truth": o.truth,
+            **_question_inputs(o),
+        }
+    )
+    outs = {
+        "report": plan.file("--output", o.output) if o.output is not None else None,
+        "per_class": plan.file("--per-class", o.per_class) if o.per_class is not None else None,
+        "html": html_output(plan, o.html),
+    }
     plot_dir = plan.folder("--plot", o.plot) if o.plot is not None else None
     from taxovit.predictions import prefetch
 
@@ -275,11 +424,17 @@ def _evaluate_command(o: SimpleNamespace) -> None:
         from taxovit.evaluation.abstention_plots import ABSTENTION_PLOTS
 
         plots |= {n: plan.file("--plot", plot_dir / n, stdout_ok=False) for n in ABSTENTION_PLOTS}
-    cols = {"id_col": o.id_col, "true_col": o.true_col, "pred_col": o.pred_col,
-            "score_prefix": o.score_prefix}  # fmt: skip
+    cols = {
+        "id_col": o.id_col,
+        "true_col": o.true_col,
+        "pred_col": o.pred_col,
+        "score_prefix": o.score_prefix,
+    }
     data, inputs = _read(o.preds, o.taxonomy, tax, o.truth, o.label_attr, cols, prefetched)
     questions = _questions(o, tax, data.ids)
-    report = _run_evaluation(data, tax, o.top_k, o.bootstrap, o.ci, o.seed, o.scores.value, questions)
+    report = _run_evaluation(
+        data, tax, o.top_k, o.bootstrap, o.ci, o.seed, o.scores.value, questions
+    )
     contents, stdout_text = _contents(report, tax, outs, plots, o.format, o.plot_rank, inputs)
     plan.write(contents)
     n_plots = sum(out in contents for out in plots.values())
@@ -308,8 +463,11 @@ def _group_columns(preds, meta, id_col, group_by, ids):
 
 def _questions(o: SimpleNamespace, tax, ids) -> dict[str, Any]:
     """The questions' arguments of ``taxovit.evaluate``, their files read and checked."""
-    out: dict[str, Any] = {"confused": o.confused, "confused_rank": o.confused_rank,
-                           "abstention": o.abstention}  # fmt: skip
+    out: dict[str, Any] = {
+        "confused": o.confused,
+        "confused_rank": o.confused_rank,
+        "abstention": o.abstention,
+    }
     if o.subset is not None:
         from taxovit.evaluation.subset import read_subset
 
@@ -321,15 +479,19 @@ def _questions(o: SimpleNamespace, tax, ids) -> dict[str, Any]:
     if o.known is not None:
         from taxovit.evaluation.novel import as_known
 
-        out["known"] = o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        out["known"] = (
+            o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
+        )
         out["unknown_label"] = o.unknown_label
     if o.train_counts is not None:
         from taxovit.evaluation.long_tail import read_train_counts
 
         out["train_counts"] = read_train_counts(tax, o.train_counts, (o.few_below, o.many_above))
     if o.group_by:
-        out |= {"groups": _group_columns(o.preds, o.meta, o.id_col, o.group_by, ids),
-                "min_support": o.min_support}  # fmt: skip
+        out |= {
+            "groups": _group_columns(o.preds, o.meta, o.id_col, o.group_by, ids),
+            "min_support": o.min_support,
+        }
     return out
 
 
@@ -353,8 +515,10 @@ def _plot_files(plan, tax, taxonomy, plot_dir, plot_rank) -> dict:
     from taxovit.evaluation.plots import check_plot_rank, plot_names
 
     check_plot_rank(tax, plot_rank, str(taxonomy))
-    return {name: plan.file("--plot", plot_dir / name, stdout_ok=False)
-            for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])}  # fmt: skip
+    return {
+        name: plan.file("--plot", plot_dir / name, stdout_ok=False)
+        for name in (plot_names(tax, plot_rank) if plot_dir is not None else [])
+    }
 
 
 def _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched) -> tuple[Any, dict[str, str]]:
@@ -363,7 +527,9 @@ def _read(preds, taxonomy, tax, truth, label_attr, cols, prefetched) -> tuple[An
     from taxovit.predictions import label_map, read_any
 
     with status(f"reading {preds}"):
-        data = read_any(preds, label_map(tax, label_attr), truth=truth, prefetched=prefetched, **cols)
+        data = read_any(
+            preds, label_map(tax, label_attr), truth=truth, prefetched=prefetched, **cols
+        )
     inputs = {"predictions": str(preds), "format": data.format, "taxonomy": str(taxonomy)}
     if truth is not None:
         inputs["truth"] = str(truth)
@@ -376,18 +542,27 @@ def _run_evaluation(data, tax, top_k, bootstrap, ci, seed, score_kind, questions
 
     kwargs: dict[str, Any] = dict(
         score_labels=data.score_labels if data.scores is not None else None,
-        ranked=data.ranked if data.scores is None else None, notes=data.notes,
+        ranked=data.ranked if data.scores is None else None,
+        notes=data.notes,
         ranked_scores=data.ranked_scores if data.scores is None else None,
-        top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind,
+        top_k=top_k,
+        bootstrap=bootstrap,
+        ci=ci,
+        seed=seed,
+        score_kind=score_kind,
         **questions,
-    )  # fmt: skip
+    )
     if bootstrap <= 0:
         with status("evaluating"):
             return run(data.y_true, data.y_pred, tax, data.scores, **kwargs)
     from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
-    columns = ("[progress.description]{task.description}", BarColumn(),
-               "{task.completed}/{task.total}", TimeRemainingColumn())  # fmt: skip
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=rich_console(err_console), transient=True) as progress:
         task = progress.add_task("bootstrap", total=bootstrap)
         advance = lambda k: progress.advance(task, k)  # noqa: E731
@@ -439,4 +614,3 @@ def _print_summary(report, preds, format, outs, plot_dir, n_plots, stdout_text) 
         err_console.print(f"wrote {format.value} report to {outs['report'].shown}")
     if outs.get("html") is not None and outs["html"].kind != "stdout":
         err_console.print(f"wrote HTML report to {outs['html'].shown}")
-

@@ -12,10 +12,23 @@ from taxovit.errors import ArgumentError
 
 __all__ = ["is_dataset", "run_dataset"]
 
-_UNSUPPORTED = {"per_class": "--per-class", "plot": "--plot", "truth": "--truth",
-                "plot_rank": "--plot-rank", "html": "--html"}  # fmt: skip
-_QUESTIONS = {"subset": None, "costs": None, "known": None, "train_counts": None, "meta": None,
-              "group_by": None, "confused": 0, "abstention": False}  # fmt: skip
+_UNSUPPORTED = {
+    "per_class": "--per-class",
+    "plot": "--plot",
+    "truth": "--truth",
+    "plot_rank": "--plot-rank",
+    "html": "--html",
+}
+_QUESTIONS = {
+    "subset": None,
+    "costs": None,
+    "known": None,
+    "train_counts": None,
+    "meta": None,
+    "group_by": None,
+    "confused": 0,
+    "abstention": False,
+}
 
 
 def is_dataset(preds: Path) -> bool:
@@ -45,31 +58,51 @@ def run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
     inputs = {f"dataset file #{i + 1}": f for i, f in enumerate(files)}
     plan = OutputPlan({**inputs, **taxonomy_inputs("--taxonomy", taxonomy)})
     output = opts.get("output")
-    outs = {"report": plan.file("--output", output) if output is not None else None, "per_class": None}
+    outs = {
+        "report": plan.file("--output", output) if output is not None else None,
+        "per_class": None,
+    }
     with status(f"loading {taxonomy}"):
         tax = load_taxonomy(taxonomy, add_root=opts["add_root"])
     report = _report(preds, tax, opts, len(files))
     fmt = opts["format"]
-    meta = {"predictions": str(preds), "format": "parquet dataset", "files": str(len(files)),
-            "taxonomy": str(taxonomy), "engine": opts["engine"]}  # fmt: skip
+    meta = {
+        "predictions": str(preds),
+        "format": "parquet dataset",
+        "files": str(len(files)),
+        "taxonomy": str(taxonomy),
+        "engine": opts["engine"],
+    }
     contents, stdout_text = _contents(report, tax, outs, {}, fmt, None, meta)
     plan.write(contents)
-    _print_summary(report, preds, fmt if isinstance(fmt, OutputFormat) else OutputFormat(fmt),
-                   outs, None, 0, stdout_text)  # fmt: skip
+    _print_summary(
+        report,
+        preds,
+        fmt if isinstance(fmt, OutputFormat) else OutputFormat(fmt),
+        outs,
+        None,
+        0,
+        stdout_text,
+    )
 
 
 def _report(preds: Path, tax: Any, opts: dict[str, Any], n_files: int) -> Any:
-    kw = {"top_k": opts["top_k"], "label_attr": opts["label_attr"],
-          "score_kind": getattr(opts["scores"], "value", opts["scores"])}
+    kw = {
+        "top_k": opts["top_k"],
+        "label_attr": opts["label_attr"],
+        "score_kind": getattr(opts["scores"], "value", opts["scores"]),
+    }
     if opts["bootstrap"] > 0:
         from taxovit.evaluation.poisson import evaluate_poisson
 
         if opts["engine"] == "dask":
-            raise ArgumentError("--bootstrap with --engine dask is not available yet; "
-                                "use the default engine")  # fmt: skip
+            raise ArgumentError(
+                "--bootstrap with --engine dask is not available yet; use the default engine"
+            )
         with status(f"scanning {n_files} files with {opts['bootstrap']} Poisson resamples"):
-            return evaluate_poisson(preds, tax, n_resamples=opts["bootstrap"], ci=opts["ci"],
-                                    seed=opts["seed"], **kw)  # fmt: skip
+            return evaluate_poisson(
+                preds, tax, n_resamples=opts["bootstrap"], ci=opts["ci"], seed=opts["seed"], **kw
+            )
     if opts["engine"] == "dask":
         from taxovit.dask import evaluate as dask_evaluate
 

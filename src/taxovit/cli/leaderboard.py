@@ -31,21 +31,36 @@ from taxovit.cli.evaluate import (
 from taxovit.errors import InputError
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
-RunsArg = Annotated[list[Path], typer.Argument(
-    help="Two or more predictions files over the same ids and y_true (any format taxovit "
-    "evaluate reads), or saved JSON reports (taxovit evaluate -f json: ranked, not tested).",
-    show_default=False,
-)]  # fmt: skip
-MetricOpt = Annotated[list[str] | None, typer.Option(
-    "--metric", "-m", help="A metric key to show (repeat; the first ranks and is tested): "
-    "accuracy, f1_macro, hierarchical_f1_micro, mistake_severity, top5_accuracy, "
-    "per_rank/genus/accuracy, ... Default: accuracy, f1_macro, hierarchical_f1_micro, "
-    "mistake_severity.", show_default=False,
-)]  # fmt: skip
-BootstrapOpt = Annotated[int, typer.Option(
-    "--bootstrap", "-b", min=0, max=MAX_BOOTSTRAP, help="Paired resamples for the intervals "
-    "and the tests (0 = values only).",
-)]  # fmt: skip
+RunsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Two or more predictions files over the same ids and y_true (any format taxovit "
+        "evaluate reads), or saved JSON reports (taxovit evaluate -f json: ranked, not tested).",
+        show_default=False,
+    ),
+]
+MetricOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric",
+        "-m",
+        help="A metric key to show (repeat; the first ranks and is tested): "
+        "accuracy, f1_macro, hierarchical_f1_micro, mistake_severity, top5_accuracy, "
+        "per_rank/genus/accuracy, ... Default: accuracy, f1_macro, hierarchical_f1_micro, "
+        "mistake_severity.",
+        show_default=False,
+    ),
+]
+BootstrapOpt = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap",
+        "-b",
+        min=0,
+        max=MAX_BOOTSTRAP,
+        help="Paired resamples for the intervals and the tests (0 = values only).",
+    ),
+]
 
 
 def _load(path: Path, labels, truth, cols) -> object:
@@ -59,8 +74,11 @@ def _load(path: Path, labels, truth, cols) -> object:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read it: {exc}", file=str(path)) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno}); "
-                         "expected a report of taxovit evaluate -f json", file=str(path)) from None  # fmt: skip
+        raise InputError(
+            f"not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno}); "
+            "expected a report of taxovit evaluate -f json",
+            file=str(path),
+        ) from None
     if not isinstance(report, dict):
         raise InputError("not a taxovit JSON report (expected an object)", file=str(path))
     return {**report, "path": str(path)}
@@ -115,10 +133,17 @@ def leaderboard(
     from taxovit.evaluation.leaderboard_render import build_leaderboard_table, render_leaderboard
     from taxovit.taxonomy import load_taxonomy
 
-    plan = OutputPlan({**{f"run {i + 1}": p for i, p in enumerate(runs)}, "--taxonomy": taxonomy,
-                       "--truth": truth})  # fmt: skip
-    outs = {"report": plan.file("--output", output) if output is not None else None,
-            "html": html_output(plan, html)}  # fmt: skip
+    plan = OutputPlan(
+        {
+            **{f"run {i + 1}": p for i, p in enumerate(runs)},
+            "--taxonomy": taxonomy,
+            "--truth": truth,
+        }
+    )
+    outs = {
+        "report": plan.file("--output", output) if output is not None else None,
+        "html": html_output(plan, html),
+    }
     top = check_top_k(top_k)
     tax = load_taxonomy(taxonomy, add_root=add_root)
     cols = dict(id_col=id_col, true_col=true_col, pred_col=pred_col, score_prefix=score_prefix)
@@ -151,8 +176,9 @@ def _write(plan, outs, board, format: str, taxonomy) -> bool:
     if outs["html"] is not None:
         from taxovit.report_html import leaderboard_page
 
-        contents[outs["html"]] = leaderboard_page(board, {"taxonomy": str(taxonomy), **{
-            r["model"]: r["source"] for r in board.rows}})  # fmt: skip
+        contents[outs["html"]] = leaderboard_page(
+            board, {"taxonomy": str(taxonomy), **{r["model"]: r["source"] for r in board.rows}}
+        )
     plan.write(contents)
     for o, what in ((outs["report"], f"{format} leaderboard"), (outs["html"], "HTML leaderboard")):
         if o is not None and o.kind != "stdout":
@@ -166,9 +192,21 @@ def _run(runs, tax, metrics, bootstrap, ci, seed, top):
 
     from taxovit.evaluation.leaderboard import leaderboard as run_board
 
-    columns = ("[progress.description]{task.description}", BarColumn(),
-               "{task.completed}/{task.total}", TimeRemainingColumn())  # fmt: skip
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=rich_console(err_console), transient=True) as progress:
         task = progress.add_task("models, then resamples", total=len(runs) + bootstrap)
-        return run_board(runs, tax, metrics=metrics, bootstrap=bootstrap, ci=ci, seed=seed,
-                         top_k=top, progress=lambda k: progress.advance(task, k))  # fmt: skip
+        return run_board(
+            runs,
+            tax,
+            metrics=metrics,
+            bootstrap=bootstrap,
+            ci=ci,
+            seed=seed,
+            top_k=top,
+            progress=lambda k: progress.advance(task, k),
+        )

@@ -38,13 +38,21 @@ FORMATS_HELP = (
     "(k__Bacteria;p__Firmicutes or A|B|C; QIIME, GTDB), NABirds hierarchy.txt (+ classes.txt)."
 )
 FileArg = Annotated[Path, typer.Argument(help="Taxonomy file. " + FORMATS_HELP, show_default=False)]
-AddRootOpt = Annotated[bool, typer.Option(
-    "--add-root", help="Join several roots under a virtual root.")]  # fmt: skip
-FormatOpt = Annotated[ReadFormat | None, typer.Option(
-    "--format", help="Read the file as this format instead of detecting it.")]  # fmt: skip
-QualifyOpt = Annotated[bool, typer.Option(
-    "--qualify-names", help="Rank columns and lineages: a name under several parents becomes one "
-    "taxon per parent, named 'Name (Parent)', instead of an error.")]  # fmt: skip
+AddRootOpt = Annotated[
+    bool, typer.Option("--add-root", help="Join several roots under a virtual root.")
+]
+FormatOpt = Annotated[
+    ReadFormat | None,
+    typer.Option("--format", help="Read the file as this format instead of detecting it."),
+]
+QualifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--qualify-names",
+        help="Rank columns and lineages: a name under several parents becomes one "
+        "taxon per parent, named 'Name (Parent)', instead of an error.",
+    ),
+]
 
 
 def _load(path: Path, add_root: bool, fmt: ReadFormat | None = None, qualify: bool = False):
@@ -55,7 +63,9 @@ def _load(path: Path, add_root: bool, fmt: ReadFormat | None = None, qualify: bo
         raise InputError(
             "a taxonomy is not read from standard input; give the file's path", file="-"
         )
-    return load_taxonomy(path, None if fmt is None else fmt.value, add_root=add_root, qualify_names=qualify)
+    return load_taxonomy(
+        path, None if fmt is None else fmt.value, add_root=add_root, qualify_names=qualify
+    )
 
 
 @taxonomy_app.command("info")
@@ -87,7 +97,10 @@ def taxonomy_info(
 @taxonomy_app.command("validate")
 @handle_errors
 def taxonomy_validate(
-    file: FileArg, add_root: AddRootOpt = False, fmt: FormatOpt = None, qualify_names: QualifyOpt = False
+    file: FileArg,
+    add_root: AddRootOpt = False,
+    fmt: FormatOpt = None,
+    qualify_names: QualifyOpt = False,
 ) -> None:
     """Check a taxonomy: one root, no cycle, non-empty unique names, no duplicate edge.
 
@@ -103,12 +116,19 @@ def taxonomy_validate(
 @taxonomy_app.command("convert")
 @handle_errors
 def taxonomy_convert(
-    src: Annotated[Path, typer.Argument(help="Input taxonomy (format detected).",
-                                        show_default=False)],  # fmt: skip
-    dst: Annotated[str, typer.Argument(help="Output file.", show_default=False)],  # str: keeps a "/"
-    to: Annotated[TaxonomyFormat | None, typer.Option(
-        "--to", help="Output format (default from the extension: .json nested, .csv/.tsv edges)."
-    )] = None,  # fmt: skip
+    src: Annotated[
+        Path, typer.Argument(help="Input taxonomy (format detected).", show_default=False)
+    ],
+    dst: Annotated[
+        str, typer.Argument(help="Output file.", show_default=False)
+    ],  # str: keeps a "/"
+    to: Annotated[
+        TaxonomyFormat | None,
+        typer.Option(
+            "--to",
+            help="Output format (default from the extension: .json nested, .csv/.tsv edges).",
+        ),
+    ] = None,
     add_root: AddRootOpt = False,
     fmt_in: FormatOpt = None,
     qualify_names: QualifyOpt = False,

@@ -23,14 +23,16 @@ def train_command(
         exists=True,
         dir_okay=False,
         readable=True,
-    ),  # fmt: skip
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output folder (overrides the config's 'out')."
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue from OUT/checkpoint.pt exactly where it stopped "
-        "(the config must be the checkpoint's, up to epochs, logging, evaluation, threads)."
-    ),  # fmt: skip
+        False,
+        "--resume",
+        help="Continue from OUT/checkpoint.pt exactly where it stopped "
+        "(the config must be the checkpoint's, up to epochs, logging, evaluation, threads).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the run already in OUT (refused otherwise)."
     ),
@@ -77,7 +79,7 @@ def predict_command(
         exists=True,
         dir_okay=False,
         readable=True,
-    ),  # fmt: skip
+    ),
     split: str = typer.Option("test", "--split", help="Split to classify: test or train."),
     out: str = typer.Option(  # str, not Path: keeps a trailing "/" (a folder, refused)
         ..., "--out", "-o", help="Predictions file to write ('-': standard output)."
@@ -88,19 +90,29 @@ def predict_command(
         help="kNN classifier with K neighbours (DINO weighted vote, T=0.07) "
         "over the training set's embeddings; default: the classifier head if it predicts "
         "the fine classes, else kNN with the config's eval.knn_k.",
-    ),  # fmt: skip
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Embedding batch size."),
     data_root: Path | None = typer.Option(
         None, "--data-root", help="Replace the config's data.root (data moved)."
     ),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="csv (wide, a score per class), "
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="csv (wide, a score per class), "
         "topk (id,predicted), long (id,label,score,y_true; Parquet when --out ends .parquet), "
-        "parquet (wide) or npz. Default: csv up to 1,000 classes, else refused."),  # fmt: skip
-    top_k: int | None = typer.Option(None, "--top-k", "-k", help="Labels per image: topk "
-                                     "(default 5), long (default all)."),  # fmt: skip
-    truth_out: str | None = typer.Option(None, "--truth-out", help="With --format topk: write "
-        "the true labels (id,expected) here, for 'taxovit evaluate --truth'."),  # fmt: skip
+        "parquet (wide) or npz. Default: csv up to 1,000 classes, else refused.",
+    ),
+    top_k: int | None = typer.Option(
+        None, "--top-k", "-k", help="Labels per image: topk (default 5), long (default all)."
+    ),
+    truth_out: str | None = typer.Option(
+        None,
+        "--truth-out",
+        help="With --format topk: write "
+        "the true labels (id,expected) here, for 'taxovit evaluate --truth'.",
+    ),
 ) -> None:
     r"""Classify a split with a trained model; write the predictions CSV for evaluate.
 
@@ -120,14 +132,23 @@ def predict_command(
     from taxovit.training.run.predict import predict
 
     r = predict(
-        checkpoint, out, split=split, knn=knn, device=device, batch_size=batch_size,
-        data_root=None if data_root is None else str(data_root), fmt=fmt, top_k=top_k,
+        checkpoint,
+        out,
+        split=split,
+        knn=knn,
+        device=device,
+        batch_size=batch_size,
+        data_root=None if data_root is None else str(data_root),
+        fmt=fmt,
+        top_k=top_k,
         truth_out=truth_out,
-    )  # fmt: skip
+    )
     how = f"kNN (k={r['k']})" if r["classifier"] == "knn" else "classifier head"
     where = "standard output" if r["out"] == "-" else r["out"]
-    typer.echo(f"wrote {r['rows']} rows to {where} with the {how}; top-1 {r['accuracy']:.4f}",
-               err=r["out"] == "-")  # fmt: skip
+    typer.echo(
+        f"wrote {r['rows']} rows to {where} with the {how}; top-1 {r['accuracy']:.4f}",
+        err=r["out"] == "-",
+    )
 
 
 app.command("train")(train_command)

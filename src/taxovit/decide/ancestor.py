@@ -93,8 +93,10 @@ def confident_ancestor(
     if not 0.0 <= threshold <= 1.0:
         raise ArgumentError(f"threshold must lie in [0, 1], got {threshold!r}")
     if min_rank is not None and min_rank not in taxonomy.rank_names:
-        raise ArgumentError(f"min_rank {min_rank!r} is not a rank of the taxonomy; it has "
-                            f"{', '.join(taxonomy.rank_names) or 'no ranks'}")  # fmt: skip
+        raise ArgumentError(
+            f"min_rank {min_rank!r} is not a rank of the taxonomy; it has "
+            f"{', '.join(taxonomy.rank_names) or 'no ranks'}"
+        )
     ids = np.asarray(score_ids, dtype=np.int64)
     layers = TreeLayers(taxonomy, ids)
     table = _children_table(taxonomy)
@@ -108,8 +110,9 @@ def confident_ancestor(
         rows = np.arange(m.shape[1])
         for _ in range(ix.max_depth):
             kids = table[cur]  # (rows, max children)
-            vals = np.where(kids >= 0, layers.node_marginals(m, chunk, np.maximum(kids, 0), rows),
-                            -np.inf)  # fmt: skip
+            vals = np.where(
+                kids >= 0, layers.node_marginals(m, chunk, np.maximum(kids, 0), rows), -np.inf
+            )
             top = vals.max(axis=1, keepdims=True)
             j = np.argmax(vals >= top - TOLERANCE, axis=1)  # first of the (near-)equal: by name
             best, val = kids[rows, j], vals[rows, j]

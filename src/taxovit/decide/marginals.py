@@ -17,7 +17,9 @@ from taxovit.taxonomy import Taxonomy
 __all__ = ["RankMarginals", "node_marginals", "rank_marginals"]
 
 
-def _under(taxonomy: Taxonomy, score_ids: NDArray[np.int64], nodes: NDArray[np.int64]) -> sp.csr_matrix:
+def _under(
+    taxonomy: Taxonomy, score_ids: NDArray[np.int64], nodes: NDArray[np.int64]
+) -> sp.csr_matrix:
     """``A[c, m] = 1`` when score column c's class is node m or lies under it."""
     ix = taxonomy.index
     col_of = {int(n): j for j, n in enumerate(nodes)}
@@ -33,7 +35,9 @@ def _under(taxonomy: Taxonomy, score_ids: NDArray[np.int64], nodes: NDArray[np.i
 
 
 def node_marginals(
-    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+    probs: NDArray[np.float64],
+    score_ids: NDArray[np.int64],
+    taxonomy: Taxonomy,
     nodes: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     """The probability mass of the classes under each node: ``P(v | x) = Σ_{c ≤ v} p(c | x)``.

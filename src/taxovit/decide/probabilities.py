@@ -55,8 +55,10 @@ def to_probabilities(scores: ArrayLike, kind: str = "probs") -> NDArray[np.float
         raise ArgumentError(f"score kind must be one of {', '.join(SCORE_KINDS)}, got {kind!r}")
     bad = np.flatnonzero((s < 0).any(axis=1))
     if bad.size:
-        raise ArgumentError(f"row {bad[0]} has a negative score; probabilities must be >= 0 "
-                            "(use kind='logits' for logits)")  # fmt: skip
+        raise ArgumentError(
+            f"row {bad[0]} has a negative score; probabilities must be >= 0 "
+            "(use kind='logits' for logits)"
+        )
     with np.errstate(over="ignore"):
         total = s.sum(axis=1, keepdims=True)
     zero = np.flatnonzero(total[:, 0] <= 0)

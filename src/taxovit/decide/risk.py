@@ -50,7 +50,10 @@ def _check_cost(cost: str) -> None:
 
 
 def cost_matrix(
-    score_ids: NDArray[np.int64], taxonomy: Taxonomy, cost: str, rows: NDArray[np.int64] | None = None
+    score_ids: NDArray[np.int64],
+    taxonomy: Taxonomy,
+    cost: str,
+    rows: NDArray[np.int64] | None = None,
 ) -> NDArray[np.float64]:
     """The cost matrix ``C[k, j]`` of predicting class k when the truth is class j.
 
@@ -97,8 +100,11 @@ def cost_matrix(
     a = np.repeat(ks, ids.size)
     b = np.tile(ids, ks.size)
     st = taxonomy.index.pair_stats(a, b)
-    value = {"lca_height": st.lca_height, "tree_induced_error": st.distance,
-             "depth_distance": taxonomy.index.max_depth - st.lca_depth}[cost]  # fmt: skip
+    value = {
+        "lca_height": st.lca_height,
+        "tree_induced_error": st.distance,
+        "depth_distance": taxonomy.index.max_depth - st.lca_depth,
+    }[cost]
     return np.where(a == b, 0, value).reshape(ks.size, ids.size).astype(np.float64)
 
 
@@ -106,9 +112,11 @@ def _tree_risks_t(layers: TreeLayers, probs_t, taxonomy: Taxonomy, cost: str):
     """``(classes, rows)`` expected costs of a chunk given as ``probs_t`` (classes, rows)."""
     ix = taxonomy.index
     ids = layers.score_ids
-    f_of = {"lca_height": ix.height.astype(np.float64),
-            "depth_distance": (ix.max_depth - ix.depth).astype(np.float64),
-            "tree_induced_error": ix.depth.astype(np.float64)}[cost]  # fmt: skip
+    f_of = {
+        "lca_height": ix.height.astype(np.float64),
+        "depth_distance": (ix.max_depth - ix.depth).astype(np.float64),
+        "tree_induced_error": ix.depth.astype(np.float64),
+    }[cost]
     w = np.zeros(ix.n)
     nonroot = np.flatnonzero(ix.parent >= 0)
     w[nonroot] = f_of[ix.parent[nonroot]] - f_of[nonroot]
@@ -125,25 +133,30 @@ def _normalised_t(probs: NDArray[np.float64], rows: slice) -> NDArray[np.float64
     a non-finite, negative or all-zero row is refused (named by its index in ``probs``)."""
     p_t = np.array(probs[rows].T, dtype=np.float64, order="C")
     total = p_t.sum(axis=0)
-    for bad, why in ((~np.isfinite(total), "has a score that is not a finite number"),
-                     ((p_t < 0).any(axis=0), "has a negative score; probabilities must be >= 0"),
-                     (total <= 0, "has scores summing to 0; expected probabilities")):  # fmt: skip
+    for bad, why in (
+        (~np.isfinite(total), "has a score that is not a finite number"),
+        ((p_t < 0).any(axis=0), "has a negative score; probabilities must be >= 0"),
+        (total <= 0, "has scores summing to 0; expected probabilities"),
+    ):
         if bad.any():
             raise ArgumentError(f"row {rows.start + int(np.argmax(bad))} {why}")
     p_t /= total
     return p_t
 
 
-def _chunks(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
-            cost: str):  # fmt: skip
+def _chunks(
+    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy, cost: str
+):
     """``(row slice, risk_t)`` chunk by chunk: class-major ``(classes, rows)``, from the rows
     of ``probs`` divided by their sums."""
     _check_cost(cost)
     ids = np.asarray(score_ids, dtype=np.int64)
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != ids.size:
-        raise ArgumentError(f"probs must have shape (samples, {ids.size}) for {ids.size} "
-                            f"score_ids, got {probs.shape}")  # fmt: skip
+        raise ArgumentError(
+            f"probs must have shape (samples, {ids.size}) for {ids.size} "
+            f"score_ids, got {probs.shape}"
+        )
     return _chunk_risks(probs, ids, taxonomy, cost)
 
 
@@ -170,7 +183,9 @@ def _chunk_risks(probs, ids, taxonomy: Taxonomy, cost: str):
 
 
 def expected_costs(
-    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+    probs: NDArray[np.float64],
+    score_ids: NDArray[np.int64],
+    taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.float64]:
     """The expected cost ``R(k) = Σ_j C(k, j) p(j | x)`` of predicting each class k, with
@@ -231,7 +246,9 @@ def _scores_of(risk: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def crm_scores(
-    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+    probs: NDArray[np.float64],
+    score_ids: NDArray[np.int64],
+    taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.float64]:
     """``(n, C)``: the CRM decision's scores, ``−expected cost`` rounded to
@@ -243,7 +260,9 @@ def crm_scores(
 
 
 def crm_predict(
-    probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
+    probs: NDArray[np.float64],
+    score_ids: NDArray[np.int64],
+    taxonomy: Taxonomy,
     cost: str = "lca_height",
 ) -> NDArray[np.int64]:
     """Conditional risk minimisation: the column of the least expected cost of each row.

@@ -60,13 +60,17 @@ class TreeLayers:
         own = self.row[self.score_ids]
         target = np.where(own >= 0, own, self.parent_row[self.score_ids])
         cols = np.flatnonzero(target >= 0)  # a lone root class attaches nowhere
-        return sp.csr_matrix((np.ones(cols.size), (target[cols], cols)),
-                             shape=(self.internal.size, self.score_ids.size))  # fmt: skip
+        return sp.csr_matrix(
+            (np.ones(cols.size), (target[cols], cols)),
+            shape=(self.internal.size, self.score_ids.size),
+        )
 
     def _fold(self, layer: NDArray[np.int64]) -> tuple:
         parents, inv = np.unique(self.parent_row[self.internal[layer]], return_inverse=True)
-        fold = sp.csr_matrix((np.ones(layer.size), (inv.ravel(), np.arange(layer.size))),
-                             shape=(parents.size, layer.size))  # fmt: skip
+        fold = sp.csr_matrix(
+            (np.ones(layer.size), (inv.ravel(), np.arange(layer.size))),
+            shape=(parents.size, layer.size),
+        )
         return layer, parents, fold
 
     def rows_per_chunk(self) -> int:

@@ -32,7 +32,9 @@ MAX_POINTS = 201
 TAUS: tuple[float, ...] = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 21))
 
 
-def risk_coverage(conf: NDArray[np.float64], wrong: NDArray[np.bool_]) -> tuple[dict[str, list[float]], float]:
+def risk_coverage(
+    conf: NDArray[np.float64], wrong: NDArray[np.bool_]
+) -> tuple[dict[str, list[float]], float]:
     """The risk–coverage points and the AURC (module docstring)."""
     n = conf.size
     order = np.argsort(-conf, kind="stable")
@@ -50,15 +52,20 @@ def risk_coverage(conf: NDArray[np.float64], wrong: NDArray[np.bool_]) -> tuple[
     return {"coverage": coverage.tolist(), "risk": risk.tolist()}, aurc
 
 
-def backoff_curve(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxonomy: Taxonomy,
-                  t: NDArray[np.int64]) -> tuple[dict[str, list[float]], float]:  # fmt: skip
+def backoff_curve(
+    probs: NDArray[np.float64],
+    score_ids: NDArray[np.int64],
+    taxonomy: Taxonomy,
+    t: NDArray[np.int64],
+) -> tuple[dict[str, list[float]], float]:
     """The back-off points per tau and their area (module docstring); trees only."""
     from taxovit.decide.ancestor import confident_ancestor
 
     ix = taxonomy.index
     size_true = ix.hset_size(t)
-    cols: dict[str, list[float]] = {k: [] for k in ("tau", "mean_depth", "accuracy", "exact_accuracy",
-                                                   "hierarchical_precision")}  # fmt: skip
+    cols: dict[str, list[float]] = {
+        k: [] for k in ("tau", "mean_depth", "accuracy", "exact_accuracy", "hierarchical_precision")
+    }
     for tau in TAUS:
         pred = confident_ancestor(probs, score_ids, taxonomy, tau)
         inter = np.minimum(ix.depth[ix.lca(t, pred)], size_true)
@@ -67,7 +74,9 @@ def backoff_curve(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxo
         cols["mean_depth"].append(float(ix.depth[pred].mean()))
         cols["accuracy"].append(float((ix.lca(t, pred) == pred).mean()))
         cols["exact_accuracy"].append(float((pred == t).mean()))
-        cols["hierarchical_precision"].append(float(inter.sum() / size_pred.sum()) if size_pred.sum() else 1.0)
+        cols["hierarchical_precision"].append(
+            float(inter.sum() / size_pred.sum()) if size_pred.sum() else 1.0
+        )
     depth = np.asarray(cols["mean_depth"]) / max(ix.max_depth, 1)
     acc = np.asarray(cols["accuracy"])
     order = np.argsort(depth, kind="stable")
@@ -75,14 +84,23 @@ def backoff_curve(probs: NDArray[np.float64], score_ids: NDArray[np.int64], taxo
     return cols, area
 
 
-def abstention_section(probs: NDArray[np.float64] | None, score_ids: NDArray[np.int64] | None,
-                       taxonomy: Taxonomy, t: NDArray[np.int64], p: NDArray[np.int64]) -> dict[str, Any]:  # fmt: skip
+def abstention_section(
+    probs: NDArray[np.float64] | None,
+    score_ids: NDArray[np.int64] | None,
+    taxonomy: Taxonomy,
+    t: NDArray[np.int64],
+    p: NDArray[np.int64],
+) -> dict[str, Any]:
     """The report's ``abstention`` section; ``note`` says what is missing without
     probabilities or on a DAG."""
     if probs is None or score_ids is None:
         return {"note": "no probabilities: the predictions need a score for every class"}
     curve, aurc = risk_coverage(probs.max(axis=1), t != p)
-    out: dict[str, Any] = {"confidence": "maximum probability", "aurc": aurc, "risk_coverage": curve}
+    out: dict[str, Any] = {
+        "confidence": "maximum probability",
+        "aurc": aurc,
+        "risk_coverage": curve,
+    }
     if not taxonomy.is_tree:
         return out | {"note": "no back-off curve: the confident-ancestor rule needs a tree"}
     back, area = backoff_curve(probs, score_ids, taxonomy, t)

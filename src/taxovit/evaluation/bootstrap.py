@@ -155,15 +155,18 @@ def resample_metrics(units: Units, wu: NDArray, keys: Any = None) -> dict[str, N
     return compute(units.layout, get, keys=keys)
 
 
-def draw_counts(idx: NDArray[np.int64], unit_of: NDArray[np.int64], u: int,
-                identity: bool) -> NDArray[np.int64]:  # fmt: skip
+def draw_counts(
+    idx: NDArray[np.int64], unit_of: NDArray[np.int64], u: int, identity: bool
+) -> NDArray[np.int64]:
     """Draw counts per unit of one resample drawing rows ``idx`` (``identity``: every
     sample is its own unit); a bincount into U counters, which stay in the CPU cache."""
     return np.bincount(idx if identity else unit_of[idx], minlength=u)  # cast on assignment
 
 
 def _is_identity(unit_of: NDArray[np.int64]) -> bool:
-    return bool(unit_of[0] == 0 and unit_of[-1] == unit_of.size - 1 and (np.diff(unit_of) == 1).all())
+    return bool(
+        unit_of[0] == 0 and unit_of[-1] == unit_of.size - 1 and (np.diff(unit_of) == 1).all()
+    )
 
 
 def bootstrap_draws(

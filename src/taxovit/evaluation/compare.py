@@ -45,8 +45,12 @@ class Comparison:
     bootstrap: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metrics": self.metrics, "mcnemar": self.mcnemar, "per_rank": self.per_rank,
-                "bootstrap": self.bootstrap}  # fmt: skip
+        return {
+            "metrics": self.metrics,
+            "mcnemar": self.mcnemar,
+            "per_rank": self.per_rank,
+            "bootstrap": self.bootstrap,
+        }
 
     def rows(self) -> list[tuple[str, dict[str, Any]]]:
         """(flat key, entry) for every compared metric, per-rank ones as ``per_rank/r/key``."""
@@ -78,8 +82,18 @@ def align(a: Predictions, b: Predictions) -> Predictions:
     scores = None if b.scores is None else b.scores[order]
     ranked = None if b.ranked is None else b.ranked[order]
     rs = None if b.ranked_scores is None else b.ranked_scores[order]
-    return Predictions(a.ids, y_true, b.y_pred[order], b.score_labels, scores, b.path, ranked,
-                       dict(b.notes), b.format, rs)  # fmt: skip
+    return Predictions(
+        a.ids,
+        y_true,
+        b.y_pred[order],
+        b.score_labels,
+        scores,
+        b.path,
+        ranked,
+        dict(b.notes),
+        b.format,
+        rs,
+    )
 
 
 def mcnemar(a_correct: NDArray[np.bool_], b_correct: NDArray[np.bool_]) -> dict[str, Any]:
@@ -137,19 +151,27 @@ def compare(
     evaluated = []
     for pred in (a, b):
         scores = pred.scores
-        evaluated.append(evaluate_point(
-            pred.y_true, pred.y_pred, taxonomy, scores,
-            score_labels=pred.score_labels if scores is not None else None,
-            ranked=pred.ranked if scores is None else None, notes=pred.notes, top_k=top_k,
-            ranked_scores=pred.ranked_scores if scores is None else None,
-            questions=_row_questions(questions),
-        ))  # fmt: skip
+        evaluated.append(
+            evaluate_point(
+                pred.y_true,
+                pred.y_pred,
+                taxonomy,
+                scores,
+                score_labels=pred.score_labels if scores is not None else None,
+                ranked=pred.ranked if scores is None else None,
+                notes=pred.notes,
+                top_k=top_k,
+                ranked_scores=pred.ranked_scores if scores is None else None,
+                questions=_row_questions(questions),
+            )
+        )
     reports = [report for report, _, _ in evaluated]
     ctxs = [ctx for _, ctx, _ in evaluated]
     draws: list[dict[str, NDArray] | None] = [None, None]
     if bootstrap > 0:  # both models' resamples draw the same rows, once
-        draws = paired_resample_draws([(ctx, inputs) for _, ctx, inputs in evaluated],
-                                      bootstrap, seed, progress)  # fmt: skip
+        draws = paired_resample_draws(
+            [(ctx, inputs) for _, ctx, inputs in evaluated], bootstrap, seed, progress
+        )
     flat = [flatten_metrics({**r.metrics, "per_rank": r.per_rank}) for r in reports]
     metrics: dict[str, dict[str, Any]] = {}
     per_rank: dict[str, dict[str, Any]] = {r: {} for r in reports[0].per_rank}
@@ -181,5 +203,7 @@ def _row_questions(options: dict[str, Any]) -> Any:
     allowed = ("costs", "known", "unknown_label", "train_counts", "shot_thresholds")
     other = [k for k in options if k not in allowed]
     if other:
-        raise ArgumentError(f"compare() takes the questions {', '.join(allowed)}, not {', '.join(other)}")
+        raise ArgumentError(
+            f"compare() takes the questions {', '.join(allowed)}, not {', '.join(other)}"
+        )
     return Questions.of(options)

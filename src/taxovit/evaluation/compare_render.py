@@ -32,15 +32,26 @@ def comparison_frame(cmp: Comparison) -> pd.DataFrame:
     for key, e in cmp.rows():
         ci = e.get("ci") or [None, None]
         sig = _significant(e)
-        rows.append({"metric": key, "a": e["a"], "b": e["b"], "diff": e["diff"], "ci_low": ci[0],
-                     "ci_high": ci[1], "p": e["p"],
-                     "significant": "" if sig is None else "yes" if sig else "no"})  # fmt: skip
+        rows.append(
+            {
+                "metric": key,
+                "a": e["a"],
+                "b": e["b"],
+                "diff": e["diff"],
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "p": e["p"],
+                "significant": "" if sig is None else "yes" if sig else "no",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _mcnemar_line(name: str, m: dict[str, Any]) -> str:
-    return (f"McNemar ({name}): right only for A {m['a_only']:,}, only for B {m['b_only']:,}, "
-            f"p = {m['p']:.4g}")  # fmt: skip
+    return (
+        f"McNemar ({name}): right only for A {m['a_only']:,}, only for B {m['b_only']:,}, "
+        f"p = {m['p']:.4g}"
+    )
 
 
 def _verdict(key: str, e: dict[str, Any]) -> Text:
@@ -68,9 +79,15 @@ def build_comparison_table(cmp: Comparison, title: str = "") -> Group:
         if (e["a"] is None and e["b"] is None) or key.endswith("n_samples"):
             continue
         ci = e.get("ci")
-        t.add_row(key, _fmt(e["a"]), _fmt(e["b"]), _fmt(e["diff"]),
-                  f"{_fmt(ci[0])}…{_fmt(ci[1])}" if ci else "", _p(e["p"], b),
-                  _verdict(key, e))  # fmt: skip
+        t.add_row(
+            key,
+            _fmt(e["a"]),
+            _fmt(e["b"]),
+            _fmt(e["diff"]),
+            f"{_fmt(ci[0])}…{_fmt(ci[1])}" if ci else "",
+            _p(e["p"], b),
+            _verdict(key, e),
+        )
     lines = [Text(_mcnemar_line("accuracy", cmp.mcnemar))]
     lines += [Text(_mcnemar_line(f"{r} accuracy", v["mcnemar"])) for r, v in cmp.per_rank.items()]
     return Group(t, *lines)
@@ -89,7 +106,9 @@ def render_comparison(cmp: Comparison, format: str) -> str:
         cols = list(frame.columns)
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for row in frame.itertuples(index=False):
-            lines.append("| " + " | ".join(x if isinstance(x, str) else _fmt(x) for x in row) + " |")
+            lines.append(
+                "| " + " | ".join(x if isinstance(x, str) else _fmt(x) for x in row) + " |"
+            )
         return "\n".join(lines) + "\n"
     console = Console(width=120, record=True, file=_Null(), color_system=None)
     console.print(build_comparison_table(cmp))

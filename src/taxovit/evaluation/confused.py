@@ -33,15 +33,23 @@ def _split_ranks(taxonomy: Taxonomy, ranks: list[str], a: NDArray, b: NDArray) -
     return out
 
 
-def confused_pairs(taxonomy: Taxonomy, t: NDArray[np.int64], p: NDArray[np.int64], n: int,
-                   ranks: list[str], rank: str | None = None) -> dict[str, Any]:  # fmt: skip
+def confused_pairs(
+    taxonomy: Taxonomy,
+    t: NDArray[np.int64],
+    p: NDArray[np.int64],
+    n: int,
+    ranks: list[str],
+    rank: str | None = None,
+) -> dict[str, Any]:
     """The report's ``confused_pairs`` section (module docstring); ``ranks``: the report's
     ranks, coarse to fine."""
     ix = taxonomy.index
     if rank is not None:
         if rank not in ix.rank_names:
-            raise ArgumentError(f"confused_rank: unknown rank {rank!r}; this taxonomy has "
-                                f"{', '.join(ix.rank_names) or 'no ranks'}")  # fmt: skip
+            raise ArgumentError(
+                f"confused_rank: unknown rank {rank!r}; this taxonomy has "
+                f"{', '.join(ix.rank_names) or 'no ranks'}"
+            )
         t, p = ix.ancestor_at_rank(t, rank), ix.ancestor_at_rank(p, rank)
         keep = (t >= 0) & (p >= 0)
         t, p = t[keep], p[keep]
@@ -52,9 +60,29 @@ def confused_pairs(taxonomy: Taxonomy, t: NDArray[np.int64], p: NDArray[np.int64
     a, b, counts = codes[order] // ix.n, codes[order] % ix.n, counts[order]
     lca = taxonomy.names(ix.lca(a, b)) if ix.is_tree and a.size else [None] * a.size
     sup = support[np.searchsorted(support_ids, a)]
-    pairs = [{"true": ta, "predicted": pb, "count": int(c), "share_of_true": float(c / s),
-              "lca": la, "split_rank": sr}
-             for ta, pb, c, s, la, sr in zip(taxonomy.names(a), taxonomy.names(b), counts, sup, lca,
-                                             _split_ranks(taxonomy, ranks, a, b), strict=True)]  # fmt: skip
-    return {"rank": rank, "n_samples": int(t.size), "n_mistakes": int(wrong.sum()),
-            "n_distinct_pairs": int(codes.size), "pairs": pairs}  # fmt: skip
+    pairs = [
+        {
+            "true": ta,
+            "predicted": pb,
+            "count": int(c),
+            "share_of_true": float(c / s),
+            "lca": la,
+            "split_rank": sr,
+        }
+        for ta, pb, c, s, la, sr in zip(
+            taxonomy.names(a),
+            taxonomy.names(b),
+            counts,
+            sup,
+            lca,
+            _split_ranks(taxonomy, ranks, a, b),
+            strict=True,
+        )
+    ]
+    return {
+        "rank": rank,
+        "n_samples": int(t.size),
+        "n_mistakes": int(wrong.sum()),
+        "n_distinct_pairs": int(codes.size),
+        "pairs": pairs,
+    }

@@ -77,7 +77,9 @@ def build_context(
 ) -> SampleContext:
     """Code the labels, project them to every rank and (with scores) rank the columns, or
     (with ``ranked`` candidates, see :func:`as_ranked`) take their ranking."""
-    return context_of_ids(comp.y_true, comp.y_pred, taxonomy, scores, score_ids, top_k, ranked, comp)
+    return context_of_ids(
+        comp.y_true, comp.y_pred, taxonomy, scores, score_ids, top_k, ranked, comp
+    )
 
 
 def context_of_ids(
@@ -101,8 +103,9 @@ def context_of_ids(
             job = submit(_add_ranked_context, cand, taxonomy, ranked)
         else:
             job = None
-        ctx = _label_context(components_of_ids(t, p, taxonomy) if comp is None else comp, taxonomy,
-                             cand.top_k)  # fmt: skip
+        ctx = _label_context(
+            components_of_ids(t, p, taxonomy) if comp is None else comp, taxonomy, cand.top_k
+        )
         _add_rank_codes(ctx, taxonomy)
         if job is not None:
             job.result()
@@ -128,7 +131,9 @@ class _Candidates:
     ranked: NDArray[np.int64] | None = None
 
 
-def _label_context(comp: HierarchicalComponents, taxonomy: Taxonomy, top_k: tuple[int, ...]) -> SampleContext:
+def _label_context(
+    comp: HierarchicalComponents, taxonomy: Taxonomy, top_k: tuple[int, ...]
+) -> SampleContext:
     """The context of the true and predicted labels (no ranks, no candidates yet)."""
     t, p = comp.y_true, comp.y_pred
     inv = dense_codes(np.concatenate([t, p]), len(taxonomy.nodes))
@@ -160,14 +165,17 @@ def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
     row starting with a node, ``-1`` only as padding at its end, no node twice in a row."""
     r = np.asarray(ranked)
     if r.ndim != 2 or r.shape[0] != n or r.shape[1] == 0 or r.dtype.kind not in "iu":
-        raise ArgumentError(f"ranked must be an integer array of shape (n_samples={n}, K >= 1) "
-                            f"holding node ids; got {r.dtype} of shape {r.shape}")  # fmt: skip
+        raise ArgumentError(
+            f"ranked must be an integer array of shape (n_samples={n}, K >= 1) "
+            f"holding node ids; got {r.dtype} of shape {r.shape}"
+        )
     checked = isinstance(ranked, CheckedRanked)  # by its reader: only the range is left
     r = r.astype(np.int64, copy=False).view(np.ndarray)
     low = r.min() if r.size else 0
     if low < -1 or (r.size and r.max() >= n_nodes):
-        raise ArgumentError(f"ranked holds values outside [-1, {n_nodes}); expected node ids "
-                            "and -1 padding")  # fmt: skip
+        raise ArgumentError(
+            f"ranked holds values outside [-1, {n_nodes}); expected node ids and -1 padding"
+        )
     if checked:
         return r
     pad = r < 0 if low < 0 else None
@@ -204,8 +212,9 @@ def _add_ranked_context(ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np
         _ranked_block(ctx, taxonomy, ranked, slice(lo, min(n, lo + step)))
 
 
-def _ranked_block(ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np.int64],
-                  rows: slice) -> None:  # fmt: skip
+def _ranked_block(
+    ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np.int64], rows: slice
+) -> None:
     """:func:`_add_ranked_context` for the samples ``rows``."""
     ix, t, big_d = taxonomy.index, ctx.t[rows], ctx.max_depth
     cols = np.ascontiguousarray(ranked[rows, : max(ctx.top_k)].T)  # (k, b): a vector per rank

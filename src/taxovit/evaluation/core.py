@@ -42,8 +42,15 @@ from taxovit.metrics.hierarchical import label_pair
 from taxovit.metrics.table import compute
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["DEFAULT_TOP_K", "MAP_KEYS", "SCORE_KEYS", "evaluate", "evaluate_point", "paired_resample_draws",
-           "resample_draws"]
+__all__ = [
+    "DEFAULT_TOP_K",
+    "MAP_KEYS",
+    "SCORE_KEYS",
+    "evaluate",
+    "evaluate_point",
+    "paired_resample_draws",
+    "resample_draws",
+]
 
 DEFAULT_TOP_K: tuple[int, ...] = (1, 5)
 SCORE_KEYS = (*MAP_KEYS, *CALIBRATION_KEYS)
@@ -92,8 +99,9 @@ def _null_notes(
     keys = [key for k in top_k for key in _top_k_keys(k)]
     notes: dict[str, str] = {}
     if ctx.scores is None and ctx.ranked is None:
-        notes = dict.fromkeys([*keys, *SCORE_KEYS], "no scores: the predictions give one label "
-                              "per sample")  # fmt: skip
+        notes = dict.fromkeys(
+            [*keys, *SCORE_KEYS], "no scores: the predictions give one label per sample"
+        )
     elif ctx.scores is None and ctx.ranked is not None:
         big_k = ctx.ranked.shape[1]
         for k in top_k:
@@ -101,16 +109,26 @@ def _null_notes(
                 why = f"k = {k} > {big_k}: the predictions list only {big_k} candidates per sample"
                 for key in _top_k_keys(k):
                     notes[key], point[key] = why, None
-        notes.update(dict.fromkeys(SCORE_KEYS, f"the predictions list only {big_k} candidates "
-                                   "per sample, not a score for every class"))  # fmt: skip
+        notes.update(
+            dict.fromkeys(
+                SCORE_KEYS,
+                f"the predictions list only {big_k} candidates "
+                "per sample, not a score for every class",
+            )
+        )
     notes |= dict(extra or {})
     return {k: v for k, v in notes.items() if point.get(k) is None}
 
 
 def _checked_context(
-    y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy, scores: Any,
-    score_labels: ArrayLike | None, ranked: ArrayLike | None, top_k: Sequence[int],
-) -> tuple[SampleContext, tuple[int, ...]]:  # fmt: skip
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    taxonomy: Taxonomy,
+    scores: Any,
+    score_labels: ArrayLike | None,
+    ranked: ArrayLike | None,
+    top_k: Sequence[int],
+) -> tuple[SampleContext, tuple[int, ...]]:
     """The context, and the requested k (with ranked candidates, the context holds only
     the k <= K: the others cannot be computed)."""
     check_labels_aligned(y_true=y_true, y_pred=y_pred, scores=scores, ranked=ranked)
@@ -175,15 +193,35 @@ def evaluate(
     q, data, cut = Questions.of(questions).cut(taxonomy, data, score_kind)
     y_true, y_pred, scores, score_labels, ranked, ranked_scores = data
     report, ctx, inputs = evaluate_point(
-        y_true, y_pred, taxonomy, scores, score_labels=score_labels, ranked=ranked,
-        top_k=top_k, notes=notes, score_kind=score_kind, ranked_scores=ranked_scores, questions=q,
-    )  # fmt: skip
+        y_true,
+        y_pred,
+        taxonomy,
+        scores,
+        score_labels=score_labels,
+        ranked=ranked,
+        top_k=top_k,
+        notes=notes,
+        score_kind=score_kind,
+        ranked_scores=ranked_scores,
+        questions=q,
+    )
     if bootstrap > 0:
         report.intervals = _bootstrap(ctx, inputs, bootstrap, ci, seed, progress)
-        report.bootstrap = {"resamples": int(bootstrap), "ci": ci, "seed": seed,
-                            "method": "percentile"}  # fmt: skip
-    q.finish(report, taxonomy, data, cut, dict(top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed,
-                                             score_kind=score_kind, notes=notes))  # fmt: skip
+        report.bootstrap = {
+            "resamples": int(bootstrap),
+            "ci": ci,
+            "seed": seed,
+            "method": "percentile",
+        }
+    q.finish(
+        report,
+        taxonomy,
+        data,
+        cut,
+        dict(
+            top_k=top_k, bootstrap=bootstrap, ci=ci, seed=seed, score_kind=score_kind, notes=notes
+        ),
+    )
     return report
 
 
@@ -220,7 +258,9 @@ def evaluate_point(
     stats = ctx.statistics = statistics_of(ctx, inputs)
     if inputs is not None:
         inputs.forget_marginals()  # (n x nodes) per rank: in the statistics now
-    point, per_rank = nest_metrics(compute(stats.layout, batch_of_one(stats.point_sums()), stats.rows))
+    point, per_rank = nest_metrics(
+        compute(stats.layout, batch_of_one(stats.point_sums()), stats.rows)
+    )
     report = EvaluationReport(
         metrics=point,
         per_rank=per_rank,
@@ -261,7 +301,11 @@ def _probability_note(inputs: ScoreInputs | None) -> dict[str, str]:
 
 
 def _bootstrap(
-    ctx: SampleContext, inputs: ScoreInputs | None, b: int, ci: float, seed: int,
+    ctx: SampleContext,
+    inputs: ScoreInputs | None,
+    b: int,
+    ci: float,
+    seed: int,
     progress: Callable[[int], None] | None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile intervals from ``b`` resamples of the n samples, drawn with replacement.
@@ -276,7 +320,10 @@ def _bootstrap(
 
 
 def resample_draws(
-    ctx: SampleContext, inputs: ScoreInputs | None, b: int, seed: int,
+    ctx: SampleContext,
+    inputs: ScoreInputs | None,
+    b: int,
+    seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """Every sum-decomposable metric of ``b`` seeded resamples, ``{flat key: (b,) values}``
@@ -287,14 +334,19 @@ def resample_draws(
 
 
 def paired_resample_draws(
-    evaluated: Sequence[tuple[SampleContext, ScoreInputs | None]], b: int, seed: int,
-    progress: Callable[[int], None] | None = None, keys: Any = None,
+    evaluated: Sequence[tuple[SampleContext, ScoreInputs | None]],
+    b: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    keys: Any = None,
 ) -> list[dict[str, NDArray[np.float64]]]:
     """:func:`resample_draws` of several models on the same samples, the rows of each
     resample drawn once (:func:`~taxovit.evaluation.bootstrap.paired_draws`); ``keys``: only
     these metrics (``None``: all)."""
     from taxovit.evaluation.bootstrap import paired_draws  # only with --bootstrap
 
-    sts = [ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
-           for ctx, inputs in evaluated]  # fmt: skip
+    sts = [
+        ctx.statistics if ctx.statistics is not None else statistics_of(ctx, inputs, rows=False)
+        for ctx, inputs in evaluated
+    ]
     return paired_draws(sts, b, seed, progress, keys)

@@ -47,8 +47,10 @@ from taxovit.taxonomy import Taxonomy
 
 __all__ = ["PRECEDENCE", "CostTable", "as_cost_table", "cost_section", "read_costs"]
 
-PRECEDENCE = ("correct: 0; else the rule with the deepest true-side node, then the deepest "
-              "predicted-side node ('*' below the root), the later line on a tie; no rule: 1")  # fmt: skip
+PRECEDENCE = (
+    "correct: 0; else the rule with the deepest true-side node, then the deepest "
+    "predicted-side node ('*' below the root), the later line on a tie; no rule: 1"
+)
 _COLUMNS = ("true", "predicted", "cost")
 
 
@@ -77,8 +79,9 @@ class CostTable:
         out[t == p] = 0.0
         return out
 
-    def columns(self, t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy,
-                ranks: Any) -> dict[str, NDArray[np.float64]]:  # fmt: skip
+    def columns(
+        self, t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy, ranks: Any
+    ) -> dict[str, NDArray[np.float64]]:
         """The statistics ``cost`` and ``cost/<rank>`` (0 where the truth has no ancestor at
         the rank) of the metric table's cost rows."""
         cols = {"cost": self.of_pairs(t, p)}
@@ -126,10 +129,15 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise InputError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read it: {exc.strerror}", file=str(path)) from None
-    rows = [(i, r) for i, r in enumerate(csv.reader(text.splitlines()), 1)
-            if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]  # fmt: skip
+    rows = [
+        (i, r)
+        for i, r in enumerate(csv.reader(text.splitlines()), 1)
+        if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")
+    ]
     if not rows:
-        raise InputError("empty cost table: expected the header true,predicted,cost", file=str(path))
+        raise InputError(
+            "empty cost table: expected the header true,predicted,cost", file=str(path)
+        )
     line, header = rows[0]
     return [h.strip().lower() for h in header], rows[1:]
 
@@ -141,34 +149,48 @@ def read_costs(taxonomy: Taxonomy, path: str | os.PathLike[str]) -> CostTable:
     header, rows = _rows(path)
     missing = [c for c in _COLUMNS if c not in header]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; expected the header "
-                         "true,predicted,cost", file=str(path), row=1)  # fmt: skip
+        raise InputError(
+            f"missing column(s) {', '.join(missing)}; expected the header true,predicted,cost",
+            file=str(path),
+            row=1,
+        )
     col = {c: header.index(c) for c in _COLUMNS}
     seen: dict[tuple[str, str], int] = {}
     sides_t, sides_p, costs = [], [], []
     for line, row in rows:
         if len(row) != len(header):
-            raise InputError(f"{len(row)} fields, the header has {len(header)}", file=str(path), row=line)
+            raise InputError(
+                f"{len(row)} fields, the header has {len(header)}", file=str(path), row=line
+            )
         cells = {c: row[col[c]].strip() for c in _COLUMNS}
         where = {c: {"file": str(path), "row": line, "column": c} for c in _COLUMNS}
         key = (cells["true"], cells["predicted"])
         if key in seen:
-            raise InputError(f"the rule {key[0]},{key[1]} is also on line {seen[key]}",
-                             **where["true"])  # fmt: skip
+            raise InputError(
+                f"the rule {key[0]},{key[1]} is also on line {seen[key]}", **where["true"]
+            )
         seen[key] = line
         sides_t.append(_side(cells["true"], taxonomy, where["true"]))
         sides_p.append(_side(cells["predicted"], taxonomy, where["predicted"]))
         costs.append(_cost(cells["cost"], where["cost"]))
-    return CostTable(str(path), tuple(sides_t), tuple(sides_p), tuple(costs),
-                     taxonomy.index.max_depth)  # fmt: skip
+    return CostTable(
+        str(path), tuple(sides_t), tuple(sides_p), tuple(costs), taxonomy.index.max_depth
+    )
 
 
-def cost_section(table: CostTable, metrics: dict[str, Any], per_rank: dict[str, Any]) -> dict[str, Any]:
+def cost_section(
+    table: CostTable, metrics: dict[str, Any], per_rank: dict[str, Any]
+) -> dict[str, Any]:
     """The report's ``costs`` section: the file, its rules' count and precedence, and the
     values of the cost rows (copied from the report's metrics)."""
-    return {"file": table.source, "n_rules": len(table.cost), "precedence": PRECEDENCE,
-            "mean": metrics.get("cost_mean"), "total": metrics.get("cost_total"),
-            "mean_per_rank": {r: v.get("cost_mean") for r, v in per_rank.items()}}  # fmt: skip
+    return {
+        "file": table.source,
+        "n_rules": len(table.cost),
+        "precedence": PRECEDENCE,
+        "mean": metrics.get("cost_mean"),
+        "total": metrics.get("cost_total"),
+        "mean_per_rank": {r: v.get("cost_mean") for r, v in per_rank.items()},
+    }
 
 
 def as_cost_table(taxonomy: Taxonomy, costs: Any) -> CostTable:

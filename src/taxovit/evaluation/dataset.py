@@ -44,11 +44,18 @@ def dataset_files(path: str | os.PathLike[str] | Sequence[str]) -> list[str]:
         return [str(f) for f in path]
     p = str(path)
     if Path(p).is_dir():
-        files = sorted(str(f) for f in Path(p).rglob("*") if f.is_file()
-                       and f.suffix.lower() in PARQUET_SUFFIXES and not f.name.startswith((".", "_")))  # fmt: skip
+        files = sorted(
+            str(f)
+            for f in Path(p).rglob("*")
+            if f.is_file()
+            and f.suffix.lower() in PARQUET_SUFFIXES
+            and not f.name.startswith((".", "_"))
+        )
         if not files:
-            raise ArgumentError(f"{p}: is a folder without .parquet files (give a predictions "
-                                "file, or a folder or glob of Parquet files)")  # fmt: skip
+            raise ArgumentError(
+                f"{p}: is a folder without .parquet files (give a predictions "
+                "file, or a folder or glob of Parquet files)"
+            )
     else:
         files = sorted(f for f in globmod.glob(p, recursive=True) if Path(f).is_file())
     if not files:
@@ -71,25 +78,40 @@ def spec_of(schema_names: Sequence[str], file: str) -> DatasetSpec:
     lower = {c.lower(): c for c in schema_names}
     if {"id", "label", "score"} <= lower.keys():
         if "y_true" not in lower:
-            raise RecordError("a long dataset needs a y_true column (a truth file is not "
-                              "supported for datasets)", file=file, column="y_true")  # fmt: skip
+            raise RecordError(
+                "a long dataset needs a y_true column (a truth file is not supported for datasets)",
+                file=file,
+                column="y_true",
+            )
         return DatasetSpec("long", {k: lower[k] for k in ("id", "label", "score", "y_true")})
     if {"y_true", "y_pred"} <= lower.keys():
         sc = tuple(c for c in schema_names if c.lower().startswith(SCORE_PREFIX))
-        return DatasetSpec("wide", {k: lower[k] for k in ("y_true", "y_pred")}, sc,
-                           tuple(c[len(SCORE_PREFIX):] for c in sc))  # fmt: skip
-    raise RecordError(f"columns {list(schema_names)}: expected id,label,score,y_true (long) "
-                      "or y_true,y_pred[,score_*] (wide)", file=file)  # fmt: skip
+        return DatasetSpec(
+            "wide",
+            {k: lower[k] for k in ("y_true", "y_pred")},
+            sc,
+            tuple(c[len(SCORE_PREFIX) :] for c in sc),
+        )
+    raise RecordError(
+        f"columns {list(schema_names)}: expected id,label,score,y_true (long) "
+        "or y_true,y_pred[,score_*] (wide)",
+        file=file,
+    )
 
 
-def _node_ids(col: Any, name_to_id: Mapping[str, int], file: str, row0: int, column: str) -> np.ndarray:
+def _node_ids(
+    col: Any, name_to_id: Mapping[str, int], file: str, row0: int, column: str
+) -> np.ndarray:
     """Node ids of a label column (dictionary-encoded once per batch); unknown or null: error."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(pc.cast(col, pa.string()) if not pa.types.is_string(col.type)
-                                   and not pa.types.is_large_string(col.type) else col)  # fmt: skip
+        col = pc.dictionary_encode(
+            pc.cast(col, pa.string())
+            if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type)
+            else col
+        )
     words, lut = _lut(col.dictionary, name_to_id)
     codes = col.indices.fill_null(len(words)).to_numpy(zero_copy_only=False).astype(np.int64)
     ids = lut[codes]
@@ -126,20 +148,32 @@ def _floats(col: Any, file: str, row0: int, column: str) -> np.ndarray:
         raise RecordError(f"{col.type} is not a number", file=file, column=column) from None
     bad = np.flatnonzero(~np.isfinite(v))
     if bad.size:
-        raise RecordError("not a finite number", file=file, row=row0 + int(bad[0]) + 1, column=column)
+        raise RecordError(
+            "not a finite number", file=file, row=row0 + int(bad[0]) + 1, column=column
+        )
     return v
 
 
-def _long_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: Mapping[str, int],
-                file: str, row0: int) -> None:  # fmt: skip
+def _long_batch(
+    ev: StreamingEvaluator,
+    batch: Any,
+    spec: DatasetSpec,
+    labels: Mapping[str, int],
+    file: str,
+    row0: int,
+) -> None:
     """Add the complete ids of a long batch (its rows grouped by id, one after the other)."""
     import pyarrow.compute as pc
 
     c = spec.columns
     idcol = pc.dictionary_encode(batch.column(c["id"]))
     if idcol.null_count:
-        raise RecordError("empty id", file=file, column=c["id"],
-                          row=row0 + int(np.flatnonzero(idcol.is_null().to_numpy(zero_copy_only=False))[0]) + 1)  # fmt: skip
+        raise RecordError(
+            "empty id",
+            file=file,
+            column=c["id"],
+            row=row0 + int(np.flatnonzero(idcol.is_null().to_numpy(zero_copy_only=False))[0]) + 1,
+        )
     codes = idcol.indices.to_numpy().astype(np.int64)
     lab = _node_ids(batch.column(c["label"]), labels, file, row0, c["label"])
     truth = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
@@ -150,20 +184,29 @@ def _long_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: M
         seen = np.zeros(int(codes.max()) + 1, bool)
         for s in starts:  # rare: only on bad input, finds the first id seen again
             if seen[codes[s]]:
-                raise RecordError("this id's rows are not next to its earlier rows", file=file,
-                                  row=row0 + int(s) + 1, column=c["id"])  # fmt: skip
+                raise RecordError(
+                    "this id's rows are not next to its earlier rows",
+                    file=file,
+                    row=row0 + int(s) + 1,
+                    column=c["id"],
+                )
             seen[codes[s]] = True
     diff = np.flatnonzero(truth != truth[starts][run])
     if diff.size:
-        raise RecordError("y_true differs from the first row of this id", file=file,
-                          row=row0 + int(diff[0]) + 1, column=c["y_true"])  # fmt: skip
+        raise RecordError(
+            "y_true differs from the first row of this id",
+            file=file,
+            row=row0 + int(diff[0]) + 1,
+            column=c["y_true"],
+        )
     sizes = np.diff(np.r_[starts, run.size])
     if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
         k = int(sizes[0])
-        order = (np.argsort(-score.reshape(-1, k), axis=1, kind="stable")
-                 + starts[:, None]).ravel()  # fmt: skip
+        order = (np.argsort(-score.reshape(-1, k), axis=1, kind="stable") + starts[:, None]).ravel()
     else:
-        order = np.lexsort((np.arange(run.size), -score, run))  # by id, best first, earlier row first
+        order = np.lexsort(
+            (np.arange(run.size), -score, run)
+        )  # by id, best first, earlier row first
     rank_in = np.arange(run.size) - starts[run[order]]
     ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
     ranked[run[order], rank_in] = lab[order]
@@ -171,16 +214,26 @@ def _long_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: M
     dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
     if dup.any():
         i = int(np.flatnonzero(dup.any(axis=1))[0])
-        raise RecordError("the same label twice for this id", file=file,
-                          row=row0 + int(starts[i]) + 1, column=c["label"])  # fmt: skip
+        raise RecordError(
+            "the same label twice for this id",
+            file=file,
+            row=row0 + int(starts[i]) + 1,
+            column=c["label"],
+        )
     extra = {}
     if getattr(ev, "wants_ids", False):  # the Poisson bootstrap hashes the sample ids
         extra["ids"] = idcol.dictionary.take(codes[starts]).to_numpy(zero_copy_only=False)
     ev.update(truth[starts], ranked[:, 0], ranked=ranked, **extra)
 
 
-def _wide_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: Mapping[str, int],
-                file: str, row0: int) -> None:  # fmt: skip
+def _wide_batch(
+    ev: StreamingEvaluator,
+    batch: Any,
+    spec: DatasetSpec,
+    labels: Mapping[str, int],
+    file: str,
+    row0: int,
+) -> None:
     c = spec.columns
     t = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
     p = _node_ids(batch.column(c["y_pred"]), labels, file, row0, c["y_pred"])
@@ -190,30 +243,45 @@ def _wide_batch(ev: StreamingEvaluator, batch: Any, spec: DatasetSpec, labels: M
     ev.update(t, p, s)
 
 
-def new_state(tax: Any, spec: DatasetSpec, labels: Mapping[str, int], top_k: Sequence[int],
-              score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
+def new_state(
+    tax: Any,
+    spec: DatasetSpec,
+    labels: Mapping[str, int],
+    top_k: Sequence[int],
+    score_kind: str = "probs",
+) -> StreamingEvaluator:
     score_labels = None
     if spec.score_labels:
-        missing = [k for k, w in zip(spec.score_columns, spec.score_labels, strict=True) if w not in labels]
+        missing = [
+            k for k, w in zip(spec.score_columns, spec.score_labels, strict=True) if w not in labels
+        ]
         if missing:
             raise ArgumentError(f"score column {missing[0]!r} names no node of the taxonomy")
         score_labels = np.array([labels[w] for w in spec.score_labels])
     return StreamingEvaluator(tax, top_k=top_k, score_labels=score_labels, score_kind=score_kind)
 
 
-def _batches(files: Sequence[str], columns: list[str], batch_rows: int) -> Iterator[tuple[str, Any]]:
+def _batches(
+    files: Sequence[str], columns: list[str], batch_rows: int
+) -> Iterator[tuple[str, Any]]:
     """(file, record batch) in file order, read ahead by at most one batch and one file."""
     import pyarrow.dataset as ds
 
     data = ds.dataset(list(files), format="parquet")
-    scanner = data.scanner(columns=columns, batch_size=batch_rows, batch_readahead=1,
-                           fragment_readahead=1)  # fmt: skip
+    scanner = data.scanner(
+        columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+    )
     for tagged in scanner.scan_batches():
         yield tagged.fragment.path, tagged.record_batch
 
 
-def file_state(ev: StreamingEvaluator, files: Sequence[str], spec: DatasetSpec,
-               labels: Mapping[str, int], batch_rows: int = BATCH_ROWS) -> StreamingEvaluator:  # fmt: skip
+def file_state(
+    ev: StreamingEvaluator,
+    files: Sequence[str],
+    spec: DatasetSpec,
+    labels: Mapping[str, int],
+    batch_rows: int = BATCH_ROWS,
+) -> StreamingEvaluator:
     """Add every row of ``files`` to ``ev``; a long file's last id waits for the next batch."""
     import pyarrow as pa
 
@@ -226,7 +294,11 @@ def file_state(ev: StreamingEvaluator, files: Sequence[str], spec: DatasetSpec,
                 add(ev, tail, spec, labels, current, row0)
             current, row0, tail = file, 0, None
         if tail is not None:
-            batch = pa.Table.from_batches([tail, batch.cast(tail.schema)]).combine_chunks().to_batches()[0]
+            batch = (
+                pa.Table.from_batches([tail, batch.cast(tail.schema)])
+                .combine_chunks()
+                .to_batches()[0]
+            )
         if batch.num_rows == 0:
             continue
         if spec.layout == "long":
@@ -262,9 +334,15 @@ def schema_spec(files: Sequence[str]) -> DatasetSpec:
     return spec_of(names, files[0])
 
 
-def evaluate_dataset(path: str | os.PathLike[str], taxonomy: Any, *, top_k: Sequence[int] = (1, 5),
-                     label_attr: str | None = None, batch_rows: int = BATCH_ROWS,
-                     score_kind: str = "probs") -> StreamingEvaluator:  # fmt: skip
+def evaluate_dataset(
+    path: str | os.PathLike[str],
+    taxonomy: Any,
+    *,
+    top_k: Sequence[int] = (1, 5),
+    label_attr: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+    score_kind: str = "probs",
+) -> StreamingEvaluator:
     """The state of every row of the dataset at ``path`` (:meth:`compute` gives the report)."""
     from taxovit.evaluation.arguments import as_taxonomy
     from taxovit.predictions.labels import label_map
@@ -335,6 +413,12 @@ class guarded:  # noqa: N801  (a context manager used like a function)
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
         import pyarrow as pa
 
-        if exc is not None and isinstance(exc, (pa.ArrowException, OSError)) and not isinstance(exc, RecordError):
-            raise RecordError(f"cannot read as Parquet ({str(exc)[:200]})", file=self.file) from None
+        if (
+            exc is not None
+            and isinstance(exc, (pa.ArrowException, OSError))
+            and not isinstance(exc, RecordError)
+        ):
+            raise RecordError(
+                f"cannot read as Parquet ({str(exc)[:200]})", file=self.file
+            ) from None
         return False

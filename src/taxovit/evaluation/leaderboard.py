@@ -56,10 +56,20 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metrics": [{"key": k, "label": metric_info(k).label,
-                             "higher_is_better": metric_info(k).higher_is_better} for k in self.metrics],
-                "rows": self.rows, "bootstrap": self.bootstrap, "test": self.test,
-                "notes": self.notes}  # fmt: skip
+        return {
+            "metrics": [
+                {
+                    "key": k,
+                    "label": metric_info(k).label,
+                    "higher_is_better": metric_info(k).higher_is_better,
+                }
+                for k in self.metrics
+            ],
+            "rows": self.rows,
+            "bootstrap": self.bootstrap,
+            "test": self.test,
+            "notes": self.notes,
+        }
 
 
 def holm(p: Sequence[float]) -> list[float]:
@@ -73,8 +83,13 @@ def holm(p: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def paired_draws(contexts: Sequence[tuple[Any, Any]], keys: Sequence[str], b: int, seed: int,
-                 progress: Callable[[int], None] | None = None) -> list[dict[str, NDArray]]:  # fmt: skip
+def paired_draws(
+    contexts: Sequence[tuple[Any, Any]],
+    keys: Sequence[str],
+    b: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, NDArray]]:
     """``{key: (b,) resampled values}`` of ``keys`` for each ``(ctx, score inputs)`` of
     models on the same samples: the draws of :func:`~taxovit.evaluation.core.resample_draws`
     (same seed, same rows), each resample's rows drawn once for every model
@@ -96,17 +111,27 @@ class _Model:
 def _from_predictions(name, pred: Predictions, taxonomy, keys, top_k) -> tuple[_Model, Any]:
     """The model's values, and the (context, score inputs) to resample."""
     report, ctx, inputs = evaluate_point(
-        pred.y_true, pred.y_pred, taxonomy, pred.scores,
+        pred.y_true,
+        pred.y_pred,
+        taxonomy,
+        pred.scores,
         score_labels=pred.score_labels if pred.scores is not None else None,
-        ranked=pred.ranked if pred.scores is None else None, notes=pred.notes, top_k=top_k,
-    )  # fmt: skip
+        ranked=pred.ranked if pred.scores is None else None,
+        notes=pred.notes,
+        top_k=top_k,
+    )
     flat = flatten_metrics({**report.metrics, "per_rank": report.per_rank})
     _check_keys(keys, flat, pred.path or name)
-    return _Model(name, str(pred.path or name), {k: flat.get(k) for k in keys}, {}, None), (ctx, inputs)
+    return _Model(name, str(pred.path or name), {k: flat.get(k) for k in keys}, {}, None), (
+        ctx,
+        inputs,
+    )
 
 
 def _from_report(name: str, report: dict[str, Any], source: str, keys) -> _Model:
-    flat = flatten_metrics({**(report.get("metrics") or {}), "per_rank": report.get("per_rank") or {}})
+    flat = flatten_metrics(
+        {**(report.get("metrics") or {}), "per_rank": report.get("per_rank") or {}}
+    )
     _check_keys(keys, flat, source)
     cis = report.get("confidence_intervals") or {}
     intervals = {k: tuple(cis[k]) for k in keys if cis.get(k) and None not in cis[k]}
@@ -117,8 +142,10 @@ def _check_keys(keys: Sequence[str], flat: dict[str, Any], source: str) -> None:
     unknown = [k for k in keys if k not in flat]
     if unknown:
         some = ", ".join(k for k in flat if "/" not in k)
-        raise ArgumentError(f"--metric {unknown[0]!r} is not a metric of {source}; expected one of "
-                            f"{some}, or per_rank/<rank>/<metric>")  # fmt: skip
+        raise ArgumentError(
+            f"--metric {unknown[0]!r} is not a metric of {source}; expected one of "
+            f"{some}, or per_rank/<rank>/<metric>"
+        )
 
 
 def _sort_key(value: float | None, higher: bool) -> float:
@@ -132,9 +159,16 @@ def _tested(lead: _Model, rest: list[_Model], key: str, ci: float) -> list[dict[
     adjusted p, significant at α = 1 − ci."""
     tests = [paired_test(lead.draws[key], m.draws[key], ci) for m in rest]
     adjusted = holm([1.0 if p is None else p for _, p in tests]) if rest else []
-    return [{"diff": m.values[key] - lead.values[key], "diff_ci": dci, "p": p, "p_holm": q,
-             "significant": bool(q < 1 - ci)}
-            for m, (dci, p), q in zip(rest, tests, adjusted, strict=True)]  # fmt: skip
+    return [
+        {
+            "diff": m.values[key] - lead.values[key],
+            "diff_ci": dci,
+            "p": p,
+            "p_holm": q,
+            "significant": bool(q < 1 - ci),
+        }
+        for m, (dci, p), q in zip(rest, tests, adjusted, strict=True)
+    ]
 
 
 def _tiers(models: list[_Model], key: str, ci: float) -> dict[str, dict[str, Any]]:
@@ -143,15 +177,26 @@ def _tiers(models: list[_Model], key: str, ci: float) -> dict[str, dict[str, Any
     left = [m for m in models if m.draws is not None and m.values[key] is not None]
     if not left:
         return {}
-    out = {left[0].name: {"diff": 0.0, "diff_ci": None, "p": None, "p_holm": None, "significant": False}}
+    out = {
+        left[0].name: {
+            "diff": 0.0,
+            "diff_ci": None,
+            "p": None,
+            "p_holm": None,
+            "significant": False,
+        }
+    }
     for m, t in zip(left[1:], _tested(left[0], left[1:], key, ci), strict=True):
         out[m.name] = t
     tier = 0
     while left:
         tier += 1
         lead, rest = left[0], left[1:]
-        same = {m.name for m, t in zip(rest, _tested(lead, rest, key, ci), strict=True)
-                if not t["significant"]}  # fmt: skip
+        same = {
+            m.name
+            for m, t in zip(rest, _tested(lead, rest, key, ci), strict=True)
+            if not t["significant"]
+        }
         for m in [lead, *(m for m in rest if m.name in same)]:
             out[m.name]["tier"] = tier
         left = [m for m in rest if m.name not in same]
@@ -187,17 +232,25 @@ def leaderboard(
             models.append(model)
             resampled.append((model, context))
         else:
-            source = str(run.get("input", {}).get("predictions", name)) if isinstance(run.get("input"), dict) else name
+            source = (
+                str(run.get("input", {}).get("predictions", name))
+                if isinstance(run.get("input"), dict)
+                else name
+            )
             _check_samples(run, n_expected, str(run.get("path", name)))
             n_expected = run["metrics"].get("n_samples") if n_expected is None else n_expected
             models.append(_from_report(name, run, source, keys))
-            notes.append(f"{name}: a saved report, ranked on its values but not tested (no per-sample data)")
+            notes.append(
+                f"{name}: a saved report, ranked on its values but not tested (no per-sample data)"
+            )
         if progress is not None:
             progress(1)
     for key in keys:
         if all(m.values[key] is None for m in models):
-            raise ArgumentError(f"--metric {key}: none of the runs gives it (score-based metrics "
-                                "need score columns; top-k needs k candidates)")  # fmt: skip
+            raise ArgumentError(
+                f"--metric {key}: none of the runs gives it (score-based metrics "
+                "need score columns; top-k needs k candidates)"
+            )
     if bootstrap > 0 and resampled:
         draws = paired_draws([c for _, c in resampled], keys, bootstrap, seed, progress)
         for (model, _), d in zip(resampled, draws, strict=True):
@@ -208,30 +261,58 @@ def leaderboard(
     rows = [_row(i, m, keys, tested.get(m.name)) for i, m in enumerate(models, 1)]
     n_tests = sum(1 for t in tested.values() if t["p"] is not None)
     against = next((m.name for m in models if m.name in tested), None)
-    test = {"metric": keys[0], "against": against, "method": "paired bootstrap, two-sided",
-            "correction": "Holm", "comparisons": n_tests, "alpha": round(1 - ci, 10)}  # fmt: skip
-    return Leaderboard(keys, rows, {"resamples": bootstrap, "ci": ci, "seed": seed,
-                                    "method": "paired percentile"}, test, notes)  # fmt: skip
+    test = {
+        "metric": keys[0],
+        "against": against,
+        "method": "paired bootstrap, two-sided",
+        "correction": "Holm",
+        "comparisons": n_tests,
+        "alpha": round(1 - ci, 10),
+    }
+    return Leaderboard(
+        keys,
+        rows,
+        {"resamples": bootstrap, "ci": ci, "seed": seed, "method": "paired percentile"},
+        test,
+        notes,
+    )
 
 
 def _check_samples(report: dict[str, Any], n_expected: int | None, name: str) -> None:
     """A saved report: a ``metrics`` object over as many samples as the other runs."""
     if not isinstance(report.get("metrics"), dict):
-        raise InputError("not a taxovit JSON report (no 'metrics' object); expected the "
-                         "output of taxovit evaluate -f json or a predictions file", file=name)  # fmt: skip
+        raise InputError(
+            "not a taxovit JSON report (no 'metrics' object); expected the "
+            "output of taxovit evaluate -f json or a predictions file",
+            file=name,
+        )
     n = report["metrics"].get("n_samples")
     if n_expected is not None and n != n_expected:
-        raise InputError(f"a report of {n} samples, but the other runs hold {n_expected:,}; "
-                         "expected the same samples", file=name)  # fmt: skip
+        raise InputError(
+            f"a report of {n} samples, but the other runs hold {n_expected:,}; "
+            "expected the same samples",
+            file=name,
+        )
 
 
-def _row(position: int, m: _Model, keys: Sequence[str], test: dict[str, Any] | None) -> dict[str, Any]:
+def _row(
+    position: int, m: _Model, keys: Sequence[str], test: dict[str, Any] | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {"position": position, "model": m.name, "source": m.source}
     for k in keys:
         lo_hi = m.intervals.get(k)
         v = m.values[k]
         row[k] = None if v is None or (isinstance(v, float) and math.isnan(v)) else v
         row[f"{k}/ci"] = list(lo_hi) if lo_hi else None
-    row.update(test or {"tier": None, "diff": None, "diff_ci": None, "p": None, "p_holm": None,
-                        "significant": None})  # fmt: skip
+    row.update(
+        test
+        or {
+            "tier": None,
+            "diff": None,
+            "diff_ci": None,
+            "p": None,
+            "p_holm": None,
+            "significant": None,
+        }
+    )
     return row

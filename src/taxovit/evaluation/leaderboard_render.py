@@ -21,18 +21,22 @@ def explanation(lb: Leaderboard) -> str:
     """What the ranking and the tests are, in one paragraph (printed under every view)."""
     t, b = lb.test, lb.bootstrap
     info = metric_info(t["metric"])
-    text = (f"Ranked by {info.label} ({'higher' if info.higher_is_better else 'lower'} is better).")
+    text = f"Ranked by {info.label} ({'higher' if info.higher_is_better else 'lower'} is better)."
     if b["resamples"] and t["against"] is not None:
-        text += (f" Paired bootstrap tests ({b['resamples']:,} resamples drawing the same rows for "
-                 f"every model, two-sided) of each model against the best, {t['against']}, on "
-                 f"{info.label}; p-values adjusted with Holm's correction for "
-                 f"{t['comparisons']} comparison{'s' if t['comparisons'] != 1 else ''}; "
-                 "significant when the adjusted p < "
-                 f"{t['alpha']:g}. Tier: models not significantly different from the tier's "
-                 f"leader; intervals: {b['ci']:.0%} percentile.")  # fmt: skip
+        text += (
+            f" Paired bootstrap tests ({b['resamples']:,} resamples drawing the same rows for "
+            f"every model, two-sided) of each model against the best, {t['against']}, on "
+            f"{info.label}; p-values adjusted with Holm's correction for "
+            f"{t['comparisons']} comparison{'s' if t['comparisons'] != 1 else ''}; "
+            "significant when the adjusted p < "
+            f"{t['alpha']:g}. Tier: models not significantly different from the tier's "
+            f"leader; intervals: {b['ci']:.0%} percentile."
+        )
     elif b["resamples"]:
-        text += (" No tests: no run has per-sample data (saved reports only); the intervals "
-                 "are the reports' own.")  # fmt: skip
+        text += (
+            " No tests: no run has per-sample data (saved reports only); the intervals "
+            "are the reports' own."
+        )
     else:
         text += " No bootstrap (--bootstrap 0): no intervals, no tests."
     return text
@@ -50,9 +54,15 @@ def leaderboard_frame(lb: Leaderboard) -> pd.DataFrame:
             ci = r[f"{k}/ci"] or [None, None]
             row[k], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = r[k], ci[0], ci[1]
         sig = r["significant"]
-        row.update({"diff_to_best": r["diff"], "p": r["p"], "p_holm": r["p_holm"],
-                    "significant": "" if sig is None else "yes" if sig else "no",
-                    "source": r["source"]})  # fmt: skip
+        row.update(
+            {
+                "diff_to_best": r["diff"],
+                "p": r["p"],
+                "p_holm": r["p_holm"],
+                "significant": "" if sig is None else "yes" if sig else "no",
+                "source": r["source"],
+            }
+        )
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame["tier"] = frame["tier"].astype("Int64")
@@ -66,14 +76,20 @@ def build_leaderboard_table(lb: Leaderboard, title: str = "Leaderboard") -> Grou
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold",
-              padding=(0, 0, 0, 1))  # one space between columns: 4 metrics fit 80 columns
+    t = Table(
+        title=title,
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+        title_style="bold",
+        padding=(0, 0, 0, 1),
+    )  # one space between columns: 4 metrics fit 80 columns
     for col in ("#", "tier", "model"):
         t.add_column(col, justify="right" if col != "model" else "left", overflow="fold")
     for k in lb.metrics:
         info = metric_info(k)
-        t.add_column(f"{info.label} {'↑' if info.higher_is_better else '↓'}", justify="right",
-                     min_width=11)  # fmt: skip
+        t.add_column(
+            f"{info.label} {'↑' if info.higher_is_better else '↓'}", justify="right", min_width=11
+        )
     t.add_column("p (Holm)", justify="right", no_wrap=True)
     resamples = lb.bootstrap["resamples"]
     for r in lb.rows:
@@ -111,8 +127,12 @@ def render_leaderboard(lb: Leaderboard, format: str) -> str:
     if format not in RENDER_FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(RENDER_FORMATS)}")
     if format == "json":
-        return json.dumps(_clean({**lb.to_dict(), "explanation": explanation(lb)}), indent=2,
-                          allow_nan=False) + "\n"  # fmt: skip
+        return (
+            json.dumps(
+                _clean({**lb.to_dict(), "explanation": explanation(lb)}), indent=2, allow_nan=False
+            )
+            + "\n"
+        )
     frame = leaderboard_frame(lb)
     if format == "csv":
         return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")

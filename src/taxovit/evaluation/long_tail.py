@@ -34,8 +34,14 @@ from taxovit.metrics._common import safe_divide
 from taxovit.metrics.table_questions import SHOT_BUCKETS
 from taxovit.taxonomy import Taxonomy
 
-__all__ = ["DEFAULT_THRESHOLDS", "TrainCounts", "as_train_counts", "long_tail_columns",
-           "long_tail_section", "read_train_counts"]  # fmt: skip
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "TrainCounts",
+    "as_train_counts",
+    "long_tail_columns",
+    "long_tail_section",
+    "read_train_counts",
+]
 
 DEFAULT_THRESHOLDS = (20, 100)
 
@@ -63,12 +69,15 @@ def _check_thresholds(thresholds: Any) -> tuple[int, int]:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ArgumentError(f"thresholds must be two whole numbers 0 <= low <= high, got {thresholds!r}")
+        raise ArgumentError(
+            f"thresholds must be two whole numbers 0 <= low <= high, got {thresholds!r}"
+        )
     return low, high
 
 
-def read_train_counts(taxonomy: Taxonomy, path: str | os.PathLike[str],
-                      thresholds: Any = DEFAULT_THRESHOLDS) -> TrainCounts:  # fmt: skip
+def read_train_counts(
+    taxonomy: Taxonomy, path: str | os.PathLike[str], thresholds: Any = DEFAULT_THRESHOLDS
+) -> TrainCounts:
     """Parse ``class,count`` rows; every problem an :class:`~taxovit.errors.InputError`
     naming the file, line and column."""
     path, bounds = Path(path), _check_thresholds(thresholds)
@@ -91,22 +100,36 @@ def read_train_counts(taxonomy: Taxonomy, path: str | os.PathLike[str],
         if not any(c.strip() for c in row):
             continue
         if len(row) != len(header):
-            raise InputError(f"{len(row)} fields, the header has {len(header)}", file=str(path), row=line)
+            raise InputError(
+                f"{len(row)} fields, the header has {len(header)}", file=str(path), row=line
+            )
         name, text = row[ci].strip(), row[ni].strip()
         node = lookup.get(name, -1)
         if node < 0:
-            raise InputError(f"{name!r} is not a node of the taxonomy", file=str(path), row=line,
-                             column=header[ci])  # fmt: skip
+            raise InputError(
+                f"{name!r} is not a node of the taxonomy",
+                file=str(path),
+                row=line,
+                column=header[ci],
+            )
         if listed[node]:
-            raise InputError(f"{name!r} is listed twice", file=str(path), row=line, column=header[ci])
+            raise InputError(
+                f"{name!r} is listed twice", file=str(path), row=line, column=header[ci]
+            )
         if not (text.isdigit() and text.isascii()):
-            raise InputError(f"expected a whole number >= 0 of training images, got {text!r}",
-                             file=str(path), row=line, column=header[ni])  # fmt: skip
+            raise InputError(
+                f"expected a whole number >= 0 of training images, got {text!r}",
+                file=str(path),
+                row=line,
+                column=header[ni],
+            )
         count[node], listed[node] = int(text), True
     return TrainCounts(str(path), count, listed, bounds)
 
 
-def as_train_counts(taxonomy: Taxonomy, counts: Any, thresholds: Any = DEFAULT_THRESHOLDS) -> TrainCounts:
+def as_train_counts(
+    taxonomy: Taxonomy, counts: Any, thresholds: Any = DEFAULT_THRESHOLDS
+) -> TrainCounts:
     """``counts`` (a :class:`TrainCounts`, a file, or a ``{class: count}`` mapping) parsed."""
     if isinstance(counts, TrainCounts):
         return counts
@@ -136,22 +159,38 @@ def long_tail_columns(tc: TrainCounts, ctx: SampleContext) -> dict[str, Any]:
     out: dict[str, Any] = {"lt_pred": Binned(ctx.inv_p, one, k)}
     for i, b in enumerate(SHOT_BUCKETS):
         m = (bucket == i).astype(np.float64)
-        out |= {f"lt_one/{b}": m, f"lt_correct/{b}": m * c.correct, f"lt_wrong/{b}": m * ~c.correct,
-                f"lt_d/{b}": m * c.d, f"lt_inter/{b}": m * c.inter,
-                f"lt_size_pred/{b}": m * c.size_pred, f"lt_size_true/{b}": m * c.size_true,
-                f"lt_sup/{b}": Binned(ctx.inv_t, m, k), f"lt_tp/{b}": Binned(ctx.inv_t, m * c.correct, k)}  # fmt: skip
+        out |= {
+            f"lt_one/{b}": m,
+            f"lt_correct/{b}": m * c.correct,
+            f"lt_wrong/{b}": m * ~c.correct,
+            f"lt_d/{b}": m * c.d,
+            f"lt_inter/{b}": m * c.inter,
+            f"lt_size_pred/{b}": m * c.size_pred,
+            f"lt_size_true/{b}": m * c.size_true,
+            f"lt_sup/{b}": Binned(ctx.inv_t, m, k),
+            f"lt_tp/{b}": Binned(ctx.inv_t, m * c.correct, k),
+        }
     return out
 
 
-def long_tail_section(tc: TrainCounts, ctx: SampleContext, metrics: dict[str, Any]) -> dict[str, Any]:
+def long_tail_section(
+    tc: TrainCounts, ctx: SampleContext, metrics: dict[str, Any]
+) -> dict[str, Any]:
     """The report's ``long_tail`` section: thresholds, coverage of the file, and per bucket
     the rows' values (copied from the report's metrics)."""
     low, high = tc.thresholds
     test_classes = np.unique(ctx.comp.y_true)
-    buckets = {b: {key[len(b) + 6:]: v for key, v in metrics.items() if key.startswith(f"{b}_shot_")}
-               for b in SHOT_BUCKETS}  # fmt: skip
-    return {"train_counts": tc.source,
-            "buckets_defined": {"many": f"> {high}", "medium": f"{low}-{high}", "few": f"< {low}"},
-            "n_test_classes_unlisted": int((~tc.listed[test_classes]).sum()),
-            "share_of_samples": {b: float(safe_divide(v["n_samples"] or 0, ctx.comp.y_true.size))
-                                 for b, v in buckets.items()}, **buckets}  # fmt: skip
+    buckets = {
+        b: {key[len(b) + 6 :]: v for key, v in metrics.items() if key.startswith(f"{b}_shot_")}
+        for b in SHOT_BUCKETS
+    }
+    return {
+        "train_counts": tc.source,
+        "buckets_defined": {"many": f"> {high}", "medium": f"{low}-{high}", "few": f"< {low}"},
+        "n_test_classes_unlisted": int((~tc.listed[test_classes]).sum()),
+        "share_of_samples": {
+            b: float(safe_divide(v["n_samples"] or 0, ctx.comp.y_true.size))
+            for b, v in buckets.items()
+        },
+        **buckets,
+    }

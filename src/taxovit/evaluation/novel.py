@@ -77,22 +77,31 @@ def read_known(taxonomy: Taxonomy, path: str | os.PathLike[str]) -> NDArray[np.i
     lookup = taxonomy.name_to_id
     for name, line, column in listed:
         if name not in lookup:
-            raise InputError(f"{name!r} is not a node of the taxonomy", file=str(path), row=line,
-                             column=column)  # fmt: skip
+            raise InputError(
+                f"{name!r} is not a node of the taxonomy", file=str(path), row=line, column=column
+            )
     return np.fromiter((lookup[n] for n, _, _ in listed), np.int64, len(listed))
 
 
-def as_known(taxonomy: Taxonomy, known: Any, score_ids: NDArray[np.int64] | None,
-             unknown_label: str = "unknown") -> Known:  # fmt: skip
+def as_known(
+    taxonomy: Taxonomy,
+    known: Any,
+    score_ids: NDArray[np.int64] | None,
+    unknown_label: str = "unknown",
+) -> Known:
     """``known`` (``"auto"``, a file, names or a :class:`Known`) as a :class:`Known`."""
     if isinstance(known, Known):
         return known
     if not taxonomy.is_tree:
-        raise ArgumentError("known= (novel taxa) needs a tree: a DAG has no single deepest known ancestor")
+        raise ArgumentError(
+            "known= (novel taxa) needs a tree: a DAG has no single deepest known ancestor"
+        )
     if isinstance(known, str) and known == "auto":
         if score_ids is None:
-            raise ArgumentError("known='auto' takes the score columns as the known classes, "
-                                "but the predictions have no scores; give a file of classes")  # fmt: skip
+            raise ArgumentError(
+                "known='auto' takes the score columns as the known classes, "
+                "but the predictions have no scores; give a file of classes"
+            )
         ids, source = score_ids, "score columns"
     elif isinstance(known, str | os.PathLike):
         ids, source = read_known(taxonomy, known), os.fspath(known)
@@ -105,15 +114,18 @@ def as_known(taxonomy: Taxonomy, known: Any, score_ids: NDArray[np.int64] | None
     return Known(source, classes, _reach(taxonomy, classes), unknown_label)
 
 
-def _deepest_known_ancestor(known: Known, taxonomy: Taxonomy, t: NDArray[np.int64]) -> NDArray[np.int64]:
+def _deepest_known_ancestor(
+    known: Known, taxonomy: Taxonomy, t: NDArray[np.int64]
+) -> NDArray[np.int64]:
     parent, a = taxonomy.index.parent, t.copy()
     while (up := ~known.reach[a] & (parent[a] >= 0)).any():
         a[up] = parent[a[up]]
     return a
 
 
-def novel_columns(known: Known, t: NDArray[np.int64], p: NDArray[np.int64],
-                  taxonomy: Taxonomy) -> dict[str, NDArray[np.float64]]:  # fmt: skip
+def novel_columns(
+    known: Known, t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy
+) -> dict[str, NDArray[np.float64]]:
     """The per-sample statistics of the ``novel`` rows (module docstring)."""
     ix = taxonomy.index
     unknown = p == ix.root
@@ -126,17 +138,25 @@ def novel_columns(known: Known, t: NDArray[np.int64], p: NDArray[np.int64],
     stats = ix.pair_stats(anc, p_eff)
     f = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
     return {
-        "known": f(is_known), "novel": f(novel), "known_correct": f(is_known & (t == p)),
+        "known": f(is_known),
+        "novel": f(novel),
+        "known_correct": f(is_known & (t == p)),
         "known_unknown": f(is_known & unknown),
         "novel_at_ancestor": f(novel & ((p == anc) | (unknown & (anc == ix.root)))),
-        "novel_unknown": f(novel & unknown), "novel_known_class": f(novel & known.classes[p]),
-        "novel_inter": f(novel * (stats.n_common - 1)), "novel_size_pred": f(novel * ix.hset_size(p_eff)),
+        "novel_unknown": f(novel & unknown),
+        "novel_known_class": f(novel & known.classes[p]),
+        "novel_inter": f(novel * (stats.n_common - 1)),
+        "novel_size_pred": f(novel * ix.hset_size(p_eff)),
         "novel_size_anc": f(novel * ix.hset_size(anc)),
-    }  # fmt: skip
+    }
 
 
 def _detection(is_known: NDArray[np.bool_], probs: NDArray[np.float64] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"detection_score": "maximum probability", "auroc": None, "fpr_at_95_tpr": None}
+    out: dict[str, Any] = {
+        "detection_score": "maximum probability",
+        "auroc": None,
+        "fpr_at_95_tpr": None,
+    }
     if probs is None or is_known.all() or not is_known.any():
         return out
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -148,13 +168,20 @@ def _detection(is_known: NDArray[np.bool_], probs: NDArray[np.float64] | None) -
     return out
 
 
-def novel_section(known: Known, columns: dict[str, NDArray], probs: NDArray[np.float64] | None,
-                  metrics: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def novel_section(
+    known: Known,
+    columns: dict[str, NDArray],
+    probs: NDArray[np.float64] | None,
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
     """The report's ``novel`` section: where the classes came from, the rows' values (copied
     from the report's metrics) and, with probabilities, the open-set detection."""
     from taxovit.metrics.table_questions import NOVEL_METRICS
 
-    head = {"known_classes": known.source, "n_known_classes": int(known.classes.sum()),
-            "unknown_label": known.unknown_label}  # fmt: skip
+    head = {
+        "known_classes": known.source,
+        "n_known_classes": int(known.classes.sum()),
+        "unknown_label": known.unknown_label,
+    }
     values = {row.key: metrics.get(row.key) for row in NOVEL_METRICS}
     return head | values | _detection(columns["known"] > 0, probs)

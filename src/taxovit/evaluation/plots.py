@@ -62,8 +62,12 @@ def check_plot_rank(taxonomy: Taxonomy, rank: str | None, source: str = "the tax
 
 def plot_names(taxonomy: Taxonomy, rank: str | None = None) -> list[str]:
     """The file names :func:`draw_plots` may produce (so outputs can be checked first)."""
-    return ["accuracy_per_rank.png", "mistake_severity.png", _confusion_name(taxonomy, rank),
-            "reliability.png"]  # fmt: skip
+    return [
+        "accuracy_per_rank.png",
+        "mistake_severity.png",
+        _confusion_name(taxonomy, rank),
+        "reliability.png",
+    ]
 
 
 def _confusion_name(taxonomy: Taxonomy, rank: str | None) -> str:

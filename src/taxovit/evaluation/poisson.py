@@ -30,8 +30,12 @@ from taxovit.evaluation.streaming import StreamingEvaluator
 
 __all__ = ["PoissonState", "evaluate_poisson", "poisson_weights"]
 
-_M1, _M2, _GOLD, _SEED = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB),
-                          np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03))  # fmt: skip
+_M1, _M2, _GOLD, _SEED = (
+    np.uint64(0xBF58476D1CE4E5B9),
+    np.uint64(0x94D049BB133111EB),
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xD1B54A32D192ED03),
+)
 # Poisson(1) CDF up to 20 (P(X > 20) < 1e-19, below a double's resolution of u)
 _CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(21)])
 
@@ -60,15 +64,22 @@ class PoissonState:
 
     wants_ids = True
 
-    def __init__(self, taxonomy: Any, n_resamples: int, seed: int = 0,
-                 top_k: Sequence[int] = (1, 5)) -> None:  # fmt: skip
+    def __init__(
+        self, taxonomy: Any, n_resamples: int, seed: int = 0, top_k: Sequence[int] = (1, 5)
+    ) -> None:
         self.point = StreamingEvaluator(taxonomy, top_k=top_k)
         self.b, self.seed = int(n_resamples), int(seed)
         self.sums: dict[str, NDArray] = {}
         self.counts: dict[str, NDArray] = {}
 
-    def update(self, y_true: NDArray, y_pred: NDArray, scores: None = None,
-               ranked: NDArray | None = None, ids: Any = None) -> None:  # fmt: skip
+    def update(
+        self,
+        y_true: NDArray,
+        y_pred: NDArray,
+        scores: None = None,
+        ranked: NDArray | None = None,
+        ids: Any = None,
+    ) -> None:
         """Add a batch of node ids with their ranked candidates and sample ids."""
         from taxovit.evaluation.context import as_ranked, build_context
         from taxovit.evaluation.statistics import statistics_of
@@ -80,7 +91,9 @@ class PoissonState:
         tax = self.point.taxonomy
         comp = components(y_true, y_pred, tax)
         r = None if ranked is None else as_ranked(ranked, comp.y_true.size, tax.index.n)
-        st = statistics_of(build_context(comp, tax, None, None, self.point.top_k, r), None, rows=False)
+        st = statistics_of(
+            build_context(comp, tax, None, None, self.point.top_k, r), None, rows=False
+        )
         w = poisson_weights(ids, self.b, self.seed)
         wt = np.ascontiguousarray(w.T)
         for name, col in st.columns.items():
@@ -107,14 +120,27 @@ class PoissonState:
         state = {**self.sums, **self.counts}
         draws = compute(self.point.layout, lambda name: np.asarray(state[name], dtype=np.float64))
         report.intervals = percentile_intervals(draws, ci)
-        report.bootstrap = {"resamples": self.b, "ci": ci, "seed": self.seed,
-                            "method": "percentile, Poisson weights hashed from the sample ids"}  # fmt: skip
+        report.bootstrap = {
+            "resamples": self.b,
+            "ci": ci,
+            "seed": self.seed,
+            "method": "percentile, Poisson weights hashed from the sample ids",
+        }
         return report
 
 
-def evaluate_poisson(path: str | os.PathLike[str], taxonomy: Any, *, n_resamples: int, ci: float = 0.95,
-                     seed: int = 0, top_k: Sequence[int] = (1, 5), label_attr: str | None = None,
-                     batch_rows: int = 1 << 18, score_kind: str = "probs") -> Any:  # fmt: skip
+def evaluate_poisson(
+    path: str | os.PathLike[str],
+    taxonomy: Any,
+    *,
+    n_resamples: int,
+    ci: float = 0.95,
+    seed: int = 0,
+    top_k: Sequence[int] = (1, 5),
+    label_attr: str | None = None,
+    batch_rows: int = 1 << 18,
+    score_kind: str = "probs",
+) -> Any:
     """The report of a long Parquet dataset with Poisson bootstrap intervals."""
     from taxovit.evaluation.arguments import as_taxonomy
     from taxovit.evaluation.dataset import dataset_files, file_state, guarded, schema_spec
@@ -126,8 +152,10 @@ def evaluate_poisson(path: str | os.PathLike[str], taxonomy: Any, *, n_resamples
     files = dataset_files(path)
     spec = schema_spec(files)
     if spec.layout != "long":
-        raise ArgumentError("--bootstrap on a dataset needs the long layout (id,label,score,y_true): "
-                            "the resample weights are hashed from the ids")  # fmt: skip
+        raise ArgumentError(
+            "--bootstrap on a dataset needs the long layout (id,label,score,y_true): "
+            "the resample weights are hashed from the ids"
+        )
     labels = label_map(tax, label_attr)
     state = PoissonState(tax, n_resamples, seed, top_k)
     for f in files:

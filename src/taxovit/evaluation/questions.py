@@ -59,8 +59,10 @@ class Questions:
         names = [f.name for f in fields(cls)]
         unknown = [k for k in options if k not in names]
         if unknown:
-            raise ArgumentError(f"evaluate() got unknown keyword(s) {', '.join(unknown)}; its "
-                                f"questions are {', '.join(names)}")  # fmt: skip
+            raise ArgumentError(
+                f"evaluate() got unknown keyword(s) {', '.join(unknown)}; its "
+                f"questions are {', '.join(names)}"
+            )
         return cls(**options)
 
     def cut(self, taxonomy: Taxonomy, data: tuple, score_kind: str) -> tuple[Questions, tuple, Any]:
@@ -87,8 +89,9 @@ class Questions:
         if self.groups is not None:
             from taxovit.evaluation.slices import evaluate_slices
 
-            report.sections["slices"] = evaluate_slices(taxonomy, *data, self.groups, self.min_support,
-                                                        **kwargs)  # fmt: skip
+            report.sections["slices"] = evaluate_slices(
+                taxonomy, *data, self.groups, self.min_support, **kwargs
+            )
 
 
 @dataclass
@@ -112,8 +115,9 @@ class Asked:
         if self.known is not None:
             from taxovit.evaluation.novel import novel_section
 
-            report.sections["novel"] = novel_section(self.known, ctx.questions["novel"], probs,
-                                                     report.metrics)  # fmt: skip
+            report.sections["novel"] = novel_section(
+                self.known, ctx.questions["novel"], probs, report.metrics
+            )
         if self.train_counts is not None:
             from taxovit.evaluation.long_tail import long_tail_section
 
@@ -122,11 +126,14 @@ class Asked:
             from taxovit.evaluation.confused import confused_pairs
 
             report.sections["confused_pairs"] = confused_pairs(
-                self.taxonomy, t, p, self.q.confused, list(report.per_rank), self.q.confused_rank)
+                self.taxonomy, t, p, self.q.confused, list(report.per_rank), self.q.confused_rank
+            )
         if self.q.abstention:
             from taxovit.evaluation.abstention import abstention_section
 
-            report.sections["abstention"] = abstention_section(probs, ctx.score_ids, self.taxonomy, t, p)
+            report.sections["abstention"] = abstention_section(
+                probs, ctx.score_ids, self.taxonomy, t, p
+            )
 
 
 def ask(taxonomy: Taxonomy, ctx: SampleContext, q: Questions) -> Asked:
@@ -136,8 +143,10 @@ def ask(taxonomy: Taxonomy, ctx: SampleContext, q: Questions) -> Asked:
 
     check_int(q.confused, "confused", 0)
     if q.confused_rank is not None and q.confused_rank not in taxonomy.index.rank_names:
-        raise ArgumentError(f"confused_rank: unknown rank {q.confused_rank!r}; this taxonomy has "
-                            f"{', '.join(taxonomy.rank_names) or 'no ranks'}")  # fmt: skip
+        raise ArgumentError(
+            f"confused_rank: unknown rank {q.confused_rank!r}; this taxonomy has "
+            f"{', '.join(taxonomy.rank_names) or 'no ranks'}"
+        )
     asked = Asked(taxonomy, q)
     t, p = ctx.comp.y_true, ctx.comp.y_pred
     if q.costs is not None:

@@ -25,7 +25,11 @@ RENDER_FORMATS = ("table", "json", "csv", "markdown")
 def _rows(group: str) -> list[tuple[str, str]]:
     """(key, label) of the table view's section ``group``, from the metric table; families
     (``top{k}_accuracy``) are expanded by :func:`build_table`."""
-    return [(m.key, m.label) for m in metric_table.METRICS if m.group == group and m.shown and not m.params]
+    return [
+        (m.key, m.label)
+        for m in metric_table.METRICS
+        if m.group == group and m.shown and not m.params
+    ]
 
 
 # Display order and labels for the table view: the metric table's (taxovit.metrics.table)
@@ -77,7 +81,9 @@ def render_markdown(report: EvaluationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _metric_table(title: str, rows: list[tuple[str, str]], report: EvaluationReport) -> Table | None:
+def _metric_table(
+    title: str, rows: list[tuple[str, str]], report: EvaluationReport
+) -> Table | None:
     from rich import box
     from rich.table import Table
 
@@ -108,7 +114,9 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
 
     m = report.metrics
     ks = sorted(
-        int(k[3:-9]) for k in m if k.startswith("top") and k.endswith("_accuracy") and m[k] is not None
+        int(k[3:-9])
+        for k in m
+        if k.startswith("top") and k.endswith("_accuracy") and m[k] is not None
     )
     flat_rows = list(FLAT_ROWS)
     hier_rows = list(HIER_ROWS)
@@ -130,8 +138,11 @@ def build_table(report: EvaluationReport, title: str = "") -> Group:
     ):
         if t is not None:
             parts.append(t)
-    for t in (_metric_table("Calibration (of the score columns' probabilities)", CAL_ROWS, report),
-              _rank_table(report), _depth_table(m)):  # fmt: skip
+    for t in (
+        _metric_table("Calibration (of the score columns' probabilities)", CAL_ROWS, report),
+        _rank_table(report),
+        _depth_table(m),
+    ):
         if t is not None:
             parts.append(t)
     if report.sections:
@@ -152,13 +163,21 @@ def _rank_table(report: EvaluationReport) -> Table | None:
     from rich.table import Table
 
     marginal = any("top1_accuracy" in r for r in report.per_rank.values())
-    ci = bool(report.intervals) and any(f"per_rank/{r}/accuracy" in report.intervals
-                                        for r in report.per_rank)  # fmt: skip
+    ci = bool(report.intervals) and any(
+        f"per_rank/{r}/accuracy" in report.intervals for r in report.per_rank
+    )
     # short headers, one padding space: fits 80 columns (the caption spells them out)
-    rt = Table(title="Per rank", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold",
-               padding=(0, 0, 0, 1), caption_justify="left", caption_style="dim",
-               caption="n: samples; P, R, F1: macro averages over the rank's taxa"
-               + ("\ntop-1, ECE: of the rank's marginal probabilities" if marginal else ""))  # fmt: skip
+    rt = Table(
+        title="Per rank",
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+        title_style="bold",
+        padding=(0, 0, 0, 1),
+        caption_justify="left",
+        caption_style="dim",
+        caption="n: samples; P, R, F1: macro averages over the rank's taxa"
+        + ("\ntop-1, ECE: of the rank's marginal probabilities" if marginal else ""),
+    )
     cols = ["rank", "n", "accuracy", *(["CI"] if ci else []), "P", "R", "F1"]
     cols += ["top-1", "ECE"] if marginal else []
     for col in cols:
@@ -168,8 +187,11 @@ def _rank_table(report: EvaluationReport) -> Table | None:
         if ci:
             lo_hi = report.intervals.get(f"per_rank/{rank}/accuracy")
             cells.append(f"{lo_hi[0]:.3f}–{lo_hi[1]:.3f}" if lo_hi else "")
-        cells += [_fmt(r.get("precision_macro")), _fmt(r.get("recall_macro")),
-                  _fmt(r.get("f1_macro"))]  # fmt: skip
+        cells += [
+            _fmt(r.get("precision_macro")),
+            _fmt(r.get("recall_macro")),
+            _fmt(r.get("f1_macro")),
+        ]
         if marginal:
             cells += [_fmt(r.get("top1_accuracy")), _fmt(r.get("ece"))]
         rt.add_row(*cells)
@@ -225,7 +247,9 @@ def render(report: EvaluationReport, format: str, extra: dict[str, Any] | None =
     the other formats.
     """
     if format not in RENDER_FORMATS:
-        raise ValueError(f"unknown report format {format!r}; choose one of {', '.join(RENDER_FORMATS)}")
+        raise ValueError(
+            f"unknown report format {format!r}; choose one of {', '.join(RENDER_FORMATS)}"
+        )
     if format == "json":
         return render_json(report, extra)
     if format == "csv":

@@ -79,8 +79,16 @@ class ScoreInputs:
     """The rows' truth (node ids and score columns) and scores, with the probabilities
     derived once; :meth:`rows` selects a resample."""
 
-    def __init__(self, taxonomy: Taxonomy, true_ids, true_col, scores, score_ids, top_k,
-                 score_kind: str = "probs") -> None:  # fmt: skip
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        true_ids,
+        true_col,
+        scores,
+        score_ids,
+        top_k,
+        score_kind: str = "probs",
+    ) -> None:
         self.taxonomy, self.top_k, self.score_ids = taxonomy, tuple(top_k), score_ids
         self.true_ids, self.true_col, self.scores = true_ids, true_col, scores
         self.probs: NDArray[np.float64] | None = None
@@ -129,7 +137,11 @@ class ScoreInputs:
     def rows(self, idx: NDArray[np.int64]) -> ScoreInputs:
         out = object.__new__(ScoreInputs)
         out.__dict__.update(self.__dict__)
-        out.true_ids, out.true_col, out.scores = self.true_ids[idx], self.true_col[idx], self.scores[idx]
+        out.true_ids, out.true_col, out.scores = (
+            self.true_ids[idx],
+            self.true_col[idx],
+            self.scores[idx],
+        )
         out.probs = None if self.probs is None else self.probs[idx]
         out._marginals = {}
         return out
@@ -139,8 +151,9 @@ def score_inputs(ctx: Any, taxonomy: Taxonomy, score_kind: str = "probs") -> Sco
     """The score inputs of an evaluation context (``None`` without scores)."""
     if ctx.scores is None or ctx.true_col is None:
         return None
-    return ScoreInputs(taxonomy, ctx.comp.y_true, ctx.true_col, ctx.scores, ctx.score_ids,
-                       ctx.top_k, score_kind)  # fmt: skip
+    return ScoreInputs(
+        taxonomy, ctx.comp.y_true, ctx.true_col, ctx.scores, ctx.score_ids, ctx.top_k, score_kind
+    )
 
 
 def rank_truth(inp: ScoreInputs, rank: str, nodes: NDArray[np.int64]) -> tuple[NDArray, NDArray]:
@@ -168,5 +181,7 @@ def reliability_bins(inp: ScoreInputs, terms: Any = None) -> dict[str, list[floa
     bins = uniform_bins(conf)
     count = np.bincount(bins, minlength=N_BINS + 1).astype(float)
     mean_conf = np.bincount(bins, weights=conf, minlength=N_BINS + 1) / np.maximum(count, 1)
-    acc = np.bincount(bins, weights=correct.astype(float), minlength=N_BINS + 1) / np.maximum(count, 1)
+    acc = np.bincount(bins, weights=correct.astype(float), minlength=N_BINS + 1) / np.maximum(
+        count, 1
+    )
     return {"confidence": mean_conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist()}

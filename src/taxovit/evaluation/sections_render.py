@@ -12,9 +12,14 @@ if TYPE_CHECKING:
 
 __all__ = ["section_tables"]
 
-TITLES = {"subset": "Subset (only these classes evaluated)", "costs": "Costs", "long_tail": "Long tail (by training images of the true class)",
-          "confused_pairs": "Most-confused pairs", "abstention": "Abstention (risk-coverage, back-off)",
-          "novel": "Novel taxa (open set)"}
+TITLES = {
+    "subset": "Subset (only these classes evaluated)",
+    "costs": "Costs",
+    "long_tail": "Long tail (by training images of the true class)",
+    "confused_pairs": "Most-confused pairs",
+    "abstention": "Abstention (risk-coverage, back-off)",
+    "novel": "Novel taxa (open set)",
+}
 
 
 def _cell(v: Any) -> str:
@@ -37,8 +42,11 @@ def _new_table(title: str) -> Table:
 def _table(name: str, section: dict[str, Any]) -> list[Table]:
     """The scalar entries as rows; dict entries sharing their keys (e.g. one per bucket or
     group) as a grid, a row each; other dicts as one row of ``key value`` pairs."""
-    grid = {k: v for k, v in section.items() if isinstance(v, dict) and v and
-            all(not isinstance(x, dict | list) for x in v.values())}  # fmt: skip
+    grid = {
+        k: v
+        for k, v in section.items()
+        if isinstance(v, dict) and v and all(not isinstance(x, dict | list) for x in v.values())
+    }
     by_shape: dict[tuple[str, ...], list[str]] = {}
     for k, v in grid.items():
         by_shape.setdefault(tuple(v), []).append(k)
@@ -47,8 +55,11 @@ def _table(name: str, section: dict[str, Any]) -> list[Table]:
     table = _new_table(TITLES.get(name, name))
     table.add_column("")
     table.add_column("value", justify="right")
-    lists = [_list_table(k, v) for k, v in section.items()
-             if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]  # fmt: skip
+    lists = [
+        _list_table(k, v)
+        for k, v in section.items()
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+    ]
     for key, v in section.items():
         if key in grid or (isinstance(v, list) and v and isinstance(v[0], dict)):
             continue
@@ -74,7 +85,9 @@ def _list_table(name: str, rows: list[dict[str, Any]]) -> Table:
     g = _new_table(name.replace("_", " "))
     cols = list(rows[0])
     for c in cols:
-        g.add_column(c.replace("_", " "), justify="left" if isinstance(rows[0][c], str) else "right")
+        g.add_column(
+            c.replace("_", " "), justify="left" if isinstance(rows[0][c], str) else "right"
+        )
     for r in rows:
         g.add_row(*("" if r.get(c) is None else _cell(r.get(c)) for c in cols))
     return g
@@ -100,17 +113,33 @@ def _slice_tables(section: dict[str, Any]) -> list[Table]:
         for c in ("group", "samples", *keys, ""):
             g.add_column(c.replace("_", " "), justify="left" if c in ("group", "") else "right")
         for r in rows:
-            g.add_row(r["group"], _cell(r["n_samples"]), *(_interval_cell(r, k) for k in keys),
-                      "small" if r["small"] else "")  # fmt: skip
+            g.add_row(
+                r["group"],
+                _cell(r["n_samples"]),
+                *(_interval_cell(r, k) for k in keys),
+                "small" if r["small"] else "",
+            )
         for end in ("worst", "best"):  # per metric: its worst / best group (not small)
             sp = s["spread"]
-            g.add_row(f"{end} group", "", *(f"{sp[k][end]['group']}: {_cell(sp[k][end]['value'])}"
-                                           if k in sp else "" for k in keys), "", style="italic")  # fmt: skip
+            g.add_row(
+                f"{end} group",
+                "",
+                *(
+                    f"{sp[k][end]['group']}: {_cell(sp[k][end]['value'])}" if k in sp else ""
+                    for k in keys
+                ),
+                "",
+                style="italic",
+            )
         out.append(g)
     return out
 
 
 def section_tables(report: EvaluationReport) -> list[Table]:
     """The tables of each section of ``report.sections``, in their order."""
-    return [t for name, s in report.sections.items() if isinstance(s, dict)
-            for t in (_slice_tables(s) if name == "slices" else _table(name, s))]  # fmt: skip
+    return [
+        t
+        for name, s in report.sections.items()
+        if isinstance(s, dict)
+        for t in (_slice_tables(s) if name == "slices" else _table(name, s))
+    ]

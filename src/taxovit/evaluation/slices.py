@@ -40,15 +40,19 @@ def as_groups(groups: Any, n: int) -> dict[str, NDArray[np.object_]]:
         v = np.asarray(values, dtype=object).ravel()
         if v.size != n:
             raise ArgumentError(f"groups[{name!r}] has {v.size} values for {n} samples")
-        missing = np.array([x is None or (isinstance(x, float) and np.isnan(x)) or x == "" for x in v],
-                           dtype=bool)  # fmt: skip
+        missing = np.array(
+            [x is None or (isinstance(x, float) and np.isnan(x)) or x == "" for x in v], dtype=bool
+        )
         out[str(name)] = np.where(missing, MISSING, v.astype(str)).astype(object)
     return out
 
 
 def _summary(value: str, rep: Any, min_support: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"group": value, "n_samples": rep.metrics["n_samples"],
-                           "small": rep.metrics["n_samples"] < min_support}  # fmt: skip
+    row: dict[str, Any] = {
+        "group": value,
+        "n_samples": rep.metrics["n_samples"],
+        "small": rep.metrics["n_samples"] < min_support,
+    }
     for key in HEADLINE:
         if rep.metrics.get(key) is None:
             continue
@@ -62,20 +66,29 @@ def _spread(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     from taxovit.metrics.table import direction
 
     big = [r for r in rows if not r["small"]]
-    pool, over = (big, "groups with at least min_support samples") if big else (rows, "all groups (every group is small)")
+    pool, over = (
+        (big, "groups with at least min_support samples")
+        if big
+        else (rows, "all groups (every group is small)")
+    )
     out: dict[str, Any] = {}
     for key in HEADLINE:
         have = [r for r in pool if r.get(key) is not None]
         if not have:
             continue
         ordered = sorted(have, key=lambda r: r[key], reverse=direction(key) == "higher")
-        out[key] = {"best": {"group": ordered[0]["group"], "value": ordered[0][key]},
-                    "worst": {"group": ordered[-1]["group"], "value": ordered[-1][key]}}  # fmt: skip
+        out[key] = {
+            "best": {"group": ordered[0]["group"], "value": ordered[0][key]},
+            "worst": {"group": ordered[-1]["group"], "value": ordered[-1][key]},
+        }
     return out, over
 
 
-def slice_section(groups: dict[str, NDArray[np.object_]], run: Callable[[NDArray[np.int64]], Any],
-                  min_support: int) -> dict[str, Any]:  # fmt: skip
+def slice_section(
+    groups: dict[str, NDArray[np.object_]],
+    run: Callable[[NDArray[np.int64]], Any],
+    min_support: int,
+) -> dict[str, Any]:
     """The report's ``slices`` section: per grouping column its groups' summaries, spread and
     full reports; ``run(rows)`` evaluates the samples ``rows``."""
     out: dict[str, Any] = {}
@@ -83,19 +96,37 @@ def slice_section(groups: dict[str, NDArray[np.object_]], run: Callable[[NDArray
         values, codes = np.unique(labels.astype(str), return_inverse=True)
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(values.size + 1))
-        reports = {str(v): run(order[bounds[i]:bounds[i + 1]]) for i, v in enumerate(values)}
+        reports = {str(v): run(order[bounds[i] : bounds[i + 1]]) for i, v in enumerate(values)}
         rows = [_summary(v, rep, min_support) for v, rep in reports.items()]
         spread, over = _spread(rows)
-        full = {v: {k: x for k, x in rep.to_dict().items() if k != "taxonomy"} for v, rep in reports.items()}
-        out[column] = {"min_support": min_support, "n_groups": len(rows),
-                       "n_small_groups": sum(r["small"] for r in rows), "spread_over": over,
-                       "spread": spread, "summary": rows, "reports": full}  # fmt: skip
+        full = {
+            v: {k: x for k, x in rep.to_dict().items() if k != "taxonomy"}
+            for v, rep in reports.items()
+        }
+        out[column] = {
+            "min_support": min_support,
+            "n_groups": len(rows),
+            "n_small_groups": sum(r["small"] for r in rows),
+            "spread_over": over,
+            "spread": spread,
+            "summary": rows,
+            "reports": full,
+        }
     return out
 
 
-def evaluate_slices(taxonomy: Any, y_true: Any, y_pred: Any, scores: Any, score_labels: Any,
-                    ranked: Any, ranked_scores: Any, groups: Any, min_support: int,
-                    **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+def evaluate_slices(
+    taxonomy: Any,
+    y_true: Any,
+    y_pred: Any,
+    scores: Any,
+    score_labels: Any,
+    ranked: Any,
+    ranked_scores: Any,
+    groups: Any,
+    min_support: int,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """The ``slices`` section of :func:`taxovit.evaluate`'s inputs (``kwargs``: top_k,
     bootstrap, ci, seed, score_kind, notes for every group's evaluation)."""
     from taxovit.evaluation import evaluate
@@ -113,7 +144,15 @@ def evaluate_slices(taxonomy: Any, y_true: Any, y_pred: Any, scores: Any, score_
 
     def run(rows: NDArray[np.int64]) -> Any:
         pick = lambda x: None if x is None else x[rows]  # noqa: E731
-        return evaluate(t[rows], p[rows], taxonomy, pick(s), score_labels=ids, ranked=pick(r),
-                        ranked_scores=pick(rs), **kwargs)  # fmt: skip
+        return evaluate(
+            t[rows],
+            p[rows],
+            taxonomy,
+            pick(s),
+            score_labels=ids,
+            ranked=pick(r),
+            ranked_scores=pick(rs),
+            **kwargs,
+        )
 
     return slice_section(labels, run, min_support)

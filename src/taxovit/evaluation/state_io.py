@@ -41,8 +41,10 @@ _MAX_HEADER = 1 << 24  # a header is a few kB; more is not a state
 def state_to_bytes(ev: StreamingEvaluator) -> bytes:
     """The state of ``ev`` as bytes (see the module docstring)."""
     if ev._kept:
-        raise ArgumentError("a state with keep_scores=True holds every score and is not "
-                            "serialised; make the evaluator with keep_scores=False")  # fmt: skip
+        raise ArgumentError(
+            "a state with keep_scores=True holds every score and is not "
+            "serialised; make the evaluator with keep_scores=False"
+        )
     sums = sorted(ev.sums)
     counts = sorted(ev.counts)
     ids = np.zeros(0, np.int64) if ev.score_ids is None else np.asarray(ev.score_ids, np.int64)
@@ -79,11 +81,19 @@ def _header(data: bytes) -> tuple[dict[str, Any], int]:
     if size > min(_MAX_HEADER, len(data) - _PREFIX.size):
         raise _bad(f"declares a {size}-byte header, {len(data) - _PREFIX.size} bytes follow")
     try:
-        header = json.loads(data[_PREFIX.size:_PREFIX.size + size].decode())
+        header = json.loads(data[_PREFIX.size : _PREFIX.size + size].decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise _bad(f"header is not JSON ({exc})") from None
-    spec = {"layout": (dict, type(None)), "n_nodes": int, "ranks": list, "top_k": list,
-            "score_kind": str, "score_ids": (int, type(None)), "sums": list, "counts": list}  # fmt: skip
+    spec = {
+        "layout": (dict, type(None)),
+        "n_nodes": int,
+        "ranks": list,
+        "top_k": list,
+        "score_kind": str,
+        "score_ids": (int, type(None)),
+        "sums": list,
+        "counts": list,
+    }
     if not isinstance(header, dict) or set(header) != set(spec):
         raise _bad(f"header keys {sorted(header) if isinstance(header, dict) else header!r}")
     for key, kind in spec.items():
@@ -122,8 +132,14 @@ def _check_lengths(ev: StreamingEvaluator, header: dict[str, Any], payload: int)
     if not all(isinstance(s, str) for s in sums) or len(set(sums)) != len(sums):
         raise _bad("sum names are not distinct strings")
     for entry in counts:
-        ok = (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
-              and isinstance(entry[1], int) and not isinstance(entry[1], bool) and entry[1] >= 0)  # fmt: skip
+        ok = (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], int)
+            and not isinstance(entry[1], bool)
+            and entry[1] >= 0
+        )
         if not ok:
             raise _bad(f"count entry {entry!r}")
         want = _expected_size(ev, entry[0])
@@ -146,17 +162,23 @@ def state_from_bytes(data: bytes, taxonomy: Any) -> StreamingEvaluator:
     header, start = _header(data)
     ev = StreamingEvaluator(taxonomy, top_k=header["top_k"], score_kind=header["score_kind"])
     if header["n_nodes"] != ev.taxonomy.index.n or header["ranks"] != list(ev.ranks):
-        raise _bad(f"made on a taxonomy of {header['n_nodes']} nodes, ranks {header['ranks']}; "
-                   f"this one has {ev.taxonomy.index.n} nodes, ranks {list(ev.ranks)}")  # fmt: skip
+        raise _bad(
+            f"made on a taxonomy of {header['n_nodes']} nodes, ranks {header['ranks']}; "
+            f"this one has {ev.taxonomy.index.n} nodes, ranks {list(ev.ranks)}"
+        )
     _check_lengths(ev, header, len(data) - start)
-    values = np.frombuffer(data, dtype="<f8", offset=start,
-                           count=len(header["sums"]) + sum(e[1] for e in header["counts"]))  # fmt: skip
+    values = np.frombuffer(
+        data,
+        dtype="<f8",
+        offset=start,
+        count=len(header["sums"]) + sum(e[1] for e in header["counts"]),
+    )
     if not np.isfinite(values).all():
         raise _bad("a sum or count is not finite")
     sums = dict(zip(header["sums"], (float(v) for v in values), strict=False))
     at, counts = len(header["sums"]), {}
     for name, size in header["counts"]:
-        counts[name] = values[at:at + size].astype(np.float64)
+        counts[name] = values[at : at + size].astype(np.float64)
         at += size
     if header["score_ids"] is not None:
         ids = np.frombuffer(data, dtype="<i8", offset=start + 8 * at).astype(np.int64)

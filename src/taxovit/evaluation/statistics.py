@@ -35,8 +35,15 @@ from taxovit.metrics.calibration import (
     uniform_bins,
 )
 
-__all__ = ["Binned", "Confusion", "Layout", "Statistics", "batch_of_one", "row_metrics",
-           "statistics_of"]
+__all__ = [
+    "Binned",
+    "Confusion",
+    "Layout",
+    "Statistics",
+    "batch_of_one",
+    "row_metrics",
+    "statistics_of",
+]
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,20 @@ class Layout:
     @classmethod
     def of(cls, ctx: SampleContext, inputs: ScoreInputs | None = None) -> Layout:
         probs = inputs is not None and inputs.probs is not None
-        scored_ranks = tuple(r for r in inputs.ranks if inputs.marginals(r) is not None) if probs else ()
-        return cls(ctx.is_tree, ctx.comp.max_depth, ctx.top_k, tuple(ctx.hits), tuple(ctx.ranks),
-                   inputs is not None, probs, scored_ranks, questions=tuple(ctx.questions))  # fmt: skip
+        scored_ranks = (
+            tuple(r for r in inputs.ranks if inputs.marginals(r) is not None) if probs else ()
+        )
+        return cls(
+            ctx.is_tree,
+            ctx.comp.max_depth,
+            ctx.top_k,
+            tuple(ctx.hits),
+            tuple(ctx.ranks),
+            inputs is not None,
+            probs,
+            scored_ranks,
+            questions=tuple(ctx.questions),
+        )
 
     def without_probs(self) -> Layout:
         return replace(self, probs=False, scored_ranks=())
@@ -84,8 +102,9 @@ class Confusion(NamedTuple):
 
         n = self.t.size
         ww = None if w is None else (w if self.keep is None else w[self.keep])
-        tp, fp, _, sup = counts_from_codes(self.t, self.p, self.k, SampleWeights(ww, n),
-                                           self.pred_counted)  # fmt: skip
+        tp, fp, _, sup = counts_from_codes(
+            self.t, self.p, self.k, SampleWeights(ww, n), self.pred_counted
+        )
         return {"tp": tp, "pred": tp + fp, "sup": sup}
 
 
@@ -126,7 +145,6 @@ class Statistics:
             out[name] = b.sums()
         return out
 
-
     def weighted_sums(self, w: NDArray[np.float64]) -> dict[str, Any]:
         """Every statistic summed with per-sample weights ``w`` (e.g. a resample's draw
         counts: the one-at-a-time definition the vectorised bootstrap equals)."""
@@ -152,12 +170,20 @@ def batch_of_one(sums: dict[str, Any]) -> Any:
 def _label_columns(ctx: SampleContext) -> dict[str, NDArray]:
     c = ctx.comp
     cols: dict[str, NDArray] = {
-        "one": np.ones(c.y_true.size), "correct": c.correct, "wrong": ~c.correct,
-        "inter": c.inter, "size_true": c.size_true, "size_pred": c.size_pred,
-        "hp": safe_divide(c.inter, c.size_pred), "hr": safe_divide(c.inter, c.size_true),
+        "one": np.ones(c.y_true.size),
+        "correct": c.correct,
+        "wrong": ~c.correct,
+        "inter": c.inter,
+        "size_true": c.size_true,
+        "size_pred": c.size_pred,
+        "hp": safe_divide(c.inter, c.size_pred),
+        "hr": safe_divide(c.inter, c.size_true),
         "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true),
-        "d": c.d, "lca_depth": c.lca_depth, "depth_distance": ctx.depth_distance, "tie": c.tie,
-    }  # fmt: skip
+        "d": c.d,
+        "lca_depth": c.lca_depth,
+        "depth_distance": ctx.depth_distance,
+        "tie": c.tie,
+    }
     if ctx.is_tree:
         for level in range(1, c.max_depth + 1):
             cols[f"level_mask/{level}"] = ctx.true_depth >= level
@@ -189,7 +215,9 @@ def _add_probability_stats(st: Statistics, inputs: ScoreInputs) -> None:
             for k, hit in hits.items():
                 hit[keep] = (top[:, :k] == col[:, None]).any(axis=1)
         else:  # no truth reaches the rank: every sum is 0 (the values are null)
-            terms = CalibrationTerms(*(np.zeros(0, dtype=d) for d in (float, bool, float, float, int)))
+            terms = CalibrationTerms(
+                *(np.zeros(0, dtype=d) for d in (float, bool, float, float, int))
+            )
         _add_calibration(st, f"/{rank}", terms, keep, n)
         for k, hit in hits.items():
             st.columns[f"rank_hits/{rank}/{k}"] = hit
@@ -243,8 +271,11 @@ def _add_ranked_confidence(st: Statistics, ctx: SampleContext) -> None:
     st.layout = replace(st.layout, confidence=True)
 
 
-def row_metrics(inputs: ScoreInputs, ap: NDArray[np.float64] | None = None,
-                terms: dict[str, CalibrationTerms] | None = None) -> dict[str, Any]:  # fmt: skip
+def row_metrics(
+    inputs: ScoreInputs,
+    ap: NDArray[np.float64] | None = None,
+    terms: dict[str, CalibrationTerms] | None = None,
+) -> dict[str, Any]:
     """The row metrics (mAP, ``ece_adaptive`` flat and per rank) of every score in
     ``inputs``; ``ap``: the per-column AP and ``terms`` the calibration terms (``""``,
     ``"/<rank>"``) when already computed."""
@@ -252,7 +283,9 @@ def row_metrics(inputs: ScoreInputs, ap: NDArray[np.float64] | None = None,
     if inputs.probs is None:
         return out
     terms = {} if terms is None else terms
-    out["ece_adaptive"] = _adaptive(terms.get("") or calibration_terms(inputs.probs, inputs.true_col))
+    out["ece_adaptive"] = _adaptive(
+        terms.get("") or calibration_terms(inputs.probs, inputs.true_col)
+    )
     for rank in inputs.ranks:
         marg = inputs.marginals(rank)
         if marg is None:

@@ -55,15 +55,23 @@ class StreamingEvaluator:
     >>> ev.compute().metrics["mistake_severity"]          # doctest: +SKIP
     """
 
-    def __init__(self, taxonomy: Any, top_k: Sequence[int] = DEFAULT_TOP_K,
-                 keep_scores: bool = False, score_labels: ArrayLike | None = None,
-                 score_kind: str = "probs") -> None:  # fmt: skip
+    def __init__(
+        self,
+        taxonomy: Any,
+        top_k: Sequence[int] = DEFAULT_TOP_K,
+        keep_scores: bool = False,
+        score_labels: ArrayLike | None = None,
+        score_kind: str = "probs",
+    ) -> None:
         self.taxonomy = as_taxonomy(taxonomy)
         self.score_kind = score_kind
         self.top_k = check_top_k(top_k)
         self.keep_scores = bool(keep_scores)
-        self.score_ids = (None if score_labels is None
-                          else node_ids(self.taxonomy, np.asarray(score_labels), "score_labels"))  # fmt: skip
+        self.score_ids = (
+            None
+            if score_labels is None
+            else node_ids(self.taxonomy, np.asarray(score_labels), "score_labels")
+        )
         ix = self.taxonomy.index
         self.ranks = tuple(self.taxonomy.rank_names)
         self._rank_pos = {}
@@ -86,15 +94,21 @@ class StreamingEvaluator:
         """Forget every sample (options and taxonomy stay)."""
         self.sums, self.counts, self._kept, self._layout = {}, {}, [], None
 
-    def load_state(self, layout: Layout, sums: dict[str, float],
-                   counts: dict[str, NDArray[np.float64]]) -> None:  # fmt: skip
+    def load_state(
+        self, layout: Layout, sums: dict[str, float], counts: dict[str, NDArray[np.float64]]
+    ) -> None:
         """Replace the state by ``sums`` and ``counts`` of a run with ``layout`` (e.g. summed
         across processes)."""
         self._layout, self.sums, self.counts, self._kept = layout, dict(sums), dict(counts), []
 
     # -- accumulate -----------------------------------------------------------------------
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike, scores: ArrayLike | None = None,
-               ranked: ArrayLike | None = None) -> None:  # fmt: skip
+    def update(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        scores: ArrayLike | None = None,
+        ranked: ArrayLike | None = None,
+    ) -> None:
         """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``, or
         instead ``ranked``: each sample's K best candidates as node ids, -1 padded)."""
         comp = components(y_true, y_pred, self.taxonomy)
@@ -104,11 +118,14 @@ class StreamingEvaluator:
                 raise ArgumentError("scores need score_labels, given when the evaluator is made")
             s = check_scores(scores, n_rows=comp.y_true.size)
         r = None if ranked is None else as_ranked(ranked, comp.y_true.size, self.taxonomy.index.n)
-        ctx = build_context(comp, self.taxonomy, s, self.score_ids if s is not None else None,
-                            self.top_k, r)  # fmt: skip
+        ctx = build_context(
+            comp, self.taxonomy, s, self.score_ids if s is not None else None, self.top_k, r
+        )
         inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
         st = statistics_of(ctx, inputs, rows=False)
-        layout = st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
+        layout = (
+            st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
+        )
         if self._layout is not None and layout.hit_ks != self._layout.hit_ks:
             raise ArgumentError("give scores with every batch or with none")
         self._layout = layout
@@ -124,8 +141,9 @@ class StreamingEvaluator:
         """The layout of a scored batch whose scores are not probabilities: the same keys as
         a batch of probabilities (calibration is then null, :meth:`compute`)."""
         ones = np.ones((1, self.score_ids.size))
-        probe = ScoreInputs(self.taxonomy, ctx.comp.y_true[:1], ctx.true_col[:1], ones,
-                            self.score_ids, self.top_k)  # fmt: skip
+        probe = ScoreInputs(
+            self.taxonomy, ctx.comp.y_true[:1], ctx.true_col[:1], ones, self.score_ids, self.top_k
+        )
         return Layout.of(ctx, probe)
 
     def _add_array(self, name: str, got: NDArray) -> None:
@@ -145,8 +163,10 @@ class StreamingEvaluator:
         ix = self.taxonomy.index
         for r, pos in self._rank_pos.items():
             size = int(pos.max(initial=-1)) + 1
-            tr, pr = (np.where(a >= 0, pos[np.maximum(a, 0)], -1)
-                      for a in (ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r)))  # fmt: skip
+            tr, pr = (
+                np.where(a >= 0, pos[np.maximum(a, 0)], -1)
+                for a in (ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r))
+            )
             keep = tr >= 0
             # a prediction too coarse for the rank: code ``size``, never a truth, never counted
             p_code = np.where(pr[keep] >= 0, pr[keep], size)
@@ -191,14 +211,18 @@ class StreamingEvaluator:
         state = {**self.sums, **self.counts}
         flat = compute(layout, batch_of_one(state), self._row_metrics())
         metrics, per_rank = nest_metrics(flat)
-        return EvaluationReport(metrics=metrics, per_rank=per_rank,
-                                taxonomy=self.taxonomy.summary())  # fmt: skip
+        return EvaluationReport(
+            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary()
+        )
 
     def _row_metrics(self) -> dict[str, Any]:
         """mAP and ``ece_adaptive`` (flat and per rank) of the kept scores (none kept: null)."""
         if not self._kept:
             return {}
-        true_ids, true_col, scores = (np.concatenate(part) for part in zip(*self._kept, strict=True))
-        inputs = ScoreInputs(self.taxonomy, true_ids, true_col, scores, self.score_ids,
-                             self.top_k, self.score_kind)  # fmt: skip
+        true_ids, true_col, scores = (
+            np.concatenate(part) for part in zip(*self._kept, strict=True)
+        )
+        inputs = ScoreInputs(
+            self.taxonomy, true_ids, true_col, scores, self.score_ids, self.top_k, self.score_kind
+        )
         return row_metrics(inputs)

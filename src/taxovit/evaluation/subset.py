@@ -83,8 +83,11 @@ def _checklist_names(path: Path) -> list[tuple[str, int, str | None]]:
         raise InputError(f"cannot read it: {exc.strerror}", file=str(path)) from None
     lines = text.splitlines()
     if path.suffix.lower() not in (".csv", ".tsv"):
-        return [(s, i, None) for i, line in enumerate(lines, 1)
-                if (s := line.strip()) and not s.startswith("#")]  # fmt: skip
+        return [
+            (s, i, None)
+            for i, line in enumerate(lines, 1)
+            if (s := line.strip()) and not s.startswith("#")
+        ]
     rows = list(csv.reader(lines, delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
     if not rows or not rows[0]:
         raise InputError("empty checklist: expected a header line", file=str(path), row=1)
@@ -112,15 +115,18 @@ def read_subset(taxonomy: Taxonomy, spec: str | os.PathLike[str]) -> Subset:
         return Subset(text, subtree_mask(taxonomy, root), 1)
     path = Path(text)
     if not path.is_file():
-        raise ArgumentError(f"subset {text!r} is neither a node of the taxonomy nor a checklist file")
+        raise ArgumentError(
+            f"subset {text!r} is neither a node of the taxonomy nor a checklist file"
+        )
     listed = _checklist_names(path)
     if not listed:
         raise InputError("the checklist names no taxon", file=str(path))
     lookup = taxonomy.name_to_id
     for name, line, column in listed:
         if name not in lookup:
-            raise InputError(f"{name!r} is not a node of the taxonomy", file=str(path), row=line,
-                             column=column)  # fmt: skip
+            raise InputError(
+                f"{name!r} is not a node of the taxonomy", file=str(path), row=line, column=column
+            )
     ids = np.fromiter((lookup[n] for n, _, _ in listed), np.int64, len(listed))
     return Subset(str(path), subtree_mask(taxonomy, ids), len(listed))
 
@@ -169,9 +175,16 @@ def _cut_ranked(
 
 
 def restrict(
-    taxonomy: Taxonomy, subset: Any, y_true: Any, y_pred: Any, scores: Any,
-    score_labels: Any, ranked: Any, ranked_scores: Any, score_kind: str,
-) -> Restricted:  # fmt: skip
+    taxonomy: Taxonomy,
+    subset: Any,
+    y_true: Any,
+    y_pred: Any,
+    scores: Any,
+    score_labels: Any,
+    ranked: Any,
+    ranked_scores: Any,
+    score_kind: str,
+) -> Restricted:
     """Cut :func:`taxovit.evaluate`'s inputs to ``subset`` (a :class:`Subset`, a node name
     or a checklist path), as the module docstring says."""
     from taxovit.evaluation.arguments import check_labels_aligned
@@ -186,19 +199,25 @@ def restrict(
         raise ArgumentError(f"no sample's true label lies in the subset {sub.spec!r}")
     s, ids = _as_scores(scores, score_labels, taxonomy, t.size)
     section: dict[str, Any] = {
-        "spec": sub.spec, "n_listed": sub.n_listed, "n_nodes": int(sub.mask.sum()),
-        "n_samples_kept": int(keep.sum()), "n_samples_dropped": int((~keep).sum()),
+        "spec": sub.spec,
+        "n_listed": sub.n_listed,
+        "n_nodes": int(sub.mask.sum()),
+        "n_samples_kept": int(keep.sum()),
+        "n_samples_dropped": int((~keep).sum()),
         "n_predicted_outside": int((~sub.mask[p[keep]]).sum()),
-    }  # fmt: skip
+    }
     if s is not None and ids is not None:
         keep_col = sub.mask[ids]
         if not keep_col.any():
             raise ArgumentError(f"no score column is a class of the subset {sub.spec!r}")
         s, n_empty = _cut_scores(s, np.flatnonzero(keep), keep_col, score_kind)
         ids = ids[keep_col]
-        section |= {"n_score_columns_kept": int(keep_col.sum()),
-                    "n_score_columns_dropped": int((~keep_col).sum()), "n_rows_no_mass": n_empty,
-                    "no_mass_rule": "uniform over the kept score columns"}  # fmt: skip
+        section |= {
+            "n_score_columns_kept": int(keep_col.sum()),
+            "n_score_columns_dropped": int((~keep_col).sum()),
+            "n_rows_no_mass": n_empty,
+            "no_mass_rule": "uniform over the kept score columns",
+        }
     r = rs = None
     if ranked is not None:
         from taxovit.evaluation.context import as_ranked

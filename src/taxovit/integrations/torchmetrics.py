@@ -41,8 +41,13 @@ class TaxonomyMetrics(Metric):
     full_state_update = False
     higher_is_better = None
 
-    def __init__(self, taxonomy: Any, class_names: Sequence[str], top_k: Sequence[int] = (1, 5),
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        taxonomy: Any,
+        class_names: Sequence[str],
+        top_k: Sequence[int] = (1, 5),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._ev = StreamingEvaluator(taxonomy, top_k, score_labels=list(class_names))
         self.class_ids = self._ev.score_ids
@@ -54,8 +59,9 @@ class TaxonomyMetrics(Metric):
             self._layouts[scored] = (probe.layout, list(probe.sums))
         self._sum_names = self._layouts[True][1]  # the scored columns include the others
         self._count_sizes = {k: v.size for k, v in probe.counts.items()}
-        self.add_state("sums", torch.zeros(len(self._sum_names), dtype=torch.float64),
-                       dist_reduce_fx="sum")  # fmt: skip
+        self.add_state(
+            "sums", torch.zeros(len(self._sum_names), dtype=torch.float64), dist_reduce_fx="sum"
+        )
         total = sum(self._count_sizes.values())
         self.add_state("counts", torch.zeros(total, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("n_scored", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
@@ -71,8 +77,12 @@ class TaxonomyMetrics(Metric):
         self._ev.reset()
         self._ev.update(self.class_ids[t], self.class_ids[p], scores)
         sums = np.array([self._ev.sums.get(n, 0.0) for n in self._sum_names])
-        counts = np.concatenate([self._ev.counts.get(k, np.zeros(size))  # no scores: no ECE bins
-                                 for k, size in self._count_sizes.items()])  # fmt: skip
+        counts = np.concatenate(
+            [
+                self._ev.counts.get(k, np.zeros(size))  # no scores: no ECE bins
+                for k, size in self._count_sizes.items()
+            ]
+        )
         self.sums += torch.from_numpy(sums).to(self.sums.device)
         self.counts += torch.from_numpy(counts).to(self.counts.device)
         if scores is not None:
@@ -81,8 +91,9 @@ class TaxonomyMetrics(Metric):
     def _classes(self, x: torch.Tensor, name: str) -> np.ndarray:
         a = x.detach().cpu().numpy()
         if a.ndim != 1 or a.dtype.kind not in "iu":
-            raise ArgumentError(f"{name} must be a 1-D tensor of class indices, got "
-                                f"{tuple(x.shape)} {x.dtype}")  # fmt: skip
+            raise ArgumentError(
+                f"{name} must be a 1-D tensor of class indices, got {tuple(x.shape)} {x.dtype}"
+            )
         if a.size and (a.min() < 0 or a.max() >= self.class_ids.size):
             raise ArgumentError(f"{name} holds class indices outside [0, {self.class_ids.size})")
         return a.astype(np.int64)

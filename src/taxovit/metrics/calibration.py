@@ -89,8 +89,12 @@ def _last_argmax(p: NDArray[np.float64]) -> NDArray[np.int64]:
     return top
 
 
-def calibration_terms(probs: ArrayLike, true_col: ArrayLike, n_bins: int = N_BINS,
-                      top1: NDArray[np.int64] | None = None) -> CalibrationTerms:  # fmt: skip
+def calibration_terms(
+    probs: ArrayLike,
+    true_col: ArrayLike,
+    n_bins: int = N_BINS,
+    top1: NDArray[np.int64] | None = None,
+) -> CalibrationTerms:
     """The :class:`CalibrationTerms` of row-stochastic ``probs`` and ``true_col``
     (``top1``: each row's arg-max column by :func:`top_k_columns`, if already known)."""
     p = check_scores(probs)
@@ -115,7 +119,9 @@ def binned_ece(terms: CalibrationTerms, bins: NDArray[np.int64], n_bins: int = N
     per-bin sums of confidence and correctness, then ``Σ_b |acc_b − conf_b| / n``."""
     sums = {
         "ece_conf": np.bincount(bins, weights=terms.confidence, minlength=n_bins + 1),
-        "ece_acc": np.bincount(bins, weights=terms.correct.astype(np.float64), minlength=n_bins + 1),
+        "ece_acc": np.bincount(
+            bins, weights=terms.correct.astype(np.float64), minlength=n_bins + 1
+        ),
         "one": float(bins.size),
     }
     return float(value_of("ece", sums) or 0.0)

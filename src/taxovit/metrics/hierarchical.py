@@ -74,7 +74,9 @@ def components(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> Hier
     return components_of_ids(*label_pair(y_true, y_pred, taxonomy), taxonomy)
 
 
-def label_pair(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def label_pair(
+    y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The node ids of ``y_true`` and ``y_pred``: names or ids, as many of each, at least one."""
     t = _ids(taxonomy, y_true, "y_true")
     p = _ids(taxonomy, y_pred, "y_pred")
@@ -85,7 +87,9 @@ def label_pair(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> tupl
     return t, p
 
 
-def components_of_ids(t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy) -> HierarchicalComponents:
+def components_of_ids(
+    t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy
+) -> HierarchicalComponents:
     """:func:`components` of node ids (from :func:`label_pair`)."""
     ix = taxonomy.index
     stats = ix.pair_stats(t, p)
@@ -129,9 +133,14 @@ def hprf_from_components(
     if average not in ("micro", "macro"):
         raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
     w = SampleWeights(None, c.inter.size) if w is None else w
-    cols = {"inter": c.inter, "size_true": c.size_true, "size_pred": c.size_pred,
-            "hp": safe_divide(c.inter, c.size_pred), "hr": safe_divide(c.inter, c.size_true),
-            "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true)}  # fmt: skip
+    cols = {
+        "inter": c.inter,
+        "size_true": c.size_true,
+        "size_pred": c.size_pred,
+        "hp": safe_divide(c.inter, c.size_pred),
+        "hr": safe_divide(c.inter, c.size_true),
+        "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true),
+    }
     sums = {name: w.dot(x) for name, x in cols.items()} | {"one": w.total}
     keys = [f"hierarchical_{m}_{average}" for m in ("precision", "recall", "f1")]
     return tuple(value_of(key, sums) for key in keys)  # type: ignore[return-value]
@@ -226,7 +235,10 @@ def per_level_from_components(
     out = {}
     for level in range(1, c.max_depth + 1):
         mask = true_depth >= level
-        sums = {f"level_mask/{level}": w.dot(mask), f"level_hit/{level}": w.dot(mask & (c.lca_depth >= level))}
+        sums = {
+            f"level_mask/{level}": w.dot(mask),
+            f"level_hit/{level}": w.dot(mask & (c.lca_depth >= level)),
+        }
         out[str(level)] = value_of(f"per_level_accuracy/{level}", sums)
     return out
 
@@ -292,9 +304,11 @@ def rank_codes(tr: NDArray[np.int64], pr: NDArray[np.int64]) -> RankCodes:
 
 
 def rank_codes_of_labels(
-    anc: NDArray[np.int64], inv_t: NDArray[np.int64], inv_p: NDArray[np.int64],
+    anc: NDArray[np.int64],
+    inv_t: NDArray[np.int64],
+    inv_p: NDArray[np.int64],
     is_truth: NDArray[np.bool_],
-) -> RankCodes:  # fmt: skip
+) -> RankCodes:
     """``rank_codes(anc[inv_t], anc[inv_p])``, coded once per distinct label, not per sample.
 
     ``anc``: each distinct label's ancestor at the rank (-1: none); ``inv_t``/``inv_p``: the
@@ -322,8 +336,9 @@ def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, f
         return res | {key: 0.0 for key in _RANK_KEYS}
     # a too-coarse prediction is nobody's false positive
     tp, fp, fn, support = counts_from_codes(codes.it, codes.ip, codes.k, w, codes.has_pred)
-    res["accuracy"] = value_of("per_rank/r/accuracy", {"rank_correct/r": w.dot(codes.correct),
-                                                       "rank_keep/r": w.total})  # fmt: skip
+    res["accuracy"] = value_of(
+        "per_rank/r/accuracy", {"rank_correct/r": w.dot(codes.correct), "rank_keep/r": w.total}
+    )
     for avg in ("macro", "weighted"):
         pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
         res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
@@ -374,4 +389,3 @@ def hierarchical_distance_at_k(
     stats = taxonomy.index.pair_stats(tt, top)
     d = np.where(tt == top, 0, stats.lca_height)
     return d.mean(axis=1)
-

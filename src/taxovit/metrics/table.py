@@ -33,8 +33,18 @@ from numpy.typing import NDArray
 
 from taxovit.metrics._common import safe_divide
 
-__all__ = ["METRICS", "RANK_METRICS", "Metric", "compute", "direction", "expand", "label",
-           "lookup", "prf_rows", "value_of"]  # fmt: skip
+__all__ = [
+    "METRICS",
+    "RANK_METRICS",
+    "Metric",
+    "compute",
+    "direction",
+    "expand",
+    "label",
+    "lookup",
+    "prf_rows",
+    "value_of",
+]
 
 HIGHER, LOWER, NEITHER = "higher", "lower", "neither"
 #: what a row needs: labels only, the k best candidates (scores or a ranked top-K file), a
@@ -100,20 +110,28 @@ def prf_rows(tp: NDArray, pred: NDArray, sup: NDArray, average: str) -> tuple[ND
     fp, fn = pred - tp, sup - tp
     if average == "micro":
         tps, fps, fns = tp.sum(1), fp.sum(1), fn.sum(1)
-        return (safe_divide(tps, tps + fps), safe_divide(tps, tps + fns),
-                safe_divide(2.0 * tps, (tps + fns) + (tps + fps)))  # fmt: skip
+        return (
+            safe_divide(tps, tps + fps),
+            safe_divide(tps, tps + fns),
+            safe_divide(2.0 * tps, (tps + fns) + (tps + fps)),
+        )
     seen = (tp != 0) | (fp != 0) | (fn != 0)
     if tp.shape[0] == 1:  # the point estimate: mean over the seen classes, as sklearn sums
         keep = seen[0]
         tp, fp, fn, sup, seen = tp[:, keep], fp[:, keep], fn[:, keep], sup[:, keep], seen[:, keep]
-    per_class = (safe_divide(tp, tp + fp), safe_divide(tp, tp + fn),
-                 safe_divide(2.0 * tp, (tp + fn) + (tp + fp)))  # fmt: skip
+    per_class = (
+        safe_divide(tp, tp + fp),
+        safe_divide(tp, tp + fn),
+        safe_divide(2.0 * tp, (tp + fn) + (tp + fp)),
+    )
     weights = seen if average == "macro" else seen * sup
     total = weights.sum(1)
     if tp.shape[0] == 1 and tp.shape[1] and total[0] > 0:
         w = weights[0].astype(float)
-        return tuple(np.array([np.average(x[0], weights=w) if average == "weighted"
-                               else np.mean(x[0])]) for x in per_class)  # fmt: skip
+        return tuple(
+            np.array([np.average(x[0], weights=w) if average == "weighted" else np.mean(x[0])])
+            for x in per_class
+        )
     return tuple(safe_divide((x * weights).sum(1), total) for x in per_class)
 
 
@@ -125,7 +143,9 @@ _PRF_LAST: list = [None, None]
 def _prf(which: int, average: str) -> Callable[..., NDArray]:
     def value(tp: NDArray, pred: NDArray, sup: NDArray) -> NDArray:
         key, result = _PRF_LAST
-        if key is None or not (key[0] is tp and key[1] is pred and key[2] is sup and key[3] == average):
+        if key is None or not (
+            key[0] is tp and key[1] is pred and key[2] is sup and key[3] == average
+        ):
             result = prf_rows(tp, pred, sup, average)
             _PRF_LAST[:] = [(tp, pred, sup, average), result]
         return result[which]
@@ -159,99 +179,295 @@ _FLAT, _HIER, _CAL, _RANK = "flat", "hierarchical", "calibration", "rank"
 
 def _flat_rows() -> list[Metric]:
     rows = [
-        Metric("n_samples", "samples", NEITHER, (LABELS,), ("one",), _count, _FLAT, integer=True,
-               shown=False),
-        Metric("n_mistakes", "mistakes", LOWER, (LABELS,), ("wrong",), _count, _FLAT, integer=True,
-               shown=False),
+        Metric(
+            "n_samples",
+            "samples",
+            NEITHER,
+            (LABELS,),
+            ("one",),
+            _count,
+            _FLAT,
+            integer=True,
+            shown=False,
+        ),
+        Metric(
+            "n_mistakes",
+            "mistakes",
+            LOWER,
+            (LABELS,),
+            ("wrong",),
+            _count,
+            _FLAT,
+            integer=True,
+            shown=False,
+        ),
         Metric("accuracy", "accuracy", HIGHER, (LABELS,), ("correct", "one"), _ratio, _FLAT),
     ]
     for avg in ("micro", "macro", "weighted"):
         for i, name in enumerate(("precision", "recall", "f1")):
             shown = "F1" if name == "f1" else name
-            rows.append(Metric(f"{name}_{avg}", f"{shown} ({avg})", HIGHER, (LABELS,),
-                               ("tp", "pred", "sup"), _prf(i, avg), _FLAT,
-                               shown=avg != "micro" or name == "precision"))  # fmt: skip
+            rows.append(
+                Metric(
+                    f"{name}_{avg}",
+                    f"{shown} ({avg})",
+                    HIGHER,
+                    (LABELS,),
+                    ("tp", "pred", "sup"),
+                    _prf(i, avg),
+                    _FLAT,
+                    shown=avg != "micro" or name == "precision",
+                )
+            )
     return rows
 
 
 def _hier_rows() -> list[Metric]:
     h = (LABELS,)
     rows = [
-        Metric("hierarchical_precision_micro", "hier. precision (micro)", HIGHER, h,
-               ("inter", "size_pred"), _ratio, _HIER),
-        Metric("hierarchical_recall_micro", "hier. recall (micro)", HIGHER, h,
-               ("inter", "size_true"), _ratio, _HIER),
-        Metric("hierarchical_f1_micro", "hier. F1 (micro)", HIGHER, h,
-               ("inter", "size_pred", "size_true"), _hf_micro, _HIER),
-    ]  # fmt: skip
+        Metric(
+            "hierarchical_precision_micro",
+            "hier. precision (micro)",
+            HIGHER,
+            h,
+            ("inter", "size_pred"),
+            _ratio,
+            _HIER,
+        ),
+        Metric(
+            "hierarchical_recall_micro",
+            "hier. recall (micro)",
+            HIGHER,
+            h,
+            ("inter", "size_true"),
+            _ratio,
+            _HIER,
+        ),
+        Metric(
+            "hierarchical_f1_micro",
+            "hier. F1 (micro)",
+            HIGHER,
+            h,
+            ("inter", "size_pred", "size_true"),
+            _hf_micro,
+            _HIER,
+        ),
+    ]
     for name, col in (("precision", "hp"), ("recall", "hr"), ("f1", "hf")):
         shown = "F1" if name == "f1" else name
-        rows.append(Metric(f"hierarchical_{name}_macro", f"hier. {shown} (macro)", HIGHER, h,
-                           (col, "one"), _ratio, _HIER))  # fmt: skip
+        rows.append(
+            Metric(
+                f"hierarchical_{name}_macro",
+                f"hier. {shown} (macro)",
+                HIGHER,
+                h,
+                (col, "one"),
+                _ratio,
+                _HIER,
+            )
+        )
     return rows + [
         Metric("mean_lca_height", "mean LCA height", LOWER, h, ("d", "one"), _ratio, _HIER),
-        Metric("mistake_severity", "mistake severity", LOWER, h, ("d", "wrong"), _ratio_or_null, _HIER),
-        Metric("mistake_severity_depth", "mistake severity (D − depth of LCA)", LOWER, h,
-               ("depth_distance", "wrong"), _ratio_or_null, _HIER),
+        Metric(
+            "mistake_severity", "mistake severity", LOWER, h, ("d", "wrong"), _ratio_or_null, _HIER
+        ),
+        Metric(
+            "mistake_severity_depth",
+            "mistake severity (D − depth of LCA)",
+            LOWER,
+            h,
+            ("depth_distance", "wrong"),
+            _ratio_or_null,
+            _HIER,
+        ),
         Metric("mean_lca_depth", "mean LCA depth", HIGHER, h, ("lca_depth", "one"), _ratio, _HIER),
-        Metric("mean_lca_depth_distance", "mean LCA depth distance", LOWER, h,
-               ("depth_distance", "one"), _ratio, _HIER),
-        Metric("tree_induced_error_mean", "tree-induced error (mean)", LOWER, h, ("tie", "one"),
-               _ratio, _HIER),
-        Metric("tree_induced_error_sum", "tree-induced error (sum)", LOWER, h, ("tie",),
-               lambda x: np.asarray(x, dtype=float), _HIER),
-        Metric("per_level_accuracy/{level}", "accuracy at depth {level}", HIGHER, (LABELS, TREE),
-               ("level_hit/{level}", "level_mask/{level}"), _ratio, _HIER),
-        Metric("top{k}_accuracy", "top-{k} accuracy", HIGHER, (CANDIDATES,), ("hits/{k}", "one"),
-               _ratio, _FLAT),
-        Metric("avg_hierarchical_distance_at_{k}", "avg. hier. distance @{k}", LOWER, (CANDIDATES,),
-               ("hdist/{k}", "one"), _ratio, _HIER),
-        Metric("avg_hierarchical_distance_at_{k}_depth", "avg. hier. distance @{k} (D − depth)",
-               LOWER, (CANDIDATES,), ("hdist_depth/{k}", "one"), _ratio, _HIER),
-    ]  # fmt: skip
+        Metric(
+            "mean_lca_depth_distance",
+            "mean LCA depth distance",
+            LOWER,
+            h,
+            ("depth_distance", "one"),
+            _ratio,
+            _HIER,
+        ),
+        Metric(
+            "tree_induced_error_mean",
+            "tree-induced error (mean)",
+            LOWER,
+            h,
+            ("tie", "one"),
+            _ratio,
+            _HIER,
+        ),
+        Metric(
+            "tree_induced_error_sum",
+            "tree-induced error (sum)",
+            LOWER,
+            h,
+            ("tie",),
+            lambda x: np.asarray(x, dtype=float),
+            _HIER,
+        ),
+        Metric(
+            "per_level_accuracy/{level}",
+            "accuracy at depth {level}",
+            HIGHER,
+            (LABELS, TREE),
+            ("level_hit/{level}", "level_mask/{level}"),
+            _ratio,
+            _HIER,
+        ),
+        Metric(
+            "top{k}_accuracy",
+            "top-{k} accuracy",
+            HIGHER,
+            (CANDIDATES,),
+            ("hits/{k}", "one"),
+            _ratio,
+            _FLAT,
+        ),
+        Metric(
+            "avg_hierarchical_distance_at_{k}",
+            "avg. hier. distance @{k}",
+            LOWER,
+            (CANDIDATES,),
+            ("hdist/{k}", "one"),
+            _ratio,
+            _HIER,
+        ),
+        Metric(
+            "avg_hierarchical_distance_at_{k}_depth",
+            "avg. hier. distance @{k} (D − depth)",
+            LOWER,
+            (CANDIDATES,),
+            ("hdist_depth/{k}", "one"),
+            _ratio,
+            _HIER,
+        ),
+    ]
 
 
 def _score_rows() -> list[Metric]:
     s, p = (SCORES,), (PROBS,)
-    maps = [("map_macro", "mAP (macro)"), ("map_weighted", "mAP (weighted)"),
-            ("map_micro", "mAP (micro)"), ("map_macro_present", "mAP (macro, classes present)")]  # fmt: skip
-    rows = [Metric(key, shown, HIGHER, s, ("rows",), _from_rows, _FLAT, resample=False)
-            for key, shown in maps]  # fmt: skip
+    maps = [
+        ("map_macro", "mAP (macro)"),
+        ("map_weighted", "mAP (weighted)"),
+        ("map_micro", "mAP (micro)"),
+        ("map_macro_present", "mAP (macro, classes present)"),
+    ]
+    rows = [
+        Metric(key, shown, HIGHER, s, ("rows",), _from_rows, _FLAT, resample=False)
+        for key, shown in maps
+    ]
     return rows + [
-        Metric("ece", "expected calibration error (15 bins)", LOWER, (CONFIDENCE,),
-               ("ece_conf", "ece_acc", "one"), _ece, _CAL),
-        Metric("ece_adaptive", "expected calibration error (adaptive)", LOWER, (CONFIDENCE,), ("rows",),
-               _from_rows, _CAL, resample=False),
+        Metric(
+            "ece",
+            "expected calibration error (15 bins)",
+            LOWER,
+            (CONFIDENCE,),
+            ("ece_conf", "ece_acc", "one"),
+            _ece,
+            _CAL,
+        ),
+        Metric(
+            "ece_adaptive",
+            "expected calibration error (adaptive)",
+            LOWER,
+            (CONFIDENCE,),
+            ("rows",),
+            _from_rows,
+            _CAL,
+            resample=False,
+        ),
         Metric("brier", "Brier score", LOWER, p, ("brier", "one"), _ratio, _CAL),
         Metric("nll", "negative log-likelihood", LOWER, p, ("nll", "one"), _ratio, _CAL),
-    ]  # fmt: skip
+    ]
 
 
 def _rank_rows() -> list[Metric]:
     r, sr, pr = (LABELS,), (PROBS, TREE), "per_rank/{rank}/"
     rows = [
-        Metric(pr + "n_samples", "samples", NEITHER, r, ("rank_keep/{rank}",), _count, _RANK,
-               integer=True),
-        Metric(pr + "accuracy", "accuracy", HIGHER, r, ("rank_correct/{rank}", "rank_keep/{rank}"),
-               _ratio, _RANK),
-    ]  # fmt: skip
+        Metric(
+            pr + "n_samples",
+            "samples",
+            NEITHER,
+            r,
+            ("rank_keep/{rank}",),
+            _count,
+            _RANK,
+            integer=True,
+        ),
+        Metric(
+            pr + "accuracy",
+            "accuracy",
+            HIGHER,
+            r,
+            ("rank_correct/{rank}", "rank_keep/{rank}"),
+            _ratio,
+            _RANK,
+        ),
+    ]
     for avg in ("macro", "weighted"):
         for i, name in enumerate(("precision", "recall", "f1")):
             shown = "F1" if name == "f1" else name
-            rows.append(Metric(pr + f"{name}_{avg}", f"{shown} ({avg})", HIGHER, r,
-                               ("tp/{rank}", "pred/{rank}", "sup/{rank}"), _prf(i, avg), _RANK))  # fmt: skip
+            rows.append(
+                Metric(
+                    pr + f"{name}_{avg}",
+                    f"{shown} ({avg})",
+                    HIGHER,
+                    r,
+                    ("tp/{rank}", "pred/{rank}", "sup/{rank}"),
+                    _prf(i, avg),
+                    _RANK,
+                )
+            )
     return rows + [
-        Metric(pr + "top{k}_accuracy", "top-{k} (marginals)", HIGHER, sr,
-               ("rank_hits/{rank}/{k}", "rank_keep/{rank}"), _ratio_or_null, _RANK),
-        Metric(pr + "ece", "ECE (marginals)", LOWER, sr,
-               ("ece_conf/{rank}", "ece_acc/{rank}", "rank_keep/{rank}"), _ece_or_null, _RANK),
-        Metric(pr + "ece_adaptive", "adaptive ECE (marginals)", LOWER, sr, ("rows",),
-               _from_rows, _RANK, resample=False),
-        Metric(pr + "brier", "Brier score (marginals)", LOWER, sr,
-               ("brier/{rank}", "rank_keep/{rank}"), _ratio_or_null, _RANK),
-        Metric(pr + "nll", "NLL (marginals)", LOWER, sr, ("nll/{rank}", "rank_keep/{rank}"),
-               _ratio_or_null, _RANK),
-    ]  # fmt: skip
+        Metric(
+            pr + "top{k}_accuracy",
+            "top-{k} (marginals)",
+            HIGHER,
+            sr,
+            ("rank_hits/{rank}/{k}", "rank_keep/{rank}"),
+            _ratio_or_null,
+            _RANK,
+        ),
+        Metric(
+            pr + "ece",
+            "ECE (marginals)",
+            LOWER,
+            sr,
+            ("ece_conf/{rank}", "ece_acc/{rank}", "rank_keep/{rank}"),
+            _ece_or_null,
+            _RANK,
+        ),
+        Metric(
+            pr + "ece_adaptive",
+            "adaptive ECE (marginals)",
+            LOWER,
+            sr,
+            ("rows",),
+            _from_rows,
+            _RANK,
+            resample=False,
+        ),
+        Metric(
+            pr + "brier",
+            "Brier score (marginals)",
+            LOWER,
+            sr,
+            ("brier/{rank}", "rank_keep/{rank}"),
+            _ratio_or_null,
+            _RANK,
+        ),
+        Metric(
+            pr + "nll",
+            "NLL (marginals)",
+            LOWER,
+            sr,
+            ("nll/{rank}", "rank_keep/{rank}"),
+            _ratio_or_null,
+            _RANK,
+        ),
+    ]
 
 
 def _ece_or_null(conf: NDArray, acc: NDArray, n: NDArray) -> NDArray:
@@ -268,8 +484,17 @@ from taxovit.metrics.table_questions import QUESTION_METRICS, QUESTION_ROWS  # n
 
 _ALL = METRICS + RANK_METRICS + QUESTION_ROWS
 _PARAM = {"k": r"\d+", "level": r"\d+", "rank": r"[^/]+"}
-_PATTERNS = [(re.compile("^" + re.sub(r"\\\{(\w+)\\\}", lambda g: f"(?P<{g[1]}>{_PARAM[g[1]]})",
-                                      re.escape(m.key)) + "$"), m) for m in _ALL]  # fmt: skip
+_PATTERNS = [
+    (
+        re.compile(
+            "^"
+            + re.sub(r"\\\{(\w+)\\\}", lambda g: f"(?P<{g[1]}>{_PARAM[g[1]]})", re.escape(m.key))
+            + "$"
+        ),
+        m,
+    )
+    for m in _ALL
+]
 
 
 def lookup(key: str) -> tuple[Metric, dict[str, str]]:
@@ -319,8 +544,9 @@ def _available(row: Metric, layout: Any, params: dict[str, Any]) -> bool:
     return (SCORES not in row.needs or layout.scored) and (PROBS not in row.needs or layout.probs)
 
 
-def compute(layout: Any, sums: Callable[[str], NDArray], rows: Any = None,
-            keys: Any = None) -> dict[str, NDArray]:  # fmt: skip
+def compute(
+    layout: Any, sums: Callable[[str], NDArray], rows: Any = None, keys: Any = None
+) -> dict[str, NDArray]:
     """Every key of ``layout`` as ``(b,)`` arrays (NaN: ``null``), in report order.
 
     ``sums(name)``: the weighted sums of the statistic ``name`` (module docstring); ``rows``:
@@ -364,7 +590,9 @@ def _blocks(rows: tuple[Metric, ...]) -> list[list[Metric]]:
     return out
 
 
-def _value(row: Metric, layout: Any, params: dict, sums: Callable, rows: Any, nan: NDArray) -> NDArray:
+def _value(
+    row: Metric, layout: Any, params: dict, sums: Callable, rows: Any, nan: NDArray
+) -> NDArray:
     if not _available(row, layout, params):
         return nan
     if not row.resample:
@@ -393,11 +621,21 @@ def describe() -> list[dict[str, str]]:
     ``taxovit metrics`` prints and the docs' metric table (docs/metrics.md) is generated from."""
     out = []
     for row in _ALL:
-        interval = ("percentile bootstrap of the sums" if row.resample
-                    else "none: needs every score (no sum over samples)")  # fmt: skip
-        out.append({"key": row.key, "label": row.label, "better": row.direction,
-                    "needs": ", ".join(row.needs), "statistics": ", ".join(row.stats),
-                    "interval": interval})  # fmt: skip
+        interval = (
+            "percentile bootstrap of the sums"
+            if row.resample
+            else "none: needs every score (no sum over samples)"
+        )
+        out.append(
+            {
+                "key": row.key,
+                "label": row.label,
+                "better": row.direction,
+                "needs": ", ".join(row.needs),
+                "statistics": ", ".join(row.stats),
+                "interval": interval,
+            }
+        )
     return out
 
 

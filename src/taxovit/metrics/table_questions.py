@@ -21,20 +21,44 @@ from taxovit.metrics.table import (
     _ratio_or_null,
 )
 
-__all__ = ["COST_METRICS", "KNOWN", "LONG_TAIL_METRICS", "NOVEL_METRICS", "QUESTION_METRICS", "QUESTION_ROWS",
-           "RANK_COST_METRICS", "SHOT_BUCKETS"]  # fmt: skip
+__all__ = [
+    "COST_METRICS",
+    "KNOWN",
+    "LONG_TAIL_METRICS",
+    "NOVEL_METRICS",
+    "QUESTION_METRICS",
+    "QUESTION_ROWS",
+    "RANK_COST_METRICS",
+    "SHOT_BUCKETS",
+]
 
 #: the keys of a cost table (``costs=``, :mod:`taxovit.evaluation.costs`): only in its reports
 COSTS = "a cost table"
 COST_METRICS: tuple[Metric, ...] = (
-    Metric("cost_mean", "mean cost per sample", LOWER, (LABELS, COSTS), ("cost", "one"), _ratio, _FLAT),
-    Metric("cost_total", "total cost", LOWER, (LABELS, COSTS), ("cost",),
-           lambda x: np.asarray(x, dtype=float), _FLAT),
-)  # fmt: skip
+    Metric(
+        "cost_mean", "mean cost per sample", LOWER, (LABELS, COSTS), ("cost", "one"), _ratio, _FLAT
+    ),
+    Metric(
+        "cost_total",
+        "total cost",
+        LOWER,
+        (LABELS, COSTS),
+        ("cost",),
+        lambda x: np.asarray(x, dtype=float),
+        _FLAT,
+    ),
+)
 RANK_COST_METRICS: tuple[Metric, ...] = (
-    Metric("per_rank/{rank}/cost_mean", "mean cost (labels read at the rank)", LOWER,
-           (LABELS, COSTS), ("cost/{rank}", "rank_keep/{rank}"), _ratio_or_null, _RANK),
-)  # fmt: skip
+    Metric(
+        "per_rank/{rank}/cost_mean",
+        "mean cost (labels read at the rank)",
+        LOWER,
+        (LABELS, COSTS),
+        ("cost/{rank}", "rank_keep/{rank}"),
+        _ratio_or_null,
+        _RANK,
+    ),
+)
 #: the keys of the known label set (``known=``, :mod:`taxovit.evaluation.novel`)
 KNOWN = "the known classes"
 NOVEL_METRICS: tuple[Metric, ...] = tuple(
@@ -42,28 +66,73 @@ NOVEL_METRICS: tuple[Metric, ...] = tuple(
     for key, shown, better, stats, fn in (
         ("n_known", "samples of known classes", NEITHER, ("known",), _count),
         ("n_novel", "samples of novel taxa", NEITHER, ("novel",), _count),
-        ("known_accuracy", "accuracy (known classes)", HIGHER, ("known_correct", "known"), _ratio_or_null),
-        ("known_unknown_rate", "known predicted unknown", LOWER, ("known_unknown", "known"), _ratio_or_null),
-        ("novel_ancestor_accuracy", "deepest-known-ancestor accuracy (novel)", HIGHER,
-         ("novel_at_ancestor", "novel"), _ratio_or_null),
-        ("novel_unknown_rate", "novel predicted unknown", HIGHER, ("novel_unknown", "novel"), _ratio_or_null),
-        ("novel_known_class_rate", "novel named as a known class", LOWER, ("novel_known_class", "novel"),
-         _ratio_or_null),
-        ("novel_hierarchical_precision", "hier. precision vs known ancestor (novel)", HIGHER,
-         ("novel_inter", "novel_size_pred"), _ratio),
-        ("novel_hierarchical_recall", "hier. recall vs known ancestor (novel)", HIGHER,
-         ("novel_inter", "novel_size_anc"), _ratio),
-        ("novel_hierarchical_f1", "hier. F1 vs known ancestor (novel)", HIGHER,
-         ("novel_inter", "novel_size_pred", "novel_size_anc"), _hf_micro),
+        (
+            "known_accuracy",
+            "accuracy (known classes)",
+            HIGHER,
+            ("known_correct", "known"),
+            _ratio_or_null,
+        ),
+        (
+            "known_unknown_rate",
+            "known predicted unknown",
+            LOWER,
+            ("known_unknown", "known"),
+            _ratio_or_null,
+        ),
+        (
+            "novel_ancestor_accuracy",
+            "deepest-known-ancestor accuracy (novel)",
+            HIGHER,
+            ("novel_at_ancestor", "novel"),
+            _ratio_or_null,
+        ),
+        (
+            "novel_unknown_rate",
+            "novel predicted unknown",
+            HIGHER,
+            ("novel_unknown", "novel"),
+            _ratio_or_null,
+        ),
+        (
+            "novel_known_class_rate",
+            "novel named as a known class",
+            LOWER,
+            ("novel_known_class", "novel"),
+            _ratio_or_null,
+        ),
+        (
+            "novel_hierarchical_precision",
+            "hier. precision vs known ancestor (novel)",
+            HIGHER,
+            ("novel_inter", "novel_size_pred"),
+            _ratio,
+        ),
+        (
+            "novel_hierarchical_recall",
+            "hier. recall vs known ancestor (novel)",
+            HIGHER,
+            ("novel_inter", "novel_size_anc"),
+            _ratio,
+        ),
+        (
+            "novel_hierarchical_f1",
+            "hier. F1 vs known ancestor (novel)",
+            HIGHER,
+            ("novel_inter", "novel_size_pred", "novel_size_anc"),
+            _hf_micro,
+        ),
     )
-)  # fmt: skip
+)
 #: per question (a key of ``layout.questions``): its rows, and its rows per rank
 QUESTION_METRICS: dict[str, tuple[tuple[Metric, ...], tuple[Metric, ...]]] = {
     "costs": (COST_METRICS, RANK_COST_METRICS),
     "novel": (NOVEL_METRICS, ()),
 }
 #: every question row, for lookups and the listing
-QUESTION_ROWS: tuple[Metric, ...] = tuple(r for flat, rank in QUESTION_METRICS.values() for r in flat + rank)
+QUESTION_ROWS: tuple[Metric, ...] = tuple(
+    r for flat, rank in QUESTION_METRICS.values() for r in flat + rank
+)
 
 # ----------------------------------------------------------------------------- the long tail
 #: the long-tail buckets of Liu et al. 2019 (thresholds: ``taxovit.evaluation.long_tail``)
@@ -94,8 +163,16 @@ def _n_present(sup: NDArray) -> NDArray:
 def _shot_rows(b: str) -> tuple[Metric, ...]:
     s, need = f"lt_{{}}/{b}", (LABELS, TRAIN_COUNTS)
     return tuple(
-        Metric(f"{b}_shot_{key}", f"{b}-shot {shown}", better, need, tuple(s.format(x) if x != "pred"
-               else "lt_pred" for x in stats), fn, _FLAT, integer=fn in (_count, _n_present))
+        Metric(
+            f"{b}_shot_{key}",
+            f"{b}-shot {shown}",
+            better,
+            need,
+            tuple(s.format(x) if x != "pred" else "lt_pred" for x in stats),
+            fn,
+            _FLAT,
+            integer=fn in (_count, _n_present),
+        )
         for key, shown, better, stats, fn in (
             ("n_samples", "samples", NEITHER, ("one",), _count),
             ("n_classes", "classes (with test samples)", NEITHER, ("sup",), _n_present),
@@ -103,10 +180,15 @@ def _shot_rows(b: str) -> tuple[Metric, ...]:
             ("recall_macro", "recall (macro)", HIGHER, ("tp", "sup"), _recall_macro),
             ("f1_macro", "F1 (macro)", HIGHER, ("tp", "sup", "pred"), _f1_macro),
             ("mistake_severity", "mistake severity", LOWER, ("d", "wrong"), _ratio_or_null),
-            ("hierarchical_f1", "hier. F1 (micro)", HIGHER, ("inter", "size_pred", "size_true"),
-             _hf_micro),
+            (
+                "hierarchical_f1",
+                "hier. F1 (micro)",
+                HIGHER,
+                ("inter", "size_pred", "size_true"),
+                _hf_micro,
+            ),
         )
-    )  # fmt: skip
+    )
 
 
 TRAIN_COUNTS = "training counts"

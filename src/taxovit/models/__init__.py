@@ -11,16 +11,27 @@ from typing import Any
 #: public name -> the submodule that defines it
 _WHERE = {
     "load_model": "from_checkpoint",
-    "ARCHITECTURES": "registry", "build_model": "registry", "build_transfg": "registry",
+    "ARCHITECTURES": "registry",
+    "build_model": "registry",
+    "build_transfg": "registry",
     "build_vit": "registry",
-    "read_safetensors": "safetensors_io", "save_safetensors": "safetensors_io",
-    "TransFG": "transfg", "contrastive_loss": "transfg", "select_parts": "transfg",
-    "select_parts_reference": "transfg", "transfg_loss": "transfg",
-    "PRESET_LAYOUTS": "presets", "PRESETS": "presets", "ViTLayout": "presets",
+    "read_safetensors": "safetensors_io",
+    "save_safetensors": "safetensors_io",
+    "TransFG": "transfg",
+    "contrastive_loss": "transfg",
+    "select_parts": "transfg",
+    "select_parts_reference": "transfg",
+    "transfg_loss": "transfg",
+    "PRESET_LAYOUTS": "presets",
+    "PRESETS": "presets",
+    "ViTLayout": "presets",
     "ViTPreset": "presets",
-    "VisionTransformer": "vit", "resample_pos_embed": "vit",
-    "LoadReport": "weights", "load_pretrained": "weights", "read_checkpoint": "weights",
-}  # fmt: skip
+    "VisionTransformer": "vit",
+    "resample_pos_embed": "vit",
+    "LoadReport": "weights",
+    "load_pretrained": "weights",
+    "read_checkpoint": "weights",
+}
 
 __all__ = sorted(_WHERE)
 

@@ -165,8 +165,10 @@ def _from_torchvision(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def _from_dinov2(sd: Mapping[str, Tensor]) -> Converted:
     if any(".mlp.w12." in k or ".mlp.w3." in k for k in sd):
-        raise ValueError("DINOv2 checkpoint with a SwiGLU feed-forward (ViT-g, mlp.w12/w3): "
-                         "not supported, only the MLP ones (ViT-S/B/L)")  # fmt: skip
+        raise ValueError(
+            "DINOv2 checkpoint with a SwiGLU feed-forward (ViT-g, mlp.w12/w3): "
+            "not supported, only the MLP ones (ViT-S/B/L)"
+        )
     out: dict[str, Tensor] = {}
     dropped = []
     for k, v in sd.items():
@@ -191,7 +193,9 @@ class _Npz:
     def __init__(self, sd: Mapping[str, Tensor], prefix: str) -> None:
         self.sd, self.p, self.used = sd, prefix, set()
         self.stacked = f"{prefix}Transformer/encoderblock/LayerNorm_0/scale" in sd
-        self.big_vision = prefix.startswith("params/") or self.stacked or f"{prefix}pos_embedding" in sd
+        self.big_vision = (
+            prefix.startswith("params/") or self.stacked or f"{prefix}pos_embedding" in sd
+        )
 
     def get(self, name: str, block: int | None = None) -> Tensor:
         if block is not None:
@@ -220,18 +224,25 @@ def _from_google(sd: Mapping[str, Tensor]) -> Converted:
         raise ValueError("Google ViT .npz: no embedding/kernel array")
     w = _Npz(sd, prefix)
     if f"{prefix}cls" not in sd:
-        raise ValueError("Google ViT .npz without a class token 'cls' (global-average or MAP "
-                         "pooling): not supported")  # fmt: skip
+        raise ValueError(
+            "Google ViT .npz without a class token 'cls' (global-average or MAP "
+            "pooling): not supported"
+        )
     kernel = w.get("embedding/kernel")
     if kernel.ndim != 4:
-        raise ValueError(f"Google ViT .npz: embedding/kernel has shape {tuple(kernel.shape)}, "
-                         "expected (kh, kw, in, out)")  # fmt: skip
+        raise ValueError(
+            f"Google ViT .npz: embedding/kernel has shape {tuple(kernel.shape)}, "
+            "expected (kh, kw, in, out)"
+        )
     out = {
         "patch_embed.proj.weight": kernel.permute(3, 2, 0, 1),
         "patch_embed.proj.bias": w.get("embedding/bias"),
         "cls_token": w.get("cls").reshape(1, 1, -1),
-        "pos_embed": w.get("pos_embedding" if f"{prefix}pos_embedding" in sd
-                           else "Transformer/posembed_input/pos_embedding"),  # fmt: skip
+        "pos_embed": w.get(
+            "pos_embedding"
+            if f"{prefix}pos_embedding" in sd
+            else "Transformer/posembed_input/pos_embedding"
+        ),
         "norm.weight": w.get("Transformer/encoder_norm/scale"),
         "norm.bias": w.get("Transformer/encoder_norm/bias"),
     }
@@ -243,28 +254,35 @@ def _from_google(sd: Mapping[str, Tensor]) -> Converted:
         out["head.weight"] = w.get("head/kernel").t()
         out["head.bias"] = w.get("head/bias")
     dropped = sorted(k for k in sd if k.startswith(f"{prefix}pre_logits/"))
-    rest = {k: v for k, v in sd.items() if k.startswith(prefix) and k not in w.used
-            and k not in dropped}  # fmt: skip
+    rest = {
+        k: v for k, v in sd.items() if k.startswith(prefix) and k not in w.used and k not in dropped
+    }
     out.update(rest)  # left under their names: a strict load reports them
     return Converted({k: v.contiguous() for k, v in out.items()}, "google_npz", dropped, heads)
 
 
 def _google_block(w: _Npz, i: int) -> tuple[dict[str, Tensor], int]:
     """One encoder block in our names, and its head count."""
-    ln2, mha, mlp = ("LayerNorm_1", "MultiHeadDotProductAttention_0", "MlpBlock_0") \
-        if w.big_vision else ("LayerNorm_2", "MultiHeadDotProductAttention_1", "MlpBlock_3")
+    ln2, mha, mlp = (
+        ("LayerNorm_1", "MultiHeadDotProductAttention_0", "MlpBlock_0")
+        if w.big_vision
+        else ("LayerNorm_2", "MultiHeadDotProductAttention_1", "MlpBlock_3")
+    )
     q = w.get(f"{mha}/query/kernel", i)
     if q.ndim != 3:
-        raise ValueError(f"Google ViT .npz: block {i} query kernel has shape {tuple(q.shape)}, "
-                         "expected (D, heads, head_dim)")  # fmt: skip
+        raise ValueError(
+            f"Google ViT .npz: block {i} query kernel has shape {tuple(q.shape)}, "
+            "expected (D, heads, head_dim)"
+        )
     qkv = [w.get(f"{mha}/{n}/kernel", i) for n in ("query", "key", "value")]
     out_kernel = w.get(f"{mha}/out/kernel", i)
     block = {
         "norm1.weight": w.get("LayerNorm_0/scale", i),
         "norm1.bias": w.get("LayerNorm_0/bias", i),
         "attn.qkv.weight": torch.cat([k.flatten(1).t() for k in qkv]),
-        "attn.qkv.bias": torch.cat([w.get(f"{mha}/{n}/bias", i).reshape(-1)
-                                    for n in ("query", "key", "value")]),  # fmt: skip
+        "attn.qkv.bias": torch.cat(
+            [w.get(f"{mha}/{n}/bias", i).reshape(-1) for n in ("query", "key", "value")]
+        ),
         "attn.proj.weight": out_kernel.reshape(-1, out_kernel.shape[-1]).t(),
         "attn.proj.bias": w.get(f"{mha}/out/bias", i),
         "norm2.weight": w.get(f"{ln2}/scale", i),

@@ -55,8 +55,10 @@ def infer_num_heads(embed_dim: int, depth: int) -> int:
         if (p.embed_dim, p.depth) == (embed_dim, depth):
             return p.num_heads
     if embed_dim % HEAD_DIM:
-        raise ValueError(f"embed_dim {embed_dim} is not a multiple of {HEAD_DIM}: the head "
-                         "count cannot be inferred, pass num_heads")  # fmt: skip
+        raise ValueError(
+            f"embed_dim {embed_dim} is not a multiple of {HEAD_DIM}: the head "
+            "count cannot be inferred, pass num_heads"
+        )
     return embed_dim // HEAD_DIM
 
 
@@ -71,15 +73,19 @@ def infer_architecture(ckpt: Converted, num_heads: int | None = None) -> dict[st
     sd = ckpt.state_dict
     w = _need(sd, "patch_embed.proj.weight")
     if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"patch embedding weight of shape {tuple(w.shape)}: expected a square "
-                         "(D, C, p, p) kernel")  # fmt: skip
+        raise ValueError(
+            f"patch embedding weight of shape {tuple(w.shape)}: expected a square "
+            "(D, C, p, p) kernel"
+        )
     if ckpt.run_model:  # a taxovit run: its description
         desc = {k: v for k, v in ckpt.run_model.items() if k != "arch"}
         return {**desc, **({"num_heads": int(num_heads)} if num_heads else {})}
     if any(k.startswith("patch_embed.stem.") for k in sd):
-        raise ValueError("checkpoints with a convolutional stem (other than taxovit runs, "
-                         "whose model description states the patch size): build the model "
-                         "yourself (stem='conv') and use load_pretrained")  # fmt: skip
+        raise ValueError(
+            "checkpoints with a convolutional stem (other than taxovit runs, "
+            "whose model description states the patch size): build the model "
+            "yourself (stem='conv') and use load_pretrained"
+        )
     embed_dim, in_chans, patch = (int(v) for v in w.shape[:3])
     blocks = {int(m.group(1)) for k in sd if (m := _BLOCK.match(k))}
     if not blocks or blocks != set(range(len(blocks))):
@@ -90,13 +96,19 @@ def infer_architecture(ckpt: Converted, num_heads: int | None = None) -> dict[st
     hidden = _need(sd, "blocks.0.mlp.fc1.weight").shape[0]
     heads = num_heads or ckpt.num_heads or infer_num_heads(embed_dim, depth)
     return {
-        "img_size": side * patch, "patch_size": patch, "in_chans": in_chans,
-        "embed_dim": embed_dim, "depth": depth, "num_heads": int(heads),
-        "mlp_ratio": hidden / embed_dim, "qkv_bias": "blocks.0.attn.qkv.bias" in sd,
+        "img_size": side * patch,
+        "patch_size": patch,
+        "in_chans": in_chans,
+        "embed_dim": embed_dim,
+        "depth": depth,
+        "num_heads": int(heads),
+        "mlp_ratio": hidden / embed_dim,
+        "qkv_bias": "blocks.0.attn.qkv.bias" in sd,
         "init_values": _LAYER_SCALE_INIT if "blocks.0.ls1.gamma" in sd else None,
         "reg_tokens": int(sd["reg_token"].shape[1]) if "reg_token" in sd else 0,
-        "distilled": "dist_token" in sd, "no_embed_class": n_pos_prefix == 0,
-    }  # fmt: skip
+        "distilled": "dist_token" in sd,
+        "no_embed_class": n_pos_prefix == 0,
+    }
 
 
 def load_model(

@@ -10,8 +10,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ATTENTION_KINDS", "STEM_KINDS", "Attention", "Block", "DropPath", "LayerScale", "Mlp",
-           "PatchEmbed", "conv_stem", "grid_size", "resample_pos_embed"]  # fmt: skip
+__all__ = [
+    "ATTENTION_KINDS",
+    "STEM_KINDS",
+    "Attention",
+    "Block",
+    "DropPath",
+    "LayerScale",
+    "Mlp",
+    "PatchEmbed",
+    "conv_stem",
+    "grid_size",
+    "resample_pos_embed",
+]
 
 ATTENTION_KINDS = ("sdpa", "explicit")
 STEM_KINDS = ("patch", "conv")
@@ -116,10 +127,12 @@ def conv_stem(in_chans: int, chans: int, down: int) -> nn.Sequential:
     groups = 8 if chans % 8 == 0 else 1
     return nn.Sequential(
         nn.Conv2d(in_chans, chans, 3, stride=down, padding=1, bias=False),
-        nn.GroupNorm(groups, chans), nn.GELU(),
+        nn.GroupNorm(groups, chans),
+        nn.GELU(),
         nn.Conv2d(chans, chans, 3, stride=1, padding=1, bias=False),
-        nn.GroupNorm(groups, chans), nn.GELU(),
-    )  # fmt: skip
+        nn.GroupNorm(groups, chans),
+        nn.GELU(),
+    )
 
 
 class Attention(nn.Module):

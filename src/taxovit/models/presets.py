@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["ARCH_ONLY_ARGUMENTS", "ARCH_TITLES", "PRESETS", "PRESET_LAYOUTS", "ViTLayout",
-           "ViTPreset", "preset_config"]  # fmt: skip
+__all__ = [
+    "ARCH_ONLY_ARGUMENTS",
+    "ARCH_TITLES",
+    "PRESETS",
+    "PRESET_LAYOUTS",
+    "ViTLayout",
+    "ViTPreset",
+    "preset_config",
+]
 
 #: architecture (:data:`taxovit.models.ARCHITECTURES`) -> its title in messages
 ARCH_TITLES = {"vit": "ViT", "transfg": "TransFG"}

@@ -51,8 +51,16 @@ def build_vit(
     the CPU-sized ``vit_nano`` / ``vit_micro``). ``overrides`` replace any constructor
     argument (``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio``, ``drop_path_rate``,
     ``attention="explicit"``...)."""
-    return build_model("vit", preset, num_classes, img_size=img_size, patch_size=patch_size,
-                       stride=stride, in_chans=in_chans, **overrides)  # fmt: skip
+    return build_model(
+        "vit",
+        preset,
+        num_classes,
+        img_size=img_size,
+        patch_size=patch_size,
+        stride=stride,
+        in_chans=in_chans,
+        **overrides,
+    )
 
 
 def build_transfg(
@@ -67,6 +75,13 @@ def build_transfg(
     """Build a TransFG model from a ViT preset. Defaults are the paper's setting (448 px,
     patch 16, overlapping stride 12). ``overrides`` also take ``rollout="chain"|"reference"``
     and ``rollout_chunk_elems``."""
-    return build_model("transfg", preset, num_classes, img_size=img_size,
-                       patch_size=patch_size, stride=stride, in_chans=in_chans,
-                       **overrides)  # fmt: skip
+    return build_model(
+        "transfg",
+        preset,
+        num_classes,
+        img_size=img_size,
+        patch_size=patch_size,
+        stride=stride,
+        in_chans=in_chans,
+        **overrides,
+    )

@@ -70,18 +70,28 @@ def _span(name: str, info: object, data_len: int, path: str) -> tuple[torch.dtyp
         raise _bad(path, f"entry {name!r} lacks dtype/shape/data_offsets")
     dtype = DTYPES.get(info["dtype"])
     if dtype is None:
-        raise _bad(path, f"{name!r} has unsupported dtype {info['dtype']!r} "
-                         f"(supported: {', '.join(DTYPES)})")  # fmt: skip
+        raise _bad(
+            path,
+            f"{name!r} has unsupported dtype {info['dtype']!r} (supported: {', '.join(DTYPES)})",
+        )
     shape, offsets = info["shape"], info["data_offsets"]
-    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [*shape, *offsets]
+    if (
+        not isinstance(shape, list)
+        or not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [*shape, *offsets]
+        )
     ):
         raise _bad(path, f"{name!r} has a malformed shape or data_offsets")
     begin, end = offsets
     size = torch.empty(0, dtype=dtype).element_size()
     if not begin <= end <= data_len or end - begin != math.prod(shape) * size:
-        raise _bad(path, f"{name!r}: bytes [{begin}, {end}) do not hold shape {shape} of "
-                         f"{info['dtype']} in a {data_len}-byte data buffer (truncated?)")  # fmt: skip
+        raise _bad(
+            path,
+            f"{name!r}: bytes [{begin}, {end}) do not hold shape {shape} of "
+            f"{info['dtype']} in a {data_len}-byte data buffer (truncated?)",
+        )
     return dtype, shape, begin, end
 
 
@@ -115,8 +125,9 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
     return out
 
 
-def save_safetensors(tensors: dict[str, Tensor], path: str | os.PathLike,
-                     metadata: dict[str, str] | None = None) -> None:  # fmt: skip
+def save_safetensors(
+    tensors: dict[str, Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> None:
     """Write ``tensors`` (any device; stored contiguous, little-endian) as a safetensors file,
     in name order; the header is space-padded to a multiple of 8 bytes, as the reference
     implementation does."""
@@ -130,8 +141,11 @@ def save_safetensors(tensors: dict[str, Tensor], path: str | os.PathLike,
         if sys.byteorder == "big" and t.element_size() > 1:
             raw = raw.view(-1, t.element_size()).flip(1).reshape(-1)
         blob = raw.numpy().tobytes()
-        header[name] = {"dtype": _CODES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(blob)]}  # fmt: skip
+        header[name] = {
+            "dtype": _CODES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(blob)],
+        }
         blobs.append(blob)
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")

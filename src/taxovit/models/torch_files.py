@@ -22,8 +22,17 @@ _ZIP = b"PK\x03\x04"
 _PICKLE = b"\x80"  # a pickle's PROTO opcode: the legacy (pre-1.6) torch.save format
 
 
-_ITEMSIZE = {"Double": 8, "Long": 8, "ComplexFloat": 8, "ComplexDouble": 16, "Float": 4,
-             "Int": 4, "Half": 2, "BFloat16": 2, "Short": 2}  # other storages: 1 byte
+_ITEMSIZE = {
+    "Double": 8,
+    "Long": 8,
+    "ComplexFloat": 8,
+    "ComplexDouble": 16,
+    "Float": 4,
+    "Int": 4,
+    "Half": 2,
+    "BFloat16": 2,
+    "Short": 2,
+}  # other storages: 1 byte
 
 
 class _Named:
@@ -74,10 +83,15 @@ def _declared_bytes(path: str) -> int | None:
 
 def _reason(exc: BaseException) -> str:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc).lower() or \
-            "weights only" in str(exc).lower():  # fmt: skip
-        return ("it holds Python objects other than tensors, numbers, strings and containers; "
-                "taxovit does not load them (that would run code from the file)")
+    if (
+        isinstance(exc, pickle.UnpicklingError)
+        or "weights_only" in str(exc).lower()
+        or "weights only" in str(exc).lower()
+    ):
+        return (
+            "it holds Python objects other than tensors, numbers, strings and containers; "
+            "taxovit does not load them (that would run code from the file)"
+        )
     if isinstance(exc, RecursionError):
         return "its objects are nested too deeply"
     return f"{type(exc).__name__}: {text}"
@@ -92,13 +106,19 @@ def load_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> A
     except OSError as exc:
         raise ModelFileError(f"cannot open it: {exc.strerror}", file=spath) from None
     if not head.startswith((_ZIP, _PICKLE)):
-        raise ModelFileError(f"cannot read {what}: not a file written by torch.save (a zip "
-                             f"archive); it starts with {head!r}", file=spath)  # fmt: skip
+        raise ModelFileError(
+            f"cannot read {what}: not a file written by torch.save (a zip "
+            f"archive); it starts with {head!r}",
+            file=spath,
+        )
     if head.startswith(_PICKLE):
         declared, size = _declared_bytes(spath), os.path.getsize(spath)
         if declared is not None and declared > size:
-            raise ModelFileError(f"cannot read {what}: its tensors declare {declared:,} bytes "
-                                 f"but the file has {size:,}; it is corrupt", file=spath)  # fmt: skip
+            raise ModelFileError(
+                f"cannot read {what}: its tensors declare {declared:,} bytes "
+                f"but the file has {size:,}; it is corrupt",
+                file=spath,
+            )
     try:
         return torch.load(spath, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (any failure of a foreign or hostile file)

@@ -148,8 +148,9 @@ class TransFG(VisionTransformer):
         if self.depth < 2:
             raise ValueError("TransFG needs depth >= 2 (L-1 selection layers + the part layer)")
         if self.num_prefix_tokens != 1:
-            raise ValueError("TransFG selects parts after the CLS token only: no distillation "
-                             "or register tokens")
+            raise ValueError(
+                "TransFG selects parts after the CLS token only: no distillation or register tokens"
+            )
         self.rollout = rollout
         self.rollout_chunk_elems = rollout_chunk_elems
         self.last_part_indices: Tensor | None = None

@@ -50,10 +50,25 @@ from taxovit.models.layers import (
 )
 from taxovit.models.presets import PRESET_LAYOUTS, PRESETS, ViTLayout, ViTPreset, preset_config
 
-__all__ = ["ATTENTION_KINDS", "PRESETS", "PRESET_LAYOUTS", "STEM_KINDS", "Attention", "Block",
-           "Hook", "LayerScale", "Mlp", "PatchEmbed", "ViTLayout", "ViTPreset",
-           "VisionTransformer", "conv_stem", "grid_size", "preset_config",
-           "resample_pos_embed"]  # fmt: skip
+__all__ = [
+    "ATTENTION_KINDS",
+    "PRESETS",
+    "PRESET_LAYOUTS",
+    "STEM_KINDS",
+    "Attention",
+    "Block",
+    "Hook",
+    "LayerScale",
+    "Mlp",
+    "PatchEmbed",
+    "ViTLayout",
+    "ViTPreset",
+    "VisionTransformer",
+    "conv_stem",
+    "grid_size",
+    "preset_config",
+    "resample_pos_embed",
+]
 
 
 #: ``hook(i, tokens) -> tokens``, called before block ``i`` (see ``forward_tokens``)
@@ -117,8 +132,17 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, rates[i],
-                  attention, init_values)  # fmt: skip
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio,
+                qkv_bias,
+                drop_rate,
+                attn_drop_rate,
+                rates[i],
+                attention,
+                init_values,
+            )
             for i in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
@@ -241,16 +265,22 @@ class VisionTransformer(nn.Module):
         pe, block = self.patch_embed, self.blocks[0]
         side = pe.img_size[0] if pe.img_size[0] == pe.img_size[1] else list(pe.img_size)
         return {
-            "arch": self.arch, "img_size": side, "patch_size": pe.patch_size,
+            "arch": self.arch,
+            "img_size": side,
+            "patch_size": pe.patch_size,
             "stride": None if pe.stride == pe.patch_size else pe.stride,
-            "in_chans": self.in_chans, "embed_dim": self.embed_dim, "depth": self.depth,
+            "in_chans": self.in_chans,
+            "embed_dim": self.embed_dim,
+            "depth": self.depth,
             "num_heads": self.num_heads,
             "mlp_ratio": block.mlp.fc1.out_features / self.embed_dim,
             "qkv_bias": block.attn.qkv.bias is not None,
             "stem": "patch" if isinstance(pe.stem, nn.Identity) else "conv",
-            "init_values": self.init_values, "reg_tokens": self.reg_tokens,
-            "distilled": self.distilled, "no_embed_class": self.no_embed_class,
-        }  # fmt: skip
+            "init_values": self.init_values,
+            "reg_tokens": self.reg_tokens,
+            "distilled": self.distilled,
+            "no_embed_class": self.no_embed_class,
+        }
 
     def layer_ids(self) -> dict[str, int]:
         """Parameter name -> layer, for layer-wise LR decay (BEiT, Bao et al. 2022; MAE, He

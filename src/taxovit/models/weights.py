@@ -23,8 +23,14 @@ from taxovit.models.safetensors_io import read_safetensors
 from taxovit.models.torch_files import load_torch_file
 from taxovit.models.vit import VisionTransformer, resample_pos_embed
 
-__all__ = ["LoadReport", "apply_checkpoint", "detect_format", "load_pretrained",
-           "pos_embed_layout", "read_checkpoint"]  # fmt: skip
+__all__ = [
+    "LoadReport",
+    "apply_checkpoint",
+    "detect_format",
+    "load_pretrained",
+    "pos_embed_layout",
+    "read_checkpoint",
+]
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
 _STRIP_PREFIXES = ("module.", "_orig_mod.")
@@ -53,7 +59,9 @@ def _read_npz(path: str) -> dict[str, Tensor]:
         with np.load(path, allow_pickle=False) as f:
             if not isinstance(f, np.lib.npyio.NpzFile):
                 raise ValueError("it holds one array, not an archive")
-            return {k: torch.from_numpy(np.ascontiguousarray(read_member(f.zip, k))) for k in f.files}
+            return {
+                k: torch.from_numpy(np.ascontiguousarray(read_member(f.zip, k))) for k in f.files
+            }
     except (TypeError, ValueError, *ZIP_ERRORS) as e:
         raise ModelFileError(f"cannot read it as a NumPy .npz archive: {e}", file=path) from None
 
@@ -138,16 +146,23 @@ def pos_embed_layout(sd: dict[str, Tensor]) -> tuple[int, int]:
     n_pos = sd["pos_embed"].reshape(-1, sd["pos_embed"].shape[-1]).shape[0]
     n_reg = sd["reg_token"].shape[1] if "reg_token" in sd else 0
     n_prefix = 1 + int("dist_token" in sd) + n_reg
-    for p in ((0, n_prefix) if n_reg else (n_prefix, 0)):
+    for p in (0, n_prefix) if n_reg else (n_prefix, 0):
         side = math.isqrt(max(n_pos - p, 0))
         if n_pos > p and side * side == n_pos - p:
             return p, side
-    raise ValueError(f"position embedding of {n_pos} tokens is neither {n_prefix} prefix "
-                     "tokens and a square grid nor a square grid")  # fmt: skip
+    raise ValueError(
+        f"position embedding of {n_pos} tokens is neither {n_prefix} prefix "
+        "tokens and a square grid nor a square grid"
+    )
 
 
-def _fit_pos_embed(sd: dict[str, Tensor], model: VisionTransformer, report: LoadReport,
-                   layout: tuple[int, int], had_dist: bool) -> None:  # fmt: skip
+def _fit_pos_embed(
+    sd: dict[str, Tensor],
+    model: VisionTransformer,
+    report: LoadReport,
+    layout: tuple[int, int],
+    had_dist: bool,
+) -> None:
     """Put the checkpoint's position embedding (``layout``: :func:`pos_embed_layout`) on the
     model's prefix tokens and patch grid: a DeiT distillation entry (``had_dist``) is dropped
     (model without one) or copied from the CLS entry (model with one); the grid is resampled
@@ -155,12 +170,15 @@ def _fit_pos_embed(sd: dict[str, Tensor], model: VisionTransformer, report: Load
     n_prefix, side = layout
     pe = sd["pos_embed"].reshape(1, -1, sd["pos_embed"].shape[-1])
     if pe.shape[-1] != model.embed_dim:
-        raise ValueError(f"embedding width differs: checkpoint {pe.shape[-1]}, "
-                         f"model {model.embed_dim}")  # fmt: skip
+        raise ValueError(
+            f"embedding width differs: checkpoint {pe.shape[-1]}, model {model.embed_dim}"
+        )
     ours = model.pos_embed_prefix
     if (n_prefix == 0) != (ours == 0):
-        raise ValueError(f"position embedding layouts differ: the checkpoint's covers "
-                         f"{n_prefix} prefix tokens, the model's {ours} (no_embed_class)")
+        raise ValueError(
+            f"position embedding layouts differ: the checkpoint's covers "
+            f"{n_prefix} prefix tokens, the model's {ours} (no_embed_class)"
+        )
     prefix, grid = pe[:, :n_prefix], pe[:, n_prefix:]
     if ours and had_dist and not model.distilled:
         prefix = torch.cat([prefix[:, :1], prefix[:, 2:]], dim=1)
@@ -178,11 +196,14 @@ def _fit_tokens(sd: dict[str, Tensor], model: VisionTransformer, report: LoadRep
     """Registers and LayerScale must match; a distillation token the model lacks is dropped."""
     n_reg = sd["reg_token"].shape[1] if "reg_token" in sd else 0
     if n_reg != model.reg_tokens:
-        raise ValueError(f"the checkpoint has {n_reg} register tokens, the model "
-                         f"{model.reg_tokens} (reg_tokens)")  # fmt: skip
+        raise ValueError(
+            f"the checkpoint has {n_reg} register tokens, the model {model.reg_tokens} (reg_tokens)"
+        )
     if "blocks.0.ls1.gamma" in sd and model.init_values is None:
-        raise ValueError("the checkpoint has LayerScale (blocks.*.ls1.gamma), the model none: "
-                         "build it with init_values (or use load_model / model.preset auto)")
+        raise ValueError(
+            "the checkpoint has LayerScale (blocks.*.ls1.gamma), the model none: "
+            "build it with init_values (or use load_model / model.preset auto)"
+        )
     if not model.distilled:
         for key in ("dist_token", "head_dist.weight", "head_dist.bias"):
             if sd.pop(key, None) is not None:
@@ -223,8 +244,11 @@ def apply_checkpoint(
     if layout is not None:
         _fit_pos_embed(sd, model, report, layout, had_dist)
     # the image's first convolution: the conv stem's when the model has one, else the patches'
-    first = next(k for k in ("patch_embed.stem.0.weight", "patch_embed.proj.weight", "")
-                 if k in ours or not k)  # fmt: skip
+    first = next(
+        k
+        for k in ("patch_embed.stem.0.weight", "patch_embed.proj.weight", "")
+        if k in ours or not k
+    )
     w = sd.get(first)
     if w is not None and w.ndim == 4 and w.shape[1] != model.in_chans:
         sd[first] = _adapt_in_chans(w, model.in_chans)

@@ -58,8 +58,11 @@ def first(mask: np.ndarray) -> int:
 def first_appearance(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, uniques)`` renumbered so that codes count up in order of first appearance
     (as ``pd.factorize`` numbers them); unused uniques dropped. Already so: no copy."""
-    if codes.size == 0 or (codes[0] == 0 and (np.diff(np.maximum.accumulate(codes)) <= 1).all()
-                           and codes.max() == uniques.size - 1):  # fmt: skip
+    if codes.size == 0 or (
+        codes[0] == 0
+        and (np.diff(np.maximum.accumulate(codes)) <= 1).all()
+        and codes.max() == uniques.size - 1
+    ):
         return codes, uniques
     import pandas as pd
 
@@ -110,7 +113,9 @@ def label_lut(uniques: np.ndarray, name_to_id: Mapping[str, int]) -> np.ndarray:
     )
 
 
-def map_codes(codes: np.ndarray, uniques: np.ndarray, name_to_id: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def map_codes(
+    codes: np.ndarray, uniques: np.ndarray, name_to_id: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`map_labels` of cells given as ``uniques[codes]`` (codes >= 0)."""
     lut = label_lut(uniques, name_to_id)
     empty_code = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
@@ -144,9 +149,12 @@ def check_labels(
 
 
 def check_label_codes(
-    codes: np.ndarray, uniques: np.ndarray, column: str, name_to_id: Mapping[str, int],
+    codes: np.ndarray,
+    uniques: np.ndarray,
+    column: str,
+    name_to_id: Mapping[str, int],
     problems: Problems,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """:func:`check_labels` of cells given as ``uniques[codes]`` (a table's ``factorized``)."""
     lut = label_lut(uniques, name_to_id)
     if (lut >= 0).all():  # every value names a node (an empty one names none): no problem

@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FORMATS", "MAP_KEYS", "ID_COL", "PRED_COL", "SCORE_PREFIX", "TRUE_COL", "CheckedRanked", "Predictions", "checked_ranked", "header"]
+__all__ = [
+    "FORMATS",
+    "MAP_KEYS",
+    "ID_COL",
+    "PRED_COL",
+    "SCORE_PREFIX",
+    "TRUE_COL",
+    "CheckedRanked",
+    "Predictions",
+    "checked_ranked",
+    "header",
+]
 
 ID_COL = "id"
 TRUE_COL = "y_true"

@@ -113,8 +113,11 @@ class Columns:
     score_prefix: str = SCORE_PREFIX
 
     def __post_init__(self) -> None:
-        names = {"id_col": ("id", self.id), "true_col": ("true-label", self.true),
-                 "pred_col": ("predicted-label", self.pred)}  # fmt: skip
+        names = {
+            "id_col": ("id", self.id),
+            "true_col": ("true-label", self.true),
+            "pred_col": ("predicted-label", self.pred),
+        }
         for arg, (what, name) in names.items():
             if not name:
                 raise ArgumentError(f"{arg} is empty; expected the name of the {what} column")
@@ -234,7 +237,9 @@ def check_bytes(ctx: FileContext, data: bytes, header_hint: str) -> bytes:
 # ----------------------------------------------------------------------------- records
 
 
-def scan_records(ctx: FileContext, text: str, header: list[str]) -> tuple[np.ndarray, InputError | None]:
+def scan_records(
+    ctx: FileContext, text: str, header: list[str]
+) -> tuple[np.ndarray, InputError | None]:
     """Exact structure with ``csv.reader(strict=True)`` (run only when something is wrong).
 
     Returns the starting line of each data record up to the first structural problem (bad

@@ -131,7 +131,9 @@ def coerced_scores(df: pd.DataFrame, score_cols: list[str], problems: Problems) 
             v = valid_score(strs[r])
             if v is None:
                 what = "empty score" if strs[r] == "" else f"score {shorten(strs[r])}"
-                problems.note(int(r), col, f"{what} is not a finite number; expected a finite number")
+                problems.note(
+                    int(r), col, f"{what} is not a finite number; expected a finite number"
+                )
                 break
             vals[r] = v
         scores[:, j] = vals
@@ -176,9 +178,13 @@ class CsvTable:
     """
 
     def __init__(
-        self, ctx: FileContext, data: bytes, header: list[str], header_lines: int,
+        self,
+        ctx: FileContext,
+        data: bytes,
+        header: list[str],
+        header_lines: int,
         float_cols: list[str],
-    ) -> None:  # fmt: skip
+    ) -> None:
         import pandas as pd
 
         self.ctx, self.data, self.header = ctx, data, header

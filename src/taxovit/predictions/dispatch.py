@@ -49,11 +49,15 @@ def detect_format(src: Source, pred_col: str = PRED_COL) -> str:
 
 def _truth_for(fmt: str, src: Source, truth: object) -> None:
     if truth is None and fmt == "topk":
-        raise ArgumentError(f"{src.shown} is a top-k submission (id,predicted) without true "
-                            "labels; give them with --truth FILE (id,expected)")  # fmt: skip
+        raise ArgumentError(
+            f"{src.shown} is a top-k submission (id,predicted) without true "
+            "labels; give them with --truth FILE (id,expected)"
+        )
     if truth is not None and fmt in ("csv", "parquet", "npz"):
-        raise ArgumentError(f"--truth: {src.shown} ({fmt}) has its own true labels; --truth is "
-                            "for top-k submissions and long files without y_true")  # fmt: skip
+        raise ArgumentError(
+            f"--truth: {src.shown} ({fmt}) has its own true labels; --truth is "
+            "for top-k submissions and long files without y_true"
+        )
     if truth is not None and src.path == "-" and os.fspath(truth) == "-":  # type: ignore[arg-type]
         raise ArgumentError("--truth -: standard input already holds the predictions")
 
@@ -123,7 +127,10 @@ def read_any(
     """
     cols = Columns(id_col, true_col, pred_col, score_prefix)
     reading = None
-    if prefetched is not None and (prefetched.path, prefetched.pred_col) == (os.fspath(path), cols.pred):
+    if prefetched is not None and (prefetched.path, prefetched.pred_col) == (
+        os.fspath(path),
+        cols.pred,
+    ):
         src, fmt, reading = prefetched.src, prefetched.fmt, prefetched.reading
     else:
         src = open_source(path, f"{cols.id},{cols.true},{cols.pred}")
@@ -157,8 +164,11 @@ def _guarded(shown: str, read: Callable[..., T], *args: Any) -> T:
     except (*errors, IndexError) as exc:
         if isinstance(exc, IndexError) and not _corrupt_parquet(shown, args):
             raise  # not the file's fault: a bug to report
-        raise InputError(f"cannot read the data ({type(exc).__name__}); the file is corrupt "
-                         "(Parquet pages that do not decode)", file=shown) from None
+        raise InputError(
+            f"cannot read the data ({type(exc).__name__}); the file is corrupt "
+            "(Parquet pages that do not decode)",
+            file=shown,
+        ) from None
 
 
 def _corrupt_parquet(shown: str, args: tuple) -> bool:
@@ -196,17 +206,30 @@ def _check_agrees(pred: Predictions, t: Truth) -> None:
     pos = pd.Index(t.ids).get_indexer(pred.ids)
     if (pos < 0).any() or len(t.ids) != len(pred.ids):
         missing = [s for s, p in zip(pred.ids.tolist(), pos.tolist(), strict=True) if p < 0]
-        raise ArgumentError(f"--truth {t.path}: it does not hold the same ids as {pred.path}"
-                            + (f" (e.g. {missing[0]!r} is missing)" if missing else ""))  # fmt: skip
+        raise ArgumentError(
+            f"--truth {t.path}: it does not hold the same ids as {pred.path}"
+            + (f" (e.g. {missing[0]!r} is missing)" if missing else "")
+        )
     differ = np.flatnonzero(t.y_true[pos] != pred.y_true)
     if differ.size:
         i = int(differ[0])
-        fail_at(t.table, int(pos[i]), t.id_col, f"id {pred.ids[i]!r}: its true label differs "
-                f"from the y_true in {pred.path}; expected the same ground truth")  # fmt: skip
+        fail_at(
+            t.table,
+            int(pos[i]),
+            t.id_col,
+            f"id {pred.ids[i]!r}: its true label differs "
+            f"from the y_true in {pred.path}; expected the same ground truth",
+        )
 
 
-def _read(src: Source, fmt: str, name_to_id: Mapping[str, int], t: Truth | None, cols: Columns,
-          reading: Reading | None) -> Predictions:  # fmt: skip
+def _read(
+    src: Source,
+    fmt: str,
+    name_to_id: Mapping[str, int],
+    t: Truth | None,
+    cols: Columns,
+    reading: Reading | None,
+) -> Predictions:
     if fmt == "csv":
         from taxovit.predictions.csv_reader import read_wide_csv
 

@@ -79,8 +79,13 @@ def start_reading(src: Any, header: list[str], names: Mapping[str, str]) -> Read
     return Reading(src, header, names)
 
 
-def read_runs(src: Any, header: list[str], names: Mapping[str, str], name_to_id: Mapping[str, int],
-              reading: Reading | None = None) -> tuple[Runs | None, ParquetTable]:  # fmt: skip
+def read_runs(
+    src: Any,
+    header: list[str],
+    names: Mapping[str, str],
+    name_to_id: Mapping[str, int],
+    reading: Reading | None = None,
+) -> tuple[Runs | None, ParquetTable]:
     """The file's :class:`Runs`, or None when the general reader must check it; and its table
     (what the general reader and a truth file's messages use). ``reading``: its reads, if
     already started."""
@@ -105,7 +110,9 @@ def read_runs(src: Any, header: list[str], names: Mapping[str, str], name_to_id:
     if uid is None or ranked is None or checked is None:
         return None, ptable
     y = None if checked.y is None else checked.y.at(starts)
-    scores = np.concatenate(checked.scores.values).astype(np.float64, copy=False).reshape(ranked.shape)
+    scores = (
+        np.concatenate(checked.scores.values).astype(np.float64, copy=False).reshape(ranked.shape)
+    )
     return Runs(uid, ranked, y, starts, checked.n_labels, scores), ptable
 
 
@@ -133,7 +140,9 @@ class _Rest(NamedTuple):
     scores: _Scores
 
 
-def _checked_rest(pa: Any, rest: Any, names: Mapping[str, str], name_to_id: Mapping[str, int]) -> _Rest | None:
+def _checked_rest(
+    pa: Any, rest: Any, names: Mapping[str, str], name_to_id: Mapping[str, int]
+) -> _Rest | None:
     """:class:`_Rest`; None when a label, y_true or score cell is null, empty, unknown or not
     finite."""
     label = _Nodes.of(pa, rest.column(names["label"]), name_to_id)
@@ -153,7 +162,9 @@ def _plain_schema(pa: Any, schema: Any, header: list[str], names: Mapping[str, s
 
     roles = [names[r] for r in ("id", "label", "y_true") if r in names]
     s = types[names["score"]]
-    return all(is_text(pa, types[c]) for c in roles) and (pa.types.is_floating(s) or pa.types.is_integer(s))
+    return all(is_text(pa, types[c]) for c in roles) and (
+        pa.types.is_floating(s) or pa.types.is_integer(s)
+    )
 
 
 def _ends(chunks: list[np.ndarray]) -> np.ndarray:
@@ -208,10 +219,17 @@ class _Nodes:
     def changes(self) -> np.ndarray:
         """Rows whose code differs from the row before (a superset of the rows whose node
         differs: a dictionary may hold a value twice)."""
-        inner = [np.flatnonzero(c[1:] != c[:-1]) + 1 + e for c, e in zip(self.codes, self.ends, strict=False)]
-        seams = [e for c0, l0, c1, l1, e in zip(self.codes, self.luts, self.codes[1:], self.luts[1:],
-                                                self.ends[1:], strict=False)
-                 if l0[c0[-1]] != l1[c1[0]]]  # fmt: skip
+        inner = [
+            np.flatnonzero(c[1:] != c[:-1]) + 1 + e
+            for c, e in zip(self.codes, self.ends, strict=False)
+        ]
+        seams = [
+            e
+            for c0, l0, c1, l1, e in zip(
+                self.codes, self.luts, self.codes[1:], self.luts[1:], self.ends[1:], strict=False
+            )
+            if l0[c0[-1]] != l1[c1[0]]
+        ]
         return np.concatenate([*inner, np.array(seams, dtype=np.int64)])
 
 
@@ -230,7 +248,9 @@ class _Scores:
         values = [numbers(c) for c in col.chunks if len(c)]
         if not all(np.isfinite(v).all() for v in values):
             return None
-        if any(v.dtype.kind in "iu" and (np.abs(v, dtype=np.float64) > 2.0**53).any() for v in values):
+        if any(
+            v.dtype.kind in "iu" and (np.abs(v, dtype=np.float64) > 2.0**53).any() for v in values
+        ):
             return None  # integers a float64 cannot hold exactly: the general reader rounds them
         return cls(values, _ends(values))
 

@@ -38,7 +38,9 @@ from taxovit.predictions.truth import Truth, align_truth
 __all__ = ["long_columns", "read_long", "start_long"]
 
 
-def _first_repeat(idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tuple) -> tuple[int, int]:
+def _first_repeat(
+    idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tuple
+) -> tuple[int, int]:
     """(row, earlier row) of the first (id, label) pair seen twice, (-1, -1) if none."""
     contiguous, counts, starts = groups
     k = int(counts[0]) if counts.size else 0
@@ -58,9 +60,14 @@ def _first_repeat(idc: np.ndarray, labc: np.ndarray, n_labels: int, groups: tupl
 
 
 def _note_varying_truth(
-    idc: np.ndarray, first_row: np.ndarray, y: np.ndarray, text: tuple, column: str,
-    problems: Problems, groups: tuple,
-) -> None:  # fmt: skip
+    idc: np.ndarray,
+    first_row: np.ndarray,
+    y: np.ndarray,
+    text: tuple,
+    column: str,
+    problems: Problems,
+    groups: tuple,
+) -> None:
     """A y_true that differs from the one on the id's first row (``text``: codes, uniques)."""
     contiguous, counts, _ = groups
     k = int(counts[0]) if counts.size else 0
@@ -77,15 +84,25 @@ def _note_varying_truth(
     if r >= 0:
         ref = int(first_row[idc[r]])
         codes, uniques = text
-        problems.note(r, column, f"y_true {shorten(uniques[codes[r]])} differs from "
-                      f"{shorten(uniques[codes[ref]])} on an earlier row of the same id; "
-                      "expected one true label per id", ref)  # fmt: skip
+        problems.note(
+            r,
+            column,
+            f"y_true {shorten(uniques[codes[r]])} differs from "
+            f"{shorten(uniques[codes[ref]])} on an earlier row of the same id; "
+            "expected one true label per id",
+            ref,
+        )
 
 
 def _check_truth(
-    text: tuple[np.ndarray, np.ndarray], column: str, name_to_id: Mapping[str, int],
-    problems: Problems, idc: np.ndarray, first_row: np.ndarray, groups: tuple,
-) -> np.ndarray:  # fmt: skip
+    text: tuple[np.ndarray, np.ndarray],
+    column: str,
+    name_to_id: Mapping[str, int],
+    problems: Problems,
+    idc: np.ndarray,
+    first_row: np.ndarray,
+    groups: tuple,
+) -> np.ndarray:
     """Each id's y_true (its first row's), after checking every row's (``text``: the column's
     codes and distinct values): empty or unknown labels, a label that differs within an id.
     When every value names a node and no id's codes vary (distinct values name distinct
@@ -129,14 +146,21 @@ def _check_rows(table: Table, names: dict, name_to_id: Mapping[str, int]) -> tup
         idc, uid = ids.result()
     empty = np.flatnonzero(uid == "")
     if empty.size:
-        problems.note(first(idc == empty[0]), names["id"], "empty id; expected a non-empty identifier")
+        problems.note(
+            first(idc == empty[0]), names["id"], "empty id; expected a non-empty identifier"
+        )
     labels = check_label_codes(labc, labu, names["label"], name_to_id, problems)
     score = table.floats([names["score"]], problems)[:, 0]
     groups = _groups(idc, len(uid))
     r, ref = _first_repeat(idc, labc, len(labu), groups)
     if r >= 0:
-        problems.note(r, names["label"], f"label {shorten(labu[labc[r]])} is listed twice for "
-                      f"id {shorten(uid[idc[r]])}; expected each (id, label) pair once", ref)  # fmt: skip
+        problems.note(
+            r,
+            names["label"],
+            f"label {shorten(labu[labc[r]])} is listed twice for "
+            f"id {shorten(uid[idc[r]])}; expected each (id, label) pair once",
+            ref,
+        )
     if groups[0]:
         first_row = groups[2]
     else:
@@ -178,26 +202,46 @@ def _candidates(idc, uid, labels, score, label_text, groups) -> tuple:
         at = (idc[order], np.arange(idc.size) - starts[idc[order]])
         ranked[at], ranked_scores[at] = labels[order], score[order]
     x = first(counts < c)  # labels checked, none twice per id, -1 padding only at the end
-    return (y_pred, None, np.empty(0, dtype=np.int64), checked_ranked(ranked),
-            _map_notes(uid[x], counts[x], c), ranked_scores)  # fmt: skip
+    return (
+        y_pred,
+        None,
+        np.empty(0, dtype=np.int64),
+        checked_ranked(ranked),
+        _map_notes(uid[x], counts[x], c),
+        ranked_scores,
+    )
 
 
 def _map_notes(some_id: str, listed: int, c: int) -> dict[str, str]:
     """Why mAP is null: ``some_id`` lists ``listed`` of the ``c`` labels of the file."""
-    reason = (f"id {shorten(some_id)} lists {listed} of the {c} labels in the file; mAP "
-              "needs every id to score every label exactly once")  # fmt: skip
+    reason = (
+        f"id {shorten(some_id)} lists {listed} of the {c} labels in the file; mAP "
+        "needs every id to score every label exactly once"
+    )
     return dict.fromkeys(MAP_KEYS, reason)
 
 
-def _from_runs(src: Source, runs: Runs, table: Table, id_col: str, truth: Truth | None) -> Predictions:
+def _from_runs(
+    src: Source, runs: Runs, table: Table, id_col: str, truth: Truth | None
+) -> Predictions:
     """The predictions of a long Parquet file whose rows passed the fast checks."""
-    y_true = runs.y_true if truth is None else align_truth(truth, runs.uid, table, id_col, runs.starts)
+    y_true = (
+        runs.y_true if truth is None else align_truth(truth, runs.uid, table, id_col, runs.starts)
+    )
     assert y_true is not None
     k = runs.ranked.shape[1]
-    return Predictions(runs.uid, y_true, runs.ranked[:, 0].copy(), np.empty(0, dtype=np.int64),
-                       None, src.path, ranked=checked_ranked(runs.ranked), format="long-parquet",
-                       notes=_map_notes(runs.uid[0], k, runs.n_labels),
-                       ranked_scores=runs.scores)  # fmt: skip
+    return Predictions(
+        runs.uid,
+        y_true,
+        runs.ranked[:, 0].copy(),
+        np.empty(0, dtype=np.int64),
+        None,
+        src.path,
+        ranked=checked_ranked(runs.ranked),
+        format="long-parquet",
+        notes=_map_notes(runs.uid[0], k, runs.n_labels),
+        ranked_scores=runs.scores,
+    )
 
 
 def long_columns(src: Source, header: list[str], row: int | None) -> dict[str, str]:
@@ -214,8 +258,9 @@ def start_long(src: Source) -> Reading | None:
     return start_reading(src, header, long_columns(src, header, row))
 
 
-def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None,
-              reading: Reading | None = None) -> Predictions:  # fmt: skip
+def read_long(
+    src: Source, name_to_id: Mapping[str, int], truth: Truth | None, reading: Reading | None = None
+) -> Predictions:
     """A long-format file (see the module docstring); ``reading``: from :func:`start_long`."""
     ctx = src.context()
     header, row = header_of(src)
@@ -223,22 +268,39 @@ def read_long(src: Source, name_to_id: Mapping[str, int], truth: Truth | None,
     if truth is not None and "y_true" in names:
         raise ArgumentError(f"--truth: {src.shown} has its own y_true column; give one of them")
     if truth is None and "y_true" not in names:
-        raise ctx.error("no y_true column; expected a y_true column or the true labels in a "
-                        "truth file (--truth)", row=row, column="y_true")  # fmt: skip
+        raise ctx.error(
+            "no y_true column; expected a y_true column or the true labels in a "
+            "truth file (--truth)",
+            row=row,
+            column="y_true",
+        )
     if src.kind == "parquet":  # the common case in one pass, checks and all; else checked below
         runs, table = read_runs(src, header, names, name_to_id, reading)
         if runs is not None:
             return _from_runs(src, runs, table, names["id"], truth)
     else:
         table = load_table(src, header, [names["score"]])
-    idc, uid, labels, score, y, first_row, label_text, groups = _check_rows(table, names, name_to_id)
+    idc, uid, labels, score, y, first_row, label_text, groups = _check_rows(
+        table, names, name_to_id
+    )
     y_pred, scores, score_labels, ranked, notes, ranked_scores = _candidates(
-        idc, uid, labels, score, label_text, groups)  # fmt: skip
+        idc, uid, labels, score, label_text, groups
+    )
     if y is not None:
         y_true = y
     else:
         assert truth is not None
         y_true = align_truth(truth, uid, table, names["id"], first_row)
     fmt = "long-parquet" if src.kind == "parquet" else "long-csv"
-    return Predictions(uid, y_true, y_pred, score_labels, scores, src.path, ranked=ranked,
-                       notes=notes, format=fmt, ranked_scores=ranked_scores)  # fmt: skip
+    return Predictions(
+        uid,
+        y_true,
+        y_pred,
+        score_labels,
+        scores,
+        src.path,
+        ranked=ranked,
+        notes=notes,
+        format=fmt,
+        ranked_scores=ranked_scores,
+    )

@@ -36,9 +36,13 @@ def _load(ctx: FileContext, archive: Any, key: str) -> np.ndarray:
         raise ctx.error(str(exc), column=key) from None
 
 
-def _shape(ctx: FileContext, arr: np.ndarray, key: str, shape: tuple, kinds: str, what: str) -> None:
+def _shape(
+    ctx: FileContext, arr: np.ndarray, key: str, shape: tuple, kinds: str, what: str
+) -> None:
     """``shape`` with -1 for any length; ``kinds``: the allowed dtype kinds."""
-    if arr.ndim != len(shape) or any(s not in (-1, a) for s, a in zip(shape, arr.shape, strict=True)):
+    if arr.ndim != len(shape) or any(
+        s not in (-1, a) for s, a in zip(shape, arr.shape, strict=True)
+    ):
         want = " x ".join("any" if s == -1 else str(s) for s in shape)
         raise ctx.error(f"array of shape {arr.shape}; expected shape ({want})", column=key)
     if arr.dtype.kind not in kinds:
@@ -53,18 +57,26 @@ def _arrays(ctx: FileContext, archive: Any) -> dict[str, np.ndarray]:
     files = list(archive.files)
     for key in files:
         if key not in ARRAYS:
-            raise ctx.error(f"unexpected array {shorten(key)}; expected the arrays "
-                            f"{', '.join(ARRAYS)}", column=key)  # fmt: skip
+            raise ctx.error(
+                f"unexpected array {shorten(key)}; expected the arrays {', '.join(ARRAYS)}",
+                column=key,
+            )
     for key in REQUIRED:
         if key not in files:
-            raise ctx.error(f"missing array; found {shorten(files)}, expected "
-                            f"{', '.join(REQUIRED)} (and optionally y_pred)", column=key)  # fmt: skip
+            raise ctx.error(
+                f"missing array; found {shorten(files)}, expected "
+                f"{', '.join(REQUIRED)} (and optionally y_pred)",
+                column=key,
+            )
     scores = _load(ctx, archive, "scores")
     _shape(ctx, scores, "scores", (-1, -1), "fiu", "a float (or integer) array")
     n, c = scores.shape
     if n == 0 or c == 0:
-        raise ctx.error(f"array of shape {scores.shape}; expected at least one sample (row) "
-                        "and one class (column)", column="scores")  # fmt: skip
+        raise ctx.error(
+            f"array of shape {scores.shape}; expected at least one sample (row) "
+            "and one class (column)",
+            column="scores",
+        )
     out = {"scores": scores}
     for key, length in (("classes", c), ("ids", n), ("y_true", n), ("y_pred", n)):
         if key in files:
@@ -77,21 +89,30 @@ def _check(ctx: FileContext, a: dict[str, np.ndarray], name_to_id: Mapping[str, 
     problems = Problems(list(ARRAYS))
     ids = check_ids(_text(a["ids"]), "ids", problems)
     y_true = check_labels(_text(a["y_true"]), "y_true", name_to_id, problems)
-    y_pred = (check_labels(_text(a["y_pred"]), "y_pred", name_to_id, problems)
-              if "y_pred" in a else None)  # fmt: skip
+    y_pred = (
+        check_labels(_text(a["y_pred"]), "y_pred", name_to_id, problems) if "y_pred" in a else None
+    )
     classes = check_labels(_text(a["classes"]), "classes", name_to_id, problems)
     scores = np.asarray(a["scores"], dtype=np.float64)
     bad = ~np.isfinite(scores)
     r = first(bad.any(axis=1))
     if r >= 0:
         j = first(bad[r])
-        problems.note(r, "scores", f"score {shorten(float(scores[r, j]))} (class "
-                      f"{shorten(_text(a['classes'])[j])}) is not finite; expected a finite number")  # fmt: skip
+        problems.note(
+            r,
+            "scores",
+            f"score {shorten(float(scores[r, j]))} (class "
+            f"{shorten(_text(a['classes'])[j])}) is not finite; expected a finite number",
+        )
     _, first_of = np.unique(classes, return_index=True)
     if first_of.size != classes.size and (classes >= 0).all():
         j = first(~np.isin(np.arange(classes.size), first_of))
-        problems.note(j, "classes", f"class {shorten(_text(a['classes'])[j])} is listed twice; "
-                      "expected one score column per class")  # fmt: skip
+        problems.note(
+            j,
+            "classes",
+            f"class {shorten(_text(a['classes'])[j])} is listed twice; "
+            "expected one score column per class",
+        )
     if problems.items:
         p = problems.earliest()
         suffix = "" if p.ref is None else f" (first seen at index {p.ref})"
@@ -105,8 +126,10 @@ def read_npz(src: Source, name_to_id: Mapping[str, int]) -> Predictions:
     try:
         archive = np.load(src.binary(), allow_pickle=False)
     except (ValueError, *ZIP_ERRORS) as exc:
-        raise ctx.error(f"not a readable .npz archive ({shorten(str(exc))}); expected arrays "
-                        "saved with numpy.savez") from None  # fmt: skip
+        raise ctx.error(
+            f"not a readable .npz archive ({shorten(str(exc))}); expected arrays "
+            "saved with numpy.savez"
+        ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ctx.error("holds one array, not an .npz archive; expected numpy.savez output")
     with archive:

@@ -20,7 +20,18 @@ from taxovit.predictions.contract import Predictions
 from taxovit.predictions.csv_layout import Columns, check_header, shorten
 from taxovit.predictions.tables import wide_from_table
 
-__all__ = ["INSTALL_HINT", "ParquetTable", "arrow_compute", "numbers", "parquet_columns", "parquet_schema", "read_columns", "read_wide_parquet", "run_heads", "text_chunks"]
+__all__ = [
+    "INSTALL_HINT",
+    "ParquetTable",
+    "arrow_compute",
+    "numbers",
+    "parquet_columns",
+    "parquet_schema",
+    "read_columns",
+    "read_wide_parquet",
+    "run_heads",
+    "text_chunks",
+]
 
 INSTALL_HINT = 'pip install "taxovit[parquet]"'
 
@@ -54,8 +65,10 @@ def _guarded(src: Any, read: Any) -> Any:
     try:  # ParquetFile, not read_table: no pyarrow.dataset (and pandas) import, ~0.15 s
         return read(pq)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ctx.error(f"not a readable Parquet file ({shorten(str(exc))}); expected Parquet "
-                        "as written by pyarrow or pandas") from None  # fmt: skip
+        raise ctx.error(
+            f"not a readable Parquet file ({shorten(str(exc))}); expected Parquet "
+            "as written by pyarrow or pandas"
+        ) from None
 
 
 #: what a label or id column may hold, for messages
@@ -66,8 +79,12 @@ def is_text(pa: Any, t: Any) -> bool:
     """A label or id column's type: any Arrow string or integer type (dictionary-encoded
     too), each read exactly as text."""
     t = t.value_type if pa.types.is_dictionary(t) else t
-    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
-            or pa.types.is_string_view(t))  # fmt: skip
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_string_view(t)
+    )
 
 
 def is_number(pa: Any, t: Any) -> bool:
@@ -85,9 +102,13 @@ def read_columns(src: Any, columns: list[str] | None, numbers: frozenset[str] = 
 
     def read(pq: Any) -> Any:
         pf = pq.ParquetFile(src.binary())
-        text = [f.name for f in pf.schema_arrow if f.name not in numbers
-                and (columns is None or f.name in columns)
-                and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]  # fmt: skip
+        text = [
+            f.name
+            for f in pf.schema_arrow
+            if f.name not in numbers
+            and (columns is None or f.name in columns)
+            and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        ]
         if text:
             pf = pq.ParquetFile(src.binary(), read_dictionary=text)
         return pf.read(columns=columns)
@@ -128,8 +149,9 @@ class ParquetTable:
         col = self._column(column)
         t = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
         if not is_text(pa, t):
-            raise self.ctx.error(f"column has type {col.type}; expected {TEXT_TYPES}",
-                                 column=column)  # fmt: skip
+            raise self.ctx.error(
+                f"column has type {col.type}; expected {TEXT_TYPES}", column=column
+            )
         return col
 
     def strings(self, column: str) -> np.ndarray:
@@ -149,7 +171,9 @@ class ParquetTable:
         arr = col.combine_chunks()  # one array: one dictionary (given ones are unified)
         values = arr.dictionary.cast(pa.string())
         idx = arr.indices  # int32 codes mostly: half the memory of int64
-        raw = (pc.fill_null(idx.cast(pa.int64()), len(values)) if idx.null_count else idx).to_numpy()
+        raw = (
+            pc.fill_null(idx.cast(pa.int64()), len(values)) if idx.null_count else idx
+        ).to_numpy()
         # a dictionary may repeat a value, or hold "" (a null cell's text, appended last):
         # numbered as pd.factorize would (first appearance; a null value -> -1)
         enc = pa.concat_arrays([values, pa.array([""], pa.string())]).dictionary_encode()
@@ -172,8 +196,11 @@ class ParquetTable:
         for j, name in enumerate(columns):
             col = self._column(name)
             if not is_number(pa, col.type):
-                raise self.ctx.error(f"score column has type {col.type}; expected a number "
-                                     "type (float, integer or decimal)", column=name)  # fmt: skip
+                raise self.ctx.error(
+                    f"score column has type {col.type}; expected a number "
+                    "type (float, integer or decimal)",
+                    column=name,
+                )
             # beyond 2**53 an integer becomes the nearest float64, as a CSV number does
             vals = pc.cast(col, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
             bad = ~np.isfinite(vals)
@@ -183,8 +210,11 @@ class ParquetTable:
                 bad &= ~null
             r = first(bad)
             if r >= 0:
-                problems.note(r, name, f"score {shorten(float(vals[r]))} is not finite; "
-                              "expected a finite number")  # fmt: skip
+                problems.note(
+                    r,
+                    name,
+                    f"score {shorten(float(vals[r]))} is not finite; expected a finite number",
+                )
             if out is None:  # one column (the long format's score): no copy
                 return vals.astype(np.float64, copy=False).reshape(-1, 1)
             out[:, j] = vals
@@ -210,7 +240,9 @@ def _dictionary_runs(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray
     return _run_codes(pc, *run_heads(pa, col), n)
 
 
-def _run_codes(pc: Any, starts: np.ndarray, heads: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _run_codes(
+    pc: Any, starts: np.ndarray, heads: Any, n: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(codes, distinct values) when the runs starting at rows ``starts`` (of ``n``) are the
     values: no more runs than half the rows and each run head (``heads``, Arrow strings)
     distinct; else None."""
@@ -230,7 +262,12 @@ def text_chunks(pa: Any, col: Any) -> list[tuple[np.ndarray, Any]]:
         if not pa.types.is_dictionary(chunk.type):
             chunk = chunk.dictionary_encode()
         values = chunk.dictionary  # a cast imports pyarrow.compute (~0.03 s): only if needed
-        out.append((numbers(chunk.indices), values if values.type == pa.string() else values.cast(pa.string())))
+        out.append(
+            (
+                numbers(chunk.indices),
+                values if values.type == pa.string() else values.cast(pa.string()),
+            )
+        )
     return out
 
 
@@ -241,7 +278,9 @@ def text_chunks(pa: Any, col: Any) -> list[tuple[np.ndarray, Any]]:
 def numbers(arr: Any) -> np.ndarray:
     """A zero-copy numpy view of a primitive Arrow array without nulls."""
     dtype = np.dtype(arr.type.to_pandas_dtype())
-    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+    return np.frombuffer(
+        arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
+    )
 
 
 def _arrow_ints(pa: Any, values: np.ndarray) -> Any:
@@ -278,7 +317,9 @@ def _encode_plain(pa: Any, pc: Any, col: Any) -> tuple[np.ndarray, np.ndarray]:
         start[0] = True
         start[1:] = pc.not_equal(col[1:], col[:-1]).to_numpy(zero_copy_only=False)
         if np.count_nonzero(start) <= n // 2:  # only then are the run heads worth hashing
-            runs = _run_codes(pc, np.flatnonzero(start), col.filter(pa.array(start)).combine_chunks(), n)
+            runs = _run_codes(
+                pc, np.flatnonzero(start), col.filter(pa.array(start)).combine_chunks(), n
+            )
             if runs is not None:
                 return runs
     arr = col.combine_chunks().dictionary_encode()

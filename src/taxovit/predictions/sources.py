@@ -72,13 +72,18 @@ def _kind(ctx: FileContext, path: str, head: bytes) -> str:
     if ext in PARQUET_EXTENSIONS:
         raise ctx.error(f"not a Parquet file: it starts with {head[:4]!r}, expected b'PAR1'")
     if ext in NPZ_EXTENSIONS:
-        raise ctx.error(f"not an .npz archive: it starts with {head[:4]!r}, expected a zip "
-                        "archive as written by numpy.savez")  # fmt: skip
+        raise ctx.error(
+            f"not an .npz archive: it starts with {head[:4]!r}, expected a zip "
+            "archive as written by numpy.savez"
+        )
     return "csv"
 
 
-def open_source(path: str | os.PathLike[str], header_hint: str = "id,y_true,y_pred",
-                what: str = "a predictions file") -> Source:  # fmt: skip
+def open_source(
+    path: str | os.PathLike[str],
+    header_hint: str = "id,y_true,y_pred",
+    what: str = "a predictions file",
+) -> Source:
     """Open ``path`` (``-``: standard input) and tell its container from its first bytes.
 
     ``header_hint`` and ``what`` describe the expected file in messages."""

@@ -33,9 +33,14 @@ class RecordError(InputError):
     data row (1-based) or an array index (0-based), shown with its ``unit``."""
 
     def __init__(
-        self, message: str, *, file: str | None = None, row: int | None = None,
-        column: str | None = None, unit: str = "row",
-    ) -> None:  # fmt: skip
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        unit: str = "row",
+    ) -> None:
         self.unit = unit
         super().__init__(message, file=file, row=row, column=column)
 
@@ -89,9 +94,14 @@ def fail_at(table: Table, row: int, column: str, message: str, ref: int | None =
 
 
 def find_columns(
-    ctx: FileContext, header: Sequence[str], required: Sequence[str],
-    optional: Sequence[str] = (), *, others_ok: bool = False, row: int | None = 1,
-) -> dict[str, str]:  # fmt: skip
+    ctx: FileContext,
+    header: Sequence[str],
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+    *,
+    others_ok: bool = False,
+    row: int | None = 1,
+) -> dict[str, str]:
     """Map each wanted name to the header's spelling, matching in any case.
 
     A column named twice (in any case), a missing required column or (unless ``others_ok``)
@@ -104,18 +114,30 @@ def find_columns(
     for name in header:
         key = name.lower()
         if key in seen:
-            raise ctx.error(f"duplicate column name (also {seen[key]!r}); expected each column "
-                            "once, in any case", row=row, column=name)  # fmt: skip
+            raise ctx.error(
+                f"duplicate column name (also {seen[key]!r}); expected each column "
+                "once, in any case",
+                row=row,
+                column=name,
+            )
         seen[key] = name
         if key in wanted:
             found[wanted[key]] = name
         elif not others_ok:
-            raise ctx.error(f"unexpected column {shorten(name)}; expected the columns "
-                            f"{', '.join(wanted.values())}", row=row, column=name)  # fmt: skip
+            raise ctx.error(
+                f"unexpected column {shorten(name)}; expected the columns "
+                f"{', '.join(wanted.values())}",
+                row=row,
+                column=name,
+            )
     for name in required:
         if name not in found:
-            raise ctx.error(f"missing required column; found columns {shorten(list(header))}, "
-                            f"expected {', '.join(required)} (any case)", row=row, column=name)  # fmt: skip
+            raise ctx.error(
+                f"missing required column; found columns {shorten(list(header))}, "
+                f"expected {', '.join(required)} (any case)",
+                row=row,
+                column=name,
+            )
     return found
 
 

@@ -49,8 +49,12 @@ def _note_counts(counts: np.ndarray, column: str, problems: Problems) -> int:
     problems.note(first(counts == 0), column, "empty cell; expected labels separated by spaces")
     r = first((counts != k) & (counts > 0)) if k > 0 else -1
     if r >= 0:
-        problems.note(r, column, f"{counts[r]} label{'s' if counts[r] != 1 else ''}; expected "
-                      f"{k} labels separated by spaces, as many as on the first row")  # fmt: skip
+        problems.note(
+            r,
+            column,
+            f"{counts[r]} label{'s' if counts[r] != 1 else ''}; expected "
+            f"{k} labels separated by spaces, as many as on the first row",
+        )
     return k
 
 
@@ -72,8 +76,11 @@ def split_ranked(
     if r >= 0:
         j = first(bad[r])
         what, expected, _ = label_words(name_to_id)
-        problems.note(r, column, f"label {shorten(tokens[r, j])} (candidate {j + 1}) is not "
-                      f"{what}; expected {expected}")  # fmt: skip
+        problems.note(
+            r,
+            column,
+            f"label {shorten(tokens[r, j])} (candidate {j + 1}) is not {what}; expected {expected}",
+        )
     _note_repeats(nodes, tokens, column, problems)
     return nodes[:, : max(k, 1)]
 
@@ -86,8 +93,11 @@ def _note_repeats(nodes: np.ndarray, tokens: np.ndarray, column: str, problems: 
     if r >= 0:
         node = s[r, 1:][rep[r]][0]
         j = first(nodes[r] == node)
-        problems.note(r, column, f"label {shorten(tokens[r, j])} is listed twice; expected "
-                      "distinct labels, best first")  # fmt: skip
+        problems.note(
+            r,
+            column,
+            f"label {shorten(tokens[r, j])} is listed twice; expected distinct labels, best first",
+        )
 
 
 def read_topk(src: Source, name_to_id: Mapping[str, int], truth: Truth) -> Predictions:
@@ -98,10 +108,12 @@ def read_topk(src: Source, name_to_id: Mapping[str, int], truth: Truth) -> Predi
     table = load_table(src, header, [])
     problems = Problems(table.header)
     ids = check_ids(table.strings(names["id"]), names["id"], problems)
-    ranked = split_ranked(table.strings(names["predicted"]), names["predicted"], name_to_id,
-                          problems)  # fmt: skip
+    ranked = split_ranked(
+        table.strings(names["predicted"]), names["predicted"], name_to_id, problems
+    )
     table.check(problems)
     y_true = align_truth(truth, ids, table, names["id"])
     empty = np.empty(0, dtype=np.int64)
-    return Predictions(ids, y_true, ranked[:, 0].copy(), empty, None, src.path, ranked=ranked,
-                       format="topk")  # fmt: skip
+    return Predictions(
+        ids, y_true, ranked[:, 0].copy(), empty, None, src.path, ranked=ranked, format="topk"
+    )

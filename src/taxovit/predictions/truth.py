@@ -41,8 +41,11 @@ def read_truth(path: str | os.PathLike[str], name_to_id: Mapping[str, int]) -> T
     names = find_columns(ctx, header, ["id"], ["expected", "y_true"], others_ok=True, row=row)
     if ("expected" in names) == ("y_true" in names):
         found = "both" if "expected" in names else "neither"
-        raise ctx.error(f"found {found} of 'expected' and 'y_true'; expected one column of true "
-                        "labels", row=row, column="expected")  # fmt: skip
+        raise ctx.error(
+            f"found {found} of 'expected' and 'y_true'; expected one column of true labels",
+            row=row,
+            column="expected",
+        )
     label_col = names.get("expected", names.get("y_true"))
     assert label_col is not None
     table = load_table(src, header, [])
@@ -64,10 +67,20 @@ def align_truth(
     miss = first(pos < 0)
     if miss >= 0:
         row = miss if rows is None else int(rows[miss])
-        fail_at(table, row, id_col, f"id {shorten(ids[miss])} is not in the truth file "
-                f"{truth.path}; expected the same ids in both files")  # fmt: skip
+        fail_at(
+            table,
+            row,
+            id_col,
+            f"id {shorten(ids[miss])} is not in the truth file "
+            f"{truth.path}; expected the same ids in both files",
+        )
     if len(truth.ids) != len(ids):
         extra = first(pd.Index(ids).get_indexer(truth.ids) < 0)
-        fail_at(truth.table, extra, truth.id_col, f"id {shorten(truth.ids[extra])} is not in "
-                f"the predictions file {table.ctx.path}; expected the same ids in both files")  # fmt: skip
+        fail_at(
+            truth.table,
+            extra,
+            truth.id_col,
+            f"id {shorten(truth.ids[extra])} is not in "
+            f"the predictions file {table.ctx.path}; expected the same ids in both files",
+        )
     return truth.y_true[pos]

@@ -53,7 +53,6 @@ DEFAULT_TOPK = 5
 _FLOAT = "%.6g"
 
 
-
 def wide_csv(
     ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str], scores: np.ndarray
 ) -> str:
@@ -75,12 +74,15 @@ def wide_csv(
     return buf.getvalue()
 
 
-def _checked(ids: Sequence[str], y_true: Sequence[str] | None, class_names: Sequence[str],
-             scores: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:  # fmt: skip
+def _checked(
+    ids: Sequence[str], y_true: Sequence[str] | None, class_names: Sequence[str], scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 2 or s.shape != (len(ids), len(class_names)):
-        raise ValueError(f"scores of shape {s.shape}; expected ({len(ids)}, {len(class_names)}): "
-                         "one row per id, one column per class")  # fmt: skip
+        raise ValueError(
+            f"scores of shape {s.shape}; expected ({len(ids)}, {len(class_names)}): "
+            "one row per id, one column per class"
+        )
     if y_true is not None and len(y_true) != len(ids):
         raise ValueError(f"{len(y_true)} true labels for {len(ids)} ids; expected one per id")
     if len(class_names) == 0:
@@ -115,9 +117,11 @@ def topk_csv(ids: Sequence[str], class_names: Sequence[str], scores: np.ndarray,
         raise ValueError(f"k = {k}; expected an integer >= 1")
     spaced = [c for c in names if c == "" or any(ch.isspace() for ch in c)]
     if spaced:
-        raise ValueError(f"class {spaced[0]!r} is empty or contains a space, which a top-k "
-                         "submission cannot hold (labels are separated by spaces); write "
-                         "the long format instead")  # fmt: skip
+        raise ValueError(
+            f"class {spaced[0]!r} is empty or contains a space, which a top-k "
+            "submission cannot hold (labels are separated by spaces); write "
+            "the long format instead"
+        )
     cols = ranked_columns(s, k)
     joined = names[cols[:, 0]]
     for j in range(1, cols.shape[1]):
@@ -129,12 +133,21 @@ def truth_csv(ids: Sequence[str], y_true: Sequence[str]) -> str:
     """The true labels of a top-k submission, ``id,expected`` (``taxovit evaluate --truth``)."""
     if len(y_true) != len(ids):
         raise ValueError(f"{len(y_true)} true labels for {len(ids)} ids; expected one per id")
-    return _csv_text({ID_COL: np.asarray(ids, dtype=object).astype(str),
-                      "expected": np.asarray(y_true, dtype=object).astype(str)})  # fmt: skip
+    return _csv_text(
+        {
+            ID_COL: np.asarray(ids, dtype=object).astype(str),
+            "expected": np.asarray(y_true, dtype=object).astype(str),
+        }
+    )
 
 
-def _long_columns(ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str],
-                  scores: np.ndarray, top_k: int | None) -> dict[str, np.ndarray]:  # fmt: skip
+def _long_columns(
+    ids: Sequence[str],
+    y_true: Sequence[str],
+    class_names: Sequence[str],
+    scores: np.ndarray,
+    top_k: int | None,
+) -> dict[str, np.ndarray]:
     text, truth, names, s = _checked(ids, y_true, class_names, scores)
     assert truth is not None
     n, c = s.shape
@@ -146,25 +159,36 @@ def _long_columns(ids: Sequence[str], y_true: Sequence[str], class_names: Sequen
         cols = ranked_columns(s, top_k)
     rows = np.repeat(np.arange(n), cols.shape[1])
     flat = cols.ravel()
-    return {ID_COL: text[rows], "label": names[flat], "score": s[rows, flat],
-            TRUE_COL: truth[rows]}  # fmt: skip
+    return {ID_COL: text[rows], "label": names[flat], "score": s[rows, flat], TRUE_COL: truth[rows]}
 
 
-def long_csv(ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str],
-             scores: np.ndarray, top_k: int | None = None) -> str:  # fmt: skip
+def long_csv(
+    ids: Sequence[str],
+    y_true: Sequence[str],
+    class_names: Sequence[str],
+    scores: np.ndarray,
+    top_k: int | None = None,
+) -> str:
     """The long format ``id,label,score,y_true`` as CSV (see the module docstring)."""
     return _csv_text(_long_columns(ids, y_true, class_names, scores, top_k))
 
 
-def long_parquet(ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str],
-                 scores: np.ndarray, top_k: int | None = None) -> bytes:  # fmt: skip
+def long_parquet(
+    ids: Sequence[str],
+    y_true: Sequence[str],
+    class_names: Sequence[str],
+    scores: np.ndarray,
+    top_k: int | None = None,
+) -> bytes:
     """The long format as Parquet (labels dictionary-encoded). Needs pyarrow."""
-    return _parquet_bytes(_long_columns(ids, y_true, class_names, scores, top_k),
-                          dictionary=("label", TRUE_COL))  # fmt: skip
+    return _parquet_bytes(
+        _long_columns(ids, y_true, class_names, scores, top_k), dictionary=("label", TRUE_COL)
+    )
 
 
-def wide_parquet(ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str],
-                 scores: np.ndarray) -> bytes:  # fmt: skip
+def wide_parquet(
+    ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str], scores: np.ndarray
+) -> bytes:
     """The wide layout as Parquet (the columns of :func:`wide_csv`). Needs pyarrow."""
     text, truth, names, s = _checked(ids, y_true, class_names, scores)
     cols: dict[str, np.ndarray] = {ID_COL: text, TRUE_COL: truth, PRED_COL: names[s.argmax(axis=1)]}  # type: ignore[dict-item]
@@ -175,14 +199,21 @@ def wide_parquet(ids: Sequence[str], y_true: Sequence[str], class_names: Sequenc
     return _parquet_bytes(cols, dictionary=(TRUE_COL, PRED_COL))
 
 
-def npz_bytes(ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str],
-              scores: np.ndarray) -> bytes:  # fmt: skip
+def npz_bytes(
+    ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str], scores: np.ndarray
+) -> bytes:
     """An ``.npz`` archive: ``scores`` (float64), ``classes``, ``ids``, ``y_true``, ``y_pred``
     as unicode arrays (no pickle needed to read them)."""
     text, truth, names, s = _checked(ids, y_true, class_names, scores)
     buf = io.BytesIO()
-    np.savez(buf, scores=s, classes=names.astype(str), ids=text.astype(str),
-             y_true=truth.astype(str), y_pred=names[s.argmax(axis=1)].astype(str))  # type: ignore[union-attr]  # fmt: skip
+    np.savez(
+        buf,
+        scores=s,
+        classes=names.astype(str),
+        ids=text.astype(str),
+        y_true=truth.astype(str),
+        y_pred=names[s.argmax(axis=1)].astype(str),
+    )  # type: ignore[union-attr]
     return buf.getvalue()
 
 
@@ -200,8 +231,9 @@ def _pyarrow() -> tuple:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ArgumentError("writing Parquet needs pyarrow, which is not installed; install "
-                            f"it with {INSTALL_HINT}") from None  # fmt: skip
+        raise ArgumentError(
+            f"writing Parquet needs pyarrow, which is not installed; install it with {INSTALL_HINT}"
+        ) from None
     return pa, pq
 
 
@@ -220,8 +252,9 @@ def _parquet_name(out: object) -> bool:
     return str(out).lower().endswith((".parquet", ".pq"))
 
 
-def choose_format(fmt: str | None, class_names: Sequence[str], top_k: int | None,
-                  out: object = None) -> tuple[str, int | None]:  # fmt: skip
+def choose_format(
+    fmt: str | None, class_names: Sequence[str], top_k: int | None, out: object = None
+) -> tuple[str, int | None]:
     """Check ``taxovit predict``'s ``--format`` and ``--top-k`` before anything is computed;
     returns (format, K) with the defaults applied. Raises ``ArgumentError``.
 
@@ -234,10 +267,12 @@ def choose_format(fmt: str | None, class_names: Sequence[str], top_k: int | None
     c = len(class_names)
     if fmt is None:
         if c > DEFAULT_MAX_CLASSES:
-            raise ArgumentError(f"{c:,} classes: a wide CSV would hold a score per class and "
-                                f"image (the default only up to {DEFAULT_MAX_CLASSES:,} classes); "
-                                "choose --format long --top-k K (the K best per image), "
-                                "--format npz, or --format csv to write it anyway")  # fmt: skip
+            raise ArgumentError(
+                f"{c:,} classes: a wide CSV would hold a score per class and "
+                f"image (the default only up to {DEFAULT_MAX_CLASSES:,} classes); "
+                "choose --format long --top-k K (the K best per image), "
+                "--format npz, or --format csv to write it anyway"
+            )
         fmt = "csv"
     if fmt not in WRITE_FORMATS:
         raise ArgumentError(f"--format {fmt!r}: expected one of {', '.join(WRITE_FORMATS)}")
@@ -250,19 +285,30 @@ def choose_format(fmt: str | None, class_names: Sequence[str], top_k: int | None
     if fmt == "topk":
         bad = [x for x in class_names if x == "" or any(ch.isspace() for ch in x)]
         if bad:
-            raise ArgumentError(f"--format topk: class {bad[0]!r} contains a space, which a "
-                                "top-k submission cannot hold (labels are separated by "
-                                "spaces); choose --format long --top-k K")  # fmt: skip
+            raise ArgumentError(
+                f"--format topk: class {bad[0]!r} contains a space, which a "
+                "top-k submission cannot hold (labels are separated by "
+                "spaces); choose --format long --top-k K"
+            )
     if top_k is not None and top_k > c:
-        raise ArgumentError(f"--top-k {top_k}: the model has {c:,} classes, so a row can list "
-                            f"at most {c:,}; expected --top-k {c:,} or less")  # fmt: skip
+        raise ArgumentError(
+            f"--top-k {top_k}: the model has {c:,} classes, so a row can list "
+            f"at most {c:,}; expected --top-k {c:,} or less"
+        )
     if fmt == "topk":
         return fmt, min(top_k or DEFAULT_TOPK, c)  # the default 5, fewer with fewer classes
     return fmt, top_k
 
 
-def encode(fmt: str, ids: Sequence[str], y_true: Sequence[str], class_names: Sequence[str],
-           scores: np.ndarray, top_k: int | None = None, out: object = None) -> str | bytes:  # fmt: skip
+def encode(
+    fmt: str,
+    ids: Sequence[str],
+    y_true: Sequence[str],
+    class_names: Sequence[str],
+    scores: np.ndarray,
+    top_k: int | None = None,
+    out: object = None,
+) -> str | bytes:
     """The file of format ``fmt`` (:data:`WRITE_FORMATS`; checked by :func:`choose_format`).
     ``long`` is CSV unless ``out`` is named ``.parquet`` or ``.pq``."""
     if fmt == "csv":

@@ -80,12 +80,18 @@ def node_stats(report: EvaluationReport, taxonomy: Taxonomy) -> dict[str, np.nda
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(support > 0, hits / support, np.nan)
         precision = np.where(predicted > 0, hits / predicted, np.nan)
-    return {"support": support, "hits": hits, "predicted": predicted, "recall": recall,
-            "precision": precision}  # fmt: skip
+    return {
+        "support": support,
+        "hits": hits,
+        "predicted": predicted,
+        "recall": recall,
+        "precision": precision,
+    }
 
 
-def confused_pairs(report: EvaluationReport, taxonomy: Taxonomy,
-                   limit: int = MAX_CONFUSED_PAIRS) -> list[dict[str, Any]]:  # fmt: skip
+def confused_pairs(
+    report: EvaluationReport, taxonomy: Taxonomy, limit: int = MAX_CONFUSED_PAIRS
+) -> list[dict[str, Any]]:
     """The most frequent mistakes (true != predicted), most frequent first: count, share of
     the true class's samples, their LCA and the rank (or depth) at which the two split
     (that of the true label's ancestor just below the LCA). ``coarser`` marks a prediction
@@ -106,13 +112,24 @@ def confused_pairs(report: EvaluationReport, taxonomy: Taxonomy,
     out = []
     for k in range(t.size):
         b = below[k]
-        rank = None if b < 0 else (ix.rank_names[ix.rank_of[b]] if ix.rank_of[b] >= 0
-                                   else f"depth {ix.depth[b]}")  # fmt: skip
-        out.append({"true": names[t[k]], "predicted": names[p[k]], "count": int(w[k]),
-                    "share": float(w[k] / per_true[t[k]]),
-                    "lca": names[lca[k]] if lca[k] >= 0 else f"depth {lca_depth[k]}",
-                    "split_rank": rank, "coarser": bool(lca_depth[k] == ix.depth[p[k]]),
-                    "t": int(t[k]), "p": int(p[k])})  # fmt: skip
+        rank = (
+            None
+            if b < 0
+            else (ix.rank_names[ix.rank_of[b]] if ix.rank_of[b] >= 0 else f"depth {ix.depth[b]}")
+        )
+        out.append(
+            {
+                "true": names[t[k]],
+                "predicted": names[p[k]],
+                "count": int(w[k]),
+                "share": float(w[k] / per_true[t[k]]),
+                "lca": names[lca[k]] if lca[k] >= 0 else f"depth {lca_depth[k]}",
+                "split_rank": rank,
+                "coarser": bool(lca_depth[k] == ix.depth[p[k]]),
+                "t": int(t[k]),
+                "p": int(p[k]),
+            }
+        )
     return out
 
 
@@ -129,11 +146,15 @@ def _tree(report: EvaluationReport, taxonomy: Taxonomy) -> dict[str, Any] | None
         "id": keep.tolist(),
         "name": taxonomy.names(keep),
         "parent": ix.parent[keep].tolist(),
-        "rank": [r if r is not None else f"depth {d}" for r, d in zip(ranks, ix.depth[keep], strict=True)],
+        "rank": [
+            r if r is not None else f"depth {d}" for r, d in zip(ranks, ix.depth[keep], strict=True)
+        ],
         "depth": ix.depth[keep].tolist(),
         **{k: [_num(x) for x in stats[k][keep]] for k in ("support", "hits", "predicted")},
-        **{k: [None if np.isnan(x) else round(float(x), 6) for x in stats[k][keep]]
-           for k in ("recall", "precision")},  # fmt: skip
+        **{
+            k: [None if np.isnan(x) else round(float(x), 6) for x in stats[k][keep]]
+            for k in ("recall", "precision")
+        },
     }
 
 
@@ -148,8 +169,15 @@ def _classes(report: EvaluationReport, taxonomy: Taxonomy) -> dict[str, Any]:
     return {"columns": ["node id", "class", *columns], "rows": rows}
 
 
-PER_RANK_COLUMNS = ("n_samples", "accuracy", "precision_macro", "recall_macro", "f1_macro",
-                    "top1_accuracy", "ece")  # the rest are in the table of every metric
+PER_RANK_COLUMNS = (
+    "n_samples",
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "top1_accuracy",
+    "ece",
+)  # the rest are in the table of every metric
 
 
 def _per_rank(d: dict[str, Any]) -> dict[str, Any]:
@@ -160,10 +188,14 @@ def _per_rank(d: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for rank, r in per_rank.items():
         ci = cis.get(f"per_rank/{rank}/accuracy") or [None, None]
-        rows.append([rank, *(_num(r.get(k)) for k in keys), *([_num(ci[0]), _num(ci[1])] if has_ci else [])])
+        rows.append(
+            [rank, *(_num(r.get(k)) for k in keys), *([_num(ci[0]), _num(ci[1])] if has_ci else [])]
+        )
     labels = [metric_info(f"per_rank/r/{k}").label[2:] for k in keys]
-    return {"columns": ["rank", *labels, *(["accuracy CI low", "accuracy CI high"] if has_ci else [])],
-            "rows": rows}  # fmt: skip
+    return {
+        "columns": ["rank", *labels, *(["accuracy CI low", "accuracy CI high"] if has_ci else [])],
+        "rows": rows,
+    }
 
 
 def _metrics(d: dict[str, Any]) -> dict[str, Any]:
@@ -173,8 +205,16 @@ def _metrics(d: dict[str, Any]) -> dict[str, Any]:
     for key, val in flat.items():
         info = metric_info(key)
         ci = cis.get(key) or [None, None]
-        rows.append([info.label, key, _num(val), _num(ci[0]), _num(ci[1]),
-                     "higher" if info.higher_is_better else "lower"])  # fmt: skip
+        rows.append(
+            [
+                info.label,
+                key,
+                _num(val),
+                _num(ci[0]),
+                _num(ci[1]),
+                "higher" if info.higher_is_better else "lower",
+            ]
+        )
     return {"columns": ["metric", "key", "value", "CI low", "CI high", "better"], "rows": rows}
 
 
@@ -186,8 +226,15 @@ def cards(d: dict[str, Any]) -> list[dict[str, Any]]:
         if m.get(key) is None:
             continue
         info = metric_info(key)
-        out.append({"key": key, "label": _CARD_LABELS.get(key, info.label), "value": _num(m[key]), "ci": cis.get(key),
-                    "higher_is_better": info.higher_is_better})  # fmt: skip
+        out.append(
+            {
+                "key": key,
+                "label": _CARD_LABELS.get(key, info.label),
+                "value": _num(m[key]),
+                "ci": cis.get(key),
+                "higher_is_better": info.higher_is_better,
+            }
+        )
     return out
 
 
@@ -198,9 +245,13 @@ def generic_sections(d: dict[str, Any]) -> list[dict[str, Any]]:
     for name, val in d.items():
         if name in KNOWN_SECTIONS or not val or not isinstance(val, dict | list):
             continue
-        records = val if isinstance(val, list) else [
-            {"key": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in val.items()
-        ]  # fmt: skip
+        records = (
+            val
+            if isinstance(val, list)
+            else [
+                {"key": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in val.items()
+            ]
+        )
         records = [r if isinstance(r, dict) else {"value": r} for r in records]
         columns: list[str] = []
         for r in records:
@@ -218,8 +269,12 @@ def _cell(v: Any) -> Any:
     return _num(v) if not isinstance(v, str) else v
 
 
-def page_data(report: EvaluationReport, taxonomy: Taxonomy, inputs: dict[str, Any],
-              title: str = "taxovit report") -> dict[str, Any]:  # fmt: skip
+def page_data(
+    report: EvaluationReport,
+    taxonomy: Taxonomy,
+    inputs: dict[str, Any],
+    title: str = "taxovit report",
+) -> dict[str, Any]:
     """Everything the evaluation page draws, JSON-ready."""
     import taxovit
 
@@ -230,10 +285,17 @@ def page_data(report: EvaluationReport, taxonomy: Taxonomy, inputs: dict[str, An
     t, p, w = unique_pairs(report)
     return {
         "title": title,
-        "meta": {**{k: str(v) for k, v in inputs.items()}, "taxovit": taxovit.__version__,
-                 "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")},  # fmt: skip
-        "summary": {"samples": d["metrics"].get("n_samples"), "mistakes": d["metrics"].get("n_mistakes"),
-                    "taxonomy": d.get("taxonomy"), "bootstrap": d.get("bootstrap")},  # fmt: skip
+        "meta": {
+            **{k: str(v) for k, v in inputs.items()},
+            "taxovit": taxovit.__version__,
+            "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        },
+        "summary": {
+            "samples": d["metrics"].get("n_samples"),
+            "mistakes": d["metrics"].get("n_mistakes"),
+            "taxonomy": d.get("taxonomy"),
+            "bootstrap": d.get("bootstrap"),
+        },
         "cards": cards(d),
         "tree": _tree(report, taxonomy),
         "classes": _classes(report, taxonomy),

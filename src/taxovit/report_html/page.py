@@ -53,9 +53,11 @@ def _environment():
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(HERE)), autoescape=jinja2.select_autoescape(["j2"]),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-    )  # fmt: skip
+        loader=jinja2.FileSystemLoader(str(HERE)),
+        autoescape=jinja2.select_autoescape(["j2"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     env.filters["thousands"] = lambda v: f"{v:,}"
     return env
 
@@ -66,21 +68,31 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(template: str, script: str, data: dict[str, Any], title: str, *,
-                js: str | None = None) -> str:  # fmt: skip
+def render_page(
+    template: str, script: str, data: dict[str, Any], title: str, *, js: str | None = None
+) -> str:
     """One page: ``template`` (jinja2, extends base.html.j2) with its ``script`` (a file of
     this package, or the code ``js``) and its data."""
     import taxovit
 
     gz, plotly_version = _plotly_gz()
     js = (HERE / script).read_text(encoding="utf-8") if js is None else js
-    return _environment().get_template(template).render(
-        title=title, data=data, version=taxovit.__version__, plotly_version=plotly_version,
-        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        css=_markup((HERE / "report.css").read_text(encoding="utf-8")),
-        data_json=_markup(_json_for_script(data)), plotly_gz=_markup(gz),
-        common_js=_markup((HERE / "common.js").read_text(encoding="utf-8")), page_js=_markup(js),
-    )  # fmt: skip
+    return (
+        _environment()
+        .get_template(template)
+        .render(
+            title=title,
+            data=data,
+            version=taxovit.__version__,
+            plotly_version=plotly_version,
+            date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            css=_markup((HERE / "report.css").read_text(encoding="utf-8")),
+            data_json=_markup(_json_for_script(data)),
+            plotly_gz=_markup(gz),
+            common_js=_markup((HERE / "common.js").read_text(encoding="utf-8")),
+            page_js=_markup(js),
+        )
+    )
 
 
 def _markup(text: str):
@@ -96,4 +108,6 @@ def evaluation_html(report, taxonomy, inputs: dict[str, Any], title: str | None 
     source = str(inputs.get("predictions", "predictions"))
     name = "standard input" if source == "-" else Path(source).name
     title = title or f"taxovit report: {name}"
-    return render_page("evaluate.html.j2", "evaluate.js", page_data(report, taxonomy, inputs, title), title)
+    return render_page(
+        "evaluate.html.j2", "evaluate.js", page_data(report, taxonomy, inputs, title), title
+    )

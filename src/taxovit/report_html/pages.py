@@ -14,8 +14,11 @@ __all__ = ["comparison_page", "leaderboard_page", "recall_difference"]
 def _meta(meta: dict[str, Any]) -> dict[str, str]:
     import taxovit
 
-    return {**{k: str(v) for k, v in meta.items()}, "taxovit": taxovit.__version__,
-            "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
+    return {
+        **{k: str(v) for k, v in meta.items()},
+        "taxovit": taxovit.__version__,
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def _table(frame) -> dict[str, Any]:
@@ -31,8 +34,13 @@ def leaderboard_page(board, meta: dict[str, Any]) -> str:
     from taxovit.evaluation.render import _clean
 
     title = f"taxovit leaderboard: {len(board.rows)} models"
-    data = {"title": title, "meta": _meta(meta), "board": _clean(board.to_dict()),
-            "explanation": explanation(board), "table": _table(leaderboard_frame(board))}  # fmt: skip
+    data = {
+        "title": title,
+        "meta": _meta(meta),
+        "board": _clean(board.to_dict()),
+        "explanation": explanation(board),
+        "table": _table(leaderboard_frame(board)),
+    }
     return render_page("leaderboard.html.j2", "leaderboard.js", data, title)
 
 
@@ -51,18 +59,25 @@ def recall_difference(a, b, taxonomy) -> dict[str, Any] | None:
     from taxovit.report_html.data import node_stats
 
     b = align(a, b)
-    sa, sb = (node_stats(evaluate(p.y_true, p.y_pred, taxonomy, top_k=(1,)), taxonomy) for p in (a, b))
+    sa, sb = (
+        node_stats(evaluate(p.y_true, p.y_pred, taxonomy, top_k=(1,)), taxonomy) for p in (a, b)
+    )
     keep = np.flatnonzero(sa["support"] > 0)
     r = lambda x: [round(float(v), 6) for v in x[keep]]  # noqa: E731
-    return {"id": keep.tolist(), "name": taxonomy.names(keep),
-            "parent": taxonomy.index.parent[keep].tolist(),
-            "rank": [x or "" for x in taxonomy.ranks_of(keep)],
-            "support": sa["support"][keep].astype(int).tolist(),
-            "recall_a": r(sa["recall"]), "recall_b": r(sb["recall"])}  # fmt: skip
+    return {
+        "id": keep.tolist(),
+        "name": taxonomy.names(keep),
+        "parent": taxonomy.index.parent[keep].tolist(),
+        "rank": [x or "" for x in taxonomy.ranks_of(keep)],
+        "support": sa["support"][keep].astype(int).tolist(),
+        "recall_a": r(sa["recall"]),
+        "recall_b": r(sb["recall"]),
+    }
 
 
-def comparison_page(cmp, names: tuple[str, str], meta: dict[str, Any],
-                    tree: dict[str, Any] | None = None) -> str:  # fmt: skip
+def comparison_page(
+    cmp, names: tuple[str, str], meta: dict[str, Any], tree: dict[str, Any] | None = None
+) -> str:
     """The HTML page of a :class:`~taxovit.evaluation.compare.Comparison` of A and B
     (``tree``: :func:`recall_difference`, for the sunburst of B − A recall per taxon)."""
     from taxovit.evaluation.compare_render import comparison_frame
@@ -74,7 +89,9 @@ def comparison_page(cmp, names: tuple[str, str], meta: dict[str, Any],
         e = d["metrics"].get(key)
         if e and e["a"] is not None:
             info = metric_info(key)
-            cards.append({"key": key, "label": info.label, "higher_is_better": info.higher_is_better, **e})
+            cards.append(
+                {"key": key, "label": info.label, "higher_is_better": info.higher_is_better, **e}
+            )
     frame = comparison_frame(cmp)
     frame.insert(1, "label", [metric_info(k).label for k in frame["metric"]])
     better = []
@@ -83,8 +100,15 @@ def comparison_page(cmp, names: tuple[str, str], meta: dict[str, Any],
         better.append("" if sig != "yes" else ("B" if (diff > 0) == up else "A"))
     frame["better"] = better
     title = f"taxovit comparison: {names[0]} (A) vs {names[1]} (B)"
-    data = {"title": title, "names": list(names), "meta": _meta(meta), "cards": cards,
-            "table": _table(frame), "mcnemar": d["mcnemar"],
-            "per_rank_mcnemar": {r: v.get("mcnemar") for r, v in d["per_rank"].items()},
-            "bootstrap": d["bootstrap"], "tree": tree}  # fmt: skip
+    data = {
+        "title": title,
+        "names": list(names),
+        "meta": _meta(meta),
+        "cards": cards,
+        "table": _table(frame),
+        "mcnemar": d["mcnemar"],
+        "per_rank_mcnemar": {r: v.get("mcnemar") for r, v in d["per_rank"].items()},
+        "bootstrap": d["bootstrap"],
+        "tree": tree,
+    }
     return render_page("compare.html.j2", "compare.js", data, title)

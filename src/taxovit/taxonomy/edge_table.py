@@ -34,15 +34,38 @@ INTEGER = re.compile(r"^(-?[0-9]+)\.0+$")
 WHOLE = re.compile(r"-?[0-9]+", re.ASCII)
 #: iNaturalist rank levels (``rank_level``) and their rank names
 INAT_RANK_LEVELS = {
-    "100": "stateofmatter", "70": "kingdom", "67": "subkingdom", "60": "phylum",
-    "57": "subphylum", "53": "superclass", "50": "class", "47": "subclass", "45": "infraclass",
-    "44": "subterclass", "43": "superorder", "40": "order", "37": "suborder",
-    "35": "infraorder", "34.5": "parvorder", "34": "zoosection", "33.5": "zoosubsection",
-    "33": "superfamily", "32": "epifamily", "30": "family", "27": "subfamily",
-    "26": "supertribe", "25": "tribe", "24": "subtribe", "20": "genus", "15": "subgenus",
-    "13": "section", "12": "subsection", "11": "complex", "10": "species",
+    "100": "stateofmatter",
+    "70": "kingdom",
+    "67": "subkingdom",
+    "60": "phylum",
+    "57": "subphylum",
+    "53": "superclass",
+    "50": "class",
+    "47": "subclass",
+    "45": "infraclass",
+    "44": "subterclass",
+    "43": "superorder",
+    "40": "order",
+    "37": "suborder",
+    "35": "infraorder",
+    "34.5": "parvorder",
+    "34": "zoosection",
+    "33.5": "zoosubsection",
+    "33": "superfamily",
+    "32": "epifamily",
+    "30": "family",
+    "27": "subfamily",
+    "26": "supertribe",
+    "25": "tribe",
+    "24": "subtribe",
+    "20": "genus",
+    "15": "subgenus",
+    "13": "section",
+    "12": "subsection",
+    "11": "complex",
+    "10": "species",
     "5": "infraspecies",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -67,16 +90,23 @@ class TableSpec:
 SPECS = {
     "edges": TableSpec(),
     "dwc": TableSpec(
-        "parentNameUsageID", "taxonID", {"scientificName": "name", "taxonRank": "rank"},
-        child_what="taxonID", ids=True, synonym="acceptedNameUsageID",
+        "parentNameUsageID",
+        "taxonID",
+        {"scientificName": "name", "taxonRank": "rank"},
+        child_what="taxonID",
+        ids=True,
+        synonym="acceptedNameUsageID",
     ),
     "inat": TableSpec(
-        "parent_taxon_id", "taxon_id",
+        "parent_taxon_id",
+        "taxon_id",
         {"name": "name", "rank_level": "rank_level", "leaf_class_id": "leaf_class_id"},
-        child_what="taxon_id", ids=True, rank_from={"rank_level": INAT_RANK_LEVELS},
+        child_what="taxon_id",
+        ids=True,
+        rank_from={"rank_level": INAT_RANK_LEVELS},
         integers=("rank_level", "leaf_class_id"),
     ),
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -106,8 +136,9 @@ def table_columns(header: list[str], spec: TableSpec, path: Path) -> Columns:
     if missing:
         raise InputError(
             f"expected columns {spec.parent} and {spec.child}; missing {', '.join(missing)}",
-            file=file, row=1,
-        )  # fmt: skip
+            file=file,
+            row=1,
+        )
     attrs = [(where[h.lower()], a) for h, a in (spec.attrs or {}).items() if h.lower() in where]
     syn = where.get(spec.synonym.lower()) if spec.synonym else None
     return Columns(header, where[spec.parent.lower()], where[spec.child.lower()], attrs, syn)
@@ -127,9 +158,12 @@ def _row_attrs(row: list[str], cols: Columns, spec: TableSpec) -> dict[str, str]
 
 
 def _merge_attrs(
-    attrs: dict[str, dict[str, str]], attr_line: dict[str, int], child: str,
-    new: dict[str, str], where: tuple[Path, int, Columns],
-) -> None:  # fmt: skip
+    attrs: dict[str, dict[str, str]],
+    attr_line: dict[str, int],
+    child: str,
+    new: dict[str, str],
+    where: tuple[Path, int, Columns],
+) -> None:
     """Record ``child``'s attributes from one row; a conflicting value is an error."""
     path, line, cols = where
     old = attrs.get(child)
@@ -142,8 +176,10 @@ def _merge_attrs(
         if old.setdefault(k, v) != v:
             raise InputError(
                 f"node {child!r} has {k}={v!r} here but {old[k]!r} on line {attr_line[child]}",
-                file=str(path), row=line, column=names.get(k, k),
-            )  # fmt: skip
+                file=str(path),
+                row=line,
+                column=names.get(k, k),
+            )
 
 
 class _Builder:
@@ -168,26 +204,33 @@ class _Builder:
         return i
 
 
-def _take_row(b: _Builder, row: list[str], line: int, cols: Columns, spec: TableSpec, path: Path) -> None:
+def _take_row(
+    b: _Builder, row: list[str], line: int, cols: Columns, spec: TableSpec, path: Path
+) -> None:
     if len(row) != len(cols.header):
         raise InputError(
             f"expected {len(cols.header)} fields ({','.join(cols.header)}), found {len(row)}",
-            file=str(path), row=line,
-        )  # fmt: skip
+            file=str(path),
+            row=line,
+        )
     parent, child = row[cols.parent].strip(), row[cols.child].strip()
     if not child:
         raise InputError(
             f"empty {spec.child_what} (surrounding spaces do not count)",
-            file=str(path), row=line, column=cols.header[cols.child],
-        )  # fmt: skip
+            file=str(path),
+            row=line,
+            column=cols.header[cols.child],
+        )
     if cols.synonym is not None and row[cols.synonym].strip() not in ("", child):
         b.synonym_line.setdefault(child, line)
         return  # a synonym: not a node of the taxonomy
     if spec.ids and child in b.child_line:
         raise InputError(
             f"{spec.child_what} {child!r} again (first on line {b.child_line[child]})",
-            file=str(path), row=line, column=cols.header[cols.child],
-        )  # fmt: skip
+            file=str(path),
+            row=line,
+            column=cols.header[cols.child],
+        )
     b.child_line.setdefault(child, line)
     if parent:
         b.parents.append(b.node(parent))
@@ -201,7 +244,9 @@ def _take_row(b: _Builder, row: list[str], line: int, cols: Columns, spec: Table
         _merge_attrs(b.attrs, b.attr_line, child, new, (path, line, cols))
 
 
-def _check_rank_from(new: dict[str, str], cols: Columns, spec: TableSpec, path: Path, line: int) -> None:
+def _check_rank_from(
+    new: dict[str, str], cols: Columns, spec: TableSpec, path: Path, line: int
+) -> None:
     """A value that should name the rank (iNaturalist's ``rank_level``) but names none is
     an error, never a rank silently missing."""
     for key in dict.fromkeys([*spec.rank_from, *spec.integers]):
@@ -209,13 +254,22 @@ def _check_rank_from(new: dict[str, str], cols: Columns, spec: TableSpec, path: 
         bad = key in new and (new[key] not in table if table else not WHOLE.fullmatch(new[key]))
         if bad:
             column = next((cols.header[i] for i, a in cols.attrs if a == key), key)
-            what = f"not a rank level; expected one of {', '.join(table)}" if table else \
-                "not a whole number; expected an integer"  # fmt: skip
-            raise InputError(f"{key} {new[key][:40]!r} is {what} (or an empty cell)",
-                             file=str(path), row=line, column=column)  # fmt: skip
+            what = (
+                f"not a rank level; expected one of {', '.join(table)}"
+                if table
+                else "not a whole number; expected an integer"
+            )
+            raise InputError(
+                f"{key} {new[key][:40]!r} is {what} (or an empty cell)",
+                file=str(path),
+                row=line,
+                column=column,
+            )
 
 
-def read_edge_table(rows: Rows, path: Path, add_root: bool, spec: TableSpec = SPECS["edges"]) -> Taxonomy:
+def read_edge_table(
+    rows: Rows, path: Path, add_root: bool, spec: TableSpec = SPECS["edges"]
+) -> Taxonomy:
     """The row-by-row reader of every edge-table format (exact line and column in errors)."""
     _, header = next(rows, (1, []))
     cols = table_columns([h.strip() for h in header], spec, path)
@@ -231,9 +285,13 @@ def read_edge_table(rows: Rows, path: Path, add_root: bool, spec: TableSpec = SP
     chi = np.asarray(b.children, dtype=np.int64)
     check_duplicate_edges(par, chi, np.asarray(b.lines), b.nodes, path)
     return Taxonomy._from_parts(
-        b.nodes, par, chi, {n: a for n, a in b.attrs.items() if a}, id_of=b.id_of,
+        b.nodes,
+        par,
+        chi,
+        {n: a for n, a in b.attrs.items() if a},
+        id_of=b.id_of,
         add_virtual_root=add_root,
-    )  # fmt: skip
+    )
 
 
 def _check_parents_declared(b: _Builder, cols: Columns, spec: TableSpec, path: Path) -> None:
@@ -243,14 +301,18 @@ def _check_parents_declared(b: _Builder, cols: Columns, spec: TableSpec, path: P
                 f"{cols.header[cols.parent]} {b.nodes[p]!r} is a synonym (line "
                 f"{b.synonym_line[b.nodes[p]]} names an accepted taxon for it); a parent must "
                 "be the id of an accepted taxon",
-                file=str(path), row=line, column=cols.header[cols.parent],
-            )  # fmt: skip
+                file=str(path),
+                row=line,
+                column=cols.header[cols.parent],
+            )
         if b.nodes[p] not in b.child_line:
             raise InputError(
                 f"{cols.header[cols.parent]} {b.nodes[p]!r} is not the {spec.child_what} of "
                 "any row; every parent needs a row of its own",
-                file=str(path), row=line, column=cols.header[cols.parent],
-            )  # fmt: skip
+                file=str(path),
+                row=line,
+                column=cols.header[cols.parent],
+            )
 
 
 def check_duplicate_edges(

@@ -109,9 +109,16 @@ def _parse(buf: bytes, delim: str) -> Any:
         # header=None: the header row is data, so every column is read as text, exactly as
         # written (no type inference can turn "01" into 1); checked below all the same
         df = pd.read_csv(
-            io.BytesIO(buf), sep=delim, header=None, keep_default_na=False, na_filter=False,
-            engine="c", encoding="utf-8", skip_blank_lines=True, low_memory=False,
-        )  # fmt: skip
+            io.BytesIO(buf),
+            sep=delim,
+            header=None,
+            keep_default_na=False,
+            na_filter=False,
+            engine="c",
+            encoding="utf-8",
+            skip_blank_lines=True,
+            low_memory=False,
+        )
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     text = all(pd.api.types.is_string_dtype(t) or t is np.dtype(object) for t in df.dtypes)
@@ -131,7 +138,9 @@ def _node_codes(parent: Any, child: Any) -> tuple[np.ndarray, np.ndarray, np.nda
     rows = np.flatnonzero(has)
     p_codes, p_names = pd.factorize(parent[has] if not has.all() else parent)
     k = len(p_names)
-    codes, names = pd.factorize(pd.concat([pd.Series(p_names, dtype=child.dtype), child], ignore_index=True))
+    codes, names = pd.factorize(
+        pd.concat([pd.Series(p_names, dtype=child.dtype), child], ignore_index=True)
+    )
     p_first = np.full(k, 2 * n, dtype=np.int64)
     np.minimum.at(p_first, p_codes, 2 * rows)
     first = np.full(len(names), 2 * n, dtype=np.int64)
@@ -156,7 +165,9 @@ def _agree(child: np.ndarray, values: Any, n: int) -> bool:
     return bool((lo[child] == hi[child]).all())
 
 
-def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int) -> dict[str, np.ndarray] | None:
+def _columns(
+    df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int
+) -> dict[str, np.ndarray] | None:
     """Attribute columns aligned with node ids; None when a node's rows disagree."""
     import pandas as pd
 
@@ -167,8 +178,11 @@ def _columns(df: Any, cols: Columns, spec: TableSpec, child: np.ndarray, n: int)
         if key in spec.integers:
             values = values.str.replace(INTEGER.pattern, r"\1", regex=True)
         filled = (values != "").to_numpy(dtype=bool)
-        if key in spec.integers and key not in spec.rank_from and \
-                not values[filled].str.fullmatch(r"-?[0-9]+").all():  # fmt: skip
+        if (
+            key in spec.integers
+            and key not in spec.rank_from
+            and not values[filled].str.fullmatch(r"-?[0-9]+").all()
+        ):
             return None  # not a whole number: the row-by-row reader says where
         if not unique and not _agree(child[filled], values[filled], n):
             return None  # a conflict: the row-by-row reader names both lines
@@ -199,11 +213,16 @@ def _rows(df: Any, cols: Columns) -> tuple[Any, Any, Any] | None:
         keep = ((syn == "") | (syn == child)).to_numpy(dtype=bool)
         if not keep.all():
             df, child = df[keep], child[keep]
-    return df.reset_index(drop=True), df[cols.parent].str.strip().reset_index(drop=True), child.reset_index(drop=True)
+    return (
+        df.reset_index(drop=True),
+        df[cols.parent].str.strip().reset_index(drop=True),
+        child.reset_index(drop=True),
+    )
 
 
-def read_table_fast(data: bytes, head: str, delim: str, path: Path, spec: TableSpec, add_root: bool
-                    ) -> Taxonomy | None:  # fmt: skip
+def read_table_fast(
+    data: bytes, head: str, delim: str, path: Path, spec: TableSpec, add_root: bool
+) -> Taxonomy | None:
     """The taxonomy of an edge table, or ``None`` where the row-by-row reader must decide."""
     buf = data[len(BOM) :] if data.startswith(BOM) else data
     header = _header(head, delim)

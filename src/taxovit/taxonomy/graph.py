@@ -183,7 +183,9 @@ class Taxonomy:
         import networkx as nx
 
         nodes = [u for u, _ in nx.find_cycle(self.graph)]
-        raise TaxonomyError("the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1])))
+        raise TaxonomyError(
+            "the taxonomy has a cycle: " + " -> ".join(map(repr, nodes + nodes[:1]))
+        )
 
     @staticmethod
     def _validate_names(nodes: list[Any]) -> None:
@@ -200,7 +202,9 @@ class Taxonomy:
         attrs = self._attrs
         g.add_nodes_from((n, attrs.get(n, {})) for n in self.nodes)
         names = self._names_array
-        g.add_edges_from(zip(names[self._parents].tolist(), names[self._children].tolist(), strict=True))
+        g.add_edges_from(
+            zip(names[self._parents].tolist(), names[self._children].tolist(), strict=True)
+        )
         return g
 
     # ----------------------------------------------------------------- construction
@@ -353,15 +357,19 @@ class Taxonomy:
     def index(self) -> TaxonomyIndex:
         """The compiled integer index (depth, height, ancestors, LCA), built once."""
         root = self._root_id  # _setup sets the root before compiling
-        return TaxonomyIndex(len(self.nodes), self._parents, self._children, root, self._rank_codes())
+        return TaxonomyIndex(
+            len(self.nodes), self._parents, self._children, root, self._rank_codes()
+        )
 
     def _rank_codes(self) -> tuple[list[str], np.ndarray]:
         """(sorted rank names, rank id per node or -1), vectorised for a rank column."""
         col = self._columns.get("rank") if "_attrs" not in self.__dict__ else None
         if col is None:
             attrs = self._attrs
-            col = np.array([attrs[n].get("rank") if n in attrs else None for n in self.nodes] or [None],
-                           dtype=object)[: len(self.nodes)]  # fmt: skip
+            col = np.array(
+                [attrs[n].get("rank") if n in attrs else None for n in self.nodes] or [None],
+                dtype=object,
+            )[: len(self.nodes)]
         return _factorize_sorted(col)
 
     def summary(self) -> dict[str, Any]:

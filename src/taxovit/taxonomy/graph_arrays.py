@@ -15,7 +15,6 @@ class CycleError(TaxonomyError):
     """Raised while compiling a graph that has a cycle (the Taxonomy names the cycle)."""
 
 
-
 def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, s + l)`` for each (s, l), without a Python loop."""
     lengths = np.asarray(lengths, dtype=np.int64)

@@ -89,7 +89,10 @@ class TaxonomyIndex:
         root: int,
         ranks: Sequence[str | None] | tuple[list[str], np.ndarray] | None = None,
     ) -> None:
-        parents, children = np.asarray(parents, dtype=np.int64), np.asarray(children, dtype=np.int64)
+        parents, children = (
+            np.asarray(parents, dtype=np.int64),
+            np.asarray(children, dtype=np.int64),
+        )
         self.n, self.root = int(n), int(root)
         self.child_ptr, self.child_idx = csr(parents, children, self.n)
         self.parent_ptr, self.parent_idx = csr(children, parents, self.n)
@@ -159,7 +162,9 @@ class TaxonomyIndex:
             if width <= 0:
                 table[j:] = np.iinfo(dtype).max
                 break
-            np.minimum(table[j - 1, :width], table[j - 1, span : span + width], out=table[j, :width])
+            np.minimum(
+                table[j - 1, :width], table[j - 1, span : span + width], out=table[j, :width]
+            )
             table[j, width:] = np.iinfo(dtype).max
         self._table = table
         # floor(log2(length)) for every possible range length, as a lookup
@@ -172,8 +177,9 @@ class TaxonomyIndex:
         DAG, or a tree too big for the table or too wide/deep for 62 bits."""
         if not self.is_tree:
             return None
-        return build_path_codes(self.parent, self.child_ptr, self.child_idx, self._layers,
-                                self.root, self.max_depth)  # fmt: skip
+        return build_path_codes(
+            self.parent, self.child_ptr, self.child_idx, self._layers, self.root, self.max_depth
+        )
 
     def _tree_lca_depth(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(LCA, its depth) of each pair of a tree; ``a`` and ``b`` broadcast."""

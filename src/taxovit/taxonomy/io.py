@@ -70,9 +70,20 @@ from taxovit.taxonomy.text_formats import (
 from taxovit.taxonomy.text_input import csv_delimiter, csv_rows, read_bytes, read_text
 from taxovit.taxonomy.writers import FORMATS, Format, dumps_taxonomy
 
-__all__ = ["FORMATS", "_loads_iteratively", "parse_json", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT", "READ_FORMATS", "detect_format",
-           "dumps_taxonomy", "format_for_path", "load_taxonomy", "save_taxonomy", "taxonomy_inputs"]  # fmt: skip
-
+__all__ = [
+    "FORMATS",
+    "_loads_iteratively",
+    "parse_json",
+    "MAX_VALUE_DEPTH",
+    "RANK_CSV_ROOT",
+    "READ_FORMATS",
+    "detect_format",
+    "dumps_taxonomy",
+    "format_for_path",
+    "load_taxonomy",
+    "save_taxonomy",
+    "taxonomy_inputs",
+]
 
 
 # ----------------------------------------------------------------- detection and loading
@@ -167,9 +178,12 @@ def _check_json_named(p: Path, data: bytes) -> None:
     """A ``.json`` file is JSON: other text in it is an error, never read as a CSV format."""
     start = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
     if start not in (b"{", b"["):
-        raise InputError(f"a .json file must hold a JSON object (nested or node-link); it starts "
-                         f"with {data.lstrip()[:12]!r} (pass --format to read another format)",
-                         file=str(p), row=1)  # fmt: skip
+        raise InputError(
+            f"a .json file must hold a JSON object (nested or node-link); it starts "
+            f"with {data.lstrip()[:12]!r} (pass --format to read another format)",
+            file=str(p),
+            row=1,
+        )
 
 
 def _head(data: bytes) -> str | None:
@@ -269,7 +283,9 @@ def load_taxonomy(
     """
     p = Path(path)
     if format is not None and format not in READ_FORMATS:
-        raise ValueError(f"unknown taxonomy format {format!r}; choose one of {', '.join(READ_FORMATS)}")
+        raise ValueError(
+            f"unknown taxonomy format {format!r}; choose one of {', '.join(READ_FORMATS)}"
+        )
     try:
         data = read_bytes(p)
         if format is None and p.suffix.lower() == ".json":

@@ -47,17 +47,20 @@ def _sibling_positions(child_ptr: np.ndarray, child_idx: np.ndarray, n: int) -> 
 
 
 def build_path_codes(
-    parent: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray,
-    layers: Sequence[np.ndarray], root: int, max_depth: int,
-) -> PathCodes | None:  # fmt: skip
+    parent: np.ndarray,
+    child_ptr: np.ndarray,
+    child_idx: np.ndarray,
+    layers: Sequence[np.ndarray],
+    root: int,
+    max_depth: int,
+) -> PathCodes | None:
     """The codes of a tree given as parent array, CSR children and its depth layers (root
     first); None when the table or the codes would be too big (see the module docstring)."""
     n, levels = parent.size, max_depth + 1
     if n * levels > MAX_PATH_ENTRIES:
         return None
     pos = _sibling_positions(child_ptr, child_idx, n)
-    widths = np.array([int(pos[layer].max()).bit_length() for layer in layers[1:]],
-                      dtype=np.int64)  # fmt: skip
+    widths = np.array([int(pos[layer].max()).bit_length() for layer in layers[1:]], dtype=np.int64)
     total = int(widths.sum())
     if total > 62:
         return None

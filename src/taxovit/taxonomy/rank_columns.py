@@ -64,15 +64,19 @@ class _Trie:
             raise InputError(
                 f"{name!r} appears at rank {rank!r} here but at rank {self.rank[t]!r} on line "
                 f"{self.line[t]}",
-                file=file, row=line, column=column,
-            )  # fmt: skip
+                file=file,
+                row=line,
+                column=column,
+            )
         if self.parent[t] != parent:
             here, there = (self._name(p) for p in (parent, self.parent[t]))
             raise InputError(
                 f"{rank or 'taxon'} {name!r} is under {here!r} here but under {there!r} on line "
                 f"{self.line[t]}; {QUALIFY_HINT}",
-                file=file, row=line, column=column,
-            )  # fmt: skip
+                file=file,
+                row=line,
+                column=column,
+            )
 
     def _name(self, t: int) -> str | None:
         return None if t < 0 else self.name[t]
@@ -92,13 +96,16 @@ class _Trie:
                 raise InputError(
                     f"even qualified by its parent, {k!r} names two taxa (lines "
                     f"{self.line[seen[k]]} and {self.line[t]}); give them different names",
-                    file=str(self.path), row=self.line[t],
-                )  # fmt: skip
+                    file=str(self.path),
+                    row=self.line[t],
+                )
             seen[k] = t
         return keys
 
 
-def build_paths(paths: Iterable[tuple[int, list[Cell]]], path: Path, qualify: bool = False) -> Taxonomy:
+def build_paths(
+    paths: Iterable[tuple[int, list[Cell]]], path: Path, qualify: bool = False
+) -> Taxonomy:
     """A tree from lineages ``(line, [(name, rank, column), ...])``, coarsest first."""
     trie = _Trie(path, qualify)
     tops: dict[int, None] = {}
@@ -144,8 +151,10 @@ def _rank_cells(row: list[str], ranks: list[str], where: tuple[Path, int]) -> li
         raise InputError(
             f"empty cell before a finer rank ({ranks[last]} {cells[last]!r}); the coarsest "
             "rank of every row must be filled",
-            file=str(path), row=line, column=ranks[0],
-        )  # fmt: skip
+            file=str(path),
+            row=line,
+            column=ranks[0],
+        )
     return [(c, ranks[i], ranks[i]) for i, c in enumerate(cells) if c]
 
 
@@ -157,5 +166,7 @@ def read_ranks(rows: Rows, path: Path, add_root: bool, qualify_names: bool = Fal
         raise InputError(
             f"rank columns must have distinct non-empty names, got {ranks}", file=str(path), row=1
         )
-    paths = ((line, cells) for line, row in rows if (cells := _rank_cells(row, ranks, (path, line))))
+    paths = (
+        (line, cells) for line, row in rows if (cells := _rank_cells(row, ranks, (path, line)))
+    )
     return build_paths(paths, path, qualify_names)

@@ -72,8 +72,9 @@ def _json_name(value: Any, link: Any, file: str, what: str = "'name'") -> str:
     )
 
 
-def _json_attrs(node: dict[str, Any], name: str, skip: tuple[str, ...], link: Any, file: str
-                ) -> dict[str, Any]:  # fmt: skip
+def _json_attrs(
+    node: dict[str, Any], name: str, skip: tuple[str, ...], link: Any, file: str
+) -> dict[str, Any]:
     """Node ``name``'s attributes: values nest at most MAX_VALUE_DEPTH levels; a rank is a
     non-empty string."""
     attrs = {k: v for k, v in node.items() if k not in skip}
@@ -101,7 +102,9 @@ def _json_attrs(node: dict[str, Any], name: str, skip: tuple[str, ...], link: An
     return attrs
 
 
-def _merge_attrs(old: dict[str, Any], attrs: dict[str, Any], name: str, link: Any, file: str) -> None:
+def _merge_attrs(
+    old: dict[str, Any], attrs: dict[str, Any], name: str, link: Any, file: str
+) -> None:
     """A node met again (a DAG): its attributes must agree; new ones are added."""
     for k, v in attrs.items():
         if k in old and old[k] != v:
@@ -131,8 +134,9 @@ def _read_nested(obj: Any, path: Path, add_root: bool) -> Taxonomy:
             )
         name = _json_name(node.get("name"), link, file)
         if name in siblings:
-            raise InputError(f"{json_path(link)}: duplicate child {name!r} of "
-                             f"{list(id_of)[parent]!r}", file=file)  # fmt: skip
+            raise InputError(
+                f"{json_path(link)}: duplicate child {name!r} of {list(id_of)[parent]!r}", file=file
+            )
         siblings.add(name)
         attrs = _json_attrs(node, name, ("name", "children"), link, file)
         i = id_of.setdefault(name, len(id_of))
@@ -152,7 +156,9 @@ def _read_nested(obj: Any, path: Path, add_root: bool) -> Taxonomy:
             )
         # Reverse so the stack pops children in file order (keeps node ids in file order).
         siblings_here: set[str] = set()
-        stack.extend((c, (clink, k), i, siblings_here) for k, c in reversed(list(enumerate(children))))
+        stack.extend(
+            (c, (clink, k), i, siblings_here) for k, c in reversed(list(enumerate(children)))
+        )
     nodes = list(id_of)
     counts = [len(k) for k in kids]
     parents = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)
@@ -197,7 +203,10 @@ def _read_node_link(obj: dict[str, Any], path: Path, add_root: bool) -> Taxonomy
                 f"{_describe(edge)}",
                 file=file,
             )
-        u, v = (_json_name(edge[end], (link, end), file, what="a node id") for end in ("source", "target"))
+        u, v = (
+            _json_name(edge[end], (link, end), file, what="a node id")
+            for end in ("source", "target")
+        )
         for end, name in (("source", u), ("target", v)):
             if name not in index_of:
                 raise InputError(f"{json_path((link, end))}: no node has id {name!r}", file=file)

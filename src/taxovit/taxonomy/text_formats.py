@@ -27,12 +27,27 @@ from taxovit.taxonomy.graph import Taxonomy
 from taxovit.taxonomy.rank_columns import Cell, build_paths
 from taxovit.taxonomy.text_input import csv_rows, read_text
 
-__all__ = ["LINEAGE_COLUMNS", "looks_like_lineage", "looks_like_nabirds", "nabirds_names_file",
-           "read_lineage", "read_nabirds"]  # fmt: skip
+__all__ = [
+    "LINEAGE_COLUMNS",
+    "looks_like_lineage",
+    "looks_like_nabirds",
+    "nabirds_names_file",
+    "read_lineage",
+    "read_nabirds",
+]
 
 LINEAGE_COLUMNS = ("taxon", "taxonomy", "lineage", "classification")
-RANK_PREFIX = {"d": "domain", "k": "kingdom", "p": "phylum", "c": "class", "o": "order",
-               "f": "family", "g": "genus", "s": "species", "t": "strain"}  # fmt: skip
+RANK_PREFIX = {
+    "d": "domain",
+    "k": "kingdom",
+    "p": "phylum",
+    "c": "class",
+    "o": "order",
+    "f": "family",
+    "g": "genus",
+    "s": "species",
+    "t": "strain",
+}
 _PREFIX = re.compile(r"([a-zA-Z])__(.*)", re.S)
 _PREFIXED = re.compile(r"(^|[;|]\s*)[a-zA-Z]__")
 _NABIRDS_LINE = re.compile(r"\d+ \d+")
@@ -77,8 +92,9 @@ def _lineage_column(rows: list[tuple[int, list[str]]], path: Path) -> tuple[int,
     raise InputError(
         "no lineage column: expected a header with a Taxon/taxonomy/lineage column, or "
         "lineages such as k__Bacteria;p__Firmicutes or A|B|C",
-        file=str(path), row=1,
-    )  # fmt: skip
+        file=str(path),
+        row=1,
+    )
 
 
 def _split(lineage: str, column: str | None) -> list[Cell]:
@@ -132,7 +148,9 @@ def _read_classes(path: Path) -> dict[str, str]:
         if not name.strip():
             raise InputError("expected '<id> <name>'", file=str(classes), row=i)
         if key in names:
-            raise InputError(f"class id {key!r} again (first on line {names[key][1]})", file=str(classes), row=i)
+            raise InputError(
+                f"class id {key!r} again (first on line {names[key][1]})", file=str(classes), row=i
+            )
         names[key] = (name.strip(), i)
     return {k: v for k, (v, _) in names.items()}
 
@@ -149,11 +167,18 @@ def read_nabirds(text: str, path: Path, add_root: bool) -> Taxonomy:
             continue
         cells = line.split()
         if len(cells) != 2:
-            raise InputError(f"expected '<child id> <parent id>', found {len(cells)} fields", file=str(path), row=i)
+            raise InputError(
+                f"expected '<child id> <parent id>', found {len(cells)} fields",
+                file=str(path),
+                row=i,
+            )
         for what, c in zip(("child id", "parent id"), cells, strict=True):
             if not _NABIRDS_ID.fullmatch(c):
-                raise InputError(f"{what} {c[:40]!r} is not an integer; expected "
-                                 "'<child id> <parent id>'", file=str(path), row=i)  # fmt: skip
+                raise InputError(
+                    f"{what} {c[:40]!r} is not an integer; expected '<child id> <parent id>'",
+                    file=str(path),
+                    row=i,
+                )
         for c in (cells[1], cells[0]):
             if c not in id_of:
                 id_of[c] = len(nodes)
@@ -168,4 +193,6 @@ def read_nabirds(text: str, path: Path, add_root: bool) -> Taxonomy:
     classes = _read_classes(path)
     names = np.array([classes.get(n) for n in nodes] + [None], dtype=object)[:-1]
     columns = {"name": names} if classes else {}
-    return Taxonomy._from_parts(nodes, p, c, None, id_of=id_of, add_virtual_root=add_root, columns=columns)
+    return Taxonomy._from_parts(
+        nodes, p, c, None, id_of=id_of, add_virtual_root=add_root, columns=columns
+    )

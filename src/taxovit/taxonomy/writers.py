@@ -27,8 +27,12 @@ def _attr_keys(tax: Taxonomy, reserved: tuple[str, ...], format: str) -> list[st
         keys.update(dict.fromkeys(data))
     clash = [k for k in reserved if k in keys]
     if clash:
-        keyed = " (a taxonomy keyed by id, e.g. Darwin Core, iNaturalist or NABirds, names its " \
-            "nodes so; write edges or node-link instead)" if clash[0] == "name" else ""
+        keyed = (
+            " (a taxonomy keyed by id, e.g. Darwin Core, iNaturalist or NABirds, names its "
+            "nodes so; write edges or node-link instead)"
+            if clash[0] == "name"
+            else ""
+        )
         raise TaxonomyError(
             f"a node has an attribute named {clash[0]!r}, which {format} uses for the structure{keyed}; "
             "rename the attribute"
@@ -67,7 +71,9 @@ def _nested_text(tax: Taxonomy) -> str:
             fields += g.nodes[name].items()
             kids = list(g.successors(name))
         inner = pad(level + 1)
-        out.append("{" + ",".join(f"{inner}{dumps(k, 0)}: {dumps(v, level + 1)}" for k, v in fields))
+        out.append(
+            "{" + ",".join(f"{inner}{dumps(k, 0)}: {dumps(v, level + 1)}" for k, v in fields)
+        )
         if not kids:
             out.append(pad(level) + "}")
             continue
@@ -85,7 +91,9 @@ class _CsvWriter:
 
     def __init__(self, buf: io.StringIO, delimiter: str) -> None:
         self._plain = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
-        self._quoted = csv.writer(buf, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self._quoted = csv.writer(
+            buf, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL
+        )
         self._delimiter = delimiter
 
     def writerow(self, row: list[str]) -> None:

@@ -46,8 +46,10 @@ def use_memory(data: DataConfig, samples: SampleSet) -> bool:
     if mode == "memory" and samples.images is None:
         from taxovit.training.run.config import ConfigError
 
-        raise ConfigError("data.loader: memory needs an in-memory split (data.format "
-                          "fashion_mnist); this one is read from image files")  # fmt: skip
+        raise ConfigError(
+            "data.loader: memory needs an in-memory split (data.format "
+            "fashion_mnist); this one is read from image files"
+        )
     return mode != "dataloader" and samples.images is not None
 
 
@@ -77,8 +79,9 @@ def normalize(x: Tensor, aug: AugmentConfig, img_size: int) -> Tensor:
     return (x - mean) / std
 
 
-def _crop_grid(b: int, aug: AugmentConfig, size: tuple[int, int, int, int],
-               device: torch.device) -> Tensor:  # fmt: skip
+def _crop_grid(
+    b: int, aug: AugmentConfig, size: tuple[int, int, int, int], device: torch.device
+) -> Tensor:
     """Sampling grids of random resized crops (and flips) for ``b`` images."""
     lo, hi = (float(v) for v in aug.crop_scale)
     area = torch.empty(b, device=device).uniform_(lo, hi)
@@ -99,8 +102,9 @@ def _jitter(x: Tensor, strength: float) -> Tensor:
     b = x.shape[0]
 
     def factor() -> Tensor:
-        return torch.empty(b, 1, 1, 1, device=x.device).uniform_(max(0.0, 1 - strength),
-                                                                 1 + strength)  # fmt: skip
+        return torch.empty(b, 1, 1, 1, device=x.device).uniform_(
+            max(0.0, 1 - strength), 1 + strength
+        )
 
     x = (x * factor()).clamp(0, 1)
     grey = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -121,8 +125,12 @@ def _erase(x: Tensor, p: float) -> Tensor:
     left = torch.rand(b, device=dev) * (ww - ew)
     rows = torch.arange(hh, device=dev).view(1, hh, 1)
     cols = torch.arange(ww, device=dev).view(1, 1, ww)
-    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1))
-              & (cols >= left.view(-1, 1, 1)) & (cols < (left + ew).view(-1, 1, 1)))  # fmt: skip
+    inside = (
+        (rows >= top.view(-1, 1, 1))
+        & (rows < (top + eh).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1))
+        & (cols < (left + ew).view(-1, 1, 1))
+    )
     inside &= (torch.rand(b, device=dev) < p).view(-1, 1, 1)
     return x.masked_fill(inside.unsqueeze(1), 0.0)
 
@@ -155,9 +163,17 @@ class MemoryLoader:
     batch instead: ``augment(x, img_size=None, crop_scale=None)`` is the config's
     augmentation, at another size or crop scale when given (multi-crop)."""
 
-    def __init__(self, cfg: Config, samples: SampleSet, space: LabelSpace, views: int,
-                 rank: int, world: int, device: torch.device,
-                 make_views: Callable[..., Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        samples: SampleSet,
+        space: LabelSpace,
+        views: int,
+        rank: int,
+        world: int,
+        device: torch.device,
+        make_views: Callable[..., Any] | None = None,
+    ) -> None:
         d = cfg.data
         self.aug, self.img_size, self.views = cfg.augment, d.img_size, int(views)
         self.images = images_tensor(samples.images, d.in_chans).to(device)
@@ -170,12 +186,14 @@ class MemoryLoader:
         self.device = device
         self.make_views = make_views
 
-    def augment(self, x: Tensor, img_size: int | None = None,
-                crop_scale: list[float] | None = None) -> Tensor:  # fmt: skip
+    def augment(
+        self, x: Tensor, img_size: int | None = None, crop_scale: list[float] | None = None
+    ) -> Tensor:
         """The config's augmentation of uint8 ``x``, at ``img_size`` / ``crop_scale`` when
         given."""
-        aug = self.aug if crop_scale is None else dataclasses.replace(self.aug,
-                                                                      crop_scale=crop_scale)
+        aug = (
+            self.aug if crop_scale is None else dataclasses.replace(self.aug, crop_scale=crop_scale)
+        )
         return augment_batch(x, aug, self.img_size if img_size is None else int(img_size))
 
     def set_epoch(self, epoch: int) -> None:
@@ -196,6 +214,7 @@ class MemoryLoader:
             elif self.views == 1:
                 out = augment_batch(x, self.aug, self.img_size)
             else:
-                out = torch.stack([augment_batch(x, self.aug, self.img_size)
-                                   for _ in range(self.views)], dim=1)  # fmt: skip
+                out = torch.stack(
+                    [augment_batch(x, self.aug, self.img_size) for _ in range(self.views)], dim=1
+                )
             yield out, self.fine[idx], self.coarse[idx], idx

@@ -101,13 +101,15 @@ def _array_files(p: Path) -> tuple[np.ndarray, np.ndarray]:
         return load_npy(found["images"], mmap=True), load_npy(found["labels"])  # headers checked
     loaded = np.load(p, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise InputError("expected a .npz archive with arrays 'images' and 'labels' "
-                         "(or a folder of images.npy + labels.npy)", file=str(p))  # fmt: skip
+        raise InputError(
+            "expected a .npz archive with arrays 'images' and 'labels' "
+            "(or a folder of images.npy + labels.npy)",
+            file=str(p),
+        )
     with loaded as z:
         absent = [k for k in ("images", "labels") if k not in z.files]
         if absent:
-            raise InputError(f"archive lacks the array(s) {absent}; it has {z.files}",
-                             file=str(p))  # fmt: skip
+            raise InputError(f"archive lacks the array(s) {absent}; it has {z.files}", file=str(p))
         return read_member(z.zip, "images"), read_member(z.zip, "labels")
 
 
@@ -127,11 +129,14 @@ def read_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     except (ValueError, *ZIP_ERRORS) as exc:
         raise InputError(f"cannot read it as numpy arrays: {exc}", file=str(p)) from None
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
-        raise InputError(f"'images' must be uint8 (N, H, W) or (N, H, W, C); got "
-                         f"{images.dtype} {images.shape}", file=str(p))  # fmt: skip
+        raise InputError(
+            f"'images' must be uint8 (N, H, W) or (N, H, W, C); got {images.dtype} {images.shape}",
+            file=str(p),
+        )
     if labels.ndim != 1 or len(labels) != len(images):
-        raise InputError(f"'labels' must be (N,) = ({len(images)},); got {labels.shape}",
-                         file=str(p))  # fmt: skip
+        raise InputError(
+            f"'labels' must be (N,) = ({len(images)},); got {labels.shape}", file=str(p)
+        )
     if labels.dtype.kind not in "iuU":
         raise InputError(f"'labels' must be integers or strings; got {labels.dtype}", file=str(p))
     return images, labels

@@ -87,8 +87,10 @@ def indexed_names(tax: Any, n: int) -> list[str]:
             by_index[int(idx)] = name
     missing = [i for i in range(n) if i not in by_index]
     if missing:
-        raise TaxovitError(f"taxonomy has no node with label_index {missing[:10]} (integer "
-                           "labels name their taxonomy node by its 'label_index' attribute)")
+        raise TaxovitError(
+            f"taxonomy has no node with label_index {missing[:10]} (integer "
+            "labels name their taxonomy node by its 'label_index' attribute)"
+        )
     return [by_index[i] for i in range(n)]
 
 
@@ -151,9 +153,11 @@ class LabelSpace:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LabelSpace:
         return cls(
-            list(d["fine_names"]), d["train_rank"], list(d["train_names"]),
+            list(d["fine_names"]),
+            d["train_rank"],
+            list(d["train_names"]),
             np.asarray(d["fine_to_train"], dtype=np.int64),
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -249,7 +253,8 @@ def _array_split(
         fine_names = indexed_names(tax, int(train_labels.max()) + 1)
         if labels.min() < 0 or labels.max() >= len(fine_names):
             raise TaxovitError(
-                f"{getattr(data, split)}: label indices outside 0..{len(fine_names) - 1}")
+                f"{getattr(data, split)}: label indices outside 0..{len(fine_names) - 1}"
+            )
         fine = labels.astype(np.int64)
     else:
         fine_names = _named_classes(train_labels.tolist(), tax, data.train)

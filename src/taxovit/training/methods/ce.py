@@ -18,8 +18,9 @@ class CeConfig(Section):
     """``ce:``."""
 
     name = "ce"
-    label_smoothing: float = key(0.0, number(0, 1, hi_open=True),
-                                 "label smoothing of the cross-entropy")
+    label_smoothing: float = key(
+        0.0, number(0, 1, hi_open=True), "label smoothing of the cross-entropy"
+    )
 
 
 def cross_entropy(logits: Any, labels: Any, ce: CeConfig) -> Any:

@@ -22,11 +22,17 @@ class DistillConfig(Section):
     """``distill:``."""
 
     name = "distill"
-    teacher: str | None = key(None, path(null=True),
-                              "a taxovit training checkpoint or a model file (required)",
-                              input_file=True)
-    kind: str = key("hard", choice(("hard", "soft")),
-                    "hard (CE on the teacher's argmax) | soft (tau^2 KL at temperature tau)")
+    teacher: str | None = key(
+        None,
+        path(null=True),
+        "a taxovit training checkpoint or a model file (required)",
+        input_file=True,
+    )
+    kind: str = key(
+        "hard",
+        choice(("hard", "soft")),
+        "hard (CE on the teacher's argmax) | soft (tau^2 KL at temperature tau)",
+    )
     tau: float = key(3.0, number(0, lo_open=True), "soft: the temperature")
     alpha: float = key(0.5, number(0, 1), "weight of the distillation term")
 
@@ -42,9 +48,14 @@ class DeiTDistillation(Method):
     @classmethod
     def check(cls, cfg: Any, bad: set[str]) -> list[Problem]:
         if cfg.distill.teacher is None and ok(bad, "distill.teacher"):
-            return [Problem("distill.teacher", "distill.teacher: required for method deit (a "
-                                               "taxovit training checkpoint or a model file "
-                                               "trained on the same classes)")]  # fmt: skip
+            return [
+                Problem(
+                    "distill.teacher",
+                    "distill.teacher: required for method deit (a "
+                    "taxovit training checkpoint or a model file "
+                    "trained on the same classes)",
+                )
+            ]
         return []
 
     @classmethod
@@ -55,8 +66,10 @@ class DeiTDistillation(Method):
         from taxovit.training.run.config import ConfigError
 
         if not getattr(net.backbone, "distilled", False):
-            raise ConfigError("method deit: the backbone has no distillation token (model."
-                              "preset auto read a checkpoint without one); use a preset")
+            raise ConfigError(
+                "method deit: the backbone has no distillation token (model."
+                "preset auto read a checkpoint without one); use a preset"
+            )
         net.head_dist = nn.Linear(net.backbone.embed_dim, num_classes)
         nn.init.trunc_normal_(net.head_dist.weight, std=0.02)
         nn.init.zeros_(net.head_dist.bias)
@@ -78,7 +91,6 @@ class DeiTDistillation(Method):
         d = self.cfg.distill
         out = model(x)
         ce = cross_entropy(out["logits_cls"], labels, self.cfg.ce)
-        kd = distillation_loss(out["logits_dist"].float(), self.teacher(x), d.kind,
-                               d.tau)  # fmt: skip
+        kd = distillation_loss(out["logits_dist"].float(), self.teacher(x), d.kind, d.tau)
         alpha = d.alpha
         return {"loss": (1 - alpha) * ce + alpha * kd, "ce": ce.detach(), "kd": kd.detach()}

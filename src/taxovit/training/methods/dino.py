@@ -52,18 +52,25 @@ class DinoConfig(Section):
     local_size: int = key(12, integer(1), "local crop side in pixels (96/224 of 28)")
     student_temp: float = key(0.1, number(0, lo_open=True), "student temperature (paper)")
     teacher_temp: float = key(0.07, number(0, lo_open=True), "teacher temperature after warm-up")
-    teacher_temp_start: float = key(0.04, number(0, lo_open=True),
-                                    "teacher temperature at step 0 (paper 0.04)")
+    teacher_temp_start: float = key(
+        0.04, number(0, lo_open=True), "teacher temperature at step 0 (paper 0.04)"
+    )
     teacher_temp_epochs: float = key(30.0, number(0), "teacher temperature warm-up epochs")
     center_momentum: float = key(0.9, number(0, 1), "centre EMA momentum (paper 0.9)")
     momentum: float = key(0.996, number(0, 1), "teacher momentum at step 0, cosine to 1")
-    blur: list[float] = key([0.5, 0.1, 0.25], numbers_list(_PROB, 3),
-                            "blur probability: global 1, global 2, local")
-    solarize: list[float] = key([0.0, 0.2, 0.0], numbers_list(_PROB, 3),
-                                "solarisation probability: global 1, global 2, local")
-    blur_sigma: list[float] = key([0.1, 1.0], numbers_list(number(0, lo_open=True), 2,
-                                                           ordered=True),
-                                  "blur standard deviation range in pixels")
+    blur: list[float] = key(
+        [0.5, 0.1, 0.25], numbers_list(_PROB, 3), "blur probability: global 1, global 2, local"
+    )
+    solarize: list[float] = key(
+        [0.0, 0.2, 0.0],
+        numbers_list(_PROB, 3),
+        "solarisation probability: global 1, global 2, local",
+    )
+    blur_sigma: list[float] = key(
+        [0.1, 1.0],
+        numbers_list(number(0, lo_open=True), 2, ordered=True),
+        "blur standard deviation range in pixels",
+    )
 
 
 def teacher_temperature(epoch: float, start: float, end: float, warmup_epochs: float) -> float:
@@ -96,8 +103,12 @@ class DinoTerm:
     def temperature(self) -> float:
         """The teacher temperature at the current step."""
         s = self.s
-        return teacher_temperature(self.step / self.steps_per_epoch, s.teacher_temp_start,
-                                   s.teacher_temp, s.teacher_temp_epochs)  # fmt: skip
+        return teacher_temperature(
+            self.step / self.steps_per_epoch,
+            s.teacher_temp_start,
+            s.teacher_temp,
+            s.teacher_temp_epochs,
+        )
 
     def __call__(self, student: list[Any], teacher: Any) -> Any:
         """The loss of the student crops against the teacher's (``teacher``: the first
@@ -107,8 +118,9 @@ class DinoTerm:
         from taxovit.training.parts.ssl import dino_loss
 
         b = student[0].shape[0]
-        loss = dino_loss(student, list(teacher.split(b)), self.center, self.s.student_temp,
-                         self.temperature())  # fmt: skip
+        loss = dino_loss(
+            student, list(teacher.split(b)), self.center, self.s.student_temp, self.temperature()
+        )
         with torch.no_grad():
             self.center = center_update(self.center, teacher, self.s.center_momentum, self.dist)
         return loss
@@ -137,8 +149,12 @@ class DINO(Method):
         patch = cfg.model.patch_size
         size = cfg.dino.local_size
         if cfg.dino.local_crops and patch and size < patch and ok(bad, "dino.local_size"):
-            return [Problem("dino.local_size", f"dino.local_size: at least model.patch_size "
-                                               f"({patch}), got {size}")]  # fmt: skip
+            return [
+                Problem(
+                    "dino.local_size",
+                    f"dino.local_size: at least model.patch_size ({patch}), got {size}",
+                )
+            ]
         return []
 
     @classmethod
@@ -170,11 +186,29 @@ class DINO(Method):
         from taxovit.training.parts.ssl import ssl_view
 
         s = self.s
-        g = [ssl_view(x, augment, s.blur[min(i, 1)], s.solarize[min(i, 1)], s.blur_sigma,
-                      crop_scale=s.global_scale) for i in range(s.global_crops)]  # fmt: skip
-        loc = [ssl_view(x, augment, s.blur[2], s.solarize[2], s.blur_sigma,
-                        img_size=s.local_size, crop_scale=s.local_scale)
-               for _ in range(s.local_crops)]  # fmt: skip
+        g = [
+            ssl_view(
+                x,
+                augment,
+                s.blur[min(i, 1)],
+                s.solarize[min(i, 1)],
+                s.blur_sigma,
+                crop_scale=s.global_scale,
+            )
+            for i in range(s.global_crops)
+        ]
+        loc = [
+            ssl_view(
+                x,
+                augment,
+                s.blur[2],
+                s.solarize[2],
+                s.blur_sigma,
+                img_size=s.local_size,
+                crop_scale=s.local_scale,
+            )
+            for _ in range(s.local_crops)
+        ]
         return g + loc
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:

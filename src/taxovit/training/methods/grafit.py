@@ -40,9 +40,12 @@ class GrafitConfig(Section):
 
     name = "grafit"
     views: int = key(2, integer(1), "augmented views per image (>= 2)")
-    instance: str = key("byol", choice(("byol", "nce", "mocov3", "dino")),
-                        "instance loss: byol (predictor + EMA target) | nce (in-batch kNN) | "
-                        "mocov3 (InfoNCE against the EMA target) | dino (self-distillation)")
+    instance: str = key(
+        "byol",
+        choice(("byol", "nce", "mocov3", "dino")),
+        "instance loss: byol (predictor + EMA target) | nce (in-batch kNN) | "
+        "mocov3 (InfoNCE against the EMA target) | dino (self-distillation)",
+    )
     tau_inst: float = key(0.2, number(0, lo_open=True), "nce, mocov3: temperature")
     out_dim: int = key(1024, integer(1), "dino: prototypes of the DINO head")
     lambda_inst: float = key(1.0, number(0), "weight of the instance loss")
@@ -77,8 +80,12 @@ class Grafit(Method):
     def check(cls, cfg: Any, bad: set[str]) -> list[Problem]:
         views = cfg.grafit.views
         if views < 2 and ok(bad, "grafit.views"):
-            return [Problem("grafit.views", f"grafit.views: must be >= 2 for method grafit "
-                                            f"(instance loss), got {views}")]  # fmt: skip
+            return [
+                Problem(
+                    "grafit.views",
+                    f"grafit.views: must be >= 2 for method grafit (instance loss), got {views}",
+                )
+            ]
         return []
 
     @classmethod
@@ -87,8 +94,9 @@ class Grafit(Method):
 
     @classmethod
     def resume_entries(cls, section: GrafitConfig) -> tuple[str, ...]:
-        return {"byol": ("target",), "mocov3": ("target",),
-                "dino": ("target", "grafit_dino")}.get(section.instance, ())  # fmt: skip
+        return {"byol": ("target",), "mocov3": ("target",), "dino": ("target", "grafit_dino")}.get(
+            section.instance, ()
+        )
 
     @classmethod
     def add_parts(cls, net: Any, section: GrafitConfig, num_classes: int) -> None:
@@ -109,8 +117,9 @@ class Grafit(Method):
         g = cfg.grafit
         self.dist = dist
         self.views = g.views
-        self.weights = losses.GrafitLossWeights(g.lambda_inst, g.lambda_knn, g.lambda_ce,
-                                                g.sigma, g.k)  # fmt: skip
+        self.weights = losses.GrafitLossWeights(
+            g.lambda_inst, g.lambda_knn, g.lambda_ce, g.sigma, g.k
+        )
         self.momentum = (g.ema, g.ema_end)
         self.tau_inst, self.instance = g.tau_inst, g.instance
         self.target = None if g.instance == "nce" else _ema_target(online).to(device)
@@ -118,8 +127,9 @@ class Grafit(Method):
         if g.instance == "dino":
             from taxovit.training.methods.dino import DinoTerm
 
-            self.term = DinoTerm(dataclasses.replace(cfg.dino, out_dim=g.out_dim),
-                                 cfg.optim.epochs, dist, device)  # fmt: skip
+            self.term = DinoTerm(
+                dataclasses.replace(cfg.dino, out_dim=g.out_dim), cfg.optim.epochs, dist, device
+            )
         self.bank = losses.MemoryBank(g.bank_size, g.proj_dim, device)
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
@@ -171,8 +181,12 @@ class Grafit(Method):
             return losses.instance_loss(ps, ks)
         d, t = self.dist, len(ps)  # mocov3: every ordered pair of views; t = 2: symmetric
         keys = [d.gather(k) for k in ks]
-        pairs = [info_nce(ps[i], keys[j], self.tau_inst, d.rank * b)
-                 for i in range(t) for j in range(t) if i != j]  # fmt: skip
+        pairs = [
+            info_nce(ps[i], keys[j], self.tau_inst, d.rank * b)
+            for i in range(t)
+            for j in range(t)
+            if i != j
+        ]
         return sum(pairs) / (t - 1)
 
     def _knn_loss(self, z: Any, ys: Any, all_y: Any, sigma: float, bank: bool = True) -> Any:
@@ -182,10 +196,16 @@ class Grafit(Method):
         d = self.dist
         bank_feats, bank_labels = self.bank.get() if bank else (None, None)
         terms, valid = losses.knn_loss_terms(
-            z, ys, sigma, bank_feats, bank_labels, self.weights.k if bank else None,
-            candidates=d.gather_with_grad(z), candidate_labels=all_y,
+            z,
+            ys,
+            sigma,
+            bank_feats,
+            bank_labels,
+            self.weights.k if bank else None,
+            candidates=d.gather_with_grad(z),
+            candidate_labels=all_y,
             self_offset=d.rank * z.shape[0],
-        )  # fmt: skip
+        )
         n_valid = d.all_reduce_sum(valid.sum().float())
         if float(n_valid) > 0:
             # the per-process sum over the global count, x world size: DDP averages gradients

@@ -18,12 +18,16 @@ class HierarchyConfig(Section):
     """``hierarchy:``."""
 
     name = "hierarchy"
-    loss: str = key("hxe", choice(("soft_labels", "hxe", "rank_ce")),
-                    "soft_labels (Bertinetto et al. 2020) | hxe | rank_ce (one CE per rank)")
+    loss: str = key(
+        "hxe",
+        choice(("soft_labels", "hxe", "rank_ce")),
+        "soft_labels (Bertinetto et al. 2020) | hxe | rank_ce (one CE per rank)",
+    )
     alpha: float = key(0.1, number(0), "hxe: weight decay per level, exp(-alpha x height)")
     beta: float = key(4.0, number(0, lo_open=True), "soft_labels: sharpness of the targets")
-    rank_weights: dict[str, float] = key({}, mapping(),
-                                         "rank_ce: rank name -> weight; {} = 1 for every rank")
+    rank_weights: dict[str, float] = key(
+        {}, mapping(), "rank_ce: rank name -> weight; {} = 1 for every rank"
+    )
 
     def problems(self, bad: set[str]) -> list[Problem]:
         """``rank_weights``: rank name -> a number >= 0 (the ranks are checked against the
@@ -51,8 +55,10 @@ class HierarchyLoss(Method):
         weights = dict(h.rank_weights) or dict.fromkeys(taxonomy.rank_names, 1.0)
         unknown = [r for r in weights if r not in taxonomy.rank_names]
         if unknown or (h.loss == "rank_ce" and not weights):
-            raise ConfigError(f"hierarchy.rank_weights: unknown ranks {unknown}; the taxonomy "
-                              f"has {', '.join(taxonomy.rank_names) or 'no ranks'}")  # fmt: skip
+            raise ConfigError(
+                f"hierarchy.rank_weights: unknown ranks {unknown}; the taxonomy "
+                f"has {', '.join(taxonomy.rank_names) or 'no ranks'}"
+            )
         self.weights = weights
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:

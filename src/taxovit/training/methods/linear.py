@@ -35,8 +35,9 @@ class LinearProbe(FrozenBackbone):
 
         super().__init__(cfg, online, dist, device)
         self.online, self.idx = online, None
-        fixed = self.caches_features and features_are_fixed(cfg.augment, online.backbone,
-                                                             dist.world)  # fmt: skip
+        fixed = self.caches_features and features_are_fixed(
+            cfg.augment, online.backbone, dist.world
+        )
         self.cache = FeatureCache() if fixed else None
 
     def see_batch(self, idx: Any) -> None:

@@ -24,8 +24,11 @@ class LoraConfig(Section):
     rank: int = key(8, integer(1), "rank of the update B A")
     alpha: float = key(16.0, number(0, lo_open=True), "scale alpha / rank of the update")
     dropout: float = key(0.0, number(0, 1, hi_open=True), "dropout on the adapter's input")
-    targets: list[str] = key(["qkv", "proj"], choices_list(("qkv", "proj", "fc1", "fc2")),
-                             "the linear layers of every block that get an adapter")
+    targets: list[str] = key(
+        ["qkv", "proj"],
+        choices_list(("qkv", "proj", "fc1", "fc2")),
+        "the linear layers of every block that get an adapter",
+    )
 
 
 class LoRA(LinearProbe):
@@ -41,8 +44,9 @@ class LoRA(LinearProbe):
         from taxovit.training.parts.lora import apply_lora, lora_modules
 
         if not lora_modules(net):
-            apply_lora(net.backbone, section.rank, section.alpha,
-                       section.dropout, list(section.targets))  # fmt: skip
+            apply_lora(
+                net.backbone, section.rank, section.alpha, section.dropout, list(section.targets)
+            )
 
     @classmethod
     def for_predict(cls, net: Any) -> None:

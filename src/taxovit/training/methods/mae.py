@@ -32,14 +32,19 @@ class MaeConfig(Section):
     """``mae:``."""
 
     name = "mae"
-    mask_ratio: float = key(0.75, number(0, 1, lo_open=True, hi_open=True),
-                            "share of patch tokens removed per image (the paper's 0.75)")
+    mask_ratio: float = key(
+        0.75,
+        number(0, 1, lo_open=True, hi_open=True),
+        "share of patch tokens removed per image (the paper's 0.75)",
+    )
     decoder_dim: int = key(128, integer(1), "decoder width (light: below the encoder's)")
     decoder_depth: int = key(2, integer(1), "decoder blocks")
     decoder_heads: int = key(4, integer(1), "decoder attention heads (divides decoder_dim)")
-    norm_pix: bool = key(True, boolean(),
-                         "targets: each patch normalised by its mean and variance (paper: "
-                         "better representations)")
+    norm_pix: bool = key(
+        True,
+        boolean(),
+        "targets: each patch normalised by its mean and variance (paper: better representations)",
+    )
 
 
 class MAE(Method):
@@ -52,17 +57,32 @@ class MAE(Method):
     def check(cls, cfg: Any, bad: set[str]) -> list[Problem]:
         m, out = cfg.mae, []
         if m.decoder_dim % m.decoder_heads and ok(bad, "mae.decoder_dim", "mae.decoder_heads"):
-            out.append(Problem("mae.decoder_heads", f"mae.decoder_heads: must divide "
-                               f"mae.decoder_dim ({m.decoder_dim}), got {m.decoder_heads}"))
+            out.append(
+                Problem(
+                    "mae.decoder_heads",
+                    f"mae.decoder_heads: must divide "
+                    f"mae.decoder_dim ({m.decoder_dim}), got {m.decoder_heads}",
+                )
+            )
         stride, patch = cfg.model.stride, cfg.model.patch_size
         if stride is not None and stride != patch and ok(bad, "model.stride"):
-            out.append(Problem("model.stride", "model.stride: method mae reconstructs "
-                               "non-overlapping patches: leave it null or equal to "
-                               f"model.patch_size, got {stride}"))  # fmt: skip
+            out.append(
+                Problem(
+                    "model.stride",
+                    "model.stride: method mae reconstructs "
+                    "non-overlapping patches: leave it null or equal to "
+                    f"model.patch_size, got {stride}",
+                )
+            )
         if cfg.model.stem != "patch" and ok(bad, "model.stem"):
-            out.append(Problem("model.stem", "model.stem: method mae needs patch (a conv stem "
-                               "would show each token its masked neighbours' pixels), got "
-                               f"{cfg.model.stem}"))  # fmt: skip
+            out.append(
+                Problem(
+                    "model.stem",
+                    "model.stem: method mae needs patch (a conv stem "
+                    "would show each token its masked neighbours' pixels), got "
+                    f"{cfg.model.stem}",
+                )
+            )
         return out
 
     @classmethod
@@ -77,9 +97,15 @@ class MAE(Method):
         pe = bb.patch_embed
         grid = tuple(pe.grid_size)
         pixels = (pe.img_size[0] // grid[0]) * (pe.img_size[1] // grid[1]) * bb.in_chans
-        net.mae_decoder = MaeDecoder(bb.embed_dim, section.decoder_dim, section.decoder_depth,
-                                     section.decoder_heads, grid, pixels,
-                                     bb.num_prefix_tokens)  # fmt: skip
+        net.mae_decoder = MaeDecoder(
+            bb.embed_dim,
+            section.decoder_dim,
+            section.decoder_depth,
+            section.decoder_heads,
+            grid,
+            pixels,
+            bb.num_prefix_tokens,
+        )
         net.mae_ratio = float(section.mask_ratio)
         net.forwards["mae"] = masked_forward
 

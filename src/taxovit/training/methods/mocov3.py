@@ -39,13 +39,17 @@ class MoCoV3Config(Section):
     momentum: float = key(0.99, number(0, 1), "momentum at step 0, cosine-increased to 1")
     proj_hidden: int = key(1024, integer(1), "projector / predictor hidden width")
     proj_dim: int = key(256, integer(1), "projection width (the paper's 256)")
-    blur: list[float] = key([0.5, 0.1], numbers_list(_PROB, 2),
-                            "Gaussian blur probability of view 1 and view 2")
-    solarize: list[float] = key([0.0, 0.2], numbers_list(_PROB, 2),
-                                "solarisation probability of view 1 and view 2")
-    blur_sigma: list[float] = key([0.1, 1.0], numbers_list(number(0, lo_open=True), 2,
-                                                           ordered=True),
-                                  "blur standard deviation range in pixels (28 px images)")
+    blur: list[float] = key(
+        [0.5, 0.1], numbers_list(_PROB, 2), "Gaussian blur probability of view 1 and view 2"
+    )
+    solarize: list[float] = key(
+        [0.0, 0.2], numbers_list(_PROB, 2), "solarisation probability of view 1 and view 2"
+    )
+    blur_sigma: list[float] = key(
+        [0.1, 1.0],
+        numbers_list(number(0, lo_open=True), 2, ordered=True),
+        "blur standard deviation range in pixels (28 px images)",
+    )
 
 
 class MoCoV3(Method):
@@ -84,8 +88,9 @@ class MoCoV3(Method):
         from taxovit.training.parts.ssl import ssl_view
 
         s = self.s
-        return torch.stack([ssl_view(x, augment, s.blur[i], s.solarize[i], s.blur_sigma)
-                            for i in range(2)], dim=1)  # fmt: skip
+        return torch.stack(
+            [ssl_view(x, augment, s.blur[i], s.solarize[i], s.blur_sigma) for i in range(2)], dim=1
+        )
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
         import torch
@@ -96,7 +101,9 @@ class MoCoV3(Method):
         xs = x.transpose(0, 1).reshape(2 * b, *x.shape[2:])  # view-major
         q1, q2 = model(xs)["p"].float().split(b)
         with torch.no_grad():
-            k1, k2 = self.target.projector(self.target.backbone.forward_features(xs)).float().split(b)
+            k1, k2 = (
+                self.target.projector(self.target.backbone.forward_features(xs)).float().split(b)
+            )
             k1, k2 = self.dist.gather(k1), self.dist.gather(k2)
         off = self.dist.rank * b
         loss = info_nce(q1, k2, self.s.tau, off) + info_nce(q2, k1, self.s.tau, off)

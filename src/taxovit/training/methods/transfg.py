@@ -17,8 +17,9 @@ class TransfgConfig(Section):
     """``transfg:``."""
 
     name = "transfg"
-    label_smoothing: float = key(0.0, number(0, 1, hi_open=True),
-                                 "label smoothing of the cross-entropy term")
+    label_smoothing: float = key(
+        0.0, number(0, 1, hi_open=True), "label smoothing of the cross-entropy term"
+    )
 
 
 class TransFG(Method):
@@ -38,8 +39,12 @@ class TransFG(Method):
             return []
         depth = m.overrides.get("depth", PRESETS[m.preset].depth)
         if isinstance(depth, int) and depth < 2:
-            return [Problem("model.overrides.depth",
-                            "model.overrides.depth: method transfg needs depth >= 2")]
+            return [
+                Problem(
+                    "model.overrides.depth",
+                    "model.overrides.depth: method transfg needs depth >= 2",
+                )
+            ]
         return []
 
     def loss(self, model: Any, x: Any, labels: Any) -> dict[str, Any]:
@@ -47,5 +52,6 @@ class TransFG(Method):
 
         out = model(x)
         smoothing = self.cfg.transfg.label_smoothing
-        return {"loss": transfg_loss(out["logits"], out["features"], labels,
-                                     label_smoothing=smoothing)}  # fmt: skip
+        return {
+            "loss": transfg_loss(out["logits"], out["features"], labels, label_smoothing=smoothing)
+        }

@@ -21,8 +21,9 @@ class VptConfig(Section):
 
     name = "vpt"
     tokens: int = key(10, integer(1), "prompt tokens (per block when deep)")
-    depth: str = key("deep", choice(("shallow", "deep")),
-                     "shallow (before block 0) | deep (before every block)")
+    depth: str = key(
+        "deep", choice(("shallow", "deep")), "shallow (before block 0) | deep (before every block)"
+    )
 
 
 class VisualPromptTuning(LinearProbe):
@@ -39,9 +40,15 @@ class VisualPromptTuning(LinearProbe):
 
         if net.prompts is None:
             b = net.backbone
-            net.prompts = VisualPrompts(section.tokens, b.embed_dim, len(b.blocks),
-                                        section.depth, int(b.num_prefix_tokens),
-                                        b.patch_embed.patch_size, b.in_chans)  # fmt: skip
+            net.prompts = VisualPrompts(
+                section.tokens,
+                b.embed_dim,
+                len(b.blocks),
+                section.depth,
+                int(b.num_prefix_tokens),
+                b.patch_embed.patch_size,
+                b.in_chans,
+            )
 
     def save_beside(self, online: Any, folder: Any, label_space: dict[str, Any]) -> None:
         from taxovit.training.run.adapters import save_adapters

@@ -65,12 +65,16 @@ def _run_teacher(path: str, space: Any) -> Teacher:
     ck, tcfg, tspace = read_run_checkpoint(path, "distill.teacher")
     method = tcfg.method_class
     if not method.has_head(method.own(tcfg)):
-        raise ConfigError(f"distill.teacher {path}: its method {tcfg.method} has no "
-                          "classifier head to distil from")  # fmt: skip
+        raise ConfigError(
+            f"distill.teacher {path}: its method {tcfg.method} has no "
+            "classifier head to distil from"
+        )
     if list(tspace.train_names) != list(space.train_names):
-        raise ConfigError(f"distill.teacher {path}: trained on other classes "
-                          f"({len(tspace.train_names)}: {', '.join(tspace.train_names[:4])}...) "
-                          f"than this run's {len(space.train_names)} training classes")  # fmt: skip
+        raise ConfigError(
+            f"distill.teacher {path}: trained on other classes "
+            f"({len(tspace.train_names)}: {', '.join(tspace.train_names[:4])}...) "
+            f"than this run's {len(space.train_names)} training classes"
+        )
     net = build_online(tcfg, len(tspace.train_names), pretrained=False)
     load_weights(net, ck.get("model_ema") or ck["model"], f"distill.teacher {path}")
     return Teacher(net, run_network=True)
@@ -107,19 +111,24 @@ def _check_head(model: nn.Module, n: int, path: str) -> None:
     teacher then."""
     heads = [h for h in (model.head, getattr(model, "head_dist", None)) if h is not None]
     if all(not any(bool(p.any()) for p in h.parameters()) for h in heads):
-        raise ConfigError(f"distill.teacher {path}: the file has no classifier head with this "
-                          f"run's {n} training classes (a teacher must predict them)")
+        raise ConfigError(
+            f"distill.teacher {path}: the file has no classifier head with this "
+            f"run's {n} training classes (a teacher must predict them)"
+        )
 
 
-def _check_output(teacher: Teacher, d: DataConfig, n: int, device: torch.device,
-                  path: str) -> None:  # fmt: skip
+def _check_output(teacher: Teacher, d: DataConfig, n: int, device: torch.device, path: str) -> None:
     probe = torch.zeros(1, d.in_chans, d.img_size, d.img_size, device=device)
     try:
         shape = tuple(teacher(probe).shape)
     except (RuntimeError, ValueError) as exc:
         msg = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise ConfigError(f"distill.teacher {path}: cannot run on this run's images "
-                          f"({d.in_chans} x {d.img_size} x {d.img_size}): {msg}") from None
+        raise ConfigError(
+            f"distill.teacher {path}: cannot run on this run's images "
+            f"({d.in_chans} x {d.img_size} x {d.img_size}): {msg}"
+        ) from None
     if shape != (1, n):
-        raise ConfigError(f"distill.teacher {path}: gives {shape[-1]} outputs per image; this "
-                          f"run has {n} training classes")  # fmt: skip
+        raise ConfigError(
+            f"distill.teacher {path}: gives {shape[-1]} outputs per image; this "
+            f"run has {n} training classes"
+        )

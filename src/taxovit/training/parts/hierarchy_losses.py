@@ -57,9 +57,11 @@ class HierarchyTables:
         rows = np.repeat(np.arange(len(paths)), [p.size for p in paths])
         cols = np.array([col[int(n)] for p in paths for n in p])
         self.membership = torch.sparse_coo_tensor(
-            torch.from_numpy(np.stack([rows, cols])), torch.ones(rows.size),
-            (len(paths), nodes.size), check_invariants=True,
-        ).coalesce()  # fmt: skip
+            torch.from_numpy(np.stack([rows, cols])),
+            torch.ones(rows.size),
+            (len(paths), nodes.size),
+            check_invariants=True,
+        ).coalesce()
         width = max(p.size for p in paths)
         self.path = torch.full((len(paths), width), -1, dtype=torch.long)  # node columns
         for i, p in enumerate(paths):
@@ -95,8 +97,9 @@ def soft_label_loss(logits: Tensor, target: Tensor, tables: HierarchyTables, bet
     return -(soft[target] * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
 
 
-def hxe_loss(logits: Tensor, target: Tensor, tables: HierarchyTables, alpha: float,
-             eps: float = 1e-12) -> Tensor:  # fmt: skip
+def hxe_loss(
+    logits: Tensor, target: Tensor, tables: HierarchyTables, alpha: float, eps: float = 1e-12
+) -> Tensor:
     """Hierarchical cross-entropy (module docstring); ``eps`` keeps the logs finite."""
     probs = torch.softmax(logits.float(), dim=1)
     log_m = torch.log(tables.marginals(probs).clamp_min(eps))  # (B, nodes)
@@ -110,8 +113,13 @@ def hxe_loss(logits: Tensor, target: Tensor, tables: HierarchyTables, alpha: flo
     return -terms.sum(dim=1).mean()
 
 
-def rank_ce_loss(logits: Tensor, target: Tensor, tables: HierarchyTables,
-                 weights: Mapping[str, float], eps: float = 1e-12) -> Tensor:  # fmt: skip
+def rank_ce_loss(
+    logits: Tensor,
+    target: Tensor,
+    tables: HierarchyTables,
+    weights: Mapping[str, float],
+    eps: float = 1e-12,
+) -> Tensor:
     """``−Σ_r w_r log P(anc_r(y))`` over the ranks in ``weights`` (classes with no ancestor
     at a rank add nothing there)."""
     probs = torch.softmax(logits.float(), dim=1)

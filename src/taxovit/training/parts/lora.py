@@ -34,18 +34,21 @@ class LoRALinear(nn.Linear):
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0) -> None:
         if rank < 1:
             raise ValueError(f"LoRA rank must be >= 1, got {rank}")
-        super().__init__(base.in_features, base.out_features, base.bias is not None,
-                         device="meta")  # fmt: skip  (the base's tensors replace these)
+        super().__init__(
+            base.in_features, base.out_features, base.bias is not None, device="meta"
+        )  # (the base's tensors replace these)
         self.weight = base.weight
         self.bias = base.bias
         self.rank = int(rank)
         self.alpha = float(alpha)
         self.scaling = self.alpha / self.rank
         w = base.weight
-        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, device=w.device,
-                                               dtype=w.dtype))  # fmt: skip
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=w.device,
-                                               dtype=w.dtype))  # fmt: skip
+        self.lora_A = nn.Parameter(
+            torch.empty(rank, base.in_features, device=w.device, dtype=w.dtype)
+        )
+        self.lora_B = nn.Parameter(
+            torch.zeros(base.out_features, rank, device=w.device, dtype=w.dtype)
+        )
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -56,8 +59,13 @@ class LoRALinear(nn.Linear):
     @torch.no_grad()
     def merged(self) -> nn.Linear:
         """A plain ``nn.Linear`` with ``W + (alpha / r) · B A`` (new tensors)."""
-        out = nn.Linear(self.in_features, self.out_features, self.bias is not None,
-                        device=self.weight.device, dtype=self.weight.dtype)  # fmt: skip
+        out = nn.Linear(
+            self.in_features,
+            self.out_features,
+            self.bias is not None,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
         delta = (self.lora_B.float() @ self.lora_A.float()) * self.scaling
         out.weight.copy_(self.weight.float() + delta)
         if self.bias is not None:
@@ -78,8 +86,13 @@ def _target_layers(backbone: nn.Module, targets: list[str]) -> list[tuple[nn.Mod
     return out
 
 
-def apply_lora(backbone: nn.Module, rank: int, alpha: float, dropout: float = 0.0,
-               targets: list[str] | tuple[str, ...] = ("qkv", "proj")) -> int:  # fmt: skip
+def apply_lora(
+    backbone: nn.Module,
+    rank: int,
+    alpha: float,
+    dropout: float = 0.0,
+    targets: list[str] | tuple[str, ...] = ("qkv", "proj"),
+) -> int:
     """Wrap the ``targets`` (keys of :data:`LORA_TARGETS`) of every block of ``backbone`` in
     a :class:`LoRALinear`, in place; returns how many layers were wrapped."""
     unknown = [t for t in targets if t not in LORA_TARGETS]

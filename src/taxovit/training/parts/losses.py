@@ -62,9 +62,13 @@ def instance_loss(online: Sequence[Tensor], target: Sequence[Tensor]) -> Tensor:
 
 
 def _check_knn_args(
-    embeddings: Tensor, labels: Tensor, sigma: float, bank: Tensor | None,
-    bank_labels: Tensor | None, k: int | None,
-) -> None:  # fmt: skip
+    embeddings: Tensor,
+    labels: Tensor,
+    sigma: float,
+    bank: Tensor | None,
+    bank_labels: Tensor | None,
+    k: int | None,
+) -> None:
     if embeddings.ndim != 2:
         raise ValueError(f"embeddings must be (B, d), got shape {tuple(embeddings.shape)}")
     if labels.shape != embeddings.shape[:1]:
@@ -231,8 +235,12 @@ class MemoryBank:
         return self.feats, self.labels
 
     def state_dict(self) -> dict[str, Any]:
-        return {"feats": self.feats.cpu(), "labels": self.labels.cpu(), "ptr": self.ptr,
-                "filled": self.filled}  # fmt: skip
+        return {
+            "feats": self.feats.cpu(),
+            "labels": self.labels.cpu(),
+            "ptr": self.ptr,
+            "filled": self.filled,
+        }
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         self.feats.copy_(sd["feats"])

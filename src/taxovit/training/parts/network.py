@@ -59,8 +59,12 @@ class Network(nn.Module):
         if self.head_dist is not None:
             feats, dist = self.backbone.forward_features_pair(x, self.prompts)
             cls_logits, dist_logits = self.head(feats), self.head_dist(dist)
-            return {"features": feats, "logits_cls": cls_logits, "logits_dist": dist_logits,
-                    "logits": (cls_logits + dist_logits) / 2}  # fmt: skip
+            return {
+                "features": feats,
+                "logits_cls": cls_logits,
+                "logits_dist": dist_logits,
+                "logits": (cls_logits + dist_logits) / 2,
+            }
         if self.prompts is not None:
             return {"features": self.backbone.forward_tokens(x, self.prompts)[:, 0]}
         return {"features": self.backbone.forward_features(x)}
@@ -71,8 +75,10 @@ class Network(nn.Module):
         before the blocks), every other part (heads, projector) above the last block."""
         top = len(self.backbone.blocks) + 1
         inner = {f"backbone.{k}": v for k, v in self.backbone.layer_ids().items()}
-        return {name: inner.get(name, 0 if name.startswith("prompts.") else top)
-                for name, _ in self.named_parameters()}  # fmt: skip
+        return {
+            name: inner.get(name, 0 if name.startswith("prompts.") else top)
+            for name, _ in self.named_parameters()
+        }
 
     def forward(self, x: torch.Tensor, via: str | None = None) -> dict[str, Any]:
         if via is not None:  # a forward the method added
@@ -94,10 +100,17 @@ def _backbone(cfg: Config, pretrained: bool = True) -> nn.Module:
     if m.preset == "auto":
         return _backbone_from_file(m, d, method.arch)
     backbone = build_model(
-        method.arch, m.preset, num_classes=0, img_size=d.img_size,
-        patch_size=m.patch_size, stride=m.stride, in_chans=d.in_chans,
-        stem=m.stem, **(m.overrides or {}), **method.backbone_args,
-    )  # fmt: skip
+        method.arch,
+        m.preset,
+        num_classes=0,
+        img_size=d.img_size,
+        patch_size=m.patch_size,
+        stride=m.stride,
+        in_chans=d.in_chans,
+        stem=m.stem,
+        **(m.overrides or {}),
+        **method.backbone_args,
+    )
     if pretrained and m.pretrained:
         try:
             load_pretrained(backbone, m.pretrained, strict=False)
@@ -124,8 +137,14 @@ def _backbone_from_file(m: ModelConfig, d: DataConfig, arch: str) -> nn.Module:
     if m.stride is not None:
         extra["stride"] = m.stride
     try:
-        return load_model(m.pretrained, num_classes=0, arch=arch, img_size=d.img_size,
-                          in_chans=d.in_chans, **extra)  # fmt: skip
+        return load_model(
+            m.pretrained,
+            num_classes=0,
+            arch=arch,
+            img_size=d.img_size,
+            in_chans=d.in_chans,
+            **extra,
+        )
     except _LOAD_ERRORS as exc:
         raise _load_error(m.pretrained, exc) from None
 
@@ -198,12 +217,18 @@ def param_groups(
             continue
         no_decay = p.ndim <= 1 or name in skip
         layer = layers.get(name, 0)
-        group = groups.setdefault((layer, no_decay), {
-            "params": [], "weight_decay": 0.0 if no_decay else weight_decay,
-            "lr_scale": 1.0 if layer_decay is None else layer_decay ** (depth + 1 - layer),
-        })  # fmt: skip
+        group = groups.setdefault(
+            (layer, no_decay),
+            {
+                "params": [],
+                "weight_decay": 0.0 if no_decay else weight_decay,
+                "lr_scale": 1.0 if layer_decay is None else layer_decay ** (depth + 1 - layer),
+            },
+        )
         group["params"].append(p)
     if layer_decay is None:  # the two groups of old: decay first, always both
-        return [groups.get((0, flag), {"params": [], "weight_decay": wd, "lr_scale": 1.0})
-                for flag, wd in ((False, weight_decay), (True, 0.0))]  # fmt: skip
+        return [
+            groups.get((0, flag), {"params": [], "weight_decay": wd, "lr_scale": 1.0})
+            for flag, wd in ((False, weight_decay), (True, 0.0))
+        ]
     return [groups[k] for k in sorted(groups)]

@@ -30,8 +30,16 @@ class VisualPrompts(nn.Module):
     """``tokens`` prompts of width ``dim``: one set (``shallow``) or ``depth`` sets
     (``deep``), in ``self.tokens`` of shape ``(sets, tokens, dim)``."""
 
-    def __init__(self, tokens: int, dim: int, depth: int, kind: str, prefix: int,
-                 patch: int, in_chans: int = 3) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tokens: int,
+        dim: int,
+        depth: int,
+        kind: str,
+        prefix: int,
+        patch: int,
+        in_chans: int = 3,
+    ) -> None:
         super().__init__()
         if kind not in VPT_DEPTHS:
             raise ValueError(f"VPT depth must be one of {VPT_DEPTHS}, got {kind!r}")

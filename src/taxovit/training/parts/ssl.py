@@ -24,9 +24,21 @@ from torch import Tensor, nn
 
 from taxovit.models.layers import Block
 
-__all__ = ["DinoHead", "MaeDecoder", "dino_loss", "gaussian_blur", "info_nce", "mae_loss",
-           "mlp", "momentum_copy", "momentum_update", "patchify", "random_masking",
-           "solarize", "ssl_view"]  # fmt: skip
+__all__ = [
+    "DinoHead",
+    "MaeDecoder",
+    "dino_loss",
+    "gaussian_blur",
+    "info_nce",
+    "mae_loss",
+    "mlp",
+    "momentum_copy",
+    "momentum_update",
+    "patchify",
+    "random_masking",
+    "solarize",
+    "ssl_view",
+]
 
 
 # ---------------------------------------------------------------- heads
@@ -88,8 +100,13 @@ def info_nce(q: Tensor, k: Tensor, tau: float, offset: int = 0) -> Tensor:
     return F.cross_entropy(logits, labels) * (2 * tau)
 
 
-def dino_loss(student: Sequence[Tensor], teacher: Sequence[Tensor], center: Tensor,
-              t_student: float, t_teacher: float) -> Tensor:  # fmt: skip
+def dino_loss(
+    student: Sequence[Tensor],
+    teacher: Sequence[Tensor],
+    center: Tensor,
+    t_student: float,
+    t_teacher: float,
+) -> Tensor:
     """DINO's cross-entropy ``-softmax((t - c) / T_t) . log_softmax(s / T_s)``, averaged over
     the images and over every pair (teacher crop ``i``, student crop ``v != i``); the teacher
     crops are the first ``len(teacher)`` student crops (the global ones)."""
@@ -157,8 +174,16 @@ class MaeDecoder(nn.Module):
     mask token in every removed position, fixed sine-cosine positions, ``depth`` blocks and a
     linear prediction of each patch's ``patch_pixels`` values."""
 
-    def __init__(self, enc_dim: int, dim: int, depth: int, heads: int,
-                 grid: tuple[int, int], patch_pixels: int, prefix: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        enc_dim: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        grid: tuple[int, int],
+        patch_pixels: int,
+        prefix: int,
+    ) -> None:
         super().__init__()
         self.prefix, self.grid = int(prefix), tuple(grid)
         self.embed = nn.Linear(enc_dim, dim)
@@ -209,8 +234,14 @@ def gaussian_blur(x: Tensor, p: float, sigma: Sequence[float]) -> Tensor:
     return y.reshape(b, c, h, w)
 
 
-def ssl_view(x: Tensor, augment: Callable[..., Tensor], blur: float, solar: float,
-             sigma: Sequence[float], **kw: Any) -> Tensor:  # fmt: skip
+def ssl_view(
+    x: Tensor,
+    augment: Callable[..., Tensor],
+    blur: float,
+    solar: float,
+    sigma: Sequence[float],
+    **kw: Any,
+) -> Tensor:
     """One view of uint8 ``x``: solarised (probability ``solar``) before the config's
     ``augment`` (crop, flip, normalisation; ``kw``: another size / crop scale), blurred
     (probability ``blur``) after it (a blur commutes with the affine normalisation)."""

@@ -24,8 +24,13 @@ from taxovit._atomic import atomic_write
 from taxovit.errors import TaxovitError
 from taxovit.training.run.config import Config
 
-__all__ = ["ADAPTERS_FORMAT", "ADAPTERS_NAME", "adapter_state_dict", "load_adapters",
-           "save_adapters"]  # fmt: skip
+__all__ = [
+    "ADAPTERS_FORMAT",
+    "ADAPTERS_NAME",
+    "adapter_state_dict",
+    "load_adapters",
+    "save_adapters",
+]
 
 ADAPTERS_NAME = "adapters.pt"
 ADAPTERS_FORMAT = "taxovit-adapters/1"
@@ -36,14 +41,20 @@ def adapter_state_dict(network: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in network.named_parameters() if p.requires_grad}
 
 
-def save_adapters(network: nn.Module, cfg: Config, label_space: dict[str, Any],
-                  path: str | os.PathLike[str]) -> None:  # fmt: skip
+def save_adapters(
+    network: nn.Module, cfg: Config, label_space: dict[str, Any], path: str | os.PathLike[str]
+) -> None:
     """Write ``network``'s trainable tensors and the method's settings (its config
     section) to ``path``."""
     own = cfg.method_class.own(cfg)
-    obj = {"format": ADAPTERS_FORMAT, "method": cfg.method,
-           "settings": {} if own is None else own.to_dict(), "model": cfg.model.to_dict(),
-           "label_space": label_space, "tensors": adapter_state_dict(network)}  # fmt: skip
+    obj = {
+        "format": ADAPTERS_FORMAT,
+        "method": cfg.method,
+        "settings": {} if own is None else own.to_dict(),
+        "model": cfg.model.to_dict(),
+        "label_space": label_space,
+        "tensors": adapter_state_dict(network),
+    }
     atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
 
 
@@ -52,13 +63,15 @@ def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     obj = load_checkpoint(path)
     if not isinstance(obj, dict) or obj.get("format") != ADAPTERS_FORMAT:
-        raise TaxovitError(f"{path}: not an adapters file written by 'taxovit train' "
-                           f"(format {ADAPTERS_FORMAT})")  # fmt: skip
+        raise TaxovitError(
+            f"{path}: not an adapters file written by 'taxovit train' (format {ADAPTERS_FORMAT})"
+        )
     return obj
 
 
-def _add_structure(path: Any, network: nn.Module, method: Any, settings: Any,
-                   num_classes: int) -> None:  # fmt: skip
+def _add_structure(
+    path: Any, network: nn.Module, method: Any, settings: Any, num_classes: int
+) -> None:
     """Give a plain network the parts (LoRA layers, prompts) of the method's ``settings``
     when it lacks them (:meth:`~taxovit.training.methods.base.Method.add_parts`)."""
     from taxovit.training.methods import METHODS
@@ -80,13 +93,23 @@ def load_adapters(network: nn.Module, path: str | os.PathLike[str]) -> dict[str,
     obj = _read(path)
     tensors = obj["tensors"]
     head = tensors.get("head.weight")
-    _add_structure(path, network, obj.get("method"), obj.get("settings"),
-                   int(head.shape[0]) if head is not None else 0)  # fmt: skip
+    _add_structure(
+        path,
+        network,
+        obj.get("method"),
+        obj.get("settings"),
+        int(head.shape[0]) if head is not None else 0,
+    )
     ours = network.state_dict()
-    bad = [f"{k} {tuple(v.shape)}" for k, v in tensors.items()
-           if k not in ours or ours[k].shape != v.shape]  # fmt: skip
+    bad = [
+        f"{k} {tuple(v.shape)}"
+        for k, v in tensors.items()
+        if k not in ours or ours[k].shape != v.shape
+    ]
     if bad:
-        raise TaxovitError(f"{path}: the adapters do not fit this model (missing or of "
-                           f"another shape: {', '.join(bad[:4])})")  # fmt: skip
+        raise TaxovitError(
+            f"{path}: the adapters do not fit this model (missing or of "
+            f"another shape: {', '.join(bad[:4])})"
+        )
     network.load_state_dict(tensors, strict=False)
     return obj

@@ -24,9 +24,19 @@ from taxovit.errors import TaxovitError
 from taxovit.training.data.splits import LabelSpace
 from taxovit.training.run.config import Config, merge_config
 
-__all__ = ["CHECKPOINT_NAME", "FORMAT", "LOG_NAME", "append_log", "load_checkpoint",
-           "load_weights", "read_log", "read_run_checkpoint", "remove_temporaries",
-           "save_checkpoint", "write_log"]  # fmt: skip
+__all__ = [
+    "CHECKPOINT_NAME",
+    "FORMAT",
+    "LOG_NAME",
+    "append_log",
+    "load_checkpoint",
+    "load_weights",
+    "read_log",
+    "read_run_checkpoint",
+    "remove_temporaries",
+    "save_checkpoint",
+    "write_log",
+]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -68,11 +78,13 @@ def read_run_checkpoint(
     where = f"{option} {path}"
     ck = load_checkpoint(path)
     if not isinstance(ck, dict) or not any(k in ck for k in ("format", *REQUIRED)):
-        raise TaxovitError(f"{where}: not a checkpoint written by 'taxovit train' (it holds "
-                           f"{_kind(ck)})")  # fmt: skip
+        raise TaxovitError(
+            f"{where}: not a checkpoint written by 'taxovit train' (it holds {_kind(ck)})"
+        )
     if ck.get("format", FORMAT) != FORMAT:
-        raise TaxovitError(f"{where}: checkpoint format {ck['format']!r}; this taxovit reads "
-                           f"{FORMAT!r}")  # fmt: skip
+        raise TaxovitError(
+            f"{where}: checkpoint format {ck['format']!r}; this taxovit reads {FORMAT!r}"
+        )
     missing = [k for k in REQUIRED if k not in ck]
     if missing:
         raise TaxovitError(f"{where}: incomplete checkpoint, no {' or '.join(missing)} entry")
@@ -103,14 +115,26 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], where: str) -> N
     ours = model.state_dict()
     missing = [k for k in ours if k not in state]
     extra = [k for k in state if k not in ours]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in ours.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]  # fmt: skip
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in ours.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if missing or extra or shapes:
-        parts = [f"{label}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
-                 for label, items in (("missing", missing), ("unexpected", extra),
-                                      ("shape (checkpoint vs config)", shapes)) if items]  # fmt: skip
-        raise TaxovitError(f"{where}: the weights do not match the model its config builds ("
-                           + "; ".join(parts) + ")")  # fmt: skip
+        parts = [
+            f"{label}: {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
+            for label, items in (
+                ("missing", missing),
+                ("unexpected", extra),
+                ("shape (checkpoint vs config)", shapes),
+            )
+            if items
+        ]
+        raise TaxovitError(
+            f"{where}: the weights do not match the model its config builds ("
+            + "; ".join(parts)
+            + ")"
+        )
     model.load_state_dict(state)
 
 

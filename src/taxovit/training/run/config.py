@@ -21,8 +21,18 @@ from taxovit.training.run.schema import Config, default_dict, input_keys
 from taxovit.training.run.validate import Problem, validate
 from taxovit.training.run.yaml_config import read_yaml
 
-__all__ = ["DEFAULTS", "METHODS", "PATH_KEYS", "Config", "ConfigError", "TrainingDiverged",
-           "check_files", "input_files", "load_config", "merge_config"]  # fmt: skip
+__all__ = [
+    "DEFAULTS",
+    "METHODS",
+    "PATH_KEYS",
+    "Config",
+    "ConfigError",
+    "TrainingDiverged",
+    "check_files",
+    "input_files",
+    "load_config",
+    "merge_config",
+]
 
 #: Every config key with its default (from the typed sections of
 #: :mod:`~taxovit.training.run.schema`, where each key's rule and doc sit beside it).
@@ -71,8 +81,10 @@ def _raise(source: str, problems: list[Problem], lines: dict[str, int] | None = 
     """One :class:`ConfigError` for every problem, in file order (none: nothing happens)."""
     if not problems:
         return
-    located = sorted(((_line(p.path, lines), i, p.text) for i, p in enumerate(problems)),
-                     key=lambda t: (t[0] is None, t[0] or 0, t[1]))  # fmt: skip
+    located = sorted(
+        ((_line(p.path, lines), i, p.text) for i, p in enumerate(problems)),
+        key=lambda t: (t[0] is None, t[0] or 0, t[1]),
+    )
     items = [(f"line {line}: " if line else "") + text for line, _, text in located]
     if len(items) == 1:
         raise ConfigError(f"{source}: {items[0]}")
@@ -153,7 +165,8 @@ def file_problems(
         if value is None or key in bad:
             return
         ok = {True: Path(value).is_dir(), False: Path(value).is_file()}.get(
-            folder, Path(value).exists())  # fmt: skip
+            folder, Path(value).exists()
+        )
         if not ok:
             what = {True: "folder", False: "file"}.get(folder, "file or folder")
             found = " (it is a folder)" if not folder and Path(value).is_dir() else ""
@@ -165,9 +178,11 @@ def file_problems(
     fmt = cfg.data.format
     key = "data.root" if fmt == "fashion_mnist" else "data.train"
     if cfg.get(key) is None and "data.format" not in bad and key not in bad:
-        what = {"fashion_mnist": "folder with the idx files", "csv": "manifest",
-                "npy": ".npz archive or folder of images.npy + labels.npy"}.get(
-            fmt, "image folder")  # fmt: skip
+        what = {
+            "fashion_mnist": "folder with the idx files",
+            "csv": "manifest",
+            "npy": ".npz archive or folder of images.npy + labels.npy",
+        }.get(fmt, "image folder")
         out.append(Problem(key, f"{key}: required for data.format {fmt} (the {what})"))
     if fmt == "fashion_mnist":
         before = len(out)
@@ -178,8 +193,9 @@ def file_problems(
                 for what in ("images", "labels"):
                     if _idx_file(Path(root), split, what) is None:
                         stem = f"{_IDX[split]}-{what}-idx{3 if what == 'images' else 1}-ubyte"
-                        out.append(Problem("data.root", f"data.root: {root} has no {stem}.gz "
-                                                        f"(or {stem})"))  # fmt: skip
+                        out.append(
+                            Problem("data.root", f"data.root: {root} has no {stem}.gz (or {stem})")
+                        )
     else:
         kind = None if fmt == "npy" else fmt == "imagefolder"
         need("data.train", kind)
@@ -187,9 +203,7 @@ def file_problems(
     return out
 
 
-def check_files(
-    cfg: Config, source: str = "config", splits: tuple[str, ...] = ("train",)
-) -> None:
+def check_files(cfg: Config, source: str = "config", splits: tuple[str, ...] = ("train",)) -> None:
     """Raise one :class:`ConfigError` naming every input file of ``cfg`` that is missing."""
     _raise(source, file_problems(cfg, set(), splits))
 

@@ -34,8 +34,7 @@ def embed_samples(
     was_training = network.training
     network.eval()
     feats, logits = [], []
-    for x in _batches(samples, space, cfg.data, cfg.augment,
-                      batch_size or cfg.eval.batch_size):  # fmt: skip
+    for x in _batches(samples, space, cfg.data, cfg.augment, batch_size or cfg.eval.batch_size):
         with autocast(device, precision):
             out = network(x.to(device, non_blocking=True))
         feats.append(F.normalize(out["features"].float(), dim=1).cpu())
@@ -45,8 +44,9 @@ def embed_samples(
     return torch.cat(feats), (torch.cat(logits) if logits else None)
 
 
-def _batches(samples: SampleSet, space: LabelSpace, d: DataConfig, aug: AugmentConfig,
-             batch_size: int) -> Iterator[torch.Tensor]:  # fmt: skip
+def _batches(
+    samples: SampleSet, space: LabelSpace, d: DataConfig, aug: AugmentConfig, batch_size: int
+) -> Iterator[torch.Tensor]:
     """Eval-transformed image batches of ``samples``: tensor ops on an in-memory split
     (``data.loader``), else a ``DataLoader`` with the ``transforms.v2`` eval transform."""
     if use_memory(d, samples):
@@ -57,9 +57,12 @@ def _batches(samples: SampleSet, space: LabelSpace, d: DataConfig, aug: AugmentC
     tf = build_transform(aug, d.img_size, d.in_chans, train=False)
     ds = make_dataset(samples, space, tf, views=1, in_chans=d.in_chans)
     loader = torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, shuffle=False,
-        num_workers=d.num_workers, generator=torch.Generator(),
-    )  # fmt: skip  (its own generator: evaluating never moves the training's random streams)
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=d.num_workers,
+        generator=torch.Generator(),
+    )  # (its own generator: evaluating never moves the training's random streams)
     for x, *_ in loader:
         yield x
 
@@ -79,9 +82,14 @@ def knn_metrics(
     train_s, test_s = sets
     db, _ = embed_samples(online, train_s, space, cfg, device)
     q, _ = embed_samples(online, test_s, space, cfg, device)
-    scores = knn_classify(q, db, torch.from_numpy(train_s.fine), len(space.fine_names),
-                          k=cfg.eval.knn_k,
-                          temperature=cfg.eval.temperature)  # fmt: skip
+    scores = knn_classify(
+        q,
+        db,
+        torch.from_numpy(train_s.fine),
+        len(space.fine_names),
+        k=cfg.eval.knn_k,
+        temperature=cfg.eval.temperature,
+    )
     target = torch.from_numpy(test_s.fine)
     out = {"knn_top1_fine": float((scores.argmax(dim=1) == target).float().mean())}
     if metric is not None:

@@ -47,7 +47,6 @@ evaluation and :func:`save`. Progress goes to a
 This module imports torch; ``import taxovit`` never imports it.
 """
 
-
 from __future__ import annotations
 
 import math
@@ -105,8 +104,9 @@ def train(
         cfg.out = os.fspath(out)
     if stop_after_epoch is not None and int(stop_after_epoch) < 1:
         raise ConfigError(f"stop_after_epoch must be >= 1, got {stop_after_epoch}")
-    folder = RunFolder.check(cfg, "--out" if out is not None else "out", config_file, resume,
-                             overwrite)  # fmt: skip
+    folder = RunFolder.check(
+        cfg, "--out" if out is not None else "out", config_file, resume, overwrite
+    )
     if reporter is None:
         show = cfg.log.progress if progress is None else progress
         reporter = ConsoleReporter() if show else SilentReporter()
@@ -137,8 +137,7 @@ def run_epochs(run: Run, stop_after_epoch: int | None, reporter: Reporter) -> di
     for epoch in range(run.start_epoch, last_epoch):
         row = train_one_epoch(run, epoch, reporter)
         if run.knn_sets is not None and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
-            row.update(knn_metrics(run.evaluated, run.knn_sets, run.space, cfg, run.device,
-                                   metric))  # fmt: skip
+            row.update(knn_metrics(run.evaluated, run.knn_sets, run.space, cfg, run.device, metric))
         run.log_rows.append(row)
         save(run, row)
         reporter.end_epoch(row, epochs)
@@ -158,9 +157,16 @@ def train_one_epoch(run: Run, epoch: int, reporter: Reporter) -> dict[str, Any]:
     without the kNN accuracy. Raises :class:`TrainingDiverged` on a non-finite loss."""
     d, device, o = run.dist, run.device, run.cfg.optim
     if not run.method.trains:  # a read-out without training (method knn)
-        return {"epoch": epoch + 1, "step": run.step, "loss": 0.0, "lr": 0.0,
-                "images_per_s": 0.0, "time_s": 0.0, "trainable_params": 0,
-                **peak_memory(device)}  # fmt: skip
+        return {
+            "epoch": epoch + 1,
+            "step": run.step,
+            "loss": 0.0,
+            "lr": 0.0,
+            "images_per_s": 0.0,
+            "time_s": 0.0,
+            "trainable_params": 0,
+            **peak_memory(device),
+        }
     if run.freeze is not None:
         run.freeze.apply(epoch)
     reset_peak_memory(device)
@@ -243,5 +249,6 @@ def _validation_metric(taxonomy: str, run: Run) -> Any:
     from taxovit.integrations.torchmetrics import TaxonomyMetrics
     from taxovit.taxonomy import load_taxonomy
 
-    return TaxonomyMetrics(load_taxonomy(taxonomy), run.space.fine_names,
-                           top_k=(1,), sync_on_compute=False)  # fmt: skip
+    return TaxonomyMetrics(
+        load_taxonomy(taxonomy), run.space.fine_names, top_k=(1,), sync_on_compute=False
+    )

@@ -53,8 +53,9 @@ def _check_options(split: str, knn: Any, batch_size: Any) -> None:
     if split not in SPLITS:
         raise TaxovitError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
     for option, value in (("--knn", knn), ("--batch-size", batch_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):  # fmt: skip
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise TaxovitError(f"{option} {value}: expected an integer >= 1")
 
 
@@ -97,8 +98,11 @@ def predict(
     fmt, top_k = choose_format(fmt, fine, top_k, out)
     head_is_fine = method.has_head(method.own(cfg)) and list(space.train_names) == list(fine)
     use_knn = knn is not None or not head_is_fine
-    check_files(cfg, f"--checkpoint {checkpoint} (its config)",
-                splits=(split, "train") if use_knn and split != "train" else (split,))  # fmt: skip
+    check_files(
+        cfg,
+        f"--checkpoint {checkpoint} (its config)",
+        splits=(split, "train") if use_knn and split != "train" else (split,),
+    )
     plan = OutputPlan({"--checkpoint": checkpoint, **input_files(cfg)})
     targets = _outputs(plan, out, fmt, truth_out)
 
@@ -121,12 +125,20 @@ def predict(
         plan.add_inputs("an image of the 'train' split", train_samples.paths or [])
         scores = _knn_scores(online, train_samples, samples, space, cfg, dev, batch_size, k)
     y_true = [fine[i] for i in samples.fine]
-    contents = [encode(fmt, samples.ids, y_true, list(fine), scores, top_k, out),
-                *([truth_csv(samples.ids, y_true)] if truth_out is not None else [])]  # fmt: skip
+    contents = [
+        encode(fmt, samples.ids, y_true, list(fine), scores, top_k, out),
+        *([truth_csv(samples.ids, y_true)] if truth_out is not None else []),
+    ]
     plan.write(dict(zip(targets, contents, strict=False)))
     acc = float((scores.argmax(axis=1) == samples.fine).mean()) if len(samples) else float("nan")
-    return {"out": os.fspath(out), "format": fmt, "classifier": "knn" if use_knn else "head", "k": k,
-            "rows": len(samples), "accuracy": acc}  # fmt: skip
+    return {
+        "out": os.fspath(out),
+        "format": fmt,
+        "classifier": "knn" if use_knn else "head",
+        "k": k,
+        "rows": len(samples),
+        "accuracy": acc,
+    }
 
 
 def _network(ck: dict[str, Any], cfg: Config, space: Any, checkpoint: Any) -> Any:
@@ -164,6 +176,10 @@ def _knn_scores(
     db, _ = embed_samples(online, train_samples, space, cfg, device, batch_size)
     q, _ = embed_samples(online, samples, space, cfg, device, batch_size)
     return knn_classify(
-        q, db, torch.from_numpy(train_samples.fine), len(space.fine_names), k=k,
+        q,
+        db,
+        torch.from_numpy(train_samples.fine),
+        len(space.fine_names),
+        k=k,
         temperature=cfg.eval.temperature,
-    ).numpy()  # fmt: skip
+    ).numpy()

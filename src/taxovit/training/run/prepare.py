@@ -92,8 +92,7 @@ class Run:
         return len(self.loader)
 
 
-def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
-          reporter: Reporter) -> Run:  # fmt: skip
+def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder, reporter: Reporter) -> Run:
     """Everything before the first epoch, in order (the order fixes the random streams)."""
     # -- runtime
     runtime.set_deterministic(cfg.deterministic)
@@ -112,11 +111,25 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
     freeze = FreezeSchedule(online, cfg.optim.freeze_epochs)
 
     # -- data loader, optimiser and LR schedule
-    sampler, loader = build_loader(cfg, train_set, space, method.views, d, device,
-                                   make_views=method.make_views)  # fmt: skip
+    sampler, loader = build_loader(
+        cfg, train_set, space, method.views, d, device, make_views=method.make_views
+    )
     optimizer, scheduler = build_optimizer(cfg.optim, online, len(loader))
-    run = Run(cfg, d, device, folder, space, sampler, loader, online, online,
-              method, optimizer, scheduler, freeze=freeze)  # fmt: skip
+    run = Run(
+        cfg,
+        d,
+        device,
+        folder,
+        space,
+        sampler,
+        loader,
+        online,
+        online,
+        method,
+        optimizer,
+        scheduler,
+        freeze=freeze,
+    )
     if cfg.optim.ema_weights is not None:
         run.ema = frozen_copy(online)
 
@@ -132,9 +145,10 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder,
         run.model = torch.compile(run.model)
     if d.enabled and any(p.requires_grad for p in run.online.parameters()):
         run.model = nn.parallel.DistributedDataParallel(
-            run.model, device_ids=[device.index] if device.type == "cuda" else None,
+            run.model,
+            device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=freeze.epochs > 0,  # the frozen backbone gets no gradient
-        )  # fmt: skip
+        )
 
     # -- kNN evaluation sets (main process only)
     if cfg.eval.every > 0 and d.main:
@@ -176,13 +190,21 @@ def build_loader(
     tf = build_transform(cfg.augment, dc.img_size, in_chans, train=True)
     dataset = make_dataset(train_set, space, tf, views=views, in_chans=in_chans)
     sampler = torch.utils.data.DistributedSampler(
-        dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed,
+        dataset,
+        num_replicas=d.world,
+        rank=d.rank,
+        shuffle=True,
+        seed=cfg.seed,
         drop_last=True,
-    )  # fmt: skip
+    )
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=global_batch // d.world, sampler=sampler, drop_last=True,
-        num_workers=dc.num_workers, pin_memory=device.type == "cuda",
-    )  # fmt: skip
+        dataset,
+        batch_size=global_batch // d.world,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=dc.num_workers,
+        pin_memory=device.type == "cuda",
+    )
     return sampler, loader
 
 

@@ -38,8 +38,17 @@ class SilentReporter(Reporter):
 
 
 #: log-row keys that are not parts of a method's loss
-_NOT_PARTS = {"epoch", "step", "loss", "lr", "images_per_s", "time_s", "trainable_params",
-              "peak_mem_mb", "peak_mem_kind"}  # fmt: skip
+_NOT_PARTS = {
+    "epoch",
+    "step",
+    "loss",
+    "lr",
+    "images_per_s",
+    "time_s",
+    "trainable_params",
+    "peak_mem_mb",
+    "peak_mem_kind",
+}
 
 
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
@@ -84,10 +93,14 @@ class ConsoleReporter(Reporter):
 
         self.close()
         self._bar = Progress(
-            TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=True,
+            TextColumn(f"epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            transient=True,
             console=self.console,
-        )  # fmt: skip
+        )
         self._bar.start()
         self._task = self._bar.add_task("train", total=steps, loss="-")
         self._left = steps

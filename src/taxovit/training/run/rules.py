@@ -18,9 +18,26 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Bad", "KeyOf", "Problem", "Rule", "Section", "boolean", "choice", "choices_list", "integer",
-           "key", "mapping", "number", "numbers_list", "ok", "one_of", "path", "show",
-           "text"]  # fmt: skip
+__all__ = [
+    "Bad",
+    "KeyOf",
+    "Problem",
+    "Rule",
+    "Section",
+    "boolean",
+    "choice",
+    "choices_list",
+    "integer",
+    "key",
+    "mapping",
+    "number",
+    "numbers_list",
+    "ok",
+    "one_of",
+    "path",
+    "show",
+    "text",
+]
 
 
 @dataclass(frozen=True)
@@ -96,8 +113,15 @@ def _nullable(rule: Rule, null: bool) -> Rule:
     return Rule(f"null or {rule.expected}", lambda v: None if v is None else rule.clean(v))
 
 
-def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False, null: bool = False, integer: bool = False) -> Rule:  # fmt: skip
+def number(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    null: bool = False,
+    integer: bool = False,
+) -> Rule:
     """A finite number within the bounds, as a float (``integer``: an int; never a bool)."""
 
     def clean(v: Any) -> int | float:
@@ -165,8 +189,7 @@ def one_of(values: tuple[int, ...], expected: str) -> Rule:
     return Rule(expected, clean)
 
 
-def text(pattern: str = r".+", expected: str = "a non-empty string", *,
-         null: bool = False) -> Rule:  # fmt: skip
+def text(pattern: str = r".+", expected: str = "a non-empty string", *, null: bool = False) -> Rule:
     def clean(v: Any) -> str:
         if not isinstance(v, str) or not re.fullmatch(pattern, v):
             raise Bad
@@ -184,8 +207,9 @@ def path(*, null: bool = False) -> Rule:
     return _nullable(Rule("a path (a non-empty string)", clean), null)
 
 
-def numbers_list(item: Rule, length: int | None = None, *, ordered: bool = False,
-                 null: bool = False) -> Rule:  # fmt: skip
+def numbers_list(
+    item: Rule, length: int | None = None, *, ordered: bool = False, null: bool = False
+) -> Rule:
     """A list of ``length`` items (any length when None), each passing ``item``;
     ``ordered``: non-decreasing."""
 
@@ -252,13 +276,15 @@ class Section:
     @classmethod
     def input_files(cls) -> list[str]:
         """The keys of the section that name input files (``key(..., input_file=True)``)."""
-        return [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-                if f.metadata["input_file"]]  # fmt: skip
+        return [
+            f.name
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.metadata["input_file"]
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The section as the plain mapping a checkpoint stores."""
-        return copy.deepcopy({f.name: getattr(self, f.name)
-                              for f in dataclasses.fields(self)})  # type: ignore[arg-type]
+        return copy.deepcopy({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # type: ignore[arg-type]
 
     def problems(self, bad: set[str]) -> list[Problem]:
         """Checks across the keys of this section (``bad``: key paths already wrong)."""

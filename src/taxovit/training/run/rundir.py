@@ -44,8 +44,15 @@ __all__ = ["RESUMABLE", "RunFolder", "config_differences"]
 #: workers draw the augmentations from other random streams), the number of epochs (the
 #: rest of the cosine schedules is stretched or shortened), logging and the kNN evaluation
 #: (it does not touch the training's random streams).
-RESUMABLE = ("out", "threads", "optim.epochs", "log.*", "eval.*", "data.num_workers",
-             "model.compile")  # fmt: skip
+RESUMABLE = (
+    "out",
+    "threads",
+    "optim.epochs",
+    "log.*",
+    "eval.*",
+    "data.num_workers",
+    "model.compile",
+)
 
 
 def _flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -104,12 +111,15 @@ class RunFolder:
         return self.path / LOG_NAME
 
     @classmethod
-    def check(cls, cfg: Config, option: str, config_file: str | None, resume: bool,
-              overwrite: bool) -> RunFolder:  # fmt: skip
+    def check(
+        cls, cfg: Config, option: str, config_file: str | None, resume: bool, overwrite: bool
+    ) -> RunFolder:
         """Check where the run goes (module docstring); nothing is created or changed."""
         if resume and overwrite:
-            raise TaxovitError("--resume and --overwrite exclude each other: --resume "
-                               "continues the run in the folder, --overwrite replaces it")
+            raise TaxovitError(
+                "--resume and --overwrite exclude each other: --resume "
+                "continues the run in the folder, --overwrite replaces it"
+            )
         inputs = {"--config": config_file, **input_files(cfg)}
         plan = OutputPlan(inputs)
         folder = cls(plan.folder(option, cfg.out), resume, plan)
@@ -117,8 +127,9 @@ class RunFolder:
             plan.file(option, folder.path / name, stdout_ok=False)
         if resume:
             folder._check_resume(cfg)
-        elif not overwrite and any(p.exists() or p.is_symlink()
-                                   for p in (folder.ckpt_path, folder.log_path)):  # fmt: skip
+        elif not overwrite and any(
+            p.exists() or p.is_symlink() for p in (folder.ckpt_path, folder.log_path)
+        ):
             raise TaxovitError(
                 f"{option} {cfg.out} already holds a training run ({CHECKPOINT_NAME} or "
                 f"{LOG_NAME}); nothing was changed. Use --resume to continue it, another "
@@ -130,24 +141,37 @@ class RunFolder:
         if not self.ckpt_path.is_file():
             raise TaxovitError(f"--resume: no checkpoint at {self.ckpt_path}")
         ck, old, _ = read_run_checkpoint(self.ckpt_path, "--resume")
-        needed = ["epoch", "step", "optimizer", "scheduler", "rng",
-                  *old.method_class.resume_entries(old.method_class.own(old))]  # fmt: skip
+        needed = [
+            "epoch",
+            "step",
+            "optimizer",
+            "scheduler",
+            "rng",
+            *old.method_class.resume_entries(old.method_class.own(old)),
+        ]
         missing = [k for k in needed if ck.get(k) is None]
         if missing:
-            raise TaxovitError(f"--resume {self.ckpt_path}: incomplete checkpoint, no "
-                               f"{', '.join(missing)} entry; it can predict but not resume")
+            raise TaxovitError(
+                f"--resume {self.ckpt_path}: incomplete checkpoint, no "
+                f"{', '.join(missing)} entry; it can predict but not resume"
+            )
         diffs = config_differences(old, cfg)
         if diffs:
             raise ConfigError(
                 f"--resume: the config differs from the one {self.ckpt_path} was trained "
-                "with:\n  " + "\n  ".join(diffs) + "\nOnly " + ", ".join(RESUMABLE)
+                "with:\n  "
+                + "\n  ".join(diffs)
+                + "\nOnly "
+                + ", ".join(RESUMABLE)
                 + " may change when resuming; start a new run with another --out, or "
                 "replace this one with --overwrite"
             )
         done = int(ck.get("epoch", 0))
         if cfg.optim.epochs < done:
-            raise ConfigError(f"--resume: optim.epochs is {cfg.optim.epochs} but "
-                              f"{self.ckpt_path} has already trained {done} epochs")  # fmt: skip
+            raise ConfigError(
+                f"--resume: optim.epochs is {cfg.optim.epochs} but "
+                f"{self.ckpt_path} has already trained {done} epochs"
+            )
         rows = ck.get("log")
         self.log_rows = list(rows) if isinstance(rows, list) else read_log(self.log_path, done)
         self.checkpoint = ck

@@ -45,8 +45,10 @@ def resolve_device(name: str, local_rank: int = 0, what: str = "device") -> torc
         if device.index is None:
             device = torch.device("cuda", local_rank)
         if device.index >= torch.cuda.device_count():
-            raise ConfigError(f"{what} {name}: there is no GPU {device.index} here "
-                              f"({torch.cuda.device_count()} GPU(s))")  # fmt: skip
+            raise ConfigError(
+                f"{what} {name}: there is no GPU {device.index} here "
+                f"({torch.cuda.device_count()} GPU(s))"
+            )
         torch.cuda.set_device(device)
     return device
 

@@ -17,9 +17,7 @@ def cosine(start: float, end: float, progress: float) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def warmup_cosine(
-    total_steps: int, warmup_steps: int, min_ratio: float
-) -> Callable[[int], float]:
+def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
     """LR multiplier per step (for ``LambdaLR``): linear warm-up over ``warmup_steps``, then
     cosine from 1 to ``min_ratio`` at ``total_steps``."""
 

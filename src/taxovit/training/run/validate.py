@@ -60,8 +60,13 @@ OVERRIDE_RULES: dict[str, Rule] = {
 def validate(user: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
     """The defaults updated by ``user``, typed and normalised; and every problem, in order."""
     problems: list[Problem] = []
-    top = _merge(TopConfig, {k: v for k, v in user.items() if not _is_section(k)}, "",
-                 problems, known=_known())  # fmt: skip
+    top = _merge(
+        TopConfig,
+        {k: v for k, v in user.items() if not _is_section(k)},
+        "",
+        problems,
+        known=_known(),
+    )
     sections = {}
     for name, cls in section_classes().items():
         value = user.get(name)
@@ -88,8 +93,13 @@ def _is_section(name: Any) -> bool:
     return isinstance(name, str) and name in section_classes()
 
 
-def _merge(cls: type[Section], upd: Mapping[str, Any], where: str, problems: list[Problem],
-           known: list[str] | None = None) -> Any:  # fmt: skip
+def _merge(
+    cls: type[Section],
+    upd: Mapping[str, Any],
+    where: str,
+    problems: list[Problem],
+    known: list[str] | None = None,
+) -> Any:
     """An instance of ``cls`` with the keys of ``upd`` checked by their rules (a bad value
     keeps the default and is a problem)."""
     rules = {name: rule for name, rule, _ in cls.rules()}
@@ -103,8 +113,9 @@ def _merge(cls: type[Section], upd: Mapping[str, Any], where: str, problems: lis
         try:
             values[k] = copy.deepcopy(rules[k].clean(value))
         except Bad:
-            problems.append(Problem(key_path, f"{key_path}: expected {rules[k].expected}, got "
-                                              f"{show(value)}"))  # fmt: skip
+            problems.append(
+                Problem(key_path, f"{key_path}: expected {rules[k].expected}, got {show(value)}")
+            )
     return cls(**values)
 
 
@@ -126,27 +137,45 @@ def _check_model(cfg: Config, bad: set[str]) -> list[Problem]:
     for name, value in m.overrides.items():
         where = f"model.overrides.{name}"
         if name not in allowed:
-            out.append(Problem(where, f"{where}: not an argument of the {ARCH_TITLES[arch]} "
-                                      f"model (allowed: {', '.join(allowed)})"))  # fmt: skip
+            out.append(
+                Problem(
+                    where,
+                    f"{where}: not an argument of the {ARCH_TITLES[arch]} "
+                    f"model (allowed: {', '.join(allowed)})",
+                )
+            )
             continue
         try:
             m.overrides[name] = OVERRIDE_RULES[name].clean(value)
         except Bad:
-            out.append(Problem(where, f"{where}: expected {OVERRIDE_RULES[name].expected}, "
-                                      f"got {show(value)}"))  # fmt: skip
+            out.append(
+                Problem(
+                    where, f"{where}: expected {OVERRIDE_RULES[name].expected}, got {show(value)}"
+                )
+            )
     if out or not ok(bad, "model.preset"):
         return out
     if m.preset == "auto":
         if m.pretrained is None and ok(bad, "model.pretrained"):
-            out.append(Problem("model.pretrained", "model.pretrained: required with model."
-                                                   "preset auto (the checkpoint the "
-                                                   "architecture is read from)"))  # fmt: skip
+            out.append(
+                Problem(
+                    "model.pretrained",
+                    "model.pretrained: required with model."
+                    "preset auto (the checkpoint the "
+                    "architecture is read from)",
+                )
+            )
         return out
     size = PRESETS[m.preset]._asdict()
     size.update({k: v for k, v in m.overrides.items() if k in size})
     if size["embed_dim"] % size["num_heads"]:
-        out.append(Problem("model.overrides", f"model: embed_dim {size['embed_dim']} is not "
-                                              f"divisible by num_heads {size['num_heads']}"))
+        out.append(
+            Problem(
+                "model.overrides",
+                f"model: embed_dim {size['embed_dim']} is not "
+                f"divisible by num_heads {size['num_heads']}",
+            )
+        )
     return out
 
 
@@ -155,8 +184,11 @@ def _check_data(cfg: Config, bad: set[str]) -> list[Problem]:
     for name in ("patch_size", "stride"):
         v = getattr(m, name)
         if v is not None and ok(bad, f"model.{name}", "data.img_size") and v > d.img_size:
-            out.append(Problem(f"model.{name}", f"model.{name}: {v} is larger than "
-                                                f"data.img_size {d.img_size}"))  # fmt: skip
+            out.append(
+                Problem(
+                    f"model.{name}", f"model.{name}: {v} is larger than data.img_size {d.img_size}"
+                )
+            )
     return out
 
 
@@ -165,6 +197,11 @@ def _check_augment(cfg: Config, bad: set[str]) -> list[Problem]:
     for name in ("mean", "std"):
         v = getattr(a, name)
         if v is not None and ok(bad, f"augment.{name}", "data.in_chans") and len(v) != n:
-            out.append(Problem(f"augment.{name}", f"augment.{name}: expected {n} value(s), one "
-                                                  f"per channel (data.in_chans), got {len(v)}"))
+            out.append(
+                Problem(
+                    f"augment.{name}",
+                    f"augment.{name}: expected {n} value(s), one "
+                    f"per channel (data.in_chans), got {len(v)}",
+                )
+            )
     return out
