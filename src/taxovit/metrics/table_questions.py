@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from taxovit.metrics.table import (
+from taxovit.metrics.table_rows import (
     _FLAT,
     _RANK,
     HIGHER,
