@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, status
 from taxovit.cli._html import html_output
-from taxovit.cli.evaluate import (
+from taxovit.cli._options import (
     AddRootOpt,
     CiOpt,
     CostsOpt,
@@ -34,6 +34,7 @@ from taxovit.cli.evaluate import (
     TruthOpt,
     UnknownLabelOpt,
 )
+from taxovit.cli._questions import question_inputs, row_questions
 from taxovit.evaluation.arguments import MAX_BOOTSTRAP
 
 FileA = Annotated[
@@ -123,14 +124,14 @@ def _compare_command(o: SimpleNamespace) -> None:
             "file B": b,
             **taxonomy_inputs("--taxonomy", o.taxonomy),
             "--truth": truth,
-            **_question_inputs(o),
+            **question_inputs(o),
         }
     )
     out = plan.file("--output", o.output) if o.output is not None else None
     html_out = html_output(plan, o.html)
     top = _stdin_once(a, b, truth) or check_top_k(o.top_k)
     tax = load_taxonomy(o.taxonomy, add_root=o.add_root)
-    questions = _questions(o, tax)
+    questions = row_questions(o, tax)
     cols = dict(
         id_col=o.id_col, true_col=o.true_col, pred_col=o.pred_col, score_prefix=o.score_prefix
     )
@@ -147,36 +148,6 @@ def _compare_command(o: SimpleNamespace) -> None:
         out_console.print(build_comparison_table(result, title=f"{a.name} (A) vs {b.name} (B): "))
     else:
         sys.stdout.write(render_comparison(result, o.format.value))
-
-
-def _question_inputs(o: SimpleNamespace) -> dict[str, Path]:
-    """The questions' input files (--known may also be 'auto')."""
-    files = {"--costs": o.costs, "--train-counts": o.train_counts}
-    if o.known is not None and Path(o.known).is_file():
-        files["--known"] = Path(o.known)
-    return files
-
-
-def _questions(o: SimpleNamespace, tax) -> dict[str, Any]:
-    """The questions compare takes (rows of the metric table), their files read and checked
-    as taxovit evaluate reads them."""
-    out: dict[str, Any] = {}
-    if o.costs is not None:
-        from taxovit.evaluation.costs import read_costs
-
-        out["costs"] = read_costs(tax, o.costs)
-    if o.known is not None:
-        from taxovit.evaluation.novel import as_known
-
-        out["known"] = (
-            o.known if o.known == "auto" else as_known(tax, o.known, None, o.unknown_label)
-        )
-        out["unknown_label"] = o.unknown_label
-    if o.train_counts is not None:
-        from taxovit.evaluation.long_tail import read_train_counts
-
-        out["train_counts"] = read_train_counts(tax, o.train_counts, (o.few_below, o.many_above))
-    return out
 
 
 def _write(plan, outs, result, format: str, files) -> bool:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from taxovit.cli import app, err_console, handle_errors
-from taxovit.cli.evaluate import (
+from taxovit.cli._options import (
     AddRootOpt,
     IdColOpt,
     PredColOpt,

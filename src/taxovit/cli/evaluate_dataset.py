@@ -40,7 +40,8 @@ def is_dataset(preds: Path) -> bool:
 def run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
     """Check every path, scan the dataset into one state, then render and write the report."""
     from taxovit._outputs import OutputPlan
-    from taxovit.cli.evaluate import OutputFormat, _contents, _print_summary
+    from taxovit.cli._options import OutputFormat
+    from taxovit.cli.evaluate import _contents, _print_summary
     from taxovit.evaluation.dataset import dataset_files
     from taxovit.taxonomy import load_taxonomy, taxonomy_inputs
 

@@ -11,7 +11,7 @@ import typer
 
 from taxovit.cli import app, err_console, handle_errors, out_console, rich_console, status
 from taxovit.cli._html import html_output
-from taxovit.cli.evaluate import (
+from taxovit.cli._options import (
     AddRootOpt,
     CiOpt,
     FormatOpt,

@@ -6,8 +6,8 @@ same result:
 
 * ``"numba"`` (when numba is installed: ``pip install taxovit[fast]``):
   :func:`taxovit.metrics._ap_numba.bucket_counts`, one pass over the matrix in row order,
-  no sort, the columns split between the cores (micro AP: the matrix as one column,
-  :func:`micro_counted`);
+  no sort, the columns split between the cores (micro AP: every element against the same
+  thresholds, the rows split between the cores, :func:`micro_counted`);
 * ``"numpy"``: each column's scores are sorted (in blocks of columns, half of them in a
   second thread) and the positives located with ``np.searchsorted``.
 
@@ -109,14 +109,22 @@ def _counted(s: NDArray[np.float64], t: NDArray[np.int64]) -> tuple:
 
 
 def micro_counted(s: NDArray[np.float64], t: NDArray[np.int64]) -> float:
-    """Micro AP (of the flattened matrix) by the numba kernel: the whole matrix as one column."""
+    """Micro AP (of the flattened matrix) by the numba kernel: every element counted against
+    the positives' distinct scores (:func:`taxovit.metrics._ap_numba.flat_bucket_counts`)."""
+    from taxovit.metrics._ap_numba import flat_bucket_counts
+
     has = np.flatnonzero(t >= 0)
     if has.size == 0:
         return 0.0
     pscore = np.sort(s[has, t[has]])
-    n_pos = np.array([has.size], dtype=np.int64)
-    flat = np.ascontiguousarray(s).reshape(-1, 1)
-    return float(_by_counts(flat, np.zeros(has.size, np.int64), pscore, n_pos)[0])
+    thr = np.unique(pscore)
+    with _NUMBA_LOCK:
+        counts = flat_bucket_counts(np.ascontiguousarray(s), thr)
+    # an element is >= thr[q] when at least q + 1 thresholds are at or below it
+    at_least = np.cumsum(counts[::-1])[::-1]
+    rank_ge = at_least[np.searchsorted(thr, pscore, side="left") + 1]
+    pos_ge = pscore.size - np.searchsorted(pscore, pscore, side="left")
+    return ap_from_ranks(pos_ge.astype(np.float64), rank_ge.astype(np.float64), pscore.size)
 
 
 def _by_counts(s, pcol, pscore, n_pos) -> NDArray[np.float64]:

@@ -95,3 +95,30 @@ def bucket_counts(s, off, thr):  # pragma: no cover - compiled
                 h[hb[j] + k] += 1
         counts[h0 : h0 + h.size] = h
     return counts
+
+
+#: row chunks of :func:`flat_bucket_counts` (each its own histogram, summed at the end)
+ROW_CHUNKS = 16
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def flat_bucket_counts(s, thr):  # pragma: no cover - compiled
+    """``counts[b]``: how many elements of the whole matrix ``s`` have exactly ``b`` of the
+    ascending thresholds ``thr`` at or below them (micro AP: every element against the same
+    thresholds; a binary search each, the rows split in chunks between the cores)."""
+    n, c = s.shape
+    t = thr.size
+    hist = np.zeros((ROW_CHUNKS, t + 1), np.int64)
+    for ch in prange(ROW_CHUNKS):
+        for i in range(ch * n // ROW_CHUNKS, (ch + 1) * n // ROW_CHUNKS):
+            for j in range(c):
+                x = s[i, j]
+                lo, hi = 0, t
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if thr[mid] <= x:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                hist[ch, lo] += 1
+    return hist.sum(axis=0)
