@@ -89,9 +89,9 @@ def _frame_task(
     ev = new_state(tax, spec, labels, top_k, score_kind)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if table.num_rows:
-        from taxovit.evaluation.dataset import _long_batch, _wide_batch
+        from taxovit.evaluation.dataset_batches import long_batch, wide_batch
 
-        add = _long_batch if spec.layout == "long" else _wide_batch
+        add = long_batch if spec.layout == "long" else wide_batch
         add(ev, table.combine_chunks().to_batches()[0], spec, labels, name, 0)
     return ev.to_bytes()
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from taxovit.errors import ArgumentError
+from taxovit.evaluation.dataset_batches import long_batch, wide_batch
 from taxovit.evaluation.streaming import StreamingEvaluator
 from taxovit.predictions.contract import SCORE_PREFIX
 from taxovit.predictions.tables import RecordError
@@ -99,150 +100,6 @@ def spec_of(schema_names: Sequence[str], file: str) -> DatasetSpec:
     )
 
 
-def _node_ids(
-    col: Any, name_to_id: Mapping[str, int], file: str, row0: int, column: str
-) -> np.ndarray:
-    """Node ids of a label column (dictionary-encoded once per batch); unknown or null: error."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(
-            pc.cast(col, pa.string())
-            if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type)
-            else col
-        )
-    words, lut = _lut(col.dictionary, name_to_id)
-    codes = col.indices.fill_null(len(words)).to_numpy(zero_copy_only=False).astype(np.int64)
-    ids = lut[codes]
-    bad = np.flatnonzero(ids < 0)
-    if bad.size:
-        i = int(bad[0])
-        what = "empty" if codes[i] == len(words) else f"{str(words[codes[i]])[:60]!r} is not a node"
-        raise RecordError(f"{what} of the taxonomy", file=file, row=row0 + i + 1, column=column)
-    return ids
-
-
-_LUTS: list[tuple[Any, Any, list, np.ndarray]] = []
-
-
-def _lut(dictionary: Any, name_to_id: Mapping[str, int]) -> tuple[list, np.ndarray]:
-    """The words of a batch's dictionary and their node ids (-1: unknown; one more -1 for
-    null), reused while batches bring an equal dictionary (a file's usually do)."""
-    for labels, d, words, lut in _LUTS:
-        if labels is name_to_id and len(d) == len(dictionary) and d.equals(dictionary):
-            return words, lut
-    words = dictionary.to_pylist()
-    lut = np.array([name_to_id.get(str(w), -1) for w in words] + [-1], dtype=np.int64)
-    del _LUTS[:-3]  # the last few (label and y_true columns alternate)
-    _LUTS.append((name_to_id, dictionary, words, lut))
-    return words, lut
-
-
-def _floats(col: Any, file: str, row0: int, column: str) -> np.ndarray:
-    import pyarrow as pa
-
-    try:
-        v = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise RecordError(f"{col.type} is not a number", file=file, column=column) from None
-    bad = np.flatnonzero(~np.isfinite(v))
-    if bad.size:
-        raise RecordError(
-            "not a finite number", file=file, row=row0 + int(bad[0]) + 1, column=column
-        )
-    return v
-
-
-def _long_batch(
-    ev: StreamingEvaluator,
-    batch: Any,
-    spec: DatasetSpec,
-    labels: Mapping[str, int],
-    file: str,
-    row0: int,
-) -> None:
-    """Add the complete ids of a long batch (its rows grouped by id, one after the other)."""
-    import pyarrow.compute as pc
-
-    c = spec.columns
-    idcol = pc.dictionary_encode(batch.column(c["id"]))
-    if idcol.null_count:
-        raise RecordError(
-            "empty id",
-            file=file,
-            column=c["id"],
-            row=row0 + int(np.flatnonzero(idcol.is_null().to_numpy(zero_copy_only=False))[0]) + 1,
-        )
-    codes = idcol.indices.to_numpy().astype(np.int64)
-    lab = _node_ids(batch.column(c["label"]), labels, file, row0, c["label"])
-    truth = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
-    score = _floats(batch.column(c["score"]), file, row0, c["score"])
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    run = np.cumsum(np.r_[True, codes[1:] != codes[:-1]]) - 1
-    if np.unique(codes[starts]).size != starts.size:
-        seen = np.zeros(int(codes.max()) + 1, bool)
-        for s in starts:  # rare: only on bad input, finds the first id seen again
-            if seen[codes[s]]:
-                raise RecordError(
-                    "this id's rows are not next to its earlier rows",
-                    file=file,
-                    row=row0 + int(s) + 1,
-                    column=c["id"],
-                )
-            seen[codes[s]] = True
-    diff = np.flatnonzero(truth != truth[starts][run])
-    if diff.size:
-        raise RecordError(
-            "y_true differs from the first row of this id",
-            file=file,
-            row=row0 + int(diff[0]) + 1,
-            column=c["y_true"],
-        )
-    sizes = np.diff(np.r_[starts, run.size])
-    if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
-        k = int(sizes[0])
-        order = (np.argsort(-score.reshape(-1, k), axis=1, kind="stable") + starts[:, None]).ravel()
-    else:
-        order = np.lexsort(
-            (np.arange(run.size), -score, run)
-        )  # by id, best first, earlier row first
-    rank_in = np.arange(run.size) - starts[run[order]]
-    ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
-    ranked[run[order], rank_in] = lab[order]
-    srt = np.sort(ranked, axis=1)
-    dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
-    if dup.any():
-        i = int(np.flatnonzero(dup.any(axis=1))[0])
-        raise RecordError(
-            "the same label twice for this id",
-            file=file,
-            row=row0 + int(starts[i]) + 1,
-            column=c["label"],
-        )
-    extra = {}
-    if getattr(ev, "wants_ids", False):  # the Poisson bootstrap hashes the sample ids
-        extra["ids"] = idcol.dictionary.take(codes[starts]).to_numpy(zero_copy_only=False)
-    ev.update(truth[starts], ranked[:, 0], ranked=ranked, **extra)
-
-
-def _wide_batch(
-    ev: StreamingEvaluator,
-    batch: Any,
-    spec: DatasetSpec,
-    labels: Mapping[str, int],
-    file: str,
-    row0: int,
-) -> None:
-    c = spec.columns
-    t = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
-    p = _node_ids(batch.column(c["y_pred"]), labels, file, row0, c["y_pred"])
-    s = None
-    if spec.score_columns:
-        s = np.column_stack([_floats(batch.column(k), file, row0, k) for k in spec.score_columns])
-    ev.update(t, p, s)
-
-
 def new_state(
     tax: Any,
     spec: DatasetSpec,
@@ -286,7 +143,7 @@ def file_state(
     import pyarrow as pa
 
     columns = list(spec.columns.values()) + list(spec.score_columns)
-    add = _long_batch if spec.layout == "long" else _wide_batch
+    add = long_batch if spec.layout == "long" else wide_batch
     current, row0, tail = None, 0, None
     for file, batch in _batches(files, columns, batch_rows):
         if file != current:
