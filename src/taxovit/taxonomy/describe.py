@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rich.table import Table
 
-__all__ = ["info_rows", "info_table", "validity_line"]
+if TYPE_CHECKING:
+    from taxovit.taxonomy.graph import Taxonomy
+
+__all__ = ["index_summary", "info_rows", "info_table", "validity_line"]
+
+
+def index_summary(tax: Taxonomy) -> dict[str, Any]:
+    """The counts of :meth:`Taxonomy.summary` that come from the index."""
+    index = tax.index
+    leaf = np.diff(index.child_ptr) == 0
+    counts = np.bincount(index.rank_of[index.rank_of >= 0], minlength=len(index.rank_names))
+    return {
+        "root": tax.root,
+        "nodes": index.n,
+        "edges": int(index.parent_idx.size),
+        "leaves": int(leaf.sum()),
+        "kind": "tree" if index.is_tree else "DAG",
+        "max_depth": int(index.max_depth),
+        "leaf_depth_min": int(index.depth[leaf].min()),
+        "leaf_depth_max": int(index.depth[leaf].max()),
+        "nodes_with_several_parents": int((np.diff(index.parent_ptr) > 1).sum()),
+        "ranks": {r: int(counts[index.rank_id(r)]) for r in tax.rank_names},
+    }
 
 
 def info_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:

@@ -374,22 +374,9 @@ class Taxonomy:
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``taxovit taxonomy info`` (from the index: fast on huge taxonomies)."""
-        index = self.index
-        leaf = np.diff(index.child_ptr) == 0
-        counts = np.bincount(index.rank_of[index.rank_of >= 0], minlength=len(index.rank_names))
-        return {
-            "root": self.root,
-            "nodes": index.n,
-            "edges": int(index.parent_idx.size),
-            "leaves": int(leaf.sum()),
-            "kind": "tree" if index.is_tree else "DAG",
-            "max_depth": int(index.max_depth),
-            "leaf_depth_min": int(index.depth[leaf].min()),
-            "leaf_depth_max": int(index.depth[leaf].max()),
-            "nodes_with_several_parents": int((np.diff(index.parent_ptr) > 1).sum()),
-            "ranks": {r: int(counts[index.rank_id(r)]) for r in self.rank_names},
-            **self._name_summary(),
-        }
+        from taxovit.taxonomy.describe import index_summary
+
+        return {**index_summary(self), **self._name_summary()}
 
     def _name_summary(self) -> dict[str, Any]:
         """Taxonomies keyed by id with a ``name`` attribute: how many nodes have a name, and
