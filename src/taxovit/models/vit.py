@@ -107,12 +107,7 @@ class VisionTransformer(nn.Module):
         no_embed_class: bool = False,
     ) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
-        if reg_tokens < 0:
-            raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
-        if init_values is not None and not init_values > 0:
-            raise ValueError(f"init_values must be None or > 0, got {init_values}")
+        _check_sizes(depth, reg_tokens, init_values)
         self.num_classes = int(num_classes)
         self.embed_dim = int(embed_dim)
         self.num_heads = int(num_heads)
@@ -131,20 +126,8 @@ class VisionTransformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, n_pos, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
-        self.blocks = nn.ModuleList(
-            Block(
-                embed_dim,
-                num_heads,
-                mlp_ratio,
-                qkv_bias,
-                drop_rate,
-                attn_drop_rate,
-                rates[i],
-                attention,
-                init_values,
-            )
-            for i in range(depth)
-        )
+        sizes = (embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate)
+        self.blocks = nn.ModuleList(Block(*sizes, rate, attention, init_values) for rate in rates)
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head: nn.Module = nn.Identity()
         self.head_dist: nn.Module | None = None
@@ -307,3 +290,13 @@ class VisionTransformer(nn.Module):
         if self.reg_token is not None:
             names.add("reg_token")
         return names
+
+
+def _check_sizes(depth: int, reg_tokens: int, init_values: float | None) -> None:
+    """The constructor's arguments that no layer checks itself."""
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    if reg_tokens < 0:
+        raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
+    if init_values is not None and not init_values > 0:
+        raise ValueError(f"init_values must be None or > 0, got {init_values}")

@@ -92,6 +92,20 @@ class Run:
         return len(self.loader)
 
 
+def _wrap_model(
+    run: Run, cfg: Config, d: Dist, device: torch.device, freeze: FreezeSchedule
+) -> None:
+    """The model as trained: compiled, DDP-wrapped (after loading: DDP broadcasts rank 0)."""
+    if cfg.model.compile:
+        run.model = torch.compile(run.model)
+    if d.enabled and any(p.requires_grad for p in run.online.parameters()):
+        run.model = nn.parallel.DistributedDataParallel(
+            run.model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=freeze.epochs > 0,  # the frozen backbone gets no gradient
+        )
+
+
 def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder, reporter: Reporter) -> Run:
     """Everything before the first epoch, in order (the order fixes the random streams)."""
     # -- runtime
@@ -140,15 +154,7 @@ def setup(cfg: Config, d: Dist, device: torch.device, folder: RunFolder, reporte
     else:
         runtime.seed_all(cfg.seed + d.rank)  # different augmentations on every process
 
-    # -- the model as trained: compiled, DDP-wrapped (after loading: DDP broadcasts rank 0)
-    if cfg.model.compile:
-        run.model = torch.compile(run.model)
-    if d.enabled and any(p.requires_grad for p in run.online.parameters()):
-        run.model = nn.parallel.DistributedDataParallel(
-            run.model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=freeze.epochs > 0,  # the frozen backbone gets no gradient
-        )
+    _wrap_model(run, cfg, d, device, freeze)
 
     # -- kNN evaluation sets (main process only)
     if cfg.eval.every > 0 and d.main:
