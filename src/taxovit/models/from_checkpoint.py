@@ -121,16 +121,65 @@ def load_model(
 ) -> VisionTransformer:
     """The model a local checkpoint file holds, built from the file alone and loaded.
 
-    Any layout :func:`~taxovit.models.weights.load_pretrained` reads (timm, DeiT, DINOv2,
-    torchvision, Google ``.npz``; ``torch.save`` or ``.safetensors`` files). ``num_classes``:
-    0 gives an identity head (``forward`` = the CLS feature); otherwise the checkpoint's
-    head is loaded when it has that many classes, else a zero-initialised one is made.
-    ``num_heads``: see the module docstring. ``arch``: ``"vit"`` or ``"transfg"``.
-    ``overrides`` are further constructor arguments (``img_size`` (position embedding then
-    resampled), ``in_chans`` (patch kernel adapted), ``drop_path_rate``, ``attention``,
-    ``stride``...). Raises :class:`~taxovit.errors.ModelFileError` (a ``TaxovitError`` and a
-    ``ValueError``) naming the file on a bad or unsafe checkpoint (``FileNotFoundError`` when
-    there is none).
+    Any layout :func:`~taxovit.models.load_pretrained` reads (timm, DeiT, DINOv2,
+    torchvision, Google ``.npz``; ``torch.save`` or ``.safetensors`` files).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+    num_classes : int
+        0 gives an identity head (``forward`` = the CLS feature); otherwise the checkpoint's
+        head is loaded when it has that many classes, else a zero-initialised one is made.
+    num_heads : int, optional
+        Attention heads (default: see the module docstring).
+    arch : str
+        ``"vit"`` or ``"transfg"``.
+    **overrides
+        Further constructor arguments (``img_size`` (position embedding then resampled),
+        ``in_chans`` (patch kernel adapted), ``drop_path_rate``, ``attention``, ``stride``...).
+
+    Returns
+    -------
+    VisionTransformer
+        The loaded model (a :class:`~taxovit.models.TransFG` for ``arch="transfg"``).
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file on a bad or unsafe checkpoint (a subclass of the project's
+        ``InputError`` and of ``ValueError``).
+    FileNotFoundError
+        When there is no such file.
+    ValueError
+        On an unknown ``arch``.
+
+    References
+    ----------
+    .. [1] Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+    Recognition at Scale", ICLR 2021.
+    .. [2] Touvron et al., "Training data-efficient image transformers & distillation
+    through attention", ICML 2021.
+    .. [3] The safetensors format, https://github.com/huggingface/safetensors.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from taxovit.models import build_vit, load_model, save_safetensors
+    >>> model = build_vit("vit_nano", num_classes=5, img_size=32, patch_size=8)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "vit.safetensors")
+    ...     save_safetensors(model.state_dict(), path)
+    ...     loaded = load_model(path, num_classes=5)
+    >>> loaded.pos_embed.shape
+    torch.Size([1, 17, 32])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     bad = os.path.join(d, "bad.safetensors")
+    ...     _ = open(bad, "wb").write(b"xx")
+    ...     load_model(bad)
+    Traceback (most recent call last):
+    ...
+    taxovit.errors.ModelFileError: ...bad.safetensors: not a valid safetensors file...
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")

@@ -56,7 +56,38 @@ def resample_pos_embed(
 ) -> Tensor:
     """Bicubically resample the grid part of a ``(1, prefix + gh*gw, D)`` position embedding.
 
-    The prefix (CLS) embeddings are kept as they are. ``old_grid`` defaults to a square grid.
+    Parameters
+    ----------
+    pos_embed : Tensor
+        ``(1, num_prefix_tokens + gh * gw, D)``.
+    new_grid : tuple of int
+        ``(gh, gw)`` wanted.
+    old_grid : tuple of int, optional
+        ``(gh, gw)`` of ``pos_embed`` (default: a square grid).
+    num_prefix_tokens : int
+        Leading (CLS, ...) embeddings, kept as they are.
+
+    Returns
+    -------
+    Tensor
+        ``(1, num_prefix_tokens + new_gh * new_gw, D)``.
+
+    Raises
+    ------
+    ValueError
+        When the grid part does not match ``old_grid`` (or is not square).
+
+    References
+    ----------
+    .. [1] Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+    Recognition at Scale", ICLR 2021.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import resample_pos_embed
+    >>> resample_pos_embed(torch.zeros(1, 1 + 4 * 4, 32), (8, 8)).shape
+    torch.Size([1, 65, 32])
     """
     prefix = pos_embed[:, :num_prefix_tokens]
     grid = pos_embed[:, num_prefix_tokens:]

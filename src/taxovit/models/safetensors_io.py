@@ -109,8 +109,38 @@ def _from_bytes(raw: bytearray, dtype: torch.dtype, shape: list) -> Tensor:
 def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
     """All tensors of a ``.safetensors`` file (CPU, in their stored dtype), read one at a time.
 
-    Raises :class:`~taxovit.errors.ModelFileError` (a ``ValueError``) naming the file when
-    it is truncated or malformed."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    dict of str to Tensor
+        Name -> tensor (the ``__metadata__`` entry is skipped).
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file when it is truncated or malformed (a subclass of the project's
+        ``InputError`` and of ``ValueError``).
+    FileNotFoundError
+        When there is no such file.
+
+    References
+    ----------
+    .. [1] The safetensors format, https://github.com/huggingface/safetensors.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from taxovit.models import read_safetensors, save_safetensors
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "t.safetensors")
+    ...     save_safetensors({"w": torch.arange(3.0)}, path)
+    ...     read_safetensors(path)
+    {'w': tensor([0., 1., 2.])}
+    """
     path = os.fspath(path)
     out = {}
     with open(path, "rb") as fh:
@@ -128,9 +158,44 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
 def save_safetensors(
     tensors: dict[str, Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write ``tensors`` (any device; stored contiguous, little-endian) as a safetensors file,
-    in name order; the header is space-padded to a multiple of 8 bytes, as the reference
-    implementation does."""
+    """Write ``tensors`` as a safetensors file.
+
+    Tensors may be on any device; they are stored contiguous and little-endian, in name
+    order; the header is space-padded to a multiple of 8 bytes, as the reference
+    implementation does.
+
+    Parameters
+    ----------
+    tensors : dict of str to Tensor
+        What to store.
+    path : str or os.PathLike
+        The file to write (replaced if it exists).
+    metadata : dict of str to str, optional
+        Stored as the header's ``__metadata__``.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        When a tensor's dtype has no safetensors code.
+
+    References
+    ----------
+    .. [1] The safetensors format, https://github.com/huggingface/safetensors.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from taxovit.models import read_safetensors, save_safetensors
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "t.safetensors")
+    ...     save_safetensors({"b": torch.ones(2, 2), "a": torch.zeros(1)}, path)
+    ...     sorted(read_safetensors(path))
+    ['a', 'b']
+    """
     header: dict[str, object] = {"__metadata__": dict(metadata)} if metadata else {}
     blobs, offset = [], 0
     for name in sorted(tensors):

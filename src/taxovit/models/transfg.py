@@ -59,11 +59,39 @@ def _check_attentions(attentions: Sequence[Tensor]) -> None:
 
 
 def select_parts(attentions: Sequence[Tensor]) -> Tensor:
-    """Part indices from attention probabilities ``[A_1, ..., A_{L-1}]``, each ``(B, H, N, N)``.
+    """Part indices from attention probabilities (TransFG's part selection module).
 
-    Returns a ``(B, H)`` LongTensor: per image and head, the 0-based index (among the ``N - 1``
-    patch tokens) of the largest entry of the CLS row of ``A_{L-1} ... A_1``. The row is
-    computed as a chain of vector-matrix products, O(L H N^2).
+    The CLS row is computed as a chain of vector-matrix products, O(L H N^2).
+
+    Parameters
+    ----------
+    attentions : sequence of Tensor
+        Attention probabilities ``[A_1, ..., A_{L-1}]``, each ``(B, H, N, N)`` (CLS first).
+
+    Returns
+    -------
+    Tensor
+        ``(B, H)`` LongTensor: per image and head, the 0-based index (among the ``N - 1``
+        patch tokens) of the largest entry of the CLS row of ``A_{L-1} ... A_1``.
+
+    Raises
+    ------
+    ValueError
+        When ``attentions`` is empty or the maps are not all ``(B, H, N, N)`` alike.
+
+    References
+    ----------
+    .. [1] He et al., "TransFG: A Transformer Architecture for Fine-Grained
+    Recognition", AAAI 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import select_parts, select_parts_reference
+    >>> _ = torch.manual_seed(0)
+    >>> maps = [torch.softmax(torch.randn(2, 3, 5, 5), dim=-1) for _ in range(3)]
+    >>> select_parts(maps).shape
+    torch.Size([2, 3])
     """
     _check_attentions(attentions)
     with torch.no_grad():
@@ -74,7 +102,38 @@ def select_parts(attentions: Sequence[Tensor]) -> Tensor:
 
 
 def select_parts_reference(attentions: Sequence[Tensor]) -> Tensor:
-    """Same result as :func:`select_parts` via the full cubic product (TransFG's reference)."""
+    """Same result as :func:`select_parts` via the full cubic product (TransFG's reference).
+
+    Parameters
+    ----------
+    attentions : sequence of Tensor
+        Attention probabilities ``[A_1, ..., A_{L-1}]``, each ``(B, H, N, N)`` (CLS first).
+
+    Returns
+    -------
+    Tensor
+        ``(B, H)`` LongTensor: per image and head, the 0-based index (among the ``N - 1``
+        patch tokens) of the largest entry of the CLS row of ``A_{L-1} ... A_1``.
+
+    Raises
+    ------
+    ValueError
+        When ``attentions`` is empty or the maps are not all ``(B, H, N, N)`` alike.
+
+    References
+    ----------
+    .. [1] He et al., "TransFG: A Transformer Architecture for Fine-Grained
+    Recognition", AAAI 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import select_parts, select_parts_reference
+    >>> _ = torch.manual_seed(0)
+    >>> maps = [torch.softmax(torch.randn(2, 3, 5, 5), dim=-1) for _ in range(3)]
+    >>> torch.equal(select_parts_reference(maps), select_parts(maps))
+    True
+    """
     _check_attentions(attentions)
     with torch.no_grad():
         prod = attentions[0]
@@ -185,9 +244,42 @@ class TransFG(VisionTransformer):
 
 
 def contrastive_loss(features: Tensor, labels: Tensor, margin: float = 0.4) -> Tensor:
-    """TransFG's contrastive loss over L2-normalised features, all ordered pairs (i = j too):
+    """TransFG's contrastive loss over L2-normalised features, all ordered pairs (i = j too).
 
     ``[sum_{y_i = y_j} (1 - cos_ij) + sum_{y_i != y_j} max(cos_ij - margin, 0)] / B^2``.
+
+    Parameters
+    ----------
+    features : Tensor
+        ``(B, D)`` features.
+    labels : Tensor
+        ``(B,)`` class labels.
+    margin : float
+        Cosine similarity below which different-class pairs cost nothing.
+
+    Returns
+    -------
+    Tensor
+        The scalar loss (float32).
+
+    Raises
+    ------
+    ValueError
+        When the shapes are not ``(B, D)`` and ``(B,)``.
+
+    References
+    ----------
+    .. [1] He et al., "TransFG: A Transformer Architecture for Fine-Grained
+    Recognition", AAAI 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import contrastive_loss
+    >>> contrastive_loss(torch.eye(2), torch.tensor([0, 0]))
+    tensor(0.5000)
+    >>> contrastive_loss(torch.eye(2), torch.tensor([0, 1]))
+    tensor(0.)
     """
     if features.ndim != 2 or labels.ndim != 1 or labels.shape[0] != features.shape[0]:
         raise ValueError(
@@ -205,6 +297,40 @@ def contrastive_loss(features: Tensor, labels: Tensor, margin: float = 0.4) -> T
 def transfg_loss(
     logits: Tensor, features: Tensor, labels: Tensor, label_smoothing: float = 0.0
 ) -> Tensor:
-    """Cross-entropy (optionally label-smoothed) + 1.0 x :func:`contrastive_loss`."""
+    """Cross-entropy (optionally label-smoothed) + 1.0 x :func:`contrastive_loss`.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(B, C)`` class scores.
+    features : Tensor
+        ``(B, D)`` CLS features.
+    labels : Tensor
+        ``(B,)`` class labels.
+    label_smoothing : float
+        Cross-entropy's label smoothing.
+
+    Returns
+    -------
+    Tensor
+        The scalar loss.
+
+    Raises
+    ------
+    ValueError
+        When the shapes of ``features`` and ``labels`` do not match.
+
+    References
+    ----------
+    .. [1] He et al., "TransFG: A Transformer Architecture for Fine-Grained
+    Recognition", AAAI 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import transfg_loss
+    >>> transfg_loss(torch.zeros(2, 3), torch.eye(2), torch.tensor([0, 0]))  # log 3 + 0.5
+    tensor(1.5986)
+    """
     ce = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     return ce + contrastive_loss(features, labels)

@@ -79,11 +79,52 @@ def _read_object(path: str | os.PathLike) -> Any:
 
 
 def read_checkpoint(path: str | os.PathLike) -> Converted:
-    """A checkpoint file's state dict converted to our layout (format detected from keys);
-    for a ``taxovit train`` checkpoint also the model description it carries
+    """A checkpoint file's state dict converted to our layout (format detected from keys).
+
+    For a ``taxovit train`` checkpoint also the model description it carries
     (``model_description``, :meth:`~taxovit.models.VisionTransformer.describe`) as
     ``run_model``. A run checkpoint written before descriptions has none: its weights alone
-    describe it."""
+    describe it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``torch.save``, ``.safetensors`` or ``.npz`` file.
+
+    Returns
+    -------
+    Converted
+        ``state_dict`` (our key names), ``source`` (the detected layout), ``dropped`` keys
+        and ``run_model``.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file when it is unreadable, unsafe or holds no state dict (a subclass
+        of the project's ``InputError`` and of ``ValueError``).
+    FileNotFoundError
+        When there is no such file.
+
+    References
+    ----------
+    .. [1] Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+    Recognition at Scale", ICLR 2021.
+    .. [2] Touvron et al., "Training data-efficient image transformers & distillation
+    through attention", ICML 2021.
+    .. [3] The safetensors format, https://github.com/huggingface/safetensors.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from taxovit.models import build_vit, read_checkpoint, save_safetensors
+    >>> model = build_vit("vit_nano", num_classes=5, img_size=32, patch_size=8)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "vit.safetensors")
+    ...     save_safetensors(model.state_dict(), path)
+    ...     ckpt = read_checkpoint(path)
+    >>> ckpt.source, len(ckpt.state_dict)
+    ('timm', 44)
+    """
     obj = _read_object(path)
     converted = convert(_unwrap(obj))
     if _is_run_checkpoint(obj) and isinstance(obj.get("model_description"), dict):
@@ -217,16 +258,55 @@ def load_pretrained(
 
     * the format is detected from the keys; a full checkpoint with a ``"model"`` or
       ``"state_dict"`` entry is accepted, ``module.`` / ``_orig_mod.`` prefixes are stripped;
-    * the grid part of the position embedding is resampled (bicubic) to the model's grid
-      (another resolution, another patch stride such as TransFG's overlapping split);
+    * the grid part of the position embedding is resampled (bicubic) to the model's grid;
     * the heads are dropped (left as initialised) when the class count differs;
     * a DeiT distillation token (and its head) is dropped unless the model is ``distilled``;
       a distilled model loading a checkpoint without one keeps its own (position: CLS's);
-    * a 3-channel patch embedding is summed over channels for a 1-channel model;
-    * register tokens and LayerScale must be present in both or neither (``ValueError``).
+    * a 3-channel patch embedding is summed over channels for a 1-channel model.
 
-    With ``strict=True`` any other missing or unexpected key raises ``KeyError``; shape
-    mismatches always raise ``ValueError``. Nothing is modified when an error is raised.
+    Parameters
+    ----------
+    model : VisionTransformer
+        Loaded in place; nothing is modified when an error is raised.
+    path : str or os.PathLike
+        The checkpoint file.
+    strict : bool
+        Raise on any other missing or unexpected key.
+
+    Returns
+    -------
+    LoadReport
+        What was loaded, missing, unexpected, dropped or resampled.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file when it cannot be read (an ``InputError`` and ``ValueError``).
+    KeyError
+        With ``strict=True``, on a missing or unexpected key.
+    ValueError
+        On a shape mismatch, or registers / LayerScale in only one of model and file.
+
+    References
+    ----------
+    .. [1] Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+    Recognition at Scale", ICLR 2021.
+    .. [2] Touvron et al., "Training data-efficient image transformers & distillation
+    through attention", ICML 2021.
+    .. [3] The safetensors format, https://github.com/huggingface/safetensors.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from taxovit.models import build_vit, load_pretrained, save_safetensors
+    >>> small = build_vit("vit_nano", num_classes=5, img_size=32, patch_size=8)
+    >>> large = build_vit("vit_nano", num_classes=5, img_size=64, patch_size=8)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "vit.safetensors")
+    ...     save_safetensors(small.state_dict(), path)
+    ...     report = load_pretrained(large, path)
+    >>> report.source, report.pos_embed_resampled
+    ('timm', ((4, 4), (8, 8)))
     """
     return apply_checkpoint(model, read_checkpoint(path), strict, os.fspath(path))
 
