@@ -126,9 +126,44 @@ def evaluate(
     """The merged state of a Parquet dataset (folder, glob or list of files) or a
     ``dask.dataframe``.
 
-    ``client``: a ``distributed.Client``; else ``scheduler`` (an address), else a
-    :func:`local_client` sized to the machine, closed at the end. ``.compute()`` of the
-    result is the report.
+    Parameters
+    ----------
+    data : str, os.PathLike, list of files, or dask.dataframe.DataFrame
+        A Parquet dataset (folder, glob or files) or a dataframe of predictions.
+    taxonomy : Taxonomy or path
+    top_k : sequence of int
+        The k of top-k accuracy and distance@k.
+    label_attr : str, optional
+        Labels are the values of this node attribute (default: node names).
+    client : distributed.Client, optional
+        Else ``scheduler`` (an address), else a :func:`local_client` sized to the machine,
+        closed at the end.
+    scheduler : str, optional
+    retries : int
+        Dask's retries of a failed task (a killed worker's partitions run again).
+    batch_rows : int
+        Rows read at a time from a Parquet file.
+    score_kind : {"probs", "logits"}
+
+    Returns
+    -------
+    StreamingEvaluator
+        The merged state; its ``.compute()`` is the report.
+
+    Raises
+    ------
+    ArgumentError
+        Dask not installed, or bad arguments.
+    RecordError
+        An input error in a partition (the run fails with its message).
+
+    Examples
+    --------
+    Skipped: starting a cluster takes longer than a doctest should.
+
+    >>> from taxovit import dask as tdask                          # doctest: +SKIP
+    >>> state = tdask.evaluate("preds/", "taxonomy.json")          # doctest: +SKIP
+    >>> state.compute().metrics["mistake_severity"]                # doctest: +SKIP
     """
     from taxovit.evaluation.arguments import as_taxonomy
 

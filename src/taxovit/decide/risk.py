@@ -255,7 +255,45 @@ def crm_scores(
     :data:`RISK_DECIMALS` decimals. Ranking them with scikit-learn's top-k rule (higher first,
     ties to the later column: :func:`~taxovit.metrics.flat.top_k_columns`) orders the classes
     as Karthik et al. (2021) report CRM's top-k and hierarchical distance@k; the first is
-    :func:`crm_predict`'s choice."""
+    :func:`crm_predict`'s choice.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, C)
+        Class probabilities, one column per score class.
+    score_ids : ndarray of shape (C,)
+        Taxonomy node id of each column's class.
+    taxonomy : Taxonomy
+    cost : {"lca_height", "depth_distance", "tree_induced_error"}, default "lca_height"
+
+    Returns
+    -------
+    ndarray of shape (n, C)
+        ``−Σ_j C(k, j) p(j | x)`` per column k (higher is better).
+
+    Raises
+    ------
+    ArgumentError
+        An unknown ``cost``.
+
+    References
+    ----------
+    Karthik et al., No Cost Likelihood Manipulation at Test Time for Making Better
+    Mistakes in Deep Networks. ICLR 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.decide import crm_scores
+    >>> tax = Taxonomy.from_edges(
+    ...     [("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")],
+    ...     ranks={"A": "group", "B": "group", "a1": "class", "a2": "class", "b1": "class"})
+    >>> ids = tax.ids(["a1", "a2", "b1"])
+    >>> crm_scores(np.array([[0.3, 0.3, 0.4], [0.7, 0.2, 0.1]]), ids, tax)
+    array([[-1.1, -1.1, -1.2],
+           [-0.4, -0.9, -1.8]])
+    """
     return _scores_of(expected_costs(probs, score_ids, taxonomy, cost))
 
 

@@ -165,27 +165,67 @@ def evaluate(
 ) -> EvaluationReport:
     """Evaluate predictions against a taxonomy: flat, hierarchical and per-rank metrics.
 
-    ``y_true``/``y_pred``: node names or ids (pandas inputs must share one index);
-    ``taxonomy``: a :class:`Taxonomy` or a taxonomy file's path. ``scores``: class scores,
-    a DataFrame whose columns are class names or an ``(n, C)`` array with ``score_labels``:
-    top-k, mAP, distance@k, calibration and per-rank marginals
-    (:mod:`~taxovit.evaluation.score_metrics`; ``score_kind`` ``probs`` or ``logits``).
-    ``ranked``: instead, the K best candidates per sample, ``(n, K)`` node ids, best first,
-    ``-1`` padding; top-k and distance@k for k <= K; with ``ranked_scores`` (``(n, K)``,
-    their probabilities: in [0, 1], at most 1 per row) also ``ece`` and ``ece_adaptive`` of
-    the first candidate's probability (Brier and log loss need every class's).
-    ``notes``: more reasons for null keys. ``**questions``: the evaluators' questions (subset,
-    costs, known, train_counts, confused, abstention, groups...: :class:`Questions`).
-    ``bootstrap=B`` (at most :data:`MAX_BOOTSTRAP`) adds percentile ``ci`` intervals from B
-    resamples seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
-    ``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the LCA height
-    (``docs/metrics.md``); their ``_depth`` twins use D − depth(LCA), the distance of
-    Bertinetto et al. 2020's code and the CRM/HAF tables (equal on trees whose leaves all
-    sit at depth D). Bad arguments raise :class:`~taxovit.errors.ArgumentError` (a
-    ``ValueError``), unknown labels :class:`~taxovit.errors.UnknownLabelError` (a ``KeyError``).
+    Parameters
+    ----------
+    y_true, y_pred : array-like of node names or ids
+        True and predicted labels (pandas inputs must share one index).
+    taxonomy : Taxonomy or path
+        A :class:`Taxonomy` or a taxonomy file's path.
+    scores : DataFrame or array of shape (n, C), optional
+        Class scores (DataFrame columns: class names; an array needs ``score_labels``):
+        top-k, mAP, distance@k, calibration, per-rank marginals.
+    score_labels : array-like, optional
+        The class of each column of an array ``scores``.
+    ranked : array of shape (n, K), optional
+        Instead of ``scores``: each sample's K best node ids, best first, ``-1`` padded;
+        top-k and distance@k for k <= K.
+    ranked_scores : array of shape (n, K), optional
+        The probabilities of ``ranked`` (in [0, 1], at most 1 per row): ``ece`` and
+        ``ece_adaptive`` of the first candidate (Brier and log loss need every class).
+    top_k : sequence of int
+        The k of top-k accuracy and distance@k.
+    bootstrap : int
+        B resamples (at most :data:`MAX_BOOTSTRAP`) for percentile ``ci`` intervals,
+        seeded by ``seed`` >= 0; ``progress`` is called with the resamples done.
+    ci, seed, progress : float, int, callable
+        Interval level, resampling seed, progress callback.
+    notes : mapping, optional
+        More reasons for null keys.
+    score_kind : {"probs", "logits"}
+        What ``scores`` are (logits: softmax).
+    **questions
+        The evaluators' questions (:class:`Questions`): ``subset``, ``costs``, ``known``,
+        ``train_counts``, ``confused``, ``abstention``, ``groups``...
 
-    >>> report = evaluate(["a1", "a2"], ["a1", "b1"], taxonomy)  # doctest: +SKIP
-    >>> report.metrics["mistake_severity"]                       # doctest: +SKIP
+    Returns
+    -------
+    EvaluationReport
+        ``metrics`` (``mistake_severity`` and ``avg_hierarchical_distance_at_{k}`` use the
+        LCA height; their ``_depth`` twins D − depth(LCA)), per-rank and per-class tables.
+
+    Raises
+    ------
+    ArgumentError
+        Bad arguments (a ``ValueError``).
+    UnknownLabelError
+        A label not in the taxonomy (a ``KeyError``).
+
+    References
+    ----------
+    Bertinetto et al., "Making Better Mistakes", CVPR 2020 (``docs/metrics.md``).
+
+    Examples
+    --------
+    >>> import taxovit
+    >>> tax = taxovit.Taxonomy.from_edges(
+    ...     [("Aves", "Corvus"), ("Aves", "Parus"), ("Corvus", "C. corax"),
+    ...      ("Corvus", "C. corone"), ("Parus", "P. major")],
+    ...     ranks={"Corvus": "genus", "Parus": "genus", "C. corax": "species",
+    ...            "C. corone": "species", "P. major": "species"})
+    >>> report = taxovit.evaluate(["C. corax", "C. corone", "P. major"],
+    ...                           ["C. corax", "C. corax", "P. major"], tax)
+    >>> report.metrics["accuracy"], report.metrics["mistake_severity"]
+    (0.666..., 1.0)
     """
     taxonomy = as_taxonomy(taxonomy)
     bootstrap, seed = _check_resampling(bootstrap, ci, seed)

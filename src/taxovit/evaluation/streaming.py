@@ -49,10 +49,44 @@ class StreamingEvaluator:
     ``"logits"``, softmax), ``ece``, ``brier``, ``nll`` and per rank the marginal top-k and
     calibration. ``keep_scores=True`` also keeps every score for mAP and ``ece_adaptive``.
 
-    >>> ev = StreamingEvaluator(taxonomy)                 # doctest: +SKIP
-    >>> for t, p in batches:                              # doctest: +SKIP
-    ...     ev.update(t, p)
-    >>> ev.compute().metrics["mistake_severity"]          # doctest: +SKIP
+    Parameters
+    ----------
+    taxonomy : Taxonomy or path
+    top_k : sequence of int
+        The k of top-k accuracy and distance@k.
+    keep_scores : bool
+        Keep every score (O(samples) memory): only mAP and ``ece_adaptive`` (flat and per
+        rank) need it; without, they are ``None``.
+    score_labels : array-like, optional
+        The class of each score column; needed to pass ``scores`` to :meth:`update`.
+    score_kind : {"probs", "logits"}
+
+    Raises
+    ------
+    UnknownLabelError
+        A ``score_labels`` entry not in the taxonomy.
+
+    Examples
+    --------
+    Two batches merged give the report of one batch of both:
+
+    >>> from taxovit import StreamingEvaluator, Taxonomy
+    >>> tax = Taxonomy.from_edges(
+    ...     [("Aves", "Corvus"), ("Aves", "Parus"), ("Corvus", "C. corax"),
+    ...      ("Corvus", "C. corone"), ("Parus", "P. major")],
+    ...     ranks={"Corvus": "genus", "Parus": "genus", "C. corax": "species",
+    ...            "C. corone": "species", "P. major": "species"})
+    >>> a, b = StreamingEvaluator(tax), StreamingEvaluator(tax)
+    >>> a.update(["C. corax"], ["C. corax"])
+    >>> b.update(["C. corone", "P. major"], ["C. corax", "P. major"])
+    >>> one = StreamingEvaluator(tax)
+    >>> one.update(["C. corax", "C. corone", "P. major"], ["C. corax", "C. corax", "P. major"])
+    >>> a.merge(b).compute().metrics == one.compute().metrics
+    True
+    >>> one.compute().metrics["accuracy"]
+    0.666...
+    >>> StreamingEvaluator.from_bytes(one.to_bytes(), tax).compute().metrics["n_samples"]
+    3
     """
 
     def __init__(
@@ -109,8 +143,23 @@ class StreamingEvaluator:
         scores: ArrayLike | None = None,
         ranked: ArrayLike | None = None,
     ) -> None:
-        """Add a batch (labels as node names or ids; scores ``(n, len(score_labels))``, or
-        instead ``ranked``: each sample's K best candidates as node ids, -1 padded)."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        y_true, y_pred : array-like of node names or ids
+        scores : array of shape (n, len(score_labels)), optional
+            Class scores (needs ``score_labels``).
+        ranked : array of shape (n, K), optional
+            Instead: each sample's K best candidates as node ids, ``-1`` padded.
+
+        Raises
+        ------
+        ArgumentError
+            Scores without ``score_labels``, bad shapes, or scores in some batches only.
+        UnknownLabelError
+            A label not in the taxonomy.
+        """
         comp = components(y_true, y_pred, self.taxonomy)
         s = None
         if scores is not None:
@@ -174,7 +223,18 @@ class StreamingEvaluator:
         return out
 
     def merge(self, other: StreamingEvaluator) -> StreamingEvaluator:
-        """Add another evaluator's state (same taxonomy and options) into this one."""
+        """Add another evaluator's state (same taxonomy and options) into this one.
+
+        Returns
+        -------
+        StreamingEvaluator
+            ``self``, with the sum of both states.
+
+        Raises
+        ------
+        ArgumentError
+            Different options or score use.
+        """
         if other._layout is None:
             return self
         if self._layout is not None and self._layout != other._layout:
@@ -188,21 +248,55 @@ class StreamingEvaluator:
         return self
 
     def to_bytes(self) -> bytes:
-        """The state as versioned plain bytes (:mod:`taxovit.evaluation.state_io`)."""
+        """The state as versioned plain bytes (:mod:`taxovit.evaluation.state_io`).
+
+        Returns
+        -------
+        bytes
+            For :meth:`from_bytes`.
+
+        Raises
+        ------
+        ArgumentError
+            With ``keep_scores=True`` and kept scores (not serialised).
+        """
         from taxovit.evaluation.state_io import state_to_bytes
 
         return state_to_bytes(self)
 
     @classmethod
     def from_bytes(cls, data: bytes, taxonomy: Any) -> StreamingEvaluator:
-        """An evaluator on ``taxonomy`` with the state of :meth:`to_bytes` (checked)."""
+        """An evaluator on ``taxonomy`` with the state of :meth:`to_bytes` (checked).
+
+        Returns
+        -------
+        StreamingEvaluator
+
+        Raises
+        ------
+        ArgumentError
+            Not a taxovit evaluation state, another format version, or counts that do not
+            fit ``taxonomy``.
+        """
         from taxovit.evaluation.state_io import state_from_bytes
 
         return state_from_bytes(data, taxonomy)
 
     # -- results --------------------------------------------------------------------------
     def compute(self) -> EvaluationReport:
-        """The report of everything seen so far (no per-class table, no intervals)."""
+        """The report of everything seen so far (no per-class table, no intervals).
+
+        Returns
+        -------
+        EvaluationReport
+            Every key of :func:`taxovit.evaluate` on the concatenated batches; mAP and
+            ``ece_adaptive`` are ``None`` unless ``keep_scores=True``.
+
+        Raises
+        ------
+        ArgumentError
+            No samples yet.
+        """
         if self._layout is None or self.sums.get("one", 0) == 0:
             raise ArgumentError("no samples: call update() first")
         layout = self._layout

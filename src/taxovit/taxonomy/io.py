@@ -3,40 +3,40 @@
 Formats (see ``docs/taxonomies.md``; definitions in ``docs/metrics.md``):
 
 * ``nested``: JSON ``{"name": str, "rank": str?, "children": [...], <attr>: ...}``; a name that
-  occurs more than once is one node whose children are the union over all occurrences (how a
-  DAG is written). Keys other than name/children are node attributes.
+  occurs more than once is one node whose children are the union over all occurrences (how a DAG is
+  written). Keys other than name/children are node attributes.
 * ``edges``: CSV with header ``parent,child[,rank[,<attr>...]]``; a row with an empty parent
   declares a parentless node (the root), so the root's rank and attributes survive a round trip.
 * ``ranks``: CSV/TSV with one row per leaf and one column per rank, ordered coarse -> fine
   (``order,family,genus,species``). A row may stop early (trailing empty cells) for a leaf at a
-  coarser rank, and an empty cell in the middle is skipped (the taxon hangs from the nearest
-  filled coarser rank). If the first column holds one value it is the root, otherwise a root
-  named ``root`` is added. ``qualify_names``: see :mod:`taxovit.taxonomy.rank_columns`.
-* ``node-link``: networkx node-link JSON (``{"nodes": [...], "links"|"edges": [...]}``); node
-  ids are strings.
-* ``dwc`` (Darwin Core Taxon: ``taxonID``, ``parentNameUsageID``, ...) and ``inat``
-  (iNaturalist's model ``taxonomy.csv``): edge tables keyed by id, the name as the ``name``
-  attribute (:mod:`taxovit.taxonomy.edge_table`).
+  coarser rank, and an empty cell in the middle is skipped (the taxon hangs from the nearest filled
+  coarser rank). If the first column holds one value it is the root, otherwise a root named
+  ``root`` is added. ``qualify_names``: see :mod:`taxovit.taxonomy.rank_columns`.
+* ``node-link``: networkx node-link JSON (``{"nodes": [...], "links"|"edges": [...]}``); node ids
+  are strings.
+* ``dwc`` (Darwin Core Taxon: ``taxonID``, ``parentNameUsageID``, ...) and ``inat`` (iNaturalist's
+  model ``taxonomy.csv``): edge tables keyed by id, the name as the ``name`` attribute
+  (:mod:`taxovit.taxonomy.edge_table`).
 * ``lineage`` (``k__Bacteria;p__Firmicutes``, ``A|B|C``) and ``nabirds`` (``hierarchy.txt`` +
   ``classes.txt``): :mod:`taxovit.taxonomy.text_formats`.
 
 Edge tables (``edges``, ``dwc``, ``inat``) are first read by the vectorised reader
-(:mod:`taxovit.taxonomy.fast_table`); the row-by-row reader runs only when it declines, to
-name the line and column of the problem.
+(:mod:`taxovit.taxonomy.fast_table`); the row-by-row reader runs only when it declines, to name the
+line and column of the problem.
 
 Rules shared by every format:
 
 * Surrounding whitespace is not part of a name or a rank: ``" Aves "`` is ``"Aves"`` in every
-  reader, and a name that is empty once stripped is an error. A rank, where present, is a
-  non-empty string (in CSV an empty rank cell means "no rank").
+  reader, and a name that is empty once stripped is an error. A rank, where present, is a non-empty
+  string (in CSV an empty rank cell means "no rank").
 * A ``.tsv`` file is tab-separated, whatever the format (read and written).
-* JSON: a key repeated in one object is an error naming its JSON path; nesting of any depth
-  is read (deep documents take a slower, non-recursive parser) and nested JSON is written
-  without recursion; attribute values may nest at most ``MAX_VALUE_DEPTH`` levels.
+* JSON: a key repeated in one object is an error naming its JSON path; nesting of any depth is read
+  (deep documents take a slower, non-recursive parser) and nested JSON is written without
+  recursion; attribute values may nest at most ``MAX_VALUE_DEPTH`` levels.
 
-Lossless round trips: ``nested``, ``edges`` (attribute values become strings; an empty string reads back as absent) and
-``node-link`` keep structure, ranks and attributes; ``ranks`` keeps structure and ranks of
-trees whose nodes all carry a rank.
+Lossless round trips: ``nested``, ``edges`` (attribute values become strings; an empty string reads
+back as absent) and ``node-link`` keep structure, ranks and attributes; ``ranks`` keeps structure
+and ranks of trees whose nodes all carry a rank.
 """
 
 from __future__ import annotations
@@ -54,11 +54,7 @@ from taxovit.taxonomy.fast_table import read_table_fast
 from taxovit.taxonomy.graph import Taxonomy
 from taxovit.taxonomy.json_parse import _loads_iteratively, parse_json
 from taxovit.taxonomy.rank_columns import read_ranks
-from taxovit.taxonomy.readers import (
-    JSON_READERS,
-    MAX_VALUE_DEPTH,
-    RANK_CSV_ROOT,
-)
+from taxovit.taxonomy.readers import JSON_READERS, MAX_VALUE_DEPTH, RANK_CSV_ROOT
 from taxovit.taxonomy.text_formats import (
     LINEAGE_COLUMNS,
     looks_like_lineage,
@@ -70,20 +66,9 @@ from taxovit.taxonomy.text_formats import (
 from taxovit.taxonomy.text_input import csv_delimiter, csv_rows, read_bytes, read_text
 from taxovit.taxonomy.writers import FORMATS, Format, dumps_taxonomy
 
-__all__ = [
-    "FORMATS",
-    "_loads_iteratively",
-    "parse_json",
-    "MAX_VALUE_DEPTH",
-    "RANK_CSV_ROOT",
-    "READ_FORMATS",
-    "detect_format",
-    "dumps_taxonomy",
-    "format_for_path",
-    "load_taxonomy",
-    "save_taxonomy",
-    "taxonomy_inputs",
-]
+__all__ = ["FORMATS", "_loads_iteratively", "parse_json", "MAX_VALUE_DEPTH", "RANK_CSV_ROOT"]
+__all__ += ["READ_FORMATS", "detect_format", "dumps_taxonomy", "format_for_path", "load_taxonomy"]
+__all__ += ["save_taxonomy", "taxonomy_inputs"]
 
 
 # ----------------------------------------------------------------- detection and loading
@@ -306,9 +291,26 @@ def load_taxonomy(
 def taxonomy_inputs(
     what: str, path: str | os.PathLike[str] | None, format: str | None = None
 ) -> dict[str, str]:
-    """Every file :func:`load_taxonomy` reads for ``path``, by what it is (for an
-    :class:`~taxovit._outputs.OutputPlan`): the file, and a NABirds ``hierarchy.txt``'s
-    ``classes.txt``. A file that cannot be read is left to the loader to report."""
+    """Every file :func:`load_taxonomy` reads for ``path``, by what it is.
+
+    Parameters
+    ----------
+    what : str
+        The key of ``path`` (e.g. ``"taxonomy"``).
+    path : str, os.PathLike or None
+    format : str, optional
+        As for :func:`load_taxonomy`; only ``nabirds`` (or None) reads a ``classes.txt``.
+
+    Returns
+    -------
+    dict of str to str
+        For an :class:`~taxovit._outputs.OutputPlan`; an unreadable file: left to the loader.
+
+    Examples
+    --------
+    >>> taxonomy_inputs("taxonomy", "tax.json")
+    {'taxonomy': 'tax.json'}
+    """
     if path is None or os.fspath(path) == "-":
         return {what: path} if path is not None else {}
     p = Path(path)
@@ -366,6 +368,10 @@ def save_taxonomy(
         The file to write; a ``.tsv`` is tab-separated.
     format : {"nested", "edges", "ranks", "node-link"}, optional
         Default from the extension: ``.json`` nested, ``.csv``/``.tsv`` edges.
+
+    Returns
+    -------
+    None
 
     Raises
     ------
