@@ -54,7 +54,38 @@ def check_pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.int64],
 def check_scores(scores: ArrayLike, n_rows: int | None = None) -> NDArray[np.float64]:
     """A finite float64 score matrix ``(n_samples, n_columns)`` (``n_rows`` rows if given).
 
-    Like scikit-learn's ``check_array``, NaN and infinities are rejected.
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples, n_columns)
+        Scores (probabilities, logits, ...), one column per class.
+    n_rows : int, optional
+        Required number of rows (samples); not checked when ``None``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples, n_columns)
+        ``scores`` as float64 (no copy when it already is).
+
+    Raises
+    ------
+    ValueError
+        If ``scores`` is not 2-D, has other than ``n_rows`` rows, or holds NaN or infinity.
+
+    References
+    ----------
+    Follows scikit-learn: like ``sklearn.utils.check_array``, NaN and infinities are
+    rejected.
+
+    Examples
+    --------
+    >>> from taxovit.metrics import check_scores
+    >>> check_scores([[0.2, 0.8], [1, 0]])
+    array([[0.2, 0.8],
+           [1. , 0. ]])
+    >>> check_scores([0.2, 0.8])
+    Traceback (most recent call last):
+    ...
+    ValueError: scores must be 2-D (n_samples, n_columns), got shape (2,)
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 2:
@@ -79,7 +110,44 @@ def check_true_col(true_col: ArrayLike, n: int, c: int) -> NDArray[np.int64]:
 
 
 def node_ids(taxonomy: Any, labels: ArrayLike, name: str) -> NDArray[np.int64]:
-    """Node ids of ``labels`` (names or ids); unknown labels raise UnknownLabelError."""
+    """Node ids of ``labels`` (names or ids); unknown labels raise UnknownLabelError.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+        The taxonomy the labels belong to.
+    labels : array-like of shape (n_samples,)
+        Node names (any hashable, e.g. str) or integer node ids in ``[0, len(taxonomy))``.
+    name : str
+        The argument's name, used in error messages (e.g. ``"y_true"``).
+
+    Returns
+    -------
+    ndarray of int64, shape (n_samples,)
+        The node id of each label.
+
+    Raises
+    ------
+    ArgumentError
+        If ``labels`` is not 1-D, an integer id lies outside the taxonomy, or a label is
+        missing (``None`` or NaN).
+    UnknownLabelError
+        If a name is not a node of the taxonomy.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.metrics import node_ids
+    >>> tax = Taxonomy.from_edges(
+    ...     [("animal", "cat"), ("animal", "dog")], ranks={"cat": "species", "dog": "species"}
+    ... )
+    >>> node_ids(tax, ["dog", "cat", "dog"], "y_true")
+    array([2, 1, 2])
+    >>> node_ids(tax, ["cow"], "y_true")
+    Traceback (most recent call last):
+    ...
+    taxovit.errors.UnknownLabelError: y_true: 'cow' is not a node of the taxonomy
+    """
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ArgumentError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -107,7 +175,29 @@ def node_ids(taxonomy: Any, labels: ArrayLike, name: str) -> NDArray[np.int64]:
 
 
 def safe_divide(num: ArrayLike, den: ArrayLike) -> NDArray[np.float64]:
-    """``num / den`` elementwise with 0 where ``den == 0`` (every 0/0 is 0)."""
+    """``num / den`` elementwise with 0 where ``den == 0`` (every 0/0 is 0).
+
+    Parameters
+    ----------
+    num, den : array-like
+        Numerator and denominator; broadcast against each other.
+
+    Returns
+    -------
+    ndarray of float64
+        ``num / den`` where ``den != 0``, else 0 (a 0-d array for scalar inputs).
+
+    References
+    ----------
+    Follows scikit-learn's ``zero_division=0`` convention for ill-defined precision,
+    recall and F1.
+
+    Examples
+    --------
+    >>> from taxovit.metrics import safe_divide
+    >>> safe_divide([1, 2, 0], [2, 0, 0])
+    array([0.5, 0. , 0. ])
+    """
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
@@ -120,6 +210,25 @@ def dense_codes(ids: NDArray[np.int64], n: int) -> NDArray[np.int64]:
 
     Equals ``np.unique(ids, return_inverse=True)[1]`` in O(len(ids) + n) without sorting:
     labels are node ids, so a bincount over the id range replaces the sort.
+
+    Parameters
+    ----------
+    ids : ndarray of int64, shape (n_samples,)
+        Non-negative integers (node ids), all below ``n``.
+    n : int
+        Size of the id range (e.g. ``len(taxonomy)``).
+
+    Returns
+    -------
+    ndarray of int64, shape (n_samples,)
+        The rank of each id among the distinct ids (0 for the smallest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit.metrics import dense_codes
+    >>> dense_codes(np.array([7, 3, 7, 5]), 8)
+    array([2, 0, 2, 1])
     """
     present = np.bincount(ids, minlength=n) > 0
     code = np.cumsum(present) - 1

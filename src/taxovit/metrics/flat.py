@@ -1,19 +1,9 @@
-"""Flat (taxonomy-agnostic) classification metrics over integer label arrays.
+"""Flat (taxonomy-agnostic) classification metrics over integer label arrays (node ids).
 
-Every function here is pure and vectorised with numpy (no Python loop over samples).  Labels
-are integers (taxonomy node ids); they may be sparse and large, so nothing allocates an
-array of size ``max(label)`` unless that range is small next to the number of samples (then
-``np.bincount`` over the range counts without sorting); otherwise labels are compressed with
-``np.unique(..., return_inverse=True)`` over the labels actually seen.
-
-Conventions follow ``docs/metrics.md`` (the project's normative spec); where it is silent we
-follow scikit-learn and say so.  In particular every 0/0 is 0 (scikit-learn's
-``zero_division=0``).
-
-Score-based metrics (:func:`top_k_accuracy`, :func:`top_k_columns`,
-:func:`average_precision`) take a float score matrix ``scores`` of shape ``(n, C)`` and
-``true_col``, the column index of each sample's true label, or ``-1`` when the true label has
-no score column (such a sample is never a hit and is a negative in every column).
+Pure, vectorised numpy functions.  Conventions follow ``docs/metrics.md``; where it is silent
+we follow scikit-learn and say so (every 0/0 is 0, scikit-learn's ``zero_division=0``).
+Score-based metrics take ``scores`` of shape ``(n, C)`` and ``true_col``, each sample's true
+column or ``-1`` when its label has none (never a hit; a negative in every column).
 """
 
 from __future__ import annotations
@@ -83,9 +73,13 @@ def confusion_counts(
     Returns ``(labels, tp, fp, fn, support)``: ``labels`` is the sorted union of the labels
     seen in ``y_true`` or ``y_pred``; for class ``c``, ``tp = #{y_true = y_pred = c}``,
     ``fp = #{y_pred = c} - tp``, ``fn = #{y_true = c} - tp`` and ``support = #{y_true = c}``.
-    Memory is O(n + number of distinct labels), whatever the label values: when the labels
-    span at most ``2 n + 2**20`` values they are counted by ``np.bincount`` over that range
-    (no sort), otherwise compressed by ``np.unique`` first.
+    Memory O(n + distinct labels): ``np.bincount`` if the labels span at most ``2 n + 2**20``
+    values, else ``np.unique`` first.  Raises ``ValueError`` as :func:`accuracy` does.
+
+    Examples
+    --------
+    >>> confusion_counts([1, 1, 2, 3], [1, 2, 2, 2])
+    (array([1, 2, 3]), array([1, 1, 0]), array([0, 2, 0]), array([1, 0, 1]), array([2, 1, 1]))
     """
     t, p = check_pair(y_true, y_pred)
     lo = min(int(t.min()), int(p.min()))
@@ -124,7 +118,12 @@ def counts_from_codes(
     ``fp = (Σ w·[p = c]) − tp``, ``fn = support − tp``. ``w``: sample weights (default 1
     each, and the counts stay integers). ``pred_counted``: only these samples' predictions
     count towards a class's predicted total (a prediction too coarse for a rank is nobody's
-    false positive).
+    false positive).  Returns int64 counts without ``w``, float64 with.
+
+    Examples
+    --------
+    >>> counts_from_codes(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    (array([1, 1, 0]), array([0, 2, 0]), array([1, 0, 1]), array([2, 1, 1]))
     """
     w = SampleWeights(None, codes_true.size) if w is None else w
     ok = codes_true == codes_pred
@@ -196,6 +195,11 @@ def precision_recall_f1(
 
     Returns ``(precision, recall, f1)`` floats, or with ``average=None`` the arrays
     ``(labels, precision, recall, f1, support)`` (labels sorted, support as int64).
+
+    Examples
+    --------
+    >>> precision_recall_f1([1, 1, 2, 3], [1, 2, 2, 2])
+    (0.444..., 0.5, 0.388...)
     """
     labels, tp, fp, fn, support = confusion_counts(y_true, y_pred)
     if average is None:
@@ -219,10 +223,14 @@ def top_k_columns(scores: ArrayLike, k: int) -> NDArray[np.int64]:
     among **equal scores the later (higher-index) column first**.  Equivalently, columns
     are ranked by the key ``(score, column index)`` in decreasing order, which is unique.
 
-    Runs in O(n·C) time and O(block) extra memory: per row, ``np.partition`` finds the
-    k-th largest score ``t``; every column with score > t is taken, and the remaining
-    places go to the columns scoring exactly ``t`` with the highest indices; only those
-    ``k`` candidates are then sorted.  ``k`` is capped at ``C``; ``k < 1`` is an error.
+    O(n·C) time, O(block) memory: ``np.partition`` finds the k-th score, then only ``k``
+    candidates are sorted.  ``k`` is capped at ``C``; ``k < 1`` raises ``ValueError``.
+
+    Examples
+    --------
+    >>> top_k_columns(np.array([[0.1, 0.6, 0.3], [0.5, 0.5, 0.0]]), 2)
+    array([[1, 2],
+           [1, 0]])
     """
     s = check_scores(scores)
     k = int(k)
@@ -354,13 +362,13 @@ def average_precision(
     Source: docs/metrics.md ``map_*``; equals scikit-learn
     ``average_precision_score(Y, scores, average=...)`` (non-interpolated, step-wise).
 
-    Implementation (:mod:`taxovit.metrics._ap`): with numba installed (``taxovit[fast]``),
-    one compiled pass over the matrix counts, per column, the rows at or above each
-    positive's score, on all cores (O(n·C)); without it, each column with positives is sorted
-    once (in blocks of columns) and the positives located with ``np.searchsorted``
-    (O(n·C log n)). Columns without positives cost nothing.  micro: the compiled kernel on the
-    matrix as one column, or without numba the matrix sorted in row blocks and the counts
-    summed.  O(block) extra memory besides the counts.
+    Kernels (numba O(n·C), or numpy sorts O(n·C log n)): :mod:`taxovit.metrics._ap`.
+    Raises ``ValueError`` for an unknown ``average`` or bad ``scores``/``true_col``.
+
+    Examples
+    --------
+    >>> average_precision([0, 1, 1], np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]), None)
+    array([1., 1.])
     """
     s = check_scores(scores)
     n, c = s.shape

@@ -1,9 +1,6 @@
-"""Hierarchical metrics: pure, vectorised functions over label arrays and a taxonomy.
-
-Labels may be node names or integer node ids of ``taxonomy`` (see :meth:`Taxonomy.ids`).
-Every quantity comes from the compiled index (:mod:`taxovit.taxonomy.index`): no per-sample
-Python loop and no all-pairs distance table. Definitions and key names follow
-``docs/metrics.md``; every 0/0 is 0 (scikit-learn's ``zero_division=0``).
+"""Hierarchical metrics: pure, vectorised functions over labels (node names or ids) and a
+taxonomy, from its compiled index (:mod:`taxovit.taxonomy.index`). Definitions and key names
+follow ``docs/metrics.md``; every 0/0 is 0 (scikit-learn's ``zero_division=0``).
 """
 
 from __future__ import annotations
@@ -121,6 +118,12 @@ def hierarchical_precision_recall_f1(
     ``macro``: the mean over samples of the per-sample hPᵢ, hRᵢ, hFᵢ (a root prediction has
     Ŷ = ∅ and hPᵢ = 0). Matches hiclass ``average="micro"``/``"macro"`` (which crashes on
     Ŷ = ∅, where we return 0).
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> hierarchical_precision_recall_f1(["a1", "a1", "a2"], ["a1", "a2", "b1"], tax)
+    (0.5, 0.5, 0.5)
     """
     return hprf_from_components(components(y_true, y_pred, taxonomy), average)
 
@@ -152,6 +155,12 @@ def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDAr
     d = 0 if y_true == y_pred, else height(LCA(y_true, y_pred)); in a DAG the minimum height
     over the common ancestors; if one label is an ancestor of the other, that ancestor is the
     LCA. ``mean_lca_height`` is ``lca_height(...).mean()``.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> lca_height(["a1", "a1", "a2"], ["a1", "a2", "b1"], tax)
+    array([0, 1, 2])
     """
     return components(y_true, y_pred, taxonomy).d
 
@@ -217,8 +226,7 @@ def per_level_accuracy(
 
     Over samples whose true label has depth ≥ d; a prediction shallower than d is wrong at
     that level. Keys are the depths as strings (``{"1": …, "2": …}``), as in the JSON report.
-    The depth-d ancestors of t and p agree iff depth(LCA(t, p)) ≥ d, which needs no
-    projection.
+    The depth-d ancestors of t and p agree iff depth(LCA(t, p)) ≥ d (no projection needed).
     """
     if not taxonomy.is_tree:
         return None
