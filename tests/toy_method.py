@@ -1,5 +1,5 @@
 """A toy training method: the whole method is this file plus one registry line,
-``METHODS["toy"] = Toy`` (``tests/test_method_registry.py`` adds it for its tests).
+``METHODS["toy"] = Toy`` (``tests/training/test_method_registry.py`` adds it for its tests).
 
 It has what a method has: a config section with its own check, a network part and a
 forward of its own (``model(x, via="toy")``), its own views (multi-crop: a global view at the

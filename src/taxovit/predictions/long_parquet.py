@@ -8,7 +8,7 @@ through each row group's dictionary (a lookup per distinct label, not per cell).
 reported from here: on any deviation :func:`read_runs` returns no rows, and the general reader
 (:mod:`taxovit.predictions.long_reader`) checks the same table and reports the earliest
 problem, so both paths give the same :class:`~taxovit.predictions.contract.Predictions` or the
-same error (``tests/test_long_parquet.py`` compares them on generated files).
+same error (``tests/predictions/test_long_parquet.py`` compares them on generated files).
 """
 
 from __future__ import annotations

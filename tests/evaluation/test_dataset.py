@@ -1,0 +1,183 @@
+"""Out-of-core evaluation of Parquet datasets (taxovit.evaluation.dataset, .poisson) and the
+CLI on a folder or glob: equals the in-memory report; errors name file, row, column."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow", reason="datasets need pyarrow ([parquet] extra)")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from taxovit import evaluate  # noqa: E402
+from taxovit.cli import app  # noqa: E402
+from taxovit.errors import TaxovitError  # noqa: E402
+from taxovit.evaluation.dataset import evaluate_dataset  # noqa: E402
+from taxovit.evaluation.poisson import evaluate_poisson, poisson_weights  # noqa: E402
+from taxovit.taxonomy import save_taxonomy  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
+from test_evaluation import hand_taxonomy  # noqa: E402
+from test_streaming import _same  # noqa: E402  (counts exact, means to 1e-12)
+
+LEAVES = np.array(["a1", "a2", "b1", "b2", "A", "B"])
+
+
+def long_rows(n: int, k: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    """n samples, k candidates each (distinct labels; ties in the scores), one row each."""
+    rng = np.random.default_rng(seed)
+    lab = np.concatenate([rng.permutation(LEAVES)[:k] for _ in range(n)])
+    return {
+        "id": np.repeat([f"s{i}" for i in range(n)], k),
+        "label": lab,
+        "score": rng.integers(0, 4, n * k) / 4.0,
+        "y_true": np.repeat(rng.choice(LEAVES[:4], n), k),
+    }
+
+
+def write_parts(rows: dict, folder: Path, cuts: list[int], hive: bool = True) -> None:
+    """Write ``rows`` split at ``cuts`` (row indices; cut between samples) into Parquet files."""
+    bounds = [0, *cuts, len(rows["id"])]
+    for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        sub = folder / (f"part={j % 2}" if hive else "") / f"f{j:03d}.parquet"
+        sub.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({k: v[a:b] for k, v in rows.items()}), sub, row_group_size=7)
+
+
+def in_memory(rows: dict, tax, k: int, top_k=(1, 3)):
+    n = len(rows["id"]) // k
+    order = np.lexsort((np.arange(n * k), -rows["score"], np.repeat(np.arange(n), k)))
+    ranked = np.array([tax.name_to_id[x] for x in rows["label"]])[order].reshape(n, k)
+    t = np.array([tax.name_to_id[x] for x in rows["y_true"][::k]])
+    return evaluate(t, ranked[:, 0], tax, ranked=ranked, top_k=top_k)
+
+
+@pytest.mark.parametrize("batch_rows", [5, 8, 1 << 20])
+def test_long_dataset_equals_in_memory(tmp_path, batch_rows) -> None:
+    tax, rows = hand_taxonomy(), long_rows(60)
+    write_parts(rows, tmp_path, [30, 90, 99])
+    got = evaluate_dataset(tmp_path, tax, top_k=(1, 3), batch_rows=batch_rows).compute()
+    _same(got, in_memory(rows, tax, 3))
+
+
+def test_wide_dataset_with_scores_equals_in_memory(tmp_path) -> None:
+    tax = hand_taxonomy()
+    rng = np.random.default_rng(1)
+    t, p = rng.choice(LEAVES[:4], 40), rng.choice(LEAVES, 40)
+    s = rng.random((40, 4))
+    cols = {"y_true": t, "y_pred": p, **{f"score_{c}": s[:, i] for i, c in enumerate(LEAVES[:4])}}
+    write_parts(cols | {"id": np.arange(40).astype(str)}, tmp_path, [10, 25], hive=False)
+    got = evaluate_dataset(str(tmp_path / "*.parquet"), tax, top_k=(1, 3), batch_rows=6).compute()
+    want = evaluate(t, p, tax, s, score_labels=LEAVES[:4], top_k=(1, 3))
+    for key, value in want.metrics.items():
+        if key.startswith(("map", "ece_adaptive")):  # need every score: null when streaming
+            assert got.metrics[key] is None
+        elif isinstance(value, float):
+            assert got.metrics[key] == pytest.approx(value, rel=1e-12), key
+        else:
+            assert got.metrics[key] == value, key
+
+
+def test_poisson_intervals_independent_of_partitioning(tmp_path) -> None:
+    tax, rows = hand_taxonomy(), long_rows(80)
+    write_parts(rows, tmp_path / "one", [])
+    write_parts(rows, tmp_path / "many", [3, 30, 120, 123, 201])
+    a = evaluate_poisson(tmp_path / "one", tax, n_resamples=40, top_k=(1, 3), batch_rows=1000)
+    b = evaluate_poisson(tmp_path / "many", tax, n_resamples=40, top_k=(1, 3), batch_rows=4)
+    assert a.intervals == b.intervals and a.intervals["accuracy"][0] < a.metrics["accuracy"]
+    _same(a, in_memory(rows, tax, 3))
+    w = poisson_weights(np.array(["x", "y"]), 20000, seed=3)
+    assert w.mean() == pytest.approx(1, abs=0.03) and w.var() == pytest.approx(1, abs=0.05)
+    assert (poisson_weights(np.array(["y"]), 5, 3) == w[1:, :5]).all()
+
+
+def test_errors_name_file_row_column(tmp_path) -> None:
+    tax, rows = hand_taxonomy(), long_rows(20)
+    rows["label"] = rows["label"].astype(object)
+    rows["label"][31] = "nope"
+    write_parts(rows, tmp_path, [30])
+    with pytest.raises(
+        TaxovitError, match=r"f001\.parquet, row 2, column 'label': 'nope' is not a node"
+    ):
+        evaluate_dataset(tmp_path, tax, batch_rows=4)
+    rows = long_rows(20)
+    rows["y_true"][4] = "a1" if rows["y_true"][3] != "a1" else "a2"
+    write_parts(rows, tmp_path / "t", [])
+    with pytest.raises(TaxovitError, match=r"row 5, column 'y_true': y_true differs"):
+        evaluate_dataset(tmp_path / "t", tax, batch_rows=4)
+
+
+@pytest.fixture
+def files(tmp_path):
+    tax_path = tmp_path / "tax.json"
+    save_taxonomy(hand_taxonomy(), tax_path)
+    write_parts(long_rows(50), tmp_path / "lake", [30, 60])
+    return tmp_path, tax_path
+
+
+def test_cli_dataset_json_and_bootstrap(files) -> None:
+    tmp, tax = files
+    out = tmp / "r.json"
+    args = ["evaluate", str(tmp / "lake"), "-t", str(tax), "--top-k", "1", "--top-k", "3"]
+    res = CliRunner().invoke(app, [*args, "-f", "json", "-o", str(out), "--bootstrap", "30"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    want = in_memory(long_rows(50), hand_taxonomy(), 3)
+    assert report["metrics"]["accuracy"] == want.metrics["accuracy"]
+    assert report["confidence_intervals"]["accuracy"][0] <= want.metrics["accuracy"]
+    assert report["input"]["files"] == "3"
+
+
+def test_cli_corrupt_partition_exit_2_nothing_written(files) -> None:
+    tmp, tax = files
+    bad = tmp / "lake" / "part=1" / "f001.parquet"
+    bad.write_bytes(bad.read_bytes()[:40])
+    out = tmp / "r.json"
+    res = CliRunner().invoke(app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "f001.parquet" in res.output and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_cli_output_onto_a_dataset_file_refused(files) -> None:
+    tmp, tax = files
+    target = tmp / "lake" / "part=0" / "f000.parquet"
+    before = target.read_bytes()
+    res = CliRunner().invoke(
+        app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "-o", str(target)]
+    )
+    assert res.exit_code == 2 and "dataset file" in res.output
+    assert target.read_bytes() == before
+    res = CliRunner().invoke(
+        app, ["evaluate", str(tmp / "lake"), "-t", str(tax), "--per-class", "x.csv"]
+    )
+    assert res.exit_code == 2 and "--per-class is not available for a dataset" in res.output
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 64, 65, 100])
+def test_tree_merge_groups_like_dask(n) -> None:
+    """TreeMerge's streaming grouping equals the level-by-level reduction of taxovit.dask
+    (each state records the order of its additions)."""
+    from taxovit.evaluation.dataset import FAN_IN, TreeMerge, merge_group
+
+    class Expr:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def merge(self, other: Expr) -> Expr:
+            self.text = f"({self.text}+{other.text})"
+            return self
+
+    items = [Expr(str(i)) for i in range(n)]
+    while len(items) > 1:
+        items = [merge_group(items[i : i + FAN_IN]) for i in range(0, len(items), FAN_IN)]
+    tree = TreeMerge()
+    for i in range(n):
+        tree.add(Expr(str(i)))
+    assert tree.result().text == items[0].text
