@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from taxovit.errors import InputError
 from taxovit.evaluation.subset import subtree_mask
 from taxovit.taxonomy import Taxonomy
+from taxovit.taxonomy.text_input import read_text
 
 __all__ = ["PRECEDENCE", "CostTable", "as_cost_table", "cost_section", "read_costs"]
 
@@ -123,12 +124,7 @@ def _cost(text: str, where: dict[str, Any]) -> float:
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read it: {exc.strerror}", file=str(path)) from None
+    text = read_text(path, what="a cost table", empty_ok=True)
     rows = [
         (i, r)
         for i, r in enumerate(csv.reader(text.splitlines()), 1)

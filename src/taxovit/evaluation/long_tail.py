@@ -33,6 +33,7 @@ from taxovit.evaluation.context import SampleContext
 from taxovit.metrics._common import safe_divide
 from taxovit.metrics.table_questions import SHOT_BUCKETS
 from taxovit.taxonomy import Taxonomy
+from taxovit.taxonomy.text_input import read_text
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -81,12 +82,7 @@ def read_train_counts(
     """Parse ``class,count`` rows; every problem an :class:`~taxovit.errors.InputError`
     naming the file, line and column."""
     path, bounds = Path(path), _check_thresholds(thresholds)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read it: {exc.strerror}", file=str(path)) from None
+    lines = read_text(path, what="a class,count file", empty_ok=True).splitlines()
     rows = list(csv.reader(lines))
     header = [h.strip() for h in rows[0]] if rows else []
     lower = [h.lower() for h in header]

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from taxovit.errors import ArgumentError, InputError
 from taxovit.taxonomy import Taxonomy
+from taxovit.taxonomy.text_input import read_text
 
 __all__ = ["Restricted", "Subset", "read_subset", "restrict", "subtree_mask"]
 
@@ -75,12 +76,7 @@ def subtree_mask(taxonomy: Taxonomy, roots: NDArray[np.int64]) -> NDArray[np.boo
 
 def _checklist_names(path: Path) -> list[tuple[str, int, str | None]]:
     """``(name, line, column)`` of each listed name of a checklist file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read it: {exc.strerror}", file=str(path)) from None
+    text = read_text(path, what="a checklist", empty_ok=True)
     lines = text.splitlines()
     if path.suffix.lower() not in (".csv", ".tsv"):
         return [

@@ -14,14 +14,15 @@ from taxovit.taxonomy.readers import Rows
 __all__ = ["csv_delimiter", "csv_rows", "read_bytes", "read_text"]
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a missing file, a folder or a device is an ``InputError``."""
+def read_bytes(path: Path, what: str = "a taxonomy file") -> bytes:
+    """The file's bytes; a missing file, a folder or a device is an ``InputError`` (saying
+    ``what`` was expected)."""
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            raise InputError("is a folder; expected a taxonomy file", file=str(path))
+            raise InputError(f"is a folder; expected {what}", file=str(path))
         if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-            raise InputError("not a regular file; expected a taxonomy file", file=str(path))
+            raise InputError(f"not a regular file; expected {what}", file=str(path))
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         raise InputError("file not found", file=str(path)) from None
@@ -29,10 +30,14 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
 
 
-def read_text(path: Path, data: bytes | None = None) -> str:
+def read_text(
+    path: Path, data: bytes | None = None, *, what: str = "a taxonomy file", empty_ok: bool = False
+) -> str:
     """The file's text (UTF-8, a BOM dropped); a missing file, a folder, a device, bad
-    encoding or an empty file is an ``InputError``."""
-    data = read_bytes(path) if data is None else data
+    encoding (with the line of the bad byte) or, unless ``empty_ok`` (the caller says what an
+    empty file lacks), an empty file is an ``InputError``. Every user text file is read here
+    (taxonomies, and the evaluators' cost tables, checklists and training counts)."""
+    data = read_bytes(path, what) if data is None else data
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -43,7 +48,7 @@ def read_text(path: Path, data: bytes | None = None) -> str:
             file=str(path),
             row=line,
         ) from None
-    if not text.strip():
+    if not text.strip() and not empty_ok:
         raise InputError("the file is empty", file=str(path))
     return text
 
