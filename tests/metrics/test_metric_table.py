@@ -24,6 +24,7 @@ from taxovit.metrics import table
 from taxovit.predictions import Predictions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))  # its problems()
 from test_evaluation import problems  # noqa: E402
 
 TOP_K = (1, 3)
