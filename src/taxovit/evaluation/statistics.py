@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from taxovit.evaluation.context import SampleContext
 from taxovit.evaluation.score_metrics import ScoreInputs, map_metrics, rank_truth
-from taxovit.metrics import counts_from_codes, safe_divide, top_k_columns
+from taxovit.metrics import counts_from_codes, top_k_columns
 from taxovit.metrics.calibration import (
     N_BINS,
     CalibrationTerms,
@@ -34,6 +34,7 @@ from taxovit.metrics.calibration import (
     calibration_terms,
     uniform_bins,
 )
+from taxovit.metrics.table_rows import hierarchical_columns
 
 __all__ = [
     "Binned",
@@ -173,12 +174,7 @@ def _label_columns(ctx: SampleContext) -> dict[str, NDArray]:
         "one": np.ones(c.y_true.size),
         "correct": c.correct,
         "wrong": ~c.correct,
-        "inter": c.inter,
-        "size_true": c.size_true,
-        "size_pred": c.size_pred,
-        "hp": safe_divide(c.inter, c.size_pred),
-        "hr": safe_divide(c.inter, c.size_true),
-        "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true),
+        **hierarchical_columns(c),
         "d": c.d,
         "lca_depth": c.lca_depth,
         "depth_distance": ctx.depth_distance,

@@ -12,9 +12,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
-from taxovit.metrics._common import SampleWeights, dense_codes, node_ids, safe_divide
+from taxovit.metrics._common import SampleWeights, dense_codes, node_ids
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts, top_k_columns
 from taxovit.metrics.table import value_of
+from taxovit.metrics.table_rows import hierarchical_columns
 from taxovit.taxonomy import Taxonomy
 
 __all__ = [
@@ -136,15 +137,7 @@ def hprf_from_components(
     if average not in ("micro", "macro"):
         raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
     w = SampleWeights(None, c.inter.size) if w is None else w
-    cols = {
-        "inter": c.inter,
-        "size_true": c.size_true,
-        "size_pred": c.size_pred,
-        "hp": safe_divide(c.inter, c.size_pred),
-        "hr": safe_divide(c.inter, c.size_true),
-        "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true),
-    }
-    sums = {name: w.dot(x) for name, x in cols.items()} | {"one": w.total}
+    sums = {name: w.dot(x) for name, x in hierarchical_columns(c).items()} | {"one": w.total}
     keys = [f"hierarchical_{m}_{average}" for m in ("precision", "recall", "f1")]
     return tuple(value_of(key, sums) for key in keys)  # type: ignore[return-value]
 

@@ -255,3 +255,17 @@ def _rank_rows() -> list[Metric]:
 
 def _ece_or_null(conf: NDArray, acc: NDArray, n: NDArray) -> NDArray:
     return np.where(np.asarray(n) > 0, _ece(conf, acc, n), np.nan)
+
+
+def hierarchical_columns(c: Any) -> dict[str, NDArray]:
+    """The per-sample statistics of the hierarchical P/R/F rows, from a sample's set sizes
+    (:class:`~taxovit.metrics.hierarchical.HierarchicalComponents`): the micro rows sum
+    ``inter``, ``size_true`` and ``size_pred``, the macro rows average ``hp``, ``hr``, ``hf``."""
+    return {
+        "inter": c.inter,
+        "size_true": c.size_true,
+        "size_pred": c.size_pred,
+        "hp": safe_divide(c.inter, c.size_pred),
+        "hr": safe_divide(c.inter, c.size_true),
+        "hf": safe_divide(2 * c.inter, c.size_pred + c.size_true),
+    }
