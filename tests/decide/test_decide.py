@@ -21,7 +21,7 @@ from taxovit.decide import (
     node_marginals,
 )
 from taxovit.errors import ArgumentError
-from taxovit.metrics.flat import top_k_columns
+from taxovit.metrics.ranking import top_k_columns
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
 from strategies import taxonomies  # noqa: E402

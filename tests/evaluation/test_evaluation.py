@@ -280,7 +280,7 @@ def test_rank_codes_of_labels_equal_the_per_sample_coding(tax, data) -> None:
     """Coding the distinct labels' ancestors once gives the per-sample codes of rank_codes,
     with truths and predictions above the rank (no ancestor there) among them."""
     from taxovit.metrics import dense_codes
-    from taxovit.metrics.hierarchical import rank_codes, rank_codes_of_labels
+    from taxovit.metrics.per_rank import rank_codes, rank_codes_of_labels
 
     n_nodes = len(tax.nodes)
     ids = st.integers(0, n_nodes - 1)

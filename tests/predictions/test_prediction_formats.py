@@ -22,7 +22,7 @@ from taxovit.cli import app
 from taxovit.errors import ArgumentError, InputError
 from taxovit.evaluation.report import flatten_metrics
 from taxovit.evaluation.score_metrics import CALIBRATION_KEYS
-from taxovit.metrics.flat import top_k_columns
+from taxovit.metrics.ranking import top_k_columns
 from taxovit.predictions import MAP_KEYS, attribute_labels, read_any, read_predictions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -274,7 +274,7 @@ def _decide(rule: Rule, probs, cols, tax, cost: Cost, threshold: float, min_rank
     negated expected costs, whose first column by evaluate's rule is the choice; the ancestor
     rule: None, the model's scores stay)."""
     from taxovit.decide import confident_ancestor, crm_scores
-    from taxovit.metrics.flat import top_k_columns
+    from taxovit.metrics.ranking import top_k_columns
 
     if rule is Rule.crm:
         ranking = crm_scores(probs, cols, tax, cost.value)

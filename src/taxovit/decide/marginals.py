@@ -107,7 +107,7 @@ def rank_marginals(
     The per-rank ``top{k}_accuracy`` and calibration keys of the report are computed from
     these (see the Metrics page, docs/metrics.md). ``nodes`` are the rank's nodes that some
     class reaches, in increasing node id (the taxonomy's node order). Ranked with
-    scikit-learn's rule (:func:`taxovit.metrics.flat.top_k_columns`, as the report's per-rank
+    scikit-learn's rule (:func:`taxovit.metrics.ranking.top_k_columns`, as the report's per-rank
     ``top{k}_accuracy`` ranks them), equal marginals go to the later column: the higher node
     id.
 

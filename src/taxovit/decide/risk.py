@@ -19,7 +19,7 @@ paths give the dense ``(p / Σp) @ Cᵀ`` on any input.
 The decision's ranking (:func:`crm_scores`): the classes by increasing expected cost, rounded
 to :data:`RISK_DECIMALS` decimals so that mathematically equal costs tie whatever the order of
 summation; ties go to the later score column. That is scikit-learn's top-k rule applied to the
-scores ``−cost`` (:func:`taxovit.metrics.flat.top_k_columns`), so ``taxovit evaluate`` ranks
+scores ``−cost`` (:func:`taxovit.metrics.ranking.top_k_columns`), so ``taxovit evaluate`` ranks
 the scores that ``taxovit decide`` writes exactly as the decision does, and the decision
 (:func:`crm_predict`) is their first column.
 """
@@ -253,7 +253,7 @@ def crm_scores(
 ) -> NDArray[np.float64]:
     """``(n, C)``: the CRM decision's scores, ``−expected cost`` rounded to
     :data:`RISK_DECIMALS` decimals. Ranking them with scikit-learn's top-k rule (higher first,
-    ties to the later column: :func:`~taxovit.metrics.flat.top_k_columns`) orders the classes
+    ties to the later column: :func:`~taxovit.metrics.ranking.top_k_columns`) orders the classes
     as Karthik et al. (2021) report CRM's top-k and hierarchical distance@k; the first is
     :func:`crm_predict`'s choice.
 

@@ -20,13 +20,9 @@ from taxovit._repeats import rows_with_repeat
 from taxovit._side import side_thread
 from taxovit.errors import ArgumentError
 from taxovit.metrics import dense_codes
-from taxovit.metrics.flat import top_k_columns
-from taxovit.metrics.hierarchical import (
-    HierarchicalComponents,
-    RankCodes,
-    components_of_ids,
-    rank_codes_of_labels,
-)
+from taxovit.metrics.hierarchical import HierarchicalComponents, components_of_ids
+from taxovit.metrics.per_rank import RankCodes, rank_codes_of_labels
+from taxovit.metrics.ranking import top_k_columns
 from taxovit.predictions.contract import CheckedRanked
 from taxovit.taxonomy import Taxonomy
 

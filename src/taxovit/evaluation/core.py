@@ -37,8 +37,8 @@ from taxovit.evaluation.score_metrics import (
 )
 from taxovit.evaluation.statistics import batch_of_one, statistics_of
 from taxovit.metrics import check_scores, node_ids
-from taxovit.metrics.flat import average_precision
 from taxovit.metrics.hierarchical import label_pair
+from taxovit.metrics.ranking import average_precision
 from taxovit.metrics.table import compute
 from taxovit.taxonomy import Taxonomy
 

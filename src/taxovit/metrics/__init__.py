@@ -14,33 +14,35 @@ from taxovit.metrics._common import (
 )
 from taxovit.metrics.flat import (
     accuracy,
-    average_precision,
     confusion_counts,
     counts_from_codes,
     precision_recall_f1,
     prf_from_counts,
-    top_k_accuracy,
-    top_k_columns,
 )
 from taxovit.metrics.hierarchical import (
     HierarchicalComponents,
-    RankCodes,
-    avg_hierarchical_distance_at_k,
     components,
-    hierarchical_distance_at_k,
     hierarchical_precision_recall_f1,
     hprf_from_components,
+    per_level_accuracy,
+    per_level_from_components,
+)
+from taxovit.metrics.mistakes import (
+    avg_hierarchical_distance_at_k,
+    hierarchical_distance_at_k,
     lca_depth,
     lca_height,
     mistake_severity,
-    per_level_accuracy,
-    per_level_from_components,
+    tree_induced_error,
+)
+from taxovit.metrics.per_rank import (
+    RankCodes,
     per_rank_metrics,
     project_to_rank,
     rank_codes,
     rank_scores,
-    tree_induced_error,
 )
+from taxovit.metrics.ranking import average_precision, top_k_accuracy, top_k_columns
 
 __all__ = [
     "HierarchicalComponents",

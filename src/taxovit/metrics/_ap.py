@@ -1,4 +1,4 @@
-"""Per-column average precision for :func:`taxovit.metrics.flat.average_precision`.
+"""Per-column average precision for :func:`taxovit.metrics.ranking.average_precision`.
 
 AP needs, at each positive's score ``s``, ``#{positives with score >= s}`` and
 ``#{items with score >= s}`` (:func:`ap_from_ranks`). Two kernels count the items, with the

@@ -1,4 +1,4 @@
-"""The compiled counting kernel behind :func:`taxovit.metrics.flat.average_precision` (numba).
+"""The compiled counting kernel behind :func:`taxovit.metrics.ranking.average_precision` (numba).
 
 Imported only when numba is installed (``pip install taxovit[fast]``) and average precision is
 computed; :mod:`taxovit.metrics._ap` falls back to sorting each column with numpy otherwise.

@@ -3,7 +3,7 @@
 All take row-stochastic ``probs`` ``(n, C)`` (see :func:`taxovit.decide.to_probabilities`)
 and ``true_col``, the column of each sample's true class (``-1``: the truth has no column,
 so its probability is 0). The prediction is the arg-max column with taxovit's top-k tie
-rule (:func:`taxovit.metrics.flat.top_k_columns`: among tied maxima the highest column);
+rule (:func:`taxovit.metrics.ranking.top_k_columns`: among tied maxima the highest column);
 its probability is the confidence. The per-sample terms (:func:`calibration_terms`) are
 summed into the metric table's ``ece``, ``brier`` and ``nll`` rows.
 """

@@ -6,39 +6,26 @@ follow ``docs/metrics.md``; every 0/0 is 0 (scikit-learn's ``zero_division=0``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
-from taxovit.metrics._common import SampleWeights, dense_codes, node_ids
-from taxovit.metrics.flat import counts_from_codes, prf_from_counts, top_k_columns
+from taxovit.metrics._common import SampleWeights, node_ids
 from taxovit.metrics.table import value_of
 from taxovit.metrics.table_rows import hierarchical_columns
 from taxovit.taxonomy import Taxonomy
 
 __all__ = [
     "HierarchicalComponents",
-    "RankCodes",
-    "avg_hierarchical_distance_at_k",
     "components",
     "components_of_ids",
-    "hierarchical_distance_at_k",
     "hierarchical_precision_recall_f1",
     "hprf_from_components",
     "label_pair",
-    "lca_depth",
-    "lca_height",
-    "mistake_severity",
     "per_level_accuracy",
     "per_level_from_components",
-    "per_rank_metrics",
-    "project_to_rank",
-    "rank_codes",
-    "rank_codes_of_labels",
-    "rank_scores",
-    "tree_induced_error",
 ]
 
 
@@ -68,14 +55,69 @@ class HierarchicalComponents:
 
 
 def components(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> HierarchicalComponents:
-    """Compute all per-sample hierarchical quantities in one pass over the index."""
+    """All per-sample hierarchical quantities in one pass over the taxonomy's index.
+
+    Every hierarchical metric is a (weighted) mean of these columns (the metric table's
+    rows name which); the evaluation computes them once and shares them.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of str or int, shape (n,)
+        True and predicted labels: node names or node ids of ``taxonomy`` (any node, so a
+        coarse prediction or a coarse truth is allowed).
+    taxonomy : Taxonomy
+        The taxonomy (a tree or a DAG).
+
+    Returns
+    -------
+    HierarchicalComponents
+        Node ids, ``correct``, the set sizes, LCA height and depth and the tree-induced
+        error of every sample.
+
+    Raises
+    ------
+    ArgumentError
+        A label that is not a node, arrays of different lengths, or no samples.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> c = components(["a1", "a1", "a2"], ["a1", "a2", "b1"], tax)
+    >>> c.inter, c.d, c.tie
+    (array([2, 1, 0]), array([0, 1, 2]), array([0, 2, 4]))
+    """
     return components_of_ids(*label_pair(y_true, y_pred, taxonomy), taxonomy)
 
 
 def label_pair(
     y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The node ids of ``y_true`` and ``y_pred``: names or ids, as many of each, at least one."""
+    """The node ids of ``y_true`` and ``y_pred``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of str or int, shape (n,)
+        True and predicted labels: node names or node ids of ``taxonomy`` (any node, so a
+        coarse prediction or a coarse truth is allowed).
+    taxonomy : Taxonomy
+        The taxonomy (a tree or a DAG).
+
+    Returns
+    -------
+    t, p : ndarray of int64, shape (n,)
+        The node ids.
+
+    Raises
+    ------
+    ArgumentError
+        A label that is not a node, arrays of different lengths, or no samples.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> label_pair(["a1", "B"], ["a2", "a1"], tax)
+    (array([3, 2]), array([4, 3]))
+    """
     t = _ids(taxonomy, y_true, "y_true")
     p = _ids(taxonomy, y_pred, "y_pred")
     if t.shape != p.shape:
@@ -88,7 +130,26 @@ def label_pair(
 def components_of_ids(
     t: NDArray[np.int64], p: NDArray[np.int64], taxonomy: Taxonomy
 ) -> HierarchicalComponents:
-    """:func:`components` of node ids (from :func:`label_pair`)."""
+    """:func:`components` of node ids (from :func:`label_pair`).
+
+    Parameters
+    ----------
+    t, p : ndarray of int64, shape (n,)
+        True and predicted node ids, checked.
+    taxonomy : Taxonomy
+        The taxonomy the ids index.
+
+    Returns
+    -------
+    HierarchicalComponents
+        As :func:`components`.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> components_of_ids(*label_pair(["a1"], ["b1"], tax), tax).lca_depth
+    array([0])
+    """
     ix = taxonomy.index
     stats = ix.pair_stats(t, p)
     correct = t == p
@@ -112,13 +173,40 @@ def hierarchical_precision_recall_f1(
     taxonomy: Taxonomy,
     average: Literal["micro", "macro"] = "micro",
 ) -> tuple[float, float, float]:
-    """Hierarchical precision, recall and F1 over ancestor sets (Kiritchenko et al. 2005/2006).
+    """Hierarchical precision, recall and F1 over ancestor sets.
 
-    With Y = hset(y_true), Ŷ = hset(y_pred) (node and all its ancestors over every path, root
-    excluded): ``micro``: hP = Σ|Ŷᵢ∩Yᵢ| / Σ|Ŷᵢ|, hR = Σ|Ŷᵢ∩Yᵢ| / Σ|Yᵢ|, hF = 2·hP·hR/(hP+hR);
-    ``macro``: the mean over samples of the per-sample hPᵢ, hRᵢ, hFᵢ (a root prediction has
-    Ŷ = ∅ and hPᵢ = 0). Matches hiclass ``average="micro"``/``"macro"`` (which crashes on
-    Ŷ = ∅, where we return 0).
+    With Y = hset(y_true), Ŷ = hset(y_pred) (the node and all its ancestors over every path,
+    root excluded): ``micro``: hP = Σ|Ŷᵢ∩Yᵢ| / Σ|Ŷᵢ|, hR = Σ|Ŷᵢ∩Yᵢ| / Σ|Yᵢ|,
+    hF = 2·hP·hR/(hP+hR); ``macro``: the mean over samples of the per-sample hPᵢ, hRᵢ, hFᵢ
+    (a root prediction has Ŷ = ∅ and hPᵢ = 0).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of str or int, shape (n,)
+        True and predicted labels: node names or node ids of ``taxonomy`` (any node, so a
+        coarse prediction or a coarse truth is allowed).
+    taxonomy : Taxonomy
+        The taxonomy (a tree or a DAG).
+    average : {"micro", "macro"}, default "micro"
+        Pool the set sizes (micro) or average the per-sample values (macro).
+
+    Returns
+    -------
+    (float, float, float)
+        hP, hR, hF: the metric table's ``hierarchical_{precision,recall,f1}_<average>``.
+
+    Raises
+    ------
+    ArgumentError
+        A label that is not a node, arrays of different lengths, or no samples.
+    ValueError
+        An unknown ``average``.
+
+    References
+    ----------
+    Kiritchenko, Matwin, Nock & Famili (2006), "Learning and evaluation in the presence of
+    class hierarchies: application to text categorization"; matches hiclass
+    ``average="micro"``/``"macro"`` (which crashes on Ŷ = ∅, where we return 0).
 
     Examples
     --------
@@ -132,8 +220,36 @@ def hierarchical_precision_recall_f1(
 def hprf_from_components(
     c: HierarchicalComponents, average: str, w: SampleWeights | None = None
 ) -> tuple[float, float, float]:
-    """Hierarchical P/R/F1 (see :func:`hierarchical_precision_recall_f1`) from the
-    per-sample set sizes in ``c``, weighted by ``w`` (default 1 each)."""
+    """Hierarchical P/R/F1 (:func:`hierarchical_precision_recall_f1`) from the components.
+
+    Parameters
+    ----------
+    c : HierarchicalComponents
+        From :func:`components`.
+    average : {"micro", "macro"}
+        As :func:`hierarchical_precision_recall_f1`.
+    w : SampleWeights, optional
+        Sample weights (a bootstrap resample); default 1 each.
+
+    Returns
+    -------
+    (float, float, float)
+        hP, hR, hF.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``average``.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> c = components(["a1", "a1", "a2"], ["a1", "a2", "b1"], tax)
+    >>> hprf_from_components(c, "macro")
+    (0.5, 0.5, 0.5)
+    >>> hprf_from_components(c, "micro", SampleWeights(np.array([1.0, 0.0, 0.0]), 3))
+    (1.0, 1.0, 1.0)
+    """
     if average not in ("micro", "macro"):
         raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
     w = SampleWeights(None, c.inter.size) if w is None else w
@@ -142,84 +258,42 @@ def hprf_from_components(
     return tuple(value_of(key, sums) for key in keys)  # type: ignore[return-value]
 
 
-def lca_height(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
-    """Per-sample mistake height d (Bertinetto et al. 2020, "Making Better Mistakes").
+def per_level_accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy
+) -> dict[str, float] | None:
+    """Accuracy of the depth-d ancestor for each depth d ≥ 1 (trees only).
 
-    d = 0 if y_true == y_pred, else height(LCA(y_true, y_pred)); in a DAG the minimum height
-    over the common ancestors; if one label is an ancestor of the other, that ancestor is the
-    LCA. ``mean_lca_height`` is ``lca_height(...).mean()``.
+    Over samples whose true label has depth ≥ d; a prediction shallower than d is wrong at
+    that level.  The depth-d ancestors of t and p agree iff depth(LCA(t, p)) ≥ d.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of str or int, shape (n,)
+        True and predicted labels: node names or node ids of ``taxonomy`` (any node, so a
+        coarse prediction or a coarse truth is allowed).
+    taxonomy : Taxonomy
+        The taxonomy (a tree or a DAG).
+
+    Returns
+    -------
+    dict or None
+        ``{"1": acc, "2": acc, ...}`` keyed by depth as in the JSON report; ``None`` for a
+        DAG (a node may have several depths).
+
+    Raises
+    ------
+    ArgumentError
+        A label that is not a node, arrays of different lengths, or no samples.
+
+    References
+    ----------
+    The Metrics page, key ``per_level_accuracy``.
 
     Examples
     --------
     >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
-    >>> lca_height(["a1", "a1", "a2"], ["a1", "a2", "b1"], tax)
-    array([0, 1, 2])
-    """
-    return components(y_true, y_pred, taxonomy).d
-
-
-def mistake_severity(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> float | None:
-    """Mean of :func:`lca_height` over mistakes only; ``None`` when there are none.
-
-    ``Σ_i d_i / #{i : y_pred_i ≠ y_true_i}`` with ``d_i`` the LCA height (0 when right), the
-    metric table's ``mistake_severity`` row (Bertinetto et al. 2020, "Making Better
-    Mistakes").
-
-    Examples
-    --------
-    >>> from taxovit import Taxonomy
-    >>> tax = Taxonomy.from_edges([("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"),
-    ...                            ("B", "b1"), ("B", "b2")])
-    >>> mistake_severity(["a1", "a1", "a2", "b1"], ["a1", "a2", "b1", "b1"], tax)
-    1.5
-    """
-    c = components(y_true, y_pred, taxonomy)
-    return value_of("mistake_severity", {"d": c.d.sum(), "wrong": np.count_nonzero(~c.correct)})
-
-
-def lca_depth(y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy) -> NDArray[np.int64]:
-    """Per-sample depth of the LCA (a similarity; in a DAG the max depth over CA).
-
-    ``mean_lca_depth`` is its mean; ``mean_lca_depth_distance`` the mean of 0 if equal, else
-    D − depth(LCA), D the taxonomy's maximum depth.
-    """
-    return components(y_true, y_pred, taxonomy).lca_depth
-
-
-def tree_induced_error(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    taxonomy: Taxonomy,
-    reduce: Literal["mean", "sum", "none"] = "mean",
-) -> float | NDArray[np.int64]:
-    """Tree-induced error (Dekel, Keshet & Singer 2004): edges on the path y_pred — y_true.
-
-    In a DAG: min over c in CA(a, b) of sp(c→a) + sp(c→b), shortest directed paths. The
-    mean and sum are the table's ``tree_induced_error_{mean,sum}`` rows.
-
-    Examples
-    --------
-    >>> from taxovit import Taxonomy
-    >>> tax = Taxonomy.from_edges([("root", "A"), ("root", "B"), ("A", "a1"), ("A", "a2"),
-    ...                            ("B", "b1"), ("B", "b2")])
-    >>> tree_induced_error(["a1", "a1", "a2", "b1"], ["a1", "a2", "b1", "b1"], tax)
-    1.5
-    """
-    tie = components(y_true, y_pred, taxonomy).tie
-    if reduce == "none":
-        return tie
-    key = "tree_induced_error_mean" if reduce == "mean" else "tree_induced_error_sum"
-    return value_of(key, {"tie": tie.sum(), "one": tie.size})
-
-
-def per_level_accuracy(
-    y_true: ArrayLike, y_pred: ArrayLike, taxonomy: Taxonomy
-) -> dict[str, float] | None:
-    """Accuracy of the depth-d ancestor for each depth d ≥ 1 (trees only; ``None`` for a DAG).
-
-    Over samples whose true label has depth ≥ d; a prediction shallower than d is wrong at
-    that level. Keys are the depths as strings (``{"1": …, "2": …}``), as in the JSON report.
-    The depth-d ancestors of t and p agree iff depth(LCA(t, p)) ≥ d (no projection needed).
+    >>> per_level_accuracy(["a1", "a1", "a2"], ["a1", "a2", "b1"], tax)
+    {'1': 0.666..., '2': 0.333...}
     """
     if not taxonomy.is_tree:
         return None
@@ -230,8 +304,29 @@ def per_level_accuracy(
 def per_level_from_components(
     c: HierarchicalComponents, true_depth: NDArray[np.int64], w: SampleWeights | None = None
 ) -> dict[str, float]:
-    """:func:`per_level_accuracy` from the per-sample LCA depths in ``c`` and the depth of
-    each true label, weighted by ``w`` (default 1 each)."""
+    """:func:`per_level_accuracy` from the components and each true label's depth.
+
+    Parameters
+    ----------
+    c : HierarchicalComponents
+        From :func:`components`.
+    true_depth : ndarray of int64, shape (n,)
+        The depth of each true label.
+    w : SampleWeights, optional
+        Sample weights (a bootstrap resample); default 1 each.
+
+    Returns
+    -------
+    dict
+        ``{"1": acc, ...}`` for depths 1 .. the taxonomy's maximum depth.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")])
+    >>> c = components(["a1", "B"], ["a2", "B"], tax)
+    >>> per_level_from_components(c, tax.index.depth[c.y_true])
+    {'1': 1.0, '2': 0.0}
+    """
     w = SampleWeights(None, true_depth.size) if w is None else w
     out = {}
     for level in range(1, c.max_depth + 1):
@@ -242,151 +337,3 @@ def per_level_from_components(
         }
         out[str(level)] = value_of(f"per_level_accuracy/{level}", sums)
     return out
-
-
-def project_to_rank(y: ArrayLike, taxonomy: Taxonomy, rank: str) -> NDArray[np.int64]:
-    """Ancestor-or-self of each label at ``rank`` (node ids; -1 where the label has none).
-
-    In a DAG the nearest such ancestor wins, then the smallest id.
-    """
-    return taxonomy.index.ancestor_at_rank(_ids(taxonomy, y), rank)
-
-
-def per_rank_metrics(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    taxonomy: Taxonomy,
-    ranks: list[str] | None = None,
-) -> dict[str, dict[str, float | int]]:
-    """Flat metrics after projecting true and predicted labels to each rank.
-
-    For rank r, samples whose true label has no ancestor-or-self at r (it is coarser) are left
-    out (``n_samples`` counts the rest); a prediction with no ancestor at r (too coarse) is a
-    miss: a false negative for the true class and a false positive for no class, as
-    scikit-learn does for a label outside ``labels=``. Reports ``accuracy`` and macro and
-    weighted precision/recall/F1 over the classes of rank r seen in either array.
-    """
-    t = _ids(taxonomy, y_true)
-    p = _ids(taxonomy, y_pred)
-    out: dict[str, dict[str, float | int]] = {}
-    for rank in ranks if ranks is not None else taxonomy.rank_names:
-        tr = project_to_rank(t, taxonomy, rank)
-        pr = project_to_rank(p, taxonomy, rank)
-        out[rank] = rank_scores(rank_codes(tr, pr))
-    return out
-
-
-class RankCodes(NamedTuple):
-    """Labels projected to one rank, coded once (they do not change between resamples).
-
-    ``keep``: samples whose truth has an ancestor at the rank; over those, ``it``/``ip`` are
-    dense codes of the projected truth/prediction, ``correct`` marks agreement and
-    ``has_pred`` a prediction that reaches the rank; ``k`` is the number of codes.
-    """
-
-    keep: NDArray[np.bool_]
-    it: NDArray[np.integer]
-    ip: NDArray[np.integer]
-    correct: NDArray[np.bool_]
-    has_pred: NDArray[np.bool_]
-    k: int
-
-
-def rank_codes(tr: NDArray[np.int64], pr: NDArray[np.int64]) -> RankCodes:
-    """Code projected ids (-1 = no ancestor at the rank) for :func:`rank_scores`."""
-    keep = tr >= 0
-    tr, pr = tr[keep], pr[keep]
-    if tr.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return RankCodes(keep, empty, empty, empty.astype(bool), empty.astype(bool), 0)
-    # -1 shifts to code 0 of the dense coding; it is never a true label and never counted
-    inv = dense_codes(np.concatenate([tr, pr]) + 1, int(max(tr.max(), pr.max())) + 2)
-    return RankCodes(keep, inv[: tr.size], inv[tr.size :], tr == pr, pr >= 0, int(inv.max()) + 1)
-
-
-def rank_codes_of_labels(
-    anc: NDArray[np.int64],
-    inv_t: NDArray[np.int64],
-    inv_p: NDArray[np.int64],
-    is_truth: NDArray[np.bool_],
-) -> RankCodes:
-    """``rank_codes(anc[inv_t], anc[inv_p])``, coded once per distinct label, not per sample.
-
-    ``anc``: each distinct label's ancestor at the rank (-1: none); ``inv_t``/``inv_p``: the
-    samples' label codes, every code used by one of them; ``is_truth``: the codes used by a
-    truth. When every truth reaches the rank the dense codes of the labels' ancestors are the
-    samples' codes (the same values, in the same order): two gathers per rank instead of a
-    dense coding of 2n values; otherwise :func:`rank_codes` decides which samples count.
-    """
-    if not (anc[is_truth] >= 0).all():
-        return rank_codes(anc[inv_t], anc[inv_p])
-    # -1 (no ancestor) -> code 0, if present; int32 codes (fewer than a taxonomy's nodes):
-    # half the memory of n samples x ranks
-    code = dense_codes(anc + 1, int(anc.max()) + 2).astype(np.int32)
-    it, ip = code[inv_t], code[inv_p]
-    has_pred = ip > 0 if (anc < 0).any() else np.ones(it.size, dtype=bool)
-    return RankCodes(np.ones(it.size, dtype=bool), it, ip, it == ip, has_pred, int(code.max()) + 1)
-
-
-def rank_scores(codes: RankCodes, w: SampleWeights | None = None) -> dict[str, float | int]:
-    """The per-rank numbers of :func:`per_rank_metrics` (weighted for a bootstrap resample)."""
-    w = SampleWeights(None, codes.keep.size) if w is None else w
-    w = w.take(codes.keep)
-    res: dict[str, float | int] = {"n_samples": int(round(w.total))}
-    if codes.k == 0:
-        return res | {key: 0.0 for key in _RANK_KEYS}
-    # a too-coarse prediction is nobody's false positive
-    tp, fp, fn, support = counts_from_codes(codes.it, codes.ip, codes.k, w, codes.has_pred)
-    res["accuracy"] = value_of(
-        "per_rank/r/accuracy", {"rank_correct/r": w.dot(codes.correct), "rank_keep/r": w.total}
-    )
-    for avg in ("macro", "weighted"):
-        pm, rm, fm = prf_from_counts(tp, fp, fn, support, avg)
-        res[f"precision_{avg}"], res[f"recall_{avg}"], res[f"f1_{avg}"] = pm, rm, fm
-    return res
-
-
-_RANK_KEYS = (
-    "accuracy",
-    "precision_macro",
-    "recall_macro",
-    "f1_macro",
-    "precision_weighted",
-    "recall_weighted",
-    "f1_weighted",
-)
-
-
-def avg_hierarchical_distance_at_k(
-    y_true: ArrayLike,
-    scores: ArrayLike,
-    score_labels: ArrayLike,
-    taxonomy: Taxonomy,
-    k: int,
-) -> float:
-    """Mean over samples of the mean LCA height d between y_true and each top-k class.
-
-    Bertinetto et al. 2020. The top-k columns by score use the same tie rule as
-    :func:`taxovit.metrics.flat.top_k_accuracy`; k is capped at the number of columns.
-    """
-    d = hierarchical_distance_at_k(y_true, scores, score_labels, taxonomy, k)
-    return value_of(f"avg_hierarchical_distance_at_{k}", {f"hdist/{k}": d.sum(), "one": d.size})
-
-
-def hierarchical_distance_at_k(
-    y_true: ArrayLike,
-    scores: ArrayLike,
-    score_labels: ArrayLike,
-    taxonomy: Taxonomy,
-    k: int,
-) -> NDArray[np.float64]:
-    """Per-sample mean LCA height between y_true and each of its top-k classes."""
-    t = _ids(taxonomy, y_true)
-    cols = _ids(taxonomy, score_labels)
-    s = np.asarray(scores, dtype=np.float64)
-    k = min(int(k), s.shape[1])
-    top = cols[top_k_columns(s, k)]  # (n, k) node ids
-    tt = np.repeat(t, k).reshape(top.shape)
-    stats = taxonomy.index.pair_stats(tt, top)
-    d = np.where(tt == top, 0, stats.lca_height)
-    return d.mean(axis=1)
