@@ -23,7 +23,7 @@ from _common import machine  # noqa: E402
 import taxovit  # noqa: E402
 from taxovit.decide import confident_ancestor, cost_matrix, crm_predict  # noqa: E402
 from taxovit.decide.risk import RISK_DECIMALS  # noqa: E402
-from taxovit.metrics.flat import top_k_columns  # noqa: E402
+from taxovit.metrics.ranking import top_k_columns  # noqa: E402
 
 
 def main() -> None:
