@@ -19,7 +19,6 @@ import sys
 
 import taxovit
 
-
 #: the CLI's helpers are documented by ``--help`` and the docs' command pages
 SKIP = {"taxovit.cli"}
 

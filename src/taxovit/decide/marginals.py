@@ -91,6 +91,17 @@ class RankMarginals:
     probs : ndarray of shape (n, M)
         ``P(nodes[m] | x)``; rows sum to the mass of the classes that reach the rank (1
         when every class does).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.decide import rank_marginals
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2"), ("B", "b1")],
+    ...                           ranks={"A": "group", "B": "group"})
+    >>> m = rank_marginals(np.array([[0.3, 0.3, 0.4]]), tax.ids(["a1", "a2", "b1"]), tax, "group")
+    >>> m.rank, tax.names(m.nodes), m.probs
+    ('group', ['A', 'B'], array([[0.6, 0.4]]))
     """
 
     rank: str

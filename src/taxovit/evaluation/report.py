@@ -23,17 +23,45 @@ __all__ = ["EvaluationReport", "flatten_metrics", "metric_group", "nest_metrics"
 
 @dataclass
 class EvaluationReport:
-    """What :func:`evaluate` returns.
+    """What :func:`~taxovit.evaluate` returns.
 
-    ``metrics``: the keys of ``docs/metrics.md`` (score-based keys are ``None``
-    without scores); ``per_rank``: ``{rank: {n_samples, accuracy, precision_macro, …}}``;
-    ``per_class``: a DataFrame indexed by class name, built on first access (the report
-    keeps the per-sample arrays it needs until then); ``intervals``: with ``bootstrap > 0``,
-    ``{flat_key: (low, high)}`` percentile confidence intervals (keys as in :meth:`to_frame`);
-    ``components``: the per-sample hierarchical quantities (node ids, LCA heights, …) the
-    metrics were computed from, e.g. for plots; ``notes``: ``{metric key: reason}`` for the
-    keys that are ``None`` because the predictions cannot give them (no scores, only K
-    ranked candidates per sample, ...).
+    Attributes
+    ----------
+    metrics : dict
+        The keys of the Metrics page (score-based keys are ``None`` without scores).
+    per_rank : dict
+        ``{rank: {n_samples, accuracy, precision_macro, ...}}``.
+    taxonomy : dict
+        The taxonomy's summary (nodes, leaves, depth, ranks, tree or DAG).
+    intervals : dict or None
+        With ``bootstrap > 0``: ``{flat_key: (low, high)}`` percentile confidence
+        intervals (keys as in :meth:`to_frame`).
+    bootstrap : dict or None
+        The bootstrap's settings (``resamples``, ``ci``, ``seed``, ``method``).
+    notes : dict
+        ``{metric key: reason}`` for the keys that are ``None`` because the predictions
+        cannot give them (no scores, only K ranked candidates per sample, ...).
+    components : HierarchicalComponents or None
+        The per-sample hierarchical quantities the metrics came from (e.g. for plots).
+    reliability : dict or None
+        The reliability diagram's bins (with scores).
+    sections : dict
+        The answers to the evaluators' questions (``subset``, ``costs``, ...).
+    per_class : pandas.DataFrame
+        Indexed by class name; built on first access.
+
+    Examples
+    --------
+    >>> import taxovit
+    >>> tax = taxovit.Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2")])
+    >>> report = taxovit.evaluate(["a1", "a2", "B"], ["a1", "a1", "B"], tax)
+    >>> report.metrics["accuracy"], report.metrics["mistake_severity"]
+    (0.666..., 1.0)
+    >>> report.to_frame().query("metric == 'accuracy'")[["group", "metric", "value"]]
+      group    metric     value
+    2  flat  accuracy  0.666667
+    >>> int(report.per_class.loc["a1", "support"])
+    1
     """
 
     metrics: dict[str, Any]

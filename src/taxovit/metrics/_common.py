@@ -240,6 +240,21 @@ class SampleWeights:
 
     ``None`` means weight 1 each (the point estimate): sums then stay integer reductions
     instead of float dot products. A bootstrap resample passes its draw counts.
+
+    Parameters
+    ----------
+    w : ndarray of float64, shape (n,), or None
+        The weights; ``None``: 1 each.
+    n : int
+        The number of samples.
+
+    Examples
+    --------
+    >>> w = SampleWeights(np.array([2.0, 0.0, 1.0]), 3)
+    >>> w.total, w.dot(np.array([1, 5, 3])), w.mean(np.array([1, 5, 3]))
+    (3.0, 5.0, 1.666...)
+    >>> SampleWeights(None, 3).bincount(np.array([0, 2, 2]), 3)
+    array([1, 0, 2])
     """
 
     def __init__(self, w: NDArray[np.float64] | None, n: int) -> None:

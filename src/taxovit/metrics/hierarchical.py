@@ -37,9 +37,29 @@ def _ids(taxonomy: Taxonomy, y: ArrayLike, name: str = "labels") -> NDArray[np.i
 class HierarchicalComponents:
     """Per-sample quantities from which every hierarchical metric is a (weighted) mean.
 
-    ``inter = |hset(t) ∩ hset(p)|``, ``size_true = |hset(t)|``, ``size_pred = |hset(p)|``;
-    ``d`` the LCA height (0 when equal), ``lca_depth`` (max depth over CA), ``tie`` the
-    tree-induced error; ``correct = (t == p)``.
+    Attributes
+    ----------
+    y_true, y_pred : ndarray of int64, shape (n,)
+        The node ids.
+    correct : ndarray of bool, shape (n,)
+        ``y_true == y_pred``.
+    inter, size_true, size_pred : ndarray of int64, shape (n,)
+        ``|hset(t) ∩ hset(p)|``, ``|hset(t)|``, ``|hset(p)|`` (ancestor sets, root excluded).
+    d : ndarray of int64, shape (n,)
+        The LCA height (0 when equal).
+    lca_depth : ndarray of int64, shape (n,)
+        The maximum depth over the common ancestors.
+    tie : ndarray of int64, shape (n,)
+        The tree-induced error.
+    max_depth : int
+        The taxonomy's maximum depth.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2")])
+    >>> c = components(["a1", "a1"], ["a1", "B"], tax)
+    >>> c.correct, c.size_true, c.size_pred, c.d
+    (array([ True, False]), array([2, 2]), array([2, 1]), array([0, 2]))
     """
 
     y_true: NDArray[np.int64]

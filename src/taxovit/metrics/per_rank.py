@@ -142,9 +142,23 @@ def per_rank_metrics(
 class RankCodes(NamedTuple):
     """Labels projected to one rank, coded once (they do not change between resamples).
 
-    ``keep``: samples whose truth has an ancestor at the rank; over those, ``it``/``ip`` are
-    dense codes of the projected truth/prediction, ``correct`` marks agreement and
-    ``has_pred`` a prediction that reaches the rank; ``k`` is the number of codes.
+    Attributes
+    ----------
+    keep : ndarray of bool, shape (n,)
+        The samples whose truth has an ancestor at the rank; the other fields cover those.
+    it, ip : ndarray of int, shape (n_kept,)
+        Dense codes of the projected truth and prediction.
+    correct : ndarray of bool, shape (n_kept,)
+        Whether the projections agree.
+    has_pred : ndarray of bool, shape (n_kept,)
+        Whether the prediction reaches the rank.
+    k : int
+        The number of codes.
+
+    Examples
+    --------
+    >>> rank_codes(np.array([5, 7]), np.array([5, 5])).correct
+    array([ True, False])
     """
 
     keep: NDArray[np.bool_]

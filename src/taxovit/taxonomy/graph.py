@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from taxovit.errors import TaxonomyError
-from taxovit.taxonomy.graph_arrays import CycleError
+from taxovit.taxonomy.graph_arrays import CycleError, factorize_sorted, preview
 from taxovit.taxonomy.index import TaxonomyIndex
 
 if TYPE_CHECKING:  # networkx is imported on first use of a graph (evaluation needs none)
     import networkx as nx
 
 VIRTUAL_ROOT = "__root__"
-
-
-def _preview(items: Sequence[Any], limit: int = 10) -> str:
-    shown = ", ".join(repr(x) for x in items[:limit])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
-def _factorize_sorted(col: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """``pd.factorize(col, sort=True)`` (None -> -1) of a rank column; text-only columns are
-    coded with a dict when pandas is not imported yet (a nested-JSON load needs no pandas)."""
-    values = set(col.tolist())
-    values.discard(None)
-    if "pandas" not in sys.modules and all(type(v) is str for v in values):
-        names = sorted(values)
-        lookup = dict(zip(names, range(len(names)), strict=True)) | {None: -1}
-        return names, np.fromiter((lookup[v] for v in col.tolist()), np.int64, len(col))
-    import pandas as pd
-
-    codes, uniq = pd.factorize(col, sort=True)  # None -> -1
-    return [str(r) for r in uniq], codes.astype(np.int64)
 
 
 class Taxonomy:
@@ -53,6 +32,44 @@ class Taxonomy:
     built on first use when a loader created the taxonomy (a million-node networkx graph costs
     seconds that evaluation does not need). Treat both as read-only: the index and the
     summaries are cached, so build a new ``Taxonomy`` after a change.
+
+    Parameters
+    ----------
+    graph : networkx.DiGraph
+        Edges parent -> child; node attributes (``rank``, ...) are kept.
+    add_virtual_root : bool or str, default False
+        Join several roots under a virtual root (``"__root__"`` or the name given).
+    copy : bool, default True
+        Copy ``graph`` (``False``: the taxonomy takes it over; do not change it after).
+
+    Attributes
+    ----------
+    nodes : list of str
+        The node names; node id ``i`` is ``nodes[i]``.
+    root : str
+        The root's name.
+    is_tree : bool
+        Whether every node has at most one parent.
+    rank_names : list of str
+        The ranks, shallowest first.
+    index : TaxonomyIndex
+        The compiled integer index (node ids ``0 .. len - 1``).
+
+    Raises
+    ------
+    TaxonomyError
+        A cycle (named), several roots without ``add_virtual_root``, an empty or non-string
+        name.
+
+    Examples
+    --------
+    >>> tax = Taxonomy.from_edges(
+    ...     [("Aves", "Corvidae"), ("Corvidae", "Corvus"), ("Corvidae", "Pica")],
+    ...     ranks={"Corvidae": "family", "Corvus": "genus", "Pica": "genus"})
+    >>> len(tax), tax.root, tax.is_tree, tax.rank_names, tax.leaves
+    (4, 'Aves', True, ['family', 'genus'], ['Corvus', 'Pica'])
+    >>> tax.ids(["Pica", "Aves"]), tax.names([1])
+    (array([3, 0]), ['Corvidae'])
     """
 
     def __init__(
@@ -139,7 +156,7 @@ class Taxonomy:
             names = sorted(nodes[i] for i in roots)
             raise TaxonomyError(
                 f"the taxonomy has {roots.size} roots (nodes without a parent): "
-                f"{_preview(names)}; a taxonomy needs exactly one "
+                f"{preview(names)}; a taxonomy needs exactly one "
                 "(pass add_virtual_root=True, or --add-root on the command line, to join them)"
             )
         self._root_id = int(roots[0])
@@ -191,7 +208,7 @@ class Taxonomy:
     def _validate_names(nodes: list[Any]) -> None:
         bad = [n for n in nodes if not isinstance(n, str) or not n.strip()]
         if bad:
-            raise TaxonomyError(f"node names must be non-empty strings; found {_preview(bad)}")
+            raise TaxonomyError(f"node names must be non-empty strings; found {preview(bad)}")
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -370,7 +387,7 @@ class Taxonomy:
                 [attrs[n].get("rank") if n in attrs else None for n in self.nodes] or [None],
                 dtype=object,
             )[: len(self.nodes)]
-        return _factorize_sorted(col)
+        return factorize_sorted(col)
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``taxovit taxonomy info`` (from the index: fast on huge taxonomies)."""

@@ -1,14 +1,28 @@
 """Graph building blocks over integer arrays: concatenated ranges, CSR adjacency and the
 topological layers of a DAG (each node's longest-path distance from a source), all without a
-per-node Python loop; :class:`~taxovit.taxonomy.index.TaxonomyIndex` is built from them."""
+per-node Python loop; :class:`~taxovit.taxonomy.index.TaxonomyIndex` is built from them.
+Also the small array helpers of a Taxonomy's construction: rank codes, a sorted
+factorisation of a rank column, a preview of offending names for a message."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from taxovit.errors import TaxonomyError
 
-__all__ = ["CycleError", "csr", "kahn_layers", "ranges"]
+__all__ = [
+    "CycleError",
+    "csr",
+    "factorize_sorted",
+    "kahn_layers",
+    "preview",
+    "rank_codes",
+    "ranges",
+]
 
 
 class CycleError(TaxonomyError):
@@ -63,3 +77,33 @@ def kahn_layers(n: int, ptr: np.ndarray, nbr: np.ndarray, indeg: np.ndarray) -> 
     if seen != n:
         raise CycleError("the taxonomy has a cycle")
     return layers
+
+
+def rank_codes(ranks: object, n: int) -> tuple[list[str], np.ndarray]:
+    """(sorted rank names, rank id per node or -1) from per-node ranks or ready codes."""
+    if isinstance(ranks, tuple):
+        return list(ranks[0]), np.asarray(ranks[1], dtype=np.int64)
+    names = sorted({r for r in (ranks or []) if r is not None})  # type: ignore[attr-defined]
+    lookup = {r: i for i, r in enumerate(names)} | {None: -1}
+    return names, np.array([lookup[r] for r in (ranks or [None] * n)], dtype=np.int64)  # type: ignore[attr-defined]
+
+
+def preview(items: Sequence[Any], limit: int = 10) -> str:
+    """The first ``limit`` items for a message, then how many there are in all."""
+    shown = ", ".join(repr(x) for x in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def factorize_sorted(col: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """``pd.factorize(col, sort=True)`` (None -> -1) of a rank column; text-only columns are
+    coded with a dict when pandas is not imported yet (a nested-JSON load needs no pandas)."""
+    values = set(col.tolist())
+    values.discard(None)
+    if "pandas" not in sys.modules and all(type(v) is str for v in values):
+        names = sorted(values)
+        lookup = dict(zip(names, range(len(names)), strict=True)) | {None: -1}
+        return names, np.fromiter((lookup[v] for v in col.tolist()), np.int64, len(col))
+    import pandas as pd
+
+    codes, uniq = pd.factorize(col, sort=True)  # None -> -1
+    return [str(r) for r in uniq], codes.astype(np.int64)

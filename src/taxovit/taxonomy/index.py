@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from taxovit.errors import TaxonomyError
-from taxovit.taxonomy.graph_arrays import csr, kahn_layers, ranges
+from taxovit.taxonomy.dag_ancestors import ancestor_lists, too_many_ancestors
+from taxovit.taxonomy.graph_arrays import csr, kahn_layers, ranges, rank_codes
 from taxovit.taxonomy.path_codes import PathCodes, build_path_codes, lca_depth
 
 #: most ancestor-list entries (16 bytes each) a DAG's index may hold; a DAG needing more is
@@ -41,21 +42,27 @@ from taxovit.taxonomy.path_codes import PathCodes, build_path_codes, lca_depth
 MAX_ANCESTOR_ENTRIES = 50_000_000
 
 
-def _too_many_ancestors(need: str) -> TaxonomyError:
-    return TaxonomyError(
-        f"this DAG's index would need {need} ancestor entries (one per node and ancestor, "
-        f"{MAX_ANCESTOR_ENTRIES:,} at most: memory grows with depth times nodes); give every "
-        "node one parent to make it a tree (nested JSON, or an edge list of a tree), whose "
-        "index has no such limit"
-    )
-
-
 class PairStats(NamedTuple):
-    """Per-pair quantities of ``(a, b)``, each an array aligned with the query.
+    """Per-pair quantities of ``(a, b)`` (:meth:`TaxonomyIndex.pair_stats`).
 
-    ``n_common``: |CA(a, b)| (root included), so ``|hset(a) ∩ hset(b)| = n_common - 1``.
-    ``lca_height``: min height over CA (the tree LCA's height). ``lca_depth``: max depth over
-    CA. ``distance``: min over c in CA of sp(c -> a) + sp(c -> b) (tree-induced error).
+    Attributes
+    ----------
+    n_common : ndarray of int64
+        |CA(a, b)| (root included), so ``|hset(a) ∩ hset(b)| = n_common - 1``.
+    lca_height : ndarray of int64
+        The minimum height over CA (a tree's LCA height).
+    lca_depth : ndarray of int64
+        The maximum depth over CA.
+    distance : ndarray of int64
+        min over c in CA of sp(c -> a) + sp(c -> b): the tree-induced error.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> tax = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2")])
+    >>> a, b = tax.ids(["a1", "a1"]), tax.ids(["a2", "B"])
+    >>> tax.index.pair_stats(a, b)
+    PairStats(n_common=array([2, 1]), lca_height=array([1, 2]), lca_depth=array([1, 0]), distance=array([2, 3]))
     """
 
     n_common: np.ndarray
@@ -64,21 +71,51 @@ class PairStats(NamedTuple):
     distance: np.ndarray
 
 
-def _rank_codes(ranks: object, n: int) -> tuple[list[str], np.ndarray]:
-    """(sorted rank names, rank id per node or -1) from per-node ranks or ready codes."""
-    if isinstance(ranks, tuple):
-        return list(ranks[0]), np.asarray(ranks[1], dtype=np.int64)
-    names = sorted({r for r in (ranks or []) if r is not None})  # type: ignore[attr-defined]
-    lookup = {r: i for i, r in enumerate(names)} | {None: -1}
-    return names, np.array([lookup[r] for r in (ranks or [None] * n)], dtype=np.int64)  # type: ignore[attr-defined]
-
-
 class TaxonomyIndex:
     """Integer-id index of a single-rooted DAG (ids ``0..n-1``, edges parent -> child).
 
-    Attributes: ``depth``, ``height`` (int64 arrays), ``max_depth``, ``is_tree``, ``parent``
-    (trees: parent id, -1 at the root), ``rank_of`` (int64 rank id per node, -1 if none) with
-    ``rank_names``.
+    Built by :class:`~taxovit.taxonomy.Taxonomy` (``taxonomy.index``); every query takes
+    and returns arrays of node ids.
+
+    Parameters
+    ----------
+    n : int
+        The number of nodes.
+    parents, children : ndarray of int64, shape (E,)
+        The edges, parent -> child.
+    root : int
+        The root's id.
+    ranks : sequence of str or None, or (names, codes), optional
+        Each node's rank, or ready rank codes.
+
+    Attributes
+    ----------
+    depth, height : ndarray of int64, shape (n,)
+        Edges on the longest root -> node and node -> leaf paths.
+    max_depth : int
+        The largest depth.
+    is_tree : bool
+        Whether every node has at most one parent.
+    parent : ndarray of int64, shape (n,)
+        Trees only: each node's parent, -1 at the root.
+    rank_of : ndarray of int64, shape (n,)
+        Each node's rank id (an index into ``rank_names``), -1 if it has none.
+    rank_names : list of str
+        The rank names, sorted.
+
+    Raises
+    ------
+    TaxonomyError
+        A DAG whose ancestor lists would exceed ``MAX_ANCESTOR_ENTRIES``.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> ix = Taxonomy.from_edges([("r", "A"), ("r", "B"), ("A", "a1"), ("A", "a2")]).index
+    >>> ix.depth, ix.height, ix.max_depth
+    (array([0, 1, 1, 2, 2]), array([2, 1, 0, 0, 0]), 2)
+    >>> ix.lca(np.array([3, 3]), np.array([4, 2]))
+    array([1, 0])
     """
 
     def __init__(
@@ -113,9 +150,9 @@ class TaxonomyIndex:
             # every node has at least depth + 1 ancestors-or-self (its longest root path)
             need = int(self.depth.sum()) + self.n
             if need > MAX_ANCESTOR_ENTRIES:
-                raise _too_many_ancestors(f"at least {need:,}")
+                raise too_many_ancestors(f"at least {need:,}", MAX_ANCESTOR_ENTRIES)
 
-        self.rank_names, self.rank_of = _rank_codes(ranks, self.n)
+        self.rank_names, self.rank_of = rank_codes(ranks, self.n)
         if self.is_tree:
             self.parent = np.full(self.n, -1, dtype=np.int64)
             has = n_parents == 1
@@ -217,51 +254,11 @@ class TaxonomyIndex:
     # ------------------------------------------------------------------ DAGs
     @cached_property
     def _ancestors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per node: ancestors-or-self sorted by id, with shortest distance from each.
-
-        Returns ``(start, length, anc, dist)``; node v's entries are
-        ``anc[start[v]:start[v]+length[v]]``. Built top-down layer by layer: the list of v is
-        {v: 0} merged with each parent's list shifted by 1, keeping the minimum distance.
-        """
-        n = self.n
-        start = np.zeros(n, dtype=np.int64)
-        length = np.zeros(n, dtype=np.int64)
-        cap = max(16, 4 * n)
-        anc = np.empty(cap, dtype=np.int64)
-        dist = np.empty(cap, dtype=np.int64)
-        used = 0
-        for layer in self._layers:
-            p_starts = self.parent_ptr[layer]
-            p_counts = self.parent_ptr[layer + 1] - p_starts
-            par = self.parent_idx[ranges(p_starts, p_counts)]
-            merged = int(length[par].sum()) + layer.size  # entries before shared ones merge
-            if used + merged > 2 * MAX_ANCESTOR_ENTRIES:
-                raise _too_many_ancestors(f"about {used + merged:,} (before merging)")
-            owner = np.repeat(layer, p_counts)
-            pos = ranges(start[par], length[par])
-            rows = np.concatenate([layer, np.repeat(owner, length[par])])
-            a = np.concatenate([layer, anc[pos]])
-            d = np.concatenate([np.zeros(layer.size, np.int64), dist[pos] + 1])
-            key = rows * n + a
-            srt = np.lexsort((d, key))
-            key, d, rows, a = key[srt], d[srt], rows[srt], a[srt]
-            first = np.r_[True, key[1:] != key[:-1]]
-            rows, a, d = rows[first], a[first], d[first]
-            k = rows.size
-            if used + k > MAX_ANCESTOR_ENTRIES:
-                raise _too_many_ancestors(f"at least {used + k:,}")
-            if used + k > cap:
-                cap = max(2 * cap, used + k)
-                anc = np.resize(anc, cap)
-                dist = np.resize(dist, cap)
-            anc[used : used + k] = a
-            dist[used : used + k] = d
-            # rows are sorted, so each node's entries are contiguous and sorted by ancestor.
-            uniq_rows, first_pos, counts = np.unique(rows, return_index=True, return_counts=True)
-            start[uniq_rows] = used + first_pos
-            length[uniq_rows] = counts
-            used += k
-        return start, length, anc[:used], dist[:used]
+        """Per node: ancestors-or-self sorted by id, with the shortest distance from each
+        (:func:`~taxovit.taxonomy.dag_ancestors.ancestor_lists`)."""
+        return ancestor_lists(
+            self.n, self._layers, self.parent_ptr, self.parent_idx, MAX_ANCESTOR_ENTRIES
+        )
 
     def ancestors_of(self, node: int) -> np.ndarray:
         """Ancestors-or-self of one node (sorted ids), root included."""
