@@ -178,7 +178,7 @@ def pretrain(method: str, epochs: int, cache: Path, per_class: int | None) -> st
 
     out = cache / f"pretrain-{method}"
     ck = out / "checkpoint.pt"
-    if ck.exists():
+    if (out / "curve.json").exists():  # written when the pretraining has finished
         return str(ck)
     cfg = load_config(REPO / f"configs/ssl_{method}_cpu.yaml")
     cfg.optim.epochs, cfg.log.progress = epochs, False
@@ -229,6 +229,11 @@ def main() -> None:
     ap.add_argument("--linear-steps", type=int, default=300)
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks/.cache/ssl")
     ap.add_argument(
+        "--pretrain-only",
+        action="store_true",
+        help="pretrain, no read-out (a second run on the same cache reads out meanwhile)",
+    )
+    ap.add_argument(
         "--tables-only",
         action="store_true",
         help="print the tables of the rows already measured (an interrupted run)",
@@ -245,7 +250,11 @@ def main() -> None:
     done = {(r["level"], r["subset"], r["name"]) for r in _rows(rows_path)}
 
     def record(level: str, subset: str, name: str, fn) -> None:
-        if (level, subset, name) in done:
+        # re-read: another run on the same cache (e.g. read-outs beside a pretraining) may
+        # have measured it meanwhile
+        if (level, subset, name) in done | {
+            (r["level"], r["subset"], r["name"]) for r in _rows(rows_path)
+        }:
             return
         t0 = time.perf_counter()
         acc = fn()
@@ -267,6 +276,8 @@ def main() -> None:
         if "=" not in e or e.split("=")[0] == m
     }
     ckpts = {m: pretrain(m, epochs[m], args.cache, args.pretrain_per_class) for m in args.methods}
+    if args.pretrain_only:
+        return
     # the first subset of every level first, then the others: an interrupted run has them all
     tags = sorted((t for t in files if t != "test"), key=lambda t: (t.split("-s")[-1], t == "all"))
     for tag in tags:
@@ -306,9 +317,11 @@ def one_level(
 
 
 def _rows(path: Path) -> list[dict]:
-    return (
+    """The measured rows, the first of each (level, subset, read-out) only."""
+    rows = (
         [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
     )
+    return list({(r["level"], r["subset"], r["name"]): r for r in reversed(rows)}.values())[::-1]
 
 
 def curves(cache: Path) -> str:
