@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,37 +11,13 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from taxovit.metrics import SampleWeights, _ap, flat
+from taxovit.metrics import SampleWeights, flat
 from taxovit.metrics.flat import (
     accuracy,
     confusion_counts,
     precision_recall_f1,
     prf_from_counts,
 )
-
-SETTINGS = settings(max_examples=100, deadline=None)
-
-try:
-    import numba  # noqa: F401
-
-    HAS_NUMBA = True
-except ImportError:
-    HAS_NUMBA = False
-#: the average-precision kernels (taxovit.metrics._ap), each checked against scikit-learn
-KERNELS = [
-    "numpy",
-    pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),
-]
-
-
-@contextlib.contextmanager
-def ap_kernel(name):
-    old = _ap.KERNEL
-    _ap.KERNEL = name
-    try:
-        yield
-    finally:
-        _ap.KERNEL = old
 
 
 @st.composite
