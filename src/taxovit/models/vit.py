@@ -97,16 +97,20 @@ class VisionTransformer(nn.Module):
     num_classes : int, default 1000
         Outputs of the zero-initialised linear head; 0: no head (``forward`` returns the
         ``(B, embed_dim)`` feature).
-    embed_dim, depth, num_heads : int, default 768, 12, 12
-        Width, number of blocks and attention heads (``embed_dim`` divisible by
-        ``num_heads``).
+    embed_dim : int, default 768
+        Token width (divisible by ``num_heads``).
+    depth : int, default 12
+        Transformer blocks.
+    num_heads : int, default 12
+        Attention heads per block.
     mlp_ratio : float, default 4.0
         MLP hidden width over ``embed_dim``.
     qkv_bias : bool, default True
         Bias on the fused qkv projection.
-    drop_rate, attn_drop_rate : float, default 0.0
-        Dropout after the position embedding and in the blocks; on the attention
-        probabilities.
+    drop_rate : float, default 0.0
+        Dropout after the position embedding and in the blocks (MLP, attention output).
+    attn_drop_rate : float, default 0.0
+        Dropout on the attention probabilities.
     drop_path_rate : float, default 0.0
         Stochastic depth, rising linearly from 0 (first block) to this (last block).
     attention : {"sdpa", "explicit"}, default "sdpa"

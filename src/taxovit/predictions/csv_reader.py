@@ -247,8 +247,14 @@ def read_predictions(
         The CSV file; ``"-"`` reads standard input.
     name_to_id : Mapping of str to int
         Label text -> node id (``taxonomy.name_to_id``).
-    id_col, true_col, pred_col, score_prefix : str
-        The column names (defaults: ``id``, ``y_true``, ``y_pred``, ``score_``).
+    id_col : str, default "id"
+        The sample id column.
+    true_col : str, default "y_true"
+        The true label column.
+    pred_col : str, default "y_pred"
+        The predicted label column.
+    score_prefix : str, default "score_"
+        The prefix of the score columns' names (``score_<label>``).
 
     Returns
     -------

@@ -165,9 +165,14 @@ def read_any(
     truth : str or os.PathLike, optional
         A truth file (``id,expected``), for a top-k submission or a long file without
         ``y_true``; refused for a file with its own true labels.
-    id_col, true_col, pred_col, score_prefix : str
-        The wide layout's column names (defaults: ``id``, ``y_true``, ``y_pred``,
-        ``score_``).
+    id_col : str, default "id"
+        The wide layout's sample id column.
+    true_col : str, default "y_true"
+        The wide layout's true label column.
+    pred_col : str, default "y_pred"
+        The wide layout's predicted label column.
+    score_prefix : str, default "score_"
+        The prefix of the score columns' names (``score_<label>``).
     prefetched : Prefetched, optional
         The same file's reads, started by :func:`prefetch` (ignored for another path).
     truth_optional : bool, default False
