@@ -123,7 +123,8 @@ def train(
         config differs from the checkpoint's.
     TaxovitError
         A folder that already holds a run (without ``resume`` or ``overwrite``), both
-        flags, or ``resume`` without a checkpoint.
+        flags, ``resume`` without a checkpoint, or an ``out`` that is not a folder or would
+        overwrite an input (``OutputError``, a subclass).
     InputError
         Data that cannot be read (naming the file).
     TrainingDiverged
