@@ -22,7 +22,36 @@ ARCH_ONLY_ARGUMENTS: dict[str, tuple[str, ...]] = {"transfg": ("rollout", "rollo
 
 
 class ViTPreset(NamedTuple):
-    """Size of a ViT: width, attention heads, blocks (unpacks as a plain tuple)."""
+    """Size of a ViT: width, attention heads, blocks (unpacks as a plain tuple).
+
+    The values of :data:`PRESETS`; :func:`~taxovit.models.build_vit` passes them to
+    :class:`~taxovit.models.VisionTransformer`.
+
+    Attributes
+    ----------
+    embed_dim : int
+        Token width.
+    num_heads : int
+        Attention heads per block (``embed_dim`` is divisible by it).
+    depth : int
+        Transformer blocks.
+
+    References
+    ----------
+    .. [1] Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+       Recognition at Scale", ICLR 2021 (ViT-B/L/H).
+    .. [2] Touvron et al., "Training data-efficient image transformers & distillation
+       through attention", ICML 2021 (DeiT-Ti/S: ``vit_ti``, ``vit_s``).
+
+    Examples
+    --------
+    >>> from taxovit.models import PRESETS
+    >>> PRESETS["vit_b"]
+    ViTPreset(embed_dim=768, num_heads=12, depth=12)
+    >>> width, heads, depth = PRESETS["vit_nano"]
+    >>> width // heads  # per-head width
+    16
+    """
 
     embed_dim: int
     num_heads: int
@@ -31,7 +60,33 @@ class ViTPreset(NamedTuple):
 
 class ViTLayout(NamedTuple):
     """Layout options of a preset (constructor arguments of :class:`VisionTransformer`; the
-    defaults are the plain ViT's)."""
+    defaults are the plain ViT's).
+
+    The values of :data:`PRESET_LAYOUTS` (the DINOv2 presets).
+
+    Attributes
+    ----------
+    init_values : float or None, default None
+        LayerScale's initial value; ``None``: no LayerScale.
+    reg_tokens : int, default 0
+        Register tokens.
+    no_embed_class : bool, default False
+        Position embedding on the patch tokens only.
+
+    References
+    ----------
+    .. [1] Oquab et al., "DINOv2: Learning Robust Visual Features without Supervision",
+       TMLR 2024.
+    .. [2] Darcet et al., "Vision Transformers Need Registers", ICLR 2024.
+
+    Examples
+    --------
+    >>> from taxovit.models import PRESET_LAYOUTS
+    >>> PRESET_LAYOUTS["dinov2_s_reg4"]
+    ViTLayout(init_values=1e-05, reg_tokens=4, no_embed_class=True)
+    >>> "vit_b" in PRESET_LAYOUTS  # a plain ViT: the defaults
+    False
+    """
 
     init_values: float | None = None
     reg_tokens: int = 0

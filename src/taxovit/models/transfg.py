@@ -189,7 +189,50 @@ class TransFG(VisionTransformer):
 
     Same API as :class:`~taxovit.models.vit.VisionTransformer` (``forward_features`` gives
     the final-normed CLS feature of the part layer, the one the contrastive loss uses).
-    ``last_part_indices`` holds the ``(B, H)`` selection of the latest forward pass.
+    The last block sees ``[CLS, one selected patch token per head]``. Usually built by
+    :func:`~taxovit.models.build_transfg` (448-pixel images, overlapping patches).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        The arguments of :class:`~taxovit.models.VisionTransformer` (``depth >= 2``; no
+        ``reg_tokens`` and not ``distilled``: parts are selected after the CLS token).
+    rollout : {"chain", "reference"}, default "chain"
+        How the selection is computed (the module docstring): vector-times-matrix chains on
+        the fused attention, or the full product of explicit attention maps.
+    rollout_chunk_elems : int or None, default None
+        With ``"chain"``: at most about this many attention probabilities exist at a time
+        (``None``: four hidden states' worth).
+
+    Attributes
+    ----------
+    last_part_indices : Tensor or None
+        ``(B, H)`` int64: the patch (0-based among the patch tokens) each head selected in
+        the latest forward pass; ``None`` before the first.
+    arch : str
+        ``"transfg"``, this class's key in :data:`~taxovit.models.ARCHITECTURES`.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``rollout``, ``depth < 2``, registers or a distillation token, and
+        the :class:`~taxovit.models.VisionTransformer` constructor's errors.
+
+    References
+    ----------
+    .. [1] He et al., "TransFG: A Transformer Architecture for Fine-Grained
+       Recognition", AAAI 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import TransFG
+    >>> model = TransFG(img_size=32, patch_size=8, stride=6, num_classes=3, embed_dim=32,
+    ...                 depth=3, num_heads=2)
+    >>> model.grid_size  # overlapping patches: (32 - 8) // 6 + 1 per side
+    (5, 5)
+    >>> model(torch.zeros(4, 3, 32, 32)).shape, model.last_part_indices.shape
+    (torch.Size([4, 3]), torch.Size([4, 2]))
     """
 
     arch = "transfg"

@@ -81,7 +81,89 @@ class VisionTransformer(nn.Module):
     Images of another size than ``img_size`` are accepted: the position embedding is then
     resampled on the fly (bicubic), which is differentiable but costs a little each call.
     ``init_values`` / ``reg_tokens`` / ``distilled`` / ``no_embed_class`` are the layout
-    options of the module docstring (defaults: the plain ViT).
+    options of the module docstring (defaults: the plain ViT). Usually built from a preset
+    by :func:`~taxovit.models.build_vit` or rebuilt by :func:`~taxovit.models.load_model`.
+
+    Parameters
+    ----------
+    img_size : int or (int, int), default 224
+        Image side (or height, width) the position embedding is made for.
+    patch_size : int, default 16
+        Patch side in pixels (the kernel of the patch projection).
+    stride : int or None, default None
+        Patch stride; ``None``: ``patch_size`` (non-overlapping patches).
+    in_chans : int, default 3
+        Input channels.
+    num_classes : int, default 1000
+        Outputs of the zero-initialised linear head; 0: no head (``forward`` returns the
+        ``(B, embed_dim)`` feature).
+    embed_dim : int, default 768
+        Token width (divisible by ``num_heads``).
+    depth : int, default 12
+        Transformer blocks.
+    num_heads : int, default 12
+        Attention heads per block.
+    mlp_ratio : float, default 4.0
+        MLP hidden width over ``embed_dim``.
+    qkv_bias : bool, default True
+        Bias on the fused qkv projection.
+    drop_rate : float, default 0.0
+        Dropout after the position embedding and in the blocks (MLP, attention output).
+    attn_drop_rate : float, default 0.0
+        Dropout on the attention probabilities.
+    drop_path_rate : float, default 0.0
+        Stochastic depth, rising linearly from 0 (first block) to this (last block).
+    attention : {"sdpa", "explicit"}, default "sdpa"
+        Fused ``scaled_dot_product_attention``, or an explicit softmax (its probabilities
+        can be returned, as TransFG's reference selection needs).
+    stem : {"patch", "conv"}, default "patch"
+        One strided convolution, or a small convolutional stem before it
+        (:class:`~taxovit.models.layers.PatchEmbed`).
+    init_values : float or None, default None
+        LayerScale's initial value (> 0); ``None``: no LayerScale.
+    reg_tokens : int, default 0
+        Register tokens.
+    distilled : bool, default False
+        Add DeiT's distillation token and head.
+    no_embed_class : bool, default False
+        Position embedding on the patch tokens only.
+
+    Attributes
+    ----------
+    num_prefix_tokens : int
+        Tokens before the patches: ``1 + distilled + reg_tokens``.
+    grid_size : (int, int)
+        Patch rows and columns at ``img_size``.
+    arch : str
+        ``"vit"``, this class's key in :data:`~taxovit.models.ARCHITECTURES`.
+
+    Raises
+    ------
+    ValueError
+        When ``depth < 1``, ``reg_tokens < 0``, ``init_values <= 0``, ``embed_dim`` is not
+        divisible by ``num_heads``, the image is smaller than one patch, or ``attention`` or
+        ``stem`` is unknown.
+
+    References
+    ----------
+    .. [1] Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image
+       Recognition at Scale", ICLR 2021.
+    .. [2] Touvron et al., "Training data-efficient image transformers & distillation
+       through attention", ICML 2021 (the distillation token).
+    .. [3] timm's ``VisionTransformer`` (``timm/models/vision_transformer.py``): the
+       parameter names and token order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from taxovit.models import VisionTransformer
+    >>> model = VisionTransformer(img_size=32, patch_size=8, num_classes=3, embed_dim=32,
+    ...                           depth=2, num_heads=2)
+    >>> x = torch.zeros(2, 3, 32, 32)
+    >>> model(x).shape, model.forward_tokens(x).shape  # 1 CLS + 4 x 4 patches
+    (torch.Size([2, 3]), torch.Size([2, 17, 32]))
+    >>> model(torch.zeros(1, 3, 48, 48)).shape  # another size: pos_embed resampled
+    torch.Size([1, 3])
     """
 
     def __init__(

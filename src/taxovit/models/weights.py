@@ -39,7 +39,34 @@ _HEAD_PREFIXES = ("head.", "head_dist.")
 
 @dataclass
 class LoadReport:
-    """What :func:`load_pretrained` did."""
+    """What :func:`load_pretrained` did (key names are the model's, timm's layout).
+
+    Attributes
+    ----------
+    source : str
+        The checkpoint's detected layout (``"timm"``, ``"torchvision"``, ``"google_npz"``...:
+        :data:`taxovit.models.checkpoint_layouts.FORMATS`).
+    loaded, missing, unexpected, dropped : list of str
+        Keys loaded; the model's keys left as initialised; the checkpoint's keys the model
+        lacks; the checkpoint's keys left out on purpose (a head of another size, a
+        distillation token the model lacks).
+    pos_embed_resampled : ((int, int), (int, int)) or None
+        The position grid before and after a bicubic resampling; ``None`` when unchanged.
+    patch_embed_channels_adapted : bool
+        Whether the first convolution's input channels were adapted (3 -> 1 summed,
+        1 -> C repeated).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from taxovit.models import build_vit, load_pretrained, save_safetensors
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "vit.safetensors")
+    ...     save_safetensors(build_vit("vit_nano", 5, img_size=32, patch_size=8).state_dict(), path)
+    ...     report = load_pretrained(build_vit("vit_nano", 3, img_size=32, patch_size=8), path)
+    >>> report.dropped, report.missing  # a 5-class head does not fit 3 classes
+    (['head.bias', 'head.weight'], ['head.bias', 'head.weight'])
+    """
 
     source: str  # one of checkpoint_layouts.FORMATS
     loaded: list[str] = field(default_factory=list)

@@ -41,25 +41,81 @@ FORMATS = ("csv", "parquet", "topk", "long-csv", "long-parquet", "npz")
 
 
 def header(class_names: Sequence[str], score_prefix: str = SCORE_PREFIX) -> list[str]:
-    """The column names of a file with one score column per class in ``class_names``."""
+    """The column names of a wide predictions file with one score column per class.
+
+    Parameters
+    ----------
+    class_names : sequence of str
+        The classes (taxonomy node names), in the order of the score columns.
+    score_prefix : str, default "score_"
+        The prefix of a score column's name (:data:`SCORE_PREFIX`).
+
+    Returns
+    -------
+    list of str
+        ``[ID_COL, TRUE_COL, PRED_COL]`` then one ``<score_prefix><class>`` per class.
+
+    Examples
+    --------
+    >>> from taxovit.predictions import header
+    >>> header(["Corvus", "Pica"])
+    ['id', 'y_true', 'y_pred', 'score_Corvus', 'score_Pica']
+    >>> ",".join(header([], score_prefix="p_"))  # no score columns
+    'id,y_true,y_pred'
+    """
     return [ID_COL, TRUE_COL, PRED_COL, *(f"{score_prefix}{c}" for c in class_names)]
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """A validated predictions file.
-
-    ``ids`` (object array of str), ``y_true``/``y_pred`` (int64 node ids), ``score_labels``
-    (int64 node ids of the score columns in file order, empty if none), ``scores`` (float64
-    ``(n, C)`` in the same column order, or ``None`` without score columns) and ``path``.
+    """A validated predictions file, as every reader returns it (frozen; ``len`` = samples).
 
     Files that list only some candidates per sample (top-k submissions, a long format that
-    does not score every class) give ``ranked`` instead of ``scores``: ``(n, K)`` int64 node
-    ids, best first, ``-1`` padding at the end of a row. ``notes`` maps a metric key to the
-    reason the file cannot give it (e.g. ``map_macro``); ``format`` names the detected format
-    (:data:`FORMATS`). ``ranked_scores``: the candidates' scores beside ``ranked`` (0 for
-    padding), when the file gives them (the long format): the ECE when they are
-    probabilities.
+    does not score every class) give ``ranked`` instead of ``scores``. Made by
+    :func:`~taxovit.predictions.read_any` and the readers it dispatches to; the formats are
+    described on the Evaluating page ("The predictions file").
+
+    Attributes
+    ----------
+    ids : ndarray of object (str), shape (n,)
+        Sample ids, unique, in file order.
+    y_true, y_pred : ndarray of int64, shape (n,)
+        True and predicted taxonomy node ids.
+    score_labels : ndarray of int64, shape (C,)
+        Node ids of the score columns in file order; empty without scores.
+    scores : ndarray of float64, shape (n, C), or None
+        Finite scores in the order of ``score_labels``; ``None`` without score columns.
+    path : str or None
+        The file read (``"-"``: standard input).
+    ranked : ndarray of int64, shape (n, K), or None
+        Candidate node ids, best first, ``-1`` padding at the end of a row.
+    notes : dict of str to str
+        Metric key -> why the file cannot give it (e.g. ``map_macro``: not every class
+        scored).
+    format : str, default "csv"
+        The detected format, one of :data:`FORMATS`.
+    ranked_scores : ndarray of float64, shape (n, K), or None
+        The candidates' scores beside ``ranked`` (0 for padding) when the file gives them
+        (the long format); the ECE uses them when they are probabilities.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.predictions import read_any
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "preds.csv")
+    ...     with open(path, "w") as f:
+    ...         print("id,y_true,y_pred,score_Corvus,score_Pica", file=f)
+    ...         print("a,Corvus,Corvus,0.9,0.1", file=f)
+    ...         print("b,Pica,Corvus,0.6,0.4", file=f)
+    ...     pred = read_any(path, tax.name_to_id)
+    >>> len(pred), pred.format, pred.y_true, tax.names(pred.y_pred)
+    (2, 'csv', array([1, 2]), ['Corvus', 'Corvus'])
+    >>> pred.scores, pred.ranked is None
+    (array([[0.9, 0.1],
+           [0.6, 0.4]]), True)
     """
 
     ids: np.ndarray

@@ -236,10 +236,58 @@ def read_predictions(
     pred_col: str = PRED_COL,
     score_prefix: str = SCORE_PREFIX,
 ) -> Predictions:
-    """Read ``path`` (see the module docstring for the format and the checks).
+    """Read and strictly validate a wide predictions CSV (``id,y_true,y_pred,score_*``).
 
-    ``name_to_id`` maps taxonomy node names to node ids.  Raises ``InputError`` on any
-    problem in the file; ``OSError`` if it cannot be opened.
+    The strict reader of the one CSV layout (the module docstring lists the checks, in
+    order); :func:`~taxovit.predictions.read_any` reads every format.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file; ``"-"`` reads standard input.
+    name_to_id : Mapping of str to int
+        Label text -> node id (``taxonomy.name_to_id``).
+    id_col : str, default "id"
+        The sample id column.
+    true_col : str, default "y_true"
+        The true label column.
+    pred_col : str, default "y_pred"
+        The predicted label column.
+    score_prefix : str, default "score_"
+        The prefix of the score columns' names (``score_<label>``).
+
+    Returns
+    -------
+    Predictions
+        ``format="csv"``; ``scores`` when the file has score columns, else ``None``.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the line (header = line 1) and the column of the first problem,
+        and what was expected; also when the file is missing, a folder or unreadable.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.errors import InputError
+    >>> from taxovit.predictions import read_predictions
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "preds.csv")
+    ...     with open(path, "w") as f:
+    ...         print("id,y_true,y_pred", "a,Corvus,Corvus", "b,Pica,Corvus", sep="\\n", file=f)
+    ...     pred = read_predictions(path, tax.name_to_id)
+    ...     with open(path, "a") as f:
+    ...         print("c,Pica,Passer", file=f)
+    ...     try:
+    ...         read_predictions(path, tax.name_to_id)
+    ...     except InputError as e:
+    ...         print(e.row, e.column, e.message)
+    4 y_pred 'Passer' is not a taxonomy node; expected a node name
+    >>> pred.ids, tax.names(pred.y_pred), pred.scores is None
+    (array(['a', 'b'], dtype=object), ['Corvus', 'Corvus'], True)
     """
     spath = os.fspath(path)
     ctx = FileContext("<stdin>" if spath == "-" else spath)

@@ -74,11 +74,46 @@ class Prefetched:
 
 
 def prefetch(path: str | os.PathLike[str], pred_col: str = PRED_COL) -> Prefetched | None:
-    """Start reading ``path`` in the background when that pays (a long Parquet file: Arrow's
-    reads release the GIL, so the caller's work, e.g. loading the taxonomy, goes on beside
-    them); give the result to :func:`read_any` as ``prefetched``. Never raises: a file it
-    cannot start on (missing, unreadable, another format, standard input) gives None, and
-    :func:`read_any` reports its problems in their usual order."""
+    """Start reading ``path`` in the background when that pays; give the result to
+    :func:`read_any` as ``prefetched``.
+
+    Only a long Parquet file pays: Arrow's reads release the GIL, so the caller's work
+    (e.g. loading the taxonomy) goes on beside them. Never raises: a file it cannot start
+    on (missing, unreadable, another format, standard input) gives ``None``, and
+    :func:`read_any` then reports its problems in their usual order.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The predictions file (``"-"``: standard input, never prefetched).
+    pred_col : str, default "y_pred"
+        As :func:`read_any`'s (a file with this column is wide, not long).
+
+    Returns
+    -------
+    Prefetched or None
+        The reads under way, or ``None`` when nothing was started.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.predictions import prefetch, read_any
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> long = pd.DataFrame({"id": ["a", "a", "b", "b"],
+    ...                      "label": ["Corvus", "Pica", "Pica", "Corvus"],
+    ...                      "score": [0.8, 0.2, 0.7, 0.3], "y_true": ["Corvus"] * 4})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "long.parquet")
+    ...     long.to_parquet(path)
+    ...     started = prefetch(path)
+    ...     # ... load the taxonomy, check the options ...
+    ...     pred = read_any(path, tax.name_to_id, prefetched=started)
+    ...     nothing = prefetch(os.path.join(d, "missing.parquet"))
+    >>> started.fmt, pred.format, tax.names(pred.y_pred), nothing
+    ('long-parquet', 'long-parquet', ['Corvus', 'Pica'], None)
+    """
     spath = os.fspath(path)
     if spath == "-":
         return None  # standard input: read once, by read_any
@@ -113,17 +148,69 @@ def read_any(
     prefetched: Prefetched | None = None,
     truth_optional: bool = False,
 ) -> Predictions:
-    """Read a predictions file in any supported format (see the module docstring).
+    """Read a predictions file in any supported format, detected from the file.
 
-    ``name_to_id`` maps labels to node ids (``taxonomy.name_to_id``, or
-    :func:`~taxovit.predictions.labels.attribute_labels` for ``--label-attr``); ``truth`` is
-    a truth file (:mod:`~taxovit.predictions.truth`); the column options apply to the wide
-    layout; ``prefetched``: the same file's reads, started by :func:`prefetch`;
-    ``truth_optional`` (``taxovit compare`` of a file with true labels and one without): a
-    file with its own true labels is read with them, and ``truth`` must agree with them (same
-    ids, same labels) instead of being refused. Raises
-    :class:`~taxovit.errors.InputError` naming the file, the line (or row or index) and the
-    column of the first problem; ``ArgumentError`` for a missing or unwanted ``truth``.
+    The container comes from the first bytes (Parquet, ``.npz`` zip, else CSV), the layout
+    from the header: wide (a ``y_pred`` column), top-k submission (``predicted``), long
+    (``label``); the formats are described on the Evaluating page ("The predictions
+    file"). Every problem is reported, nothing is skipped or repaired.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The predictions file; ``"-"`` reads standard input.
+    name_to_id : Mapping of str to int
+        Label text -> node id: ``taxonomy.name_to_id``, or
+        :func:`~taxovit.predictions.label_map` for labels that are a node attribute.
+    truth : str or os.PathLike, optional
+        A truth file (``id,expected``), for a top-k submission or a long file without
+        ``y_true``; refused for a file with its own true labels.
+    id_col : str, default "id"
+        The wide layout's sample id column.
+    true_col : str, default "y_true"
+        The wide layout's true label column.
+    pred_col : str, default "y_pred"
+        The wide layout's predicted label column.
+    score_prefix : str, default "score_"
+        The prefix of the score columns' names (``score_<label>``).
+    prefetched : Prefetched, optional
+        The same file's reads, started by :func:`prefetch` (ignored for another path).
+    truth_optional : bool, default False
+        ``taxovit compare`` of a file with true labels and one without: a file with its own
+        true labels is read with them, and ``truth`` must hold the same ids with the same
+        labels instead of being refused.
+
+    Returns
+    -------
+    Predictions
+        The validated file; ``format`` names the format detected.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the line (or row or index) and the column of the first problem:
+        no such file, a label that is not in ``name_to_id``, a duplicate id, a score that
+        is not finite, a corrupt Parquet page...
+    ArgumentError
+        When ``truth`` is missing (top-k submission) or unwanted (a file with its own true
+        labels), or disagrees with the file (``truth_optional``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.predictions import read_any
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path, truth = os.path.join(d, "top2.csv"), os.path.join(d, "truth.csv")
+    ...     with open(path, "w") as f:
+    ...         print("id,predicted", "a,Corvus Pica", "b,Pica Corvus", sep="\\n", file=f)
+    ...     with open(truth, "w") as f:
+    ...         print("id,expected", "a,Corvus", "b,Corvus", sep="\\n", file=f)
+    ...     pred = read_any(path, tax.name_to_id, truth=truth)
+    >>> pred.format, tax.names(pred.y_true), pred.ranked
+    ('topk', ['Corvus', 'Corvus'], array([[1, 2],
+           [2, 1]]))
     """
     cols = Columns(id_col, true_col, pred_col, score_prefix)
     reading = None

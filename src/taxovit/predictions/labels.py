@@ -12,10 +12,40 @@ __all__ = ["attribute_labels", "label_map"]
 
 
 def attribute_labels(taxonomy: Any, attr: str) -> LabelMap:
-    """Attribute value (as text: ``5``, not ``5.0`` for an integer) -> node id.
+    """Attribute value (as text) -> node id: the lookup of ``--label-attr``.
 
-    Nodes without the attribute cannot be named; a value shared by two nodes, or an
-    attribute no node has, is an :class:`~taxovit.errors.ArgumentError`.
+    Each value is written as ``str(value)``: an integer ``5`` is looked up as ``5`` (a float
+    ``5.0`` as ``5.0``). Nodes without the attribute (or with ``None``) cannot be named.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+        The taxonomy whose nodes carry the attribute.
+    attr : str
+        The attribute's name, e.g. ``category_id``.
+
+    Returns
+    -------
+    LabelMap
+        A ``dict`` subclass of value text -> node id, that also says in messages what a
+        label is (``the category_id of a taxonomy node``).
+
+    Raises
+    ------
+    ArgumentError
+        When ``attr`` is empty, two nodes share a value, or no node has the attribute.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.predictions import attribute_labels
+    >>> tax = Taxonomy.from_edges(
+    ...     [("Aves", "Corvus"), ("Aves", "Pica")],
+    ...     attrs={"Corvus": {"category_id": 5}, "Pica": {"category_id": 6}},
+    ... )
+    >>> lookup = attribute_labels(tax, "category_id")
+    >>> lookup, tax.names([lookup["6"]])
+    ({'5': 1, '6': 2}, ['Pica'])
     """
     if not attr:
         raise ArgumentError("--label-attr: empty attribute name")
@@ -40,5 +70,32 @@ def attribute_labels(taxonomy: Any, attr: str) -> LabelMap:
 
 
 def label_map(taxonomy: Any, attr: str | None = None) -> Any:
-    """The label lookup for readers: node names, or the values of ``attr``."""
+    """The label lookup for readers: node names, or the values of ``attr``.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+        The taxonomy the labels name.
+    attr : str or None, default None
+        ``None``: labels are node names (``taxonomy.name_to_id``); else the node attribute
+        they are values of (:func:`attribute_labels`).
+
+    Returns
+    -------
+    Mapping of str to int
+        Label text -> node id, the ``name_to_id`` of :func:`~taxovit.predictions.read_any`.
+
+    Raises
+    ------
+    ArgumentError
+        As :func:`attribute_labels`, when ``attr`` is given.
+
+    Examples
+    --------
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.predictions import label_map
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus")], attrs={"Corvus": {"code": "CORV"}})
+    >>> dict(label_map(tax)), dict(label_map(tax, "code"))
+    ({'Aves': 0, 'Corvus': 1}, {'CORV': 1})
+    """
     return taxonomy.name_to_id if attr is None else attribute_labels(taxonomy, attr)

@@ -19,8 +19,40 @@ HERE = Path(__file__).parent
 
 
 def require_report_extra(option: str = "--html") -> None:
-    """Raise :class:`ArgumentError` naming the ``[report]`` extra if plotly or jinja2 is
-    missing (checked before any input is read)."""
+    """Raise :class:`~taxovit.errors.ArgumentError` naming the ``[report]`` extra if plotly
+    or jinja2 is missing.
+
+    The commands call it before reading any input, so that a missing extra costs no work.
+
+    Parameters
+    ----------
+    option : str, default "--html"
+        The option that needs the extra, named in the message.
+
+    Returns
+    -------
+    None
+        When both are installed.
+
+    Raises
+    ------
+    ArgumentError
+        Naming ``option``, the missing packages and the ``pip install`` that adds them.
+
+    Examples
+    --------
+    >>> import sys
+    >>> from unittest import mock
+    >>> from taxovit.errors import ArgumentError
+    >>> from taxovit.report_html import require_report_extra
+    >>> require_report_extra()  # plotly and jinja2 installed: nothing happens
+    >>> with mock.patch.dict(sys.modules, {"jinja2": None}):  # as if jinja2 were missing
+    ...     try:
+    ...         require_report_extra("--html")
+    ...     except ArgumentError as e:
+    ...         print(e)
+    --html needs the [report] extra (jinja2 not installed): pip install 'taxovit[report]' ...
+    """
     missing = [m for m in ("plotly", "jinja2") if not _installed(m)]
     if missing:
         raise ArgumentError(
@@ -102,7 +134,46 @@ def _markup(text: str):
 
 
 def evaluation_html(report, taxonomy, inputs: dict[str, Any], title: str | None = None) -> str:
-    """The page of one evaluation (:class:`~taxovit.evaluation.EvaluationReport`)."""
+    """The self-contained HTML page of one evaluation (``taxovit evaluate --html``).
+
+    Cards of the headline metrics; the taxonomy as a sunburst (or icicle) coloured by each
+    taxon's recall, with its classes and most-confused pairs; the per-rank table; charts of
+    accuracy per rank, mistake severity and calibration; every metric. Scripts, styles and
+    plotly.js are inlined: the page opens offline and requests nothing.
+
+    Parameters
+    ----------
+    report : EvaluationReport
+        The evaluation (:func:`taxovit.evaluate`).
+    taxonomy : Taxonomy
+        The taxonomy ``report`` was computed on.
+    inputs : dict of str to Any
+        What was evaluated, shown in the page's header (as text); its ``"predictions"``
+        entry names the page.
+    title : str, optional
+        The page's title; default ``taxovit report: <predictions file name>``.
+
+    Returns
+    -------
+    str
+        The HTML document (about 2 MB, most of it the compressed plotly.js).
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When plotly or jinja2 is missing: check first with :func:`require_report_extra`.
+
+    Examples
+    --------
+    >>> import taxovit
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.report_html import evaluation_html
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> report = taxovit.evaluate(["Corvus", "Pica", "Pica"], ["Corvus", "Corvus", "Pica"], tax)
+    >>> page = evaluation_html(report, tax, {"predictions": "runs/preds.csv"})
+    >>> page.startswith("<!DOCTYPE html>"), "<title>taxovit report: preds.csv</title>" in page
+    (True, True)
+    """
     from taxovit.report_html.data import page_data
 
     source = str(inputs.get("predictions", "predictions"))

@@ -29,7 +29,47 @@ def _table(frame) -> dict[str, Any]:
 
 
 def leaderboard_page(board, meta: dict[str, Any]) -> str:
-    """The HTML page of a :class:`~taxovit.evaluation.leaderboard.Leaderboard`."""
+    """The self-contained HTML page of a leaderboard (``taxovit leaderboard --html``).
+
+    The ranking table with its explanation and notes, and each metric with its interval,
+    from the board's ``to_dict``; self-contained like :func:`evaluation_html`'s page.
+
+    Parameters
+    ----------
+    board : Leaderboard
+        The ranking (:func:`taxovit.evaluation.leaderboard.leaderboard`).
+    meta : dict of str to Any
+        Shown in the page's header as text (the command gives the taxonomy and each
+        model's file); the taxovit version and the date are added.
+
+    Returns
+    -------
+    str
+        The HTML document.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When plotly or jinja2 is missing: check first with :func:`require_report_extra`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.evaluation.leaderboard import leaderboard
+    >>> from taxovit.predictions import Predictions
+    >>> from taxovit.report_html import leaderboard_page
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> def run(pred):
+    ...     return Predictions(np.array(["a", "b", "c"], dtype=object),
+    ...                        tax.ids(["Corvus", "Pica", "Pica"]), tax.ids(pred),
+    ...                        np.empty(0, np.int64), None, None)
+    >>> board = leaderboard([("A", run(["Corvus", "Corvus", "Pica"])),
+    ...                      ("B", run(["Corvus", "Pica", "Pica"]))], tax, bootstrap=0)
+    >>> page = leaderboard_page(board, {"taxonomy": "birds.json"})
+    >>> "<title>taxovit leaderboard: 2 models</title>" in page
+    True
+    """
     from taxovit.evaluation.leaderboard_render import explanation, leaderboard_frame
     from taxovit.evaluation.render import _clean
 
@@ -78,8 +118,59 @@ def recall_difference(a, b, taxonomy) -> dict[str, Any] | None:
 def comparison_page(
     cmp, names: tuple[str, str], meta: dict[str, Any], tree: dict[str, Any] | None = None
 ) -> str:
-    """The HTML page of a :class:`~taxovit.evaluation.compare.Comparison` of A and B
-    (``tree``: :func:`recall_difference`, for the sunburst of B − A recall per taxon)."""
+    """The self-contained HTML page of a comparison of A and B (``taxovit compare --html``).
+
+    Headline cards, every metric's A, B, B − A with its interval and which model is
+    significantly better, McNemar's tests (overall and per rank), and with ``tree`` a
+    sunburst of the B − A recall per taxon; self-contained like :func:`evaluation_html`'s
+    page.
+
+    Parameters
+    ----------
+    cmp : Comparison
+        The comparison (:func:`taxovit.evaluation.compare.compare`).
+    names : (str, str)
+        The names of A and B (the command gives the file names).
+    meta : dict of str to Any
+        Shown in the page's header as text; the taxovit version and the date are added.
+    tree : dict, optional
+        :func:`recall_difference` of the same predictions, for the sunburst; ``None``: no
+        sunburst (it is ``None`` for a taxonomy that is not a tree).
+
+    Returns
+    -------
+    str
+        The HTML document.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When plotly or jinja2 is missing: check first with :func:`require_report_extra`.
+
+    References
+    ----------
+    .. [1] McNemar, "Note on the sampling error of the difference between correlated
+       proportions or percentages", Psychometrika 12, 1947.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.evaluation.compare import compare
+    >>> from taxovit.predictions import Predictions
+    >>> from taxovit.report_html import comparison_page
+    >>> from taxovit.report_html.pages import recall_difference
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")])
+    >>> def run(pred):
+    ...     return Predictions(np.array(["a", "b", "c"], dtype=object),
+    ...                        tax.ids(["Corvus", "Pica", "Pica"]), tax.ids(pred),
+    ...                        np.empty(0, np.int64), None, None)
+    >>> a, b = run(["Corvus", "Corvus", "Pica"]), run(["Corvus", "Pica", "Pica"])
+    >>> cmp = compare(a, b, tax, bootstrap=0)
+    >>> page = comparison_page(cmp, ("a.csv", "b.csv"), {}, recall_difference(a, b, tax))
+    >>> "<title>taxovit comparison: a.csv (A) vs b.csv (B)</title>" in page
+    True
+    """
     from taxovit.evaluation.compare_render import comparison_frame
     from taxovit.evaluation.render import _clean
 

@@ -104,9 +104,49 @@ def _merge(user: Any, source: str) -> tuple[Config, list[Problem]]:
 def merge_config(
     user: dict[str, Any] | Config | None, source: str = "config", *, files: bool = False
 ) -> Config:
-    """``DEFAULTS`` updated by ``user`` (nested), every value checked, as a typed
-    :class:`Config`; with ``files``, the input files too (:func:`check_files`). Raises one
-    :class:`ConfigError` for all problems."""
+    """:data:`DEFAULTS` updated by ``user`` (nested), every value checked, as a typed
+    :class:`~taxovit.training.run.schema.Config`.
+
+    Each key's default, type and range sit in :mod:`~taxovit.training.run.schema` (a
+    method's section in its module); :func:`~taxovit.training.run.schema.describe_keys`
+    lists them all. Torch-free.
+
+    Parameters
+    ----------
+    user : dict, Config or None
+        The keys to set, nested by section (``{"optim": {"lr": 3e-4}}``); ``None``: none
+        (``taxonomy`` has no default, so a config needs at least that).
+    source : str, default "config"
+        Names the config in the error message.
+    files : bool, default False
+        Also check that the input files exist (the taxonomy, ``model.pretrained``, the
+        training data; :func:`check_files`).
+
+    Returns
+    -------
+    Config
+        Typed sections (``cfg.optim.lr``) and dotted access (``cfg.get("optim.lr")``).
+
+    Raises
+    ------
+    ConfigError
+        One error listing every problem: an unknown key (with the known ones), a value of
+        the wrong type or out of range, a missing required key, a missing input file.
+
+    Examples
+    --------
+    >>> from taxovit.training import ConfigError, merge_config
+    >>> cfg = merge_config({"taxonomy": "birds.json", "optim": {"lr": 3e-4}})
+    >>> cfg.optim.lr, cfg.optim.epochs, cfg.get("model.preset")
+    (0.0003, 10, 'vit_micro')
+    >>> try:
+    ...     merge_config({"taxonomy": "birds.json", "optim": {"lr": -1, "batchsize": 4}})
+    ... except ConfigError as e:
+    ...     print(e)
+    config: 2 problems:
+      optim.lr: expected a number > 0, got -1
+      unknown key 'optim.batchsize' (known: batch_size, betas, ema_weights, ...)
+    """
     cfg, problems = _merge(user, source)
     if files:
         problems += file_problems(cfg, _bad(problems))
@@ -119,7 +159,47 @@ def load_config(path: str | os.PathLike[str], *, files: bool = False) -> Config:
 
     Relative input paths that do not exist from the current folder are looked up next to the
     config file. A key written twice in one mapping is an error naming both lines; numbers
-    such as ``1e-3`` are read as numbers (plain YAML 1.1 would read a string).
+    such as ``1e-3`` are read as numbers (plain YAML 1.1 would read a string). Torch-free.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file (``configs/*.yaml`` are examples).
+    files : bool, default False
+        Also check that the input files exist (:func:`check_files`).
+
+    Returns
+    -------
+    Config
+        The checked config.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or is not YAML, and one error for every bad key, each
+        with its line in the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from taxovit.training import ConfigError, load_config
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "run.yaml")
+    ...     with open(os.path.join(d, "birds.json"), "w") as f:
+    ...         _ = f.write("{}")
+    ...     with open(path, "w") as f:
+    ...         print("taxonomy: birds.json", "optim:", "  lr: 3e-4", sep="\\n", file=f)
+    ...     cfg = load_config(path)  # birds.json: found next to the config
+    ...     found = cfg.taxonomy == os.path.join(d, "birds.json")
+    ...     with open(path, "a") as f:
+    ...         print("  lr: 1e-3", file=f)
+    ...     try:
+    ...         load_config(path)
+    ...     except ConfigError as e:
+    ...         print(str(e).replace(path, "run.yaml"))
+    run.yaml: key 'optim.lr' is written twice, at lines 3 and 4
+    >>> found, cfg.optim.lr
+    (True, 0.0003)
     """
     p = Path(path)
     if not p.is_file():

@@ -83,18 +83,80 @@ def train(
 ) -> dict[str, Any]:
     """Train as described by ``config`` (a path to YAML, or a dict merged with DEFAULTS).
 
-    ``out`` overrides ``config["out"]``. A folder that already holds a run is refused unless
-    ``resume`` (continue from ``out/checkpoint.pt`` exactly where it stopped: same RNG
-    streams, scheduler, bank; the config must be the checkpoint's, up to
-    :data:`~taxovit.training.run.rundir.RESUMABLE`) or ``overwrite`` (replace it, once training
-    is about to start). ``stop_after_epoch`` ends the run after that many epochs without
-    changing the schedule (used to test that a resumed run equals an uninterrupted one).
+    What ``taxovit train`` runs: the config, its input files, the output folder and the data
+    are checked before anything is written; then every epoch trains, evaluates (kNN on the
+    test split, every ``eval.every`` epochs) and saves ``checkpoint.pt`` and a ``log.jsonl``
+    row (the module docstring; the Training page).
 
-    Progress goes to ``reporter``; without one, to a
-    :class:`~taxovit.training.run.progress.ConsoleReporter` when ``progress`` (default: the
-    config's ``log.progress``) is true, else nowhere.
+    Parameters
+    ----------
+    config : dict, str or os.PathLike
+        A YAML file (:func:`~taxovit.training.load_config`) or the keys to change from the
+        defaults (:func:`~taxovit.training.merge_config`).
+    out : str or os.PathLike, optional
+        The run folder; overrides ``config["out"]``.
+    resume : bool, default False
+        Continue the run in ``out`` from its checkpoint exactly where it stopped (same RNG
+        streams, scheduler, bank); the config must be the checkpoint's, up to
+        :data:`~taxovit.training.run.rundir.RESUMABLE`.
+    overwrite : bool, default False
+        Replace a run already in ``out`` (once training is about to start).
+    stop_after_epoch : int, optional
+        End after that many epochs without changing the schedule (to test that a resumed
+        run equals an uninterrupted one).
+    progress : bool, optional
+        Show progress bars on the console; default: the config's ``log.progress``.
+    reporter : Reporter, optional
+        Where progress goes instead (:mod:`~taxovit.training.run.progress`).
 
-    Returns ``{"out", "checkpoint", "log", "epochs_done", "history"}``.
+    Returns
+    -------
+    dict
+        ``out``, ``checkpoint``, ``log`` (paths as str), ``epochs_done`` (int) and
+        ``history``: the log rows of the epochs this call ran (loss and its parts, ``lr``,
+        ``images_per_s``, peak memory, the kNN metrics on the fine labels...).
+
+    Raises
+    ------
+    ConfigError
+        A bad config, a missing input file, ``stop_after_epoch < 1``, or a ``resume`` whose
+        config differs from the checkpoint's.
+    TaxovitError
+        A folder that already holds a run (without ``resume`` or ``overwrite``), both
+        flags, ``resume`` without a checkpoint, or an ``out`` that is not a folder or would
+        overwrite an input (``OutputError``, a subclass).
+    InputError
+        Data that cannot be read (naming the file).
+    TrainingDiverged
+        A non-finite loss; the last good checkpoint is kept.
+
+    Examples
+    --------
+    One epoch of the ``ce`` method on eight random 8x8 images of two genera:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from taxovit import Taxonomy
+    >>> from taxovit.taxonomy import save_taxonomy
+    >>> from taxovit.training import train
+    >>> tax = Taxonomy.from_edges([("Aves", "Corvus"), ("Aves", "Pica")],
+    ...                           ranks={"Corvus": "genus", "Pica": "genus"})
+    >>> images = np.random.default_rng(0).integers(0, 256, (8, 8, 8), dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_taxonomy(tax, os.path.join(d, "birds.json"))
+    ...     data = os.path.join(d, "train.npz")
+    ...     np.savez(data, images=images, labels=np.array(["Corvus", "Pica"] * 4))
+    ...     result = train({
+    ...         "taxonomy": os.path.join(d, "birds.json"), "train_rank": "genus",
+    ...         "method": "ce", "device": "cpu",
+    ...         "data": {"format": "npy", "train": data, "test": data, "img_size": 8},
+    ...         "model": {"preset": "vit_nano", "patch_size": 4},
+    ...         "optim": {"epochs": 1, "batch_size": 4}, "eval": {"knn_k": 2},
+    ...         "log": {"progress": False},
+    ...     }, out=os.path.join(d, "run"))
+    ...     written = sorted(os.listdir(result["out"]))
+    >>> result["epochs_done"], written, result["history"][0]["step"]
+    (1, ['checkpoint.pt', 'log.jsonl'], 2)
     """
     if isinstance(config, str | os.PathLike):
         cfg, config_file = load_config(config, files=True), os.fspath(config)
