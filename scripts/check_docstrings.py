@@ -41,10 +41,11 @@ def gaps(obj: object) -> list[str]:
     return [s for s in ("Parameters", "Returns", "Examples") if s not in has]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     seen: set[int] = set()
     bad = 0
-    for pkg in packages(sys.argv[1] if len(sys.argv) > 1 else None):
+    for pkg in packages(argv[0] if argv else None):
         mod = importlib.import_module(pkg)
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)

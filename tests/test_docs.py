@@ -118,3 +118,17 @@ def test_every_question_row_and_section_is_defined_in_the_metrics_page() -> None
     assert {"cost_mean", "n_novel", "few_shot_accuracy"} <= keys
     sections = ["subset", "costs", "novel", "long_tail", "slices", "abstention", "confused_pairs"]
     assert _undocumented(sorted(keys) + sections) == []
+
+
+def test_every_exported_function_and_class_has_numpydoc_sections(capsys) -> None:
+    """scripts/check_docstrings.py over the whole package: Parameters/Attributes, Returns
+    and Examples for every name a package's ``__init__`` exports (the doctests run them)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "check_docstrings", ROOT / "scripts" / "check_docstrings.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    status = module.main([])
+    assert status == 0, capsys.readouterr().out
