@@ -299,3 +299,13 @@ def test_the_typed_config_sets_and_reads_dotted_keys_and_refuses_unknown_ones():
     with pytest.raises(AttributeError, match="no key 'outt'"):
         cfg.outt = "typo"
     assert merge_config(cfg) == cfg  # a Config merges like its mapping
+
+
+def test_a_folder_given_as_the_config_is_named_as_a_folder(tmp_path) -> None:
+    from taxovit.training import load_config
+    from taxovit.training.run.config import ConfigError
+
+    with pytest.raises(ConfigError, match="is a folder, not a YAML file"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")

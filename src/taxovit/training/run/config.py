@@ -203,7 +203,8 @@ def load_config(path: str | os.PathLike[str], *, files: bool = False) -> Config:
     """
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+        what = "is a folder, not a YAML file" if p.is_dir() else "not found"
+        raise ConfigError(f"config file {what}: {p}")
     user, lines = read_yaml(p, ConfigError)
     cfg, problems = _merge(user, str(p))
     bad = _bad(problems)
