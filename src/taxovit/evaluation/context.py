@@ -203,10 +203,11 @@ def _add_ranked_context(ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np
     if not ctx.top_k:
         return
     n = ctx.t.size
-    for k in ctx.top_k:
-        ctx.hits[k] = np.empty(n, dtype=bool)
-        ctx.hdist[k] = np.empty(n, dtype=np.float64)
-        ctx.hdist_depth[k] = np.empty(n, dtype=np.float64)
+    for k in ctx.top_k:  # zeros: a k above K is never filled (its keys are null), and its
+        # sums must still be finite (a streamed state's bytes are checked) and equal
+        ctx.hits[k] = np.zeros(n, dtype=bool)
+        ctx.hdist[k] = np.zeros(n, dtype=np.float64)
+        ctx.hdist_depth[k] = np.zeros(n, dtype=np.float64)
     step = RANKED_BLOCK if taxonomy.is_tree else max(n, 1)
     for lo in range(0, n, step):
         _ranked_block(ctx, taxonomy, ranked, slice(lo, min(n, lo + step)))

@@ -10,9 +10,14 @@ mapped through the Poisson(1) quantile function. So the weights, hence the inter
 depend on how the rows are split into files, batches or workers, nor on their order.
 
 The state is B weighted copies of the streaming state (sums ``(B,)``, per-class counts
-``(B, k)``): its memory depends on B and the taxonomy, not on the number of samples.
+``(k, B)``): its memory depends on B and the taxonomy, not on the number of samples.
 Intervals are percentiles of the table's values over the B resamples (mAP and
 ``ece_adaptive`` need every score: no interval).
+
+An update is vectorised over the resamples: the batch's samples are grouped into units of
+equal signature (:func:`taxovit.evaluation.bootstrap.build_units`), the units' ``(U, B)``
+weights summed from the samples' (made a cache-sized chunk at a time), then every sum is one
+dense and every per-class count one sparse product with them.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from taxovit.errors import ArgumentError
+from taxovit.evaluation.bootstrap import Units, build_units, percentile_intervals
 from taxovit.evaluation.streaming import StreamingEvaluator
 
-__all__ = ["PoissonState", "evaluate_poisson", "poisson_weights"]
+__all__ = ["PoissonState", "evaluate_poisson", "poisson_counts", "poisson_weights"]
 
 _M1, _M2, _GOLD, _SEED = (
     np.uint64(0xBF58476D1CE4E5B9),
@@ -38,25 +44,96 @@ _M1, _M2, _GOLD, _SEED = (
 )
 # Poisson(1) CDF up to 20 (P(X > 20) < 1e-19, below a double's resolution of u)
 _CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(21)])
+# u = (z >> 11) * 2**-53 >= CDF[k]  <=>  z >= ceil(CDF[k] * 2**53) << 11 (exact; CDF[k] = 1.0
+# is never reached): the quantile function as comparisons of the hash itself
+_Z = np.array([math.ceil(c * 2.0**53) << 11 for c in _CDF if c < 1.0], dtype=np.uint64)
+_CHUNK = 1 << 16  # weights made per chunk (samples x resamples): 512 KB of hashes
 
 
 def _mix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    """splitmix64's finaliser, in place (arithmetic modulo 2**64)."""
+    tmp = np.empty_like(z)
+    for shift, mult in ((30, _M1), (27, _M2), (31, None)):
+        np.right_shift(z, np.uint64(shift), out=tmp)
+        z ^= tmp
+        if mult is not None:
+            z *= mult
+    return z
 
 
-def poisson_weights(ids: Any, n_resamples: int, seed: int) -> NDArray[np.float64]:
-    """``(n, B)`` Poisson(1) weights of the samples ``ids`` (strings), a function of (id,
-    resample, seed) only."""
+def _keys(ids: Any, n_resamples: int, seed: int) -> tuple[NDArray, NDArray]:
+    """The ids' 64-bit hashes (n,) and the resamples' offsets (B,)."""
     import pandas as pd
 
     h = pd.util.hash_array(np.asarray(ids, dtype=object)).astype(np.uint64)
     with np.errstate(over="ignore"):  # arithmetic modulo 2**64
         r = np.arange(1, n_resamples + 1, dtype=np.uint64) * _GOLD + np.uint64(seed) * _SEED
-        z = _mix(h[:, None] + r[None, :])
-    u = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    return np.searchsorted(_CDF, u, side="right").astype(np.float64)
+    return h, r
+
+
+def _counts(h: NDArray[np.uint64], r: NDArray[np.uint64]) -> NDArray[np.uint8]:
+    with np.errstate(over="ignore"):
+        return poisson_quantile(_mix(h[:, None] + r[None, :]))
+
+
+def poisson_counts(ids: Any, n_resamples: int, seed: int) -> NDArray[np.uint8]:
+    """``(n, B)`` Poisson(1) weights (``uint8``) of the samples ``ids`` (strings), a
+    function of (id, resample, seed) only: the Poisson(1) quantile of u, the top 53 bits of
+    splitmix64(hash(id) + resample * golden + seed * constant) over 2**53."""
+    return _counts(*_keys(ids, n_resamples, seed))
+
+
+def poisson_quantile(z: NDArray[np.uint64]) -> NDArray[np.uint8]:
+    """The Poisson(1) quantile of u = (z >> 11) / 2**53: the number of CDF values <= u."""
+    w = (z >= _Z[0]).view(np.uint8)
+    w += z >= _Z[1]
+    w += z >= _Z[2]
+    tail = np.flatnonzero(z >= _Z[3])  # P(X >= 3) = 8 %
+    w.ravel()[tail] = np.searchsorted(_Z, z.ravel()[tail], side="right")
+    return w
+
+
+def poisson_weights(ids: Any, n_resamples: int, seed: int) -> NDArray[np.float64]:
+    """:func:`poisson_counts` as ``float64``."""
+    return poisson_counts(ids, n_resamples, seed).astype(np.float64)
+
+
+def unit_weights(
+    ids: Any, unit_of: NDArray[np.int64], u: int, n_resamples: int, seed: int, dtype: Any
+) -> NDArray:
+    """``(U, B)`` sums of the samples' Poisson weights per unit: the samples sorted by unit,
+    their weights made a cache-sized chunk at a time and summed by unit (differences of a
+    running sum at the units' ends: exact, the sums are integers below 2**24)."""
+    h, r = _keys(ids, n_resamples, seed)
+    order = np.argsort(unit_of, kind="stable")
+    su, h = unit_of[order], h[order]
+    wu = np.zeros((u, r.size), dtype)
+    step = max(1, _CHUNK // max(r.size, 1))
+    for s in range(0, su.size, step):
+        uc = su[s : s + step]
+        ends = np.flatnonzero(np.r_[uc[1:] != uc[:-1], True])
+        run = np.cumsum(_counts(h[s : s + step], r), axis=0, dtype=dtype)[ends]
+        run[1:] -= run[:-1].copy()
+        wu[uc[ends]] += run
+    return wu
+
+
+def _resample_sums(units: Units, ids: Any, b: int, seed: int) -> tuple[NDArray, NDArray]:
+    """``(B, columns)`` sums and ``(count rows, B)`` counts of B Poisson resamples of the
+    samples ``ids``. Units' weights and counts are integers: in float32 (half the memory
+    traffic of the products) while every sum stays below 2**24 (n * max weight), so exact."""
+    exact32 = units.unit_of.size * _Z.size < 1 << 24 and bool((units.A.data == 1).all())
+    dtype = np.float32 if exact32 else np.float64
+    wu = unit_weights(ids, units.unit_of, units.n_units, b, seed, dtype)
+    counts = units.A.astype(dtype, copy=False) @ wu
+    return wu.astype(np.float64).T @ units.X, counts
+
+
+def _add(acc: dict[str, NDArray], name: str, got: NDArray) -> None:
+    if name in acc:
+        acc[name] += got
+    else:
+        acc[name] = got.astype(np.float64)  # a copy: not a view of the batch's product
 
 
 class PoissonState:
@@ -80,7 +157,10 @@ class PoissonState:
         ranked: NDArray | None = None,
         ids: Any = None,
     ) -> None:
-        """Add a batch of node ids with their ranked candidates and sample ids."""
+        """Add a batch of node ids with their ranked candidates and sample ids (module
+        docstring: one product per statistic kind for all B resamples)."""
+        from dataclasses import replace
+
         from taxovit.evaluation.context import as_ranked, build_context
         from taxovit.evaluation.statistics import statistics_of
         from taxovit.metrics import components
@@ -94,15 +174,14 @@ class PoissonState:
         st = statistics_of(
             build_context(comp, tax, None, None, self.point.top_k, r), None, rows=False
         )
-        w = poisson_weights(ids, self.b, self.seed)
-        wt = np.ascontiguousarray(w.T)
-        for name, col in st.columns.items():
-            self.sums[name] = self.sums.get(name, 0.0) + np.asarray(col, dtype=np.float64) @ w
-        for suffix, conf in self.point.confusions(comp.y_true, comp.y_pred):
-            per = [conf.counts(wt[j]) for j in range(self.b)]
-            for name in per[0]:
-                got = np.stack([np.asarray(c[name], dtype=np.float64) for c in per])
-                self.counts[name + suffix] = self.counts.get(name + suffix, 0.0) + got
+        # counts by node id (flat) and position in the rank, as the point state's
+        st = replace(st, confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)))
+        units = build_units(st)
+        sums, counts = _resample_sums(units, ids, self.b, self.seed)
+        for name, i in units.cols.items():
+            _add(self.sums, name, sums[:, i])
+        for name, rows in units.count_rows.items():
+            _add(self.counts, name, counts[rows])
 
     def merge(self, other: PoissonState) -> PoissonState:
         self.point.merge(other.point)
@@ -113,11 +192,10 @@ class PoissonState:
 
     def report(self, ci: float) -> Any:
         """The point report with percentile intervals over the resamples."""
-        from taxovit.evaluation.bootstrap import percentile_intervals
         from taxovit.metrics.table import compute
 
         report = self.point.compute()
-        state = {**self.sums, **self.counts}
+        state = {**self.sums, **{k: np.ascontiguousarray(v.T) for k, v in self.counts.items()}}
         draws = compute(self.point.layout, lambda name: np.asarray(state[name], dtype=np.float64))
         report.intervals = percentile_intervals(draws, ci)
         report.bootstrap = {

@@ -1,0 +1,102 @@
+"""The Poisson bootstrap's state (taxovit.evaluation.poisson): the vectorised update equals
+the definition, one resample at a time; the weights are the Poisson(1) quantile exactly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from taxovit.evaluation import poisson
+from taxovit.evaluation.context import as_ranked, build_context
+from taxovit.evaluation.poisson import PoissonState, poisson_counts, poisson_weights
+from taxovit.evaluation.statistics import statistics_of
+from taxovit.metrics import components
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
+from test_evaluation import problems  # noqa: E402
+
+
+def _ranked(p: np.ndarray, n_nodes: int, k: int, seed: int) -> np.ndarray:
+    """Each sample's prediction first, then k - 1 other distinct nodes (-1 padded)."""
+    rng = np.random.default_rng(seed)
+    out = np.full((p.size, k), -1, dtype=np.int64)
+    for i, first in enumerate(p):
+        others = rng.permutation(np.setdiff1d(np.arange(n_nodes), [first]))[: k - 1]
+        out[i, : 1 + others.size] = np.r_[first, others]
+    return out
+
+
+def _one_at_a_time(state: PoissonState, t, p, ranked, ids) -> tuple[dict, dict]:
+    """The definition: every resample's weighted sums and counts, one resample at a time."""
+    tax, b = state.point.taxonomy, state.b
+    comp = components(t, p, tax)
+    r = as_ranked(ranked, comp.y_true.size, tax.index.n)
+    stats = statistics_of(
+        build_context(comp, tax, None, None, state.point.top_k, r), None, rows=False
+    )
+    w = poisson_weights(ids, b, state.seed)
+    sums = {n: np.array([col @ w[:, j] for j in range(b)]) for n, col in stats.columns.items()}
+    counts: dict[str, list] = {}
+    for suffix, conf in state.point.confusions(comp.y_true, comp.y_pred):
+        for j in range(b):
+            for name, got in conf.counts(w[:, j]).items():
+                counts.setdefault(name + suffix, []).append(np.asarray(got, dtype=np.float64))
+    return sums, {k: np.stack(v, axis=1) for k, v in counts.items()}  # counts: (k, B)
+
+
+@given(problems(ranked=True), st.integers(1, 3), st.integers(0, 2**32), st.sampled_from([1, 7]))
+@settings(max_examples=40, deadline=None)
+def test_update_equals_one_resample_at_a_time(prob, k, seed, chunk) -> None:
+    tax, t, _ = prob
+    ranked = _ranked(t[::-1].copy(), len(tax.nodes), min(k, len(tax.nodes)), seed)
+    ids = np.array([f"id{i}-{seed}" for i in range(t.size)])
+    state = PoissonState(tax, 9, seed=seed, top_k=(1, 2))
+    old = poisson._CHUNK
+    poisson._CHUNK = chunk * 9  # chunks of 1 or 7 samples: units split across chunks
+    try:
+        state.update(t, ranked[:, 0], ranked=ranked, ids=ids)
+    finally:
+        poisson._CHUNK = old
+    sums, counts = _one_at_a_time(state, t, ranked[:, 0], ranked, ids)
+    assert sorted(state.counts) == sorted(counts)
+    for name, want in counts.items():
+        assert np.array_equal(state.counts[name], want), name  # integers: exact
+    assert sorted(state.sums) == sorted(sums)
+    for name, want in sums.items():
+        np.testing.assert_allclose(state.sums[name], want, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unit_weights_are_the_sums_of_the_weights(dtype) -> None:
+    rng = np.random.default_rng(0)
+    ids = np.array([f"s{i}" for i in range(500)])
+    unit_of = rng.integers(0, 37, 500)
+    want = np.zeros((37, 50))
+    np.add.at(want, unit_of, poisson_counts(ids, 50, 4).astype(np.float64))
+    got = poisson.unit_weights(ids, unit_of, 37, 50, 4, dtype)
+    assert got.dtype == dtype and np.array_equal(got, want)
+
+
+def test_quantile_is_the_poisson_cdf_exactly() -> None:
+    """The comparisons of the hash equal the definition (the Poisson(1) CDF searched for
+    u = (z >> 11) / 2**53) everywhere, at every threshold and one below it."""
+    rng = np.random.default_rng(1)
+    z = np.concatenate(
+        [
+            rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64, endpoint=True),
+            poisson._Z,
+            poisson._Z - np.uint64(1),
+            np.array([0, 2**64 - 1], dtype=np.uint64),
+        ]
+    )
+    u = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    want = np.searchsorted(poisson._CDF, u, side="right")
+    got = poisson.poisson_quantile(z.copy())
+    assert np.array_equal(got, want) and want.max() == poisson._Z.size
+    w = poisson_counts(np.array([f"s{i}" for i in range(20_000)]), 50, 0)
+    assert w.dtype == np.uint8 and abs(w.mean() - 1) < 0.01 and abs(w.var() - 1) < 0.02
