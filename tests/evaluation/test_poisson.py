@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from taxovit.evaluation import poisson
 from taxovit.evaluation.context import as_ranked, build_context
+from taxovit.evaluation.exact_sums import carry, limbs, value
 from taxovit.evaluation.poisson import PoissonState, poisson_counts, poisson_weights
 from taxovit.evaluation.statistics import statistics_of
 from taxovit.metrics import components
@@ -66,9 +67,12 @@ def test_update_equals_one_resample_at_a_time(prob, k, seed, chunk) -> None:
     assert sorted(state.counts) == sorted(counts)
     for name, want in counts.items():
         assert np.array_equal(state.counts[name], want), name  # integers: exact
-    assert sorted(state.sums) == sorted(sums)
+    got = {**state.sums, **{k: value(v) for k, v in state.exact.items()}}
+    assert sorted(got) == sorted(sums) and not set(state.sums) & set(state.exact)
     for name, want in sums.items():
-        np.testing.assert_allclose(state.sums[name], want, rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got[name], want, rtol=1e-12, atol=1e-12, err_msg=name)
+        if name in state.sums:  # integer statistics: exact float sums
+            assert np.array_equal(got[name], want), name
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -100,3 +104,41 @@ def test_quantile_is_the_poisson_cdf_exactly() -> None:
     assert np.array_equal(got, want) and want.max() == poisson._Z.size
     w = poisson_counts(np.array([f"s{i}" for i in range(20_000)]), 50, 0)
     assert w.dtype == np.uint8 and abs(w.mean() - 1) < 0.01 and abs(w.var() - 1) < 0.02
+
+
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=40),
+    st.integers(0, 2**32),
+)
+@settings(max_examples=60, deadline=None)
+def test_exact_sums_do_not_depend_on_order_or_grouping(xs, seed) -> None:
+    """Limb sums of integer-weighted values, split and merged in any order, are one
+    canonical form: the exact sum of the (2**-73-quantised) values."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(seed)
+    x = np.array(xs)
+    w = rng.integers(0, 19, (x.size, 3)).astype(np.float64)
+    L = limbs(x)
+    exact = [
+        sum(Fraction(int(v)) * Fraction(2) ** (-73 + 26 * j) for j, v in enumerate(r)) for r in L
+    ]
+    assert all(
+        abs(Fraction(float(a)) - e) <= Fraction(2) ** -74 for a, e in zip(x, exact, strict=True)
+    )
+
+    def total(order, cuts):
+        acc = np.zeros((3, L.shape[1]), dtype=np.int64)
+        for part in np.split(order, cuts):
+            acc = carry(acc + (w[part].T @ L[part]).astype(np.int64))
+        return acc
+
+    one = total(np.arange(x.size), [])
+    cuts = sorted(rng.integers(0, x.size + 1, 3))
+    assert np.array_equal(total(rng.permutation(x.size), cuts), one)
+    want = [sum(int(w[i, b]) * exact[i] for i in range(x.size)) for b in range(3)]
+    got = [
+        sum(Fraction(int(v)) * Fraction(2) ** (-73 + 26 * j) for j, v in enumerate(r)) for r in one
+    ]
+    assert got == want
+    assert np.array_equal(value(one), value(total(x.size - 1 - np.arange(x.size), [1])))

@@ -35,6 +35,7 @@ from taxovit.predictions.tables import RecordError
 __all__ = ["DatasetSpec", "dataset_files", "evaluate_dataset", "file_state", "spec_of"]
 
 BATCH_ROWS = 1 << 20
+POISSON_BATCH_ROWS = 1 << 18  # a batch's state is (samples x resamples): smaller batches
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 
 
@@ -106,7 +107,19 @@ def new_state(
     labels: Mapping[str, int],
     top_k: Sequence[int],
     score_kind: str = "probs",
-) -> StreamingEvaluator:
+    resamples: tuple[int, int] | None = None,
+) -> Any:
+    """An empty state for files of ``spec``: a streaming evaluator, or with ``resamples``
+    (B, seed) a Poisson bootstrap state (:mod:`taxovit.evaluation.poisson`)."""
+    if resamples is not None:
+        from taxovit.evaluation.poisson import PoissonState
+
+        if spec.layout != "long":
+            raise ArgumentError(
+                "--bootstrap on a dataset needs the long layout (id,label,score,y_true): "
+                "the resample weights are hashed from the ids"
+            )
+        return PoissonState(tax, resamples[0], resamples[1], top_k)
     score_labels = None
     if spec.score_labels:
         missing = [
@@ -197,10 +210,15 @@ def evaluate_dataset(
     *,
     top_k: Sequence[int] = (1, 5),
     label_attr: str | None = None,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
     score_kind: str = "probs",
-) -> StreamingEvaluator:
-    """The state of every row of the dataset at ``path`` (:meth:`compute` gives the report)."""
+    n_resamples: int = 0,
+    seed: int = 0,
+) -> Any:
+    """The state of every row of the dataset at ``path`` (:meth:`compute` gives the report);
+    with ``n_resamples``, a :class:`~taxovit.evaluation.poisson.PoissonState` (its
+    ``report(ci)``). ``batch_rows``: rows read at a time (default :data:`BATCH_ROWS`, with
+    resamples :data:`POISSON_BATCH_ROWS`)."""
     from taxovit.evaluation.arguments import as_taxonomy
     from taxovit.predictions.labels import label_map
 
@@ -208,12 +226,14 @@ def evaluate_dataset(
     files = dataset_files(path)
     spec = schema_spec(files)
     labels = label_map(tax, label_attr)
+    boot = (int(n_resamples), int(seed)) if n_resamples > 0 else None
+    rows = batch_rows or (POISSON_BATCH_ROWS if boot else BATCH_ROWS)
     tree = TreeMerge()
     for f in files:  # one file at a time: its own errors, its rows numbered from 1
-        ev = new_state(tax, spec, labels, top_k, score_kind)
+        ev = new_state(tax, spec, labels, top_k, score_kind, boot)
         with guarded(f):
-            tree.add(file_state(ev, [f], spec, labels, batch_rows))
-    return tree.result() or new_state(tax, spec, labels, top_k, score_kind)
+            tree.add(file_state(ev, [f], spec, labels, rows))
+    return tree.result() or new_state(tax, spec, labels, top_k, score_kind, boot)
 
 
 FAN_IN = 8

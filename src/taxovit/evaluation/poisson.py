@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.bootstrap import Units, build_units, percentile_intervals
+from taxovit.evaluation.exact_sums import N_LIMBS, carry, limbs, value
 from taxovit.evaluation.streaming import StreamingEvaluator
 
 __all__ = ["PoissonState", "evaluate_poisson", "poisson_counts", "poisson_weights"]
@@ -48,6 +49,8 @@ _CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(21)])
 # is never reached): the quantile function as comparisons of the hash itself
 _Z = np.array([math.ceil(c * 2.0**53) << 11 for c in _CDF if c < 1.0], dtype=np.uint64)
 _CHUNK = 1 << 16  # weights made per chunk (samples x resamples): 512 KB of hashes
+# samples per product: their weights sum below 2**24 (18 at most each): float32 is exact
+_MAX_SAMPLES = 1 << 19
 
 
 def _mix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -118,22 +121,33 @@ def unit_weights(
     return wu
 
 
-def _resample_sums(units: Units, ids: Any, b: int, seed: int) -> tuple[NDArray, NDArray]:
-    """``(B, columns)`` sums and ``(count rows, B)`` counts of B Poisson resamples of the
-    samples ``ids``. Units' weights and counts are integers: in float32 (half the memory
-    traffic of the products) while every sum stays below 2**24 (n * max weight), so exact."""
-    exact32 = units.unit_of.size * _Z.size < 1 << 24 and bool((units.A.data == 1).all())
-    dtype = np.float32 if exact32 else np.float64
-    wu = unit_weights(ids, units.unit_of, units.n_units, b, seed, dtype)
-    counts = units.A.astype(dtype, copy=False) @ wu
-    return wu.astype(np.float64).T @ units.X, counts
+def _resample_sums(
+    units: Units, ids: Any, b: int, seed: int, exact: list[str]
+) -> tuple[NDArray, NDArray[np.int64], NDArray]:
+    """B Poisson resamples of the samples ``ids`` (at most :data:`_MAX_SAMPLES`): the
+    ``(B, columns)`` sums of the columns not in ``exact``, the ``(B, len(exact), N_LIMBS)``
+    limb sums of those in it (:mod:`taxovit.evaluation.exact_sums`) and the ``(count rows,
+    B)`` counts. Every product's values are integers below 2**53, so exact; units' weights
+    and counts of ones (below 2**24) in float32, half the memory traffic."""
+    ones = bool((units.A.data == 1).all())
+    wu = unit_weights(ids, units.unit_of, units.n_units, b, seed, np.float32 if ones else float)
+    counts = units.A.astype(wu.dtype, copy=False) @ wu
+    at = [units.cols[n] for n in exact]
+    plain = [i for n, i in units.cols.items() if n not in set(exact)]
+    x = np.concatenate([units.X[:, plain], limbs(units.X[:, at]).reshape(units.n_units, -1)], 1)
+    tot = np.zeros((b, x.shape[1]))
+    step = max(1, _CHUNK * 64 // max(b, 1))  # float64 copies of 32 MB at most
+    for s in range(0, units.n_units, step):
+        tot += wu[s : s + step].astype(np.float64).T @ x[s : s + step]
+    exact_sums = tot[:, len(plain) :].astype(np.int64).reshape(b, len(exact), N_LIMBS)
+    return tot[:, : len(plain)], exact_sums, counts
 
 
 def _add(acc: dict[str, NDArray], name: str, got: NDArray) -> None:
     if name in acc:
         acc[name] += got
     else:
-        acc[name] = got.astype(np.float64)  # a copy: not a view of the batch's product
+        acc[name] = got.astype(np.float64 if got.dtype.kind == "f" else got.dtype)  # a copy
 
 
 class PoissonState:
@@ -144,10 +158,16 @@ class PoissonState:
     def __init__(
         self, taxonomy: Any, n_resamples: int, seed: int = 0, top_k: Sequence[int] = (1, 5)
     ) -> None:
+        if int(n_resamples) < 1 or not 0 <= int(seed) < 1 << 64:
+            raise ArgumentError(
+                f"Poisson bootstrap: resamples must be >= 1 and the seed in [0, 2**64); "
+                f"got {n_resamples} resamples, seed {seed}"
+            )
         self.point = StreamingEvaluator(taxonomy, top_k=top_k)
         self.b, self.seed = int(n_resamples), int(seed)
-        self.sums: dict[str, NDArray] = {}
-        self.counts: dict[str, NDArray] = {}
+        self.sums: dict[str, NDArray] = {}  # (B,) of integer statistics: exact
+        self.exact: dict[str, NDArray[np.int64]] = {}  # (B, N_LIMBS) limbs of float ones
+        self.counts: dict[str, NDArray] = {}  # (k, B)
 
     def update(
         self,
@@ -159,15 +179,21 @@ class PoissonState:
     ) -> None:
         """Add a batch of node ids with their ranked candidates and sample ids (module
         docstring: one product per statistic kind for all B resamples)."""
+        if scores is not None or ids is None:
+            raise ArgumentError("the Poisson bootstrap needs sample ids and takes no score matrix")
+        self.point.update(y_true, y_pred, ranked=ranked)
+        t, p, ids = np.asarray(y_true), np.asarray(y_pred), np.asarray(ids)
+        for lo in range(0, t.size, _MAX_SAMPLES):  # keeps every product's sums exact
+            at = slice(lo, lo + _MAX_SAMPLES)
+            self._add_resamples(t[at], p[at], None if ranked is None else ranked[at], ids[at])
+
+    def _add_resamples(self, y_true: NDArray, y_pred: NDArray, ranked: Any, ids: Any) -> None:
         from dataclasses import replace
 
         from taxovit.evaluation.context import as_ranked, build_context
         from taxovit.evaluation.statistics import statistics_of
         from taxovit.metrics import components
 
-        if scores is not None or ids is None:
-            raise ArgumentError("the Poisson bootstrap needs sample ids and takes no score matrix")
-        self.point.update(y_true, y_pred, ranked=ranked)
         tax = self.point.taxonomy
         comp = components(y_true, y_pred, tax)
         r = None if ranked is None else as_ranked(ranked, comp.y_true.size, tax.index.n)
@@ -177,25 +203,51 @@ class PoissonState:
         # counts by node id (flat) and position in the rank, as the point state's
         st = replace(st, confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)))
         units = build_units(st)
-        sums, counts = _resample_sums(units, ids, self.b, self.seed)
-        for name, i in units.cols.items():
+        exact = [n for n in units.cols if st.columns[n].dtype.kind == "f"]
+        sums, limb_sums, counts = _resample_sums(units, ids, self.b, self.seed, exact)
+        for i, name in enumerate(n for n in units.cols if n not in set(exact)):
             _add(self.sums, name, sums[:, i])
+        for i, name in enumerate(exact):
+            _add(self.exact, name, limb_sums[:, i])
+            carry(self.exact[name])
         for name, rows in units.count_rows.items():
             _add(self.counts, name, counts[rows])
 
     def merge(self, other: PoissonState) -> PoissonState:
+        """Add another state of the same resamples (B and seed) and options."""
+        if (other.b, other.seed) != (self.b, self.seed):
+            raise ArgumentError(
+                f"cannot merge Poisson states of {other.b} resamples, seed {other.seed} "
+                f"into {self.b} resamples, seed {self.seed}"
+            )
         self.point.merge(other.point)
         for mine, theirs in ((self.sums, other.sums), (self.counts, other.counts)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0.0) + v
+        for k, v in other.exact.items():
+            self.exact[k] = carry(self.exact[k] + v) if k in self.exact else v.copy()
         return self
+
+    def to_bytes(self) -> bytes:
+        """The state as versioned plain bytes (:func:`~taxovit.evaluation.state_io.poisson_to_bytes`)."""
+        from taxovit.evaluation.state_io import poisson_to_bytes
+
+        return poisson_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, taxonomy: Any) -> PoissonState:
+        """The state of :meth:`to_bytes` on ``taxonomy``, checked (ArgumentError if not)."""
+        from taxovit.evaluation.state_io import poisson_from_bytes
+
+        return poisson_from_bytes(data, taxonomy)
 
     def report(self, ci: float) -> Any:
         """The point report with percentile intervals over the resamples."""
         from taxovit.metrics.table import compute
 
         report = self.point.compute()
-        state = {**self.sums, **{k: np.ascontiguousarray(v.T) for k, v in self.counts.items()}}
+        state = {**self.sums, **{k: value(v) for k, v in self.exact.items()}}
+        state.update({k: np.ascontiguousarray(v.T) for k, v in self.counts.items()})
         draws = compute(self.point.layout, lambda name: np.asarray(state[name], dtype=np.float64))
         report.intervals = percentile_intervals(draws, ci)
         report.bootstrap = {
@@ -216,27 +268,23 @@ def evaluate_poisson(
     seed: int = 0,
     top_k: Sequence[int] = (1, 5),
     label_attr: str | None = None,
-    batch_rows: int = 1 << 18,
+    batch_rows: int | None = None,
     score_kind: str = "probs",
 ) -> Any:
-    """The report of a long Parquet dataset with Poisson bootstrap intervals."""
-    from taxovit.evaluation.arguments import as_taxonomy
-    from taxovit.evaluation.dataset import dataset_files, file_state, guarded, schema_spec
-    from taxovit.predictions.labels import label_map
+    """The report of a long Parquet dataset with Poisson bootstrap intervals (the state of
+    :func:`~taxovit.evaluation.dataset.evaluate_dataset` with ``n_resamples``)."""
+    from taxovit.evaluation.dataset import evaluate_dataset
 
     if not 0 < ci < 1:
         raise ArgumentError(f"ci must be in (0, 1), got {ci}")
-    tax = as_taxonomy(taxonomy)
-    files = dataset_files(path)
-    spec = schema_spec(files)
-    if spec.layout != "long":
-        raise ArgumentError(
-            "--bootstrap on a dataset needs the long layout (id,label,score,y_true): "
-            "the resample weights are hashed from the ids"
-        )
-    labels = label_map(tax, label_attr)
-    state = PoissonState(tax, n_resamples, seed, top_k)
-    for f in files:
-        with guarded(f):
-            file_state(state, [f], spec, labels, batch_rows)  # type: ignore[arg-type]
+    state = evaluate_dataset(
+        path,
+        taxonomy,
+        top_k=top_k,
+        label_attr=label_attr,
+        batch_rows=batch_rows,
+        score_kind=score_kind,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
     return state.report(ci)
