@@ -3,6 +3,7 @@ the definition, one resample at a time; the weights are the Poisson(1) quantile 
 
 from __future__ import annotations
 
+import struct
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from taxovit.errors import ArgumentError
 from taxovit.evaluation import poisson
 from taxovit.evaluation.context import as_ranked, build_context
 from taxovit.evaluation.exact_sums import carry, limbs, value
@@ -19,7 +21,7 @@ from taxovit.evaluation.statistics import statistics_of
 from taxovit.metrics import components
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
-from test_evaluation import problems  # noqa: E402
+from test_evaluation import hand_taxonomy, problems  # noqa: E402
 
 
 def _ranked(p: np.ndarray, n_nodes: int, k: int, seed: int) -> np.ndarray:
@@ -142,3 +144,77 @@ def test_exact_sums_do_not_depend_on_order_or_grouping(xs, seed) -> None:
     ]
     assert got == want
     assert np.array_equal(value(one), value(total(x.size - 1 - np.arange(x.size), [1])))
+
+
+def _poisson_state(tax) -> PoissonState:
+    state = PoissonState(tax, 7, seed=5, top_k=(1, 2))
+    ranked = np.array([[3, 4], [4, 5], [5, 6]])  # a1, a2, b1, b2 are 3..6
+    state.update(np.array([3, 4, 5]), ranked[:, 0], ranked=ranked, ids=np.array(["x", "y", "z"]))
+    return state
+
+
+def test_poisson_bytes_round_trip() -> None:
+    tax = hand_taxonomy()
+    state = _poisson_state(tax)
+    data = state.to_bytes()
+    back = PoissonState.from_bytes(data, tax)
+    assert back.to_bytes() == data and (back.b, back.seed) == (7, 5)
+    assert back.report(0.9).intervals == state.report(0.9).intervals
+    assert back.report(0.9).metrics == state.report(0.9).metrics
+    twice = PoissonState.from_bytes(data, tax).merge(PoissonState.from_bytes(data, tax))
+    assert twice.point.sums["one"] == 6 and np.array_equal(
+        twice.counts["sup"], 2 * state.counts["sup"]
+    )
+    empty = PoissonState(tax, 3)
+    assert PoissonState.from_bytes(empty.to_bytes(), tax).to_bytes() == empty.to_bytes()
+    with pytest.raises(ArgumentError, match="cannot merge Poisson states of 3 resamples"):
+        PoissonState(tax, 7, seed=5).merge(empty)
+
+
+def _corrupt(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Replace ``old`` by ``new`` in the JSON header, its declared length kept right."""
+    size = struct.unpack_from("<I", data, 10)[0]
+    assert old in data[14 : 14 + size]
+    head = data[14 : 14 + size].replace(old, new, 1)
+    return data[:10] + struct.pack("<I", len(head)) + head + data[14 + size :]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d[:5], "shorter than"),
+        (lambda d: b"TXVSTATE" + d[8:], "expected b'TXVPOISS'"),
+        (lambda d: d[:8] + struct.pack("<H", 2) + d[10:], "version 2"),
+        (lambda d: d[:10] + struct.pack("<I", 10**9) + d[14:], "-byte header"),
+        (lambda d: _corrupt(d, b'"resamples":7', b'"resamples":0'), "0 resamples"),
+        (lambda d: _corrupt(d, b'"resamples":7', b'"resamples":8'), "bytes of resamples"),
+        (lambda d: _corrupt(d, b'"seed":5', b'"seed":-5'), "seed -5"),
+        (lambda d: _corrupt(d, b'"seed":5', b'"seed":"5"'), "header 'seed'"),
+        (lambda d: _corrupt(d, b'"point":', b'"point":9'), "-byte point state"),
+        (lambda d: d[:-8], "bytes of resamples"),
+        (lambda d: d + b"\0" * 8, "bytes of resamples"),
+        (lambda d: _corrupt(d, b'"sums":["correct"', b'"sums":["wrongs"'), "not those of"),
+        (lambda d: _corrupt(d, b'["sup",7]', b'["sup",8]'), "length differs"),
+        (lambda d: _corrupt(d, b'["sup",7]', b'["nope",7]'), "does not have"),
+        (lambda d: d[:-8] + struct.pack("<d", float("nan")), "not finite"),
+        (lambda d: d[:14] + b"}" + d[15:], "not JSON"),
+    ],
+)
+def test_poisson_corrupt_bytes_are_refused(mutate, message) -> None:
+    tax = hand_taxonomy()
+    with pytest.raises(ArgumentError, match=message):
+        PoissonState.from_bytes(mutate(_poisson_state(tax).to_bytes()), tax)
+
+
+def test_poisson_bytes_limbs_and_taxonomy_checked() -> None:
+    from taxovit.evaluation.exact_sums import N_LIMBS
+
+    tax = hand_taxonomy()
+    state = _poisson_state(tax)
+    state.exact["hp"][0, 0] = -1  # a lower limb out of [0, 2**26): not canonical
+    with pytest.raises(ArgumentError, match="canonical"):
+        PoissonState.from_bytes(state.to_bytes(), tax)
+    assert state.exact["hp"].shape == (7, N_LIMBS)
+    other = type(tax).from_edges([("root", "x"), ("root", "y")])
+    with pytest.raises(ArgumentError, match="taxonomy of"):
+        PoissonState.from_bytes(_poisson_state(tax).to_bytes(), other)
