@@ -17,7 +17,7 @@ from taxovit.evaluation import poisson
 from taxovit.evaluation.context import as_ranked, build_context
 from taxovit.evaluation.exact_sums import carry, limbs, value
 from taxovit.evaluation.poisson import PoissonState, poisson_counts, poisson_weights
-from taxovit.evaluation.statistics import statistics_of
+from taxovit.evaluation.streaming import StreamingEvaluator
 from taxovit.metrics import components
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
@@ -34,17 +34,22 @@ def _ranked(p: np.ndarray, n_nodes: int, k: int, seed: int) -> np.ndarray:
     return out
 
 
-def _one_at_a_time(state: PoissonState, t, p, ranked, ids) -> tuple[dict, dict]:
+def _one_at_a_time(state: PoissonState, t, p, ranked, ids, rs) -> tuple[dict, dict]:
     """The definition: every resample's weighted sums and counts, one resample at a time."""
     tax, b = state.point.taxonomy, state.b
     comp = components(t, p, tax)
     r = as_ranked(ranked, comp.y_true.size, tax.index.n)
-    stats = statistics_of(
-        build_context(comp, tax, None, None, state.point.top_k, r), None, rows=False
-    )
+    ctx = build_context(comp, tax, None, None, state.point.top_k, r)
+    stats = StreamingEvaluator.statistics(ctx, None, rs)
     w = poisson_weights(ids, b, state.seed)
     sums = {n: np.array([col @ w[:, j] for j in range(b)]) for n, col in stats.columns.items()}
     counts: dict[str, list] = {}
+    for name, binned in stats.binned.items():
+        ok = binned.bins >= 0
+        counts[name] = [
+            np.bincount(binned.bins[ok], binned.weights[ok] * w[ok, j], binned.size)
+            for j in range(b)
+        ]
     for suffix, conf in state.point.confusions(comp.y_true, comp.y_pred):
         for j in range(b):
             for name, got in conf.counts(w[:, j]).items():
@@ -52,23 +57,36 @@ def _one_at_a_time(state: PoissonState, t, p, ranked, ids) -> tuple[dict, dict]:
     return sums, {k: np.stack(v, axis=1) for k, v in counts.items()}  # counts: (k, B)
 
 
-@given(problems(ranked=True), st.integers(1, 3), st.integers(0, 2**32), st.sampled_from([1, 7]))
+@given(
+    problems(ranked=True),
+    st.integers(1, 3),
+    st.integers(0, 2**32),
+    st.sampled_from([1, 7]),
+    st.sampled_from([None, 1.0, 1.5]),
+)
 @settings(max_examples=40, deadline=None)
-def test_update_equals_one_resample_at_a_time(prob, k, seed, chunk) -> None:
+def test_update_equals_one_resample_at_a_time(prob, k, seed, chunk, mass) -> None:
+    """... with the candidates' scores (``mass``: a row's total; over 1: not probabilities)."""
     tax, t, _ = prob
     ranked = _ranked(t[::-1].copy(), len(tax.nodes), min(k, len(tax.nodes)), seed)
     ids = np.array([f"id{i}-{seed}" for i in range(t.size)])
+    rs = None
+    if mass is not None:
+        rs = np.random.default_rng(seed).dirichlet(np.ones(ranked.shape[1]), t.size) * mass
     state = PoissonState(tax, 9, seed=seed, top_k=(1, 2))
     old = poisson._CHUNK
     poisson._CHUNK = chunk * 9  # chunks of 1 or 7 samples: units split across chunks
     try:
-        state.update(t, ranked[:, 0], ranked=ranked, ids=ids)
+        state.update(t, ranked[:, 0], ranked=ranked, ids=ids, ranked_scores=rs)
     finally:
         poisson._CHUNK = old
-    sums, counts = _one_at_a_time(state, t, ranked[:, 0], ranked, ids)
+    sums, counts = _one_at_a_time(state, t, ranked[:, 0], ranked, ids, rs)
     assert sorted(state.counts) == sorted(counts)
     for name, want in counts.items():
-        assert np.array_equal(state.counts[name], want), name  # integers: exact
+        if name.startswith("ece_conf"):  # confidences: float sums
+            np.testing.assert_allclose(state.counts[name], want, rtol=1e-12, atol=1e-12)
+        else:
+            assert np.array_equal(state.counts[name], want), name  # integers: exact
     got = {**state.sums, **{k: value(v) for k, v in state.exact.items()}}
     assert sorted(got) == sorted(sums) and not set(state.sums) & set(state.exact)
     for name, want in sums.items():

@@ -98,11 +98,11 @@ def long_batch(
     truth = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
     score = _floats(batch.column(c["score"]), file, row0, c["score"])
     starts, run = _id_runs(codes, truth, file, row0, c)
-    ranked = _ranked(starts, run, score, lab, file, row0, c["label"])
+    ranked, ranked_scores = _ranked(starts, run, score, lab, file, row0, c["label"])
     extra = {}
     if getattr(ev, "wants_ids", False):  # the Poisson bootstrap hashes the sample ids
         extra["ids"] = idcol.dictionary.take(codes[starts]).to_numpy(zero_copy_only=False)
-    ev.update(truth[starts], ranked[:, 0], ranked=ranked, **extra)
+    ev.update(truth[starts], ranked[:, 0], ranked=ranked, ranked_scores=ranked_scores, **extra)
 
 
 def _id_runs(codes: np.ndarray, truth: np.ndarray, file: str, row0: int, c: Mapping[str, str]):
@@ -132,9 +132,9 @@ def _id_runs(codes: np.ndarray, truth: np.ndarray, file: str, row0: int, c: Mapp
     return starts, run
 
 
-def _ranked(starts, run, score, lab, file: str, row0: int, column: str) -> np.ndarray:
-    """``(ids, K)`` candidates best first (ties: the earlier row), -1 padded; a label twice
-    for an id is an error naming its first row."""
+def _ranked(starts, run, score, lab, file: str, row0: int, column: str):
+    """``(ids, K)`` candidates best first (ties: the earlier row), -1 padded, and their
+    scores (0 for padding); a label twice for an id is an error naming its first row."""
     sizes = np.diff(np.r_[starts, run.size])
     if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
         k = int(sizes[0])
@@ -146,6 +146,8 @@ def _ranked(starts, run, score, lab, file: str, row0: int, column: str) -> np.nd
     rank_in = np.arange(run.size) - starts[run[order]]
     ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
     ranked[run[order], rank_in] = lab[order]
+    ranked_scores = np.zeros(ranked.shape)
+    ranked_scores[run[order], rank_in] = score[order]
     srt = np.sort(ranked, axis=1)
     dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
     if dup.any():
@@ -156,7 +158,7 @@ def _ranked(starts, run, score, lab, file: str, row0: int, column: str) -> np.nd
             row=row0 + int(starts[i]) + 1,
             column=column,
         )
-    return ranked
+    return ranked, ranked_scores
 
 
 def wide_batch(

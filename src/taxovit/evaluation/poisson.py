@@ -176,30 +176,32 @@ class PoissonState:
         scores: None = None,
         ranked: NDArray | None = None,
         ids: Any = None,
+        ranked_scores: NDArray | None = None,
     ) -> None:
-        """Add a batch of node ids with their ranked candidates and sample ids (module
-        docstring: one product per statistic kind for all B resamples)."""
+        """Add a batch of node ids with their ranked candidates (and their scores) and the
+        sample ids (module docstring: one product per statistic kind for all B resamples)."""
         if scores is not None or ids is None:
             raise ArgumentError("the Poisson bootstrap needs sample ids and takes no score matrix")
-        self.point.update(y_true, y_pred, ranked=ranked)
+        self.point.update(y_true, y_pred, ranked=ranked, ranked_scores=ranked_scores)
         t, p, ids = np.asarray(y_true), np.asarray(y_pred), np.asarray(ids)
         for lo in range(0, t.size, _MAX_SAMPLES):  # keeps every product's sums exact
             at = slice(lo, lo + _MAX_SAMPLES)
-            self._add_resamples(t[at], p[at], None if ranked is None else ranked[at], ids[at])
+            cut = [None if a is None else np.asarray(a)[at] for a in (ranked, ranked_scores)]
+            self._add_resamples(t[at], p[at], *cut, ids[at])
 
-    def _add_resamples(self, y_true: NDArray, y_pred: NDArray, ranked: Any, ids: Any) -> None:
+    def _add_resamples(
+        self, y_true: NDArray, y_pred: NDArray, ranked: Any, ranked_scores: Any, ids: Any
+    ) -> None:
         from dataclasses import replace
 
         from taxovit.evaluation.context import as_ranked, build_context
-        from taxovit.evaluation.statistics import statistics_of
         from taxovit.metrics import components
 
         tax = self.point.taxonomy
         comp = components(y_true, y_pred, tax)
         r = None if ranked is None else as_ranked(ranked, comp.y_true.size, tax.index.n)
-        st = statistics_of(
-            build_context(comp, tax, None, None, self.point.top_k, r), None, rows=False
-        )
+        ctx = build_context(comp, tax, None, None, self.point.top_k, r)
+        st = StreamingEvaluator.statistics(ctx, None, ranked_scores)
         # counts by node id (flat) and position in the rank, as the point state's
         st = replace(st, confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)))
         units = build_units(st)

@@ -16,6 +16,7 @@ and calibration; only mAP and ``ece_adaptive`` need every score, kept with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import as_taxonomy, check_top_k
-from taxovit.evaluation.context import as_ranked, build_context
+from taxovit.evaluation.context import as_ranked, build_context, ranked_confidence
 from taxovit.evaluation.core import DEFAULT_TOP_K
 from taxovit.evaluation.report import EvaluationReport, nest_metrics
 from taxovit.evaluation.score_metrics import ScoreInputs, score_inputs
@@ -142,6 +143,7 @@ class StreamingEvaluator:
         y_pred: ArrayLike,
         scores: ArrayLike | None = None,
         ranked: ArrayLike | None = None,
+        ranked_scores: ArrayLike | None = None,
     ) -> None:
         """Add a batch.
 
@@ -152,6 +154,9 @@ class StreamingEvaluator:
             Class scores (needs ``score_labels``).
         ranked : array of shape (n, K), optional
             Instead: each sample's K best candidates as node ids, ``-1`` padded.
+        ranked_scores : array of shape (n, K), optional
+            The candidates' scores: the ``ece`` when every row of every batch holds
+            probabilities (as :func:`taxovit.evaluate`'s ``ranked_scores``), else null.
 
         Raises
         ------
@@ -171,7 +176,7 @@ class StreamingEvaluator:
             comp, self.taxonomy, s, self.score_ids if s is not None else None, self.top_k, r
         )
         inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
-        st = statistics_of(ctx, inputs, rows=False)
+        st = self.statistics(ctx, inputs, ranked_scores)
         layout = (
             st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
         )
@@ -185,6 +190,22 @@ class StreamingEvaluator:
         self._add_counts(comp.y_true, comp.y_pred)
         if self.keep_scores and s is not None and ctx.true_col is not None:
             self._kept.append((comp.y_true, ctx.true_col, s))
+
+    @staticmethod
+    def statistics(ctx: Any, inputs: Any, ranked_scores: ArrayLike | None = None) -> Any:
+        """The batch's statistics; with ``ranked_scores`` the ECE's (the first candidate's
+        score, clipped to [0, 1]) and ``n_conf``, the rows whose scores are probabilities:
+        :meth:`compute` gives the ECE only when that is every row."""
+        conf_rows = None
+        if ranked_scores is not None:
+            if ctx.ranked is None:
+                raise ArgumentError("ranked_scores need ranked candidates")
+            conf, conf_rows = ranked_confidence(ctx.ranked, ranked_scores)
+            ctx.ranked_conf = np.clip(conf, 0.0, 1.0)
+        st = statistics_of(ctx, inputs, rows=False)
+        if conf_rows is not None:
+            st.columns["n_conf"] = conf_rows
+        return st
 
     def _probe_layout(self, ctx: Any) -> Layout:
         """The layout of a scored batch whose scores are not probabilities: the same keys as
@@ -299,14 +320,19 @@ class StreamingEvaluator:
         """
         if self._layout is None or self.sums.get("one", 0) == 0:
             raise ArgumentError("no samples: call update() first")
-        layout = self._layout
+        layout, notes = self._layout, {}
         if layout.probs and self.sums.get("n_probs", 0.0) != self.sums["one"]:
             layout = layout.without_probs()  # some batch's scores were not probabilities
+        if layout.confidence and self.sums.get("n_conf", 0.0) != self.sums["one"]:
+            layout = replace(layout, confidence=False)  # as taxovit.evaluate's note
+            notes["ece"] = (
+                "the candidates' scores are not probabilities (each in [0, 1], summing to <= 1)"
+            )
         state = {**self.sums, **self.counts}
         flat = compute(layout, batch_of_one(state), self._row_metrics())
         metrics, per_rank = nest_metrics(flat)
         return EvaluationReport(
-            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary()
+            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary(), notes=notes
         )
 
     def _row_metrics(self) -> dict[str, Any]:
