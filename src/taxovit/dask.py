@@ -98,10 +98,9 @@ def _frame_task(
     ev = new_state(tax, spec, labels, top_k, score_kind, boot)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if table.num_rows:
-        from taxovit.evaluation.dataset_batches import long_batch, wide_batch
+        from taxovit.evaluation.dataset_batches import ADDERS
 
-        add = long_batch if spec.layout == "long" else wide_batch
-        add(ev, table.combine_chunks().to_batches()[0], spec, labels, name, 0)
+        ADDERS[spec.layout](ev, table.combine_chunks().to_batches()[0], spec, labels, name, 0)
     return ev.to_bytes()
 
 

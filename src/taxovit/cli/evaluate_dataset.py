@@ -15,7 +15,6 @@ __all__ = ["is_dataset", "run_dataset"]
 _UNSUPPORTED = {
     "per_class": "--per-class",
     "plot": "--plot",
-    "truth": "--truth",
     "plot_rank": "--plot-rank",
     "html": "--html",
 }
@@ -55,8 +54,15 @@ def run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
     opts["engine"] = getattr(opts["engine"], "value", opts["engine"])
     if opts["engine"] != "dask" and opts.get("scheduler"):
         raise ArgumentError("--scheduler needs --engine dask")
+    if opts["engine"] == "dask" and opts.get("truth") is not None:
+        raise ArgumentError(
+            "--truth is not available with --engine dask (the truth is held in this process); "
+            "give the files a y_true column, or use the default engine"
+        )
     files = dataset_files(preds)
     inputs = {f"dataset file #{i + 1}": f for i, f in enumerate(files)}
+    if opts.get("truth") is not None:
+        inputs["--truth"] = opts["truth"]
     plan = OutputPlan({**inputs, **taxonomy_inputs("--taxonomy", taxonomy)})
     output = opts.get("output")
     outs = {
@@ -105,7 +111,7 @@ def _report(preds: Path, tax: Any, opts: dict[str, Any], n_files: int) -> Any:
         from taxovit.evaluation.dataset import evaluate_dataset
 
         with status(f"scanning {n_files} files{what}"):
-            state = evaluate_dataset(preds, tax, **kw)
+            state = evaluate_dataset(preds, tax, truth=opts.get("truth"), **kw)
     n = int(state.point.sums.get("one", 0) if what else state.sums.get("one", 0))
     err_console.print(f"evaluated {n} samples from {n_files} files")
     return state.report(opts["ci"]) if what else state.compute()
