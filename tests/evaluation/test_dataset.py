@@ -226,6 +226,8 @@ def test_dataset_report_equals_single_file_report(tmp_path, probs) -> None:
             assert got == (pytest.approx(want, rel=1e-12) if isinstance(want, float) else want)
     if not probs:
         assert lake["notes"]["ece"] == one["notes"]["ece"]
+    boot = _cli_json([str(tmp_path / "lake"), *top, "--bootstrap", "9"], tmp_path / "b.json")
+    assert ("ece" in boot["confidence_intervals"]) is probs  # no interval for a null key
 
 
 def test_poisson_interval_of_the_ece(tmp_path) -> None:
@@ -237,4 +239,4 @@ def test_poisson_interval_of_the_ece(tmp_path) -> None:
     b = evaluate_poisson(tmp_path / "many", hand_taxonomy(), batch_rows=5, **kw)
     lo, hi = a.intervals["ece"]
     assert lo <= a.metrics["ece"] <= hi and lo < hi
-    assert b.intervals["ece"] == pytest.approx(a.intervals["ece"], rel=1e-12)
+    assert a.intervals == b.intervals  # exact sums of the confidences too

@@ -81,13 +81,16 @@ def test_update_equals_one_resample_at_a_time(prob, k, seed, chunk, mass) -> Non
     finally:
         poisson._CHUNK = old
     sums, counts = _one_at_a_time(state, t, ranked[:, 0], ranked, ids, rs)
-    assert sorted(state.counts) == sorted(counts)
+    conf = {k: value(v) for k, v in state.exact.items() if v.ndim == 3}  # binned confidences
+    got_counts = {**state.counts, **conf}
+    assert sorted(got_counts) == sorted(counts) and not set(state.counts) & set(conf)
     for name, want in counts.items():
-        if name.startswith("ece_conf"):  # confidences: float sums
-            np.testing.assert_allclose(state.counts[name], want, rtol=1e-12, atol=1e-12)
+        if name in conf:  # confidences: exact sums of floats, against float sums
+            np.testing.assert_allclose(conf[name], want, rtol=1e-12, atol=1e-12)
         else:
             assert np.array_equal(state.counts[name], want), name  # integers: exact
-    got = {**state.sums, **{k: value(v) for k, v in state.exact.items()}}
+    got = {k: value(v) for k, v in state.exact.items() if v.ndim == 2}
+    got.update(state.sums)
     assert sorted(got) == sorted(sums) and not set(state.sums) & set(state.exact)
     for name, want in sums.items():
         np.testing.assert_allclose(got[name], want, rtol=1e-12, atol=1e-12, err_msg=name)
@@ -167,7 +170,9 @@ def test_exact_sums_do_not_depend_on_order_or_grouping(xs, seed) -> None:
 def _poisson_state(tax) -> PoissonState:
     state = PoissonState(tax, 7, seed=5, top_k=(1, 2))
     ranked = np.array([[3, 4], [4, 5], [5, 6]])  # a1, a2, b1, b2 are 3..6
-    state.update(np.array([3, 4, 5]), ranked[:, 0], ranked=ranked, ids=np.array(["x", "y", "z"]))
+    rs = np.array([[0.5, 0.25], [0.375, 0.25], [0.875, 0.0625]])  # probabilities: the ece
+    ids = np.array(["x", "y", "z"])
+    state.update(np.array([3, 4, 5]), ranked[:, 0], ranked=ranked, ids=ids, ranked_scores=rs)
     return state
 
 
@@ -178,6 +183,7 @@ def test_poisson_bytes_round_trip() -> None:
     back = PoissonState.from_bytes(data, tax)
     assert back.to_bytes() == data and (back.b, back.seed) == (7, 5)
     assert back.report(0.9).intervals == state.report(0.9).intervals
+    assert back.exact["ece_conf"].ndim == 3 and "ece" in state.report(0.9).intervals
     assert back.report(0.9).metrics == state.report(0.9).metrics
     twice = PoissonState.from_bytes(data, tax).merge(PoissonState.from_bytes(data, tax))
     assert twice.point.sums["one"] == 6 and np.array_equal(
@@ -212,7 +218,7 @@ def _corrupt(data: bytes, old: bytes, new: bytes) -> bytes:
         (lambda d: d[:-8], "bytes of resamples"),
         (lambda d: d + b"\0" * 8, "bytes of resamples"),
         (lambda d: _corrupt(d, b'"sums":["correct"', b'"sums":["wrongs"'), "not those of"),
-        (lambda d: _corrupt(d, b'["sup",7]', b'["sup",8]'), "length differs"),
+        (lambda d: _corrupt(d, b'["sup",7]', b'["sup",8]'), "of another length"),
         (lambda d: _corrupt(d, b'["sup",7]', b'["nope",7]'), "does not have"),
         (lambda d: d[:-8] + struct.pack("<d", float("nan")), "not finite"),
         (lambda d: d[:14] + b"}" + d[15:], "not JSON"),

@@ -122,14 +122,15 @@ def unit_weights(
 
 
 def _resample_sums(
-    units: Units, ids: Any, b: int, seed: int, exact: list[str]
-) -> tuple[NDArray, NDArray[np.int64], NDArray]:
+    units: Units, ids: Any, b: int, seed: int, exact: list[str], conf: dict[str, Any]
+) -> tuple[NDArray, NDArray[np.int64], NDArray, dict[str, NDArray[np.int64]]]:
     """B Poisson resamples of the samples ``ids`` (at most :data:`_MAX_SAMPLES`): the
     ``(B, columns)`` sums of the columns not in ``exact``, the ``(B, len(exact), N_LIMBS)``
-    limb sums of those in it (:mod:`taxovit.evaluation.exact_sums`) and the ``(count rows,
-    B)`` counts. Every product's values are integers below 2**53, so exact; units' weights
-    and counts of ones (below 2**24) in float32, half the memory traffic."""
-    ones = bool((units.A.data == 1).all())
+    limb sums of those in it (:mod:`taxovit.evaluation.exact_sums`), the ``(count rows, B)``
+    counts and the ``(bins, B, N_LIMBS)`` limb sums of the binned confidences ``conf``. Every
+    product's values are integers below 2**53, so exact; units' weights and counts of ones
+    and zeros (below 2**24) in float32, half the memory traffic."""
+    ones = bool(np.isin(units.A.data, (0.0, 1.0)).all())
     wu = unit_weights(ids, units.unit_of, units.n_units, b, seed, np.float32 if ones else float)
     counts = units.A.astype(wu.dtype, copy=False) @ wu
     at = [units.cols[n] for n in exact]
@@ -140,7 +141,29 @@ def _resample_sums(
     for s in range(0, units.n_units, step):
         tot += wu[s : s + step].astype(np.float64).T @ x[s : s + step]
     exact_sums = tot[:, len(plain) :].astype(np.int64).reshape(b, len(exact), N_LIMBS)
-    return tot[:, : len(plain)], exact_sums, counts
+    return tot[:, : len(plain)], exact_sums, counts, _conf_sums(units, wu, conf)
+
+
+def _conf_sums(units: Units, wu: NDArray, conf: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
+    """``(bins, B, N_LIMBS)`` limb sums of each binned confidence: one sparse product of
+    its limbs (a row per bin and limb) with the units' weights (confidence: every sample is
+    its own unit)."""
+    import scipy.sparse as sp
+
+    out = {}
+    for name, binned in conf.items():
+        if units.n_units != units.unit_of.size:
+            raise AssertionError("binned confidences need a unit per sample")
+        bins, w = binned.bins[units.rep], binned.weights[units.rep]
+        ok = np.flatnonzero(bins >= 0)
+        rows = (bins[ok, None] * N_LIMBS + np.arange(N_LIMBS)).ravel()
+        cols = np.repeat(ok, N_LIMBS)
+        m = sp.csc_matrix(
+            (limbs(w[ok]).ravel(), (rows, cols)), shape=(binned.size * N_LIMBS, units.n_units)
+        )
+        got = (m @ wu.astype(np.float64)).astype(np.int64)
+        out[name] = got.reshape(binned.size, N_LIMBS, -1).transpose(0, 2, 1).copy()
+    return out
 
 
 def _add(acc: dict[str, NDArray], name: str, got: NDArray) -> None:
@@ -166,7 +189,8 @@ class PoissonState:
         self.point = StreamingEvaluator(taxonomy, top_k=top_k)
         self.b, self.seed = int(n_resamples), int(seed)
         self.sums: dict[str, NDArray] = {}  # (B,) of integer statistics: exact
-        self.exact: dict[str, NDArray[np.int64]] = {}  # (B, N_LIMBS) limbs of float ones
+        # limbs of float sums: (B, N_LIMBS), or (bins, B, N_LIMBS) of binned confidences
+        self.exact: dict[str, NDArray[np.int64]] = {}
         self.counts: dict[str, NDArray] = {}  # (k, B)
 
     def update(
@@ -202,18 +226,29 @@ class PoissonState:
         r = None if ranked is None else as_ranked(ranked, comp.y_true.size, tax.index.n)
         ctx = build_context(comp, tax, None, None, self.point.top_k, r)
         st = StreamingEvaluator.statistics(ctx, None, ranked_scores)
-        # counts by node id (flat) and position in the rank, as the point state's
-        st = replace(st, confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)))
+        # counts by node id (flat) and position in the rank, as the point state's; the
+        # confidences' bin sums (floats) apart, as exact sums
+        conf = {n: v for n, v in st.binned.items() if n.startswith("ece_conf")}
+        st = replace(
+            st,
+            confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)),
+            binned={n: v for n, v in st.binned.items() if n not in conf},
+        )
         units = build_units(st)
         exact = [n for n in units.cols if st.columns[n].dtype.kind == "f"]
-        sums, limb_sums, counts = _resample_sums(units, ids, self.b, self.seed, exact)
+        sums, limb_sums, counts, conf_sums = _resample_sums(
+            units, ids, self.b, self.seed, exact, conf
+        )
         for i, name in enumerate(n for n in units.cols if n not in set(exact)):
             _add(self.sums, name, sums[:, i])
-        for i, name in enumerate(exact):
-            _add(self.exact, name, limb_sums[:, i])
-            carry(self.exact[name])
         for name, rows in units.count_rows.items():
             _add(self.counts, name, counts[rows])
+        for name, got in [
+            *zip(exact, np.moveaxis(limb_sums, 1, 0), strict=True),
+            *conf_sums.items(),
+        ]:
+            _add(self.exact, name, got)
+            carry(self.exact[name])
 
     def merge(self, other: PoissonState) -> PoissonState:
         """Add another state of the same resamples (B and seed) and options."""
@@ -248,9 +283,11 @@ class PoissonState:
         from taxovit.metrics.table import compute
 
         report = self.point.compute()
-        state = {**self.sums, **{k: value(v) for k, v in self.exact.items()}}
-        state.update({k: np.ascontiguousarray(v.T) for k, v in self.counts.items()})
-        draws = compute(self.point.layout, lambda name: np.asarray(state[name], dtype=np.float64))
+        state = {**self.sums, **{k: value(v).T for k, v in self.exact.items()}}  # (B, bins)
+        state.update({k: v.T for k, v in self.counts.items()})
+        state = {k: np.ascontiguousarray(v) for k, v in state.items()}
+        layout = self.point.report_layout()[0]  # the point report's keys
+        draws = compute(layout, lambda name: np.asarray(state[name], dtype=np.float64))
         report.intervals = percentile_intervals(draws, ci)
         report.bootstrap = {
             "resamples": self.b,

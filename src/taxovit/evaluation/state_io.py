@@ -206,12 +206,13 @@ def state_from_bytes(data: bytes, taxonomy: Any) -> StreamingEvaluator:
 # -- the Poisson bootstrap's state (taxovit.evaluation.poisson) ------------------------------
 #
 #     b"TXVPOISS" | version: uint16 LE | header length: uint32 LE | header (UTF-8 JSON) |
-#     point state (the bytes above) | sums: B float64 LE each | exact sums: B x N_LIMBS int64
-#     LE each | counts: k x B float64 LE each
+#     point state (the bytes above) | sums: B float64 LE each | exact sums: [k x] B x N_LIMBS
+#     int64 LE each | counts: k x B float64 LE each
 #
 # The header gives B, the seed, the point state's length and the names of the sums, the
-# exact sums and the counts (with k); the sums' and exact sums' names together must be the
-# point state's sums, the counts' its counts with their lengths.
+# exact sums (with k: 0 for a sum, the bins of a binned confidence) and the counts (with k):
+# the sums' and k = 0 exact sums' names together must be the point state's sums, the others'
+# its counts, with their lengths.
 
 POISSON_MAGIC = b"TXVPOISS"
 _POISSON_KEYS = {
@@ -233,7 +234,7 @@ def poisson_to_bytes(state: Any) -> bytes:
         "seed": state.seed,
         "point": len(point),
         "sums": sums,
-        "exact": exact,
+        "exact": [[k, state.exact[k].shape[0] if state.exact[k].ndim == 3 else 0] for k in exact],
         "counts": [[k, int(state.counts[k].shape[0])] for k in counts],
     }
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -252,18 +253,24 @@ def _poisson_header(data: bytes) -> tuple[dict[str, Any], int]:
     return header, start
 
 
-def _poisson_names(header: dict[str, Any], point: StreamingEvaluator) -> dict[str, int]:
-    """Check the names against the point state; the counts' lengths."""
+def _named(entries: Any, sizes: dict[str, int], what: str) -> None:
+    ok = isinstance(entries, list) and all(
+        isinstance(e, list) and len(e) == 2 and e[0] in sizes and e[1] == sizes[e[0]]
+        for e in entries
+    )
+    if not ok:
+        raise _bad(f"a resampled {what} the point state does not have, or of another length")
+
+
+def _poisson_names(header: dict[str, Any], point: StreamingEvaluator) -> None:
+    """Check the names (and lengths) against the point state."""
     sizes = {k: int(v.size) for k, v in point.counts.items()}
-    counts = header["counts"]
-    if not all(isinstance(e, list) and len(e) == 2 and e[0] in sizes for e in counts):
-        raise _bad("a resampled count the point state does not have")
-    sums, exact = header["sums"], header["exact"]
-    if sorted(sums + exact) != sorted(point.sums) or [e[0] for e in counts] != sorted(sizes):
+    _named(header["counts"], sizes, "count")
+    _named(header["exact"], {**dict.fromkeys(point.sums, 0), **sizes}, "exact sum")
+    exact = [e[0] for e in header["exact"]]
+    names = sorted(header["sums"] + exact + [e[0] for e in header["counts"]])
+    if names != sorted([*point.sums, *sizes]):
         raise _bad("the resamples' sums and counts are not those of the point state")
-    if [e[1] for e in counts] != [sizes[e[0]] for e in counts]:
-        raise _bad("a resampled count's length differs from the point state's")
-    return sizes
 
 
 def poisson_from_bytes(data: bytes, taxonomy: Any) -> Any:
@@ -276,17 +283,16 @@ def poisson_from_bytes(data: bytes, taxonomy: Any) -> Any:
     header, start = _poisson_header(data)
     b, at = header["resamples"], start + header["point"]
     point = state_from_bytes(data[start:at], taxonomy)
-    sizes = _poisson_names(header, point)
-    n_f8 = b * (len(header["sums"]) + sum(sizes.values()))
-    n_i8 = b * N_LIMBS * len(header["exact"])
-    if 8 * (n_f8 + n_i8) != len(data) - at:
-        raise _bad(
-            f"header declares {8 * (n_f8 + n_i8)} bytes of resamples, {len(data) - at} follow"
-        )
+    _poisson_names(header, point)
     n_sums = b * len(header["sums"])
+    n_i8 = b * N_LIMBS * sum(max(k, 1) for _, k in header["exact"])
+    n_counts = b * sum(k for _, k in header["counts"])
+    if 8 * (n_sums + n_i8 + n_counts) != len(data) - at:
+        declared = 8 * (n_sums + n_i8 + n_counts)
+        raise _bad(f"header declares {declared} bytes of resamples, {len(data) - at} follow")
     floats = np.frombuffer(data, "<f8", n_sums, at)
     limbs = np.frombuffer(data, "<i8", n_i8, at + 8 * n_sums).reshape(-1, b, N_LIMBS)
-    counts = np.frombuffer(data, "<f8", n_f8 - n_sums, at + 8 * (n_sums + n_i8))
+    counts = np.frombuffer(data, "<f8", n_counts, at + 8 * (n_sums + n_i8))
     if not (np.isfinite(floats).all() and np.isfinite(counts).all()):
         raise _bad("a resampled sum or count is not finite")
     if ((limbs[..., :-1] < 0) | (limbs[..., :-1] >= 1 << LIMB_BITS)).any():
@@ -294,10 +300,13 @@ def poisson_from_bytes(data: bytes, taxonomy: Any) -> Any:
     state = PoissonState(taxonomy, b, header["seed"], point.top_k)
     state.point = point
     state.sums = {k: floats[i * b : (i + 1) * b].copy() for i, k in enumerate(header["sums"])}
-    state.exact = {k: limbs[i].copy() for i, k in enumerate(header["exact"])}
-    at = 0
+    row = 0
+    for name, k in header["exact"]:
+        got = limbs[row : row + max(k, 1)].copy()
+        state.exact[name], row = (got if k else got[0]), row + max(k, 1)
+    row = 0
     for name, k in header["counts"]:
-        state.counts[name], at = counts[at : at + k * b].reshape(k, b).copy(), at + k * b
+        state.counts[name], row = counts[row : row + k * b].reshape(k, b).copy(), row + k * b
     return state
 
 

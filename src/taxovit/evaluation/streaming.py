@@ -318,6 +318,17 @@ class StreamingEvaluator:
         ArgumentError
             No samples yet.
         """
+        layout, notes = self.report_layout()
+        state = {**self.sums, **self.counts}
+        flat = compute(layout, batch_of_one(state), self._row_metrics())
+        metrics, per_rank = nest_metrics(flat)
+        return EvaluationReport(
+            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary(), notes=notes
+        )
+
+    def report_layout(self) -> tuple[Layout, dict[str, str]]:
+        """The keys :meth:`compute` gives (calibration dropped when some batch's scores were
+        not probabilities) and the notes saying why."""
         if self._layout is None or self.sums.get("one", 0) == 0:
             raise ArgumentError("no samples: call update() first")
         layout, notes = self._layout, {}
@@ -328,12 +339,7 @@ class StreamingEvaluator:
             notes["ece"] = (
                 "the candidates' scores are not probabilities (each in [0, 1], summing to <= 1)"
             )
-        state = {**self.sums, **self.counts}
-        flat = compute(layout, batch_of_one(state), self._row_metrics())
-        metrics, per_rank = nest_metrics(flat)
-        return EvaluationReport(
-            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary(), notes=notes
-        )
+        return layout, notes
 
     def _row_metrics(self) -> dict[str, Any]:
         """mAP and ``ece_adaptive`` (flat and per rank) of the kept scores (none kept: null)."""
