@@ -130,40 +130,44 @@ def _resample_sums(
     counts and the ``(bins, B, N_LIMBS)`` limb sums of the binned confidences ``conf``. Every
     product's values are integers below 2**53, so exact; units' weights and counts of ones
     and zeros (below 2**24) in float32, half the memory traffic."""
+    import scipy.sparse as sp
+
     ones = bool(np.isin(units.A.data, (0.0, 1.0)).all())
     wu = unit_weights(ids, units.unit_of, units.n_units, b, seed, np.float32 if ones else float)
     counts = units.A.astype(wu.dtype, copy=False) @ wu
     at = [units.cols[n] for n in exact]
     plain = [i for n, i in units.cols.items() if n not in set(exact)]
     x = np.concatenate([units.X[:, plain], limbs(units.X[:, at]).reshape(units.n_units, -1)], 1)
+    m = {n: _conf_limbs(units, v) for n, v in conf.items()}  # (bins x limbs, U)
     tot = np.zeros((b, x.shape[1]))
+    conf_tot = {n: np.zeros((v.shape[0], b)) for n, v in m.items()}
     step = max(1, _CHUNK * 64 // max(b, 1))  # float64 copies of 32 MB at most
     for s in range(0, units.n_units, step):
-        tot += wu[s : s + step].astype(np.float64).T @ x[s : s + step]
+        w64 = wu[s : s + step].astype(np.float64)
+        tot += w64.T @ x[s : s + step]
+        for n, v in m.items():
+            conf_tot[n] += sp.csc_matrix(v[:, s : s + step]) @ w64
+    conf_sums = {  # (bins, B, N_LIMBS)
+        n: v.astype(np.int64).reshape(-1, N_LIMBS, b).transpose(0, 2, 1).copy()
+        for n, v in conf_tot.items()
+    }
     exact_sums = tot[:, len(plain) :].astype(np.int64).reshape(b, len(exact), N_LIMBS)
-    return tot[:, : len(plain)], exact_sums, counts, _conf_sums(units, wu, conf)
+    return tot[:, : len(plain)], exact_sums, counts, conf_sums
 
 
-def _conf_sums(units: Units, wu: NDArray, conf: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
-    """``(bins, B, N_LIMBS)`` limb sums of each binned confidence: one sparse product of
-    its limbs (a row per bin and limb) with the units' weights (confidence: every sample is
-    its own unit)."""
+def _conf_limbs(units: Units, binned: Any) -> Any:
+    """A binned confidence's limbs as a sparse (bins x limbs, units) matrix (confidence:
+    every sample is its own unit)."""
     import scipy.sparse as sp
 
-    out = {}
-    for name, binned in conf.items():
-        if units.n_units != units.unit_of.size:
-            raise AssertionError("binned confidences need a unit per sample")
-        bins, w = binned.bins[units.rep], binned.weights[units.rep]
-        ok = np.flatnonzero(bins >= 0)
-        rows = (bins[ok, None] * N_LIMBS + np.arange(N_LIMBS)).ravel()
-        cols = np.repeat(ok, N_LIMBS)
-        m = sp.csc_matrix(
-            (limbs(w[ok]).ravel(), (rows, cols)), shape=(binned.size * N_LIMBS, units.n_units)
-        )
-        got = (m @ wu.astype(np.float64)).astype(np.int64)
-        out[name] = got.reshape(binned.size, N_LIMBS, -1).transpose(0, 2, 1).copy()
-    return out
+    if units.n_units != units.unit_of.size:
+        raise AssertionError("binned confidences need a unit per sample")
+    bins, w = binned.bins[units.rep], binned.weights[units.rep]
+    ok = np.flatnonzero(bins >= 0)
+    rows = (bins[ok, None] * N_LIMBS + np.arange(N_LIMBS)).ravel()
+    cols = np.repeat(ok, N_LIMBS)
+    shape = (binned.size * N_LIMBS, units.n_units)
+    return sp.csc_matrix((limbs(w[ok]).ravel(), (rows, cols)), shape=shape)
 
 
 def _add(acc: dict[str, NDArray], name: str, got: NDArray) -> None:
