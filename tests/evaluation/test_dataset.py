@@ -230,6 +230,11 @@ def test_dataset_report_equals_single_file_report(tmp_path, probs) -> None:
     assert ("ece" in boot["confidence_intervals"]) is probs  # no interval for a null key
 
 
+def test_empty_list_of_files_refused() -> None:
+    with pytest.raises(TaxovitError, match="empty list of dataset files"):
+        evaluate_dataset([], hand_taxonomy())
+
+
 def test_poisson_interval_of_the_ece(tmp_path) -> None:
     rows = _prob_rows(60)
     write_parts(rows, tmp_path / "one", [])

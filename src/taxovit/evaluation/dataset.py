@@ -43,6 +43,8 @@ def dataset_files(path: str | os.PathLike[str] | Sequence[str]) -> list[str]:
     """The Parquet files of a list, a folder (``*.parquet``, ``*.parq``, ``*.pq`` at any depth,
     hive partitions included; hidden and ``_``-prefixed files skipped) or a glob, sorted."""
     if isinstance(path, (list, tuple)):
+        if not path:
+            raise ArgumentError("an empty list of dataset files")
         return [str(f) for f in path]
     p = str(path)
     if Path(p).is_dir():
