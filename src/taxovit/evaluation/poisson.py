@@ -237,6 +237,8 @@ class PoissonState:
             st,
             confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)),
             binned={n: v for n, v in st.binned.items() if n not in conf},
+            # per-sample units only for per-sample bins (a batch without them groups)
+            layout=replace(st.layout, confidence=bool(st.binned)),
         )
         units = build_units(st)
         exact = [n for n in units.cols if st.columns[n].dtype.kind == "f"]

@@ -193,18 +193,21 @@ class StreamingEvaluator:
 
     @staticmethod
     def statistics(ctx: Any, inputs: Any, ranked_scores: ArrayLike | None = None) -> Any:
-        """The batch's statistics; with ``ranked_scores`` the ECE's (the first candidate's
-        score, clipped to [0, 1]) and ``n_conf``, the rows whose scores are probabilities:
-        :meth:`compute` gives the ECE only when that is every row."""
+        """The batch's statistics; with ``ranked_scores`` ``n_conf``, the rows whose scores
+        are probabilities (:meth:`compute` gives the ECE only when that is every row) and,
+        when it is every row of the batch, the ECE's bin sums (the first candidate's score
+        as confidence); else the ECE is null whatever the other batches hold: no bin sums."""
         conf_rows = None
         if ranked_scores is not None:
             if ctx.ranked is None:
                 raise ArgumentError("ranked_scores need ranked candidates")
             conf, conf_rows = ranked_confidence(ctx.ranked, ranked_scores)
-            ctx.ranked_conf = np.clip(conf, 0.0, 1.0)
+            if conf_rows.all():
+                ctx.ranked_conf = conf
         st = statistics_of(ctx, inputs, rows=False)
         if conf_rows is not None:
             st.columns["n_conf"] = conf_rows
+            st.layout = replace(st.layout, confidence=True)  # the same keys in every batch
         return st
 
     def _probe_layout(self, ctx: Any) -> Layout:
