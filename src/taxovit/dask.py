@@ -134,7 +134,7 @@ def evaluate(
     seed: int = 0,
 ) -> Any:
     """The merged state of a Parquet dataset (folder, glob or list of files) or a
-    ``dask.dataframe``; with ``n_resamples``, of the Poisson bootstrap (long layout).
+    ``dask.dataframe``; with ``n_resamples``, of the Poisson bootstrap (long or top-k layout).
 
     Parameters
     ----------
@@ -193,7 +193,7 @@ def evaluate(
         if isinstance(data, (str, os.PathLike, list, tuple)):  # a dataset, or its files
             files = dataset_files(data)
             spec = schema_spec(files)
-            if boot:  # the long layout only: refused here, not in every task
+            if boot:  # ids needed (not the wide layout): refused here, not in every task
                 new_state(tax, spec, {}, top_k, score_kind, boot)
             rows = batch_rows or (POISSON_BATCH_ROWS if boot else BATCH_ROWS)
             futures = client.map(

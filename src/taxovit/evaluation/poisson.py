@@ -272,7 +272,8 @@ class PoissonState:
         return self
 
     def to_bytes(self) -> bytes:
-        """The state as versioned plain bytes (:func:`~taxovit.evaluation.state_io.poisson_to_bytes`)."""
+        """The state as versioned plain bytes
+        (:func:`~taxovit.evaluation.state_io.poisson_to_bytes`)."""
         from taxovit.evaluation.state_io import poisson_to_bytes
 
         return poisson_to_bytes(self)
@@ -316,8 +317,8 @@ def evaluate_poisson(
     batch_rows: int | None = None,
     score_kind: str = "probs",
 ) -> Any:
-    """The report of a long Parquet dataset with Poisson bootstrap intervals (the state of
-    :func:`~taxovit.evaluation.dataset.evaluate_dataset` with ``n_resamples``)."""
+    """The report of a long or top-k Parquet dataset with Poisson bootstrap intervals (the
+    state of :func:`~taxovit.evaluation.dataset.evaluate_dataset` with ``n_resamples``)."""
     from taxovit.evaluation.dataset import evaluate_dataset
 
     if not 0 < ci < 1:
