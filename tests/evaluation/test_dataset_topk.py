@@ -169,6 +169,9 @@ def test_truth_errors_and_refusals(tmp_path, tax) -> None:
     _fails([str(tmp_path / "both"), *args], tmp_path, "y_true column or --truth FILE")
     write_parts(_drop_truth(rows), tmp_path / "none", [10])
     _fails([str(tmp_path / "none"), "-t", str(tax)], tmp_path, "y_true column or --truth FILE")
+    wide = {"id": rows["id"], "y_true": rows["y_true"], "y_pred": rows["y_true"]}
+    write_parts(wide, tmp_path / "wide", [10])
+    _fails([str(tmp_path / "wide"), *args], tmp_path, "f000.parquet", "this one is wide")
     dask = [str(tmp_path / "none"), *args, "--engine", "dask"]
     _fails(dask, tmp_path, "--truth is not available with --engine dask")
     with pytest.raises(TaxovitError, match="not in the dataset"):

@@ -98,7 +98,13 @@ def spec_of(schema_names: Sequence[str], file: str, truth: Any = None) -> Datase
                 )
             cols = {k: lower[k] for k in (*roles, "y_true") if k in lower}
             return DatasetSpec(layout, cols, truth=truth)
-    if {"y_true", "y_pred"} <= lower.keys() and truth is None:
+    if {"y_true", "y_pred"} <= lower.keys() and truth is not None:
+        raise RecordError(
+            "--truth is for a top-k or long dataset without y_true; this one is wide "
+            "(y_true, y_pred)",
+            file=file,
+        )
+    if {"y_true", "y_pred"} <= lower.keys():
         sc = tuple(c for c in schema_names if c.lower().startswith(SCORE_PREFIX))
         return DatasetSpec(
             "wide",
