@@ -170,11 +170,16 @@ def _conf_limbs(units: Units, binned: Any) -> Any:
     return sp.csc_matrix((limbs(w[ok]).ravel(), (rows, cols)), shape=shape)
 
 
-def _add(acc: dict[str, NDArray], name: str, got: NDArray) -> None:
-    if name in acc:
-        acc[name] += got
-    else:
-        acc[name] = got.astype(np.float64 if got.dtype.kind == "f" else got.dtype)  # a copy
+def _add(acc: dict[str, NDArray], name: str, got: NDArray, dtype: Any = np.float64) -> None:
+    """``acc[name] += got`` in ``dtype`` (floats; int64 limbs stay int64)."""
+    if got.dtype.kind != "f":
+        dtype = got.dtype
+    if name not in acc:
+        acc[name] = got.astype(dtype)  # a copy
+        return
+    if acc[name].dtype != dtype:
+        acc[name] = acc[name].astype(dtype)
+    acc[name] += got
 
 
 class PoissonState:
@@ -196,6 +201,9 @@ class PoissonState:
         # limbs of float sums: (B, N_LIMBS), or (bins, B, N_LIMBS) of binned confidences
         self.exact: dict[str, NDArray[np.int64]] = {}
         self.counts: dict[str, NDArray] = {}  # (k, B)
+        # samples x the largest weight added so far: while below 2**24 every count is an
+        # integer float32 holds exactly, and the counts stay float32 (half the traffic)
+        self.weight_bound = 0
 
     def update(
         self,
@@ -247,8 +255,10 @@ class PoissonState:
         )
         for i, name in enumerate(n for n in units.cols if n not in set(exact)):
             _add(self.sums, name, sums[:, i])
+        self.weight_bound += units.unit_of.size * _Z.size
+        dtype = np.float32 if self.weight_bound < 1 << 24 else np.float64
         for name, rows in units.count_rows.items():
-            _add(self.counts, name, counts[rows])
+            _add(self.counts, name, counts[rows], dtype)
         for name, got in [
             *zip(exact, np.moveaxis(limb_sums, 1, 0), strict=True),
             *conf_sums.items(),
@@ -264,9 +274,12 @@ class PoissonState:
                 f"into {self.b} resamples, seed {self.seed}"
             )
         self.point.merge(other.point)
-        for mine, theirs in ((self.sums, other.sums), (self.counts, other.counts)):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0.0) + v
+        for k, v in other.sums.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.weight_bound += other.weight_bound
+        dtype = np.float32 if self.weight_bound < 1 << 24 else np.float64
+        for k, v in other.counts.items():
+            _add(self.counts, k, v, dtype)
         for k, v in other.exact.items():
             self.exact[k] = carry(self.exact[k] + v) if k in self.exact else v.copy()
         return self
@@ -291,7 +304,7 @@ class PoissonState:
 
         report = self.point.compute()
         state = {**self.sums, **{k: value(v).T for k, v in self.exact.items()}}  # (B, bins)
-        state.update({k: v.T for k, v in self.counts.items()})
+        state.update({k: v.T.astype(np.float64) for k, v in self.counts.items()})
         state = {k: np.ascontiguousarray(v) for k, v in state.items()}
         layout = self.point.report_layout()[0]  # the point report's keys
         draws = compute(layout, lambda name: np.asarray(state[name], dtype=np.float64))

@@ -298,7 +298,7 @@ def poisson_from_bytes(data: bytes, taxonomy: Any) -> Any:
     if ((limbs[..., :-1] < 0) | (limbs[..., :-1] >= 1 << LIMB_BITS)).any():
         raise _bad("an exact sum's limbs are not in canonical form")
     state = PoissonState(taxonomy, b, header["seed"], point.top_k)
-    state.point = point
+    state.point, state.weight_bound = point, 1 << 24  # float64 counts from here on
     state.sums = {k: floats[i * b : (i + 1) * b].copy() for i, k in enumerate(header["sums"])}
     row = 0
     for name, k in header["exact"]:
