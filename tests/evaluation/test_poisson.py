@@ -242,3 +242,16 @@ def test_poisson_bytes_limbs_and_taxonomy_checked() -> None:
     other = type(tax).from_edges([("root", "x"), ("root", "y")])
     with pytest.raises(ArgumentError, match="taxonomy of"):
         PoissonState.from_bytes(_poisson_state(tax).to_bytes(), other)
+
+
+def test_counts_float32_until_the_bound_then_float64() -> None:
+    tax = hand_taxonomy()
+    a, b = _poisson_state(tax), _poisson_state(tax)
+    assert a.counts["sup"].dtype == np.float32  # 3 samples x 18 < 2**24
+    b.weight_bound = (1 << 24) - 1  # as if many samples were added: past the bound below
+    both = PoissonState.from_bytes(a.to_bytes(), tax)  # from bytes: float64
+    assert both.counts["sup"].dtype == np.float64
+    merged = _poisson_state(tax).merge(b)
+    assert merged.counts["sup"].dtype == np.float64
+    np.testing.assert_array_equal(merged.counts["sup"], 2 * a.counts["sup"])
+    assert merged.report(0.9).intervals == both.merge(a).report(0.9).intervals
