@@ -218,32 +218,24 @@ class PoissonState:
         sample ids (module docstring: one product per statistic kind for all B resamples)."""
         if scores is not None or ids is None:
             raise ArgumentError("the Poisson bootstrap needs sample ids and takes no score matrix")
-        self.point.update(y_true, y_pred, ranked=ranked, ranked_scores=ranked_scores)
         t, p, ids = np.asarray(y_true), np.asarray(y_pred), np.asarray(ids)
         for lo in range(0, t.size, _MAX_SAMPLES):  # keeps every product's sums exact
             at = slice(lo, lo + _MAX_SAMPLES)
             cut = [None if a is None else np.asarray(a)[at] for a in (ranked, ranked_scores)]
-            self._add_resamples(t[at], p[at], *cut, ids[at])
+            batch = self.point.batch(t[at], p[at], ranked=cut[0], ranked_scores=cut[1])
+            confusions = self.point.confusions(batch.comp.y_true, batch.comp.y_pred)
+            self.point.add_batch(batch, confusions)  # the point state, from the same batch
+            self._add_resamples(batch.statistics, confusions, ids[at])
 
-    def _add_resamples(
-        self, y_true: NDArray, y_pred: NDArray, ranked: Any, ranked_scores: Any, ids: Any
-    ) -> None:
+    def _add_resamples(self, st: Any, confusions: list, ids: Any) -> None:
         from dataclasses import replace
 
-        from taxovit.evaluation.context import as_ranked, build_context
-        from taxovit.metrics import components
-
-        tax = self.point.taxonomy
-        comp = components(y_true, y_pred, tax)
-        r = None if ranked is None else as_ranked(ranked, comp.y_true.size, tax.index.n)
-        ctx = build_context(comp, tax, None, None, self.point.top_k, r)
-        st = StreamingEvaluator.statistics(ctx, None, ranked_scores)
         # counts by node id (flat) and position in the rank, as the point state's; the
         # confidences' bin sums (floats) apart, as exact sums
         conf = {n: v for n, v in st.binned.items() if n.startswith("ece_conf")}
         st = replace(
             st,
-            confusions=dict(self.point.confusions(comp.y_true, comp.y_pred)),
+            confusions=dict(confusions),
             binned={n: v for n, v in st.binned.items() if n not in conf},
             # per-sample units only for per-sample bins (a batch without them groups)
             layout=replace(st.layout, confidence=bool(st.binned)),

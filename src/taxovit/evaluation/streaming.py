@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,7 +38,17 @@ from taxovit.evaluation.statistics import (
 from taxovit.metrics import check_scores, components, node_ids
 from taxovit.metrics.table import compute
 
-__all__ = ["StreamingEvaluator"]
+__all__ = ["Batch", "StreamingEvaluator"]
+
+
+class Batch(NamedTuple):
+    """A batch made ready to add (:meth:`StreamingEvaluator.batch`)."""
+
+    comp: Any
+    ctx: Any
+    scores: NDArray[np.float64] | None
+    inputs: ScoreInputs | None
+    statistics: Any
 
 
 class StreamingEvaluator:
@@ -165,6 +175,19 @@ class StreamingEvaluator:
         UnknownLabelError
             A label not in the taxonomy.
         """
+        batch = self.batch(y_true, y_pred, scores, ranked, ranked_scores)
+        self.add_batch(batch, self.confusions(batch.comp.y_true, batch.comp.y_pred))
+
+    def batch(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        scores: ArrayLike | None = None,
+        ranked: ArrayLike | None = None,
+        ranked_scores: ArrayLike | None = None,
+    ) -> Batch:
+        """A batch's checked components, context, scores and statistics (:meth:`update`
+        adds them; the Poisson bootstrap resamples them too)."""
         comp = components(y_true, y_pred, self.taxonomy)
         s = None
         if scores is not None:
@@ -176,7 +199,11 @@ class StreamingEvaluator:
             comp, self.taxonomy, s, self.score_ids if s is not None else None, self.top_k, r
         )
         inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
-        st = self.statistics(ctx, inputs, ranked_scores)
+        return Batch(comp, ctx, s, inputs, self.statistics(ctx, inputs, ranked_scores))
+
+    def add_batch(self, batch: Batch, confusions: list[tuple[str, Confusion]]) -> None:
+        """Add a :meth:`batch` whose :meth:`confusions` are ``confusions``."""
+        comp, ctx, s, inputs, st = batch
         layout = (
             st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
         )
@@ -187,7 +214,9 @@ class StreamingEvaluator:
             self.sums[name] = self.sums.get(name, 0.0) + float(col.sum())
         for name, b in st.binned.items():
             self._add_array(name, b.sums())
-        self._add_counts(comp.y_true, comp.y_pred)
+        for suffix, conf in confusions:  # per-class counts by node id and by rank position
+            for name, got in conf.counts().items():
+                self._add_array(name + suffix, np.asarray(got, dtype=np.float64))
         if self.keep_scores and s is not None and ctx.true_col is not None:
             self._kept.append((comp.y_true, ctx.true_col, s))
 
@@ -221,12 +250,6 @@ class StreamingEvaluator:
 
     def _add_array(self, name: str, got: NDArray) -> None:
         self.counts[name] = self.counts.get(name, np.zeros(got.size)) + got
-
-    def _add_counts(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> None:
-        """Per-class counts by node id (flat) and by position among the rank's nodes."""
-        for suffix, conf in self.confusions(t, p):
-            for name, got in conf.counts().items():
-                self._add_array(name + suffix, np.asarray(got, dtype=np.float64))
 
     def confusions(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> list[tuple[str, Confusion]]:
         """(name suffix, class codes) of the state's counts: by node id (flat, suffix ``""``)
