@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py [--rows 10000000 30000000] [--rows-per-file 500000]
         [--workers 2] [--bootstrap 200] [--bootstrap-rows 1000000] [--dir /tmp/taxovit_scale]
+        [--probs]
 
 Generates (under ``--dir``, deleted at the end unless ``--keep``) a dataset of ``rows`` rows
 (``rows / 5`` samples, 5 candidates each: id, label, score, y_true; labels dictionary-encoded)
@@ -13,7 +14,8 @@ that process, and of the Dask workers):
 * dask: ``taxovit.dask.evaluate`` on a ``LocalCluster`` of ``--workers`` single-threaded
   processes (cluster start-up and a warm-up run on one file excluded, reported apart: worker
   imports and the taxonomy's index built once per worker); the report must equal local's;
-* poisson: ``--bootstrap`` Poisson resamples on the first ``--bootstrap-rows`` rows' files.
+* poisson: ``--bootstrap`` Poisson resamples on the first ``--bootstrap-rows`` rows' files,
+  locally and (with ``--workers``) on Dask, whose intervals must equal the local ones.
 
 Prints a Markdown table with rows/s, ratios to the bare scan and peak RSS, and the
 extrapolated time of 1e9 rows on 32 workers from the per-row cost (assuming the dask
@@ -44,7 +46,7 @@ def _tax():
     return synthetic_tree((1, 4, 15, 55, 200, 700, 2600, 10_000))
 
 
-def generate(folder: Path, rows: int, per_file: int, seed: int = 0) -> int:
+def generate(folder: Path, rows: int, per_file: int, seed: int = 0, probs: bool = False) -> int:
     """Write ``rows`` rows in files of ``per_file`` rows; returns the number of files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -64,6 +66,8 @@ def generate(folder: Path, rows: int, per_file: int, seed: int = 0) -> int:
         right = rng.random(n) < 0.6  # 60 % top-1 right, else the truth is second
         cand[~right, :2] = cand[~right, 1::-1]
         score = np.sort(rng.random((n, K)), axis=1)[:, ::-1]
+        if probs:  # the K best of a probability vector: each row sums to at most 1
+            score = score / score.sum(axis=1, keepdims=True) * rng.uniform(0.5, 1.0, (n, 1))
         ids = pa.array(np.char.add("s", np.arange(first, first + n).astype(str)))
         table = pa.table(
             {
@@ -145,8 +149,32 @@ def measure(what: str, folder: str, workers: int, bootstrap: int, files: int | N
         t0 = time.perf_counter()
         report = evaluate_poisson(paths, tax, n_resamples=bootstrap, top_k=(1, 5))
         out = {"seconds": time.perf_counter() - t0, "rows": report.metrics["n_samples"] * K}
+        out["intervals"] = report.intervals
+    elif what == "dask-poisson":
+        out = _dask_poisson(paths, workers, bootstrap)
     out["peak_mb"] = _peak_mb()
     return out
+
+
+def _dask_poisson(paths: list[str], workers: int, bootstrap: int) -> dict:
+    """The Poisson bootstrap on a LocalCluster (start-up and a warm-up on one file apart)."""
+    import taxovit.dask as tdask
+
+    tax = _tax()
+    client = tdask.local_client(workers)
+    tdask.evaluate(paths[:1], tax, top_k=(1, 5), client=client, n_resamples=bootstrap)
+    t0 = time.perf_counter()
+    state = tdask.evaluate(paths, tax, top_k=(1, 5), client=client, n_resamples=bootstrap)
+    report = state.report(0.95)
+    secs = time.perf_counter() - t0
+    wrss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    client.close()
+    return {
+        "seconds": secs,
+        "rows": report.metrics["n_samples"] * K,
+        "intervals": report.intervals,
+        "worker_peak_mb": max(wrss.values()),
+    }
 
 
 def _child(what: str, folder: Path, args: argparse.Namespace, files: int | None = None) -> dict:
@@ -191,6 +219,9 @@ def main() -> None:
     ap.add_argument("--bootstrap-rows", type=int, default=1_000_000)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/taxovit_scale"))
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
+    ap.add_argument(
+        "--probs", action="store_true", help="candidates' scores are probabilities (the ece)"
+    )
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--files", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -215,7 +246,7 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             t0 = time.perf_counter()
-            n_files = generate(folder, rows, args.rows_per_file)
+            n_files = generate(folder, rows, args.rows_per_file, probs=args.probs)
             print(
                 f"| generate {n_files} files | {rows:,} | {time.perf_counter() - t0:.1f} | | | | |"
             )
@@ -251,6 +282,12 @@ def main() -> None:
                         None,
                     )
                 )
+                if args.workers:
+                    dboot = _child("dask-poisson", folder, args, nf)
+                    same = dboot["intervals"] == boot["intervals"]
+                    name = f"dask {args.workers} workers + Poisson bootstrap {args.bootstrap} "
+                    name += f"(intervals {'==' if same else '!='} local)"
+                    print(_line(name, dboot, scan, boot))
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
     finally:

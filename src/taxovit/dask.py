@@ -23,7 +23,9 @@ from typing import Any
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.dataset import (
+    BATCH_ROWS,
     FAN_IN,
+    POISSON_BATCH_ROWS,
     dataset_files,
     file_state,
     guarded,
@@ -32,7 +34,7 @@ from taxovit.evaluation.dataset import (
     schema_spec,
     spec_of,
 )
-from taxovit.evaluation.streaming import StreamingEvaluator
+from taxovit.evaluation.state_io import any_state_from_bytes
 
 __all__ = ["evaluate", "local_client"]
 
@@ -65,19 +67,26 @@ def _file_task(
     label_attr: str | None,
     score_kind: str,
     batch_rows: int,
+    boot: tuple[int, int] | None,
     file: str,
 ) -> bytes:
     from taxovit.predictions.labels import label_map
 
     labels = label_map(tax, label_attr)
-    ev = new_state(tax, spec, labels, top_k, score_kind)
+    ev = new_state(tax, spec, labels, top_k, score_kind, boot)
     with guarded(file):
         file_state(ev, [file], spec, labels, batch_rows)
     return ev.to_bytes()
 
 
 def _frame_task(
-    tax: Any, top_k: Sequence[int], label_attr: str | None, score_kind: str, frame: Any, index: int
+    tax: Any,
+    top_k: Sequence[int],
+    label_attr: str | None,
+    score_kind: str,
+    boot: tuple[int, int] | None,
+    frame: Any,
+    index: int,
 ) -> bytes:
     import pyarrow as pa
 
@@ -86,18 +95,17 @@ def _frame_task(
     labels = label_map(tax, label_attr)
     name = f"partition {index}"
     spec = spec_of(list(frame.columns), name)
-    ev = new_state(tax, spec, labels, top_k, score_kind)
+    ev = new_state(tax, spec, labels, top_k, score_kind, boot)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if table.num_rows:
-        from taxovit.evaluation.dataset_batches import long_batch, wide_batch
+        from taxovit.evaluation.dataset_batches import ADDERS
 
-        add = long_batch if spec.layout == "long" else wide_batch
-        add(ev, table.combine_chunks().to_batches()[0], spec, labels, name, 0)
+        ADDERS[spec.layout](ev, table.combine_chunks().to_batches()[0], spec, labels, name, 0)
     return ev.to_bytes()
 
 
 def _merge(tax: Any, *states: bytes) -> bytes:
-    return merge_group([StreamingEvaluator.from_bytes(s, tax) for s in states]).to_bytes()
+    return merge_group([any_state_from_bytes(s, tax) for s in states]).to_bytes()
 
 
 def _tree_reduce(client: Any, futures: list, tax_f: Any, fan_in: int = FAN_IN) -> Any:
@@ -120,11 +128,13 @@ def evaluate(
     client: Any = None,
     scheduler: str | None = None,
     retries: int = 2,
-    batch_rows: int = 1 << 20,
+    batch_rows: int | None = None,
     score_kind: str = "probs",
-) -> StreamingEvaluator:
+    n_resamples: int = 0,
+    seed: int = 0,
+) -> Any:
     """The merged state of a Parquet dataset (folder, glob or list of files) or a
-    ``dask.dataframe``.
+    ``dask.dataframe``; with ``n_resamples``, of the Poisson bootstrap (long or top-k layout).
 
     Parameters
     ----------
@@ -141,14 +151,17 @@ def evaluate(
     scheduler : str, optional
     retries : int
         Dask's retries of a failed task (a killed worker's partitions run again).
-    batch_rows : int
-        Rows read at a time from a Parquet file.
+    batch_rows : int, optional
+        Rows read at a time from a Parquet file (the local engine's default).
     score_kind : {"probs", "logits"}
+    n_resamples, seed : int
+        Poisson bootstrap resamples (0: none) and their seed: the same intervals as the
+        local engine's (:func:`taxovit.evaluation.poisson.evaluate_poisson`).
 
     Returns
     -------
-    StreamingEvaluator
-        The merged state; its ``.compute()`` is the report.
+    StreamingEvaluator or PoissonState
+        The merged state; its ``.compute()`` (bootstrap: ``.report(ci)``) is the report.
 
     Raises
     ------
@@ -176,9 +189,13 @@ def evaluate(
         client = distributed.Client(scheduler) if scheduler else local_client()
     try:
         tax_f = client.scatter(tax, broadcast=True, hash=False)  # a fresh key per run
+        boot = (int(n_resamples), int(seed)) if n_resamples > 0 else None
         if isinstance(data, (str, os.PathLike, list, tuple)):  # a dataset, or its files
             files = dataset_files(data)
             spec = schema_spec(files)
+            if boot:  # ids needed (not the wide layout): refused here, not in every task
+                new_state(tax, spec, {}, top_k, score_kind, boot)
+            rows = batch_rows or (POISSON_BATCH_ROWS if boot else BATCH_ROWS)
             futures = client.map(
                 _file_task,
                 [tax_f] * len(files),
@@ -186,7 +203,8 @@ def evaluate(
                 [tuple(top_k)] * len(files),
                 [label_attr] * len(files),
                 [score_kind] * len(files),
-                [batch_rows] * len(files),
+                [rows] * len(files),
+                [boot] * len(files),
                 files,
                 retries=retries,
                 pure=False,
@@ -201,6 +219,7 @@ def evaluate(
                     tuple(top_k),
                     label_attr,
                     score_kind,
+                    boot,
                     f,
                     i,
                     retries=retries,
@@ -210,7 +229,7 @@ def evaluate(
             ]
         if not futures:
             raise ArgumentError("the dataset has no partitions")
-        return StreamingEvaluator.from_bytes(_tree_reduce(client, futures, tax_f).result(), tax)
+        return any_state_from_bytes(_tree_reduce(client, futures, tax_f).result(), tax)
     finally:
         if own:
             cluster = getattr(client, "cluster", None)

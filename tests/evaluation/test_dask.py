@@ -4,6 +4,7 @@ worker killed mid-run is retried by Dask and the report stays exact."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -60,6 +61,20 @@ def test_two_workers_equal_in_memory(client, tmp_path) -> None:
     assert again.sums == got.sums  # a second run on the same client (taxonomy scattered anew)
 
 
+def test_bootstrap_two_workers_equal_local(client, tmp_path) -> None:
+    """Poisson resamples on Dask: the same per-file states and merge tree as the local
+    engine, so the intervals (and every resampled sum and count) are identical."""
+    tax, rows = hand_taxonomy(), long_rows(150)
+    write_parts(rows, tmp_path, list(range(6, 450, 30)))  # 15 files: a 2-level merge tree
+    kw = {"top_k": (1, 3), "batch_rows": 8, "n_resamples": 60, "seed": 11}
+    got = tdask.evaluate(tmp_path, tax, client=client, **kw)
+    local = evaluate_dataset(tmp_path, tax, **kw)
+    assert got.to_bytes() == local.to_bytes()
+    a, b = got.report(0.9), local.report(0.9)
+    assert a.intervals == b.intervals and a.metrics == b.metrics and len(a.intervals) > 20
+    _same(a, in_memory(rows, tax, 3))
+
+
 def test_dataframe_partitions(client) -> None:
     import dask.dataframe as dd
     import pandas as pd
@@ -97,6 +112,13 @@ def test_cli_dask_corrupt_partition_exit_2(client, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     want = in_memory(long_rows(40), hand_taxonomy(), 3, top_k=(1, 5))
     assert '"accuracy": ' + repr(want.metrics["accuracy"]) in out.read_text()
+    res = CliRunner().invoke(app, [*args, "--bootstrap", "20", "--seed", "3"])
+    local = tmp_path / "local.json"
+    boot = ["--bootstrap", "20", "--seed", "3", "-f", "json", "-o", str(local)]
+    res2 = CliRunner().invoke(app, ["evaluate", str(tmp_path / "lake"), "-t", str(tax), *boot])
+    assert res.exit_code == 0 and res2.exit_code == 0, res.output + res2.output
+    dask_ci = json.loads(out.read_text())["confidence_intervals"]
+    assert dask_ci == json.loads(local.read_text())["confidence_intervals"] and dask_ci
     out.unlink()
     bad = tmp_path / "lake" / "part=1" / "f001.parquet"
     bad.write_bytes(bad.read_bytes()[:50])

@@ -15,7 +15,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from taxovit import evaluate  # noqa: E402
+from taxovit import Taxonomy, evaluate  # noqa: E402
 from taxovit.cli import app  # noqa: E402
 from taxovit.errors import TaxovitError  # noqa: E402
 from taxovit.evaluation.dataset import evaluate_dataset  # noqa: E402
@@ -181,3 +181,67 @@ def test_tree_merge_groups_like_dask(n) -> None:
     for i in range(n):
         tree.add(Expr(str(i)))
     assert tree.result().text == items[0].text
+
+
+def _prob_rows(n: int, k: int = 3, seed: int = 2) -> dict[str, np.ndarray]:
+    """Long rows whose candidates' scores are probabilities (a row sums to <= 1)."""
+    rows = long_rows(n, k, seed)
+    rng = np.random.default_rng(seed)
+    rows["score"] = (rng.dirichlet(np.ones(k + 1), n)[:, :k]).ravel()
+    return rows
+
+
+def _cli_json(args: list[str], out: Path) -> dict:
+    res = CliRunner().invoke(app, ["evaluate", *args, "-f", "json", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("probs", [True, False])
+def test_dataset_report_equals_single_file_report(tmp_path, probs) -> None:
+    """Every key both give is equal (ece from the candidates' scores included, when they are
+    probabilities; null with the same note when not); the dataset's other keys are null."""
+    rows = _prob_rows(70) if probs else long_rows(70)
+    tax = tmp_path / "tax.json"
+    ranks = {"A": "genus", "B": "genus", "a1": "species", "a2": "species", "b1": "species"}
+    save_taxonomy(Taxonomy.from_edges(hand_taxonomy().graph.edges, ranks=ranks), tax)
+    write_parts(rows, tmp_path / "lake", [30, 90, 150])
+    pq.write_table(pa.table(rows), tmp_path / "one.parquet")
+    top = ["-t", str(tax), "--top-k", "1", "--top-k", "3"]
+    one = _cli_json([str(tmp_path / "one.parquet"), *top], tmp_path / "one.json")
+    lake = _cli_json([str(tmp_path / "lake"), *top], tmp_path / "lake.json")
+    assert (one["metrics"]["ece"] is not None) is probs
+    for key, want in one["metrics"].items():
+        got = lake["metrics"][key]
+        if got is None:
+            assert want is None or key.startswith(("map", "ece_adaptive")), key
+        elif isinstance(want, float):
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-12), key
+        else:
+            assert got == want, key
+    assert set(one["per_rank"]) == {"genus", "species"}
+    for rank, values in one["per_rank"].items():
+        for key, want in values.items():
+            got = lake["per_rank"][rank][key]
+            assert got == (pytest.approx(want, rel=1e-12) if isinstance(want, float) else want)
+    if not probs:
+        assert lake["notes"]["ece"] == one["notes"]["ece"]
+    boot = _cli_json([str(tmp_path / "lake"), *top, "--bootstrap", "9"], tmp_path / "b.json")
+    assert ("ece" in boot["confidence_intervals"]) is probs  # no interval for a null key
+
+
+def test_empty_list_of_files_refused() -> None:
+    with pytest.raises(TaxovitError, match="empty list of dataset files"):
+        evaluate_dataset([], hand_taxonomy())
+
+
+def test_poisson_interval_of_the_ece(tmp_path) -> None:
+    rows = _prob_rows(60)
+    write_parts(rows, tmp_path / "one", [])
+    write_parts(rows, tmp_path / "many", [3, 60, 123])
+    kw = {"n_resamples": 30, "top_k": (1, 3)}
+    a = evaluate_poisson(tmp_path / "one", hand_taxonomy(), batch_rows=1000, **kw)
+    b = evaluate_poisson(tmp_path / "many", hand_taxonomy(), batch_rows=5, **kw)
+    lo, hi = a.intervals["ece"]
+    assert lo <= a.metrics["ece"] <= hi and lo < hi
+    assert a.intervals == b.intervals  # exact sums of the confidences too

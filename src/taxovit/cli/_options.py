@@ -35,7 +35,8 @@ TruthOpt = Annotated[
         "--truth",
         help="True labels for a file without them (top-k submission, long format "
         "without y_true): CSV or Parquet [bold]id,expected[/] (or id,y_true; other columns "
-        "ignored), the same ids as the predictions.",
+        "ignored), the same ids as the predictions; for a dataset (top-k or long), held in "
+        "memory (~100 bytes per sample).",
         show_default=False,
     ),
 ]

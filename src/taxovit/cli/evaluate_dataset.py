@@ -15,7 +15,6 @@ __all__ = ["is_dataset", "run_dataset"]
 _UNSUPPORTED = {
     "per_class": "--per-class",
     "plot": "--plot",
-    "truth": "--truth",
     "plot_rank": "--plot-rank",
     "html": "--html",
 }
@@ -55,8 +54,15 @@ def run_dataset(preds: Path, taxonomy: Path, opts: dict[str, Any]) -> None:
     opts["engine"] = getattr(opts["engine"], "value", opts["engine"])
     if opts["engine"] != "dask" and opts.get("scheduler"):
         raise ArgumentError("--scheduler needs --engine dask")
+    if opts["engine"] == "dask" and opts.get("truth") is not None:
+        raise ArgumentError(
+            "--truth is not available with --engine dask (the truth is held in this process); "
+            "give the files a y_true column, or use the default engine"
+        )
     files = dataset_files(preds)
     inputs = {f"dataset file #{i + 1}": f for i, f in enumerate(files)}
+    if opts.get("truth") is not None:
+        inputs["--truth"] = opts["truth"]
     plan = OutputPlan({**inputs, **taxonomy_inputs("--taxonomy", taxonomy)})
     output = opts.get("output")
     outs = {
@@ -92,27 +98,20 @@ def _report(preds: Path, tax: Any, opts: dict[str, Any], n_files: int) -> Any:
         "top_k": opts["top_k"],
         "label_attr": opts["label_attr"],
         "score_kind": getattr(opts["scores"], "value", opts["scores"]),
+        "n_resamples": opts["bootstrap"],
+        "seed": opts["seed"],
     }
-    if opts["bootstrap"] > 0:
-        from taxovit.evaluation.poisson import evaluate_poisson
-
-        if opts["engine"] == "dask":
-            raise ArgumentError(
-                "--bootstrap with --engine dask is not available yet; use the default engine"
-            )
-        with status(f"scanning {n_files} files with {opts['bootstrap']} Poisson resamples"):
-            return evaluate_poisson(
-                preds, tax, n_resamples=opts["bootstrap"], ci=opts["ci"], seed=opts["seed"], **kw
-            )
+    what = f" with {opts['bootstrap']} Poisson resamples" if opts["bootstrap"] > 0 else ""
     if opts["engine"] == "dask":
         from taxovit.dask import evaluate as dask_evaluate
 
-        with status(f"evaluating {n_files} files on Dask"):
+        with status(f"evaluating {n_files} files on Dask{what}"):
             state = dask_evaluate(os.fspath(preds), tax, scheduler=opts.get("scheduler"), **kw)
     else:
         from taxovit.evaluation.dataset import evaluate_dataset
 
-        with status(f"scanning {n_files} files"):
-            state = evaluate_dataset(preds, tax, **kw)
-    err_console.print(f"evaluated {int(state.sums.get('one', 0))} samples from {n_files} files")
-    return state.compute()
+        with status(f"scanning {n_files} files{what}"):
+            state = evaluate_dataset(preds, tax, truth=opts.get("truth"), **kw)
+    n = int(state.point.sums.get("one", 0) if what else state.sums.get("one", 0))
+    err_console.print(f"evaluated {n} samples from {n_files} files")
+    return state.report(opts["ci"]) if what else state.compute()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from taxovit._repeats import rows_with_repeat
 from taxovit._side import side_thread
@@ -156,6 +156,21 @@ def _add_rank_codes(ctx: SampleContext, taxonomy: Taxonomy) -> None:
         ctx.ranks[r] = rank_codes_of_labels(anc, ctx.inv_t, ctx.inv_p, is_truth)
 
 
+def ranked_confidence(
+    ranked: NDArray[np.int64], ranked_scores: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The first candidate's score (the confidence of the ECE) and whether each row's scores
+    are probabilities (each listed one in [0, 1], summing to at most 1)."""
+    rs = np.asarray(ranked_scores, dtype=np.float64)
+    if rs.shape != ranked.shape:
+        raise ArgumentError(f"ranked_scores has shape {rs.shape}, ranked {ranked.shape}")
+    listed = np.where(ranked >= 0, rs, 0.0)
+    if not np.isfinite(listed).all():
+        raise ArgumentError("ranked_scores must be finite")
+    probs = ((listed >= 0) & (listed <= 1)).all(axis=1) & (listed.sum(axis=1) <= 1 + 1e-6)
+    return listed[:, 0], probs
+
+
 def as_ranked(ranked: object, n: int, n_nodes: int) -> NDArray[np.int64]:
     """Check ``ranked`` candidates: an ``(n, K)`` integer array of node ids, best first, each
     row starting with a node, ``-1`` only as padding at its end, no node twice in a row."""
@@ -199,10 +214,11 @@ def _add_ranked_context(ctx: _Candidates, taxonomy: Taxonomy, ranked: NDArray[np
     if not ctx.top_k:
         return
     n = ctx.t.size
-    for k in ctx.top_k:
-        ctx.hits[k] = np.empty(n, dtype=bool)
-        ctx.hdist[k] = np.empty(n, dtype=np.float64)
-        ctx.hdist_depth[k] = np.empty(n, dtype=np.float64)
+    for k in ctx.top_k:  # zeros: a k above K is never filled (its keys are null), and its
+        # sums must still be finite (a streamed state's bytes are checked) and equal
+        ctx.hits[k] = np.zeros(n, dtype=bool)
+        ctx.hdist[k] = np.zeros(n, dtype=np.float64)
+        ctx.hdist_depth[k] = np.zeros(n, dtype=np.float64)
     step = RANKED_BLOCK if taxonomy.is_tree else max(n, 1)
     for lo in range(0, n, step):
         _ranked_block(ctx, taxonomy, ranked, slice(lo, min(n, lo + step)))

@@ -25,7 +25,12 @@ from taxovit.evaluation.arguments import (
     check_labels_aligned,
     check_top_k,
 )
-from taxovit.evaluation.context import SampleContext, as_ranked, context_of_ids
+from taxovit.evaluation.context import (
+    SampleContext,
+    as_ranked,
+    context_of_ids,
+    ranked_confidence,
+)
 from taxovit.evaluation.questions import Questions, ask
 from taxovit.evaluation.report import EvaluationReport, nest_metrics, per_class_table
 from taxovit.evaluation.score_metrics import (
@@ -321,16 +326,11 @@ def _ranked_confidence(ctx: SampleContext, ranked_scores: ArrayLike | None) -> d
         return {}
     if ctx.ranked is None:
         raise ArgumentError("ranked_scores need ranked candidates")
-    rs = np.asarray(ranked_scores, dtype=np.float64)
-    if rs.shape != ctx.ranked.shape:
-        raise ArgumentError(f"ranked_scores has shape {rs.shape}, ranked {ctx.ranked.shape}")
-    listed = np.where(ctx.ranked >= 0, rs, 0.0)
-    if not np.isfinite(listed).all():
-        raise ArgumentError("ranked_scores must be finite")
-    if (listed < 0).any() or (listed > 1).any() or (listed.sum(axis=1) > 1 + 1e-6).any():
+    conf, probs = ranked_confidence(ctx.ranked, ranked_scores)
+    if not probs.all():
         why = "the candidates' scores are not probabilities (each in [0, 1], summing to <= 1)"
         return dict.fromkeys(("ece", "ece_adaptive"), why)
-    ctx.ranked_conf = listed[:, 0]
+    ctx.ranked_conf = conf
     return {}
 
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 import glob as globmod
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from taxovit.errors import ArgumentError
-from taxovit.evaluation.dataset_batches import long_batch, wide_batch
+from taxovit.evaluation.dataset_batches import ADDERS
 from taxovit.evaluation.streaming import StreamingEvaluator
 from taxovit.predictions.contract import SCORE_PREFIX
 from taxovit.predictions.tables import RecordError
@@ -35,6 +35,7 @@ from taxovit.predictions.tables import RecordError
 __all__ = ["DatasetSpec", "dataset_files", "evaluate_dataset", "file_state", "spec_of"]
 
 BATCH_ROWS = 1 << 20
+POISSON_BATCH_ROWS = 1 << 18  # a batch's state is (samples x resamples): smaller batches
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 
 
@@ -42,6 +43,8 @@ def dataset_files(path: str | os.PathLike[str] | Sequence[str]) -> list[str]:
     """The Parquet files of a list, a folder (``*.parquet``, ``*.parq``, ``*.pq`` at any depth,
     hive partitions included; hidden and ``_``-prefixed files skipped) or a glob, sorted."""
     if isinstance(path, (list, tuple)):
+        if not path:
+            raise ArgumentError("an empty list of dataset files")
         return [str(f) for f in path]
     p = str(path)
     if Path(p).is_dir():
@@ -66,25 +69,41 @@ def dataset_files(path: str | os.PathLike[str] | Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """The layout and the file's column names for each role (``scores``: wide score columns)."""
+    """The layout and the file's column names for each role (``scores``: wide score columns;
+    ``k``: the labels per row of a top-k dataset; ``truth``: a
+    :class:`~taxovit.evaluation.dataset_truth.TruthLookup` when the files have no y_true)."""
 
     layout: str
     columns: Mapping[str, str]
     score_columns: tuple[str, ...] = ()
     score_labels: tuple[str, ...] = ()
+    k: int = 0
+    truth: Any = None
 
 
-def spec_of(schema_names: Sequence[str], file: str) -> DatasetSpec:
+_ROLES = {"long": ("id", "label", "score"), "topk": ("id", "predicted")}
+
+
+def spec_of(schema_names: Sequence[str], file: str, truth: Any = None) -> DatasetSpec:
     """Recognise the layout from a file's column names (case-insensitive)."""
     lower = {c.lower(): c for c in schema_names}
-    if {"id", "label", "score"} <= lower.keys():
-        if "y_true" not in lower:
-            raise RecordError(
-                "a long dataset needs a y_true column (a truth file is not supported for datasets)",
-                file=file,
-                column="y_true",
-            )
-        return DatasetSpec("long", {k: lower[k] for k in ("id", "label", "score", "y_true")})
+    for layout, roles in _ROLES.items():
+        if set(roles) <= lower.keys():
+            if ("y_true" in lower) == (truth is not None):
+                raise RecordError(
+                    f"a {layout} dataset needs a y_true column or --truth FILE (id,expected), "
+                    "not both",
+                    file=file,
+                    column="y_true",
+                )
+            cols = {k: lower[k] for k in (*roles, "y_true") if k in lower}
+            return DatasetSpec(layout, cols, truth=truth)
+    if {"y_true", "y_pred"} <= lower.keys() and truth is not None:
+        raise RecordError(
+            "--truth is for a top-k or long dataset without y_true; this one is wide "
+            "(y_true, y_pred)",
+            file=file,
+        )
     if {"y_true", "y_pred"} <= lower.keys():
         sc = tuple(c for c in schema_names if c.lower().startswith(SCORE_PREFIX))
         return DatasetSpec(
@@ -94,7 +113,8 @@ def spec_of(schema_names: Sequence[str], file: str) -> DatasetSpec:
             tuple(c[len(SCORE_PREFIX) :] for c in sc),
         )
     raise RecordError(
-        f"columns {list(schema_names)}: expected id,label,score,y_true (long) "
+        f"columns {list(schema_names)}: expected id,label,score,y_true (long), "
+        "id,predicted,y_true (top-k; --truth FILE instead of y_true for both) "
         "or y_true,y_pred[,score_*] (wide)",
         file=file,
     )
@@ -106,7 +126,19 @@ def new_state(
     labels: Mapping[str, int],
     top_k: Sequence[int],
     score_kind: str = "probs",
-) -> StreamingEvaluator:
+    resamples: tuple[int, int] | None = None,
+) -> Any:
+    """An empty state for files of ``spec``: a streaming evaluator, or with ``resamples``
+    (B, seed) a Poisson bootstrap state (:mod:`taxovit.evaluation.poisson`)."""
+    if resamples is not None:
+        from taxovit.evaluation.poisson import PoissonState
+
+        if spec.layout == "wide":
+            raise ArgumentError(
+                "--bootstrap on a dataset needs sample ids (the long or top-k layout): "
+                "the resample weights are hashed from the ids"
+            )
+        return PoissonState(tax, resamples[0], resamples[1], top_k)
     score_labels = None
     if spec.score_labels:
         missing = [
@@ -143,7 +175,7 @@ def file_state(
     import pyarrow as pa
 
     columns = list(spec.columns.values()) + list(spec.score_columns)
-    add = long_batch if spec.layout == "long" else wide_batch
+    add = ADDERS[spec.layout]
     current, row0, tail = None, 0, None
     for file, batch in _batches(files, columns, batch_rows):
         if file != current:
@@ -180,15 +212,25 @@ def _tail_start(ids: Any, last: Any) -> int:
     return int(other[-1]) + 1 if other.size else 0
 
 
-def schema_spec(files: Sequence[str]) -> DatasetSpec:
-    """The layout of the first file; every file must have its columns."""
+def schema_spec(files: Sequence[str], truth: Any = None) -> DatasetSpec:
+    """The layout of the first file (every file must have its columns); a top-k dataset's K
+    from its first row."""
     import pyarrow.parquet as pq
 
     try:
         names = pq.read_schema(files[0]).names
     except Exception as exc:  # noqa: BLE001  (pyarrow raises several kinds on a bad file)
         raise RecordError(f"not a readable Parquet file ({exc})", file=files[0]) from None
-    return spec_of(names, files[0])
+    spec = spec_of(names, files[0], truth)
+    if spec.layout != "topk":
+        return spec
+    column = spec.columns["predicted"]
+    for f in files:
+        with guarded(f):
+            first = next(pq.ParquetFile(f).iter_batches(batch_size=1, columns=[column]), None)
+        if first is not None and first.num_rows:
+            return replace(spec, k=len(str(first.column(0)[0].as_py() or "").split()))
+    return spec
 
 
 def evaluate_dataset(
@@ -197,23 +239,36 @@ def evaluate_dataset(
     *,
     top_k: Sequence[int] = (1, 5),
     label_attr: str | None = None,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
     score_kind: str = "probs",
-) -> StreamingEvaluator:
-    """The state of every row of the dataset at ``path`` (:meth:`compute` gives the report)."""
+    n_resamples: int = 0,
+    seed: int = 0,
+    truth: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The state of every row of the dataset at ``path`` (:meth:`compute` gives the report);
+    with ``n_resamples``, a :class:`~taxovit.evaluation.poisson.PoissonState` (its
+    ``report(ci)``). ``batch_rows``: rows read at a time (default :data:`BATCH_ROWS`, with
+    resamples :data:`POISSON_BATCH_ROWS`). ``truth``: the truth file of a top-k or long
+    dataset without y_true, held in memory (:mod:`taxovit.evaluation.dataset_truth`)."""
     from taxovit.evaluation.arguments import as_taxonomy
+    from taxovit.evaluation.dataset_truth import TruthLookup
     from taxovit.predictions.labels import label_map
 
     tax = as_taxonomy(taxonomy)
     files = dataset_files(path)
-    spec = schema_spec(files)
     labels = label_map(tax, label_attr)
+    lookup = None if truth is None else TruthLookup(truth, labels)
+    spec = schema_spec(files, lookup)
+    boot = (int(n_resamples), int(seed)) if n_resamples > 0 else None
+    rows = batch_rows or (POISSON_BATCH_ROWS if boot else BATCH_ROWS)
     tree = TreeMerge()
     for f in files:  # one file at a time: its own errors, its rows numbered from 1
-        ev = new_state(tax, spec, labels, top_k, score_kind)
+        ev = new_state(tax, spec, labels, top_k, score_kind, boot)
         with guarded(f):
-            tree.add(file_state(ev, [f], spec, labels, batch_rows))
-    return tree.result() or new_state(tax, spec, labels, top_k, score_kind)
+            tree.add(file_state(ev, [f], spec, labels, rows))
+    if lookup is not None:
+        lookup.check_all_seen(str(path))
+    return tree.result() or new_state(tax, spec, labels, top_k, score_kind, boot)
 
 
 FAN_IN = 8

@@ -15,7 +15,7 @@ from taxovit.predictions.tables import RecordError
 if TYPE_CHECKING:
     from taxovit.evaluation.dataset import DatasetSpec
 
-__all__ = ["long_batch", "wide_batch"]
+__all__ = ["ADDERS", "long_batch", "topk_batch", "wide_batch"]
 
 
 def _node_ids(
@@ -95,19 +95,26 @@ def long_batch(
         )
     codes = idcol.indices.to_numpy().astype(np.int64)
     lab = _node_ids(batch.column(c["label"]), labels, file, row0, c["label"])
-    truth = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
     score = _floats(batch.column(c["score"]), file, row0, c["score"])
-    starts, run = _id_runs(codes, truth, file, row0, c)
-    ranked = _ranked(starts, run, score, lab, file, row0, c["label"])
-    extra = {}
-    if getattr(ev, "wants_ids", False):  # the Poisson bootstrap hashes the sample ids
-        extra["ids"] = idcol.dictionary.take(codes[starts]).to_numpy(zero_copy_only=False)
-    ev.update(truth[starts], ranked[:, 0], ranked=ranked, **extra)
+    rows_truth = None
+    if "y_true" in c:
+        rows_truth = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
+    starts, run = _id_runs(codes, rows_truth, file, row0, c)
+    ranked, ranked_scores = _ranked(starts, run, score, lab, file, row0, c["label"])
+    ids = None
+    if spec.truth is not None or getattr(ev, "wants_ids", False):
+        ids = idcol.dictionary.take(codes[starts]).to_numpy(zero_copy_only=False)
+    if rows_truth is None:
+        truth = spec.truth.y_true(ids, file, row0 + starts + 1, c["id"])
+    else:
+        truth = rows_truth[starts]
+    extra = {"ids": ids} if getattr(ev, "wants_ids", False) else {}
+    ev.update(truth, ranked[:, 0], ranked=ranked, ranked_scores=ranked_scores, **extra)
 
 
-def _id_runs(codes: np.ndarray, truth: np.ndarray, file: str, row0: int, c: Mapping[str, str]):
+def _id_runs(codes: np.ndarray, truth: Any, file: str, row0: int, c: Mapping[str, str]):
     """The first row of each id's run and each row's run; an id whose rows are split, or
-    whose y_true varies, is an error naming its row."""
+    whose y_true (if given) varies, is an error naming its row."""
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     run = np.cumsum(np.r_[True, codes[1:] != codes[:-1]]) - 1
     if np.unique(codes[starts]).size != starts.size:
@@ -121,7 +128,7 @@ def _id_runs(codes: np.ndarray, truth: np.ndarray, file: str, row0: int, c: Mapp
                     column=c["id"],
                 )
             seen[codes[s]] = True
-    diff = np.flatnonzero(truth != truth[starts][run])
+    diff = np.zeros(0, np.int64) if truth is None else np.flatnonzero(truth != truth[starts][run])
     if diff.size:
         raise RecordError(
             "y_true differs from the first row of this id",
@@ -132,9 +139,9 @@ def _id_runs(codes: np.ndarray, truth: np.ndarray, file: str, row0: int, c: Mapp
     return starts, run
 
 
-def _ranked(starts, run, score, lab, file: str, row0: int, column: str) -> np.ndarray:
-    """``(ids, K)`` candidates best first (ties: the earlier row), -1 padded; a label twice
-    for an id is an error naming its first row."""
+def _ranked(starts, run, score, lab, file: str, row0: int, column: str):
+    """``(ids, K)`` candidates best first (ties: the earlier row), -1 padded, and their
+    scores (0 for padding); a label twice for an id is an error naming its first row."""
     sizes = np.diff(np.r_[starts, run.size])
     if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
         k = int(sizes[0])
@@ -146,6 +153,8 @@ def _ranked(starts, run, score, lab, file: str, row0: int, column: str) -> np.nd
     rank_in = np.arange(run.size) - starts[run[order]]
     ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
     ranked[run[order], rank_in] = lab[order]
+    ranked_scores = np.zeros(ranked.shape)
+    ranked_scores[run[order], rank_in] = score[order]
     srt = np.sort(ranked, axis=1)
     dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
     if dup.any():
@@ -156,7 +165,7 @@ def _ranked(starts, run, score, lab, file: str, row0: int, column: str) -> np.nd
             row=row0 + int(starts[i]) + 1,
             column=column,
         )
-    return ranked
+    return ranked, ranked_scores
 
 
 def wide_batch(
@@ -174,3 +183,69 @@ def wide_batch(
     if spec.score_columns:
         s = np.column_stack([_floats(batch.column(k), file, row0, k) for k in spec.score_columns])
     ev.update(t, p, s)
+
+
+def topk_batch(
+    ev: StreamingEvaluator,
+    batch: Any,
+    spec: DatasetSpec,
+    labels: Mapping[str, int],
+    file: str,
+    row0: int,
+) -> None:
+    """Add a top-k batch: ``id``, ``predicted`` (K labels separated by spaces, best first, K
+    as on the dataset's first row) and ``y_true`` or the truth file's."""
+    from taxovit.predictions.cells import Problems
+    from taxovit.predictions.topk_reader import split_ranked
+
+    c = spec.columns
+    ids = _strings(batch.column(c["id"]))
+    empty = np.flatnonzero(ids == "")
+    if empty.size:
+        raise RecordError("empty id", file=file, row=row0 + int(empty[0]) + 1, column=c["id"])
+    problems = Problems(list(c.values()))
+    ranked = split_ranked(_strings(batch.column(c["predicted"])), c["predicted"], labels, problems)
+    if problems.items:
+        bad = problems.earliest()
+        raise RecordError(bad.message, file=file, row=row0 + bad.row + 1, column=bad.column)
+    if spec.k and ranked.shape[1] != spec.k:
+        raise RecordError(
+            f"{ranked.shape[1]} labels; expected {spec.k} labels separated by spaces, as many "
+            "as on the dataset's first row",
+            file=file,
+            row=row0 + 1,
+            column=c["predicted"],
+        )
+    rows = row0 + np.arange(1, ids.size + 1)
+    if "y_true" in c:
+        _unique_ids(ids, file, row0, c["id"])
+        t = _node_ids(batch.column(c["y_true"]), labels, file, row0, c["y_true"])
+    else:  # the truth file checks each id once in the whole dataset
+        t = spec.truth.y_true(ids, file, rows, c["id"])
+    extra = {"ids": ids} if getattr(ev, "wants_ids", False) else {}
+    ev.update(t, ranked[:, 0], ranked=ranked, **extra)
+
+
+def _unique_ids(ids: np.ndarray, file: str, row0: int, column: str) -> None:
+    """An id twice in a batch is an error naming its second row."""
+    import pandas as pd
+
+    dup = np.flatnonzero(pd.Index(ids).duplicated())
+    if dup.size:
+        raise RecordError(
+            "duplicate id; expected one row per id",
+            file=file,
+            row=row0 + int(dup[0]) + 1,
+            column=column,
+        )
+
+
+def _strings(col: Any) -> np.ndarray:
+    """A column as an object array of str, null as ""."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(col, pa.string()).fill_null("").to_numpy(zero_copy_only=False).astype(object)
+
+
+ADDERS = {"long": long_batch, "topk": topk_batch, "wide": wide_batch}

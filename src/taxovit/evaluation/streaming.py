@@ -16,14 +16,15 @@ and calibration; only mAP and ``ece_adaptive`` need every score, kept with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.arguments import as_taxonomy, check_top_k
-from taxovit.evaluation.context import as_ranked, build_context
+from taxovit.evaluation.context import as_ranked, build_context, ranked_confidence
 from taxovit.evaluation.core import DEFAULT_TOP_K
 from taxovit.evaluation.report import EvaluationReport, nest_metrics
 from taxovit.evaluation.score_metrics import ScoreInputs, score_inputs
@@ -37,7 +38,17 @@ from taxovit.evaluation.statistics import (
 from taxovit.metrics import check_scores, components, node_ids
 from taxovit.metrics.table import compute
 
-__all__ = ["StreamingEvaluator"]
+__all__ = ["Batch", "StreamingEvaluator"]
+
+
+class Batch(NamedTuple):
+    """A batch made ready to add (:meth:`StreamingEvaluator.batch`)."""
+
+    comp: Any
+    ctx: Any
+    scores: NDArray[np.float64] | None
+    inputs: ScoreInputs | None
+    statistics: Any
 
 
 class StreamingEvaluator:
@@ -142,6 +153,7 @@ class StreamingEvaluator:
         y_pred: ArrayLike,
         scores: ArrayLike | None = None,
         ranked: ArrayLike | None = None,
+        ranked_scores: ArrayLike | None = None,
     ) -> None:
         """Add a batch.
 
@@ -152,6 +164,9 @@ class StreamingEvaluator:
             Class scores (needs ``score_labels``).
         ranked : array of shape (n, K), optional
             Instead: each sample's K best candidates as node ids, ``-1`` padded.
+        ranked_scores : array of shape (n, K), optional
+            The candidates' scores: the ``ece`` when every row of every batch holds
+            probabilities (as :func:`taxovit.evaluate`'s ``ranked_scores``), else null.
 
         Raises
         ------
@@ -160,6 +175,19 @@ class StreamingEvaluator:
         UnknownLabelError
             A label not in the taxonomy.
         """
+        batch = self.batch(y_true, y_pred, scores, ranked, ranked_scores)
+        self.add_batch(batch, self.confusions(batch.comp.y_true, batch.comp.y_pred))
+
+    def batch(
+        self,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        scores: ArrayLike | None = None,
+        ranked: ArrayLike | None = None,
+        ranked_scores: ArrayLike | None = None,
+    ) -> Batch:
+        """A batch's checked components, context, scores and statistics (:meth:`update`
+        adds them; the Poisson bootstrap resamples them too)."""
         comp = components(y_true, y_pred, self.taxonomy)
         s = None
         if scores is not None:
@@ -171,7 +199,11 @@ class StreamingEvaluator:
             comp, self.taxonomy, s, self.score_ids if s is not None else None, self.top_k, r
         )
         inputs = score_inputs(ctx, self.taxonomy, self.score_kind)
-        st = statistics_of(ctx, inputs, rows=False)
+        return Batch(comp, ctx, s, inputs, self.statistics(ctx, inputs, ranked_scores))
+
+    def add_batch(self, batch: Batch, confusions: list[tuple[str, Confusion]]) -> None:
+        """Add a :meth:`batch` whose :meth:`confusions` are ``confusions``."""
+        comp, ctx, s, inputs, st = batch
         layout = (
             st.layout if inputs is None or inputs.probs is not None else self._probe_layout(ctx)
         )
@@ -182,9 +214,30 @@ class StreamingEvaluator:
             self.sums[name] = self.sums.get(name, 0.0) + float(col.sum())
         for name, b in st.binned.items():
             self._add_array(name, b.sums())
-        self._add_counts(comp.y_true, comp.y_pred)
+        for suffix, conf in confusions:  # per-class counts by node id and by rank position
+            for name, got in conf.counts().items():
+                self._add_array(name + suffix, np.asarray(got, dtype=np.float64))
         if self.keep_scores and s is not None and ctx.true_col is not None:
             self._kept.append((comp.y_true, ctx.true_col, s))
+
+    @staticmethod
+    def statistics(ctx: Any, inputs: Any, ranked_scores: ArrayLike | None = None) -> Any:
+        """The batch's statistics; with ``ranked_scores`` ``n_conf``, the rows whose scores
+        are probabilities (:meth:`compute` gives the ECE only when that is every row) and,
+        when it is every row of the batch, the ECE's bin sums (the first candidate's score
+        as confidence); else the ECE is null whatever the other batches hold: no bin sums."""
+        conf_rows = None
+        if ranked_scores is not None:
+            if ctx.ranked is None:
+                raise ArgumentError("ranked_scores need ranked candidates")
+            conf, conf_rows = ranked_confidence(ctx.ranked, ranked_scores)
+            if conf_rows.all():
+                ctx.ranked_conf = conf
+        st = statistics_of(ctx, inputs, rows=False)
+        if conf_rows is not None:
+            st.columns["n_conf"] = conf_rows
+            st.layout = replace(st.layout, confidence=True)  # the same keys in every batch
+        return st
 
     def _probe_layout(self, ctx: Any) -> Layout:
         """The layout of a scored batch whose scores are not probabilities: the same keys as
@@ -197,12 +250,6 @@ class StreamingEvaluator:
 
     def _add_array(self, name: str, got: NDArray) -> None:
         self.counts[name] = self.counts.get(name, np.zeros(got.size)) + got
-
-    def _add_counts(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> None:
-        """Per-class counts by node id (flat) and by position among the rank's nodes."""
-        for suffix, conf in self.confusions(t, p):
-            for name, got in conf.counts().items():
-                self._add_array(name + suffix, np.asarray(got, dtype=np.float64))
 
     def confusions(self, t: NDArray[np.int64], p: NDArray[np.int64]) -> list[tuple[str, Confusion]]:
         """(name suffix, class codes) of the state's counts: by node id (flat, suffix ``""``)
@@ -297,17 +344,28 @@ class StreamingEvaluator:
         ArgumentError
             No samples yet.
         """
-        if self._layout is None or self.sums.get("one", 0) == 0:
-            raise ArgumentError("no samples: call update() first")
-        layout = self._layout
-        if layout.probs and self.sums.get("n_probs", 0.0) != self.sums["one"]:
-            layout = layout.without_probs()  # some batch's scores were not probabilities
+        layout, notes = self.report_layout()
         state = {**self.sums, **self.counts}
         flat = compute(layout, batch_of_one(state), self._row_metrics())
         metrics, per_rank = nest_metrics(flat)
         return EvaluationReport(
-            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary()
+            metrics=metrics, per_rank=per_rank, taxonomy=self.taxonomy.summary(), notes=notes
         )
+
+    def report_layout(self) -> tuple[Layout, dict[str, str]]:
+        """The keys :meth:`compute` gives (calibration dropped when some batch's scores were
+        not probabilities) and the notes saying why."""
+        if self._layout is None or self.sums.get("one", 0) == 0:
+            raise ArgumentError("no samples: call update() first")
+        layout, notes = self._layout, {}
+        if layout.probs and self.sums.get("n_probs", 0.0) != self.sums["one"]:
+            layout = layout.without_probs()  # some batch's scores were not probabilities
+        if layout.confidence and self.sums.get("n_conf", 0.0) != self.sums["one"]:
+            layout = replace(layout, confidence=False)  # as taxovit.evaluate's note
+            notes["ece"] = (
+                "the candidates' scores are not probabilities (each in [0, 1], summing to <= 1)"
+            )
+        return layout, notes
 
     def _row_metrics(self) -> dict[str, Any]:
         """mAP and ``ece_adaptive`` (flat and per rank) of the kept scores (none kept: null)."""
