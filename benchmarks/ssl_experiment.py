@@ -278,8 +278,12 @@ def main() -> None:
     ckpts = {m: pretrain(m, epochs[m], args.cache, args.pretrain_per_class) for m in args.methods}
     if args.pretrain_only:
         return
-    # the first subset of every level first, then the others: an interrupted run has them all
-    tags = sorted((t for t in files if t != "test"), key=lambda t: (t.split("-s")[-1], t == "all"))
+    # the first subset of every level first, then all labels, then the other subsets: an
+    # interrupted run has every level
+    tags = sorted(
+        (t for t in files if t != "test"),
+        key=lambda t: (0 if t == "all" else int(t.split("-s")[-1]), t == "all"),
+    )
     for tag in tags:
         one_level(tag, files[tag], files["test"], ckpts, record, args)
     table = tables(_rows(rows_path)) + curves(args.cache)
