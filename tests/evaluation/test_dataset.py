@@ -113,6 +113,25 @@ def test_errors_name_file_row_column(tmp_path) -> None:
         evaluate_dataset(tmp_path / "t", tax, batch_rows=4)
 
 
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_an_ids_rows_apart_are_an_error_naming_the_row(tmp_path, dictionary) -> None:
+    """s1's rows (4-6) come back after s2's (rows 10-12, before s4's): named at row 10,
+    whether the id column is plain strings (codes in order of first appearance) or a
+    dictionary whose codes are in another order."""
+    tax, rows = hand_taxonomy(), long_rows(5)
+    rows["id"][9:12] = "s1"
+    rows["y_true"][9:12] = rows["y_true"][3]
+    ids = pa.array(rows["id"])
+    if dictionary:  # dictionary s4 ... s0: decreasing codes at the run starts
+        ids = pa.DictionaryArray.from_arrays(
+            pa.array([4 - int(x[1]) for x in rows["id"]], pa.int32()),
+            pa.array(["s4", "s3", "s2", "s1", "s0"]),
+        )
+    pq.write_table(pa.table(rows).set_column(0, "id", ids), tmp_path / "f.parquet")
+    with pytest.raises(TaxovitError, match=r"f\.parquet, row 10, column 'id': this id's rows"):
+        evaluate_dataset(tmp_path, tax, batch_rows=64)
+
+
 @pytest.fixture
 def files(tmp_path):
     tax_path = tmp_path / "tax.json"
