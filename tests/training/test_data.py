@@ -70,6 +70,37 @@ def test_read_idx_gzip_and_plain(tmp_path):
         read_idx(tmp_path / "bad2")
 
 
+def test_read_idx_gzip_bomb_and_lying_headers(tmp_path):
+    """A gzip file is decompressed only as far as its header's shape says (plus a byte): a
+    small header in front of 64 MB of zeros is refused without holding them; a header
+    declaring more than a gzip file of its size can hold is refused before decompressing;
+    a truncated gzip stream or a short payload is a located error."""
+    import tracemalloc
+
+    head = bytes([0, 0, 0x08, 2]) + (2).to_bytes(4, "big") + (2).to_bytes(4, "big")
+    bomb = tmp_path / "bomb.gz"
+    bomb.write_bytes(gzip.compress(head + bytes(64 << 20), compresslevel=1))
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="payload has more than 4 bytes, expected 4"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    huge = bytes([0, 0, 0x08, 2]) + (100_000).to_bytes(4, "big") * 2
+    (tmp_path / "huge.gz").write_bytes(gzip.compress(huge + bytes(10)))
+    with pytest.raises(InputError, match="more than a gzip file of"):
+        read_idx(tmp_path / "huge.gz")
+    (tmp_path / "short.gz").write_bytes(gzip.compress(head + bytes(3)))
+    with pytest.raises(InputError, match="payload has 3 bytes, expected 4"):
+        read_idx(tmp_path / "short.gz")
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(head + bytes(4))[:-9])
+    with pytest.raises(InputError, match="corrupt gzip data"):
+        read_idx(tmp_path / "cut.gz")
+
+
 def test_mini_fashion_mnist_subset():
     x, y = load_fashion_mnist(MINI, "train")
     assert x.shape == (600, 28, 28) and x.dtype == np.uint8

@@ -11,7 +11,9 @@ import csv
 import gzip
 import math
 import os
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -39,35 +41,58 @@ _IDX_DTYPES = {
 }
 
 
+#: a gzip stream expands at most ~1032-fold (deflate's limit); a header declaring more data
+#: than that from the file's size is refused before anything is decompressed
+_GZIP_MAX_RATIO = 1032
+
+
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an idx file (the MNIST format), gzip-compressed or not (detected from the bytes)."""
+    """Read an idx file (the MNIST format), gzip-compressed or not (detected from the bytes).
+
+    The header's shape is checked against the file before the data is read: a plain file
+    must hold exactly that many bytes; a gzip file is decompressed as a stream, at most the
+    declared size plus one byte (a gzip bomb behind a small header costs nothing), and a
+    declared size that no gzip file of this size can hold is refused first.
+    """
     p = Path(path)
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"corrupt gzip data: {exc}", file=str(p)) from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+    with p.open("rb") as fh:
+        packed = fh.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(p, "rb") if packed else p.open("rb") as fh:
+            return _read_idx_stream(fh, p, packed)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"corrupt gzip data: {exc}", file=str(p)) from None
+
+
+def _read_idx_stream(fh: BinaryIO, p: Path, packed: bool) -> np.ndarray:
+    magic = fh.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
         raise InputError("not an idx file (bad magic number)", file=str(p))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    dtype = np.dtype(_IDX_DTYPES[magic[2]])
+    dims = fh.read(4 * magic[3])
+    if len(dims) < 4 * magic[3]:
         raise InputError("truncated idx header", file=str(p))
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    count = math.prod(shape)  # Python ints: no overflow
-    if len(raw) - header != count * dtype.itemsize:
+    shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(magic[3]))
+    need = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    size = p.stat().st_size
+    if packed and need > _GZIP_MAX_RATIO * size:
         raise InputError(
-            f"idx payload has {len(raw) - header} bytes, expected {count * dtype.itemsize} "
-            f"for shape {shape}",
+            f"the idx header declares shape {shape} ({need:,} bytes), more than a gzip file "
+            f"of {size:,} bytes can hold",
             file=str(p),
         )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
+    if not packed and need != size - 4 - len(dims):
+        raise InputError(
+            f"idx payload has {size - 4 - len(dims)} bytes, expected {need} for shape {shape}",
+            file=str(p),
+        )
+    raw = fh.read(need + 1)
+    if len(raw) != need:
+        got = f"more than {need}" if len(raw) > need else str(len(raw))
+        raise InputError(
+            f"idx payload has {got} bytes, expected {need} for shape {shape}", file=str(p)
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _find_idx(root: Path, stem: str) -> Path:
