@@ -184,6 +184,9 @@ def test_choose_format_defaults_and_refusals() -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch = pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))  # test_train
     from test_train import tiny_config
 
     from taxovit.training.run.loop import train

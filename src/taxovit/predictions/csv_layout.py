@@ -146,8 +146,8 @@ def check_header(
                 column=name,
             )
         seen[name] = i
-    score_cols = [name for name in header if name not in cols.required]
-    score_ids = _score_column_ids(ctx, score_cols, name_to_id, cols)
+    # the required columns first: a renamed one (--true-col nope) is named as missing, not
+    # the file's own y_true as an unexpected column
     for name in cols.required:
         if name not in seen:
             raise ctx.error(
@@ -156,7 +156,8 @@ def check_header(
                 row=1,
                 column=name,
             )
-    return score_cols, score_ids
+    score_cols = [name for name in header if name not in cols.required]
+    return score_cols, _score_column_ids(ctx, score_cols, name_to_id, cols)
 
 
 def _score_column_ids(
