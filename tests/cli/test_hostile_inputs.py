@@ -421,6 +421,12 @@ def test_cli_messages_name_options_as_typed(tmp_path):
         cli("decide", EXAMPLE, "-t", BIRDS, "--true-col", "", "-o", tmp_path / "o.csv"),
         "--true-col is empty",
     )
+    msg = one_error(
+        cli("evaluate", EXAMPLE, "-t", BIRDS, "--true-col", "nope"),
+        "column 'nope': missing required column",
+        "'y_true'",  # among the columns found
+    )
+    assert "unexpected" not in msg
     (tmp_path / "top_k.csv").write_bytes(EXAMPLE.read_bytes())  # a file name is left alone
     one_error(
         cli("evaluate", tmp_path / "top_k.csv", "-t", BIRDS, "--truth", EXAMPLE), "top_k.csv (csv)"
