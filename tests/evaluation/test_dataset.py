@@ -264,3 +264,29 @@ def test_poisson_interval_of_the_ece(tmp_path) -> None:
     lo, hi = a.intervals["ece"]
     assert lo <= a.metrics["ece"] <= hi and lo < hi
     assert a.intervals == b.intervals  # exact sums of the confidences too
+
+
+def test_files_in_threads_equal_one_thread_and_the_first_bad_file_is_named(
+    tmp_path, monkeypatch
+) -> None:
+    """FILE_THREADS files at once: the same sums bit for bit (states merged in file order),
+    and of two bad files the first in order is the one named, whichever fails first."""
+    import taxovit.evaluation.dataset as dataset_module
+
+    tax, rows = hand_taxonomy(), long_rows(80)
+    write_parts(rows, tmp_path / "ok", [30, 60, 90, 120, 150, 180, 210])
+    results = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(dataset_module, "FILE_THREADS", threads)
+        results[threads] = evaluate_dataset(tmp_path / "ok", tax, top_k=(1, 3), batch_rows=7)
+    assert results[1].sums == results[2].sums == results[3].sums
+    assert all(
+        np.array_equal(results[1].counts[k], results[t].counts[k])
+        for t in (2, 3)
+        for k in results[1].counts
+    )
+    rows["label"] = rows["label"].astype(object)
+    rows["label"][[40, 200]] = "nope"  # files f001 (rows 30-59) and f006 (rows 180-209)
+    write_parts(rows, tmp_path / "bad", [30, 60, 90, 120, 150, 180, 210], hive=False)
+    with pytest.raises(TaxovitError, match=r"f001\.parquet, row 11, column 'label'"):
+        evaluate_dataset(tmp_path / "bad", tax, batch_rows=7)
