@@ -10,7 +10,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from taxovit.taxonomy.graph import Taxonomy
 
-__all__ = ["index_summary", "info_rows", "info_table", "validity_line"]
+__all__ = ["index_summary", "info_rows", "info_table", "name_summary", "validity_line"]
 
 
 def index_summary(tax: Taxonomy) -> dict[str, Any]:
@@ -30,6 +30,19 @@ def index_summary(tax: Taxonomy) -> dict[str, Any]:
         "nodes_with_several_parents": int((np.diff(index.parent_ptr) > 1).sum()),
         "ranks": {r: int(counts[index.rank_id(r)]) for r in tax.rank_names},
     }
+
+
+def name_summary(tax: Taxonomy) -> dict[str, Any]:
+    """Taxonomies keyed by id with a ``name`` attribute: how many nodes have a name, and
+    the root's (empty for taxonomies keyed by name)."""
+    if "_attrs" in tax.__dict__:  # the dicts are the truth once made
+        named = sum(1 for a in tax._attrs.values() if a.get("name") is not None)
+    else:  # from the columns: the dicts of 1.4 M nodes would cost 1.7 s to count names
+        col = tax._columns.get("name")
+        named = 0 if col is None else int((col != None).sum())  # noqa: E711 (element-wise)
+    if not named:
+        return {}
+    return {"named_nodes": named, "root_name": tax._node_attrs(tax._root_id).get("name")}
 
 
 def info_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
