@@ -247,12 +247,11 @@ def main() -> None:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     files = write_arrays(args.cache, args.labels, args.subsets, args.test_per_class)
     rows_path = args.cache / "rows.jsonl"
-    done = {(r["level"], r["subset"], r["name"]) for r in _rows(rows_path)}
 
     def record(level: str, subset: str, name: str, fn) -> None:
-        # re-read: another run on the same cache (e.g. read-outs beside a pretraining) may
-        # have measured it meanwhile
-        if (level, subset, name) in done | {
+        # the rows read now: another run on the same cache (e.g. read-outs beside a
+        # pretraining) may have measured it meanwhile
+        if (level, subset, name) in {
             (r["level"], r["subset"], r["name"]) for r in _rows(rows_path)
         }:
             return

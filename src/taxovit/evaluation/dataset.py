@@ -21,7 +21,6 @@ import glob as globmod
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -275,9 +274,8 @@ def evaluate_dataset(
     # files in FILE_THREADS threads (numpy and Arrow release the GIL), their states merged in
     # file order (the first bad file's error, the same sums as one thread and as Dask); the
     # truth lookup marks ids as seen, so it reads one file at a time
-    threads = 1 if lookup is not None else FILE_THREADS
-    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
-        for state in pool.map(one_file, files) if pool else map(one_file, files):
+    with ThreadPoolExecutor(1 if lookup is not None else FILE_THREADS) as pool:
+        for state in pool.map(one_file, files):
             tree.add(state)
     if lookup is not None:
         lookup.check_all_seen(str(path))

@@ -22,6 +22,7 @@ __all__ = [
     "check_scores",
     "check_true_col",
     "dense_codes",
+    "label_ids",
     "node_ids",
     "safe_divide",
 ]
@@ -172,6 +173,11 @@ def node_ids(taxonomy: Any, labels: ArrayLike, name: str) -> NDArray[np.int64]:
 
 
 # ----------------------------------------------------------------------------- arithmetic
+
+
+def label_ids(taxonomy: Any, y: ArrayLike, name: str = "labels") -> NDArray[np.int64]:
+    """:func:`node_ids` of ``y`` flattened (a column vector or a list alike)."""
+    return node_ids(taxonomy, np.asarray(y).ravel(), name)
 
 
 def safe_divide(num: ArrayLike, den: ArrayLike) -> NDArray[np.float64]:

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from taxovit.errors import ArgumentError
-from taxovit.metrics._common import SampleWeights, node_ids
+from taxovit.metrics._common import SampleWeights, label_ids
 from taxovit.metrics.table import value_of
 from taxovit.metrics.table_rows import hierarchical_columns
 from taxovit.taxonomy import Taxonomy
@@ -27,10 +27,6 @@ __all__ = [
     "per_level_accuracy",
     "per_level_from_components",
 ]
-
-
-def _ids(taxonomy: Taxonomy, y: ArrayLike, name: str = "labels") -> NDArray[np.int64]:
-    return node_ids(taxonomy, np.asarray(y).ravel(), name)
 
 
 @dataclass(frozen=True)
@@ -138,8 +134,8 @@ def label_pair(
     >>> label_pair(["a1", "B"], ["a2", "a1"], tax)
     (array([3, 2]), array([4, 3]))
     """
-    t = _ids(taxonomy, y_true, "y_true")
-    p = _ids(taxonomy, y_pred, "y_pred")
+    t = label_ids(taxonomy, y_true, "y_true")
+    p = label_ids(taxonomy, y_pred, "y_pred")
     if t.shape != p.shape:
         raise ArgumentError(f"y_true has {t.size} labels but y_pred has {p.size}")
     if t.size == 0:

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from taxovit.metrics._common import node_ids
+from taxovit.metrics._common import label_ids
 from taxovit.metrics.hierarchical import components
 from taxovit.metrics.ranking import top_k_columns
 from taxovit.metrics.table import value_of
@@ -276,8 +276,8 @@ def hierarchical_distance_at_k(
     >>> hierarchical_distance_at_k(["a1", "a2"], s, ["a1", "a2", "b1"], tax, 2)
     array([0.5, 1. ])
     """
-    t = node_ids(taxonomy, np.asarray(y_true).ravel(), "y_true")
-    cols = node_ids(taxonomy, np.asarray(score_labels).ravel(), "score_labels")
+    t = label_ids(taxonomy, y_true, "y_true")
+    cols = label_ids(taxonomy, score_labels, "score_labels")
     s = np.asarray(scores, dtype=np.float64)
     k = min(int(k), s.shape[1])
     top = cols[top_k_columns(s, k)]  # (n, k) node ids

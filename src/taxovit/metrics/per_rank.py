@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from taxovit.metrics._common import SampleWeights, dense_codes, node_ids
+from taxovit.metrics._common import SampleWeights, dense_codes, label_ids
 from taxovit.metrics.flat import counts_from_codes, prf_from_counts
 from taxovit.metrics.table import value_of
 from taxovit.taxonomy import Taxonomy
@@ -73,9 +73,7 @@ def project_to_rank(y: ArrayLike, taxonomy: Taxonomy, rank: str) -> NDArray[np.i
     >>> project_to_rank(["Aves"], tax, "family")  # coarser than a family
     array([-1])
     """
-    return taxonomy.index.ancestor_at_rank(
-        node_ids(taxonomy, np.asarray(y).ravel(), "labels"), rank
-    )
+    return taxonomy.index.ancestor_at_rank(label_ids(taxonomy, y), rank)
 
 
 def per_rank_metrics(
@@ -129,8 +127,8 @@ def per_rank_metrics(
     >>> m["family"]["accuracy"], m["genus"]["accuracy"], m["genus"]["n_samples"]
     (1.0, 0.666..., 3)
     """
-    t = node_ids(taxonomy, np.asarray(y_true).ravel(), "labels")
-    p = node_ids(taxonomy, np.asarray(y_pred).ravel(), "labels")
+    t = label_ids(taxonomy, y_true)
+    p = label_ids(taxonomy, y_pred)
     out: dict[str, dict[str, float | int]] = {}
     for rank in ranks if ranks is not None else taxonomy.rank_names:
         tr = project_to_rank(t, taxonomy, rank)
