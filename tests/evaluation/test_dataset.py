@@ -66,6 +66,32 @@ def test_long_dataset_equals_in_memory(tmp_path, batch_rows) -> None:
     _same(got, in_memory(rows, tax, 3))
 
 
+@pytest.mark.parametrize("batch_rows", [8, 1 << 20])
+def test_long_dataset_written_best_first_equals_in_memory(tmp_path, batch_rows) -> None:
+    """Rows already best first (ties kept in row order) take the reader's no-sort path."""
+    tax, rows = hand_taxonomy(), long_rows(60)
+    n, k = 60, 3
+    order = np.lexsort((np.arange(n * k), -rows["score"], np.repeat(np.arange(n), k)))
+    rows = {key: v[order] if key in ("label", "score") else v for key, v in rows.items()}
+    write_parts(rows, tmp_path, [30, 90, 99])
+    got = evaluate_dataset(tmp_path, tax, top_k=(1, 3), batch_rows=batch_rows).compute()
+    _same(got, in_memory(rows, tax, 3))
+
+
+def test_tail_start_on_a_dictionary_that_repeats_a_word() -> None:
+    """The trailing id run is found from the dictionary codes, by value when the dictionary
+    holds the last id twice (a writer need not deduplicate it)."""
+    from taxovit.evaluation.dataset import _tail_start
+
+    plain = pa.DictionaryArray.from_arrays(pa.array([0, 0, 1, 2, 2]), ["s0", "s1", "s2"])
+    assert _tail_start(plain) == 3
+    twice = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 1]), ["s0", "s1", "s1"])
+    assert _tail_start(twice) == 1  # rows 1-3 are all "s1"
+    one = pa.DictionaryArray.from_arrays(pa.array([0, 0]), ["s0"])
+    assert _tail_start(one) == 0
+    assert _tail_start(pa.array(["s0", "s1", "s1"])) == 1
+
+
 def test_wide_dataset_with_scores_equals_in_memory(tmp_path) -> None:
     tax = hand_taxonomy()
     rng = np.random.default_rng(1)

@@ -195,8 +195,7 @@ def file_state(
             continue
         if spec.layout == "long":
             ids = batch.column(spec.columns["id"])
-            last = ids[batch.num_rows - 1]
-            keep = _tail_start(ids, last)
+            keep = _tail_start(ids)
             tail = batch.slice(keep)
             batch = batch.slice(0, keep)
         if batch.num_rows:
@@ -207,10 +206,19 @@ def file_state(
     return ev
 
 
-def _tail_start(ids: Any, last: Any) -> int:
-    """The first row of the trailing run of ``last`` in ``ids``."""
+def _tail_start(ids: Any) -> int:
+    """The first row of the run of the last id at the end of ``ids``: on a dictionary column from
+    its integer indices (its row before the run checked by value: a dictionary may repeat a
+    word), else by comparing the values."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
+    last = ids[len(ids) - 1]
+    if pa.types.is_dictionary(ids.type) and not ids.null_count:
+        codes = ids.indices.to_numpy()
+        other = np.flatnonzero(codes != codes[-1])
+        if not other.size or ids[int(other[-1])].as_py() != last.as_py():
+            return int(other[-1]) + 1 if other.size else 0
     other = np.flatnonzero(~pc.equal(ids, last).fill_null(False).to_numpy(zero_copy_only=False))
     return int(other[-1]) + 1 if other.size else 0
 

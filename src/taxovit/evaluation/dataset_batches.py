@@ -152,18 +152,22 @@ def _ranked(starts, run, score, lab, file: str, row0: int, column: str):
     """``(ids, K)`` candidates best first (ties: the earlier row), -1 padded, and their
     scores (0 for padding); a label twice for an id is an error naming its first row."""
     sizes = np.diff(np.r_[starts, run.size])
-    if (sizes == sizes[0]).all():  # K rows per id: sort each row of an (ids, K) view
+    if (sizes == sizes[0]).all():  # K rows per id: the rows of an (ids, K) view
         k = int(sizes[0])
-        order = (np.argsort(-score.reshape(-1, k), axis=1, kind="stable") + starts[:, None]).ravel()
+        ranked, ranked_scores = lab.reshape(-1, k), score.reshape(-1, k)
+        if not (ranked_scores[:, :-1] >= ranked_scores[:, 1:]).all():  # not yet best first
+            order = np.argsort(-ranked_scores, axis=1, kind="stable")
+            ranked = np.take_along_axis(ranked, order, axis=1)
+            ranked_scores = np.take_along_axis(ranked_scores, order, axis=1)
     else:
         order = np.lexsort(
             (np.arange(run.size), -score, run)
         )  # by id, best first, earlier row first
-    rank_in = np.arange(run.size) - starts[run[order]]
-    ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
-    ranked[run[order], rank_in] = lab[order]
-    ranked_scores = np.zeros(ranked.shape)
-    ranked_scores[run[order], rank_in] = score[order]
+        rank_in = np.arange(run.size) - starts[run[order]]
+        ranked = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
+        ranked[run[order], rank_in] = lab[order]
+        ranked_scores = np.zeros(ranked.shape)
+        ranked_scores[run[order], rank_in] = score[order]
     srt = np.sort(ranked, axis=1)
     dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
     if dup.any():

@@ -120,11 +120,15 @@ class StreamingEvaluator:
         ix = self.taxonomy.index
         self.ranks = tuple(self.taxonomy.rank_names)
         self._rank_pos = {}
+        self._rank_code: dict[str, NDArray[np.int64]] = {}
+        every = np.arange(ix.n)
         for r in self.ranks:
             at = np.flatnonzero(ix.rank_of == ix.rank_id(r))  # the nodes of rank r
             pos = np.full(ix.n, -1, dtype=np.int64)
             pos[at] = np.arange(at.size)
             self._rank_pos[r] = pos
+            anc = ix.ancestor_at_rank(every, r)  # each node's class at r: its ancestor's position
+            self._rank_code[r] = np.where(anc >= 0, pos[np.maximum(anc, 0)], -1)
         self.sums: dict[str, float] = {}
         self.counts: dict[str, NDArray[np.float64]] = {}
         self._kept: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
@@ -256,17 +260,21 @@ class StreamingEvaluator:
         and by position among each rank's nodes (suffix ``/rank``)."""
         n = self.taxonomy.index.n
         out = [("", Confusion(None, t, p, n, None))]
-        ix = self.taxonomy.index
-        for r, pos in self._rank_pos.items():
-            size = int(pos.max(initial=-1)) + 1
-            tr, pr = (
-                np.where(a >= 0, pos[np.maximum(a, 0)], -1)
-                for a in (ix.ancestor_at_rank(t, r), ix.ancestor_at_rank(p, r))
-            )
-            keep = tr >= 0
+        for r, code in self._rank_code.items():
+            size = int(self._rank_pos[r].max(initial=-1)) + 1
+            tr, pr = code[t], code[p]
+            keep: NDArray[np.bool_] | None = tr >= 0
+            if keep.all():
+                keep = None  # every truth has a class at r (e.g. leaves of a complete tree)
+            else:
+                tr, pr = tr[keep], pr[keep]
             # a prediction too coarse for the rank: code ``size``, never a truth, never counted
-            p_code = np.where(pr[keep] >= 0, pr[keep], size)
-            out.append((f"/{r}", Confusion(keep, tr[keep], p_code, size + 1, pr[keep] >= 0)))
+            counted: NDArray[np.bool_] | None = pr >= 0
+            if counted.all():
+                counted = None
+            else:
+                pr = np.where(counted, pr, size)
+            out.append((f"/{r}", Confusion(keep, tr, pr, size + 1, counted)))
         return out
 
     def merge(self, other: StreamingEvaluator) -> StreamingEvaluator:
