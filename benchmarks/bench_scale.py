@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scale.py [--rows 10000000 30000000] [--rows-per-file 500000]
         [--workers 2] [--bootstrap 200] [--bootstrap-rows 1000000] [--dir /tmp/taxovit_scale]
-        [--probs]
+        [--probs] [--repeat 3]
 
 Generates (under ``--dir``, deleted at the end unless ``--keep``) a dataset of ``rows`` rows
 (``rows / 5`` samples, 5 candidates each: id, label, score, y_true; labels dictionary-encoded)
@@ -11,6 +11,7 @@ that process, and of the Dask workers):
 
 * scan: a bare ``pyarrow.dataset`` scan of the same four columns (the floor);
 * local: ``taxovit.evaluation.dataset.evaluate_dataset`` (one process, out of core);
+  scan and local ``--repeat`` times each, alternated, compared by their medians;
 * dask: ``taxovit.dask.evaluate`` on a ``LocalCluster`` of ``--workers`` single-threaded
   processes (cluster start-up and a warm-up run on one file excluded, reported apart: worker
   imports and the taxonomy's index built once per worker); the report must equal local's;
@@ -198,6 +199,19 @@ def _child(what: str, folder: Path, args: argparse.Namespace, files: int | None 
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _median(runs: list[dict]) -> dict:
+    """The run of median time (peak RSS: the largest of all runs)."""
+    mid = sorted(runs, key=lambda m: m["seconds"])[len(runs) // 2]
+    return {**mid, "peak_mb": max(m["peak_mb"] for m in runs)}
+
+
+def _times(runs: list[dict]) -> str:
+    if len(runs) == 1:
+        return ""
+    times = ", ".join(f"{m['seconds']:.2f}" for m in runs)
+    return f" (median of {times} s)"
+
+
 def _line(name: str, m: dict, scan: dict, local: dict | None) -> str:
     rate = m["rows"] / m["seconds"]
     vs_local = f"{local['seconds'] / m['seconds']:.2f}x" if local and local is not m else "—"
@@ -206,7 +220,7 @@ def _line(name: str, m: dict, scan: dict, local: dict | None) -> str:
     )
     return (
         f"| {name} | {m['rows']:,} | {m['seconds']:.1f} | {rate / 1e6:.2f} | "
-        f"{(m['seconds'] / m['rows']) / (scan['seconds'] / scan['rows']):.1f}x | {vs_local} | {mem} |"
+        f"{(m['seconds'] / m['rows']) / (scan['seconds'] / scan['rows']):.2f}x | {vs_local} | {mem} |"
     )
 
 
@@ -219,6 +233,12 @@ def main() -> None:
     ap.add_argument("--bootstrap-rows", type=int, default=1_000_000)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/taxovit_scale"))
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="scan and local runs, alternated; their medians are compared (a noisy machine)",
+    )
     ap.add_argument(
         "--probs", action="store_true", help="candidates' scores are probabilities (the ece)"
     )
@@ -250,10 +270,13 @@ def main() -> None:
             print(
                 f"| generate {n_files} files | {rows:,} | {time.perf_counter() - t0:.1f} | | | | |"
             )
-            scan = _child("scan", folder, args)
-            local = _child("local", folder, args)
-            print(_line("bare pyarrow.dataset scan", scan, scan, None))
-            print(_line("local, out of core", local, scan, None))
+            runs: dict[str, list[dict]] = {"scan": [], "local": []}
+            for _ in range(args.repeat):  # alternated: both see the same spells of load
+                for what, got in runs.items():
+                    got.append(_child(what, folder, args))
+            scan, local = _median(runs["scan"]), _median(runs["local"])
+            print(_line(f"bare pyarrow.dataset scan{_times(runs['scan'])}", scan, scan, None))
+            print(_line(f"local, out of core{_times(runs['local'])}", local, scan, None))
             if args.workers:
                 dk = _child("dask", folder, args)
                 same = dk["metrics"] == local["metrics"]

@@ -92,6 +92,24 @@ def test_tail_start_on_a_dictionary_that_repeats_a_word() -> None:
     assert _tail_start(pa.array(["s0", "s1", "s1"])) == 1
 
 
+def test_empty_label_with_the_narrowest_index_type_is_named() -> None:
+    """A null label in an int8-indexed dictionary of 128 words (its null code, 128, does not
+    fit int8) is reported on its row."""
+    from taxovit.evaluation.dataset_batches import _node_ids
+
+    words = [f"w{i}" for i in range(128)]
+    col = pa.DictionaryArray.from_arrays(pa.array([0, None, 127], type=pa.int8()), words)
+    with pytest.raises(TaxovitError) as exc:
+        _node_ids(col, {w: i for i, w in enumerate(words)}, "f.parquet", 10, "label")
+    assert str(exc.value) == (
+        "f.parquet, row 12, column 'label': empty; expected a node of the taxonomy"
+    )
+    assert _node_ids(col[::2], {w: i for i, w in enumerate(words)}, "f", 0, "l").tolist() == [
+        0,
+        127,
+    ]
+
+
 def test_wide_dataset_with_scores_equals_in_memory(tmp_path) -> None:
     tax = hand_taxonomy()
     rng = np.random.default_rng(1)

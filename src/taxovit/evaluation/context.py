@@ -164,7 +164,7 @@ def ranked_confidence(
     rs = np.asarray(ranked_scores, dtype=np.float64)
     if rs.shape != ranked.shape:
         raise ArgumentError(f"ranked_scores has shape {rs.shape}, ranked {ranked.shape}")
-    listed = np.where(ranked >= 0, rs, 0.0)
+    listed = np.where(ranked >= 0, rs, 0.0) if ranked.min(initial=0) < 0 else rs
     if not np.isfinite(listed).all():
         raise ArgumentError("ranked_scores must be finite")
     probs = ((listed >= 0) & (listed <= 1)).all(axis=1) & (listed.sum(axis=1) <= 1 + 1e-6)

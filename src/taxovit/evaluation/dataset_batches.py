@@ -32,12 +32,19 @@ def _node_ids(
             else col
         )
     words, lut = _lut(col.dictionary, name_to_id)
-    codes = col.indices.fill_null(len(words)).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = col.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    if col.null_count:  # null: code len(words) (which the narrowest index type may not hold)
+        null = col.is_null().to_numpy(zero_copy_only=False)
+        codes = np.where(null, len(words), codes.astype(np.int64))
     ids = lut[codes]
     bad = np.flatnonzero(ids < 0)
     if bad.size:
         i = int(bad[0])
-        what = "empty" if codes[i] == len(words) else f"{str(words[codes[i]])[:60]!r} is not a node"
+        what = (
+            "empty; expected a node"
+            if codes[i] == len(words)
+            else f"{str(words[codes[i]])[:60]!r} is not a node"
+        )
         raise RecordError(f"{what} of the taxonomy", file=file, row=row0 + i + 1, column=column)
     return ids
 
@@ -93,7 +100,7 @@ def long_batch(
             column=c["id"],
             row=row0 + int(np.flatnonzero(idcol.is_null().to_numpy(zero_copy_only=False))[0]) + 1,
         )
-    codes = idcol.indices.to_numpy().astype(np.int64)
+    codes = idcol.indices.to_numpy()
     lab = _node_ids(batch.column(c["label"]), labels, file, row0, c["label"])
     score = _floats(batch.column(c["score"]), file, row0, c["score"])
     rows_truth = None
@@ -124,8 +131,9 @@ def _distinct(first: np.ndarray) -> bool:
 def _id_runs(codes: np.ndarray, truth: Any, file: str, row0: int, c: Mapping[str, str]):
     """The first row of each id's run and each row's run; an id whose rows are split, or
     whose y_true (if given) varies, is an error naming its row."""
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    run = np.cumsum(np.r_[True, codes[1:] != codes[:-1]]) - 1
+    new_id = np.r_[True, codes[1:] != codes[:-1]]
+    starts = np.flatnonzero(new_id)
+    run = np.cumsum(new_id) - 1
     if not _distinct(codes[starts]):
         seen = np.zeros(int(codes.max()) + 1, bool)
         for s in starts:  # rare: only on bad input, finds the first id seen again

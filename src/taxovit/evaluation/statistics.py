@@ -42,6 +42,7 @@ __all__ = [
     "Layout",
     "Statistics",
     "batch_of_one",
+    "column_sum",
     "row_metrics",
     "statistics_of",
 ]
@@ -138,7 +139,7 @@ class Statistics:
 
     def point_sums(self) -> dict[str, Any]:
         """Every statistic summed with weight 1 per sample (the point estimate)."""
-        out: dict[str, Any] = {name: float(col.sum()) for name, col in self.columns.items()}
+        out: dict[str, Any] = {name: column_sum(col) for name, col in self.columns.items()}
         for suffix, conf in self.confusions.items():
             for name, counts in conf.counts().items():
                 out[name + suffix] = counts
@@ -156,6 +157,12 @@ class Statistics:
         for name, b in self.binned.items():
             out[name] = Binned(b.bins, b.weights * w, b.size).sums()
         return out
+
+
+def column_sum(col: NDArray) -> float:
+    """A statistic's sum over the samples; a boolean column (most are) by counting, ~7x
+    faster than ``sum`` (which widens every value to an integer first)."""
+    return float(np.count_nonzero(col) if col.dtype == np.bool_ else col.sum())
 
 
 def batch_of_one(sums: dict[str, Any]) -> Any:

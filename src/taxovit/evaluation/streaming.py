@@ -32,6 +32,7 @@ from taxovit.evaluation.statistics import (
     Confusion,
     Layout,
     batch_of_one,
+    column_sum,
     row_metrics,
     statistics_of,
 )
@@ -215,7 +216,7 @@ class StreamingEvaluator:
             raise ArgumentError("give scores with every batch or with none")
         self._layout = layout
         for name, col in st.columns.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(col.sum())
+            self.sums[name] = self.sums.get(name, 0.0) + column_sum(col)
         for name, b in st.binned.items():
             self._add_array(name, b.sums())
         for suffix, conf in confusions:  # per-class counts by node id and by rank position
