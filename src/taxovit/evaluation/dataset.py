@@ -174,36 +174,44 @@ def file_state(
     labels: Mapping[str, int],
     batch_rows: int = BATCH_ROWS,
 ) -> StreamingEvaluator:
-    """Add every row of ``files`` to ``ev``; a long file's last id waits for the next batch."""
-    import pyarrow as pa
-
+    """Add every row of ``files`` to ``ev``, ``batch_rows`` at a time: a file's record
+    batches (one per row group at most) are held until they reach it (a batch's fixed cost,
+    a few thousand numpy calls, then falls on more rows); a long file's last id waits for
+    the next batch."""
     columns = list(spec.columns.values()) + list(spec.score_columns)
     add = ADDERS[spec.layout]
-    current, row0, tail = None, 0, None
+    current, row0, held, n_held = None, 0, [], 0
     for file, batch in _batches(files, columns, batch_rows):
         if file != current:
-            if tail is not None:
-                add(ev, tail, spec, labels, current, row0)
-            current, row0, tail = file, 0, None
-        if tail is not None:
-            batch = (
-                pa.Table.from_batches([tail, batch.cast(tail.schema)])
-                .combine_chunks()
-                .to_batches()[0]
-            )
-        if batch.num_rows == 0:
+            if n_held:
+                add(ev, _joined(held), spec, labels, current, row0)
+            current, row0, held, n_held = file, 0, [], 0
+        held.append(batch)
+        n_held += batch.num_rows
+        if n_held < batch_rows:
             continue
+        batch, held, n_held = _joined(held), [], 0
         if spec.layout == "long":
-            ids = batch.column(spec.columns["id"])
-            keep = _tail_start(ids)
-            tail = batch.slice(keep)
+            keep = _tail_start(batch.column(spec.columns["id"]))
+            held, n_held = [batch.slice(keep)], batch.num_rows - keep
             batch = batch.slice(0, keep)
         if batch.num_rows:
             add(ev, batch, spec, labels, current, row0)
             row0 += batch.num_rows
-    if tail is not None and tail.num_rows:
-        add(ev, tail, spec, labels, current, row0)
+    if n_held:
+        add(ev, _joined(held), spec, labels, current, row0)
     return ev
+
+
+def _joined(batches: list[Any]) -> Any:
+    """One record batch of ``batches`` (their dictionaries unified)."""
+    import pyarrow as pa
+
+    if len(batches) == 1:
+        return batches[0]
+    schema = batches[0].schema
+    table = pa.Table.from_batches([b.cast(schema) for b in batches]).combine_chunks()
+    return table.to_batches()[0]
 
 
 def _tail_start(ids: Any) -> int:
