@@ -4,6 +4,7 @@ way, errors re-raised, small inputs in the calling thread."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,23 @@ def test_small_inputs_stay_in_this_thread_and_large_ones_do_not() -> None:
         assert submit(threading.get_ident).result() == me
     with side_thread(_side.PARALLEL_MIN) as submit:
         assert submit(threading.get_ident).result() != me
+
+
+def test_no_side_thread_keeps_large_inputs_here_in_its_thread_only() -> None:
+    me = threading.get_ident()
+    with _side.no_side_thread():
+        with side_thread(_side.PARALLEL_MIN) as submit:
+            assert submit(threading.get_ident).result() == me
+        with ThreadPoolExecutor(1) as other:  # another thread is not affected
+            assert other.submit(_second_thread_used).result()
+    with side_thread(_side.PARALLEL_MIN) as submit:  # and the block's end restores it
+        assert submit(threading.get_ident).result() != me
+
+
+def _second_thread_used() -> bool:
+    me = threading.get_ident()
+    with side_thread(_side.PARALLEL_MIN) as submit:
+        return submit(threading.get_ident).result() != me
 
 
 @pytest.mark.parametrize("n", [1, _side.PARALLEL_MIN])

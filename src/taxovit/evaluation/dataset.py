@@ -21,12 +21,14 @@ import glob as globmod
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from taxovit._side import no_side_thread
 from taxovit.errors import ArgumentError
 from taxovit.evaluation.dataset_batches import ADDERS
 from taxovit.evaluation.streaming import StreamingEvaluator
@@ -281,16 +283,18 @@ def evaluate_dataset(
     boot = (int(n_resamples), int(seed)) if n_resamples > 0 else None
     rows = batch_rows or (POISSON_BATCH_ROWS if boot else BATCH_ROWS)
 
-    def one_file(f: str) -> Any:  # its own state and errors, its rows numbered from 1
-        ev = new_state(tax, spec, labels, top_k, score_kind, boot)
-        with guarded(f):
-            return file_state(ev, [f], spec, labels, rows)
-
-    tree = TreeMerge()
     # files in FILE_THREADS threads (numpy and Arrow release the GIL), their states merged in
     # file order (the first bad file's error, the same sums as one thread and as Dask); the
     # truth lookup marks ids as seen, so it reads one file at a time
-    with ThreadPoolExecutor(1 if lookup is not None else FILE_THREADS) as pool:
+    threads = 1 if lookup is not None else FILE_THREADS
+
+    def one_file(f: str) -> Any:  # its own state and errors, its rows numbered from 1
+        ev = new_state(tax, spec, labels, top_k, score_kind, boot)
+        with guarded(f), no_side_thread() if threads > 1 else nullcontext():
+            return file_state(ev, [f], spec, labels, rows)
+
+    tree = TreeMerge()
+    with ThreadPoolExecutor(threads) as pool:
         for state in pool.map(one_file, files):
             tree.add(state)
     if lookup is not None:
