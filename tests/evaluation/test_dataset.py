@@ -157,6 +157,23 @@ def test_errors_name_file_row_column(tmp_path) -> None:
         evaluate_dataset(tmp_path / "t", tax, batch_rows=4)
 
 
+@pytest.mark.parametrize("sizes", ["equal", "unequal"])
+def test_a_label_twice_for_an_id_is_named_at_the_ids_first_row(tmp_path, sizes) -> None:
+    """Sample s7 (rows 22-24 of the file, or 21-23 when s0 has two rows only) lists one label
+    twice: named at its first row, whether every id has K rows (the reader's view of the
+    rows) or not (its sorted path); nothing else is reported."""
+    tax, rows = hand_taxonomy(), long_rows(12)
+    rows["label"][23] = rows["label"][22]
+    if sizes == "unequal":
+        rows = {k: np.delete(v, 0) for k, v in rows.items()}
+    write_parts(rows, tmp_path, [], hive=False)
+    first = 22 if sizes == "equal" else 21
+    with pytest.raises(
+        TaxovitError, match=rf"f000\.parquet, row {first}, column 'label': the same label twice"
+    ):
+        evaluate_dataset(tmp_path, tax, batch_rows=1 << 20)
+
+
 @pytest.mark.parametrize("dictionary", [False, True])
 def test_an_ids_rows_apart_are_an_error_naming_the_row(tmp_path, dictionary) -> None:
     """s1's rows (4-6) come back after s2's (rows 10-12, before s4's): named at row 10,

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from taxovit._repeats import rows_with_repeat
 from taxovit.evaluation.streaming import StreamingEvaluator
+from taxovit.predictions.contract import checked_ranked
 from taxovit.predictions.tables import RecordError
 
 if TYPE_CHECKING:
@@ -176,17 +178,16 @@ def _ranked(starts, run, score, lab, file: str, row0: int, column: str):
         ranked[run[order], rank_in] = lab[order]
         ranked_scores = np.zeros(ranked.shape)
         ranked_scores[run[order], rank_in] = score[order]
-    srt = np.sort(ranked, axis=1)
-    dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+    dup = rows_with_repeat(ranked, pad=-1)
     if dup.any():
-        i = int(np.flatnonzero(dup.any(axis=1))[0])
+        i = int(np.flatnonzero(dup)[0])
         raise RecordError(
             "the same label twice for this id",
             file=file,
             row=row0 + int(starts[i]) + 1,
             column=column,
         )
-    return ranked, ranked_scores
+    return checked_ranked(ranked), ranked_scores  # checked: as_ranked need not again
 
 
 def wide_batch(
