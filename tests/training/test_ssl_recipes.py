@@ -12,14 +12,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from taxovit.training.run.config import load_config  # noqa: E402
 from taxovit.training.run.loop import train  # noqa: E402
 from taxovit.training.run.predict import predict  # noqa: E402
 
 pytestmark = pytest.mark.torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
 from test_ssl_methods import SMALL  # noqa: E402
-from test_train import _ddp_worker, _free_port, _record_first_step, tiny_config  # noqa: E402
+from test_train import (  # noqa: E402
+    gpu_recipe_on_the_cpu,
+    one_and_two_processes,
+    relative_gap,
+    tiny_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,50 +38,13 @@ def test_shipped_ssl_gpu_config_runs_on_the_cpu_through_the_same_paths(tmp_path,
     """The recipe's every key but the data (the mini set), the length (one epoch of 40
     images), the widths and compile (tested apart): bf16 autocast as on CUDA, its views,
     schedules and loss; then the checkpoint's kNN predictions."""
-    cfg = load_config(REPO / "configs" / f"ssl_{method}_gpu.yaml").to_dict()
-    small = tiny_config(tmp_path)
-    cfg["taxonomy"], cfg["data"] = small["taxonomy"], {**cfg["data"], **small["data"]}
-    cfg["model"].update(compile=False, preset="vit_nano")
-    cfg[method].update(SMALL[method][method])
-    cfg["optim"].update(epochs=1, batch_size=20, warmup_epochs=0.5)
-    cfg["eval"].update(every=1, train_max=40, test_max=20, batch_size=20)
-    cfg.update(device="cpu", precision="bf16", log={"progress": False})
+    path = REPO / "configs" / f"ssl_{method}_gpu.yaml"
+    cfg = gpu_recipe_on_the_cpu(path, tmp_path, **{method: SMALL[method][method]})
     res = train(cfg, out=tmp_path / "gpu_recipe")
     row = res["history"][0]
     assert row["step"] == 2 and np.isfinite(row["loss"]) and 0 <= row["knn_top1_fine"] <= 1
     out = predict(res["checkpoint"], tmp_path / "p.csv", knn=5)
     assert out["classifier"] == "knn" and out["rows"] == 20
-
-
-def _one_and_two_processes(tmp_path, cfg):
-    """The first step's gradients of one process on the global batch and of two processes
-    on its halves, and both runs' checkpoints."""
-    import torch.multiprocessing as mp
-
-    real = _record_first_step(tmp_path / "grads_one.pt")
-    try:
-        single = train(cfg, out=tmp_path / "one")
-    finally:
-        torch.optim.AdamW.step = real
-    mp.spawn(
-        _ddp_worker,
-        args=(2, _free_port(), cfg, str(tmp_path / "two"), str(tmp_path / "grads_two.pt")),
-        nprocs=2,
-    )
-    grads = [torch.load(tmp_path / f"grads_{n}.pt", weights_only=True) for n in ("one", "two")]
-    checkpoints = [
-        torch.load(p, weights_only=True)
-        for p in (single["checkpoint"], tmp_path / "two" / "checkpoint.pt")
-    ]
-    return grads, checkpoints
-
-
-def _relative_gap(ga, gb) -> float:
-    assert len(ga) == len(gb) > 10
-    return max(
-        float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
-        for a, b in zip(ga, gb, strict=True)
-    )
 
 
 @pytest.mark.parametrize("method", ["mocov3", "dino"])
@@ -103,11 +70,14 @@ def test_two_gloo_processes_match_one_process(tmp_path, method):
         deterministic=False,
         **{method: {**SMALL[method][method], **views}},
     )
-    (ga, gb), (ca, cb) = _one_and_two_processes(tmp_path, cfg)
-    gap = _relative_gap(ga, gb)
+    (ga, gb), single = one_and_two_processes(tmp_path, cfg)
+    gap = relative_gap(ga, gb)
     assert gap < 1024 * torch.finfo(torch.float32).eps, f"first-step gradients differ by {gap}"
     if method == "dino":
-        center_one = ca["dino_state"]["center"]
-        center_two = cb["dino_state"]["center"]
+        ca, cb = (
+            torch.load(p, weights_only=True)
+            for p in (single["checkpoint"], tmp_path / "two" / "checkpoint.pt")
+        )
+        center_one, center_two = ca["dino_state"]["center"], cb["dino_state"]["center"]
         assert center_one.abs().max() > 0
         torch.testing.assert_close(center_two, center_one, rtol=1e-5, atol=1e-7)

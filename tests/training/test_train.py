@@ -43,6 +43,23 @@ def tiny_config(tmp_path, **over):
     return cfg
 
 
+def gpu_recipe_on_the_cpu(path, tmp_path, **sections):
+    """A shipped GPU config as a dict, but for the data (the mini set), the length (one epoch
+    of 40 images), the preset and compile (tested apart, slow), and ``sections`` (their keys
+    updated: the widths): on the CPU with bf16 autocast, the code path of precision auto on
+    CUDA."""
+    cfg = load_config(path).to_dict()
+    small = tiny_config(tmp_path)
+    cfg["taxonomy"], cfg["data"] = small["taxonomy"], {**cfg["data"], **small["data"]}
+    cfg["model"].update(compile=False, preset="vit_nano")
+    for section, values in sections.items():
+        cfg[section].update(values)
+    cfg["optim"].update(epochs=1, batch_size=20, warmup_epochs=0.5)
+    cfg["eval"].update(every=1, train_max=40, test_max=20, batch_size=20)
+    cfg.update(device="cpu", precision="bf16", log={"progress": False})
+    return cfg
+
+
 def read_csv(path):
     with open(path, newline="") as fh:
         return list(csv.reader(fh))
@@ -351,26 +368,12 @@ def _ddp_worker(rank, world, port, cfg, out, grads=None):
     train(cfg, out=out)
 
 
-def test_two_gloo_processes_match_one_process(tmp_path):
-    """Two processes on halves of a global batch compute what one process computes on it.
-
-    Proved on the gradients of the first optimiser step (same weights, same global batch):
-    they are what the losses' DDP scaling (the kNN loss's ``* world``, the gradient through
-    the gathered candidates) must get right. The weights after several AdamW steps are not
-    compared: AdamW divides by sqrt(v), so float32 reduction-order noise in near-zero
-    gradients grows to ~1e-4 there, on some machines beyond any honest tolerance.
-    """
+def one_and_two_processes(tmp_path, cfg):
+    """Train ``cfg`` in one process (out ``tmp_path/one``) and in two gloo processes on
+    halves of each global batch (``tmp_path/two``); the first optimiser step's gradients of
+    both, and the one-process run's result."""
     import torch.multiprocessing as mp
 
-    # no augmentation: both runs see the same pixels; the global batch is the same
-    cfg = tiny_config(
-        tmp_path,
-        optim={"epochs": 2, "batch_size": 20},
-        eval={"every": 0},
-        augment={"enabled": False},
-        deterministic=False,
-    )
-    torch.set_num_threads(1)
     real = _record_first_step(tmp_path / "grads_one.pt")
     try:
         single = train(cfg, out=tmp_path / "one")
@@ -381,18 +384,44 @@ def test_two_gloo_processes_match_one_process(tmp_path):
         args=(2, _free_port(), cfg, str(tmp_path / "two"), str(tmp_path / "grads_two.pt")),
         nprocs=2,
     )
-    ga = torch.load(tmp_path / "grads_one.pt", weights_only=True)
-    gb = torch.load(tmp_path / "grads_two.pt", weights_only=True)
+    grads = [torch.load(tmp_path / f"grads_{n}.pt", weights_only=True) for n in ("one", "two")]
+    return grads, single
+
+
+def relative_gap(ga, gb) -> float:
+    """The largest difference of two lists of gradients, relative to each tensor's scale."""
     assert len(ga) == len(gb) > 10
+    return max(
+        float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
+        for a, b in zip(ga, gb, strict=True)
+    )
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """Two processes on halves of a global batch compute what one process computes on it.
+
+    Proved on the gradients of the first optimiser step (same weights, same global batch):
+    they are what the losses' DDP scaling (the kNN loss's ``* world``, the gradient through
+    the gathered candidates) must get right. The weights after several AdamW steps are not
+    compared: AdamW divides by sqrt(v), so float32 reduction-order noise in near-zero
+    gradients grows to ~1e-4 there, on some machines beyond any honest tolerance.
+    """
+    # no augmentation: both runs see the same pixels; the global batch is the same
+    cfg = tiny_config(
+        tmp_path,
+        optim={"epochs": 2, "batch_size": 20},
+        eval={"every": 0},
+        augment={"enabled": False},
+        deterministic=False,
+    )
+    torch.set_num_threads(1)
+    (ga, gb), single = one_and_two_processes(tmp_path, cfg)
     # The same float32 terms summed in another order: a sum of n terms moves by at most about
     # n ulps of its largest terms, and n <= 1024 here (40 images x 17 tokens, widths <= 64).
     # Seen: ~1e-6. A wrong DDP scaling (no "* world" in the kNN loss, or no gradient through
     # the gathered candidates) is off by 80% or more.
     tol = 1024 * torch.finfo(torch.float32).eps
-    worst = max(
-        float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
-        for a, b in zip(ga, gb, strict=True)
-    )
+    worst = relative_gap(ga, gb)
     assert worst < tol, f"first-step gradients differ by {worst:.2e} of their scale"
     la = [json.loads(x) for x in Path(single["log"]).read_text().splitlines()]
     lb = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]

@@ -16,7 +16,7 @@ from taxovit.training.run.predict import predict  # noqa: E402
 
 pytestmark = pytest.mark.torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
-from test_train import tiny_config  # noqa: E402
+from test_train import gpu_recipe_on_the_cpu, tiny_config  # noqa: E402
 
 FULL = Path("/usr/share/datasets/fashion-mnist")
 
@@ -171,17 +171,11 @@ def test_shipped_gpu_config_runs_on_the_cpu_through_the_same_paths(tmp_path):
     (one epoch of 40 images), the widths and compile (tested apart, slow): Grafit on the groups,
     the memory loader, random erasing and bf16 autocast (precision auto is bf16 on CUDA; forced
     here so that the CPU takes the same code path); then predict and evaluate its output."""
-    from taxovit.training.run.config import load_config
-
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "fashion_mnist_gpu.yaml")
-    small = tiny_config(tmp_path)
-    cfg = cfg.to_dict()
-    cfg["taxonomy"], cfg["data"] = small["taxonomy"], {**cfg["data"], **small["data"]}
-    cfg["model"].update(compile=False, preset="vit_nano")
-    cfg["grafit"].update(bank_size=64, proj_hidden=32, proj_dim=16)
-    cfg["optim"].update(epochs=1, batch_size=20, warmup_epochs=0.5)
-    cfg["eval"].update(every=1, train_max=40, test_max=20, batch_size=20)
-    cfg.update(device="cpu", precision="bf16", log={"progress": False})
+    cfg = gpu_recipe_on_the_cpu(
+        Path(__file__).resolve().parents[2] / "configs" / "fashion_mnist_gpu.yaml",
+        tmp_path,
+        grafit={"bank_size": 64, "proj_hidden": 32, "proj_dim": 16},
+    )
     res = train(cfg, out=tmp_path / "gpu_recipe")
     row = res["history"][0]
     assert row["step"] == 2 and np.isfinite(row["loss"]) and 0 <= row["knn_top1_fine"] <= 1
