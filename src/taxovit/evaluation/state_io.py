@@ -136,9 +136,9 @@ def _expected_size(ev: StreamingEvaluator, name: str) -> int | None:
         return None
     if not rank:
         return int(ev.taxonomy.index.n)
-    if rank not in ev._rank_pos:
+    if rank not in ev._rank_size:
         raise _bad(f"counts for rank {rank!r}, which the taxonomy does not have")
-    return int(ev._rank_pos[rank].max(initial=-1)) + 2
+    return ev._rank_size[rank] + 1  # its nodes and the code of a prediction too coarse
 
 
 def _check_lengths(ev: StreamingEvaluator, header: dict[str, Any], payload: int) -> None:
