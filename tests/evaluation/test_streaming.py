@@ -86,3 +86,23 @@ def test_state_does_not_grow_with_samples() -> None:
         sizes.append(sum(v.size for v in ev.counts.values()) + len(ev.sums))
     assert sizes[0] == sizes[1] == sizes[2]
     assert ev.compute().metrics["n_samples"] == 15000
+
+
+def test_rank_classes_are_each_nodes_ancestor_position_made_once() -> None:
+    """Each node's class at a rank is its ancestor's position among the rank's nodes (-1:
+    none); the tables are made once per taxonomy index, shared and read-only."""
+    from taxovit import load_taxonomy
+    from taxovit.evaluation.statistics import rank_classes
+
+    tax = load_taxonomy(Path(__file__).resolve().parents[2] / "taxonomies" / "birds.json")
+    ix, ranks = tax.index, tuple(tax.rank_names)
+    sizes, codes = rank_classes(ix, ranks)
+    assert set(codes) == set(ranks) and len(ranks) >= 3
+    for r in ranks:
+        nodes = list(np.flatnonzero(ix.rank_of == ix.rank_id(r)))
+        assert sizes[r] == len(nodes)
+        anc = ix.ancestor_at_rank(np.arange(ix.n), r)
+        assert codes[r].tolist() == [-1 if a < 0 else nodes.index(a) for a in anc]
+        assert not codes[r].flags.writeable
+    assert rank_classes(ix, ranks)[1] is codes
+    assert StreamingEvaluator(tax)._rank_code is codes

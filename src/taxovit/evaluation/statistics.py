@@ -17,6 +17,8 @@ computed by :func:`row_metrics`.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -43,6 +45,7 @@ __all__ = [
     "Statistics",
     "batch_of_one",
     "column_sum",
+    "rank_classes",
     "row_metrics",
     "statistics_of",
 ]
@@ -303,3 +306,28 @@ def row_metrics(
 
 def _adaptive(terms) -> float:
     return binned_ece(terms, adaptive_bins(terms.confidence))
+
+
+_RANK_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RANK_CLASSES_LOCK = threading.Lock()
+
+
+def rank_classes(
+    ix: Any, ranks: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, NDArray[np.int64]]]:
+    """Per rank: its number of nodes, and each node's class there (the position of its
+    ancestor at the rank among the rank's nodes; -1: none). Made once per taxonomy index
+    (the evaluators of a dataset's files share them; read-only)."""
+    with _RANK_CLASSES_LOCK:
+        if ix not in _RANK_CLASSES:
+            sizes, codes, every = {}, {}, np.arange(ix.n)
+            for r in ranks:
+                at = np.flatnonzero(ix.rank_of == ix.rank_id(r))  # the nodes of rank r
+                pos = np.full(ix.n, -1, dtype=np.int64)
+                pos[at] = np.arange(at.size)
+                anc = ix.ancestor_at_rank(every, r)
+                codes[r] = np.where(anc >= 0, pos[np.maximum(anc, 0)], -1)
+                codes[r].flags.writeable = False
+                sizes[r] = int(at.size)
+            _RANK_CLASSES[ix] = (sizes, codes)
+        return _RANK_CLASSES[ix]

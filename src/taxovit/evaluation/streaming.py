@@ -15,8 +15,6 @@ and calibration; only mAP and ``ece_adaptive`` need every score, kept with
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -35,6 +33,7 @@ from taxovit.evaluation.statistics import (
     Layout,
     batch_of_one,
     column_sum,
+    rank_classes,
     row_metrics,
     statistics_of,
 )
@@ -121,7 +120,7 @@ class StreamingEvaluator:
             else node_ids(self.taxonomy, np.asarray(score_labels), "score_labels")
         )
         self.ranks = tuple(self.taxonomy.rank_names)
-        self._rank_size, self._rank_code = _rank_classes(self.taxonomy.index, self.ranks)
+        self._rank_size, self._rank_code = rank_classes(self.taxonomy.index, self.ranks)
         self.sums: dict[str, float] = {}
         self.counts: dict[str, NDArray[np.float64]] = {}
         self._kept: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
@@ -379,28 +378,3 @@ class StreamingEvaluator:
             self.taxonomy, true_ids, true_col, scores, self.score_ids, self.top_k, self.score_kind
         )
         return row_metrics(inputs)
-
-
-_RANK_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_RANK_CLASSES_LOCK = threading.Lock()
-
-
-def _rank_classes(
-    ix: Any, ranks: tuple[str, ...]
-) -> tuple[dict[str, int], dict[str, NDArray[np.int64]]]:
-    """Per rank: its number of nodes, and each node's class there (the position of its
-    ancestor at the rank among the rank's nodes; -1: none). Made once per taxonomy index
-    (the evaluators of a dataset's files share them; read-only)."""
-    with _RANK_CLASSES_LOCK:
-        if ix not in _RANK_CLASSES:
-            sizes, codes, every = {}, {}, np.arange(ix.n)
-            for r in ranks:
-                at = np.flatnonzero(ix.rank_of == ix.rank_id(r))  # the nodes of rank r
-                pos = np.full(ix.n, -1, dtype=np.int64)
-                pos[at] = np.arange(at.size)
-                anc = ix.ancestor_at_rank(every, r)
-                codes[r] = np.where(anc >= 0, pos[np.maximum(anc, 0)], -1)
-                codes[r].flags.writeable = False
-                sizes[r] = int(at.size)
-            _RANK_CLASSES[ix] = (sizes, codes)
-        return _RANK_CLASSES[ix]
