@@ -245,6 +245,8 @@ def main() -> None:
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--files", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat: expected 1 or more runs; got {args.repeat}")
     if args.measure:
         print(
             json.dumps(
