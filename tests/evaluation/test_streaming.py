@@ -96,7 +96,7 @@ def test_rank_classes_are_each_nodes_ancestor_position_made_once() -> None:
 
     tax = load_taxonomy(Path(__file__).resolve().parents[2] / "taxonomies" / "birds.json")
     ix, ranks = tax.index, tuple(tax.rank_names)
-    sizes, codes = rank_classes(ix, ranks)
+    sizes, codes = rank_classes(ix)
     assert set(codes) == set(ranks) and len(ranks) >= 3
     for r in ranks:
         nodes = list(np.flatnonzero(ix.rank_of == ix.rank_id(r)))
@@ -104,5 +104,7 @@ def test_rank_classes_are_each_nodes_ancestor_position_made_once() -> None:
         anc = ix.ancestor_at_rank(np.arange(ix.n), r)
         assert codes[r].tolist() == [-1 if a < 0 else nodes.index(a) for a in anc]
         assert not codes[r].flags.writeable
-    assert rank_classes(ix, ranks)[1] is codes
-    assert StreamingEvaluator(tax)._rank_code is codes
+    assert rank_classes(ix)[1] is codes
+    ev = StreamingEvaluator(tax)
+    assert list(ev._rank_code) == list(ranks)
+    assert all(ev._rank_code[r] is codes[r] for r in ranks)

@@ -225,13 +225,15 @@ def _tail_start(ids: Any) -> int:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    last = ids[len(ids) - 1]
+    last, other = ids[len(ids) - 1], None
     if pa.types.is_dictionary(ids.type) and not ids.null_count:
         codes = ids.indices.to_numpy()
         other = np.flatnonzero(codes != codes[-1])
-        if not other.size or ids[int(other[-1])].as_py() != last.as_py():
-            return int(other[-1]) + 1 if other.size else 0
-    other = np.flatnonzero(~pc.equal(ids, last).fill_null(False).to_numpy(zero_copy_only=False))
+        if other.size and ids[int(other[-1])].as_py() == last.as_py():
+            other = None  # the dictionary repeats the last id's word: compare the values
+    if other is None:
+        equal = pc.equal(ids, last).fill_null(False).to_numpy(zero_copy_only=False)
+        other = np.flatnonzero(~equal)
     return int(other[-1]) + 1 if other.size else 0
 
 

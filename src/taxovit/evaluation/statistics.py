@@ -312,16 +312,14 @@ _RANK_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RANK_CLASSES_LOCK = threading.Lock()
 
 
-def rank_classes(
-    ix: Any, ranks: tuple[str, ...]
-) -> tuple[dict[str, int], dict[str, NDArray[np.int64]]]:
-    """Per rank: its number of nodes, and each node's class there (the position of its
-    ancestor at the rank among the rank's nodes; -1: none). Made once per taxonomy index
-    (the evaluators of a dataset's files share them; read-only)."""
+def rank_classes(ix: Any) -> tuple[dict[str, int], dict[str, NDArray[np.int64]]]:
+    """Per rank of the index: its number of nodes, and each node's class there (the
+    position of its ancestor at the rank among the rank's nodes; -1: none). Made once per
+    taxonomy index (the evaluators of a dataset's files share them; read-only)."""
     with _RANK_CLASSES_LOCK:
         if ix not in _RANK_CLASSES:
             sizes, codes, every = {}, {}, np.arange(ix.n)
-            for r in ranks:
+            for r in ix.rank_names:
                 at = np.flatnonzero(ix.rank_of == ix.rank_id(r))  # the nodes of rank r
                 pos = np.full(ix.n, -1, dtype=np.int64)
                 pos[at] = np.arange(at.size)

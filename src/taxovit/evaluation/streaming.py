@@ -120,7 +120,9 @@ class StreamingEvaluator:
             else node_ids(self.taxonomy, np.asarray(score_labels), "score_labels")
         )
         self.ranks = tuple(self.taxonomy.rank_names)
-        self._rank_size, self._rank_code = rank_classes(self.taxonomy.index, self.ranks)
+        sizes, codes = rank_classes(self.taxonomy.index)
+        self._rank_size = {r: sizes[r] for r in self.ranks}
+        self._rank_code = {r: codes[r] for r in self.ranks}  # in the order of self.ranks
         self.sums: dict[str, float] = {}
         self.counts: dict[str, NDArray[np.float64]] = {}
         self._kept: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
